@@ -1,0 +1,56 @@
+# prism-io: top-level entry points. CMake does the building underneath.
+#
+#   make            release build into build/ (CLI at build/prismio)
+#   make test       install missing packages, build with ASan+UBSan and run
+#                   the whole suite (CTest); concurrent tests also under TSan
+#   make demo       install missing packages, build, run the demo
+#   make install PREFIX=/usr/local
+#   make bench      the benchmarks (ratios against same-run baselines)
+#   make format     clang-format every C source and header
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE    ?= cmake
+CTEST    ?= ctest
+
+.PHONY: all build deps test test-asan test-tsan demo install bench format clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build:
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory test-asan test-tsan
+
+test-asan:
+	@$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DPIO_SANITIZE=address,undefined -DPIO_BUILD_BENCH=OFF >/dev/null
+	@$(CMAKE) --build $(BUILD)/asan -j $(JOBS)
+	@cd $(BUILD)/asan && $(CTEST) --output-on-failure -j $(JOBS)
+
+test-tsan:
+	@$(CMAKE) -S . -B $(BUILD)/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DPIO_SANITIZE=thread -DPIO_TESTS_ONLY_CONCURRENT=ON >/dev/null
+	@$(CMAKE) --build $(BUILD)/tsan -j $(JOBS)
+	@cd $(BUILD)/tsan && $(CTEST) --output-on-failure -L concurrent
+
+demo: deps build
+	@sh scripts/demo.sh $(BUILD)/prismio
+
+install: build
+	@$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+bench: build
+	@sh bench/run.sh $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,11 @@
+/*
+ * prism-io: the whole public API. Include this, link -lprismio
+ * (pkg-config --cflags --libs prismio).
+ */
+#ifndef PRISMIO_H
+#define PRISMIO_H
+
+#include "prismio/common.h"
+#include "prismio/blake3.h"
+
+#endif /* PRISMIO_H */

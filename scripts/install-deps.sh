@@ -1,0 +1,47 @@
+#!/bin/sh
+# Install the Debian packages prism-io needs to build, test and benchmark.
+#
+# Idempotent: asks dpkg which packages are missing and installs only those.
+# As root it runs apt-get itself; otherwise it prints the exact command to
+# run and exits non-zero. PIO_SKIP_DEPS=1 skips it entirely (for packagers
+# and machines whose dependencies are managed some other way).
+set -eu
+
+[ "${PIO_SKIP_DEPS:-0}" = 1 ] && exit 0
+
+# Build and test toolchain.
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev"
+# Reference BLAKE3 (test vectors, benchmark baseline).
+PKGS="$PKGS b3sum"
+# Benchmark baselines.
+PKGS="$PKGS fio hyperfine"
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "install-deps: not a Debian system (no dpkg-query); install these yourself: $PKGS" >&2
+    exit 0
+fi
+
+missing=""
+for p in $PKGS; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing" >&2
+    echo "install-deps: run as root: apt-get update && $cmd" >&2
+    exit 1
+fi
+
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A stale package list makes apt-get fail to find packages: refresh it once.
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2

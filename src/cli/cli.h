@@ -1,0 +1,50 @@
+/*
+ * cli: the `prismio` command. Uses only the public API (include/), like any
+ * other program would; this header is private to src/cli/.
+ */
+#ifndef PIO_CLI_H
+#define PIO_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <prismio.h>
+
+/* Exit codes (sysexits.h values where one fits). */
+enum {
+    EXIT_OK = 0,
+    EXIT_INTEGRITY = 1, /* data checked and found wrong; also b3sum's failures */
+    EXIT_USAGE = 64,
+    EXIT_DATAERR = 65,
+    EXIT_NOINPUT = 66,
+    EXIT_IOERR = 74,
+};
+
+/* Each command: argv[0] is the command's name. Returns the exit code. */
+int cmd_b3sum(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* "prismio CMD: message\n" on stderr. */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a non-negative decimal integer (suffixes k, M, G = powers of 1024
+ * when allow_suffix). Returns false on any junk or overflow. */
+bool cli_parse_u64(const char *s, uint64_t *out, bool allow_suffix);
+
+/* Monotonic time in seconds. */
+double cli_now(void);
+
+/*
+ * Hash a file (path "-" is standard input) into `h`, which the caller has
+ * initialised. Regular files are memory-mapped unless no_mmap, and hashed
+ * on `threads` threads (0: all cores); other inputs are read in blocks.
+ * Returns 0 or a negative errno.
+ */
+int cli_hash_path(const char *path, pio_blake3_hasher *h, unsigned threads, bool no_mmap);
+
+/* Minimal JSON output helpers: a string with escapes. */
+void cli_json_string(FILE *f, const char *s);
+
+#endif /* PIO_CLI_H */

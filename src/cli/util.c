@@ -1,0 +1,150 @@
+/* Small helpers shared by the CLI commands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "prismio %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out, bool allow_suffix)
+{
+    if (!s || !*s)
+        return false;
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (p == s)
+        return false;
+    if (*p && allow_suffix) {
+        unsigned shift = 0;
+        switch (*p) {
+        case 'k':
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        default:
+            return false;
+        }
+        if (p[1] != '\0' || v > (UINT64_MAX >> shift))
+            return false;
+        v <<= shift;
+        p++;
+    }
+    if (*p)
+        return false;
+    *out = v;
+    return true;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int hash_fd_read(int fd, pio_blake3_hasher *h, unsigned threads)
+{
+    enum { BUF = 1 << 20 };
+    static _Thread_local uint8_t buf[BUF];
+    for (;;) {
+        ssize_t n = read(fd, buf, BUF);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return 0;
+        pio_blake3_hasher_update_mt(h, buf, (size_t)n, threads);
+    }
+}
+
+int cli_hash_path(const char *path, pio_blake3_hasher *h, unsigned threads, bool no_mmap)
+{
+    if (strcmp(path, "-") == 0)
+        return hash_fd_read(STDIN_FILENO, h, threads);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        goto out_close;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+        goto out_close;
+    }
+    /* Small files are cheaper to read than to map. */
+    if (!no_mmap && S_ISREG(st.st_mode) && st.st_size >= 16384) {
+        size_t len = (size_t)st.st_size;
+        void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map != MAP_FAILED) {
+            madvise(map, len, MADV_SEQUENTIAL);
+            pio_blake3_hasher_update_mt(h, map, len, threads);
+            munmap(map, len);
+            goto out_close;
+        }
+    }
+    rc = hash_fd_read(fd, h, threads);
+out_close:
+    close(fd);
+    return rc;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}

@@ -1,0 +1,64 @@
+/*
+ * BLAKE3 AVX2 tier: 8 inputs at once in 256-bit lanes. Single compressions
+ * and remainders use the SSE4.1 tier (every AVX2 CPU has SSE4.1). Compiled
+ * with -mavx2 only.
+ */
+#include <immintrin.h>
+
+#include "blake3_impl.h"
+
+static inline __m256i rot16_avx2(__m256i x)
+{
+    return _mm256_shuffle_epi8(x, _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0,
+                                                  3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6,
+                                                  1, 0, 3, 2));
+}
+
+static inline __m256i rot8_avx2(__m256i x)
+{
+    return _mm256_shuffle_epi8(x, _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3,
+                                                  2, 1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5,
+                                                  0, 3, 2, 1));
+}
+
+#define ROT_SHIFT(x, c)                                                                            \
+    _mm256_or_si256(_mm256_srli_epi32((x), (c)), _mm256_slli_epi32((x), 32 - (c)))
+
+#include "blake3_transpose8.h"
+
+#define L_V            __m256i
+#define L_N            8
+#define L_ADD(a, b)    _mm256_add_epi32(a, b)
+#define L_XOR(a, b)    _mm256_xor_si256(a, b)
+#define L_SET1(x)      _mm256_set1_epi32((int)(x))
+#define L_LOADU(p)     _mm256_loadu_si256((const __m256i *)(p))
+#define L_STOREU(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#define L_ROT16(x)     rot16_avx2(x)
+#define L_ROT12(x)     ROT_SHIFT(x, 12)
+#define L_ROT8(x)      rot8_avx2(x)
+#define L_ROT7(x)      ROT_SHIFT(x, 7)
+#define L_LOAD_MSG     load_msg_8
+#define L_NAME(x)      x##_8
+#include "blake3_lanes.h"
+
+void pio_b3_hash_many_avx2(const uint8_t *const *inputs, size_t n, size_t blocks,
+                           const uint32_t key[8], uint64_t counter, bool increment_counter,
+                           uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out)
+{
+    while (n >= 8) {
+        hash_lanes_8(inputs, blocks, key, counter, increment_counter, flags, flags_start,
+                     flags_end, out);
+        if (increment_counter)
+            counter += 8;
+        inputs += 8;
+        n -= 8;
+        out += 8 * B3_OUT_LEN;
+    }
+#ifndef PIO_BLAKE3_NO_SSE41
+    pio_b3_hash_many_sse41(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
+                           flags_end, out);
+#else
+    pio_b3_hash_many_portable(inputs, n, blocks, key, counter, increment_counter, flags,
+                              flags_start, flags_end, out);
+#endif
+}
