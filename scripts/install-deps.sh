@@ -10,7 +10,7 @@ set -eu
 [ "${PIO_SKIP_DEPS:-0}" = 1 ] && exit 0
 
 # Build and test toolchain.
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev"
+PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev"
 # Reference BLAKE3 (test vectors, benchmark baseline).
 PKGS="$PKGS b3sum"
 # Benchmark baselines.

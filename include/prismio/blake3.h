@@ -75,12 +75,23 @@ PIO_API void pio_blake3_hasher_update_mt(pio_blake3_hasher *h, const void *input
                                          unsigned threads);
 
 /*
+ * Absorb `len` bytes of the file `fd` starting at `offset`, read with
+ * pread() (the file position is not used or changed) into small buffers,
+ * on up to `threads` threads (0: all CPUs) for files of 16 MiB and more.
+ * The same bytes as pio_blake3_hasher_update() over the file's contents.
+ * Returns 0, a negative errno from pread(), -ENOMEM, or PIO_ETRUNCATED if
+ * the file ends before offset + len. After a failure the hasher holds an
+ * unspecified prefix: reset it before reuse.
+ */
+PIO_API int pio_blake3_hasher_update_fd(pio_blake3_hasher *h, int fd, uint64_t offset, uint64_t len,
+                                        unsigned threads);
+
+/*
  * Write `out_len` bytes of output (any length; 32 is the default hash
  * size). Does not modify the hasher: more input may follow, and finalizing
  * twice gives the same bytes.
  */
-PIO_API void pio_blake3_hasher_finalize(const pio_blake3_hasher *h, uint8_t *out,
-                                        size_t out_len);
+PIO_API void pio_blake3_hasher_finalize(const pio_blake3_hasher *h, uint8_t *out, size_t out_len);
 /* Output bytes [seek, seek + out_len) of the extendable output. */
 PIO_API void pio_blake3_hasher_finalize_seek(const pio_blake3_hasher *h, uint64_t seek,
                                              uint8_t *out, size_t out_len);

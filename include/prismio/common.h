@@ -36,8 +36,7 @@ extern "C" {
 #define PIO_VERSION_MINOR  1
 #define PIO_VERSION_PATCH  0
 #define PIO_VERSION_STRING "0.1.0"
-#define PIO_VERSION_NUMBER                                                                         \
-    (PIO_VERSION_MAJOR * 10000 + PIO_VERSION_MINOR * 100 + PIO_VERSION_PATCH)
+#define PIO_VERSION_NUMBER (PIO_VERSION_MAJOR * 10000 + PIO_VERSION_MINOR * 100 + PIO_VERSION_PATCH)
 
 /* Version of the library actually linked, as "MAJOR.MINOR.PATCH". Static string. */
 PIO_API const char *pio_version(void);
@@ -51,13 +50,13 @@ PIO_API int pio_version_number(void);
 enum pio_errcode {
     PIO_OK = 0,
     PIO_ERR_FIRST = -5099,
-    PIO_ECORRUPT = -5001,   /* structure of the data is invalid */
-    PIO_ECHECKSUM = -5002,  /* a checksum does not match the data */
-    PIO_EVERSION = -5003,   /* unsupported format version or required feature */
-    PIO_ETRUNCATED = -5004, /* data ends before a structure it promises */
-    PIO_EFORMAT = -5005,    /* not a file of the expected format (bad magic) */
-    PIO_EUSAGE = -5006,     /* invalid argument or call sequence */
-    PIO_ELIMIT = -5007,     /* a value exceeds a limit of the format or library */
+    PIO_ECORRUPT = -5001,      /* structure of the data is invalid */
+    PIO_ECHECKSUM = -5002,     /* a checksum does not match the data */
+    PIO_EVERSION = -5003,      /* unsupported format version or required feature */
+    PIO_ETRUNCATED = -5004,    /* data ends before a structure it promises */
+    PIO_EFORMAT = -5005,       /* not a file of the expected format (bad magic) */
+    PIO_EUSAGE = -5006,        /* invalid argument or call sequence */
+    PIO_ELIMIT = -5007,        /* a value exceeds a limit of the format or library */
     PIO_ENOTSUPPORTED = -5008, /* feature not supported by this build or CPU */
     PIO_ERR_LAST = -5001
 };

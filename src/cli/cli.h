@@ -38,8 +38,10 @@ double cli_now(void);
 
 /*
  * Hash a file (path "-" is standard input) into `h`, which the caller has
- * initialised. Regular files are memory-mapped unless no_mmap, and hashed
- * on `threads` threads (0: all cores); other inputs are read in blocks.
+ * initialised. Regular files are read with parallel pread on `threads`
+ * threads (0: all cores) unless no_mmap (b3sum's flag, kept for
+ * compatibility: then one sequential read loop); other inputs are read in
+ * blocks.
  * Returns 0 or a negative errno.
  */
 int cli_hash_path(const char *path, pio_blake3_hasher *h, unsigned threads, bool no_mmap);

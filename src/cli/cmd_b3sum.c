@@ -27,23 +27,22 @@ struct b3opts {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: prismio b3sum [OPTIONS] [FILE...]\n\n"
-            "BLAKE3 checksums, output and --check compatible with b3sum. With no FILE,\n"
-            "or when FILE is -, read standard input.\n\n"
-            "  -c, --check          read BLAKE3 sums from the FILEs and check them\n"
-            "      --keyed          keyed mode; the 32-byte key is read from standard input\n"
-            "      --derive-key CTX key derivation mode with context string CTX\n"
-            "  -l, --length N       output bytes before hex encoding (default 32)\n"
-            "      --threads N      threads for large files (default: all cores);\n"
-            "                       --num-threads is accepted as in b3sum\n"
-            "      --no-mmap        read files instead of mapping them\n"
-            "      --no-names       omit file names\n"
-            "      --raw            write raw output bytes (a single input only)\n"
-            "      --quiet          with --check, print only failures\n"
-            "      --tier T         BLAKE3 implementation: auto, portable, sse41, avx2, avx512\n"
-            "  -h, --help           this help\n\n"
-            "Exit status: 0 when every file was hashed (and matched); 1 otherwise.\n");
+    fprintf(f, "usage: prismio b3sum [OPTIONS] [FILE...]\n\n"
+               "BLAKE3 checksums, output and --check compatible with b3sum. With no FILE,\n"
+               "or when FILE is -, read standard input.\n\n"
+               "  -c, --check          read BLAKE3 sums from the FILEs and check them\n"
+               "      --keyed          keyed mode; the 32-byte key is read from standard input\n"
+               "      --derive-key CTX key derivation mode with context string CTX\n"
+               "  -l, --length N       output bytes before hex encoding (default 32)\n"
+               "      --threads N      threads for large files (default: all cores);\n"
+               "                       --num-threads is accepted as in b3sum\n"
+               "      --no-mmap        read files instead of mapping them\n"
+               "      --no-names       omit file names\n"
+               "      --raw            write raw output bytes (a single input only)\n"
+               "      --quiet          with --check, print only failures\n"
+               "      --tier T         BLAKE3 implementation: auto, portable, sse41, avx2, avx512\n"
+               "  -h, --help           this help\n\n"
+               "Exit status: 0 when every file was hashed (and matched); 1 otherwise.\n");
 }
 
 static void hasher_init(pio_blake3_hasher *h, const struct b3opts *o)

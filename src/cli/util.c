@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,16 +101,10 @@ int cli_hash_path(const char *path, pio_blake3_hasher *h, unsigned threads, bool
         rc = -EISDIR;
         goto out_close;
     }
-    /* Small files are cheaper to read than to map. */
-    if (!no_mmap && S_ISREG(st.st_mode) && st.st_size >= 16384) {
-        size_t len = (size_t)st.st_size;
-        void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map != MAP_FAILED) {
-            madvise(map, len, MADV_SEQUENTIAL);
-            pio_blake3_hasher_update_mt(h, map, len, threads);
-            munmap(map, len);
-            goto out_close;
-        }
+    if (S_ISREG(st.st_mode) && !no_mmap) {
+        /* Regular files: parallel pread (faster than mmap: see blake3_file.c). */
+        rc = pio_blake3_hasher_update_fd(h, fd, 0, (uint64_t)st.st_size, threads);
+        goto out_close;
     }
     rc = hash_fd_read(fd, h, threads);
 out_close:

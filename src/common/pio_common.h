@@ -14,10 +14,10 @@
 
 #include "prismio/common.h"
 
-#define PIO_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define PIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define PIO_MIN(a, b)   ((a) < (b) ? (a) : (b))
-#define PIO_MAX(a, b)   ((a) > (b) ? (a) : (b))
+#define PIO_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define PIO_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define PIO_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define PIO_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define PIO_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #if defined(__GNUC__)

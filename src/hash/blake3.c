@@ -17,6 +17,8 @@
  * are pushed rather than the subtree's own CV, since if the input ends
  * there the subtree is the root and needs the ROOT flag on its compression.
  */
+#include <assert.h>
+
 #include "hash/blake3_impl.h"
 
 #include "common/pio_common.h"
@@ -159,6 +161,30 @@ static void push_cv(const struct pio_b3_ops *ops, pio_blake3_hasher *h,
     h->cv_stack_len += 1;
 }
 
+uint64_t pio_b3_hasher_boundary(const struct pio_b3_ops *ops, pio_blake3_hasher *h)
+{
+    if (chunk_len(h) == B3_CHUNK_LEN) {
+        /* A whole chunk waits in the chunk state; input follows it now. */
+        struct b3_output o = chunk_output(h);
+        uint8_t cv[B3_OUT_LEN];
+        output_cv(ops, &o, cv);
+        push_cv(ops, h, cv, h->chunk_counter);
+        chunk_reset(h, h->chunk_counter + 1);
+    }
+    assert(chunk_len(h) == 0);
+    return h->chunk_counter;
+}
+
+void pio_b3_hasher_push_children(const struct pio_b3_ops *ops, pio_blake3_hasher *h,
+                                 const uint8_t cvs[2 * B3_OUT_LEN], uint64_t sub_chunks)
+{
+    assert(chunk_len(h) == 0);
+    assert(sub_chunks >= 2 && (h->chunk_counter & (sub_chunks - 1)) == 0);
+    push_cv(ops, h, cvs, h->chunk_counter);
+    push_cv(ops, h, cvs + B3_OUT_LEN, h->chunk_counter + sub_chunks / 2);
+    h->chunk_counter += sub_chunks;
+}
+
 /* ---- public API ------------------------------------------------------- */
 
 static void hasher_init(pio_blake3_hasher *h, const uint32_t key[8], uint8_t flags)
@@ -218,11 +244,7 @@ static void hasher_update(pio_blake3_hasher *h, const uint8_t *in, size_t len, u
         len -= take;
         if (len == 0)
             return;
-        struct b3_output o = chunk_output(h);
-        uint8_t cv[B3_OUT_LEN];
-        output_cv(ops, &o, cv);
-        push_cv(ops, h, cv, h->chunk_counter);
-        chunk_reset(h, h->chunk_counter + 1);
+        pio_b3_hasher_boundary(ops, h); /* the chunk is whole: flush it */
     }
 
     /* Whole subtrees, while more than one chunk's worth remains (the last
@@ -240,14 +262,12 @@ static void hasher_update(pio_blake3_hasher *h, const uint8_t *in, size_t len, u
             ops->hash_many(&in, 1, B3_CHUNK_LEN / B3_BLOCK_LEN, h->key, h->chunk_counter, true,
                            h->flags, B3_CHUNK_START, B3_CHUNK_END, cv);
             push_cv(ops, h, cv, h->chunk_counter);
+            h->chunk_counter += 1;
         } else {
             uint8_t cvs[2 * B3_OUT_LEN];
-            pio_b3_subtree_children(ops, in, sub, h->key, h->chunk_counter, h->flags, threads,
-                                    cvs);
-            push_cv(ops, h, cvs, h->chunk_counter);
-            push_cv(ops, h, cvs + B3_OUT_LEN, h->chunk_counter + sub_chunks / 2);
+            pio_b3_subtree_children(ops, in, sub, h->key, h->chunk_counter, h->flags, threads, cvs);
+            pio_b3_hasher_push_children(ops, h, cvs, sub_chunks);
         }
-        h->chunk_counter += sub_chunks;
         in += sub;
         len -= sub;
     }

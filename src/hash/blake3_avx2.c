@@ -1,7 +1,8 @@
 /*
- * BLAKE3 AVX2 tier: 8 inputs at once in 256-bit lanes. Single compressions
- * and remainders use the SSE4.1 tier (every AVX2 CPU has SSE4.1). Compiled
- * with -mavx2 only.
+ * BLAKE3 AVX2 tier: 8 inputs at once in 256-bit lanes; up to four left
+ * over go to the SSE4.1 tier (every AVX2 CPU has SSE4.1). Single-block
+ * compressions use the portable code (see blake3_sse41.c). Compiled with
+ * -mavx2 only.
  */
 #include <immintrin.h>
 
@@ -9,16 +10,16 @@
 
 static inline __m256i rot16_avx2(__m256i x)
 {
-    return _mm256_shuffle_epi8(x, _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0,
-                                                  3, 2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6,
-                                                  1, 0, 3, 2));
+    return _mm256_shuffle_epi8(x, _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3,
+                                                  2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0,
+                                                  3, 2));
 }
 
 static inline __m256i rot8_avx2(__m256i x)
 {
-    return _mm256_shuffle_epi8(x, _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3,
-                                                  2, 1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5,
-                                                  0, 3, 2, 1));
+    return _mm256_shuffle_epi8(x, _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2,
+                                                  1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3,
+                                                  2, 1));
 }
 
 #define ROT_SHIFT(x, c)                                                                            \
@@ -46,19 +47,23 @@ void pio_b3_hash_many_avx2(const uint8_t *const *inputs, size_t n, size_t blocks
                            uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out)
 {
     while (n >= 8) {
-        hash_lanes_8(inputs, blocks, key, counter, increment_counter, flags, flags_start,
-                     flags_end, out);
+        hash_lanes_8(inputs, blocks, key, counter, increment_counter, flags, flags_start, flags_end,
+                     out);
         if (increment_counter)
             counter += 8;
         inputs += 8;
         n -= 8;
         out += 8 * B3_OUT_LEN;
     }
+    if (n > 4)
+        hash_lanes_padded_8(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
+                            flags_end, out);
+    else if (n > 0)
 #ifndef PIO_BLAKE3_NO_SSE41
-    pio_b3_hash_many_sse41(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
-                           flags_end, out);
+        pio_b3_hash_many_sse41(inputs, n, blocks, key, counter, increment_counter, flags,
+                               flags_start, flags_end, out);
 #else
-    pio_b3_hash_many_portable(inputs, n, blocks, key, counter, increment_counter, flags,
-                              flags_start, flags_end, out);
+        pio_b3_hash_many_portable(inputs, n, blocks, key, counter, increment_counter, flags,
+                                  flags_start, flags_end, out);
 #endif
 }

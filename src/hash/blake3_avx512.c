@@ -1,19 +1,12 @@
 /*
- * BLAKE3 AVX-512 tier: 16 inputs at once in 512-bit lanes, 8 and 4 at once
- * with the same native rotates on 256- and 128-bit registers (AVX-512VL),
- * and the row-wise compression with native rotates. Compiled with
- * -mavx512f -mavx512vl only.
+ * BLAKE3 AVX-512 tier: 16 inputs at once in 512-bit lanes, and 8 or 4 at
+ * once with the same native rotates on 256- and 128-bit registers
+ * (AVX-512VL) for what is left. Single-block compressions use the portable
+ * code (see blake3_sse41.c). Compiled with -mavx512f -mavx512vl only.
  */
 #include <immintrin.h>
 
 #include "blake3_impl.h"
-
-#define R_ROT16(x) _mm_ror_epi32(x, 16)
-#define R_ROT12(x) _mm_ror_epi32(x, 12)
-#define R_ROT8(x)  _mm_ror_epi32(x, 8)
-#define R_ROT7(x)  _mm_ror_epi32(x, 7)
-#define R_NAME(x)  x##_avx512
-#include "blake3_rows.h"
 
 /*
  * Sixteen inputs' blocks, one zmm each, transposed 16x16 in four stages:
@@ -66,19 +59,6 @@ static inline void load_msg_16(const uint8_t *const *in, size_t off, __m512i m[1
 #define L_LOAD_MSG     load_msg_16
 #define L_NAME(x)      x##_16
 #include "blake3_lanes.h"
-#undef L_V
-#undef L_N
-#undef L_ADD
-#undef L_XOR
-#undef L_SET1
-#undef L_LOADU
-#undef L_STOREU
-#undef L_ROT16
-#undef L_ROT12
-#undef L_ROT8
-#undef L_ROT7
-#undef L_LOAD_MSG
-#undef L_NAME
 
 #include "blake3_transpose8.h"
 
@@ -97,18 +77,22 @@ static inline void load_msg_16(const uint8_t *const *in, size_t off, __m512i m[1
 #define L_NAME(x)      x##_8
 #include "blake3_lanes.h"
 
-void pio_b3_compress_in_place_avx512(uint32_t cv[8], const uint8_t block[B3_BLOCK_LEN],
-                                     uint8_t block_len, uint64_t counter, uint8_t flags)
-{
-    compress_in_place_avx512(cv, block, block_len, counter, flags);
-}
+#include "blake3_transpose4.h"
 
-void pio_b3_compress_xof_avx512(const uint32_t cv[8], const uint8_t block[B3_BLOCK_LEN],
-                                uint8_t block_len, uint64_t counter, uint8_t flags,
-                                uint8_t out[64])
-{
-    compress_xof_avx512(cv, block, block_len, counter, flags, out);
-}
+#define L_V            __m128i
+#define L_N            4
+#define L_ADD(a, b)    _mm_add_epi32(a, b)
+#define L_XOR(a, b)    _mm_xor_si128(a, b)
+#define L_SET1(x)      _mm_set1_epi32((int)(x))
+#define L_LOADU(p)     _mm_loadu_si128((const __m128i *)(p))
+#define L_STOREU(p, v) _mm_storeu_si128((__m128i *)(p), v)
+#define L_ROT16(x)     _mm_ror_epi32(x, 16)
+#define L_ROT12(x)     _mm_ror_epi32(x, 12)
+#define L_ROT8(x)      _mm_ror_epi32(x, 8)
+#define L_ROT7(x)      _mm_ror_epi32(x, 7)
+#define L_LOAD_MSG     load_msg_4
+#define L_NAME(x)      x##_4
+#include "blake3_lanes.h"
 
 void pio_b3_hash_many_avx512(const uint8_t *const *inputs, size_t n, size_t blocks,
                              const uint32_t key[8], uint64_t counter, bool increment_counter,
@@ -123,15 +107,17 @@ void pio_b3_hash_many_avx512(const uint8_t *const *inputs, size_t n, size_t bloc
         n -= 16;
         out += 16 * B3_OUT_LEN;
     }
-    if (n >= 8) {
-        hash_lanes_8(inputs, blocks, key, counter, increment_counter, flags, flags_start,
-                     flags_end, out);
-        if (increment_counter)
-            counter += 8;
-        inputs += 8;
-        n -= 8;
-        out += 8 * B3_OUT_LEN;
-    }
-    hash_many_rows_avx512(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
-                          flags_end, out);
+    /* What is left takes one padded pass of the narrowest width that fits. */
+    if (n > 8)
+        hash_lanes_padded_16(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
+                             flags_end, out);
+    else if (n > 4)
+        hash_lanes_padded_8(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
+                            flags_end, out);
+    else if (n > 1)
+        hash_lanes_padded_4(inputs, n, blocks, key, counter, increment_counter, flags, flags_start,
+                            flags_end, out);
+    else if (n == 1)
+        pio_b3_hash_many_portable(inputs, 1, blocks, key, counter, increment_counter, flags,
+                                  flags_start, flags_end, out);
 }

@@ -23,44 +23,27 @@
 #endif
 
 static const struct pio_b3_ops ops_portable = {
-    PIO_BLAKE3_TIER_PORTABLE,
-    1,
-    pio_b3_compress_in_place_portable,
-    pio_b3_compress_xof_portable,
+    PIO_BLAKE3_TIER_PORTABLE,  1, pio_b3_compress_in_place_portable, pio_b3_compress_xof_portable,
     pio_b3_hash_many_portable,
 };
 
 #ifndef PIO_BLAKE3_NO_SSE41
 static const struct pio_b3_ops ops_sse41 = {
-    PIO_BLAKE3_TIER_SSE41,
-    4,
-    pio_b3_compress_in_place_sse41,
-    pio_b3_compress_xof_sse41,
+    PIO_BLAKE3_TIER_SSE41,  4, pio_b3_compress_in_place_portable, pio_b3_compress_xof_portable,
     pio_b3_hash_many_sse41,
 };
 #endif
 
 #ifndef PIO_BLAKE3_NO_AVX2
 static const struct pio_b3_ops ops_avx2 = {
-    PIO_BLAKE3_TIER_AVX2,
-    8,
-#ifndef PIO_BLAKE3_NO_SSE41
-    pio_b3_compress_in_place_sse41,
-    pio_b3_compress_xof_sse41,
-#else
-    pio_b3_compress_in_place_portable,
-    pio_b3_compress_xof_portable,
-#endif
+    PIO_BLAKE3_TIER_AVX2,  8, pio_b3_compress_in_place_portable, pio_b3_compress_xof_portable,
     pio_b3_hash_many_avx2,
 };
 #endif
 
 #ifndef PIO_BLAKE3_NO_AVX512
 static const struct pio_b3_ops ops_avx512 = {
-    PIO_BLAKE3_TIER_AVX512,
-    16,
-    pio_b3_compress_in_place_avx512,
-    pio_b3_compress_xof_avx512,
+    PIO_BLAKE3_TIER_AVX512,  16, pio_b3_compress_in_place_portable, pio_b3_compress_xof_portable,
     pio_b3_hash_many_avx512,
 };
 #endif

@@ -12,6 +12,9 @@
  *     the last flags_end, every block `flags`.
  * Each tier lives in its own translation unit compiled with only its own
  * instruction-set flags (blake3_<tier>.c); blake3_dispatch.c picks one.
+ * All tiers share the portable single-block compressions today (see
+ * blake3_sse41.c for why); the ops table keeps them per tier so a faster
+ * one can slot in.
  */
 #ifndef PIO_BLAKE3_IMPL_H
 #define PIO_BLAKE3_IMPL_H
@@ -89,9 +92,9 @@ typedef void (*pio_b3_compress_xof_fn)(const uint32_t cv[8], const uint8_t block
                                        uint8_t block_len, uint64_t counter, uint8_t flags,
                                        uint8_t out[64]);
 typedef void (*pio_b3_hash_many_fn)(const uint8_t *const *inputs, size_t n, size_t blocks,
-                                    const uint32_t key[8], uint64_t counter,
-                                    bool increment_counter, uint8_t flags, uint8_t flags_start,
-                                    uint8_t flags_end, uint8_t *out);
+                                    const uint32_t key[8], uint64_t counter, bool increment_counter,
+                                    uint8_t flags, uint8_t flags_start, uint8_t flags_end,
+                                    uint8_t *out);
 
 struct pio_b3_ops {
     enum pio_blake3_tier tier;
@@ -112,14 +115,8 @@ void pio_b3_compress_xof_portable(const uint32_t cv[8], const uint8_t block[B3_B
                                   uint8_t out[64]);
 void pio_b3_hash_many_portable(const uint8_t *const *inputs, size_t n, size_t blocks,
                                const uint32_t key[8], uint64_t counter, bool increment_counter,
-                               uint8_t flags, uint8_t flags_start, uint8_t flags_end,
-                               uint8_t *out);
+                               uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
 
-void pio_b3_compress_in_place_sse41(uint32_t cv[8], const uint8_t block[B3_BLOCK_LEN],
-                                    uint8_t block_len, uint64_t counter, uint8_t flags);
-void pio_b3_compress_xof_sse41(const uint32_t cv[8], const uint8_t block[B3_BLOCK_LEN],
-                               uint8_t block_len, uint64_t counter, uint8_t flags,
-                               uint8_t out[64]);
 void pio_b3_hash_many_sse41(const uint8_t *const *inputs, size_t n, size_t blocks,
                             const uint32_t key[8], uint64_t counter, bool increment_counter,
                             uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
@@ -128,11 +125,6 @@ void pio_b3_hash_many_avx2(const uint8_t *const *inputs, size_t n, size_t blocks
                            const uint32_t key[8], uint64_t counter, bool increment_counter,
                            uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
 
-void pio_b3_compress_in_place_avx512(uint32_t cv[8], const uint8_t block[B3_BLOCK_LEN],
-                                     uint8_t block_len, uint64_t counter, uint8_t flags);
-void pio_b3_compress_xof_avx512(const uint32_t cv[8], const uint8_t block[B3_BLOCK_LEN],
-                                uint8_t block_len, uint64_t counter, uint8_t flags,
-                                uint8_t out[64]);
 void pio_b3_hash_many_avx512(const uint8_t *const *inputs, size_t n, size_t blocks,
                              const uint32_t key[8], uint64_t counter, bool increment_counter,
                              uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out);
@@ -147,5 +139,44 @@ void pio_b3_hash_many_avx512(const uint8_t *const *inputs, size_t n, size_t bloc
 void pio_b3_subtree_children(const struct pio_b3_ops *ops, const uint8_t *input, size_t len,
                              const uint32_t key[8], uint64_t counter, uint8_t flags,
                              unsigned threads, uint8_t out[2 * B3_OUT_LEN]);
+
+/* Chaining value of any non-root subtree over input[0..len), first chunk
+ * number `counter`, on up to `threads` threads (blake3_tree.c). */
+void pio_b3_subtree_cv(const struct pio_b3_ops *ops, const uint8_t *input, size_t len,
+                       const uint32_t key[8], uint64_t counter, uint8_t flags, unsigned threads,
+                       uint8_t out[B3_OUT_LEN]);
+
+/*
+ * At a chunk boundary of the input (chunk state empty or holding one whole
+ * chunk), flush that chunk (more input follows it) and return the number
+ * of the next chunk (blake3.c).
+ */
+uint64_t pio_b3_hasher_boundary(const struct pio_b3_ops *ops, pio_blake3_hasher *h);
+
+/*
+ * At an aligned subtree boundary (after pio_b3_hasher_boundary), push the
+ * CVs of the next subtree's two children (as pio_b3_subtree_children gives
+ * them) and advance past its `sub_chunks` chunks (blake3.c).
+ */
+void pio_b3_hasher_push_children(const struct pio_b3_ops *ops, pio_blake3_hasher *h,
+                                 const uint8_t cvs[2 * B3_OUT_LEN], uint64_t sub_chunks);
+
+/* ---- thread pool (blake3_pool.c) ---- */
+
+enum pio_b3_task_state { PIO_B3_TASK_QUEUED, PIO_B3_TASK_RUNNING, PIO_B3_TASK_DONE };
+
+/* Embed as the first member of a task's own struct; run() gets it back. */
+struct pio_b3_task {
+    void (*run)(struct pio_b3_task *t);
+    /* queue links and state: the pool's, guarded by its mutex */
+    struct pio_b3_task *prev, *next;
+    enum pio_b3_task_state state;
+};
+
+/* Queue `t`, starting workers up to `want` if there are fewer. Returns false
+ * if the pool cannot be used (after fork()): run the task yourself then. */
+bool pio_b3_pool_submit(struct pio_b3_task *t, unsigned want);
+/* Wait until `t` has run, running it on this thread if no worker took it. */
+void pio_b3_pool_wait(struct pio_b3_task *t);
 
 #endif /* PIO_BLAKE3_IMPL_H */

@@ -14,9 +14,15 @@
  *                       input i (the tier's own shuffle network)
  *   L_NAME(x)           pastes a width suffix onto x, keeping names unique
  *
+ * The parameters are #undef'd at the end, so a file can include this
+ * template again for another width.
+ *
  * It defines L_NAME(hash_lanes)(inputs, blocks, key, counter, increment,
  * flags, flags_start, flags_end, out): exactly L_N inputs, same contract as
- * hash_many in blake3_impl.h. The message schedule is read with constant
+ * hash_many in blake3_impl.h; and L_NAME(hash_lanes_padded)(..., n, ...)
+ * for 1..L_N inputs: spare lanes hash input 0 again and their outputs are
+ * dropped, which costs nothing extra since a pass takes the same time with
+ * one lane or all of them busy. The message schedule is read with constant
  * indices (each round is expanded with a literal round number), so the
  * words stay in registers.
  */
@@ -33,8 +39,7 @@ static inline void L_NAME(g)(L_V v[16], int a, int b, int c, int d, L_V x, L_V y
     v[b] = L_ROT7(L_XOR(v[b], v[c]));
 }
 
-static inline __attribute__((always_inline)) void L_NAME(round)(L_V v[16], const L_V m[16],
-                                                                 int r)
+static inline __attribute__((always_inline)) void L_NAME(round)(L_V v[16], const L_V m[16], int r)
 {
     const uint8_t *s = B3_SCHEDULE[r];
     L_NAME(g)(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -112,3 +117,31 @@ static void L_NAME(hash_lanes)(const uint8_t *const *inputs, size_t blocks, cons
         for (int i = 0; i < 8; i++)
             b3_store32(out + lane * B3_OUT_LEN + 4 * i, words[i][lane]);
 }
+
+static void L_NAME(hash_lanes_padded)(const uint8_t *const *inputs, size_t n, size_t blocks,
+                                      const uint32_t key[8], uint64_t counter,
+                                      bool increment_counter, uint8_t flags, uint8_t flags_start,
+                                      uint8_t flags_end, uint8_t *out)
+{
+    const uint8_t *ptrs[L_N];
+    uint8_t cvs[L_N * B3_OUT_LEN];
+    for (size_t i = 0; i < L_N; i++)
+        ptrs[i] = inputs[i < n ? i : 0];
+    L_NAME(hash_lanes)
+    (ptrs, blocks, key, counter, increment_counter, flags, flags_start, flags_end, cvs);
+    memcpy(out, cvs, n * B3_OUT_LEN);
+}
+
+#undef L_V
+#undef L_N
+#undef L_ADD
+#undef L_XOR
+#undef L_SET1
+#undef L_LOADU
+#undef L_STOREU
+#undef L_ROT16
+#undef L_ROT12
+#undef L_ROT8
+#undef L_ROT7
+#undef L_LOAD_MSG
+#undef L_NAME

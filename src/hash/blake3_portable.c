@@ -78,8 +78,7 @@ void pio_b3_compress_xof_portable(const uint32_t cv[8], const uint8_t block[B3_B
 }
 
 static void hash_one(const uint8_t *input, size_t blocks, const uint32_t key[8], uint64_t counter,
-                     uint8_t flags, uint8_t flags_start, uint8_t flags_end,
-                     uint8_t out[B3_OUT_LEN])
+                     uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t out[B3_OUT_LEN])
 {
     uint32_t cv[8];
     memcpy(cv, key, sizeof(cv));
@@ -97,8 +96,7 @@ static void hash_one(const uint8_t *input, size_t blocks, const uint32_t key[8],
 
 void pio_b3_hash_many_portable(const uint8_t *const *inputs, size_t n, size_t blocks,
                                const uint32_t key[8], uint64_t counter, bool increment_counter,
-                               uint8_t flags, uint8_t flags_start, uint8_t flags_end,
-                               uint8_t *out)
+                               uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         hash_one(inputs[i], blocks, key, counter, flags, flags_start, flags_end, out);

@@ -42,7 +42,8 @@ static int pio_test_failures;
         }                                                                                          \
     } while (0)
 
-#define TEST_RESULT() (pio_test_failures ? (fprintf(stderr, "%d failure(s)\n", pio_test_failures), 1) : 0)
+#define TEST_RESULT()                                                                              \
+    (pio_test_failures ? (fprintf(stderr, "%d failure(s)\n", pio_test_failures), 1) : 0)
 
 /* splitmix64: small, seedable, good enough for test data. */
 static inline uint64_t pio_test_rand(uint64_t *state)

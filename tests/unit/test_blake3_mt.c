@@ -53,9 +53,10 @@ int main(void)
     data = malloc(MAX_LEN);
     pio_test_fill(data, MAX_LEN, seed);
 
-    static const size_t sizes[] = {
-        (size_t)2 << 20, ((size_t)2 << 20) + 1, ((size_t)3 << 20) + 17, ((size_t)8 << 20) - 1,
-        (size_t)16 << 20, ((size_t)16 << 20) + 1024 * 5 + 3, ((size_t)64 << 20) - 1, MAX_LEN};
+    static const size_t sizes[] = {(size_t)2 << 20,        ((size_t)2 << 20) + 1,
+                                   ((size_t)3 << 20) + 17, ((size_t)8 << 20) - 1,
+                                   (size_t)16 << 20,       ((size_t)16 << 20) + 1024 * 5 + 3,
+                                   ((size_t)64 << 20) - 1, MAX_LEN};
     static const unsigned threads[] = {0, 2, 3, 4, 8};
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint8_t want[32], got[32];

@@ -12,7 +12,7 @@
 #include "pio_test.h"
 
 #define MAX_LEN (1u << 20)
-#define OUTLEN 64
+#define OUTLEN  64
 
 static void hash_mode(int mode, const uint8_t *in, size_t len, uint64_t *rng, uint8_t out[OUTLEN])
 {
@@ -46,8 +46,8 @@ static void check_hash_many(const char *name, hash_many_fn fn, const uint8_t *da
 {
     const uint8_t *ptrs[40];
     uint8_t want[40 * 32], got[40 * 32];
-    static const uint64_t counters[] = {0, 5, 0xFFFFFFF0ull, 0xFFFFFFFDull, 0x1FFFFFFFFull,
-                                        0xFFFFFFFFFFFFFFF8ull};
+    static const uint64_t counters[] = {
+        0, 5, 0xFFFFFFF0ull, 0xFFFFFFFDull, 0x1FFFFFFFFull, 0xFFFFFFFFFFFFFFF8ull};
     for (size_t n = 1; n <= 40; n++) {
         for (size_t i = 0; i < n; i++)
             ptrs[i] = data + i * B3_CHUNK_LEN;
@@ -76,8 +76,8 @@ int main(void)
     /* lengths: around k chunks for SIMD widths and subtree sizes, plus random */
     size_t lens[400];
     size_t nlens = 0;
-    static const size_t chunk_counts[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33,
-                                          63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 1024};
+    static const size_t chunk_counts[] = {1,  3,  4,  5,  7,   8,   9,   15,  16,  17,  31,   32,
+                                          33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 1024};
     for (size_t i = 0; i < sizeof(chunk_counts) / sizeof(chunk_counts[0]); i++) {
         size_t base = chunk_counts[i] * B3_CHUNK_LEN;
         if (base - 1 <= MAX_LEN)

@@ -75,16 +75,16 @@ static void check_vector(const struct vector *v, const uint8_t *input, const cha
         for (size_t off = 0; off < v->len; off += piece)
             pio_blake3_hasher_update(&h, input + off, v->len - off < piece ? v->len - off : piece);
         pio_blake3_hasher_finalize(&h, out, OUT);
-        CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: pieces of %zu", v->mode,
-               v->len, tier, piece);
+        CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: pieces of %zu", v->mode, v->len,
+               tier, piece);
         if (piece < v->len) {
             init(&h, v->mode);
             pio_blake3_hasher_update(&h, input, piece);
             pio_blake3_hasher_update(&h, input + piece, 0);
             pio_blake3_hasher_update(&h, input + piece, v->len - piece);
             pio_blake3_hasher_finalize(&h, out, OUT);
-            CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: head %zu then rest",
-                   v->mode, v->len, tier, piece);
+            CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: head %zu then rest", v->mode,
+                   v->len, tier, piece);
         }
     }
 
@@ -99,8 +99,7 @@ static void check_vector(const struct vector *v, const uint8_t *input, const cha
     pio_blake3_hasher_reset(&h);
     pio_blake3_hasher_update(&h, input, v->len);
     pio_blake3_hasher_finalize(&h, out, OUT);
-    CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: after reset", v->mode, v->len,
-           tier);
+    CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: after reset", v->mode, v->len, tier);
 
     /* one-shot helpers */
     if (strcmp(v->mode, "hash") == 0)

@@ -12,8 +12,8 @@ int main(void)
     CHECK(pio_version_number() == PIO_VERSION_NUMBER);
 
     /* every library code has its own message; errno codes use the OS's */
-    static const int codes[] = {PIO_ECORRUPT,  PIO_ECHECKSUM, PIO_EVERSION,     PIO_ETRUNCATED,
-                                PIO_EFORMAT,   PIO_EUSAGE,    PIO_ELIMIT,       PIO_ENOTSUPPORTED};
+    static const int codes[] = {PIO_ECORRUPT, PIO_ECHECKSUM, PIO_EVERSION, PIO_ETRUNCATED,
+                                PIO_EFORMAT,  PIO_EUSAGE,    PIO_ELIMIT,   PIO_ENOTSUPPORTED};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         CHECK(codes[i] >= PIO_ERR_FIRST && codes[i] <= PIO_ERR_LAST);
         CHECK(codes[i] < -4095); /* below every errno value */

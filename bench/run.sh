@@ -1,0 +1,25 @@
+#!/bin/sh
+# make bench: every benchmark, each against a baseline measured in the same
+# run; JSON results go to BUILD/bench-results/. Figures depend on the
+# machine and its load: compare ratios, not times.
+# usage: bench/run.sh [BUILD_DIR]   (env BENCH_FILE_MB, default 1024)
+set -eu
+B=${1:-build}
+P=$B/prismio
+OUT=$B/bench-results
+mkdir -p "$OUT" bench/data
+mb=${BENCH_FILE_MB:-1024}
+f=bench/data/random-${mb}M.bin
+if [ ! -f "$f" ]; then
+    echo "making $f ($mb MiB of random bytes)"
+    head -c $((mb * 1048576)) /dev/urandom >"$f"
+fi
+
+echo "== BLAKE3 in memory, per tier and size (baseline: portable tier)"
+"$B/bench/bench_blake3" | tee "$OUT/blake3_memory.txt"
+"$B/bench/bench_blake3" --json 0.1 >"$OUT/blake3_memory.json"
+
+echo "== BLAKE3 of a ${mb} MiB warm file (baseline: b3sum, same run)"
+"$P" bench hash "$f"
+"$P" bench hash "$f" --json >"$OUT/hash.json"
+echo "results in $OUT"
