@@ -7,5 +7,6 @@
 
 #include "prismio/common.h"
 #include "prismio/blake3.h"
+#include "prismio/holo.h"
 
 #endif /* PRISMIO_H */

@@ -25,6 +25,16 @@ enum {
 /* Each command: argv[0] is the command's name. Returns the exit code. */
 int cmd_b3sum(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+
+/* Exit code for a library return code (see the enum above). */
+int cli_exit_code(int rc);
+/* Print the error's message (or the code's description); return its exit code. */
+int cli_fail(const char *cmd, int rc, const struct pio_error *e);
 
 /* "prismio CMD: message\n" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,6 +13,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"info", cmd_info, "summary of a HOLO file (--json for machines)"},
+    {"verify", cmd_verify, "check every checksum of a HOLO file"},
+    {"recover", cmd_recover, "commit a HOLO file whose writer was killed"},
+    {"dump", cmd_dump, "print one frame as CSV or XYZ"},
+    {"gen", cmd_gen, "write a synthetic trajectory (benchmarks, tests)"},
     {"b3sum", cmd_b3sum, "BLAKE3 checksums of files, compatible with b3sum"},
     {"bench", cmd_bench, "benchmarks measured against a baseline in the same run"},
 };

@@ -234,6 +234,8 @@ PIO_API void pio_blake3_hasher_reset(pio_blake3_hasher *h)
 
 static void hasher_update(pio_blake3_hasher *h, const uint8_t *in, size_t len, unsigned threads)
 {
+    if (len == 0) /* (NULL, 0) is a valid empty input */
+        return;
     const struct pio_b3_ops *ops = pio_b3_ops();
 
     /* Finish a partial chunk first. */

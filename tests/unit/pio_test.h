@@ -42,6 +42,14 @@ static int pio_test_failures;
         }                                                                                          \
     } while (0)
 
+#define TEST_STOP_IF_FLOODED_VOID()                                                                \
+    do {                                                                                           \
+        if (pio_test_failures > FAIL_FAST_LIMIT) {                                                 \
+            fprintf(stderr, "too many failures, stopping\n");                                      \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
 #define TEST_RESULT()                                                                              \
     (pio_test_failures ? (fprintf(stderr, "%d failure(s)\n", pio_test_failures), 1) : 0)
 

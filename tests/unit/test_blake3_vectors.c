@@ -94,6 +94,11 @@ static void check_vector(const struct vector *v, const uint8_t *input, const cha
     pio_blake3_hasher_finalize(&h, out, OUT);
     CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: update_mt", v->mode, v->len, tier);
 
+    /* an empty update, even from NULL, changes nothing */
+    pio_blake3_hasher_update(&h, NULL, 0);
+    pio_blake3_hasher_finalize(&h, out, OUT);
+    CHECKF(memcmp(out, v->out, OUT) == 0, "%s len %zu tier %s: NULL update", v->mode, v->len, tier);
+
     /* reset forgets the input but keeps the mode */
     pio_blake3_hasher_update(&h, "junk", 4);
     pio_blake3_hasher_reset(&h);

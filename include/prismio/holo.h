@@ -1,0 +1,249 @@
+/*
+ * prism-io: the HOLO trajectory format (.holo), writer and reader.
+ *
+ * Byte layout: docs/FORMAT.md. A writer appends frames and commits them
+ * (crash-safe: a commit never rewrites committed bytes). A reader maps the
+ * file and hands out zero-copy views whose arrays point into the mapping,
+ * 64-byte aligned.
+ *
+ * Thread-safety: a writer is used by one thread at a time. A reader is
+ * immutable after opening: any number of threads may read frames and
+ * verify concurrently.
+ */
+#ifndef PRISMIO_HOLO_H
+#define PRISMIO_HOLO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Format version this library writes (and the major version it reads). */
+#define PIO_HOLO_VERSION_MAJOR 1
+#define PIO_HOLO_VERSION_MINOR 0
+
+/* Limits of format version 1. */
+#define PIO_HOLO_MAX_ATOMS   ((uint64_t)0x7fffffff)
+#define PIO_HOLO_MAX_SCALARS 4096u
+
+/* Fields of a frame (struct pio_frame.fields). */
+enum pio_field {
+    PIO_FIELD_POSITIONS = 1u << 0,
+    PIO_FIELD_VELOCITIES = 1u << 1,
+    PIO_FIELD_FORCES = 1u << 2,
+    PIO_FIELD_BOX = 1u << 3,
+};
+
+/* A named per-frame value (energies, temperature, ...): 32 bytes, the same
+ * layout as in the file, so a reader's scalars point into the mapping. */
+#define PIO_SCALAR_NAME_SIZE 24
+struct pio_scalar {
+    char name[PIO_SCALAR_NAME_SIZE]; /* NUL-terminated, at most 23 chars */
+    double value;
+};
+
+/*
+ * One frame. To append: fill natoms, positions (required), the optional
+ * arrays (NULL when absent), box with PIO_FIELD_BOX in `fields` when
+ * present, step, time and scalars; `fields` bits for arrays are derived
+ * from the pointers. From a reader: every field is set; array pointers
+ * point into the reader's mapping (valid until pio_reader_close) or are
+ * NULL when absent.
+ */
+struct pio_frame {
+    uint64_t natoms;
+    uint32_t fields; /* enum pio_field bits */
+    uint32_t nscalars;
+    int64_t step;
+    double time;                  /* ps */
+    double box[3][3];             /* rows: box vectors a, b, c (nm) */
+    const float (*positions)[3];  /* nm */
+    const float (*velocities)[3]; /* nm/ps */
+    const float (*forces)[3];     /* kJ/mol/nm */
+    const struct pio_scalar *scalars;
+    /* reader only: frame number and file offset of its record */
+    uint64_t index;
+    uint64_t offset;
+};
+
+/*
+ * Topology: per-atom columns and bonds. For writing, any array may be NULL
+ * (stored as zeros). From a reader, every array is non-NULL and points into
+ * the mapping. Fixed-width strings are NUL-padded, not necessarily
+ * NUL-terminated when they fill their field (use strnlen).
+ */
+struct pio_topology {
+    uint64_t natoms;
+    uint64_t nbonds;
+    const char (*names)[8];
+    const char (*elements)[4];
+    const char (*resnames)[8];
+    const char (*chains)[4];
+    const int32_t *resids;
+    const float *masses;  /* u */
+    const float *charges; /* e */
+    const uint32_t (*bonds)[2];
+};
+
+/* ---- writer ------------------------------------------------------------ */
+
+typedef struct pio_writer pio_writer;
+
+enum pio_writer_flags {
+    PIO_WRITER_OVERWRITE = 1u << 0, /* create: replace an existing file */
+    PIO_WRITER_NO_SYNC = 1u << 1,   /* commit without fdatasync (tests, scratch files) */
+};
+
+struct pio_writer_options {
+    uint32_t size; /* sizeof(struct pio_writer_options) */
+    uint32_t flags;
+};
+#define PIO_WRITER_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(struct pio_writer_options), 0                                                       \
+    }
+
+/*
+ * Create a new file (fails with -EEXIST if it exists, unless
+ * PIO_WRITER_OVERWRITE). opts may be NULL. On success *out owns the file.
+ */
+PIO_API int pio_writer_create(pio_writer **out, const char *path,
+                              const struct pio_writer_options *opts, struct pio_error *err);
+
+/*
+ * Open an existing file to append frames after its last one. A file whose
+ * writer was killed is recovered first (as pio_holo_recover). Topology and
+ * metadata are those of the file and can no longer change.
+ */
+PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
+                                   const struct pio_writer_options *opts, struct pio_error *err);
+
+/* Set the topology (copied). Only before the first frame. */
+PIO_API int pio_writer_set_topology(pio_writer *w, const struct pio_topology *top,
+                                    struct pio_error *err);
+/* Add a metadata pair (copied; the key must be new). Only before the first frame. */
+PIO_API int pio_writer_set_metadata(pio_writer *w, const char *key, const char *value,
+                                    struct pio_error *err);
+
+/* Append a frame (arrays are read, not kept). Returns when the bytes are
+ * in the file (not yet durable: see commit). */
+PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *frame, struct pio_error *err);
+
+/* Make every frame appended so far durable (fdatasync), then record them in
+ * a new index and footer. A failed commit fails the writer for good. */
+PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err);
+
+/* Commit and close; frees w (NULL is accepted). Returns the commit's result. */
+PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err);
+
+/* Frames in the file, committed or not. */
+PIO_API uint64_t pio_writer_nframes(const pio_writer *w);
+
+/* ---- reader ------------------------------------------------------------ */
+
+typedef struct pio_reader pio_reader;
+
+enum pio_reader_flags {
+    PIO_READER_NO_RECOVERY = 1u << 0, /* fail on a file without a valid footer */
+};
+
+struct pio_reader_options {
+    uint32_t size; /* sizeof(struct pio_reader_options) */
+    uint32_t flags;
+};
+#define PIO_READER_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(struct pio_reader_options), 0                                                       \
+    }
+
+/*
+ * Map and validate a file (header, footer, index: O(frames), no frame
+ * bodies). A file without a valid footer is recovered in memory: every
+ * complete frame is available and pio_reader_info() says so. opts may be
+ * NULL. The file must not be truncated while mapped (SIGBUS).
+ */
+PIO_API int pio_reader_open(pio_reader **out, const char *path,
+                            const struct pio_reader_options *opts, struct pio_error *err);
+/* Unmap and free. Every view from this reader becomes invalid. NULL is accepted. */
+PIO_API void pio_reader_close(pio_reader *r);
+
+PIO_API uint64_t pio_reader_nframes(const pio_reader *r);
+
+/*
+ * Frame `i` as a zero-copy view (its record header is validated; its hash
+ * is not: see pio_reader_verify_frame). Returns 0, -ERANGE for i out of
+ * range, or PIO_ECORRUPT.
+ */
+PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
+                             struct pio_error *err);
+
+/* Index of the first frame with this step, or -ENOENT. Binary search when
+ * steps never decrease, else a scan of the index. */
+PIO_API int64_t pio_reader_find_step(const pio_reader *r, int64_t step);
+/* Index of the frame whose time is nearest to t (the earlier on a tie), or
+ * -ENOENT when there are no frames. */
+PIO_API int64_t pio_reader_find_time(const pio_reader *r, double time);
+
+/* The topology (views into the mapping), or -ENOENT if the file has none. */
+PIO_API int pio_reader_topology(const pio_reader *r, struct pio_topology *out);
+
+/* Metadata pairs, NUL-terminated strings in the mapping. */
+PIO_API uint64_t pio_reader_metadata_count(const pio_reader *r);
+PIO_API int pio_reader_metadata_at(const pio_reader *r, uint64_t i, const char **key,
+                                   const char **value);
+/* Value for `key`, or NULL. */
+PIO_API const char *pio_reader_metadata_get(const pio_reader *r, const char *key);
+
+struct pio_reader_info {
+    uint16_t version_major, version_minor;
+    bool recovered;     /* no valid footer: frames found by a recovery scan */
+    uint64_t file_size; /* bytes mapped */
+    uint64_t data_end;  /* end of the last valid byte (file_size unless recovered) */
+    uint64_t nframes;
+    uint64_t max_natoms; /* largest frame */
+    uint64_t min_natoms; /* smallest frame */
+    int64_t step_first, step_last;
+    double time_first, time_last;
+    bool steps_sorted, times_sorted; /* never decreasing */
+};
+PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
+
+/* Check frame i's hash. 0, PIO_ECHECKSUM or PIO_ECORRUPT (message names
+ * frame and offset). */
+PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_error *err);
+
+/*
+ * Check every byte of the file: header, each record in file order (frames,
+ * metadata, old indexes), every footer, the file digest. Fails on the
+ * first problem with a message naming the frame (if any) and byte offset.
+ * threads: hashing threads for large records (0: all CPUs).
+ */
+PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_error *err);
+
+/* ---- recovery ---------------------------------------------------------- */
+
+struct pio_recover_report {
+    bool was_committed;     /* the file already had a valid footer: nothing done */
+    uint64_t nframes;       /* frames in the file afterwards */
+    uint64_t removed_bytes; /* invalid tail removed */
+};
+
+/*
+ * Make a file whose writer died durable again: keep every complete frame,
+ * remove the invalid tail, append an index and footer, fdatasync. Committed
+ * bytes are never rewritten. Readers must not have the file mapped while
+ * its tail is removed. report may be NULL.
+ */
+PIO_API int pio_holo_recover(const char *path, struct pio_recover_report *report,
+                             struct pio_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PRISMIO_HOLO_H */

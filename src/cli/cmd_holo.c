@@ -1,0 +1,383 @@
+/*
+ * prismio info | verify | recover | dump: looking at and repairing HOLO
+ * files. Errors print one line naming file, frame and offset (the
+ * library's message) and map to the exit codes in cli.h.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case 0:
+        return EXIT_OK;
+    case PIO_ECHECKSUM:
+        return EXIT_INTEGRITY;
+    case PIO_ECORRUPT:
+    case PIO_EFORMAT:
+    case PIO_ETRUNCATED:
+    case PIO_EVERSION:
+    case PIO_ELIMIT:
+        return EXIT_DATAERR;
+    case PIO_EUSAGE:
+        return EXIT_USAGE;
+    case -ENOENT:
+    case -EACCES:
+    case -ENOTDIR:
+        return EXIT_NOINPUT;
+    default:
+        return EXIT_IOERR;
+    }
+}
+
+int cli_fail(const char *cmd, int rc, const struct pio_error *e)
+{
+    if (e && e->message[0])
+        cli_err(cmd, "%s", e->message);
+    else
+        cli_err(cmd, "%s", pio_strerror(rc));
+    return cli_exit_code(rc);
+}
+
+/* Parse "CMD [opts] FILE": flags given as NULL-terminated names; returns the
+ * file, or NULL after printing usage (*status set). */
+static bool has_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static void print_fixed(FILE *f, const char *s, size_t n)
+{
+    size_t l = strnlen(s, n);
+    fwrite(s, 1, l, f);
+}
+
+/* ---- info ---- */
+
+static void info_usage(FILE *f)
+{
+    fprintf(f, "usage: prismio info FILE [--json]\n\n"
+               "Format version, frames, atoms, fields, step and time range, size, topology\n"
+               "summary, metadata, and whether the file needed a recovery scan.\n");
+}
+
+struct fields_seen {
+    uint32_t any, all;
+    uint32_t nscalar_names;
+    char scalar_names[16][PIO_SCALAR_NAME_SIZE];
+};
+
+static void scan_fields(pio_reader *r, struct fields_seen *fs)
+{
+    memset(fs, 0, sizeof(*fs));
+    fs->all = ~0u;
+    uint64_t n = pio_reader_nframes(r);
+    for (uint64_t i = 0; i < n; i++) {
+        struct pio_frame f;
+        if (pio_reader_frame(r, i, &f, NULL) != 0)
+            continue;
+        fs->any |= f.fields;
+        fs->all &= f.fields;
+        for (uint32_t k = 0; k < f.nscalars && i == 0; k++)
+            if (fs->nscalar_names < 16)
+                memcpy(fs->scalar_names[fs->nscalar_names++], f.scalars[k].name,
+                       PIO_SCALAR_NAME_SIZE);
+    }
+    if (n == 0)
+        fs->all = 0;
+}
+
+/* Residues (changes of resid or resname along the atoms) and chains. */
+static void topo_counts(const struct pio_topology *t, uint64_t *residues, uint64_t *chains)
+{
+    *residues = *chains = 0;
+    for (uint64_t i = 0; i < t->natoms; i++) {
+        if (i == 0 || t->resids[i] != t->resids[i - 1] ||
+            memcmp(t->resnames[i], t->resnames[i - 1], 8) != 0)
+            (*residues)++;
+        if (i == 0 || memcmp(t->chains[i], t->chains[i - 1], 4) != 0)
+            (*chains)++;
+    }
+}
+
+static const char *const field_names[] = {"positions", "velocities", "forces", "box"};
+
+int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool json = false;
+    if (has_help(argc, argv)) {
+        info_usage(stdout);
+        return EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (argv[i][0] == '-' || path) {
+            cli_err("info", "unexpected argument '%s' (see --help)", argv[i]);
+            return EXIT_USAGE;
+        } else
+            path = argv[i];
+    }
+    if (!path) {
+        info_usage(stderr);
+        return EXIT_USAGE;
+    }
+    struct pio_error e = {0};
+    pio_reader *r;
+    int rc = pio_reader_open(&r, path, NULL, &e);
+    if (rc != 0)
+        return cli_fail("info", rc, &e);
+    struct pio_reader_info in;
+    if ((rc = pio_reader_info(r, &in)) != 0) {
+        pio_reader_close(r);
+        return cli_fail("info", rc, NULL);
+    }
+    struct fields_seen fs;
+    scan_fields(r, &fs);
+    struct pio_topology t;
+    bool has_top = pio_reader_topology(r, &t) == 0;
+    uint64_t residues = 0, chains = 0;
+    if (has_top)
+        topo_counts(&t, &residues, &chains);
+    uint64_t nmeta = pio_reader_metadata_count(r);
+
+    if (json) {
+        printf("{\"file\":");
+        cli_json_string(stdout, path);
+        printf(",\"format_version\":\"%u.%u\",\"frames\":%llu,\"atoms\":%llu,\"min_atoms\":%llu,"
+               "\"file_size\":%llu,\"recovered\":%s,\"fields\":[",
+               in.version_major, in.version_minor, (unsigned long long)in.nframes,
+               (unsigned long long)in.max_natoms,
+               (unsigned long long)(in.nframes ? in.min_natoms : 0),
+               (unsigned long long)in.file_size, in.recovered ? "true" : "false");
+        for (int b = 0, first = 1; b < 4; b++)
+            if (fs.any & (1u << b)) {
+                printf("%s\"%s\"", first ? "" : ",", field_names[b]);
+                first = 0;
+            }
+        printf("],\"scalars\":[");
+        for (uint32_t k = 0; k < fs.nscalar_names; k++) {
+            printf("%s", k ? "," : "");
+            cli_json_string(stdout, fs.scalar_names[k]);
+        }
+        printf("]");
+        if (in.nframes)
+            printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":%.17g,"
+                   "\"time_last\":%.17g",
+                   (long long)in.step_first, (long long)in.step_last, in.time_first, in.time_last);
+        if (has_top)
+            printf(",\"topology\":{\"atoms\":%llu,\"residues\":%llu,\"chains\":%llu,"
+                   "\"bonds\":%llu}",
+                   (unsigned long long)t.natoms, (unsigned long long)residues,
+                   (unsigned long long)chains, (unsigned long long)t.nbonds);
+        printf(",\"metadata\":{");
+        for (uint64_t i = 0; i < nmeta; i++) {
+            const char *k, *v;
+            pio_reader_metadata_at(r, i, &k, &v);
+            printf("%s", i ? "," : "");
+            cli_json_string(stdout, k);
+            putchar(':');
+            cli_json_string(stdout, v);
+        }
+        printf("}}\n");
+    } else {
+        printf("file:       %s (%llu bytes)\n", path, (unsigned long long)in.file_size);
+        printf("format:     HOLO %u.%u%s\n", in.version_major, in.version_minor,
+               in.recovered ? "  (no valid footer: recovered by scanning; run prismio recover)"
+                            : "");
+        printf("frames:     %llu\n", (unsigned long long)in.nframes);
+        if (in.nframes && in.min_natoms != in.max_natoms)
+            printf("atoms:      %llu to %llu (varies by frame)\n",
+                   (unsigned long long)in.min_natoms, (unsigned long long)in.max_natoms);
+        else
+            printf("atoms:      %llu\n", (unsigned long long)in.max_natoms);
+        printf("fields:    ");
+        for (int b = 0; b < 4; b++)
+            if (fs.any & (1u << b))
+                printf(" %s%s", field_names[b], (fs.all & (1u << b)) ? "" : " (some frames)");
+        for (uint32_t k = 0; k < fs.nscalar_names; k++)
+            printf(" %s", fs.scalar_names[k]);
+        printf("\n");
+        if (in.nframes)
+            printf("steps:      %lld to %lld\ntime:       %g to %g ps\n", (long long)in.step_first,
+                   (long long)in.step_last, in.time_first, in.time_last);
+        if (has_top)
+            printf("topology:   %llu atoms, %llu residues, %llu chains, %llu bonds\n",
+                   (unsigned long long)t.natoms, (unsigned long long)residues,
+                   (unsigned long long)chains, (unsigned long long)t.nbonds);
+        else
+            printf("topology:   none\n");
+        for (uint64_t i = 0; i < nmeta; i++) {
+            const char *k, *v;
+            pio_reader_metadata_at(r, i, &k, &v);
+            printf("%s %s = %s\n", i ? "           " : "metadata:  ", k, v);
+        }
+    }
+    pio_reader_close(r);
+    return EXIT_OK;
+}
+
+/* ---- verify ---- */
+
+int cmd_verify(int argc, char **argv)
+{
+    const char *path = NULL;
+    uint64_t threads = 0;
+    if (has_help(argc, argv)) {
+        printf("usage: prismio verify FILE [--threads N]\n\n"
+               "Checks every checksum of the file (every byte is covered). Exit 0 and a\n"
+               "one-line summary when intact; exit 1 and a line naming the first bad frame\n"
+               "and its byte offset otherwise (65 for a file that is not HOLO).\n");
+        return EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            if (!cli_parse_u64(argv[++i], &threads, false) || threads > 1024) {
+                cli_err("verify", "invalid --threads '%s'", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if (argv[i][0] == '-' || path) {
+            cli_err("verify", "unexpected argument '%s' (see --help)", argv[i]);
+            return EXIT_USAGE;
+        } else
+            path = argv[i];
+    }
+    if (!path) {
+        cli_err("verify", "no FILE given (see --help)");
+        return EXIT_USAGE;
+    }
+    struct pio_error e = {0};
+    pio_reader *r;
+    double t0 = cli_now();
+    int rc = pio_reader_open(&r, path, NULL, &e);
+    if (rc != 0)
+        return cli_fail("verify", rc, &e);
+    rc = pio_reader_verify(r, (unsigned)threads, &e);
+    double dt = cli_now() - t0;
+    struct pio_reader_info in;
+    pio_reader_info(r, &in);
+    pio_reader_close(r);
+    if (rc != 0) {
+        cli_err("verify", "%s", e.message);
+        return rc == PIO_ECORRUPT || rc == PIO_ECHECKSUM ? EXIT_INTEGRITY : cli_exit_code(rc);
+    }
+    printf("%s: OK, %llu frames, %llu bytes verified in %.3f s (%.2f GB/s)\n", path,
+           (unsigned long long)in.nframes, (unsigned long long)in.file_size, dt,
+           (double)in.file_size / (dt > 0 ? dt : 1e-9) / 1e9);
+    return EXIT_OK;
+}
+
+/* ---- recover ---- */
+
+int cmd_recover(int argc, char **argv)
+{
+    if (has_help(argc, argv) || argc != 2) {
+        FILE *f = argc == 2 ? stdout : stderr;
+        fprintf(f, "usage: prismio recover FILE\n\n"
+                   "Commits a file whose writer was killed: keeps every complete frame, removes\n"
+                   "the torn tail (bytes no commit covered), appends an index and footer.\n"
+                   "Committed bytes are never rewritten. No reader may have the file open.\n");
+        return argc == 2 ? EXIT_OK : EXIT_USAGE;
+    }
+    struct pio_error e = {0};
+    struct pio_recover_report rep;
+    int rc = pio_holo_recover(argv[1], &rep, &e);
+    if (rc != 0)
+        return cli_fail("recover", rc, &e);
+    if (rep.was_committed)
+        printf("%s: already committed (%llu frames); nothing to do\n", argv[1],
+               (unsigned long long)rep.nframes);
+    else
+        printf("%s: recovered %llu frames; removed %llu bytes of torn tail; committed\n", argv[1],
+               (unsigned long long)rep.nframes, (unsigned long long)rep.removed_bytes);
+    return EXIT_OK;
+}
+
+/* ---- dump ---- */
+
+int cmd_dump(int argc, char **argv)
+{
+    const char *path = NULL, *format = "csv";
+    uint64_t frame = 0;
+    bool have_frame = false;
+    if (has_help(argc, argv)) {
+        printf("usage: prismio dump FILE --frame N [--format csv|xyz]\n\n"
+               "csv: header atom,x,y,z (plus vx,vy,vz and fx,fy,fz when present), one row\n"
+               "     per atom, values exactly as stored (nm, nm/ps, kJ/mol/nm; %%.9g).\n"
+               "xyz: element and coordinates in Angstrom, step and time in the comment.\n");
+        return EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--frame") == 0 && i + 1 < argc) {
+            if (!cli_parse_u64(argv[++i], &frame, false)) {
+                cli_err("dump", "invalid --frame '%s'", argv[i]);
+                return EXIT_USAGE;
+            }
+            have_frame = true;
+        } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
+            format = argv[++i];
+            if (strcmp(format, "csv") != 0 && strcmp(format, "xyz") != 0) {
+                cli_err("dump", "unknown format '%s' (csv or xyz)", format);
+                return EXIT_USAGE;
+            }
+        } else if (argv[i][0] == '-' || path) {
+            cli_err("dump", "unexpected argument '%s' (see --help)", argv[i]);
+            return EXIT_USAGE;
+        } else
+            path = argv[i];
+    }
+    if (!path || !have_frame) {
+        cli_err("dump", "usage: prismio dump FILE --frame N [--format csv|xyz]");
+        return EXIT_USAGE;
+    }
+    struct pio_error e = {0};
+    pio_reader *r;
+    int rc = pio_reader_open(&r, path, NULL, &e);
+    if (rc != 0)
+        return cli_fail("dump", rc, &e);
+    struct pio_frame f;
+    if ((rc = pio_reader_frame(r, frame, &f, &e)) != 0) {
+        pio_reader_close(r);
+        return rc == -ERANGE ? (cli_err("dump", "%s", e.message), EXIT_USAGE)
+                             : cli_fail("dump", rc, &e);
+    }
+    if (strcmp(format, "csv") == 0) {
+        printf("atom,x,y,z%s%s\n", f.velocities ? ",vx,vy,vz" : "", f.forces ? ",fx,fy,fz" : "");
+        for (uint64_t a = 0; a < f.natoms; a++) {
+            printf("%llu,%.9g,%.9g,%.9g", (unsigned long long)a, f.positions[a][0],
+                   f.positions[a][1], f.positions[a][2]);
+            if (f.velocities)
+                printf(",%.9g,%.9g,%.9g", f.velocities[a][0], f.velocities[a][1],
+                       f.velocities[a][2]);
+            if (f.forces)
+                printf(",%.9g,%.9g,%.9g", f.forces[a][0], f.forces[a][1], f.forces[a][2]);
+            putchar('\n');
+        }
+    } else {
+        struct pio_topology t;
+        bool top = pio_reader_topology(r, &t) == 0 && t.natoms == f.natoms;
+        printf("%llu\nframe %llu step %lld time %.9g ps (coordinates in Angstrom)\n",
+               (unsigned long long)f.natoms, (unsigned long long)f.index, (long long)f.step,
+               f.time);
+        for (uint64_t a = 0; a < f.natoms; a++) {
+            if (top && t.elements[a][0])
+                print_fixed(stdout, t.elements[a], 4);
+            else
+                putchar('X');
+            printf(" %.6f %.6f %.6f\n", 10.0 * f.positions[a][0], 10.0 * f.positions[a][1],
+                   10.0 * f.positions[a][2]);
+        }
+    }
+    pio_reader_close(r);
+    if (fflush(stdout) != 0)
+        return EXIT_IOERR;
+    return EXIT_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * format: internals shared by the HOLO writer, reader and recovery.
+ */
+#ifndef PIO_HOLO_INTERNAL_H
+#define PIO_HOLO_INTERNAL_H
+
+#include "format/holo_layout.h"
+
+struct pio_reader {
+    char *path;
+    int fd;
+    const uint8_t *map;
+    uint64_t size;
+    struct holo_header hdr;
+    const struct holo_entry *entries; /* in the mapping, or `owned` */
+    struct holo_entry *owned;
+    uint64_t nframes;
+    bool recovered;
+    uint64_t data_end;
+    bool has_meta;
+    uint64_t meta_off, meta_len;
+    struct holo_meta_view meta;
+    uint64_t index_off, index_len; /* final index (0 if recovered) */
+    uint8_t digest[32];            /* final index digest, or the scan's */
+    bool steps_sorted, times_sorted;
+};
+
+/*
+ * Build an INDEX record for `n` entries followed by its footer, into a
+ * malloc'd buffer (*out, *out_len). `index_off` is where it will be written.
+ */
+int holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta_off,
+                     uint64_t meta_len, const uint8_t digest[32], const uint8_t salt[16],
+                     uint64_t index_off, uint8_t **out, uint64_t *out_len);
+
+/* Write all of buf at off (retrying short writes and EINTR): 0 or -errno. */
+int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/* fsync the directory holding `path` (after creating or renaming a file). */
+int holo_fsync_dir(const char *path);
+
+#endif /* PIO_HOLO_INTERNAL_H */

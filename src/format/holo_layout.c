@@ -1,0 +1,349 @@
+/*
+ * HOLO layout checks: everything that decides whether bytes from a file
+ * may be trusted, in one place (see holo_layout.h and docs/FORMAT.md).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "format/holo_layout.h"
+
+#include "common/pio_common.h"
+
+#define OFFX(o) ((unsigned long long)(o))
+
+int holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
+                      struct holo_frame_layout *out)
+{
+    if (natoms > PIO_HOLO_MAX_ATOMS || nscalars > PIO_HOLO_MAX_SCALARS)
+        return PIO_ELIMIT;
+    if (!(fields & PIO_FIELD_POSITIONS) ||
+        (fields & ~(uint32_t)(PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES |
+                              PIO_FIELD_BOX)))
+        return PIO_ECORRUPT;
+    uint64_t a = holo_pad64(natoms * 12);
+    uint64_t off = HOLO_FRAME_HDR + a;
+    out->array_bytes = a;
+    out->vel_off = (fields & PIO_FIELD_VELOCITIES) ? off : 0;
+    off += (fields & PIO_FIELD_VELOCITIES) ? a : 0;
+    out->force_off = (fields & PIO_FIELD_FORCES) ? off : 0;
+    off += (fields & PIO_FIELD_FORCES) ? a : 0;
+    out->scalar_off = off;
+    out->length = off + holo_pad64((uint64_t)nscalars * HOLO_SCALAR_SIZE);
+    return 0;
+}
+
+int holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
+                     struct holo_meta_layout *out)
+{
+    /* Bound every count so the sums below cannot overflow. */
+    if (natoms > PIO_HOLO_MAX_ATOMS || nbonds > ((uint64_t)1 << 40) ||
+        meta_bytes > ((uint64_t)1 << 40))
+        return PIO_ELIMIT;
+    uint64_t off = HOLO_META_HDR;
+    out->names = off;
+    off += holo_pad64(natoms * 8);
+    out->elements = off;
+    off += holo_pad64(natoms * 4);
+    out->resnames = off;
+    off += holo_pad64(natoms * 8);
+    out->chains = off;
+    off += holo_pad64(natoms * 4);
+    out->resids = off;
+    off += holo_pad64(natoms * 4);
+    out->masses = off;
+    off += holo_pad64(natoms * 4);
+    out->charges = off;
+    off += holo_pad64(natoms * 4);
+    out->bonds = off;
+    off += holo_pad64(nbonds * 8);
+    out->meta = off;
+    off += holo_pad64(meta_bytes);
+    out->length = off;
+    return 0;
+}
+
+int holo_check_header(const char *path, const uint8_t *map, uint64_t size, struct holo_header *h,
+                      struct pio_error *err)
+{
+    if (size < sizeof(HOLO_MAGIC) || memcmp(map, HOLO_MAGIC, sizeof(HOLO_MAGIC)) != 0)
+        return pio_error_set(err, PIO_EFORMAT, "%s: not a HOLO file (bad magic at offset 0)", path);
+    if (size < HOLO_HEADER_SIZE)
+        return pio_error_set(err, PIO_ETRUNCATED,
+                             "%s: file of %llu bytes ends inside the 128-byte header", path,
+                             OFFX(size));
+    uint8_t hash[32];
+    pio_blake3_hash(hash, 32, map, HOLO_HEADER_HASHED);
+    if (memcmp(hash, map + HOLO_HEADER_HASHED, 32) != 0)
+        return pio_error_set(err, PIO_ECHECKSUM, "%s: header checksum mismatch at offset 0x60",
+                             path);
+    uint16_t major, minor;
+    memcpy(&major, map + 8, 2);
+    memcpy(&minor, map + 10, 2);
+    if (major != PIO_HOLO_VERSION_MAJOR)
+        return pio_error_set(err, PIO_EVERSION, "%s: format version %u.%u, this library reads %u.x",
+                             path, major, minor, PIO_HOLO_VERSION_MAJOR);
+    if (holo_rd32(map + 12) != HOLO_HEADER_SIZE)
+        return pio_error_set(err, PIO_ECORRUPT, "%s: header size %u at offset 0xc, expected 128",
+                             path, holo_rd32(map + 12));
+    uint64_t required = holo_rd64(map + 16);
+    if (required != 0)
+        return pio_error_set(err, PIO_EVERSION,
+                             "%s: required feature flags %#llx at offset 0x10 are unknown to "
+                             "this library",
+                             path, OFFX(required));
+    h->major = major;
+    h->minor = minor;
+    memcpy(h->salt, map + 32, 16);
+    return 0;
+}
+
+void holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_t out[32])
+{
+    static const uint8_t zeros[32];
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    pio_blake3_hasher_update(&h, rec, HOLO_HASH_OFF);
+    pio_blake3_hasher_update(&h, zeros, 32);
+    pio_blake3_hasher_update_mt(&h, rec + HOLO_REC_HDR, (size_t)(len - HOLO_REC_HDR), threads);
+    pio_blake3_hasher_finalize(&h, out, 32);
+}
+
+int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                      const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                      struct pio_error *err)
+{
+    if (off % 64 != 0 || off < HOLO_HEADER_SIZE || off > size || size - off < HOLO_REC_HDR)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: record at offset 0x%llx is misaligned or past the end", path,
+                             OFFX(off));
+    const uint8_t *p = map + off;
+    if (memcmp(p, HOLO_REC_MAGIC, 4) != 0)
+        return pio_error_set(err, PIO_ECORRUPT, "%s: no record magic at offset 0x%llx", path,
+                             OFFX(off));
+    uint32_t t = holo_rd32(p + 4);
+    uint64_t l = holo_rd64(p + 8);
+    if (t < HOLO_REC_META || t > HOLO_REC_INDEX)
+        return pio_error_set(err, PIO_ECORRUPT, "%s: unknown record type %u at offset 0x%llx", path,
+                             t, OFFX(off));
+    if (l < HOLO_REC_HDR || l % 64 != 0 || l > size - off)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: record at offset 0x%llx has length %llu (file has %llu bytes "
+                             "after it)",
+                             path, OFFX(off), OFFX(l), OFFX(size - off));
+    if (memcmp(p + 24, salt, 8) != 0)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: record at offset 0x%llx belongs to another file (salt)", path,
+                             OFFX(off));
+    *type = t;
+    *len = l;
+    *seq = holo_rd64(p + 16);
+    return 0;
+}
+
+int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off, uint64_t seq,
+                     struct pio_frame *out, struct pio_error *err)
+{
+    if (len < HOLO_FRAME_HDR)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: record of %llu bytes is too short",
+                             path, OFFX(seq), OFFX(off), OFFX(len));
+    uint64_t natoms = holo_rd64(rec + 64);
+    uint32_t fields = holo_rd32(rec + 72);
+    uint32_t nscalars = holo_rd32(rec + 76);
+    struct holo_frame_layout lay;
+    int rc = holo_frame_layout(natoms, fields, nscalars, &lay);
+    if (rc != 0)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: invalid header (atoms %llu, "
+                             "fields %#x, scalars %u)",
+                             path, OFFX(seq), OFFX(off), OFFX(natoms), fields, nscalars);
+    if (holo_rd32(rec + 168) != 1 || holo_rd32(rec + 172) != 0)
+        return pio_error_set(err, PIO_EVERSION,
+                             "%s: frame %llu at offset 0x%llx: element type %u / codec %u not "
+                             "supported",
+                             path, OFFX(seq), OFFX(off), holo_rd32(rec + 168),
+                             holo_rd32(rec + 172));
+    if (lay.length != len)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: record length %llu, its header "
+                             "implies %llu",
+                             path, OFFX(seq), OFFX(off), OFFX(len), OFFX(lay.length));
+    const struct pio_scalar *sc = (const struct pio_scalar *)(rec + lay.scalar_off);
+    for (uint32_t i = 0; i < nscalars; i++)
+        if (memchr(sc[i].name, '\0', PIO_SCALAR_NAME_SIZE) == NULL)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: scalar %u name not terminated",
+                                 path, OFFX(seq), OFFX(off), i);
+    out->natoms = natoms;
+    out->fields = fields;
+    out->nscalars = nscalars;
+    memcpy(&out->step, rec + 80, 8);
+    memcpy(&out->time, rec + 88, 8);
+    memcpy(out->box, rec + 96, 72);
+    out->positions = (const float(*)[3])(rec + HOLO_FRAME_HDR);
+    out->velocities = lay.vel_off ? (const float(*)[3])(rec + lay.vel_off) : NULL;
+    out->forces = lay.force_off ? (const float(*)[3])(rec + lay.force_off) : NULL;
+    out->scalars = nscalars ? sc : NULL;
+    out->index = seq;
+    out->offset = off;
+    return 0;
+}
+
+int holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                    struct holo_meta_view *out, struct pio_error *err)
+{
+    if (len < HOLO_META_HDR)
+        return pio_error_set(err, PIO_ECORRUPT, "%s: metadata record at offset 0x%llx too short",
+                             path, OFFX(off));
+    uint64_t natoms = holo_rd64(rec + 64), nbonds = holo_rd64(rec + 72);
+    uint64_t nmeta = holo_rd64(rec + 80), meta_bytes = holo_rd64(rec + 88);
+    struct holo_meta_layout lay;
+    if (holo_meta_layout(natoms, nbonds, meta_bytes, &lay) != 0 || lay.length != len)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: metadata record at offset 0x%llx: counts (atoms %llu, bonds "
+                             "%llu, %llu metadata bytes) do not match its length %llu",
+                             path, OFFX(off), OFFX(natoms), OFFX(nbonds), OFFX(meta_bytes),
+                             OFFX(len));
+    const uint32_t(*bonds)[2] = (const uint32_t(*)[2])(rec + lay.bonds);
+    for (uint64_t i = 0; i < nbonds; i++)
+        if (bonds[i][0] >= natoms || bonds[i][1] >= natoms)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: metadata record at offset 0x%llx: bond %llu names an atom "
+                                 "past %llu",
+                                 path, OFFX(off), OFFX(i), OFFX(natoms));
+    /* nmeta pairs of NUL-terminated strings filling meta_bytes exactly; a
+     * pair takes at least 3 bytes, which also keeps 2 * nmeta from wrapping */
+    if (nmeta > meta_bytes / 3)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: metadata record at offset 0x%llx: %llu pairs cannot fit in "
+                             "%llu bytes",
+                             path, OFFX(off), OFFX(nmeta), OFFX(meta_bytes));
+    const char *m = (const char *)(rec + lay.meta);
+    uint64_t pos = 0;
+    for (uint64_t i = 0; i < 2 * nmeta; i++) {
+        const char *nul = memchr(m + pos, '\0', (size_t)(meta_bytes - pos));
+        if (!nul || (i % 2 == 0 && nul == m + pos))
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: metadata record at offset 0x%llx: pair %llu malformed", path,
+                                 OFFX(off), OFFX(i / 2));
+        pos = (uint64_t)(nul - m) + 1;
+    }
+    if (pos != meta_bytes)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: metadata record at offset 0x%llx: %llu stray metadata bytes",
+                             path, OFFX(off), OFFX(meta_bytes - pos));
+    struct pio_topology *t = &out->top;
+    t->natoms = natoms;
+    t->nbonds = nbonds;
+    t->names = (const char(*)[8])(rec + lay.names);
+    t->elements = (const char(*)[4])(rec + lay.elements);
+    t->resnames = (const char(*)[8])(rec + lay.resnames);
+    t->chains = (const char(*)[4])(rec + lay.chains);
+    t->resids = (const int32_t *)(rec + lay.resids);
+    t->masses = (const float *)(rec + lay.masses);
+    t->charges = (const float *)(rec + lay.charges);
+    t->bonds = bonds;
+    out->nmeta = nmeta;
+    out->meta = m;
+    out->meta_bytes = meta_bytes;
+    return 0;
+}
+
+void holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
+                      const uint8_t salt[16], uint8_t out[32])
+{
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    pio_blake3_hasher_update(&h, footer, 32);
+    pio_blake3_hasher_update(&h, index_hash, 32);
+    pio_blake3_hasher_update(&h, salt, 16);
+    pio_blake3_hasher_finalize(&h, out, 32);
+}
+
+bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
+                       uint64_t *index_off, uint64_t *index_len)
+{
+    if (off > size || size - off < HOLO_FOOTER_SIZE || off % 64 != 0)
+        return false;
+    const uint8_t *f = map + off;
+    if (memcmp(f, HOLO_FOOTER_MAGIC, 8) != 0)
+        return false;
+    uint64_t io = holo_rd64(f + 8), il = holo_rd64(f + 16), n = holo_rd64(f + 24);
+    if (io < HOLO_HEADER_SIZE || io > off || off - io != il)
+        return false;
+    uint32_t type;
+    uint64_t len, seq;
+    if (holo_check_record("", map, size, io, salt, &type, &len, &seq, NULL) != 0 ||
+        type != HOLO_REC_INDEX || len != il || seq != n)
+        return false;
+    uint8_t want[32];
+    holo_footer_hash(f, map + io + HOLO_HASH_OFF, salt, want);
+    if (memcmp(want, f + HOLO_HASH_OFF, 32) != 0)
+        return false;
+    *index_off = io;
+    *index_len = il;
+    return true;
+}
+
+static int scan_push(struct holo_scan *s, const struct holo_entry *e, struct pio_error *err)
+{
+    if (s->nframes == s->cap) {
+        uint64_t cap = s->cap ? s->cap * 2 : 256;
+        struct holo_entry *n = realloc(s->entries, (size_t)cap * sizeof(*n));
+        if (!n)
+            return pio_error_set(err, -ENOMEM, "out of memory for %llu index entries", OFFX(cap));
+        s->entries = n;
+        s->cap = cap;
+    }
+    s->entries[s->nframes++] = *e;
+    return 0;
+}
+
+int holo_scan(const uint8_t *map, uint64_t size, const uint8_t salt[16], struct holo_scan *s,
+              struct pio_error *err)
+{
+    memset(s, 0, sizeof(*s));
+    pio_blake3_hasher_init(&s->digest);
+    uint64_t pos = HOLO_HEADER_SIZE;
+    s->end = pos;
+    while (pos < size) {
+        uint64_t io, il;
+        if (holo_footer_valid(map, size, pos, salt, &io, &il)) {
+            pos += HOLO_FOOTER_SIZE;
+            s->end = pos;
+            continue;
+        }
+        uint32_t type;
+        uint64_t len, seq;
+        if (holo_check_record("", map, size, pos, salt, &type, &len, &seq, NULL) != 0)
+            break;
+        const uint8_t *rec = map + pos;
+        uint8_t hash[32];
+        holo_record_hash(rec, len, 1, hash);
+        if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
+            break;
+        if (type == HOLO_REC_META) {
+            struct holo_meta_view mv;
+            if (seq != 0 || s->meta_len || s->nframes ||
+                holo_parse_meta("", rec, len, pos, &mv, NULL) != 0)
+                break;
+            s->meta_off = pos;
+            s->meta_len = len;
+            pio_blake3_hasher_update(&s->digest, hash, 32);
+        } else if (type == HOLO_REC_FRAME) {
+            struct pio_frame f;
+            if (seq != s->nframes || holo_parse_frame("", rec, len, pos, seq, &f, NULL) != 0)
+                break;
+            struct holo_entry e = {pos, len, f.step, f.time};
+            int rc = scan_push(s, &e, err);
+            if (rc != 0)
+                return rc;
+            pio_blake3_hasher_update(&s->digest, hash, 32);
+        } else if (seq != s->nframes) { /* an INDEX must cover the frames before it */
+            break;
+        }
+        pos += len;
+        s->end = pos;
+    }
+    return 0;
+}

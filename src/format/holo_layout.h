@@ -1,0 +1,142 @@
+/*
+ * format: the HOLO byte layout (docs/FORMAT.md) as constants and checked
+ * accessors, shared by the writer, the reader and recovery.
+ *
+ * Every function that looks at file bytes takes the mapping and its size
+ * and checks bounds before reading; none trusts a count, length or offset
+ * from the file. Structural checks (no hashing) are separate from
+ * cryptographic ones so that opening stays O(frames).
+ */
+#ifndef PIO_HOLO_LAYOUT_H
+#define PIO_HOLO_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "prismio/blake3.h"
+#include "prismio/holo.h"
+
+#define HOLO_HEADER_SIZE   128
+#define HOLO_HEADER_HASHED 96
+#define HOLO_REC_HDR       64
+#define HOLO_FRAME_HDR     192
+#define HOLO_META_HDR      128
+#define HOLO_INDEX_HDR     128
+#define HOLO_ENTRY_SIZE    32
+#define HOLO_FOOTER_SIZE   64
+#define HOLO_HASH_OFF      32 /* record and footer hash field */
+#define HOLO_SCALAR_SIZE   32
+
+enum holo_rec_type { HOLO_REC_META = 1, HOLO_REC_FRAME = 2, HOLO_REC_INDEX = 3 };
+
+static const uint8_t HOLO_MAGIC[8] = {0x89, 'H', 'O', 'L', '\r', '\n', 0x1a, '\n'};
+static const uint8_t HOLO_REC_MAGIC[4] = {'H', 'R', 'E', 'C'};
+static const uint8_t HOLO_FOOTER_MAGIC[8] = {'H', 'O', 'L', 'O', 'F', 'O', 'O', 'T'};
+
+/* Index entry: the file layout on a little-endian host (32 bytes). */
+struct holo_entry {
+    uint64_t offset;
+    uint64_t length;
+    int64_t step;
+    double time;
+};
+
+static inline uint64_t holo_pad64(uint64_t n)
+{
+    return (n + 63) & ~(uint64_t)63;
+}
+static inline uint64_t holo_rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint32_t holo_rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline void holo_wr64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static inline void holo_wr32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+/* What a file's header says (after holo_check_header). */
+struct holo_header {
+    uint16_t major, minor;
+    uint8_t salt[16];
+};
+
+/* Byte sizes of a frame record's parts; the record length if valid. */
+struct holo_frame_layout {
+    uint64_t array_bytes;                            /* pad64(12 natoms) */
+    uint64_t vel_off, force_off, scalar_off, length; /* record-relative */
+};
+int holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
+                      struct holo_frame_layout *out);
+
+/* Meta record part offsets (record-relative). */
+struct holo_meta_layout {
+    uint64_t names, elements, resnames, chains, resids, masses, charges, bonds, meta, length;
+};
+int holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
+                     struct holo_meta_layout *out);
+
+/* Check the 128-byte header at the start of map; PIO_E* with message. */
+int holo_check_header(const char *path, const uint8_t *map, uint64_t size, struct holo_header *h,
+                      struct pio_error *err);
+
+/* BLAKE3 of a record with its hash field read as zeros. */
+void holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_t out[32]);
+
+/* Structural check of the record header at `off` (bounds, magic, type,
+ * length, salt); type, len and seq are set on success. */
+int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                      const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                      struct pio_error *err);
+
+/* Structural check of a FRAME record's body; fills a view (frame number
+ * `seq`) pointing into the record. */
+int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off, uint64_t seq,
+                     struct pio_frame *out, struct pio_error *err);
+
+/* Structural check of a META record; fills topology and metadata views. */
+struct holo_meta_view {
+    struct pio_topology top;
+    uint64_t nmeta;
+    const char *meta; /* nmeta "key\0value\0" pairs */
+    uint64_t meta_bytes;
+};
+int holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                    struct holo_meta_view *out, struct pio_error *err);
+
+/* Footer hash: H(footer[0..32) || index record hash || salt). */
+void holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
+                      const uint8_t salt[16], uint8_t out[32]);
+
+/* Is there a valid footer at `off` (64 bytes) whose INDEX record ends
+ * exactly there and checks structurally (hash of the index included)? */
+bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
+                       uint64_t *index_off, uint64_t *index_len);
+
+/* Result of a forward scan (recovery). */
+struct holo_scan {
+    struct holo_entry *entries; /* malloc'd */
+    uint64_t nframes, cap;
+    uint64_t meta_off, meta_len;
+    uint64_t end; /* end of the last valid record or footer */
+    uint8_t digest_state_valid;
+    pio_blake3_hasher digest; /* H over meta and frame hashes so far */
+};
+/* Scan records from offset 128, hash-checking each, until the first invalid
+ * one or the end. Only allocation failure is an error. */
+int holo_scan(const uint8_t *map, uint64_t size, const uint8_t salt[16], struct holo_scan *out,
+              struct pio_error *err);
+
+#endif /* PIO_HOLO_LAYOUT_H */

@@ -1,0 +1,443 @@
+/*
+ * HOLO reader: the file is mapped once; every view is a pointer into it.
+ *
+ * Opening trusts nothing: the header (hash), the footer (hash bound to the
+ * index record's hash and the file's salt), the index record (structure
+ * and hash) and every index entry (aligned, in bounds, ordered, no
+ * overlap) are checked in O(frames) without touching frame bodies. A
+ * frame's record header is checked when the frame is asked for, so a view
+ * can never reach outside the mapping. A file with no valid footer is
+ * recovered in memory by a forward scan (holo_scan).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "format/holo_internal.h"
+
+#include "common/pio_common.h"
+
+#define OFFX(o) ((unsigned long long)(o))
+
+static int load_meta(pio_reader *r, uint64_t off, uint64_t len, struct pio_error *err)
+{
+    if (off == 0 && len == 0)
+        return 0;
+    uint32_t type;
+    uint64_t l, seq;
+    int rc = holo_check_record(r->path, r->map, r->size, off, r->hdr.salt, &type, &l, &seq, err);
+    if (rc != 0)
+        return rc;
+    if (type != HOLO_REC_META || l != len)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: index names a metadata record at offset 0x%llx that is not one",
+                             r->path, OFFX(off));
+    if ((rc = holo_parse_meta(r->path, r->map + off, len, off, &r->meta, err)) != 0)
+        return rc;
+    r->has_meta = true;
+    r->meta_off = off;
+    r->meta_len = len;
+    return 0;
+}
+
+/* Check index entries: bounds, alignment, order; record sortedness. */
+static int check_entries(pio_reader *r, uint64_t limit, struct pio_error *err)
+{
+    uint64_t prev_end = HOLO_HEADER_SIZE;
+    r->steps_sorted = r->times_sorted = true;
+    for (uint64_t i = 0; i < r->nframes; i++) {
+        const struct holo_entry *e = &r->entries[i];
+        if (e->offset % 64 || e->offset < prev_end || e->length < HOLO_FRAME_HDR ||
+            e->length % 64 || e->offset > limit || e->length > limit - e->offset)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu: index entry (offset 0x%llx, length %llu) is "
+                                 "misaligned, overlapping or out of bounds",
+                                 r->path, OFFX(i), OFFX(e->offset), OFFX(e->length));
+        if (r->has_meta && e->offset < r->meta_off + r->meta_len)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx overlaps the metadata record",
+                                 r->path, OFFX(i), OFFX(e->offset));
+        if (i > 0) {
+            if (e->step < e[-1].step)
+                r->steps_sorted = false;
+            if (!(e->time >= e[-1].time))
+                r->times_sorted = false;
+        }
+        prev_end = e->offset + e->length;
+    }
+    return 0;
+}
+
+static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_error *err)
+{
+    const uint8_t *rec = r->map + io;
+    uint8_t hash[32];
+    holo_record_hash(rec, il, 0, hash);
+    if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
+        return pio_error_set(err, PIO_ECHECKSUM,
+                             "%s: index record at offset 0x%llx: checksum "
+                             "mismatch",
+                             r->path, OFFX(io));
+    uint64_t n = holo_rd64(rec + 64);
+    if (n != holo_rd64(rec + 16) || il != HOLO_INDEX_HDR + holo_pad64(n * HOLO_ENTRY_SIZE) ||
+        n > il / HOLO_ENTRY_SIZE)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: index record at offset 0x%llx: %llu frames do not fit its "
+                             "length %llu",
+                             r->path, OFFX(io), OFFX(n), OFFX(il));
+    r->nframes = n;
+    r->entries = (const struct holo_entry *)(rec + HOLO_INDEX_HDR);
+    r->index_off = io;
+    r->index_len = il;
+    memcpy(r->digest, rec + 96, 32);
+    int rc = load_meta(r, holo_rd64(rec + 80), holo_rd64(rec + 88), err);
+    if (rc != 0)
+        return rc;
+    r->data_end = r->size;
+    return check_entries(r, io, err);
+}
+
+static int open_recovered(pio_reader *r, struct pio_error *err)
+{
+    struct holo_scan s;
+    int rc = holo_scan(r->map, r->size, r->hdr.salt, &s, err);
+    if (rc != 0)
+        return rc;
+    r->owned = s.entries;
+    r->entries = s.entries;
+    r->nframes = s.nframes;
+    r->recovered = true;
+    r->data_end = s.end;
+    pio_blake3_hasher_finalize(&s.digest, r->digest, 32);
+    if ((rc = load_meta(r, s.meta_off, s.meta_len, err)) != 0)
+        return rc;
+    return check_entries(r, s.end, err);
+}
+
+PIO_API int pio_reader_open(pio_reader **out, const char *path,
+                            const struct pio_reader_options *opts, struct pio_error *err)
+{
+    *out = NULL;
+    uint32_t flags = 0;
+    if (opts && opts->size >= offsetof(struct pio_reader_options, flags) + sizeof(opts->flags))
+        flags = opts->flags;
+    pio_reader *r = calloc(1, sizeof(*r));
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    int rc;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = pio_error_set(err, PIO_EFORMAT, "%s: not a regular file", path);
+        goto fail;
+    }
+    r->size = (uint64_t)st.st_size;
+    if (r->size < 8) {
+        rc = pio_error_set(err, r->size ? PIO_ETRUNCATED : PIO_EFORMAT,
+                           "%s: %llu bytes is too short for a HOLO file", path, OFFX(r->size));
+        goto fail;
+    }
+    void *m = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
+    if (m == MAP_FAILED) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: mmap of %llu bytes failed: %s", path, OFFX(r->size),
+                      pio_strerror(rc));
+        goto fail;
+    }
+    r->map = m;
+    if ((rc = holo_check_header(path, r->map, r->size, &r->hdr, err)) != 0)
+        goto fail;
+    uint64_t io, il;
+    if (r->size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
+        holo_footer_valid(r->map, r->size, r->size - HOLO_FOOTER_SIZE, r->hdr.salt, &io, &il)) {
+        rc = open_committed(r, io, il, err);
+    } else if (flags & PIO_READER_NO_RECOVERY) {
+        rc = pio_error_set(err, PIO_ECORRUPT,
+                           "%s: no valid footer at offset 0x%llx (the writer did not commit; "
+                           "run prismio recover)",
+                           path, OFFX(r->size >= 64 ? r->size - 64 : 0));
+    } else {
+        rc = open_recovered(r, err);
+    }
+    if (rc != 0)
+        goto fail;
+    *out = r;
+    return 0;
+fail:
+    pio_reader_close(r);
+    return rc;
+}
+
+PIO_API void pio_reader_close(pio_reader *r)
+{
+    if (!r)
+        return;
+    if (r->map)
+        munmap((void *)r->map, (size_t)r->size);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->owned);
+    free(r->path);
+    free(r);
+}
+
+PIO_API uint64_t pio_reader_nframes(const pio_reader *r)
+{
+    return r->nframes;
+}
+
+PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
+                             struct pio_error *err)
+{
+    if (i >= r->nframes)
+        return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
+                             OFFX(i), OFFX(r->nframes));
+    const struct holo_entry *e = &r->entries[i];
+    uint32_t type;
+    uint64_t len, seq;
+    int rc =
+        holo_check_record(r->path, r->map, r->size, e->offset, r->hdr.salt, &type, &len, &seq, err);
+    if (rc != 0)
+        return rc;
+    if (type != HOLO_REC_FRAME || len != e->length || seq != i)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: record (type %u, length %llu, "
+                             "sequence %llu) does not match the index",
+                             r->path, OFFX(i), OFFX(e->offset), type, OFFX(len), OFFX(seq));
+    if ((rc = holo_parse_frame(r->path, r->map + e->offset, len, e->offset, i, out, err)) != 0)
+        return rc;
+    if (out->step != e->step || memcmp(&out->time, &e->time, 8) != 0)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: step/time differ from the index",
+                             r->path, OFFX(i), OFFX(e->offset));
+    return 0;
+}
+
+PIO_API int64_t pio_reader_find_step(const pio_reader *r, int64_t step)
+{
+    if (r->steps_sorted) {
+        uint64_t lo = 0, hi = r->nframes;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (r->entries[mid].step < step)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo < r->nframes && r->entries[lo].step == step ? (int64_t)lo : -ENOENT;
+    }
+    for (uint64_t i = 0; i < r->nframes; i++)
+        if (r->entries[i].step == step)
+            return (int64_t)i;
+    return -ENOENT;
+}
+
+PIO_API int64_t pio_reader_find_time(const pio_reader *r, double t)
+{
+    if (r->nframes == 0 || isnan(t))
+        return -ENOENT;
+    uint64_t best = 0;
+    if (r->times_sorted) {
+        uint64_t lo = 0, hi = r->nframes; /* first time >= t */
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (r->entries[mid].time < t)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == r->nframes)
+            return (int64_t)(r->nframes - 1);
+        best = lo;
+        if (lo > 0 && t - r->entries[lo - 1].time <= r->entries[lo].time - t)
+            best = lo - 1;
+        return (int64_t)best;
+    }
+    double bd = INFINITY;
+    for (uint64_t i = 0; i < r->nframes; i++) {
+        double d = fabs(r->entries[i].time - t);
+        if (d < bd) {
+            bd = d;
+            best = i;
+        }
+    }
+    return (int64_t)best;
+}
+
+PIO_API int pio_reader_topology(const pio_reader *r, struct pio_topology *out)
+{
+    if (!r->has_meta || r->meta.top.natoms == 0)
+        return -ENOENT;
+    *out = r->meta.top;
+    return 0;
+}
+
+PIO_API uint64_t pio_reader_metadata_count(const pio_reader *r)
+{
+    return r->has_meta ? r->meta.nmeta : 0;
+}
+
+PIO_API int pio_reader_metadata_at(const pio_reader *r, uint64_t i, const char **key,
+                                   const char **value)
+{
+    if (i >= pio_reader_metadata_count(r))
+        return -ERANGE;
+    const char *p = r->meta.meta;
+    for (uint64_t k = 0; k < i; k++) {
+        p += strlen(p) + 1;
+        p += strlen(p) + 1;
+    }
+    *key = p;
+    *value = p + strlen(p) + 1;
+    return 0;
+}
+
+PIO_API const char *pio_reader_metadata_get(const pio_reader *r, const char *key)
+{
+    const char *k, *v;
+    for (uint64_t i = 0; pio_reader_metadata_at(r, i, &k, &v) == 0; i++)
+        if (strcmp(k, key) == 0)
+            return v;
+    return NULL;
+}
+
+PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->version_major = r->hdr.major;
+    out->version_minor = r->hdr.minor;
+    out->recovered = r->recovered;
+    out->file_size = r->size;
+    out->data_end = r->data_end;
+    out->nframes = r->nframes;
+    out->steps_sorted = r->steps_sorted;
+    out->times_sorted = r->times_sorted;
+    if (r->nframes == 0)
+        return 0;
+    out->step_first = r->entries[0].step;
+    out->step_last = r->entries[r->nframes - 1].step;
+    out->time_first = r->entries[0].time;
+    out->time_last = r->entries[r->nframes - 1].time;
+    out->min_natoms = UINT64_MAX;
+    for (uint64_t i = 0; i < r->nframes; i++) {
+        struct pio_frame f;
+        int rc = pio_reader_frame(r, i, &f, NULL);
+        if (rc != 0)
+            return rc;
+        out->max_natoms = PIO_MAX(out->max_natoms, f.natoms);
+        out->min_natoms = PIO_MIN(out->min_natoms, f.natoms);
+    }
+    return 0;
+}
+
+PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_error *err)
+{
+    struct pio_frame f;
+    int rc = pio_reader_frame(r, i, &f, err);
+    if (rc != 0)
+        return rc;
+    const uint8_t *rec = r->map + r->entries[i].offset;
+    uint8_t hash[32];
+    holo_record_hash(rec, r->entries[i].length, 1, hash);
+    if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
+        return pio_error_set(err, PIO_ECHECKSUM,
+                             "%s: frame %llu at offset 0x%llx: checksum "
+                             "mismatch",
+                             r->path, OFFX(i), OFFX(r->entries[i].offset));
+    return 0;
+}
+
+PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_error *err)
+{
+    struct holo_header h;
+    int rc = holo_check_header(r->path, r->map, r->size, &h, err);
+    if (rc != 0)
+        return rc;
+    if (r->recovered)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: no valid footer at offset 0x%llx: the writer did not commit "
+                             "(%llu complete frames; run prismio recover)",
+                             r->path, OFFX(r->size >= 64 ? r->size - 64 : 0), OFFX(r->nframes));
+    /* Walk every byte from the header to the final footer. */
+    pio_blake3_hasher digest;
+    pio_blake3_hasher_init(&digest);
+    uint64_t pos = HOLO_HEADER_SIZE, frames = 0;
+    while (pos < r->size) {
+        uint64_t io, il;
+        if (r->size - pos >= 8 && memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
+            if (!holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il))
+                return pio_error_set(err, PIO_ECHECKSUM, "%s: footer at offset 0x%llx is invalid",
+                                     r->path, OFFX(pos));
+            pos += HOLO_FOOTER_SIZE;
+            continue;
+        }
+        uint32_t type;
+        uint64_t len, seq;
+        if ((rc = holo_check_record(r->path, r->map, r->size, pos, r->hdr.salt, &type, &len, &seq,
+                                    err)) != 0)
+            return rc;
+        const uint8_t *rec = r->map + pos;
+        uint8_t hash[32];
+        holo_record_hash(rec, len, threads, hash);
+        bool ok = memcmp(hash, rec + HOLO_HASH_OFF, 32) == 0;
+        if (type == HOLO_REC_FRAME) {
+            if (!ok)
+                return pio_error_set(err, PIO_ECHECKSUM,
+                                     "%s: frame %llu at offset 0x%llx: checksum mismatch", r->path,
+                                     OFFX(seq), OFFX(pos));
+            if (seq != frames || frames >= r->nframes || r->entries[frames].offset != pos)
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame record %llu at offset 0x%llx is not the index's "
+                                     "frame %llu",
+                                     r->path, OFFX(seq), OFFX(pos), OFFX(frames));
+            struct pio_frame f;
+            if ((rc = pio_reader_frame(r, frames, &f, err)) != 0)
+                return rc;
+            frames++;
+        } else if (!ok) {
+            return pio_error_set(err, PIO_ECHECKSUM,
+                                 "%s: %s record at offset 0x%llx: checksum "
+                                 "mismatch",
+                                 r->path, type == HOLO_REC_META ? "metadata" : "index", OFFX(pos));
+        } else if (type == HOLO_REC_META && (pos != r->meta_off || !r->has_meta)) {
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: metadata record at offset 0x%llx is not the index's", r->path,
+                                 OFFX(pos));
+        } else if (type == HOLO_REC_INDEX && seq != frames) {
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: index record at offset 0x%llx covers %llu frames, %llu "
+                                 "precede it",
+                                 r->path, OFFX(pos), OFFX(seq), OFFX(frames));
+        }
+        if (type != HOLO_REC_INDEX)
+            pio_blake3_hasher_update(&digest, hash, 32);
+        pos += len;
+    }
+    if (frames != r->nframes)
+        return pio_error_set(err, PIO_ECORRUPT, "%s: %llu frame records found, the index has %llu",
+                             r->path, OFFX(frames), OFFX(r->nframes));
+    uint8_t d[32];
+    pio_blake3_hasher_finalize(&digest, d, 32);
+    if (memcmp(d, r->digest, 32) != 0)
+        return pio_error_set(err, PIO_ECHECKSUM,
+                             "%s: file digest in the index at offset 0x%llx does not match the "
+                             "records",
+                             r->path, OFFX(r->index_off + 96));
+    return 0;
+}

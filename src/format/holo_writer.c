@@ -1,0 +1,588 @@
+/*
+ * HOLO writer: append-only, crash-safe.
+ *
+ * Each append writes one FRAME record at the end of the file with one
+ * pwritev (header, the caller's arrays, zero padding: no copy of the
+ * arrays) and keeps its index entry in memory. A commit makes those bytes
+ * durable (fdatasync), then appends an INDEX record and a footer and syncs
+ * again: a crash at any moment leaves either the previous commit's footer
+ * intact or a recoverable tail, never a rewritten committed byte.
+ *
+ * Errors: a failed frame write truncates the file back to where the frame
+ * began (nothing committed is touched) and the writer stays usable; a
+ * failed fdatasync fails the writer for good, because Linux may already
+ * have dropped the unwritten pages and a retry could "succeed" without them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "format/holo_internal.h"
+
+#include "common/pio_common.h"
+
+#define OFFX(o) ((unsigned long long)(o))
+
+struct pio_writer {
+    char *path;
+    int fd;
+    uint32_t flags;
+    uint8_t salt[16];
+    uint64_t end; /* where the next record goes */
+    uint64_t nframes, committed_frames;
+    bool dirty;     /* bytes written since the last commit */
+    bool is_new;    /* created by us: fsync the directory once */
+    bool meta_done; /* META written or impossible to add (frames exist) */
+    int failed;     /* sticky error after a failed sync */
+    struct holo_entry *entries;
+    uint64_t cap;
+    pio_blake3_hasher digest;
+    uint64_t meta_rec_off, meta_rec_len; /* META record in the file (0: none) */
+    /* pending META contents */
+    struct pio_topology top;
+    void *top_mem;
+    char *meta;
+    uint64_t meta_bytes, meta_cap, nmeta;
+};
+
+int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* pwritev until done; iov is consumed. */
+static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+    while (cnt > 0) {
+        ssize_t n = pwritev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        off += (uint64_t)n;
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+int holo_fsync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (dfd < 0)
+        return -errno;
+    int rc = fsync(dfd) == 0 ? 0 : -errno;
+    close(dfd);
+    return rc;
+}
+
+int holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta_off,
+                     uint64_t meta_len, const uint8_t digest[32], const uint8_t salt[16],
+                     uint64_t index_off, uint8_t **out, uint64_t *out_len)
+{
+    uint64_t len = HOLO_INDEX_HDR + holo_pad64(n * HOLO_ENTRY_SIZE);
+    uint8_t *buf = calloc(1, (size_t)(len + HOLO_FOOTER_SIZE));
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, HOLO_REC_MAGIC, 4);
+    holo_wr32(buf + 4, HOLO_REC_INDEX);
+    holo_wr64(buf + 8, len);
+    holo_wr64(buf + 16, n);
+    memcpy(buf + 24, salt, 8);
+    holo_wr64(buf + 64, n);
+    holo_wr64(buf + 80, meta_off);
+    holo_wr64(buf + 88, meta_len);
+    memcpy(buf + 96, digest, 32);
+    if (n)
+        memcpy(buf + HOLO_INDEX_HDR, entries, (size_t)(n * HOLO_ENTRY_SIZE));
+    holo_record_hash(buf, len, 1, buf + HOLO_HASH_OFF);
+    uint8_t *f = buf + len;
+    memcpy(f, HOLO_FOOTER_MAGIC, 8);
+    holo_wr64(f + 8, index_off);
+    holo_wr64(f + 16, len);
+    holo_wr64(f + 24, n);
+    holo_footer_hash(f, buf + HOLO_HASH_OFF, salt, f + HOLO_HASH_OFF);
+    *out = buf;
+    *out_len = len + HOLO_FOOTER_SIZE;
+    return 0;
+}
+
+static void fill_salt(uint8_t salt[16])
+{
+    if (getrandom(salt, 16, GRND_NONBLOCK) == 16)
+        return;
+    /* No entropy yet (early boot): the salt needs uniqueness, not secrecy. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t a = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t b = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt;
+    memcpy(salt, &a, 8);
+    memcpy(salt + 8, &b, 8);
+}
+
+static void writer_free(pio_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->path);
+    free(w->entries);
+    free(w->top_mem);
+    free(w->meta);
+    free(w);
+}
+
+static pio_writer *writer_alloc(const char *path, const struct pio_writer_options *opts)
+{
+    pio_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->fd = -1;
+    w->path = strdup(path);
+    if (!w->path) {
+        free(w);
+        return NULL;
+    }
+    if (opts && opts->size >= offsetof(struct pio_writer_options, flags) + sizeof(opts->flags))
+        w->flags = opts->flags;
+    pio_blake3_hasher_init(&w->digest);
+    return w;
+}
+
+PIO_API int pio_writer_create(pio_writer **out, const char *path,
+                              const struct pio_writer_options *opts, struct pio_error *err)
+{
+    *out = NULL;
+    pio_writer *w = writer_alloc(path, opts);
+    if (!w)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    int oflags =
+        O_RDWR | O_CREAT | O_CLOEXEC | ((w->flags & PIO_WRITER_OVERWRITE) ? O_TRUNC : O_EXCL);
+    w->fd = open(path, oflags, 0644);
+    if (w->fd < 0) {
+        int rc = -errno;
+        writer_free(w);
+        return pio_error_set(err, rc, "%s: cannot create: %s", path, pio_strerror(rc));
+    }
+    uint8_t h[HOLO_HEADER_SIZE] = {0};
+    memcpy(h, HOLO_MAGIC, 8);
+    uint16_t major = PIO_HOLO_VERSION_MAJOR, minor = PIO_HOLO_VERSION_MINOR;
+    memcpy(h + 8, &major, 2);
+    memcpy(h + 10, &minor, 2);
+    holo_wr32(h + 12, HOLO_HEADER_SIZE);
+    fill_salt(w->salt);
+    memcpy(h + 32, w->salt, 16);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    holo_wr64(h + 48, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    pio_blake3_hash(h + HOLO_HEADER_HASHED, 32, h, HOLO_HEADER_HASHED);
+    int rc = holo_pwrite_all(w->fd, h, sizeof(h), 0);
+    if (rc != 0) {
+        writer_free(w);
+        unlink(path);
+        return pio_error_set(err, rc, "%s: writing the header: %s", path, pio_strerror(rc));
+    }
+    w->end = HOLO_HEADER_SIZE;
+    w->dirty = true;
+    w->is_new = true;
+    *out = w;
+    return 0;
+}
+
+PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
+                                   const struct pio_writer_options *opts, struct pio_error *err)
+{
+    *out = NULL;
+    /* A killed writer's tail is removed and the file committed first. */
+    int rc = pio_holo_recover(path, NULL, err);
+    if (rc != 0)
+        return rc;
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.flags = PIO_READER_NO_RECOVERY;
+    pio_reader *r;
+    if ((rc = pio_reader_open(&r, path, &ro, err)) != 0)
+        return rc;
+    pio_writer *w = writer_alloc(path, opts);
+    if (!w) {
+        pio_reader_close(r);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    memcpy(w->salt, r->hdr.salt, 16);
+    w->nframes = w->committed_frames = w->cap = r->nframes;
+    w->entries = malloc((size_t)PIO_MAX(r->nframes, 1) * sizeof(*w->entries));
+    if (!w->entries) {
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory for %llu index entries", path,
+                           OFFX(r->nframes));
+        goto fail;
+    }
+    if (r->nframes)
+        memcpy(w->entries, r->entries, (size_t)r->nframes * sizeof(*w->entries));
+    /* Rebuild the running file digest from the stored record hashes; each
+     * record is checked structurally on the way. */
+    if (r->has_meta)
+        pio_blake3_hasher_update(&w->digest, r->map + r->meta_off + HOLO_HASH_OFF, 32);
+    for (uint64_t i = 0; i < r->nframes; i++) {
+        struct pio_frame f;
+        if ((rc = pio_reader_frame(r, i, &f, err)) != 0)
+            goto fail;
+        pio_blake3_hasher_update(&w->digest, r->map + f.offset + HOLO_HASH_OFF, 32);
+    }
+    w->meta_done = true; /* topology and metadata are the file's */
+    w->meta_rec_off = r->has_meta ? r->meta_off : 0;
+    w->meta_rec_len = r->has_meta ? r->meta_len : 0;
+    w->end = r->size;
+    w->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (w->fd < 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: cannot open for writing: %s", path, pio_strerror(rc));
+        goto fail;
+    }
+    pio_reader_close(r);
+    *out = w;
+    return 0;
+fail:
+    pio_reader_close(r);
+    writer_free(w);
+    return rc;
+}
+
+static int check_usable(pio_writer *w, struct pio_error *err)
+{
+    if (w->failed)
+        return pio_error_set(err, w->failed, "%s: writer failed earlier (%s); reopen the file",
+                             w->path, pio_strerror(w->failed));
+    return 0;
+}
+
+PIO_API int pio_writer_set_topology(pio_writer *w, const struct pio_topology *t,
+                                    struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (w->meta_done)
+        return pio_error_set(err, PIO_EUSAGE, "%s: topology must be set before the first frame",
+                             w->path);
+    if (t->natoms > PIO_HOLO_MAX_ATOMS || t->nbonds > ((uint64_t)1 << 32))
+        return pio_error_set(err, PIO_ELIMIT, "%s: topology of %llu atoms, %llu bonds too large",
+                             w->path, OFFX(t->natoms), OFFX(t->nbonds));
+    for (uint64_t i = 0; t->bonds && i < t->nbonds; i++)
+        if (t->bonds[i][0] >= t->natoms || t->bonds[i][1] >= t->natoms)
+            return pio_error_set(err, PIO_EUSAGE, "%s: bond %llu names an atom past %llu", w->path,
+                                 OFFX(i), OFFX(t->natoms));
+    /* One block in the record's own layout, so writing it is one copy. */
+    struct holo_meta_layout lay;
+    holo_meta_layout(t->natoms, t->nbonds, 0, &lay);
+    uint8_t *mem = calloc(1, (size_t)lay.meta);
+    if (!mem)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory for the topology", w->path);
+    uint64_t n = t->natoms;
+#define COPY_COL(field, off, width)                                                                \
+    if (t->field)                                                                                  \
+        memcpy(mem + lay.off, t->field, (size_t)(n * (width)));
+    COPY_COL(names, names, 8)
+    COPY_COL(elements, elements, 4)
+    COPY_COL(resnames, resnames, 8)
+    COPY_COL(chains, chains, 4)
+    COPY_COL(resids, resids, 4)
+    COPY_COL(masses, masses, 4)
+    COPY_COL(charges, charges, 4)
+#undef COPY_COL
+    if (t->bonds && t->nbonds)
+        memcpy(mem + lay.bonds, t->bonds, (size_t)(t->nbonds * 8));
+    free(w->top_mem);
+    w->top_mem = mem;
+    w->top.natoms = t->natoms;
+    w->top.nbonds = t->nbonds;
+    return 0;
+}
+
+PIO_API int pio_writer_set_metadata(pio_writer *w, const char *key, const char *value,
+                                    struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (w->meta_done)
+        return pio_error_set(err, PIO_EUSAGE, "%s: metadata must be set before the first frame",
+                             w->path);
+    if (!key || !*key || !value)
+        return pio_error_set(err, PIO_EUSAGE, "%s: metadata key must be non-empty", w->path);
+    for (uint64_t i = 0, pos = 0; i < w->nmeta; i++) {
+        if (strcmp(w->meta + pos, key) == 0)
+            return pio_error_set(err, PIO_EUSAGE, "%s: metadata key '%s' set twice", w->path, key);
+        pos += strlen(w->meta + pos) + 1;
+        pos += strlen(w->meta + pos) + 1;
+    }
+    size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+    if (w->meta_bytes + kl + vl > w->meta_cap) {
+        uint64_t cap = PIO_MAX(w->meta_cap * 2, w->meta_bytes + kl + vl + 256);
+        char *m = realloc(w->meta, (size_t)cap);
+        if (!m)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory for metadata", w->path);
+        w->meta = m;
+        w->meta_cap = cap;
+    }
+    memcpy(w->meta + w->meta_bytes, key, kl);
+    memcpy(w->meta + w->meta_bytes + kl, value, vl);
+    w->meta_bytes += kl + vl;
+    w->nmeta++;
+    return 0;
+}
+
+/* Write the META record if there is anything to put in it. Called before
+ * the first frame and at the first commit. */
+static int write_meta(pio_writer *w, struct pio_error *err)
+{
+    if (w->meta_done)
+        return 0;
+    w->meta_done = true;
+    if (!w->top_mem && w->nmeta == 0)
+        return 0;
+    struct holo_meta_layout lay;
+    holo_meta_layout(w->top.natoms, w->top.nbonds, w->meta_bytes, &lay);
+    uint8_t *rec = calloc(1, (size_t)lay.length);
+    if (!rec)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory for the metadata record", w->path);
+    memcpy(rec, HOLO_REC_MAGIC, 4);
+    holo_wr32(rec + 4, HOLO_REC_META);
+    holo_wr64(rec + 8, lay.length);
+    memcpy(rec + 24, w->salt, 8);
+    holo_wr64(rec + 64, w->top.natoms);
+    holo_wr64(rec + 72, w->top.nbonds);
+    holo_wr64(rec + 80, w->nmeta);
+    holo_wr64(rec + 88, w->meta_bytes);
+    if (w->top_mem)
+        memcpy(rec + HOLO_META_HDR, (uint8_t *)w->top_mem + HOLO_META_HDR,
+               (size_t)(lay.meta - HOLO_META_HDR));
+    if (w->meta_bytes)
+        memcpy(rec + lay.meta, w->meta, (size_t)w->meta_bytes);
+    holo_record_hash(rec, lay.length, 1, rec + HOLO_HASH_OFF);
+    int rc = holo_pwrite_all(w->fd, rec, (size_t)lay.length, w->end);
+    if (rc != 0) {
+        if (ftruncate(w->fd, (off_t)w->end) != 0)
+            w->failed = rc;
+        free(rec);
+        w->meta_done = false;
+        return pio_error_set(err, rc, "%s: writing metadata at offset 0x%llx: %s", w->path,
+                             OFFX(w->end), pio_strerror(rc));
+    }
+    pio_blake3_hasher_update(&w->digest, rec + HOLO_HASH_OFF, 32);
+    w->meta_rec_off = w->end;
+    w->meta_rec_len = lay.length;
+    w->end += lay.length;
+    w->dirty = true;
+    free(rec);
+    return 0;
+}
+
+PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (!f->positions)
+        return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: positions are required", w->path,
+                             OFFX(w->nframes));
+    uint32_t fields = PIO_FIELD_POSITIONS | (f->velocities ? PIO_FIELD_VELOCITIES : 0) |
+                      (f->forces ? PIO_FIELD_FORCES : 0) | (f->fields & PIO_FIELD_BOX);
+    struct holo_frame_layout lay;
+    if (holo_frame_layout(f->natoms, fields, f->nscalars, &lay) != 0)
+        return pio_error_set(err, PIO_ELIMIT,
+                             "%s: frame %llu: %llu atoms / %u scalars exceed the format's limits",
+                             w->path, OFFX(w->nframes), OFFX(f->natoms), f->nscalars);
+    if (f->nscalars && !f->scalars)
+        return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: nscalars without scalars", w->path,
+                             OFFX(w->nframes));
+    if ((rc = write_meta(w, err)) != 0)
+        return rc;
+
+    /* Scalars normalised: names NUL-padded, so the record is deterministic. */
+    struct pio_scalar *sc = NULL;
+    if (f->nscalars) {
+        sc = calloc(f->nscalars, sizeof(*sc));
+        if (!sc)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
+        for (uint32_t i = 0; i < f->nscalars; i++) {
+            size_t nl = strnlen(f->scalars[i].name, PIO_SCALAR_NAME_SIZE);
+            if (nl == PIO_SCALAR_NAME_SIZE) {
+                free(sc);
+                return pio_error_set(err, PIO_EUSAGE,
+                                     "%s: frame %llu: scalar %u name longer than 23 characters",
+                                     w->path, OFFX(w->nframes), i);
+            }
+            memcpy(sc[i].name, f->scalars[i].name, nl);
+            sc[i].value = f->scalars[i].value;
+        }
+    }
+
+    uint8_t hdr[HOLO_FRAME_HDR] = {0};
+    memcpy(hdr, HOLO_REC_MAGIC, 4);
+    holo_wr32(hdr + 4, HOLO_REC_FRAME);
+    holo_wr64(hdr + 8, lay.length);
+    holo_wr64(hdr + 16, w->nframes);
+    memcpy(hdr + 24, w->salt, 8);
+    holo_wr64(hdr + 64, f->natoms);
+    holo_wr32(hdr + 72, fields);
+    holo_wr32(hdr + 76, f->nscalars);
+    memcpy(hdr + 80, &f->step, 8);
+    memcpy(hdr + 88, &f->time, 8);
+    if (fields & PIO_FIELD_BOX)
+        memcpy(hdr + 96, f->box, 72);
+    holo_wr32(hdr + 168, 1);
+
+    static const uint8_t zeros[64];
+    size_t abytes = (size_t)(f->natoms * 12), apad = (size_t)(lay.array_bytes - abytes);
+    size_t sbytes = (size_t)f->nscalars * HOLO_SCALAR_SIZE;
+    size_t spad = (size_t)(holo_pad64(sbytes) - sbytes);
+    struct iovec iov[9];
+    int n = 0;
+    iov[n++] = (struct iovec){hdr, sizeof(hdr)};
+    const void *arrays[3] = {f->positions, f->velocities, f->forces};
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a])
+            continue;
+        iov[n++] = (struct iovec){(void *)arrays[a], abytes};
+        iov[n++] = (struct iovec){(void *)zeros, apad};
+    }
+    iov[n++] = (struct iovec){sc, sbytes};
+    iov[n++] = (struct iovec){(void *)zeros, spad};
+
+    /* Hash exactly the bytes written, hash field as zeros. */
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    for (int i = 0; i < n; i++)
+        pio_blake3_hasher_update(&h, iov[i].iov_base, iov[i].iov_len);
+    pio_blake3_hasher_finalize(&h, hdr + HOLO_HASH_OFF, 32);
+
+    rc = pwritev_all(w->fd, iov, n, w->end);
+    free(sc);
+    if (rc != 0) {
+        /* Take the partial record back; committed bytes are untouched. */
+        if (ftruncate(w->fd, (off_t)w->end) != 0)
+            w->failed = rc;
+        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: write failed: %s", w->path,
+                             OFFX(w->nframes), OFFX(w->end), pio_strerror(rc));
+    }
+    if (w->nframes == w->cap) {
+        uint64_t cap = w->cap ? w->cap * 2 : 1024;
+        struct holo_entry *e = realloc(w->entries, (size_t)cap * sizeof(*e));
+        if (!e) {
+            if (ftruncate(w->fd, (off_t)w->end) != 0)
+                w->failed = -ENOMEM;
+            return pio_error_set(err, -ENOMEM, "%s: out of memory for the index", w->path);
+        }
+        w->entries = e;
+        w->cap = cap;
+    }
+    w->entries[w->nframes] = (struct holo_entry){w->end, lay.length, f->step, f->time};
+    pio_blake3_hasher_update(&w->digest, hdr + HOLO_HASH_OFF, 32);
+    w->nframes++;
+    w->end += lay.length;
+    w->dirty = true;
+    return 0;
+}
+
+static int sync_or_fail(pio_writer *w, const char *what, struct pio_error *err)
+{
+    if (w->flags & PIO_WRITER_NO_SYNC)
+        return 0;
+    if (fdatasync(w->fd) == 0)
+        return 0;
+    w->failed = -errno;
+    return pio_error_set(err, w->failed, "%s: fdatasync %s failed: %s (commit lost)", w->path, what,
+                         pio_strerror(w->failed));
+}
+
+PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if ((rc = write_meta(w, err)) != 0)
+        return rc;
+    if (!w->dirty)
+        return 0;
+    if ((rc = sync_or_fail(w, "of the frames", err)) != 0)
+        return rc;
+    uint8_t digest[32];
+    pio_blake3_hasher_finalize(&w->digest, digest, 32);
+    uint8_t *buf;
+    uint64_t len;
+    rc = holo_build_index(w->entries, w->nframes, w->meta_rec_off, w->meta_rec_len, digest, w->salt,
+                          w->end, &buf, &len);
+    if (rc != 0)
+        return pio_error_set(err, rc, "%s: out of memory for the index", w->path);
+    rc = holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
+    free(buf);
+    if (rc != 0) {
+        if (ftruncate(w->fd, (off_t)w->end) != 0)
+            w->failed = rc;
+        return pio_error_set(err, rc, "%s: writing the index at offset 0x%llx: %s", w->path,
+                             OFFX(w->end), pio_strerror(rc));
+    }
+    w->end += len;
+    if ((rc = sync_or_fail(w, "of the index", err)) != 0)
+        return rc;
+    if (w->is_new && !(w->flags & PIO_WRITER_NO_SYNC)) {
+        if ((rc = holo_fsync_dir(w->path)) != 0) {
+            w->failed = rc;
+            return pio_error_set(err, rc, "%s: fsync of its directory failed: %s", w->path,
+                                 pio_strerror(rc));
+        }
+        w->is_new = false;
+    }
+    w->committed_frames = w->nframes;
+    w->dirty = false;
+    return 0;
+}
+
+PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err)
+{
+    if (!w)
+        return 0;
+    int rc = pio_writer_commit(w, err);
+    if (rc == 0 && close(w->fd) != 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: close failed: %s", w->path, pio_strerror(rc));
+    }
+    if (rc == 0)
+        w->fd = -1;
+    writer_free(w);
+    return rc;
+}
+
+PIO_API uint64_t pio_writer_nframes(const pio_writer *w)
+{
+    return w->nframes;
+}

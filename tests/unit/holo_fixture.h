@@ -1,0 +1,159 @@
+/*
+ * Test helpers for HOLO files: deterministic frame contents (so any frame
+ * can be regenerated and compared bit for bit) and a small standard file.
+ */
+#ifndef PIO_HOLO_FIXTURE_H
+#define PIO_HOLO_FIXTURE_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <prismio/holo.h>
+
+#include "pio_test.h"
+
+/* Contents of frame `i` of a file made with `seed`: atom count varies with
+ * i when `vary`, velocities on even frames, forces every third, box on odd. */
+struct fixture_frame {
+    struct pio_frame f;
+    float *x, *v, *fo;
+    struct pio_scalar sc[3];
+};
+
+static inline uint64_t fixture_natoms(uint64_t i, bool vary, uint64_t base)
+{
+    return vary ? base + (i * 7) % 13 : base;
+}
+
+static inline void fixture_make(struct fixture_frame *ff, uint64_t i, uint64_t seed, bool vary,
+                                uint64_t base)
+{
+    uint64_t n = fixture_natoms(i, vary, base);
+    memset(ff, 0, sizeof(*ff));
+    ff->x = malloc(n * 12 + 1);
+    ff->v = malloc(n * 12 + 1);
+    ff->fo = malloc(n * 12 + 1);
+    uint64_t s = seed * 1000003 + i;
+    for (uint64_t k = 0; k < n * 3; k++) {
+        ff->x[k] = (float)(pio_test_rand(&s) % 100000) * 1e-4f;
+        ff->v[k] = (float)((int64_t)(pio_test_rand(&s) % 2001) - 1000) * 1e-3f;
+        ff->fo[k] = (float)((int64_t)(pio_test_rand(&s) % 200001) - 100000) * 1e-2f;
+    }
+    ff->f.natoms = n;
+    ff->f.positions = (const float(*)[3])ff->x;
+    ff->f.velocities = i % 2 == 0 ? (const float(*)[3])ff->v : NULL;
+    ff->f.forces = i % 3 == 0 ? (const float(*)[3])ff->fo : NULL;
+    ff->f.step = (int64_t)(i * 10);
+    ff->f.time = (double)i * 0.02;
+    if (i % 2) {
+        ff->f.fields = PIO_FIELD_BOX;
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                ff->f.box[a][b] = a == b ? 3.0 + 0.001 * (double)i : 0.1 * (a + b);
+    }
+    uint32_t ns = (uint32_t)(i % 4);
+    static const char *names[3] = {"potential", "kinetic", "total"};
+    for (uint32_t k = 0; k < ns && k < 3; k++) {
+        strcpy(ff->sc[k].name, names[k]);
+        ff->sc[k].value = -1000.0 * (double)(i + 1) + k;
+    }
+    ff->f.nscalars = ns > 3 ? 3 : ns;
+    ff->f.scalars = ff->sc;
+}
+
+static inline void fixture_free(struct fixture_frame *ff)
+{
+    free(ff->x);
+    free(ff->v);
+    free(ff->fo);
+}
+
+/* Compare a read frame with the expected one; returns true if identical. */
+static inline bool fixture_equal(const struct pio_frame *got, const struct fixture_frame *ff)
+{
+    const struct pio_frame *w = &ff->f;
+    size_t b = (size_t)w->natoms * 12;
+    if (got->natoms != w->natoms || got->step != w->step || memcmp(&got->time, &w->time, 8) != 0 ||
+        got->nscalars != w->nscalars)
+        return false;
+    if (memcmp(got->positions, w->positions, b) != 0)
+        return false;
+    if (!!got->velocities != !!w->velocities || !!got->forces != !!w->forces)
+        return false;
+    if (w->velocities && memcmp(got->velocities, w->velocities, b) != 0)
+        return false;
+    if (w->forces && memcmp(got->forces, w->forces, b) != 0)
+        return false;
+    if ((got->fields & PIO_FIELD_BOX) != (w->fields & PIO_FIELD_BOX))
+        return false;
+    if ((w->fields & PIO_FIELD_BOX) && memcmp(got->box, w->box, sizeof(w->box)) != 0)
+        return false;
+    for (uint32_t k = 0; k < w->nscalars; k++)
+        if (strcmp(got->scalars[k].name, w->scalars[k].name) != 0 ||
+            memcmp(&got->scalars[k].value, &w->scalars[k].value, 8) != 0)
+            return false;
+    /* zero-copy views are 64-byte aligned */
+    if ((uintptr_t)got->positions % 64 || (got->velocities && (uintptr_t)got->velocities % 64) ||
+        (got->forces && (uintptr_t)got->forces % 64))
+        return false;
+    return true;
+}
+
+/* Write frames [first, first + count) with the fixture contents. */
+static inline int fixture_append(pio_writer *w, uint64_t first, uint64_t count, uint64_t seed,
+                                 bool vary, uint64_t base)
+{
+    for (uint64_t i = first; i < first + count; i++) {
+        struct fixture_frame ff;
+        fixture_make(&ff, i, seed, vary, base);
+        struct pio_error e = {0};
+        int rc = pio_writer_append(w, &ff.f, &e);
+        fixture_free(&ff);
+        if (rc != 0) {
+            fprintf(stderr, "append %llu: %s\n", (unsigned long long)i, e.message);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static inline char *fixture_tmpname(const char *tag)
+{
+    static char buf[8][256];
+    static int k;
+    char *p = buf[k++ % 8];
+    const char *dir = getenv("TMPDIR");
+    snprintf(p, 256, "%s/pio_%s_%d.holo", dir ? dir : "/tmp", tag, (int)getpid());
+    return p;
+}
+
+/* Read a whole file into memory. */
+static inline uint8_t *fixture_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static inline int fixture_spit(const char *path, const uint8_t *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(b, 1, len, f);
+    return fclose(f) == 0 && w == len ? 0 : -1;
+}
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * HOLO round trip: every field bit-exact (positions, velocities, forces,
+ * box, step, time, scalars), variable atom counts, topology and metadata;
+ * 1,000 random-access reads; lookup by step and by time; append after
+ * reopen; zero-copy (views point into the mapping, 64-byte aligned); usage
+ * errors from the writer.
+ */
+#include <errno.h>
+
+#include "holo_fixture.h"
+
+#define SEED    11
+#define NFRAMES 300
+
+static void write_topology(pio_writer *w)
+{
+    static char names[5][8] = {"N", "CA", "C", "O", "LONGNAME"};
+    static char elems[5][4] = {"N", "C", "C", "O", "Xx"};
+    static char resn[5][8] = {"ALA", "ALA", "ALA", "GLY", "GLY"};
+    static char chains[5][4] = {"A", "A", "A", "B", "B"};
+    static int32_t resids[5] = {1, 1, 1, 2, 2};
+    static float masses[5] = {14.007f, 12.011f, 12.011f, 15.999f, 1.0f};
+    static float charges[5] = {-0.3f, 0.1f, 0.5f, -0.5f, 0.2f};
+    static uint32_t bonds[3][2] = {{0, 1}, {1, 2}, {2, 3}};
+    struct pio_topology t = {5,
+                             3,
+                             (const char(*)[8])names,
+                             (const char(*)[4])elems,
+                             (const char(*)[8])resn,
+                             (const char(*)[4])chains,
+                             resids,
+                             masses,
+                             charges,
+                             (const uint32_t(*)[2])bonds};
+    struct pio_error e = {0};
+    CHECK(pio_writer_set_topology(w, &t, &e) == 0);
+    CHECK(pio_writer_set_metadata(w, "creator", "test_holo_roundtrip", &e) == 0);
+    CHECK(pio_writer_set_metadata(w, "units", "nm ps", &e) == 0);
+    CHECK(pio_writer_set_metadata(w, "free-form", "", &e) == 0);
+    CHECK(pio_writer_set_metadata(w, "units", "again", &e) == PIO_EUSAGE);
+    CHECK(pio_writer_set_metadata(w, "", "x", &e) == PIO_EUSAGE);
+    uint32_t bad[1][2] = {{0, 5}};
+    struct pio_topology tb = t;
+    tb.bonds = (const uint32_t(*)[2])bad;
+    tb.nbonds = 1;
+    CHECK(pio_writer_set_topology(w, &tb, &e) == PIO_EUSAGE);
+}
+
+static void check_all(const char *path, uint64_t nframes)
+{
+    struct pio_error e = {0};
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    if (!r) {
+        fprintf(stderr, "%s\n", e.message);
+        return;
+    }
+    CHECK(pio_reader_nframes(r) == nframes);
+    for (uint64_t i = 0; i < nframes; i++) {
+        struct fixture_frame ff;
+        fixture_make(&ff, i, SEED, true, 50);
+        struct pio_frame f;
+        CHECK(pio_reader_frame(r, i, &f, &e) == 0);
+        CHECKF(fixture_equal(&f, &ff), "frame %llu differs", (unsigned long long)i);
+        CHECK(f.index == i);
+        fixture_free(&ff);
+    }
+    /* 1,000 random accesses */
+    uint64_t s = 99;
+    for (int k = 0; k < 1000; k++) {
+        uint64_t i = pio_test_rand(&s) % nframes;
+        struct fixture_frame ff;
+        fixture_make(&ff, i, SEED, true, 50);
+        struct pio_frame f;
+        CHECK(pio_reader_frame(r, i, &f, NULL) == 0 && fixture_equal(&f, &ff));
+        fixture_free(&ff);
+    }
+    struct pio_frame f;
+    CHECK(pio_reader_frame(r, nframes, &f, &e) == -ERANGE);
+    CHECK(strstr(e.message, "out of range") != NULL);
+
+    /* lookup by step and by time */
+    CHECK(pio_reader_find_step(r, 0) == 0);
+    CHECK(pio_reader_find_step(r, 10 * (int64_t)(nframes - 1)) == (int64_t)nframes - 1);
+    CHECK(pio_reader_find_step(r, 1230) == 123);
+    CHECK(pio_reader_find_step(r, 1235) == -ENOENT);
+    CHECK(pio_reader_find_step(r, -10) == -ENOENT);
+    CHECK(pio_reader_find_time(r, 2.46) == 123);
+    CHECK(pio_reader_find_time(r, 2.449) == 122);
+    CHECK(pio_reader_find_time(r, -5.0) == 0);
+    CHECK(pio_reader_find_time(r, 1e9) == (int64_t)nframes - 1);
+    CHECK(pio_reader_find_time(r, NAN) == -ENOENT);
+
+    /* topology and metadata */
+    struct pio_topology t;
+    CHECK(pio_reader_topology(r, &t) == 0);
+    CHECK(t.natoms == 5 && t.nbonds == 3);
+    CHECK(strncmp(t.names[4], "LONGNAME", 8) == 0 && strcmp(t.names[1], "CA") == 0);
+    CHECK(strcmp(t.elements[0], "N") == 0 && strcmp(t.chains[3], "B") == 0);
+    CHECK(strcmp(t.resnames[3], "GLY") == 0 && t.resids[4] == 2);
+    CHECK(t.masses[0] == 14.007f && t.charges[2] == 0.5f);
+    CHECK(t.bonds[2][0] == 2 && t.bonds[2][1] == 3);
+    CHECK(pio_reader_metadata_count(r) == 3);
+    CHECK(strcmp(pio_reader_metadata_get(r, "units"), "nm ps") == 0);
+    CHECK(strcmp(pio_reader_metadata_get(r, "free-form"), "") == 0);
+    CHECK(pio_reader_metadata_get(r, "nope") == NULL);
+    const char *k, *v;
+    CHECK(pio_reader_metadata_at(r, 0, &k, &v) == 0 && strcmp(k, "creator") == 0);
+    CHECK(pio_reader_metadata_at(r, 3, &k, &v) == -ERANGE);
+
+    struct pio_reader_info in;
+    CHECK(pio_reader_info(r, &in) == 0);
+    CHECK(!in.recovered && in.nframes == nframes && in.steps_sorted && in.times_sorted);
+    CHECK(in.min_natoms == 50 && in.max_natoms == 62);
+    CHECK(pio_reader_verify(r, 1, &e) == 0);
+    CHECK(pio_reader_verify(r, 0, &e) == 0);
+    for (uint64_t i = 0; i < nframes; i += 37)
+        CHECK(pio_reader_verify_frame(r, i, &e) == 0);
+    pio_reader_close(r);
+}
+
+int main(void)
+{
+    const char *path = fixture_tmpname("roundtrip");
+    unlink(path);
+    struct pio_error e = {0};
+    pio_writer *w;
+    CHECK(pio_writer_create(&w, path, NULL, &e) == 0);
+    write_topology(w);
+    CHECK(fixture_append(w, 0, 200, SEED, true, 50) == 0);
+    CHECK(pio_writer_set_metadata(w, "late", "x", &e) == PIO_EUSAGE);
+    struct pio_frame nopos = {.natoms = 3};
+    CHECK(pio_writer_append(w, &nopos, &e) == PIO_EUSAGE);
+    CHECK(strstr(e.message, "positions are required") != NULL);
+    CHECK(pio_writer_commit(w, &e) == 0);
+    CHECK(pio_writer_commit(w, &e) == 0); /* nothing new: no-op */
+    CHECK(pio_writer_nframes(w) == 200);
+    CHECK(pio_writer_close(w, &e) == 0);
+    check_all(path, 200);
+
+    /* create refuses an existing file unless asked to overwrite */
+    CHECK(pio_writer_create(&w, path, NULL, &e) == -EEXIST);
+
+    /* reopen and append: frames continue, topology stays, file verifies */
+    CHECK(pio_writer_open_append(&w, path, NULL, &e) == 0);
+    CHECK(pio_writer_nframes(w) == 200);
+    CHECK(pio_writer_set_metadata(w, "x", "y", &e) == PIO_EUSAGE);
+    CHECK(fixture_append(w, 200, 60, SEED, true, 50) == 0);
+    CHECK(pio_writer_commit(w, &e) == 0);
+    CHECK(fixture_append(w, 260, NFRAMES - 260, SEED, true, 50) == 0);
+    CHECK(pio_writer_close(w, &e) == 0);
+    check_all(path, NFRAMES);
+
+    /* an empty file (no frames, no metadata) is valid */
+    const char *empty = fixture_tmpname("empty");
+    unlink(empty);
+    CHECK(pio_writer_create(&w, empty, NULL, &e) == 0);
+    CHECK(pio_writer_close(w, &e) == 0);
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, empty, NULL, &e) == 0);
+    CHECK(r && pio_reader_nframes(r) == 0);
+    struct pio_topology t;
+    CHECK(r && pio_reader_topology(r, &t) == -ENOENT);
+    CHECK(r && pio_reader_find_time(r, 1.0) == -ENOENT);
+    CHECK(r && pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+
+    unlink(path);
+    unlink(empty);
+    return TEST_RESULT();
+}
