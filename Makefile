@@ -7,6 +7,8 @@
 #   make install PREFIX=/usr/local
 #   make bench      the benchmarks (ratios against same-run baselines)
 #   make format     clang-format every C source and header
+#   make fuzz       fuzz the HOLO reader with libFuzzer (FUZZ_SECONDS=60);
+#                   new corpus entries land in tests/fuzz/corpus/holo
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -14,7 +16,9 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE    ?= cmake
 CTEST    ?= ctest
 
-.PHONY: all build deps test test-asan test-tsan demo install bench format clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build deps test test-asan test-tsan demo install bench format fuzz clean
 
 all: build
 
@@ -48,6 +52,14 @@ install: build
 
 bench: build
 	@sh bench/run.sh $(BUILD)
+
+fuzz: deps
+	@CC=clang $(CMAKE) -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIO_FUZZ=ON \
+	    -DPIO_BUILD_TESTS=OFF -DPIO_BUILD_BENCH=OFF >/dev/null
+	@$(CMAKE) --build $(BUILD)/fuzz -j $(JOBS) --target fuzz_holo_reader
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_holo_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/holo
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -22,4 +22,13 @@ echo "== BLAKE3 in memory, per tier and size (baseline: portable tier)"
 echo "== BLAKE3 of a ${mb} MiB warm file (baseline: b3sum, same run)"
 "$P" bench hash "$f"
 "$P" bench hash "$f" --json >"$OUT/hash.json"
+echo "== HOLO reading (baseline: raw scan of the same file, same run)"
+big=bench/data/read-100katoms-1000frames.holo
+[ -f "$big" ] || "$P" gen "$big" --atoms 100000 --frames 1000 --seed 1
+"$P" bench read "$big"
+"$P" bench read "$big" --json >"$OUT/read.json"
+many=bench/data/read-1M-frames.holo
+[ -f "$many" ] || "$P" gen "$many" --atoms 1 --frames 1000000 --seed 1
+"$P" bench read "$many" --repeat 2
+"$P" bench read "$many" --repeat 2 --json >"$OUT/read_1M_frames.json"
 echo "results in $OUT"

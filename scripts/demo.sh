@@ -1,14 +1,38 @@
 #!/bin/sh
-# make demo: the project's main job on bundled data.
-# For now: BLAKE3 checksums of the bundled trajectories with `prismio b3sum`,
-# checked back with --check (and against the reference b3sum when present),
-# then hashing throughput next to b3sum on a larger file built from them.
+# make demo: the project's main job.
+# 1. HOLO: write a trajectory, show it, verify it, read random frames, then
+#    kill a writer mid-run and recover its file.
+# 2. BLAKE3: checksums of the bundled real trajectories with `prismio b3sum`,
+#    checked back (and against the reference b3sum when present), and
+#    hashing throughput next to b3sum on a larger file built from them.
 set -eu
 P=${1:-build/prismio}
 D=build/demo
 mkdir -p "$D"
 
 echo "== prismio $("$P" --version | cut -d' ' -f2-)"
+T="$D/water.holo"
+rm -f "$T" "$D/killed.holo"
+echo "== writing a 3,000-atom trajectory, 200 frames with velocities and forces"
+"$P" gen "$T" --atoms 3000 --frames 200 --fields x,v,f --seed 7
+"$P" info "$T"
+"$P" verify "$T"
+echo "== three random frames (first atoms, CSV, nm)"
+for fr in 17 123 199; do
+    echo "-- frame $fr"
+    "$P" dump "$T" --frame "$fr" --format csv | head -n 3
+done
+echo "== a writer killed mid-run (SIGKILL), then recovered"
+"$P" gen "$D/killed.holo" --atoms 20000 --frames 100000 --seed 3 &
+pid=$!
+sleep 1
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+"$P" info "$D/killed.holo" | sed -n '2,3p'
+if "$P" verify "$D/killed.holo"; then echo "unexpected: verify passed"; exit 1; fi
+"$P" recover "$D/killed.holo"
+"$P" verify "$D/killed.holo"
+
 echo "== checksums of the bundled data (tests/data)"
 "$P" b3sum tests/data/peptide.* | tee "$D/SUMS"
 echo "== checking them back"

@@ -5,11 +5,14 @@
  *
  *   bench hash FILE   BLAKE3 GB/s per tier (one thread) and per thread
  *                     count, next to the reference b3sum on the same file.
+ *   bench read FILE   HOLO reading through zero-copy views, sequential and
+ *                     random, next to a raw scan of the same file's mapping.
  */
 #include <errno.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -28,7 +31,13 @@ static void usage(FILE *f)
                "  hash FILE [--repeat N] [--json] [--no-baseline]\n"
                "      BLAKE3 throughput of FILE (mapped, warm) for each tier on one thread\n"
                "      and for 1..all threads, next to `b3sum --num-threads 1` and `b3sum`\n"
-               "      run on the same file in the same run (best of N runs each, N=5).\n");
+               "      run on the same file in the same run (best of N runs each, N=5).\n"
+               "  read FILE.holo [--repeat N] [--samples N] [--json]\n"
+               "      Sequential: every array value of every frame through zero-copy views,\n"
+               "      next to a raw scan of the same file's bytes (fresh mapping each run).\n"
+               "      Random: per-frame latency (view + first and last atom) of N random\n"
+               "      frames (default 100000), warm, next to raw pointer access to the same\n"
+               "      bytes. Open: median time to open and close the file.\n");
 }
 
 /* Wall time of one run of argv (stdout to /dev/null), or < 0 on failure. */
@@ -208,6 +217,213 @@ static int bench_hash(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* The work both sides do per byte: an integer sum of 32-bit words
+ * (vectorises freely; floats would not without reassociation). */
+static uint64_t sum_words(const void *p, size_t bytes)
+{
+    const uint32_t *w = p;
+    size_t n = bytes / 4;
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += w[i];
+    return s;
+}
+
+static volatile uint64_t bench_sink;
+
+/* Raw limit: map the file and sum every word of it. */
+static double raw_scan(const char *path, uint64_t size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    double t0 = cli_now();
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    bench_sink += sum_words(m, (size_t)size);
+    munmap(m, (size_t)size);
+    double t = cli_now() - t0;
+    close(fd);
+    return t;
+}
+
+/* Ours: open, every frame's view, sum every array; bytes of arrays out. */
+static double read_all(const char *path, uint64_t *array_bytes)
+{
+    double t0 = cli_now();
+    pio_reader *r;
+    if (pio_reader_open(&r, path, NULL, NULL) != 0)
+        return -1;
+    uint64_t n = pio_reader_nframes(r), bytes = 0, s = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct pio_frame f;
+        if (pio_reader_frame(r, i, &f, NULL) != 0) {
+            pio_reader_close(r);
+            return -1;
+        }
+        size_t b = (size_t)f.natoms * 12;
+        s += sum_words(f.positions, b);
+        if (f.velocities)
+            s += sum_words(f.velocities, b);
+        if (f.forces)
+            s += sum_words(f.forces, b);
+        bytes += b * (1 + !!f.velocities + !!f.forces);
+    }
+    pio_reader_close(r);
+    bench_sink += s;
+    *array_bytes = bytes;
+    return cli_now() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench_read(int argc, char **argv)
+{
+    const char *path = NULL;
+    uint64_t repeat = 5, samples = 100000;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if ((strcmp(argv[i], "--repeat") == 0 || strcmp(argv[i], "--samples") == 0) &&
+                 i + 1 < argc) {
+            uint64_t *dst = argv[i][2] == 'r' ? &repeat : &samples;
+            if (!cli_parse_u64(argv[++i], dst, true) || *dst == 0 || *dst > 100000000) {
+                cli_err(CMD, "read: invalid %s '%s'", argv[i - 1], argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (argv[i][0] == '-' || path) {
+            cli_err(CMD, "read: unexpected argument '%s' (see --help)", argv[i]);
+            return EXIT_USAGE;
+        } else
+            path = argv[i];
+    }
+    if (!path) {
+        cli_err(CMD, "read: no FILE given (see --help)");
+        return EXIT_USAGE;
+    }
+    struct pio_error e = {0};
+    pio_reader *r;
+    int rc = pio_reader_open(&r, path, NULL, &e);
+    if (rc != 0)
+        return cli_fail(CMD, rc, &e);
+    uint64_t nframes = pio_reader_nframes(r);
+    struct pio_reader_info in;
+    pio_reader_info(r, &in);
+    uint64_t size = in.file_size;
+    if (nframes == 0) {
+        pio_reader_close(r);
+        cli_err(CMD, "read: %s has no frames", path);
+        return EXIT_USAGE;
+    }
+
+    /* sequential, interleaved with the raw scan; best of `repeat` */
+    double t_raw = -1, t_ours = -1;
+    uint64_t array_bytes = 0;
+    raw_scan(path, size); /* warm the page cache */
+    for (uint64_t k = 0; k < repeat; k++) {
+        t_raw = best(t_raw, raw_scan(path, size));
+        t_ours = best(t_ours, read_all(path, &array_bytes));
+    }
+
+    /* random access, warm: every page mapped and touched once first */
+    double *lat = malloc((size_t)samples * sizeof(double));
+    double *raw_lat = malloc((size_t)samples * sizeof(double));
+    const float **xs = malloc((size_t)nframes * sizeof(*xs));
+    uint64_t *na = malloc((size_t)nframes * sizeof(*na));
+    if (!lat || !raw_lat || !xs || !na) {
+        cli_err(CMD, "read: out of memory");
+        rc = EXIT_IOERR;
+        goto out;
+    }
+    for (uint64_t i = 0; i < nframes; i++) {
+        struct pio_frame f;
+        if (pio_reader_frame(r, i, &f, &e) != 0) {
+            rc = cli_fail(CMD, PIO_ECORRUPT, &e);
+            goto out;
+        }
+        xs[i] = &f.positions[0][0];
+        na[i] = f.natoms;
+        bench_sink += sum_words(f.positions, (size_t)f.natoms * 12);
+    }
+    uint64_t rng = 12345;
+    for (uint64_t k = 0; k < samples; k++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t i = (rng >> 17) % nframes;
+        double t0 = cli_now();
+        struct pio_frame f;
+        pio_reader_frame(r, i, &f, NULL);
+        bench_sink += (uint64_t)(f.positions[0][0] + f.positions[f.natoms - 1][2]);
+        double t1 = cli_now();
+        bench_sink += (uint64_t)(xs[i][0] + xs[i][3 * na[i] - 1]);
+        double t2 = cli_now();
+        lat[k] = t1 - t0;
+        raw_lat[k] = t2 - t1;
+    }
+    qsort(lat, (size_t)samples, sizeof(double), cmp_double);
+    qsort(raw_lat, (size_t)samples, sizeof(double), cmp_double);
+    double p50 = lat[samples / 2], p99 = lat[samples * 99 / 100];
+    double raw50 = raw_lat[samples / 2];
+
+    /* open time: median of 7 */
+    double opens[7];
+    for (int k = 0; k < 7; k++) {
+        double t0 = cli_now();
+        pio_reader *o;
+        if (pio_reader_open(&o, path, NULL, NULL) == 0)
+            pio_reader_close(o);
+        opens[k] = cli_now() - t0;
+    }
+    qsort(opens, 7, sizeof(double), cmp_double);
+
+    double gbps = (double)array_bytes / t_ours / 1e9, raw_gbps = (double)size / t_raw / 1e9;
+    if (json) {
+        printf("{\"benchmark\":\"read\",\"file\":");
+        cli_json_string(stdout, path);
+        printf(",\"bytes\":%llu,\"frames\":%llu,\"array_bytes\":%llu,\"repeat\":%llu,"
+               "\"seq_gbps\":%.3f,\"seq_frames_per_s\":%.1f,\"raw_scan_gbps\":%.3f,"
+               "\"ratio_seq\":%.3f,\"raw_scan_frames_per_s\":%.1f,\"ratio_frames\":%.3f,"
+               "\"random_samples\":%llu,\"random_p50_us\":%.4f,"
+               "\"random_p99_us\":%.4f,\"raw_random_p50_us\":%.4f,\"open_ms\":%.3f}\n",
+               (unsigned long long)size, (unsigned long long)nframes,
+               (unsigned long long)array_bytes, (unsigned long long)repeat, gbps,
+               (double)nframes / t_ours, raw_gbps, gbps / raw_gbps, (double)nframes / t_raw,
+               t_raw / t_ours, (unsigned long long)samples, p50 * 1e6, p99 * 1e6, raw50 * 1e6,
+               opens[3] * 1e3);
+    } else {
+        printf("HOLO read of %s (%llu frames, %.1f MB, best of %llu)\n", path,
+               (unsigned long long)nframes, (double)size / 1e6, (unsigned long long)repeat);
+        printf("  sequential, zero-copy views   %8.2f GB/s  %10.0f frames/s\n", gbps,
+               (double)nframes / t_ours);
+        printf("  raw scan of the mapping       %8.2f GB/s  %10.0f frames/s\n", raw_gbps,
+               (double)nframes / t_raw);
+        printf("  ratio                         %8.2fx (GB/s of arrays)  %.2fx (frames/s)\n",
+               gbps / raw_gbps, t_raw / t_ours);
+        printf("  random frame, warm            p50 %.3f us  p99 %.3f us  (raw access p50 "
+               "%.3f us; %llu samples)\n",
+               p50 * 1e6, p99 * 1e6, raw50 * 1e6, (unsigned long long)samples);
+        printf("  open + close                  %.3f ms (median of 7)\n", opens[3] * 1e3);
+    }
+    rc = EXIT_OK;
+out:
+    free(lat);
+    free(raw_lat);
+    free(xs);
+    free(na);
+    pio_reader_close(r);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -216,6 +432,8 @@ int cmd_bench(int argc, char **argv)
     }
     if (strcmp(argv[1], "hash") == 0)
         return bench_hash(argc - 1, argv + 1);
+    if (strcmp(argv[1], "read") == 0)
+        return bench_read(argc - 1, argv + 1);
     cli_err(CMD, "unknown benchmark '%s' (see --help)", argv[1]);
     return EXIT_USAGE;
 }

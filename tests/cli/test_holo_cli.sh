@@ -1,0 +1,79 @@
+#!/bin/sh
+# prismio gen | info | verify | recover | dump: output, errors, exit codes
+# (0 ok, 1 integrity, 64 usage, 65 bad data, 66 missing input).
+# usage: test_holo_cli.sh PRISMIO
+set -u
+P=$1
+fail=0
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+bad() { echo "FAIL: $*" >&2; fail=1; }
+code() { "$@" >"$T/out" 2>"$T/err"; echo $?; }
+
+[ "$(code "$P" gen "$T/a.holo" --atoms 50 --frames 20 --fields x,v,f --seed 4)" = 0 ] || bad "gen"
+[ "$(code "$P" gen "$T/a.holo" --atoms 50 --frames 20)" = 74 ] || bad "gen over an existing file must fail"
+grep -q "a.holo: cannot create: File exists" "$T/err" || bad "gen error names the file"
+"$P" gen "$T/a.holo" --atoms 50 --frames 20 --fields x,v,f --seed 4 --overwrite || bad "--overwrite"
+
+# info, both forms
+"$P" info "$T/a.holo" >"$T/info" || bad "info exit"
+grep -q '^frames: *20$' "$T/info" || bad "info frames"
+grep -q '^atoms: *50$' "$T/info" || bad "info atoms"
+grep -q 'positions velocities forces box' "$T/info" || bad "info fields"
+grep -q 'topology: *50 atoms' "$T/info" || bad "info topology"
+"$P" info "$T/a.holo" --json >"$T/json" || bad "info --json exit"
+for k in '"frames":20' '"atoms":50' '"recovered":false' '"format_version":"1.0"'; do
+    grep -q "$k" "$T/json" || bad "info --json lacks $k"
+done
+if command -v node >/dev/null 2>&1; then
+    node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if(j.frames!==20||j.atoms!==50) process.exit(1)' "$T/json" || bad "info --json does not parse"
+fi
+
+# verify: ok, then a flipped byte inside frame data
+[ "$(code "$P" verify "$T/a.holo")" = 0 ] || bad "verify of an intact file"
+grep -q 'OK, 20 frames' "$T/out" || bad "verify summary"
+cp "$T/a.holo" "$T/b.holo"
+printf '\001' | dd of="$T/b.holo" bs=1 seek=20000 conv=notrunc 2>/dev/null
+[ "$(code "$P" verify "$T/b.holo")" = 1 ] || bad "verify of a damaged file must exit 1"
+grep -Eq 'b.holo: frame [0-9]+ at offset 0x[0-9a-f]+: checksum mismatch' "$T/err" || bad "verify message: $(cat "$T/err")"
+
+# dump
+"$P" dump "$T/a.holo" --frame 3 >"$T/csv" || bad "dump exit"
+[ "$(head -n 1 "$T/csv")" = "atom,x,y,z,vx,vy,vz,fx,fy,fz" ] || bad "csv header"
+[ "$(wc -l <"$T/csv")" = 51 ] || bad "csv rows"
+"$P" dump "$T/a.holo" --frame 0 --format xyz >"$T/xyz" || bad "dump xyz"
+[ "$(head -n 1 "$T/xyz")" = 50 ] || bad "xyz atom count"
+sed -n 3p "$T/xyz" | grep -q '^O ' || bad "xyz element from topology"
+[ "$(code "$P" dump "$T/a.holo" --frame 20)" = 64 ] || bad "frame out of range"
+grep -q 'frame 20 out of range' "$T/err" || bad "out of range message"
+[ "$(code "$P" dump "$T/a.holo" --frame 1 --format pdf)" = 64 ] || bad "unknown dump format"
+
+# recover after truncation mid-record
+cp "$T/a.holo" "$T/c.holo"
+truncate -s 20000 "$T/c.holo"
+"$P" info "$T/c.holo" | grep -q 'recovered by scanning' || bad "info reports recovery"
+[ "$(code "$P" verify "$T/c.holo")" = 1 ] || bad "uncommitted file must not verify"
+grep -q 'no valid footer' "$T/err" || bad "verify says why"
+[ "$(code "$P" recover "$T/c.holo")" = 0 ] || bad "recover exit"
+grep -q 'recovered [0-9]* frames' "$T/out" || bad "recover summary"
+[ "$(code "$P" verify "$T/c.holo")" = 0 ] || bad "verify after recover"
+[ "$(code "$P" recover "$T/c.holo")" = 0 ] || bad "recover twice"
+grep -q 'already committed' "$T/out" || bad "second recover is a no-op"
+
+# bad inputs and usage
+[ "$(code "$P" info "$T/missing.holo")" = 66 ] || bad "missing file exit 66"
+grep -q 'missing.holo: No such file or directory' "$T/err" || bad "missing file message"
+printf 'hello world, not holo' >"$T/x.txt"
+[ "$(code "$P" info "$T/x.txt")" = 65 ] || bad "not HOLO exit 65"
+grep -q 'x.txt: not a HOLO file (bad magic at offset 0)' "$T/err" || bad "bad magic message"
+[ "$(code "$P" info)" = 64 ] || bad "info without file exit 64"
+[ "$(code "$P" gen "$T/z.holo" --atoms x)" = 64 ] || bad "gen bad number exit 64"
+[ "$(code "$P" frobnicate)" = 64 ] || bad "unknown command exit 64"
+for c in info verify recover dump gen b3sum bench; do
+    [ "$(code "$P" "$c" --help)" = 0 ] || bad "$c --help"
+    [ -s "$T/out" ] || bad "$c --help prints help"
+done
+"$P" --version | grep -q '^prismio 0\.' || bad "--version"
+
+[ $fail = 0 ] && echo "cli holo: all checks passed"
+exit $fail
