@@ -15,6 +15,8 @@ PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev"
 PKGS="$PKGS b3sum"
 # Benchmark baselines.
 PKGS="$PKGS fio hyperfine"
+# io_uring engine.
+PKGS="$PKGS liburing-dev"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system (no dpkg-query); install these yourself: $PKGS" >&2

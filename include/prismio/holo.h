@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,13 +153,21 @@ enum pio_reader_flags {
     PIO_READER_NO_RECOVERY = 1u << 0, /* fail on a file without a valid footer */
 };
 
+enum pio_reader_io_flags {
+    PIO_READER_DIRECT = 1u << 0, /* O_DIRECT for engine reads (pread, uring) */
+};
+
 struct pio_reader_options {
     uint32_t size; /* sizeof(struct pio_reader_options) */
     uint32_t flags;
+    /* Engine for bulk reads (frame streams, verify): PIO_IO_AUTO means
+     * PIO_IO_ENGINE from the environment, else mmap. */
+    enum pio_io_engine engine;
+    uint32_t io_flags; /* enum pio_reader_io_flags */
 };
 #define PIO_READER_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_reader_options), 0                                                       \
+        sizeof(struct pio_reader_options), 0, PIO_IO_AUTO, 0                                       \
     }
 
 /*
@@ -213,6 +222,55 @@ struct pio_reader_info {
 };
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
 
+/* The engine this reader's streams and verification use, and why it is
+ * not the one asked for, if it is not. */
+PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
+
+/* ---- frame streams: bulk and asynchronous reading ---- */
+
+enum pio_stream_flags {
+    PIO_STREAM_UNORDERED = 1u << 0, /* deliver frames as their reads complete */
+};
+
+struct pio_stream_options {
+    uint32_t size; /* sizeof(struct pio_stream_options) */
+    uint32_t flags;
+    uint32_t queue_depth; /* reads in flight / buffers (0: 32) */
+    uint64_t max_bytes;   /* buffer memory cap (0: 256 MiB) */
+};
+#define PIO_STREAM_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(struct pio_stream_options), 0, 0, 0                                                 \
+    }
+
+typedef struct pio_frame_stream pio_frame_stream;
+
+/*
+ * Read frames[0..n) (all frames in order when frames is NULL) through the
+ * reader's engine: views into the mapping (mmap), or into the stream's
+ * buffers (pread, io_uring), which keeps up to queue_depth reads in flight
+ * ahead of the consumer. One stream per thread; many streams may share a
+ * reader. opts may be NULL.
+ */
+PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
+                                  const uint64_t *frames, uint64_t n,
+                                  const struct pio_stream_options *opts, struct pio_error *err);
+/*
+ * Next frame: 1 and *out set (out->index is its frame number), 0 at the
+ * end, or an error naming frame and offset. The view stays valid until
+ * pio_frame_stream_release(s, out) or close; hold fewer views than
+ * queue_depth (holding all is PIO_EUSAGE).
+ */
+PIO_API int pio_frame_stream_next(pio_frame_stream *s, struct pio_frame *out,
+                                  struct pio_error *err);
+/* Like next, without blocking: -EAGAIN when no read has completed yet.
+ * (The pread engine reads synchronously, so it never returns -EAGAIN.) */
+PIO_API int pio_frame_stream_poll(pio_frame_stream *s, struct pio_frame *out,
+                                  struct pio_error *err);
+PIO_API void pio_frame_stream_release(pio_frame_stream *s, const struct pio_frame *f);
+PIO_API int pio_frame_stream_io_info(const pio_frame_stream *s, struct pio_io_info *out);
+PIO_API void pio_frame_stream_close(pio_frame_stream *s);
+
 /* Check frame i's hash. 0, PIO_ECHECKSUM or PIO_ECORRUPT (message names
  * frame and offset). */
 PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_error *err);
@@ -221,7 +279,8 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
  * Check every byte of the file: header, each record in file order (frames,
  * metadata, old indexes), every footer, the file digest. Fails on the
  * first problem with a message naming the frame (if any) and byte offset.
- * threads: hashing threads for large records (0: all CPUs).
+ * Record bytes are read through the reader's engine (every engine gives
+ * the same result). threads: hashing threads for large records (0: all).
  */
 PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_error *err);
 

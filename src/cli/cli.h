@@ -31,6 +31,13 @@ int cmd_recover(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 
+/*
+ * Shared reader options: if argv[*i] is --engine NAME or --direct, consume
+ * it (and its value) into *o and return 1; 0 if it is not one of them; -1
+ * (after an error message) for a bad engine name.
+ */
+int cli_reader_option(const char *cmd, int argc, char **argv, int *i, struct pio_reader_options *o);
+
 /* Exit code for a library return code (see the enum above). */
 int cli_exit_code(int rc);
 /* Print the error's message (or the code's description); return its exit code. */

@@ -43,8 +43,34 @@ int cli_fail(const char *cmd, int rc, const struct pio_error *e)
     return cli_exit_code(rc);
 }
 
-/* Parse "CMD [opts] FILE": flags given as NULL-terminated names; returns the
- * file, or NULL after printing usage (*status set). */
+int cli_reader_option(const char *cmd, int argc, char **argv, int *i, struct pio_reader_options *o)
+{
+    if (strcmp(argv[*i], "--direct") == 0) {
+        o->io_flags |= PIO_READER_DIRECT;
+        return 1;
+    }
+    if (strcmp(argv[*i], "--engine") != 0)
+        return 0;
+    if (*i + 1 >= argc || pio_io_engine_parse(argv[*i + 1], &o->engine) != 0) {
+        cli_err(cmd, "--engine needs one of mmap, pread, uring");
+        return -1;
+    }
+    *i += 1;
+    return 1;
+}
+
+static void print_io(const char *what, const struct pio_io_info *io)
+{
+    printf("%-11s %s%s (asked: %s%s)", what, pio_io_engine_name(io->engine),
+           io->direct ? " + O_DIRECT" : "", pio_io_engine_name(io->requested),
+           io->direct_requested ? " + O_DIRECT" : "");
+    if (io->direct)
+        printf(", alignment %u", io->direct_align);
+    printf("\n");
+    if (io->note[0])
+        printf("            fallback: %s\n", io->note);
+}
+
 static bool has_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -63,9 +89,10 @@ static void print_fixed(FILE *f, const char *s, size_t n)
 
 static void info_usage(FILE *f)
 {
-    fprintf(f, "usage: prismio info FILE [--json]\n\n"
+    fprintf(f, "usage: prismio info FILE [--json] [--verbose] [--engine E] [--direct]\n\n"
                "Format version, frames, atoms, fields, step and time range, size, topology\n"
-               "summary, metadata, and whether the file needed a recovery scan.\n");
+               "summary, metadata, and whether the file needed a recovery scan. --verbose\n"
+               "adds the I/O engine bulk reads would use and why it fell back, if it did.\n");
 }
 
 struct fields_seen {
@@ -112,14 +139,22 @@ static const char *const field_names[] = {"positions", "velocities", "forces", "
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
-    bool json = false;
+    bool json = false, verbose = false;
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     if (has_help(argc, argv)) {
         info_usage(stdout);
         return EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
+        int o = cli_reader_option("info", argc, argv, &i, &ro);
+        if (o < 0)
+            return EXIT_USAGE;
+        if (o > 0)
+            continue;
         if (strcmp(argv[i], "--json") == 0)
             json = true;
+        else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
+            verbose = true;
         else if (argv[i][0] == '-' || path) {
             cli_err("info", "unexpected argument '%s' (see --help)", argv[i]);
             return EXIT_USAGE;
@@ -132,9 +167,11 @@ int cmd_info(int argc, char **argv)
     }
     struct pio_error e = {0};
     pio_reader *r;
-    int rc = pio_reader_open(&r, path, NULL, &e);
+    int rc = pio_reader_open(&r, path, &ro, &e);
     if (rc != 0)
         return cli_fail("info", rc, &e);
+    struct pio_io_info io;
+    pio_reader_io_info(r, &io);
     struct pio_reader_info in;
     if ((rc = pio_reader_info(r, &in)) != 0) {
         pio_reader_close(r);
@@ -187,7 +224,16 @@ int cmd_info(int argc, char **argv)
             putchar(':');
             cli_json_string(stdout, v);
         }
-        printf("}}\n");
+        printf("}");
+        if (verbose) {
+            printf(",\"io\":{\"engine\":\"%s\",\"requested\":\"%s\",\"direct\":%s,"
+                   "\"note\":",
+                   pio_io_engine_name(io.engine), pio_io_engine_name(io.requested),
+                   io.direct ? "true" : "false");
+            cli_json_string(stdout, io.note);
+            printf("}");
+        }
+        printf("}\n");
     } else {
         printf("file:       %s (%llu bytes)\n", path, (unsigned long long)in.file_size);
         printf("format:     HOLO %u.%u%s\n", in.version_major, in.version_minor,
@@ -220,6 +266,10 @@ int cmd_info(int argc, char **argv)
             pio_reader_metadata_at(r, i, &k, &v);
             printf("%s %s = %s\n", i ? "           " : "metadata:  ", k, v);
         }
+        if (verbose) {
+            print_io("io engine:", &io);
+            printf("data end:   %llu\n", (unsigned long long)in.data_end);
+        }
     }
     pio_reader_close(r);
     return EXIT_OK;
@@ -231,14 +281,21 @@ int cmd_verify(int argc, char **argv)
 {
     const char *path = NULL;
     uint64_t threads = 0;
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     if (has_help(argc, argv)) {
-        printf("usage: prismio verify FILE [--threads N]\n\n"
-               "Checks every checksum of the file (every byte is covered). Exit 0 and a\n"
+        printf("usage: prismio verify FILE [--threads N] [--engine mmap|pread|uring] [--direct]\n\n"
+               "Checks every checksum of the file (every byte is covered), reading it\n"
+               "through the chosen I/O engine. Exit 0 and a\n"
                "one-line summary when intact; exit 1 and a line naming the first bad frame\n"
                "and its byte offset otherwise (65 for a file that is not HOLO).\n");
         return EXIT_OK;
     }
     for (int i = 1; i < argc; i++) {
+        int o = cli_reader_option("verify", argc, argv, &i, &ro);
+        if (o < 0)
+            return EXIT_USAGE;
+        if (o > 0)
+            continue;
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (!cli_parse_u64(argv[++i], &threads, false) || threads > 1024) {
                 cli_err("verify", "invalid --threads '%s'", argv[i]);
@@ -257,9 +314,11 @@ int cmd_verify(int argc, char **argv)
     struct pio_error e = {0};
     pio_reader *r;
     double t0 = cli_now();
-    int rc = pio_reader_open(&r, path, NULL, &e);
+    int rc = pio_reader_open(&r, path, &ro, &e);
     if (rc != 0)
         return cli_fail("verify", rc, &e);
+    struct pio_io_info io;
+    pio_reader_io_info(r, &io);
     rc = pio_reader_verify(r, (unsigned)threads, &e);
     double dt = cli_now() - t0;
     struct pio_reader_info in;
@@ -269,9 +328,12 @@ int cmd_verify(int argc, char **argv)
         cli_err("verify", "%s", e.message);
         return rc == PIO_ECORRUPT || rc == PIO_ECHECKSUM ? EXIT_INTEGRITY : cli_exit_code(rc);
     }
-    printf("%s: OK, %llu frames, %llu bytes verified in %.3f s (%.2f GB/s)\n", path,
+    printf("%s: OK, %llu frames, %llu bytes verified in %.3f s (%.2f GB/s, %s%s)\n", path,
            (unsigned long long)in.nframes, (unsigned long long)in.file_size, dt,
-           (double)in.file_size / (dt > 0 ? dt : 1e-9) / 1e9);
+           (double)in.file_size / (dt > 0 ? dt : 1e-9) / 1e9, pio_io_engine_name(io.engine),
+           io.direct ? " + O_DIRECT" : "");
+    if (io.note[0])
+        fprintf(stderr, "prismio verify: note: %s\n", io.note);
     return EXIT_OK;
 }
 

@@ -5,6 +5,7 @@
 #define PIO_HOLO_INTERNAL_H
 
 #include "format/holo_layout.h"
+#include "io/pio_io.h"
 
 struct pio_reader {
     char *path;
@@ -23,7 +24,13 @@ struct pio_reader {
     uint64_t index_off, index_len; /* final index (0 if recovered) */
     uint8_t digest[32];            /* final index digest, or the scan's */
     bool steps_sorted, times_sorted;
+    struct pio_io_file io; /* engine for streams and verification */
 };
+
+/* View of frame i from its record bytes (`avail` bytes at `rec`, read from
+ * the entry's offset): record header, body, and agreement with the index. */
+int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
+                    struct pio_frame *out, struct pio_error *err);
 
 /*
  * Build an INDEX record for `n` entries followed by its footer, into a

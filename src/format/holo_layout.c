@@ -108,15 +108,14 @@ void holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_
     pio_blake3_hasher_finalize(&h, out, 32);
 }
 
-int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
-                      const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
-                      struct pio_error *err)
+int holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, uint64_t off,
+                          const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                          struct pio_error *err)
 {
-    if (off % 64 != 0 || off < HOLO_HEADER_SIZE || off > size || size - off < HOLO_REC_HDR)
+    if (off % 64 != 0 || off < HOLO_HEADER_SIZE || avail < HOLO_REC_HDR)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: record at offset 0x%llx is misaligned or past the end", path,
                              OFFX(off));
-    const uint8_t *p = map + off;
     if (memcmp(p, HOLO_REC_MAGIC, 4) != 0)
         return pio_error_set(err, PIO_ECORRUPT, "%s: no record magic at offset 0x%llx", path,
                              OFFX(off));
@@ -125,11 +124,11 @@ int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint6
     if (t < HOLO_REC_META || t > HOLO_REC_INDEX)
         return pio_error_set(err, PIO_ECORRUPT, "%s: unknown record type %u at offset 0x%llx", path,
                              t, OFFX(off));
-    if (l < HOLO_REC_HDR || l % 64 != 0 || l > size - off)
+    if (l < HOLO_REC_HDR || l % 64 != 0 || l > avail)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: record at offset 0x%llx has length %llu (file has %llu bytes "
                              "after it)",
-                             path, OFFX(off), OFFX(l), OFFX(size - off));
+                             path, OFFX(off), OFFX(l), OFFX(avail));
     if (memcmp(p + 24, salt, 8) != 0)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: record at offset 0x%llx belongs to another file (salt)", path,
@@ -138,6 +137,17 @@ int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint6
     *len = l;
     *seq = holo_rd64(p + 16);
     return 0;
+}
+
+int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                      const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                      struct pio_error *err)
+{
+    if (off > size)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: record at offset 0x%llx is misaligned or past the end", path,
+                             OFFX(off));
+    return holo_check_record_buf(path, map + off, size - off, off, salt, type, len, seq, err);
 }
 
 int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off, uint64_t seq,

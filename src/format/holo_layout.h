@@ -101,6 +101,12 @@ int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint6
                       const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
                       struct pio_error *err);
 
+/* The same on a record's bytes held anywhere (`avail` bytes at `p`), read
+ * from file offset `off`. */
+int holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, uint64_t off,
+                          const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                          struct pio_error *err);
+
 /* Structural check of a FRAME record's body; fills a view (frame number
  * `seq`) pointing into the record. */
 int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off, uint64_t seq,

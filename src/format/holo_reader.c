@@ -122,14 +122,21 @@ PIO_API int pio_reader_open(pio_reader **out, const char *path,
                             const struct pio_reader_options *opts, struct pio_error *err)
 {
     *out = NULL;
-    uint32_t flags = 0;
+    uint32_t flags = 0, io_flags = 0;
+    enum pio_io_engine engine = PIO_IO_AUTO;
     if (opts && opts->size >= offsetof(struct pio_reader_options, flags) + sizeof(opts->flags))
         flags = opts->flags;
+    if (opts &&
+        opts->size >= offsetof(struct pio_reader_options, io_flags) + sizeof(opts->io_flags)) {
+        engine = opts->engine;
+        io_flags = opts->io_flags;
+    }
     pio_reader *r = calloc(1, sizeof(*r));
     if (!r || !(r->path = strdup(path))) {
         free(r);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
+    r->io.dfd = -1;
     int rc;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
@@ -177,6 +184,9 @@ PIO_API int pio_reader_open(pio_reader **out, const char *path,
     }
     if (rc != 0)
         goto fail;
+    if ((rc = pio_io_file_init(&r->io, r->path, r->fd, r->size, r->map, engine,
+                               (io_flags & PIO_READER_DIRECT) != 0, err)) != 0)
+        goto fail;
     *out = r;
     return 0;
 fail:
@@ -190,6 +200,7 @@ PIO_API void pio_reader_close(pio_reader *r)
         return;
     if (r->map)
         munmap((void *)r->map, (size_t)r->size);
+    pio_io_file_close(&r->io);
     if (r->fd >= 0)
         close(r->fd);
     free(r->owned);
@@ -202,17 +213,14 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r)
     return r->nframes;
 }
 
-PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
-                             struct pio_error *err)
+int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
+                    struct pio_frame *out, struct pio_error *err)
 {
-    if (i >= r->nframes)
-        return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
-                             OFFX(i), OFFX(r->nframes));
     const struct holo_entry *e = &r->entries[i];
     uint32_t type;
     uint64_t len, seq;
     int rc =
-        holo_check_record(r->path, r->map, r->size, e->offset, r->hdr.salt, &type, &len, &seq, err);
+        holo_check_record_buf(r->path, rec, avail, e->offset, r->hdr.salt, &type, &len, &seq, err);
     if (rc != 0)
         return rc;
     if (type != HOLO_REC_FRAME || len != e->length || seq != i)
@@ -220,12 +228,31 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
                              "%s: frame %llu at offset 0x%llx: record (type %u, length %llu, "
                              "sequence %llu) does not match the index",
                              r->path, OFFX(i), OFFX(e->offset), type, OFFX(len), OFFX(seq));
-    if ((rc = holo_parse_frame(r->path, r->map + e->offset, len, e->offset, i, out, err)) != 0)
+    if ((rc = holo_parse_frame(r->path, rec, len, e->offset, i, out, err)) != 0)
         return rc;
     if (out->step != e->step || memcmp(&out->time, &e->time, 8) != 0)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: step/time differ from the index",
                              r->path, OFFX(i), OFFX(e->offset));
+    return 0;
+}
+
+PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
+                             struct pio_error *err)
+{
+    if (i >= r->nframes)
+        return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
+                             OFFX(i), OFFX(r->nframes));
+    uint64_t off = r->entries[i].offset;
+    if (off > r->size)
+        return pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end",
+                             r->path, OFFX(i), OFFX(off));
+    return holo_frame_view(r, i, r->map + off, r->size - off, out, err);
+}
+
+PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out)
+{
+    *out = r->io.info;
     return 0;
 }
 
@@ -363,6 +390,81 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
     return 0;
 }
 
+struct vrec {
+    uint64_t off, len, seq;
+    uint32_t type;
+};
+
+/* Verification, pass 1: the structure, from record headers in the mapping
+ * (footers are checked here: they are not records). */
+static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
+                       struct pio_error *err)
+{
+    struct vrec *v = NULL;
+    uint64_t n = 0, cap = 0, pos = HOLO_HEADER_SIZE, frames = 0;
+    int rc = 0;
+    while (pos < r->size) {
+        uint64_t io, il;
+        if (r->size - pos >= 8 && memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
+            if (!holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il)) {
+                rc = pio_error_set(err, PIO_ECHECKSUM, "%s: footer at offset 0x%llx is invalid",
+                                   r->path, OFFX(pos));
+                goto fail;
+            }
+            pos += HOLO_FOOTER_SIZE;
+            continue;
+        }
+        uint32_t type;
+        uint64_t len, seq;
+        if ((rc = holo_check_record(r->path, r->map, r->size, pos, r->hdr.salt, &type, &len, &seq,
+                                    err)) != 0)
+            goto fail;
+        if (type == HOLO_REC_FRAME) {
+            if (seq != frames || frames >= r->nframes || r->entries[frames].offset != pos) {
+                rc = pio_error_set(err, PIO_ECORRUPT,
+                                   "%s: frame record %llu at offset 0x%llx is not the index's "
+                                   "frame %llu",
+                                   r->path, OFFX(seq), OFFX(pos), OFFX(frames));
+                goto fail;
+            }
+            frames++;
+        } else if (type == HOLO_REC_META && (pos != r->meta_off || !r->has_meta)) {
+            rc = pio_error_set(err, PIO_ECORRUPT,
+                               "%s: metadata record at offset 0x%llx is not the index's", r->path,
+                               OFFX(pos));
+            goto fail;
+        } else if (type == HOLO_REC_INDEX && seq != frames) {
+            rc = pio_error_set(err, PIO_ECORRUPT,
+                               "%s: index record at offset 0x%llx covers %llu frames, %llu "
+                               "precede it",
+                               r->path, OFFX(pos), OFFX(seq), OFFX(frames));
+            goto fail;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            struct vrec *nv = realloc(v, (size_t)cap * sizeof(*v));
+            if (!nv) {
+                rc = pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+                goto fail;
+            }
+            v = nv;
+        }
+        v[n++] = (struct vrec){pos, len, seq, type};
+        pos += len;
+    }
+    if (frames != r->nframes) {
+        rc = pio_error_set(err, PIO_ECORRUPT, "%s: %llu frame records found, the index has %llu",
+                           r->path, OFFX(frames), OFFX(r->nframes));
+        goto fail;
+    }
+    *out = v;
+    *nout = n;
+    return 0;
+fail:
+    free(v);
+    return rc;
+}
+
 PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_error *err)
 {
     struct holo_header h;
@@ -374,64 +476,59 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
                              "%s: no valid footer at offset 0x%llx: the writer did not commit "
                              "(%llu complete frames; run prismio recover)",
                              r->path, OFFX(r->size >= 64 ? r->size - 64 : 0), OFFX(r->nframes));
-    /* Walk every byte from the header to the final footer. */
+    struct vrec *v = NULL;
+    uint64_t n = 0;
+    if ((rc = verify_walk(r, &v, &n, err)) != 0)
+        return rc;
+
+    /* Pass 2: every record's bytes through the engine, hashed in order. */
+    struct pio_io_range *ranges = malloc((size_t)PIO_MAX(n, 1) * sizeof(*ranges));
+    if (!ranges) {
+        free(v);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+    }
+    for (uint64_t i = 0; i < n; i++)
+        ranges[i] = (struct pio_io_range){v[i].off, v[i].len};
+    struct pio_io_ranges_options ro = {.ordered = true};
+    pio_io_ranges *s;
+    rc = pio_io_ranges_open(&s, &r->io, ranges, n, &ro, err);
+    free(ranges);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
     pio_blake3_hasher digest;
     pio_blake3_hasher_init(&digest);
-    uint64_t pos = HOLO_HEADER_SIZE, frames = 0;
-    while (pos < r->size) {
-        uint64_t io, il;
-        if (r->size - pos >= 8 && memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
-            if (!holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il))
-                return pio_error_set(err, PIO_ECHECKSUM, "%s: footer at offset 0x%llx is invalid",
-                                     r->path, OFFX(pos));
-            pos += HOLO_FOOTER_SIZE;
-            continue;
-        }
-        uint32_t type;
-        uint64_t len, seq;
-        if ((rc = holo_check_record(r->path, r->map, r->size, pos, r->hdr.salt, &type, &len, &seq,
-                                    err)) != 0)
-            return rc;
-        const uint8_t *rec = r->map + pos;
+    uint64_t idx;
+    const uint8_t *rec;
+    while ((rc = pio_io_ranges_next(s, true, &idx, &rec, err)) == 1) {
+        const struct vrec *x = &v[idx];
         uint8_t hash[32];
-        holo_record_hash(rec, len, threads, hash);
-        bool ok = memcmp(hash, rec + HOLO_HASH_OFF, 32) == 0;
-        if (type == HOLO_REC_FRAME) {
-            if (!ok)
-                return pio_error_set(err, PIO_ECHECKSUM,
-                                     "%s: frame %llu at offset 0x%llx: checksum mismatch", r->path,
-                                     OFFX(seq), OFFX(pos));
-            if (seq != frames || frames >= r->nframes || r->entries[frames].offset != pos)
-                return pio_error_set(err, PIO_ECORRUPT,
-                                     "%s: frame record %llu at offset 0x%llx is not the index's "
-                                     "frame %llu",
-                                     r->path, OFFX(seq), OFFX(pos), OFFX(frames));
-            struct pio_frame f;
-            if ((rc = pio_reader_frame(r, frames, &f, err)) != 0)
-                return rc;
-            frames++;
-        } else if (!ok) {
-            return pio_error_set(err, PIO_ECHECKSUM,
-                                 "%s: %s record at offset 0x%llx: checksum "
-                                 "mismatch",
-                                 r->path, type == HOLO_REC_META ? "metadata" : "index", OFFX(pos));
-        } else if (type == HOLO_REC_META && (pos != r->meta_off || !r->has_meta)) {
-            return pio_error_set(err, PIO_ECORRUPT,
-                                 "%s: metadata record at offset 0x%llx is not the index's", r->path,
-                                 OFFX(pos));
-        } else if (type == HOLO_REC_INDEX && seq != frames) {
-            return pio_error_set(err, PIO_ECORRUPT,
-                                 "%s: index record at offset 0x%llx covers %llu frames, %llu "
-                                 "precede it",
-                                 r->path, OFFX(pos), OFFX(seq), OFFX(frames));
+        holo_record_hash(rec, x->len, threads, hash);
+        if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0) {
+            if (x->type == HOLO_REC_FRAME)
+                rc = pio_error_set(err, PIO_ECHECKSUM,
+                                   "%s: frame %llu at offset 0x%llx: checksum mismatch", r->path,
+                                   OFFX(x->seq), OFFX(x->off));
+            else
+                rc = pio_error_set(err, PIO_ECHECKSUM,
+                                   "%s: %s record at offset 0x%llx: checksum mismatch", r->path,
+                                   x->type == HOLO_REC_META ? "metadata" : "index", OFFX(x->off));
+            break;
         }
-        if (type != HOLO_REC_INDEX)
+        if (x->type == HOLO_REC_FRAME) {
+            struct pio_frame f;
+            if ((rc = holo_frame_view(r, x->seq, rec, x->len, &f, err)) != 0)
+                break;
+        }
+        if (x->type != HOLO_REC_INDEX)
             pio_blake3_hasher_update(&digest, hash, 32);
-        pos += len;
+        pio_io_ranges_release(s, rec);
     }
-    if (frames != r->nframes)
-        return pio_error_set(err, PIO_ECORRUPT, "%s: %llu frame records found, the index has %llu",
-                             r->path, OFFX(frames), OFFX(r->nframes));
+    pio_io_ranges_close(s);
+    free(v);
+    if (rc != 0)
+        return rc;
     uint8_t d[32];
     pio_blake3_hasher_finalize(&digest, d, 32);
     if (memcmp(d, r->digest, 32) != 0)

@@ -1,0 +1,184 @@
+/*
+ * io: engine choice, O_DIRECT setup, pread, fault injection.
+ *
+ * The io_uring probe sets up and tears down a tiny ring: cheap (tens of
+ * microseconds) and the only reliable test, since seccomp filters,
+ * kernel.io_uring_disabled and RLIMIT_MEMLOCK all show up as setup errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef PIO_HAVE_URING
+#include <liburing.h>
+#endif
+
+#include "io/pio_io.h"
+
+#include "common/pio_common.h"
+
+static const char *const engine_names[PIO_IO_ENGINE_COUNT] = {"auto", "mmap", "pread", "uring"};
+
+PIO_API const char *pio_io_engine_name(enum pio_io_engine e)
+{
+    return (int)e >= 0 && (int)e < PIO_IO_ENGINE_COUNT ? engine_names[e] : NULL;
+}
+
+PIO_API int pio_io_engine_parse(const char *name, enum pio_io_engine *out)
+{
+    for (int e = 0; name && e < PIO_IO_ENGINE_COUNT; e++)
+        if (strcmp(name, engine_names[e]) == 0) {
+            *out = (enum pio_io_engine)e;
+            return 0;
+        }
+    return PIO_EUSAGE;
+}
+
+/* ---- faults ---- */
+
+static struct {
+    _Atomic int count; /* relaxed: tests set and take from one thread */
+    _Atomic int err;
+} faults[PIO_FAULT_COUNT];
+
+void pio_io_fault_set(enum pio_io_fault fault, int err, int count)
+{
+    atomic_store_explicit(&faults[fault].err, err, memory_order_relaxed);
+    atomic_store_explicit(&faults[fault].count, count, memory_order_relaxed);
+}
+
+int pio_io_fault_take(enum pio_io_fault fault)
+{
+    if (PIO_LIKELY(atomic_load_explicit(&faults[fault].count, memory_order_relaxed) <= 0))
+        return 0;
+    if (atomic_fetch_sub_explicit(&faults[fault].count, 1, memory_order_relaxed) <= 0)
+        return 0;
+    return atomic_load_explicit(&faults[fault].err, memory_order_relaxed);
+}
+
+int pio_io_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        int injected = pio_io_fault_take(PIO_FAULT_READ_EINTR);
+        ssize_t n;
+        if (injected) {
+            errno = -injected;
+            n = -1;
+        } else {
+            size_t ask = len;
+            if (len > 1 && pio_io_fault_take(PIO_FAULT_READ_SHORT))
+                ask = len / 2;
+            n = pread(fd, p, ask, (off_t)off);
+        }
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return PIO_ETRUNCATED;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static void note(struct pio_io_file *f, const char *fmt, const char *what, int rc)
+{
+    size_t used = strlen(f->info.note);
+    snprintf(f->info.note + used, sizeof(f->info.note) - used, fmt, used ? "; " : "", what,
+             pio_strerror(rc));
+}
+
+/* Can this process set up io_uring? 0, or the (negative) setup error. */
+static int probe_uring(void)
+{
+    int injected = pio_io_fault_take(PIO_FAULT_URING_SETUP);
+    if (injected)
+        return injected;
+#ifdef PIO_HAVE_URING
+    struct io_uring ring;
+    int rc = io_uring_queue_init(2, &ring, 0);
+    if (rc < 0)
+        return rc;
+    io_uring_queue_exit(&ring);
+    return 0;
+#else
+    return PIO_ENOTSUPPORTED;
+#endif
+}
+
+int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t size,
+                     const uint8_t *map, enum pio_io_engine requested, bool direct,
+                     struct pio_error *err)
+{
+    memset(f, 0, sizeof(*f));
+    f->path = path;
+    f->fd = fd;
+    f->dfd = -1;
+    f->size = size;
+    f->map = map;
+    if (requested == PIO_IO_AUTO) {
+        const char *env = getenv("PIO_IO_ENGINE");
+        if (env && *env && pio_io_engine_parse(env, &requested) != 0)
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "PIO_IO_ENGINE='%s' is not an engine (mmap, pread, uring)", env);
+        if (requested == PIO_IO_AUTO)
+            requested = PIO_IO_MMAP;
+    }
+    f->info.requested = requested;
+    f->info.engine = requested;
+    f->info.direct_requested = direct;
+    if (requested == PIO_IO_MMAP && !map) {
+        f->info.engine = PIO_IO_PREAD;
+        note(f, "%s%s: %s; using pread", "mmap", -ENODEV);
+    }
+    if (requested == PIO_IO_URING) {
+        int rc = probe_uring();
+        if (rc != 0) {
+            f->info.engine = PIO_IO_PREAD;
+            note(f, "%s%s setup failed (%s); using pread", "io_uring", rc);
+        }
+    }
+    if (direct) {
+        if (f->info.engine == PIO_IO_MMAP) {
+            note(f, "%s%s cannot bypass the page cache (%s); buffered", "mmap", PIO_ENOTSUPPORTED);
+        } else {
+            int rc = pio_io_fault_take(PIO_FAULT_DIRECT_OPEN);
+            if (rc == 0) {
+                f->dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+                rc = f->dfd < 0 ? -errno : 0;
+            }
+            if (rc != 0) {
+                note(f, "%s%s refused (%s); buffered reads", "O_DIRECT", rc);
+            } else {
+                f->info.direct = true;
+                f->info.direct_align = 4096; /* safe default */
+#ifdef STATX_DIOALIGN
+                struct statx sx;
+                if (statx(f->dfd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+                    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align &&
+                    sx.stx_dio_mem_align) {
+                    uint32_t a = PIO_MAX(sx.stx_dio_offset_align, sx.stx_dio_mem_align);
+                    f->info.direct_align = PIO_MAX(a, 64u);
+                }
+#endif
+            }
+        }
+    }
+    return 0;
+}
+
+void pio_io_file_close(struct pio_io_file *f)
+{
+    if (f->dfd >= 0)
+        close(f->dfd);
+    f->dfd = -1;
+}

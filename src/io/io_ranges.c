@@ -1,0 +1,467 @@
+/*
+ * io: the range reader. One request list, one engine:
+ *
+ *   mmap   each range is a pointer into the mapping (madvise WILLNEED a
+ *          window ahead); nothing is copied.
+ *   pread  ranges are read one at a time into a small set of buffers, on
+ *          the caller's thread, when asked for.
+ *   uring  up to queue_depth reads are in flight at once through io_uring:
+ *          the file and the buffers are registered when the kernel and
+ *          RLIMIT_MEMLOCK allow it, submissions are batched, short reads
+ *          and interrupted reads are resubmitted for the rest.
+ *
+ * With O_DIRECT, every read covers whole aligned blocks around its range
+ * (offset rounded down, end rounded up) into aligned buffers; the range's
+ * bytes are a 64-byte-aligned slice of that (HOLO records are 64-aligned).
+ * Past the end of the file a direct read comes back short, which is fine as
+ * long as the range itself is covered.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifdef PIO_HAVE_URING
+#include <liburing.h>
+#endif
+
+#include "io/pio_io.h"
+
+#include "common/pio_common.h"
+
+#define OFFX(o) ((unsigned long long)(o))
+
+enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_READY, SLOT_HELD };
+
+struct slot {
+    uint8_t *buf;
+    enum slot_state state;
+    uint64_t seq;  /* request index */
+    uint64_t aoff; /* aligned start of the read */
+    uint64_t need; /* bytes from aoff that must arrive (to the range's end) */
+    uint64_t want; /* bytes the read asks for (aligned for O_DIRECT) */
+    uint64_t done;
+    int err; /* the read failed: reported when this range is due */
+};
+
+struct pio_io_ranges {
+    const struct pio_io_file *f;
+    struct pio_io_info info;
+    struct pio_io_range *ranges;
+    uint64_t n, next_submit, next_deliver, delivered;
+    bool ordered;
+    int rfd;        /* descriptor reads use */
+    uint32_t align; /* read alignment: O_DIRECT block, else 1 */
+    struct slot *slots;
+    unsigned nslots;
+    size_t slot_cap;
+    unsigned inflight;
+    int error; /* sticky */
+#ifdef PIO_HAVE_URING
+    struct io_uring ring;
+    bool ring_ok, fixed_file;
+#endif
+};
+
+static uint64_t round_down(uint64_t v, uint64_t a)
+{
+    return v / a * a;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+static void note_add(struct pio_io_info *info, const char *msg, int rc)
+{
+    size_t used = strlen(info->note);
+    snprintf(info->note + used, sizeof(info->note) - used, "%s%s (%s)", used ? "; " : "", msg,
+             pio_strerror(rc));
+}
+
+/* Injected short read: half the length, in whole blocks of `align` (as
+ * the kernel returns them for O_DIRECT), when a fault is armed. */
+static size_t short_read_fault(size_t ask, uint32_t align)
+{
+    size_t half = (ask / 2) / align * align;
+    if (half == 0 || !pio_io_fault_take(PIO_FAULT_READ_SHORT))
+        return ask;
+    return half;
+}
+
+/* Place request `seq` in slot s: the read it needs. */
+static void slot_prepare(pio_io_ranges *s, struct slot *sl, uint64_t seq)
+{
+    const struct pio_io_range *r = &s->ranges[seq];
+    sl->seq = seq;
+    sl->aoff = round_down(r->off, s->align);
+    sl->need = r->off + r->len - sl->aoff;
+    sl->want = round_up(sl->need, s->align);
+    sl->done = 0;
+    sl->err = 0;
+}
+
+/* Finish slot sl with synchronous reads (pread engine, or a remainder the
+ * direct descriptor cannot take). */
+static int slot_read_sync(pio_io_ranges *s, struct slot *sl)
+{
+    while (sl->done < sl->need) {
+        bool aligned = (sl->aoff + sl->done) % s->align == 0;
+        int fd = aligned ? s->rfd : s->f->fd;
+        size_t ask = (size_t)((aligned ? sl->want : sl->need) - sl->done);
+        if (pio_io_fault_take(PIO_FAULT_READ_EINTR))
+            continue; /* as the kernel would: interrupted, nothing read, retry */
+        ask = short_read_fault(ask, aligned ? s->align : 1);
+        ssize_t got = pread(fd, sl->buf + sl->done, ask, (off_t)(sl->aoff + sl->done));
+        if (got < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -errno;
+        }
+        if (got == 0)
+            return PIO_ETRUNCATED;
+        sl->done += (uint64_t)got;
+    }
+    return 0;
+}
+
+#ifdef PIO_HAVE_URING
+static int slot_submit_uring(pio_io_ranges *s, struct slot *sl)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (!sqe)
+        return -EBUSY; /* cannot happen: the ring has a slot per buffer */
+    /* an injected short read: the completion then looks like one */
+    size_t ask = short_read_fault((size_t)(sl->want - sl->done), s->align);
+    unsigned idx = (unsigned)(sl - s->slots);
+    int fd = s->fixed_file ? 0 : s->rfd;
+    if (s->info.registered_buffers)
+        io_uring_prep_read_fixed(sqe, fd, sl->buf + sl->done, (unsigned)ask, sl->aoff + sl->done,
+                                 (int)idx);
+    else
+        io_uring_prep_read(sqe, fd, sl->buf + sl->done, (unsigned)ask, sl->aoff + sl->done);
+    if (s->fixed_file)
+        sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, idx);
+    return 0;
+}
+
+static int complete_one(pio_io_ranges *s, struct slot *sl, int res);
+
+/* Handle one completion; a failed read is kept on its slot, so that in
+ * ordered mode the ranges before it are still delivered first. */
+static int complete_uring(pio_io_ranges *s, struct io_uring_cqe *cqe)
+{
+    struct slot *sl = &s->slots[io_uring_cqe_get_data64(cqe)];
+    int res = cqe->res;
+    io_uring_cqe_seen(&s->ring, cqe);
+    s->inflight--;
+    int rc = complete_one(s, sl, res);
+    if (rc != 0) {
+        sl->err = rc;
+        sl->state = SLOT_READY;
+    }
+    return 0;
+}
+
+static int complete_one(pio_io_ranges *s, struct slot *sl, int res)
+{
+    if (pio_io_fault_take(PIO_FAULT_READ_EINTR) && res > 0)
+        res = -EINTR; /* pretend it was interrupted: its data is read again */
+    if (res == -EINTR || res == -EAGAIN) {
+        /* resubmit below */
+    } else if (res < 0) {
+        return res;
+    } else if (res == 0) {
+        if (sl->done < sl->need)
+            return PIO_ETRUNCATED;
+    } else {
+        sl->done += (uint64_t)res;
+    }
+    if (sl->done >= sl->need) {
+        sl->state = SLOT_READY;
+        return 0;
+    }
+    if ((sl->aoff + sl->done) % s->align != 0) {
+        int rc = slot_read_sync(s, sl); /* a direct read stopped mid-block */
+        if (rc == 0)
+            sl->state = SLOT_READY;
+        return rc;
+    }
+    int rc = slot_submit_uring(s, sl);
+    if (rc == 0) {
+        s->inflight++;
+        io_uring_submit(&s->ring);
+    }
+    return rc;
+}
+#endif
+
+/* Start reads into free slots, in request order. */
+static int refill(pio_io_ranges *s)
+{
+    if (s->info.engine != PIO_IO_URING)
+        return 0;
+#ifdef PIO_HAVE_URING
+    unsigned queued = 0;
+    for (unsigned i = 0; i < s->nslots && s->next_submit < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE)
+            continue;
+        slot_prepare(s, sl, s->next_submit++);
+        int rc = slot_submit_uring(s, sl);
+        if (rc != 0)
+            return rc;
+        sl->state = SLOT_INFLIGHT;
+        s->inflight++;
+        queued++;
+    }
+    if (queued) {
+        int rc = io_uring_submit(&s->ring);
+        if (rc < 0)
+            return rc;
+    }
+#endif
+    return 0;
+}
+
+static struct slot *find_ready(pio_io_ranges *s)
+{
+    struct slot *best = NULL;
+    for (unsigned i = 0; i < s->nslots; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state != SLOT_READY)
+            continue;
+        if (s->ordered ? sl->seq == s->next_deliver : (!best || sl->seq < best->seq))
+            best = sl;
+    }
+    return best;
+}
+
+static int fail(pio_io_ranges *s, int rc, uint64_t seq, struct pio_error *err)
+{
+    s->error = rc;
+    return pio_error_set(err, rc, "%s: read of %llu bytes at offset 0x%llx (%s engine%s): %s",
+                         s->f->path, OFFX(s->ranges[seq].len), OFFX(s->ranges[seq].off),
+                         pio_io_engine_name(s->info.engine), s->info.direct ? ", O_DIRECT" : "",
+                         pio_strerror(rc));
+}
+
+int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8_t **data,
+                       struct pio_error *err)
+{
+    if (s->error)
+        return pio_error_set(err, s->error, "%s: stream failed earlier: %s", s->f->path,
+                             pio_strerror(s->error));
+    if (s->delivered == s->n)
+        return 0;
+
+    if (s->info.engine == PIO_IO_MMAP) {
+        uint64_t seq = s->next_deliver;
+        const struct pio_io_range *r = &s->ranges[seq];
+        if (r->off > s->f->size || r->len > s->f->size - r->off)
+            return fail(s, PIO_ETRUNCATED, seq, err);
+        /* Read-ahead hint for the window that follows. */
+        if (seq % 16 == 0) {
+            for (uint64_t k = seq; k < seq + 16 && k < s->n; k++) {
+                uint64_t a = round_down(s->ranges[k].off, 4096);
+                madvise((void *)(s->f->map + a), (size_t)(s->ranges[k].off + s->ranges[k].len - a),
+                        MADV_WILLNEED);
+            }
+        }
+        s->next_deliver++;
+        s->delivered++;
+        *index = seq;
+        *data = s->f->map + r->off;
+        return 1;
+    }
+
+    if (s->info.engine == PIO_IO_PREAD) {
+        struct slot *sl = NULL;
+        for (unsigned i = 0; i < s->nslots && !sl; i++)
+            if (s->slots[i].state == SLOT_FREE)
+                sl = &s->slots[i];
+        if (!sl)
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: all %u stream buffers are held; release some first",
+                                 s->f->path, s->nslots);
+        uint64_t seq = s->next_deliver;
+        slot_prepare(s, sl, seq);
+        int rc = slot_read_sync(s, sl);
+        if (rc != 0)
+            return fail(s, rc, seq, err);
+        sl->state = SLOT_HELD;
+        s->next_deliver++;
+        s->delivered++;
+        *index = seq;
+        *data = sl->buf + (s->ranges[seq].off - sl->aoff);
+        return 1;
+    }
+
+#ifdef PIO_HAVE_URING
+    for (;;) {
+        int rc = refill(s);
+        if (rc != 0)
+            return fail(s, rc, s->next_submit ? s->next_submit - 1 : 0, err);
+        struct slot *sl = find_ready(s);
+        if (sl && sl->err) {
+            sl->state = SLOT_FREE;
+            return fail(s, sl->err, sl->seq, err);
+        }
+        if (sl) {
+            sl->state = SLOT_HELD;
+            if (s->ordered)
+                s->next_deliver++;
+            s->delivered++;
+            *index = sl->seq;
+            *data = sl->buf + (s->ranges[sl->seq].off - sl->aoff);
+            return 1;
+        }
+        if (s->inflight == 0)
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: all %u stream buffers are held; release some first",
+                                 s->f->path, s->nslots);
+        struct io_uring_cqe *cqe;
+        rc = wait ? io_uring_wait_cqe(&s->ring, &cqe) : io_uring_peek_cqe(&s->ring, &cqe);
+        if (rc == -EAGAIN && !wait)
+            return -EAGAIN;
+        if (rc == -EINTR)
+            continue;
+        if (rc < 0)
+            return fail(s, rc, s->next_deliver, err);
+        uint64_t seq = s->slots[io_uring_cqe_get_data64(cqe)].seq;
+        if ((rc = complete_uring(s, cqe)) != 0)
+            return fail(s, rc, seq, err);
+    }
+#else
+    (void)wait;
+    return pio_error_set(err, PIO_ENOTSUPPORTED, "built without io_uring");
+#endif
+}
+
+void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data)
+{
+    for (unsigned i = 0; i < s->nslots; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state == SLOT_HELD && data >= sl->buf && data < sl->buf + s->slot_cap) {
+            sl->state = SLOT_FREE;
+            return;
+        }
+    }
+}
+
+const struct pio_io_info *pio_io_ranges_info(const pio_io_ranges *s)
+{
+    return &s->info;
+}
+
+void pio_io_ranges_close(pio_io_ranges *s)
+{
+    if (!s)
+        return;
+#ifdef PIO_HAVE_URING
+    if (s->ring_ok) {
+        /* Reap what is in flight before the buffers go away. */
+        while (s->inflight > 0) {
+            struct io_uring_cqe *cqe;
+            int rc = io_uring_wait_cqe(&s->ring, &cqe);
+            if (rc == -EINTR)
+                continue;
+            if (rc < 0)
+                break;
+            io_uring_cqe_seen(&s->ring, cqe);
+            s->inflight--;
+        }
+        io_uring_queue_exit(&s->ring);
+    }
+#endif
+    for (unsigned i = 0; s->slots && i < s->nslots; i++)
+        free(s->slots[i].buf);
+    free(s->slots);
+    free(s->ranges);
+    free(s);
+}
+
+int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
+                       const struct pio_io_range *ranges, uint64_t n,
+                       const struct pio_io_ranges_options *opts, struct pio_error *err)
+{
+    *out = NULL;
+    pio_io_ranges *s = calloc(1, sizeof(*s));
+    if (!s)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", f->path);
+    s->f = f;
+    s->info = f->info;
+    s->n = n;
+    s->ordered = opts ? opts->ordered : true;
+    s->rfd = f->info.direct ? f->dfd : f->fd;
+    s->align = f->info.direct ? f->info.direct_align : 1;
+    s->ranges = malloc((size_t)PIO_MAX(n, 1) * sizeof(*ranges));
+    if (!s->ranges) {
+        free(s);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory for %llu ranges", f->path, OFFX(n));
+    }
+    if (n)
+        memcpy(s->ranges, ranges, (size_t)n * sizeof(*ranges));
+    if (s->info.engine == PIO_IO_MMAP) {
+        *out = s;
+        return 0;
+    }
+    /* Buffers: one per read in flight, each big enough for the largest
+     * range plus alignment slack, within max_bytes. */
+    unsigned qd = opts && opts->queue_depth ? opts->queue_depth : 32;
+    uint64_t max_bytes = opts && opts->max_bytes ? opts->max_bytes : ((uint64_t)256 << 20);
+    uint64_t biggest = 64;
+    for (uint64_t i = 0; i < n; i++)
+        biggest = PIO_MAX(biggest, ranges[i].len);
+    uint64_t a = PIO_MAX(s->align, 64u);
+    s->slot_cap = (size_t)round_up(biggest + 2 * a, PIO_MAX(a, 4096u));
+    uint64_t fit = max_bytes / s->slot_cap;
+    s->nslots = (unsigned)PIO_MAX(1, PIO_MIN(PIO_MIN((uint64_t)qd, fit), PIO_MAX(n, 1)));
+    if (s->nslots > 4096)
+        s->nslots = 4096;
+    s->slots = calloc(s->nslots, sizeof(*s->slots));
+    if (!s->slots)
+        goto oom;
+    for (unsigned i = 0; i < s->nslots; i++)
+        if (!(s->slots[i].buf = aligned_alloc(4096, s->slot_cap)))
+            goto oom;
+
+    if (s->info.engine == PIO_IO_URING) {
+#ifdef PIO_HAVE_URING
+        int rc = pio_io_fault_take(PIO_FAULT_URING_SETUP);
+        if (rc == 0)
+            rc = io_uring_queue_init(s->nslots, &s->ring, 0);
+        if (rc < 0) {
+            s->info.engine = PIO_IO_PREAD;
+            note_add(&s->info, "io_uring setup failed; using pread", rc);
+        } else {
+            s->ring_ok = true;
+            s->fixed_file = io_uring_register_files(&s->ring, &s->rfd, 1) == 0;
+            struct iovec *iov = calloc(s->nslots, sizeof(*iov));
+            if (iov) {
+                for (unsigned i = 0; i < s->nslots; i++)
+                    iov[i] = (struct iovec){s->slots[i].buf, s->slot_cap};
+                rc = io_uring_register_buffers(&s->ring, iov, s->nslots);
+                s->info.registered_buffers = rc == 0;
+                if (rc != 0)
+                    note_add(&s->info, "registered buffers refused (RLIMIT_MEMLOCK?); plain reads",
+                             rc);
+                free(iov);
+            }
+        }
+#else
+        s->info.engine = PIO_IO_PREAD;
+        note_add(&s->info, "built without liburing; using pread", PIO_ENOTSUPPORTED);
+#endif
+    }
+    *out = s;
+    return 0;
+oom:
+    pio_io_ranges_close(s);
+    return pio_error_set(err, -ENOMEM, "%s: out of memory for stream buffers", f->path);
+}

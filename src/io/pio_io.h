@@ -1,0 +1,90 @@
+/*
+ * io: reading files through interchangeable engines (internal API).
+ *
+ * struct pio_io_file describes an open file and how to read it: its
+ * descriptors (buffered, and O_DIRECT when asked for and allowed), size,
+ * optional mapping, the engine chosen and the note explaining any
+ * fallback. pio_io_ranges reads a list of byte ranges of such a file
+ * through its engine and hands back buffers, in order or as they
+ * complete. The format module builds frame streams and verification on it.
+ */
+#ifndef PIO_IO_INTERNAL_H
+#define PIO_IO_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prismio/io.h"
+
+struct pio_io_file {
+    const char *path; /* for messages; not owned */
+    int fd;           /* buffered, read-only; not owned */
+    int dfd;          /* O_DIRECT descriptor or -1; owned (pio_io_file_close) */
+    uint64_t size;
+    const uint8_t *map; /* whole-file mapping or NULL; not owned */
+    struct pio_io_info info;
+};
+
+/*
+ * Decide the engine for `fd` (requested may be PIO_IO_AUTO: then
+ * PIO_IO_ENGINE, then mmap), probe io_uring, open an O_DIRECT descriptor
+ * and query its alignment when `direct`. Falls back rather than fails;
+ * f->info.note says why. Errors only for invalid PIO_IO_ENGINE values.
+ */
+int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t size,
+                     const uint8_t *map, enum pio_io_engine requested, bool direct,
+                     struct pio_error *err);
+void pio_io_file_close(struct pio_io_file *f);
+
+/* Read exactly len bytes at off with pread (EINTR and short reads retried):
+ * 0, -errno, or PIO_ETRUNCATED if the file ends first. */
+int pio_io_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* ---- range reader ---- */
+
+struct pio_io_range {
+    uint64_t off, len;
+};
+
+struct pio_io_ranges_options {
+    unsigned queue_depth; /* reads in flight (io_uring) / buffers; 0: 32 */
+    uint64_t max_bytes;   /* cap on buffer memory; 0: 256 MiB */
+    bool ordered;         /* deliver in request order (else as completed) */
+};
+
+typedef struct pio_io_ranges pio_io_ranges;
+
+/* Read ranges[0..n) (copied) of f through f->info.engine. A stream whose
+ * io_uring setup fails falls back to pread and says so in its info. */
+int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
+                       const struct pio_io_range *ranges, uint64_t n,
+                       const struct pio_io_ranges_options *opts, struct pio_error *err);
+/*
+ * Next delivered range: returns 1 with *index (position in the request
+ * list) and *data (the range's bytes, 64-byte aligned when the offset is),
+ * 0 when all were delivered, -EAGAIN when !wait and nothing is ready, or an
+ * error naming the offset. *data stays valid until released; every buffer
+ * held counts against the queue depth (holding all of them is PIO_EUSAGE).
+ */
+int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8_t **data,
+                       struct pio_error *err);
+void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data);
+const struct pio_io_info *pio_io_ranges_info(const pio_io_ranges *s);
+void pio_io_ranges_close(pio_io_ranges *s);
+
+/* ---- fault injection (tests) ---- */
+
+enum pio_io_fault {
+    PIO_FAULT_URING_SETUP, /* io_uring_queue_init fails */
+    PIO_FAULT_DIRECT_OPEN, /* open(O_DIRECT) fails */
+    PIO_FAULT_READ_EINTR,  /* a read is interrupted (retried) */
+    PIO_FAULT_READ_SHORT,  /* a read returns half of what was asked (continued) */
+    PIO_FAULT_COUNT
+};
+/* The next `count` occurrences of `fault` fail with `err` (negative errno). */
+void pio_io_fault_set(enum pio_io_fault fault, int err, int count);
+/* 0, or the injected error (consuming one occurrence). */
+int pio_io_fault_take(enum pio_io_fault fault);
+
+#endif /* PIO_IO_INTERNAL_H */

@@ -1,0 +1,296 @@
+/*
+ * I/O engines: mmap, pread and io_uring, each with and without O_DIRECT,
+ * return bit-identical frames (ordered and unordered streams, blocking and
+ * polling) and identical verification results, intact and damaged.
+ * Fallbacks are forced by injected failures (io_uring setup, O_DIRECT
+ * open), interrupted and short reads are injected and retried, reads past
+ * a file truncated under the reader fail cleanly, and holding every buffer
+ * is a usage error, not a hang.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "holo_fixture.h"
+#include "io/pio_io.h"
+
+#define SEED    31
+#define NFRAMES 120
+
+static const char *path;
+
+static pio_reader *open_with(enum pio_io_engine e, bool direct)
+{
+    struct pio_reader_options o = PIO_READER_OPTIONS_INIT;
+    o.engine = e;
+    o.io_flags = direct ? PIO_READER_DIRECT : 0;
+    pio_reader *r = NULL;
+    struct pio_error err = {0};
+    if (pio_reader_open(&r, path, &o, &err) != 0)
+        fprintf(stderr, "open: %s\n", err.message);
+    return r;
+}
+
+/* Stream `frames` (NULL: all) and check each against the fixture; returns
+ * how many were delivered. */
+static uint64_t stream_check(pio_reader *r, const uint64_t *frames, uint64_t n, uint32_t flags,
+                             unsigned qd, bool poll, const char *what)
+{
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.flags = flags;
+    so.queue_depth = qd;
+    pio_frame_stream *s;
+    struct pio_error e = {0};
+    if (pio_frame_stream_open(&s, r, frames, n, &so, &e) != 0) {
+        CHECKF(0, "%s: stream open: %s", what, e.message);
+        return 0;
+    }
+    uint8_t *seen = calloc(NFRAMES, 1);
+    uint64_t got = 0, k = 0;
+    for (;;) {
+        struct pio_frame f;
+        int rc = poll ? pio_frame_stream_poll(s, &f, &e) : pio_frame_stream_next(s, &f, &e);
+        if (rc == -EAGAIN)
+            continue;
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            CHECKF(0, "%s: %s", what, e.message);
+            free(seen);
+            pio_frame_stream_close(s);
+            return got;
+        }
+        uint64_t want = frames ? frames[k] : k;
+        if (!(flags & PIO_STREAM_UNORDERED))
+            CHECKF(f.index == want, "%s: frame %llu delivered, %llu expected", what,
+                   (unsigned long long)f.index, (unsigned long long)want);
+        struct fixture_frame ff;
+        fixture_make(&ff, f.index, SEED, true, 40);
+        CHECKF(fixture_equal(&f, &ff), "%s: frame %llu differs", what, (unsigned long long)f.index);
+        fixture_free(&ff);
+        seen[f.index]++;
+        pio_frame_stream_release(s, &f);
+        TEST_STOP_IF_FLOODED_VOID();
+        got++;
+        k++;
+    }
+    if (!frames)
+        for (uint64_t i = 0; i < NFRAMES; i++)
+            CHECKF(seen[i] == 1, "%s: frame %llu seen %d times", what, (unsigned long long)i,
+                   seen[i]);
+    free(seen);
+    pio_frame_stream_close(s);
+    return got;
+}
+
+static void test_engines_agree(void)
+{
+    static const enum pio_io_engine engines[] = {PIO_IO_MMAP, PIO_IO_PREAD, PIO_IO_URING};
+    uint64_t some[] = {5, 119, 0, 60, 60, 7};
+    for (int d = 0; d < 2; d++) {
+        for (int k = 0; k < 3; k++) {
+            char what[64];
+            snprintf(what, sizeof(what), "%s%s", pio_io_engine_name(engines[k]),
+                     d ? "+direct" : "");
+            pio_reader *r = open_with(engines[k], d);
+            CHECK(r != NULL);
+            if (!r)
+                continue;
+            struct pio_io_info io;
+            pio_reader_io_info(r, &io);
+            CHECKF(io.engine == engines[k], "%s: engine %s (%s)", what,
+                   pio_io_engine_name(io.engine), io.note);
+            if (d && engines[k] != PIO_IO_MMAP)
+                CHECKF(io.direct && io.direct_align >= 64, "%s: O_DIRECT not in use: %s", what,
+                       io.note);
+            CHECK(stream_check(r, NULL, NFRAMES, 0, 0, false, what) == NFRAMES);
+            CHECK(stream_check(r, NULL, NFRAMES, PIO_STREAM_UNORDERED, 8, false, what) == NFRAMES);
+            CHECK(stream_check(r, NULL, NFRAMES, 0, 3, true, what) == NFRAMES);
+            CHECK(stream_check(r, some, 6, 0, 4, false, what) == 6);
+            struct pio_error e = {0};
+            CHECKF(pio_reader_verify(r, 1, &e) == 0, "%s: verify: %s", what, e.message);
+            pio_reader_close(r);
+        }
+    }
+}
+
+static void test_damaged_same_everywhere(void)
+{
+    size_t len;
+    uint8_t *orig = fixture_slurp(path, &len);
+    /* a byte inside frame 77's positions */
+    pio_reader *r = open_with(PIO_IO_MMAP, false);
+    struct pio_frame f;
+    CHECK(pio_reader_frame(r, 77, &f, NULL) == 0);
+    uint64_t off = f.offset + 200;
+    pio_reader_close(r);
+    int fd = open(path, O_RDWR);
+    uint8_t b = orig[off] ^ 0x10;
+    CHECK(pwrite(fd, &b, 1, (off_t)off) == 1);
+    char first[PIO_ERROR_MESSAGE_SIZE] = "";
+    static const enum pio_io_engine engines[] = {PIO_IO_MMAP, PIO_IO_PREAD, PIO_IO_URING};
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 3; k++) {
+            r = open_with(engines[k], d);
+            struct pio_error e = {0};
+            CHECK(r && pio_reader_verify(r, 1, &e) == PIO_ECHECKSUM);
+            CHECKF(strstr(e.message, "frame 77 at offset") != NULL, "message: %s", e.message);
+            if (!first[0])
+                strcpy(first, e.message);
+            CHECKF(strcmp(first, e.message) == 0, "engines disagree: '%s' vs '%s'", first,
+                   e.message);
+            pio_reader_close(r);
+        }
+    CHECK(pwrite(fd, &orig[off], 1, (off_t)off) == 1);
+    close(fd);
+    free(orig);
+}
+
+static void test_fallbacks(void)
+{
+    /* io_uring setup refused (as seccomp or kernel.io_uring_disabled would) */
+    pio_io_fault_set(PIO_FAULT_URING_SETUP, -EPERM, 1);
+    pio_reader *r = open_with(PIO_IO_URING, false);
+    struct pio_io_info io;
+    pio_reader_io_info(r, &io);
+    CHECK(io.requested == PIO_IO_URING && io.engine == PIO_IO_PREAD);
+    CHECKF(strstr(io.note, "io_uring setup failed") && strstr(io.note, "Operation not permitted"),
+           "note: %s", io.note);
+    CHECK(stream_check(r, NULL, NFRAMES, 0, 0, false, "uring->pread") == NFRAMES);
+    pio_reader_close(r);
+
+    /* the probe passes but a stream's own ring cannot be set up (ENOMEM) */
+    r = open_with(PIO_IO_URING, false);
+    pio_io_fault_set(PIO_FAULT_URING_SETUP, -ENOMEM, 1);
+    pio_frame_stream *s;
+    struct pio_error e = {0};
+    CHECK(pio_frame_stream_open(&s, r, NULL, 0, NULL, &e) == 0);
+    pio_frame_stream_io_info(s, &io);
+    CHECKF(io.engine == PIO_IO_PREAD && strstr(io.note, "io_uring setup failed"), "note: %s",
+           io.note);
+    pio_frame_stream_close(s);
+    pio_reader_close(r);
+
+    /* O_DIRECT refused by the filesystem (EINVAL) */
+    pio_io_fault_set(PIO_FAULT_DIRECT_OPEN, -EINVAL, 1);
+    r = open_with(PIO_IO_PREAD, true);
+    pio_reader_io_info(r, &io);
+    CHECK(io.direct_requested && !io.direct && strstr(io.note, "O_DIRECT refused"));
+    CHECK(stream_check(r, NULL, NFRAMES, 0, 0, false, "direct->buffered") == NFRAMES);
+    pio_reader_close(r);
+
+    /* the environment variable, when the option says auto */
+    setenv("PIO_IO_ENGINE", "pread", 1);
+    r = open_with(PIO_IO_AUTO, false);
+    pio_reader_io_info(r, &io);
+    CHECK(io.engine == PIO_IO_PREAD);
+    pio_reader_close(r);
+    setenv("PIO_IO_ENGINE", "bogus", 1);
+    struct pio_reader_options o = PIO_READER_OPTIONS_INIT;
+    CHECK(pio_reader_open(&r, path, &o, &e) == PIO_EUSAGE && strstr(e.message, "bogus"));
+    unsetenv("PIO_IO_ENGINE");
+}
+
+static void test_interrupted_and_short(void)
+{
+    static const enum pio_io_engine engines[] = {PIO_IO_PREAD, PIO_IO_URING};
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 2; k++) {
+            pio_reader *r = open_with(engines[k], d);
+            pio_io_fault_set(PIO_FAULT_READ_EINTR, -EINTR, 25);
+            pio_io_fault_set(PIO_FAULT_READ_SHORT, -EIO, 25);
+            char what[64];
+            snprintf(what, sizeof(what), "faults %s%s", pio_io_engine_name(engines[k]),
+                     d ? "+direct" : "");
+            CHECK(stream_check(r, NULL, NFRAMES, 0, 4, false, what) == NFRAMES);
+            CHECKF(pio_io_fault_take(PIO_FAULT_READ_EINTR) == 0, "%s: EINTR not exercised", what);
+            CHECKF(pio_io_fault_take(PIO_FAULT_READ_SHORT) == 0, "%s: short reads not exercised",
+                   what);
+            pio_io_fault_set(PIO_FAULT_READ_EINTR, 0, 0);
+            pio_io_fault_set(PIO_FAULT_READ_SHORT, 0, 0);
+            pio_reader_close(r);
+        }
+}
+
+/* Ranges past the end of the file fail with PIO_ETRUNCATED and a message
+ * (the io layer directly: a reader's own mapping cannot survive its file
+ * shrinking, which FORMAT.md documents). */
+static void test_reads_past_eof(void)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    uint64_t size = (uint64_t)st.st_size;
+    static const enum pio_io_engine engines[] = {PIO_IO_PREAD, PIO_IO_URING};
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 2; k++) {
+            struct pio_io_file f;
+            struct pio_error e = {0};
+            CHECK(pio_io_file_init(&f, path, fd, size, NULL, engines[k], d, &e) == 0);
+            struct pio_io_range ranges[3] = {
+                {0, 4096}, {size - 128, 128}, {size - 64, 640} /* 576 bytes past the end */
+            };
+            pio_io_ranges *s;
+            CHECK(pio_io_ranges_open(&s, &f, ranges, 3, NULL, &e) == 0);
+            uint64_t idx;
+            const uint8_t *data;
+            int rc, got = 0;
+            while ((rc = pio_io_ranges_next(s, true, &idx, &data, &e)) == 1) {
+                got++;
+                pio_io_ranges_release(s, data);
+            }
+            CHECKF(got == 2 && rc == PIO_ETRUNCATED && strstr(e.message, "at offset 0x"),
+                   "%s%s: %d delivered, rc %d: %s", pio_io_engine_name(engines[k]),
+                   d ? "+direct" : "", got, rc, e.message);
+            pio_io_ranges_close(s);
+            pio_io_file_close(&f);
+        }
+    close(fd);
+}
+
+static void test_holding_all_buffers(void)
+{
+    static const enum pio_io_engine engines[] = {PIO_IO_PREAD, PIO_IO_URING};
+    for (int k = 0; k < 2; k++) {
+        pio_reader *r = open_with(engines[k], false);
+        struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+        so.queue_depth = 2;
+        pio_frame_stream *s;
+        struct pio_error e = {0};
+        CHECK(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0);
+        struct pio_frame a, b, c;
+        CHECK(pio_frame_stream_next(s, &a, &e) == 1);
+        CHECK(pio_frame_stream_next(s, &b, &e) == 1);
+        CHECK(pio_frame_stream_next(s, &c, &e) == PIO_EUSAGE);
+        CHECK(strstr(e.message, "buffers are held") != NULL);
+        pio_frame_stream_close(s);
+        pio_reader_close(r);
+    }
+}
+
+int main(void)
+{
+    path = fixture_tmpname("engines");
+    unlink(path);
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC;
+    pio_writer *w;
+    struct pio_error e = {0};
+    CHECK(pio_writer_create(&w, path, &o, &e) == 0);
+    /* 40..52 atoms: records of ~0.7-2 KiB straddle 4 KiB blocks; the file's
+     * length is no multiple of the block size */
+    CHECK(fixture_append(w, 0, NFRAMES, SEED, true, 40) == 0);
+    CHECK(pio_writer_close(w, &e) == 0);
+    size_t len;
+    free(fixture_slurp(path, &len));
+    CHECK(len % 4096 != 0);
+
+    test_engines_agree();
+    test_damaged_same_everywhere();
+    test_fallbacks();
+    test_interrupted_and_short();
+    test_reads_past_eof();
+    test_holding_all_buffers();
+    unlink(path);
+    return TEST_RESULT();
+}
