@@ -235,7 +235,8 @@ enum pio_stream_flags {
 struct pio_stream_options {
     uint32_t size; /* sizeof(struct pio_stream_options) */
     uint32_t flags;
-    uint32_t queue_depth; /* reads in flight / buffers (0: 32) */
+    uint32_t queue_depth; /* reads in flight / buffers (0: 32 with O_DIRECT,
+                           * else ~4 MiB of buffers, at least 2) */
     uint64_t max_bytes;   /* buffer memory cap (0: 256 MiB) */
 };
 #define PIO_STREAM_OPTIONS_INIT                                                                    \

@@ -413,13 +413,19 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
     }
     /* Buffers: one per read in flight, each big enough for the largest
      * range plus alignment slack, within max_bytes. */
-    unsigned qd = opts && opts->queue_depth ? opts->queue_depth : 32;
+    /* Default depth: O_DIRECT reads come from the device and need many in
+     * flight; buffered reads hit the page cache, where more buffers only
+     * push the data out of the CPU caches before it is used (measured:
+     * io_uring warm 0.56x read() at depth 32, 0.94x at depth 2). */
+    unsigned qd = opts && opts->queue_depth ? opts->queue_depth : 0;
     uint64_t max_bytes = opts && opts->max_bytes ? opts->max_bytes : ((uint64_t)256 << 20);
     uint64_t biggest = 64;
     for (uint64_t i = 0; i < n; i++)
         biggest = PIO_MAX(biggest, ranges[i].len);
     uint64_t a = PIO_MAX(s->align, 64u);
     s->slot_cap = (size_t)round_up(biggest + 2 * a, PIO_MAX(a, 4096u));
+    if (qd == 0)
+        qd = f->info.direct ? 32 : (unsigned)PIO_MAX(2, ((uint64_t)4 << 20) / s->slot_cap);
     uint64_t fit = max_bytes / s->slot_cap;
     s->nslots = (unsigned)PIO_MAX(1, PIO_MIN(PIO_MIN((uint64_t)qd, fit), PIO_MAX(n, 1)));
     if (s->nslots > 4096)

@@ -48,7 +48,8 @@ struct pio_io_range {
 };
 
 struct pio_io_ranges_options {
-    unsigned queue_depth; /* reads in flight (io_uring) / buffers; 0: 32 */
+    unsigned queue_depth; /* reads in flight (io_uring) / buffers; 0: 32 with
+                           * O_DIRECT, else buffers of ~4 MiB in all (>= 2) */
     uint64_t max_bytes;   /* cap on buffer memory; 0: 256 MiB */
     bool ordered;         /* deliver in request order (else as completed) */
 };
