@@ -31,4 +31,18 @@ many=bench/data/read-1M-frames.holo
 [ -f "$many" ] || "$P" gen "$many" --atoms 1 --frames 1000000 --seed 1
 "$P" bench read "$many" --repeat 2
 "$P" bench read "$many" --repeat 2 --json >"$OUT/read_1M_frames.json"
+echo "== HOLO reading through each engine (baselines: read(), fio for cold O_DIRECT)"
+for e in pread uring; do
+    "$P" bench read "$big" --engine "$e" --repeat 3 --samples 1000 | sed -n '2,4p'
+    "$P" bench read "$big" --engine "$e" --repeat 3 --samples 1000 --json >"$OUT/read_$e.json"
+done
+"$P" bench read "$big" --engine uring --direct --cold --repeat 2 --samples 1000 | sed -n '2,4p'
+"$P" bench read "$big" --engine uring --direct --cold --repeat 2 --samples 1000 --json \
+    >"$OUT/read_uring_direct_cold.json"
+echo "== HOLO writing (baseline: fio, same bytes, end_fsync)"
+for e in pread uring; do
+    "$P" bench write bench/data/write-test.holo --engine "$e" --repeat 2
+    "$P" bench write bench/data/write-test.holo --engine "$e" --repeat 2 --json >"$OUT/write_$e.json"
+done
+rm -f bench/data/write-test.holo
 echo "results in $OUT"

@@ -103,10 +103,18 @@ enum pio_writer_flags {
 struct pio_writer_options {
     uint32_t size; /* sizeof(struct pio_writer_options) */
     uint32_t flags;
+    /* Engine for frame writes: PIO_IO_PREAD (pwritev; also what AUTO and
+     * MMAP mean) or PIO_IO_URING (asynchronous: the record is copied to a
+     * staging buffer and append returns while it is written; a write error
+     * then surfaces at the next append or commit and fails the writer). */
+    enum pio_io_engine engine;
+    /* NULL: a random salt. Else these 16 bytes, and creation time 0, so the
+     * same frames give byte-identical files (tests, content addressing). */
+    const uint8_t *salt;
 };
 #define PIO_WRITER_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_writer_options), 0                                                       \
+        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL                                    \
     }
 
 /*
@@ -141,6 +149,9 @@ PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err);
 
 /* Commit and close; frees w (NULL is accepted). Returns the commit's result. */
 PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err);
+
+/* The engine writes use, and why it is not the one asked for, if not. */
+PIO_API int pio_writer_io_info(const pio_writer *w, struct pio_io_info *out);
 
 /* Frames in the file, committed or not. */
 PIO_API uint64_t pio_writer_nframes(const pio_writer *w);

@@ -7,6 +7,8 @@
  *                     count, next to the reference b3sum on the same file.
  *   bench read FILE   HOLO reading through zero-copy views, sequential and
  *                     random, next to a raw scan of the same file's mapping.
+ *   bench write FILE  the HOLO writer (hashing every frame, fdatasync at the
+ *                     end) next to fio writing as many bytes, end_fsync=1.
  */
 #include <errno.h>
 #include <spawn.h>
@@ -21,6 +23,9 @@
 #include "cli.h"
 
 #define CMD "bench"
+
+/* Bytes of a positions-only frame record (docs/FORMAT.md). */
+#define HOLO_RECORD_BYTES(n) (192 + ((uint64_t)(n)*12 + 63) / 64 * 64)
 
 extern char **environ;
 
@@ -43,7 +48,12 @@ static void usage(FILE *f)
                "      (queue depth --qd; default 32 with --direct, else ~4 MiB of buffers)\n"
                "      against read() of the file (warm), or,\n"
                "      with --cold --direct, against fio at the same block size and depth.\n"
-               "      --cold drops the file's pages before each run (posix_fadvise).\n");
+               "      --cold drops the file's pages before each run (posix_fadvise).\n"
+               "  write FILE.holo [--atoms N] [--frames M] [--engine pread|uring] [--repeat N]\n"
+               "       [--json]\n"
+               "      The writer (BLAKE3 of every record, durable commit at the end) writing\n"
+               "      M frames of N atoms (default 100000 x 1000), next to fio writing the same\n"
+               "      bytes in record-sized blocks with end_fsync=1; best of N runs (3).\n");
 }
 
 /* Wall time of one run of argv (stdout to /dev/null), or < 0 on failure. */
@@ -604,6 +614,148 @@ out:
     return rc;
 }
 
+/* fio's write throughput (bytes/s, its final fsync included) for `bytes`
+ * in blocks of `bs`; < 0 if fio is missing or fails. */
+static double fio_write_bw(const char *path, uint64_t bs, uint64_t bytes)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "fio --name=prismio-baseline --filename='%s' --rw=write --bs=%llu --size=%llu "
+             "--ioengine=psync --end_fsync=1 --output-format=json 2>/dev/null",
+             path, (unsigned long long)bs, (unsigned long long)bytes);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[512];
+    double bw = -1;
+    bool in_write = false;
+    while (fgets(line, sizeof(line), p)) {
+        if (strstr(line, "\"write\" : {"))
+            in_write = true;
+        const char *k = strstr(line, "\"bw_bytes\" : ");
+        if (k && in_write && bw < 0)
+            bw = atof(k + 13);
+    }
+    unlink(path);
+    return pclose(p) == 0 ? bw : -1;
+}
+
+static int bench_write(int argc, char **argv)
+{
+    const char *path = NULL;
+    uint64_t natoms = 100000, nframes = 1000, repeat = 3;
+    bool json = false;
+    struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+    wo.flags = PIO_WRITER_OVERWRITE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            json = true;
+        else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
+            if (pio_io_engine_parse(argv[++i], &wo.engine) != 0) {
+                cli_err(CMD, "write: --engine needs pread or uring");
+                return EXIT_USAGE;
+            }
+        } else if ((strcmp(a, "--atoms") == 0 || strcmp(a, "--frames") == 0 ||
+                    strcmp(a, "--repeat") == 0) &&
+                   i + 1 < argc) {
+            uint64_t *dst = a[2] == 'a' ? &natoms : a[2] == 'f' ? &nframes : &repeat;
+            if (!cli_parse_u64(argv[++i], dst, true) || *dst == 0) {
+                cli_err(CMD, "write: invalid %s '%s'", a, argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (a[0] == '-' || path) {
+            cli_err(CMD, "write: unexpected argument '%s' (see --help)", a);
+            return EXIT_USAGE;
+        } else
+            path = a;
+    }
+    if (!path || natoms > PIO_HOLO_MAX_ATOMS) {
+        cli_err(CMD, "write: need FILE.holo and at most %llu atoms (see --help)",
+                (unsigned long long)PIO_HOLO_MAX_ATOMS);
+        return EXIT_USAGE;
+    }
+    /* Four distinct frames cycled, so generating data costs nothing. */
+    size_t bytes = (size_t)natoms * 12;
+    float *data[4];
+    for (int k = 0; k < 4; k++) {
+        data[k] = malloc(bytes);
+        if (!data[k]) {
+            cli_err(CMD, "write: out of memory");
+            return EXIT_IOERR;
+        }
+        for (size_t j = 0; j < natoms * 3; j++)
+            data[k][j] = (float)((j * 2654435761u + (size_t)k * 97) % 100000) * 1e-4f;
+    }
+    double t_ours = -1, fio_bw = -1;
+    uint64_t size = 0;
+    struct pio_io_info io = {0};
+    char fio_path[4096];
+    snprintf(fio_path, sizeof(fio_path), "%s.fio", path);
+    int status = EXIT_OK;
+    for (uint64_t rep = 0; rep < repeat && status == EXIT_OK; rep++) {
+        struct pio_error e = {0};
+        pio_writer *w;
+        double t0 = cli_now();
+        int rc = pio_writer_create(&w, path, &wo, &e);
+        if (rc == 0) {
+            pio_writer_io_info(w, &io);
+            for (uint64_t f = 0; f < nframes && rc == 0; f++) {
+                struct pio_frame fr = {.natoms = natoms,
+                                       .step = (int64_t)f,
+                                       .time = (double)f,
+                                       .positions = (const float(*)[3])data[f % 4]};
+                rc = pio_writer_append(w, &fr, &e);
+            }
+            int crc = pio_writer_close(w, rc == 0 ? &e : NULL);
+            if (rc == 0)
+                rc = crc;
+        }
+        if (rc != 0) {
+            status = cli_fail(CMD, rc, &e);
+            break;
+        }
+        t_ours = best(t_ours, cli_now() - t0);
+        struct stat st;
+        size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+        uint64_t bs = (HOLO_RECORD_BYTES(natoms) + 4095) / 4096 * 4096;
+        double bw = fio_write_bw(fio_path, bs, size / bs * bs);
+        if (bw > fio_bw)
+            fio_bw = bw;
+    }
+    for (int k = 0; k < 4; k++)
+        free(data[k]);
+    if (status != EXIT_OK)
+        return status;
+    double gbps = (double)size / t_ours / 1e9;
+    if (json) {
+        printf("{\"benchmark\":\"write\",\"file\":");
+        cli_json_string(stdout, path);
+        printf(",\"bytes\":%llu,\"frames\":%llu,\"atoms\":%llu,\"engine\":\"%s\",\"repeat\":%llu,"
+               "\"write_gbps\":%.3f",
+               (unsigned long long)size, (unsigned long long)nframes, (unsigned long long)natoms,
+               pio_io_engine_name(io.engine), (unsigned long long)repeat, gbps);
+        if (fio_bw > 0)
+            printf(",\"fio_gbps\":%.3f,\"ratio\":%.3f", fio_bw / 1e9, gbps * 1e9 / fio_bw);
+        printf("}\n");
+    } else {
+        printf("HOLO write of %llu frames x %llu atoms (%.1f MB, %s engine%s%s, best of %llu)\n",
+               (unsigned long long)nframes, (unsigned long long)natoms, (double)size / 1e6,
+               pio_io_engine_name(io.engine), io.note[0] ? "; " : "", io.note,
+               (unsigned long long)repeat);
+        printf("  writer (BLAKE3 per record, fdatasync at the end)  %6.2f GB/s\n", gbps);
+        if (fio_bw > 0)
+            printf("  fio (same bytes, record-sized blocks, end_fsync)  %6.2f GB/s   ratio %.2fx\n",
+                   fio_bw / 1e9, gbps * 1e9 / fio_bw);
+        else
+            printf("  fio not available: no baseline\n");
+    }
+    return EXIT_OK;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -614,6 +766,8 @@ int cmd_bench(int argc, char **argv)
         return bench_hash(argc - 1, argv + 1);
     if (strcmp(argv[1], "read") == 0)
         return bench_read(argc - 1, argv + 1);
+    if (strcmp(argv[1], "write") == 0)
+        return bench_write(argc - 1, argv + 1);
     cli_err(CMD, "unknown benchmark '%s' (see --help)", argv[1]);
     return EXIT_USAGE;
 }

@@ -40,7 +40,7 @@ static double rng_gauss(uint64_t *s)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: prismio gen OUT.holo --atoms N --frames M [--fields x,v,f] [--seed S]\n"
-               "                  [--overwrite]\n\n"
+               "                  [--overwrite] [--engine pread|uring]\n\n"
                "Writes a synthetic water-box trajectory (positions always; v = velocities,\n"
                "f = forces), streaming, so atoms x frames may exceed memory.\n");
 }
@@ -50,11 +50,17 @@ int cmd_gen(int argc, char **argv)
     const char *out = NULL, *fields = "x";
     uint64_t natoms = 0, nframes = 0, seed = 1;
     bool overwrite = false;
+    enum pio_io_engine engine = PIO_IO_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return EXIT_OK;
+        } else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
+            if (pio_io_engine_parse(argv[++i], &engine) != 0) {
+                cli_err("gen", "--engine needs pread or uring");
+                return EXIT_USAGE;
+            }
         } else if (strcmp(a, "--overwrite") == 0) {
             overwrite = true;
         } else if (i + 1 < argc && (strcmp(a, "--atoms") == 0 || strcmp(a, "--frames") == 0 ||
@@ -148,6 +154,7 @@ int cmd_gen(int argc, char **argv)
 
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     wo.flags = overwrite ? PIO_WRITER_OVERWRITE : 0;
+    wo.engine = engine;
     struct pio_error e = {0};
     pio_writer *w;
     int rc = pio_writer_create(&w, out, &wo, &e);

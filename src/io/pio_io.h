@@ -74,6 +74,26 @@ void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data);
 const struct pio_io_info *pio_io_ranges_info(const pio_io_ranges *s);
 void pio_io_ranges_close(pio_io_ranges *s);
 
+/* ---- asynchronous write queue (io_uring) ---- */
+
+typedef struct pio_io_wq pio_io_wq;
+
+/* A queue of `depth` staging buffers (0: 4) writing to fd. On failure
+ * (setup refused, ENOMEM) returns the error and, if info is given, sets
+ * info->engine to PIO_IO_PREAD with a note: the caller writes with pwrite. */
+int pio_io_wq_open(pio_io_wq **out, int fd, unsigned depth, struct pio_io_info *info);
+/* A free buffer of at least len bytes (4096-aligned), waiting for a write
+ * to complete if all are busy; NULL with *rc set on failure. */
+uint8_t *pio_io_wq_get(pio_io_wq *q, size_t len, int *rc);
+/* Write buf[0..len) (from pio_io_wq_get) at off; the buffer is busy until
+ * the write completes. */
+int pio_io_wq_submit(pio_io_wq *q, const uint8_t *buf, size_t len, uint64_t off);
+/* Wait for every write; the first write error (sticky), or 0. */
+int pio_io_wq_drain(pio_io_wq *q);
+/* The first failed write's error and offset, or 0. */
+int pio_io_wq_error(const pio_io_wq *q, uint64_t *off);
+void pio_io_wq_close(pio_io_wq *q);
+
 /* ---- fault injection (tests) ---- */
 
 enum pio_io_fault {
