@@ -41,8 +41,11 @@ done
     >"$OUT/read_uring_direct_cold.json"
 echo "== HOLO writing (baseline: fio, same bytes, end_fsync)"
 for e in pread uring; do
-    "$P" bench write bench/data/write-test.holo --engine "$e" --repeat 2
-    "$P" bench write bench/data/write-test.holo --engine "$e" --repeat 2 --json >"$OUT/write_$e.json"
+    for d in "" --direct; do
+        "$P" bench write bench/data/write-test.holo --engine "$e" $d --repeat 2
+        "$P" bench write bench/data/write-test.holo --engine "$e" $d --repeat 2 --json \
+            >"$OUT/write_$e${d:+_direct}.json"
+    done
 done
 rm -f bench/data/write-test.holo
 echo "results in $OUT"

@@ -26,7 +26,7 @@ extern "C" {
 
 /* Format version this library writes (and the major version it reads). */
 #define PIO_HOLO_VERSION_MAJOR 1
-#define PIO_HOLO_VERSION_MINOR 0
+#define PIO_HOLO_VERSION_MINOR 1
 
 /* Limits of format version 1. */
 #define PIO_HOLO_MAX_ATOMS   ((uint64_t)0x7fffffff)
@@ -98,6 +98,11 @@ typedef struct pio_writer pio_writer;
 enum pio_writer_flags {
     PIO_WRITER_OVERWRITE = 1u << 0, /* create: replace an existing file */
     PIO_WRITER_NO_SYNC = 1u << 1,   /* commit without fdatasync (tests, scratch files) */
+    /* Write with O_DIRECT (whole aligned blocks, staged; the page cache is
+     * bypassed). Falls back to buffered writes, with a note in
+     * pio_writer_io_info, where the filesystem refuses it or the file (1.0)
+     * does not end on a block boundary. */
+    PIO_WRITER_DIRECT = 1u << 2,
 };
 
 struct pio_writer_options {

@@ -49,11 +49,12 @@ static void usage(FILE *f)
                "      against read() of the file (warm), or,\n"
                "      with --cold --direct, against fio at the same block size and depth.\n"
                "      --cold drops the file's pages before each run (posix_fadvise).\n"
-               "  write FILE.holo [--atoms N] [--frames M] [--engine pread|uring] [--repeat N]\n"
-               "       [--json]\n"
+               "  write FILE.holo [--atoms N] [--frames M] [--engine pread|uring] [--direct]\n"
+               "       [--repeat N] [--json]\n"
                "      The writer (BLAKE3 of every record, durable commit at the end) writing\n"
                "      M frames of N atoms (default 100000 x 1000), next to fio writing the same\n"
-               "      bytes in record-sized blocks with end_fsync=1; best of N runs (3).\n");
+               "      bytes in record-sized blocks with end_fsync=1 (with --direct: fio O_DIRECT\n"
+               "      through io_uring, depth 4); best of N runs (3).\n");
 }
 
 /* Wall time of one run of argv (stdout to /dev/null), or < 0 on failure. */
@@ -616,13 +617,14 @@ out:
 
 /* fio's write throughput (bytes/s, its final fsync included) for `bytes`
  * in blocks of `bs`; < 0 if fio is missing or fails. */
-static double fio_write_bw(const char *path, uint64_t bs, uint64_t bytes)
+static double fio_write_bw(const char *path, uint64_t bs, uint64_t bytes, bool direct)
 {
     char cmd[8192];
     snprintf(cmd, sizeof(cmd),
              "fio --name=prismio-baseline --filename='%s' --rw=write --bs=%llu --size=%llu "
-             "--ioengine=psync --end_fsync=1 --output-format=json 2>/dev/null",
-             path, (unsigned long long)bs, (unsigned long long)bytes);
+             "%s --end_fsync=1 --output-format=json 2>/dev/null",
+             path, (unsigned long long)bs, (unsigned long long)bytes,
+             direct ? "--direct=1 --ioengine=io_uring --iodepth=4" : "--ioengine=psync");
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -651,6 +653,8 @@ static int bench_write(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0)
             json = true;
+        else if (strcmp(a, "--direct") == 0)
+            wo.flags |= PIO_WRITER_DIRECT;
         else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
             if (pio_io_engine_parse(argv[++i], &wo.engine) != 0) {
                 cli_err(CMD, "write: --engine needs pread or uring");
@@ -722,7 +726,7 @@ static int bench_write(int argc, char **argv)
         struct stat st;
         size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
         uint64_t bs = (HOLO_RECORD_BYTES(natoms) + 4095) / 4096 * 4096;
-        double bw = fio_write_bw(fio_path, bs, size / bs * bs);
+        double bw = fio_write_bw(fio_path, bs, size / bs * bs, (wo.flags & PIO_WRITER_DIRECT) != 0);
         if (bw > fio_bw)
             fio_bw = bw;
     }
@@ -742,10 +746,11 @@ static int bench_write(int argc, char **argv)
             printf(",\"fio_gbps\":%.3f,\"ratio\":%.3f", fio_bw / 1e9, gbps * 1e9 / fio_bw);
         printf("}\n");
     } else {
-        printf("HOLO write of %llu frames x %llu atoms (%.1f MB, %s engine%s%s, best of %llu)\n",
+        printf("HOLO write of %llu frames x %llu atoms (%.1f MB, %s engine%s%s%s, best of "
+               "%llu)\n",
                (unsigned long long)nframes, (unsigned long long)natoms, (double)size / 1e6,
-               pio_io_engine_name(io.engine), io.note[0] ? "; " : "", io.note,
-               (unsigned long long)repeat);
+               pio_io_engine_name(io.engine), io.direct ? " + O_DIRECT" : "",
+               io.note[0] ? "; " : "", io.note, (unsigned long long)repeat);
         printf("  writer (BLAKE3 per record, fdatasync at the end)  %6.2f GB/s\n", gbps);
         if (fio_bw > 0)
             printf("  fio (same bytes, record-sized blocks, end_fsync)  %6.2f GB/s   ratio %.2fx\n",

@@ -27,6 +27,7 @@
 #define HOLO_FOOTER_SIZE   64
 #define HOLO_HASH_OFF      32 /* record and footer hash field */
 #define HOLO_SCALAR_SIZE   32
+#define HOLO_COMMIT_ALIGN  4096 /* 1.1: a commit's footer ends on this boundary */
 
 enum holo_rec_type { HOLO_REC_META = 1, HOLO_REC_FRAME = 2, HOLO_REC_INDEX = 3 };
 

@@ -18,6 +18,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -39,6 +40,14 @@ struct pio_writer {
     uint64_t flushed;          /* writeback started up to here (sync_file_range) */
     pio_io_wq *wq;             /* io_uring engine: staged asynchronous writes */
     struct pio_io_info io;
+    /* O_DIRECT: records are staged from a block-aligned file offset; whole
+     * blocks are written, the partial last one only with a commit (whose
+     * footer ends block-aligned, so nothing is ever written twice). */
+    int dfd;
+    uint32_t dalign;
+    uint8_t *stage;
+    size_t stage_cap, stage_len;
+    uint64_t stage_off;
     uint8_t salt[16];
     uint64_t end; /* where the next record goes */
     uint64_t nframes, committed_frames;
@@ -116,7 +125,12 @@ int holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta
                      uint64_t meta_len, const uint8_t digest[32], const uint8_t salt[16],
                      uint64_t index_off, uint8_t **out, uint64_t *out_len)
 {
+    /* Zero padding so the footer ends on a HOLO_COMMIT_ALIGN boundary: the
+     * next append starts block-aligned, which O_DIRECT needs, and no commit
+     * ever shares a block with later writes. */
     uint64_t len = HOLO_INDEX_HDR + holo_pad64(n * HOLO_ENTRY_SIZE);
+    len += (HOLO_COMMIT_ALIGN - (index_off + len + HOLO_FOOTER_SIZE) % HOLO_COMMIT_ALIGN) %
+           HOLO_COMMIT_ALIGN;
     uint8_t *buf = calloc(1, (size_t)(len + HOLO_FOOTER_SIZE));
     if (!buf)
         return -ENOMEM;
@@ -159,6 +173,9 @@ static void fill_salt(uint8_t salt[16])
 static void writer_free(pio_writer *w)
 {
     pio_io_wq_close(w->wq);
+    if (w->dfd >= 0)
+        close(w->dfd);
+    free(w->stage);
     if (w->fd >= 0)
         close(w->fd);
     free(w->path);
@@ -174,6 +191,7 @@ static pio_writer *writer_alloc(const char *path, const struct pio_writer_option
     if (!w)
         return NULL;
     w->fd = -1;
+    w->dfd = -1;
     w->path = strdup(path);
     if (!w->path) {
         free(w);
@@ -193,11 +211,109 @@ static pio_writer *writer_alloc(const char *path, const struct pio_writer_option
     return w;
 }
 
-/* Set up the io_uring write queue if asked for; fall back to pwrite. */
+static void io_note(pio_writer *w, const char *what, int rc)
+{
+    size_t used = strlen(w->io.note);
+    snprintf(w->io.note + used, sizeof(w->io.note) - used, "%s%s (%s)", used ? "; " : "", what,
+             pio_strerror(rc));
+}
+
+/* Set up O_DIRECT (at w->end, which must be block-aligned) and the
+ * io_uring write queue, if asked for; fall back to buffered pwrite. */
 static void start_engine(pio_writer *w)
 {
-    if (w->engine == PIO_IO_URING && pio_io_wq_open(&w->wq, w->fd, 4, &w->io) != 0)
+    if (w->flags & PIO_WRITER_DIRECT) {
+        w->io.direct_requested = true;
+        int rc = pio_io_fault_take(PIO_FAULT_DIRECT_OPEN);
+        if (rc == 0 && w->end % HOLO_COMMIT_ALIGN != 0)
+            rc = PIO_EVERSION; /* a 1.0 file: its end is not block-aligned */
+        if (rc == 0) {
+            w->dfd = open(w->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+            rc = w->dfd < 0 ? -errno : 0;
+        }
+        uint32_t a = 4096;
+#ifdef STATX_DIOALIGN
+        struct statx sx;
+        if (rc == 0 && statx(w->dfd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+            (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align)
+            a = PIO_MAX(sx.stx_dio_offset_align, sx.stx_dio_mem_align);
+#endif
+        if (rc == 0 && (HOLO_COMMIT_ALIGN % a) != 0) {
+            close(w->dfd);
+            w->dfd = -1;
+            rc = PIO_ENOTSUPPORTED; /* blocks larger than a commit's alignment */
+        }
+        if (rc != 0) {
+            io_note(w, "O_DIRECT refused; buffered writes", rc);
+        } else {
+            /* Write whole filesystem blocks even where the device takes
+             * 512: ext4 serialises sub-block direct writes (measured 38 MB/s
+             * against 0.6 GB/s with 4 KiB-aligned ones). */
+            a = PIO_MAX(a, 4096u);
+            w->io.direct = true;
+            w->io.direct_align = a;
+            w->dalign = a;
+            w->stage_off = w->end;
+        }
+    }
+    if (w->engine == PIO_IO_URING &&
+        pio_io_wq_open(&w->wq, w->dfd >= 0 ? w->dfd : w->fd, 4, &w->io) != 0)
         w->engine = PIO_IO_PREAD;
+}
+
+/* ---- O_DIRECT staging ---- */
+
+/* Append `n` pieces to the stage; *at is the stage offset they start at. */
+static int stage_add(pio_writer *w, const struct iovec *iov, int n, size_t *at)
+{
+    size_t need = 0;
+    for (int i = 0; i < n; i++)
+        need += iov[i].iov_len;
+    if (w->stage_len + need > w->stage_cap) {
+        size_t cap = PIO_MAX((size_t)1 << 22, (w->stage_len + need) * 2);
+        cap = (cap + 4095) / 4096 * 4096;
+        uint8_t *p = aligned_alloc(4096, cap);
+        if (!p)
+            return -ENOMEM;
+        if (w->stage_len)
+            memcpy(p, w->stage, w->stage_len);
+        free(w->stage);
+        w->stage = p;
+        w->stage_cap = cap;
+    }
+    *at = w->stage_len;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len) /* empty pieces may have a NULL base */
+            memcpy(w->stage + w->stage_len, iov[i].iov_base, iov[i].iov_len);
+        w->stage_len += iov[i].iov_len;
+    }
+    return 0;
+}
+
+/* Write the stage's whole blocks (all of it when `all`: it then ends on a
+ * block boundary) and keep the rest. Batches of at least 1 MiB unless
+ * `all`, so writes stay large. */
+static int stage_flush(pio_writer *w, bool all)
+{
+    size_t n = all ? w->stage_len : w->stage_len / w->dalign * w->dalign;
+    if (n == 0 || (!all && n < ((size_t)1 << 20)))
+        return 0;
+    int rc;
+    if (w->wq) {
+        uint8_t *buf = pio_io_wq_get(w->wq, n, &rc);
+        if (!buf)
+            return rc;
+        memcpy(buf, w->stage, n);
+        rc = pio_io_wq_submit(w->wq, buf, n, w->stage_off);
+    } else {
+        rc = holo_pwrite_all(w->dfd, w->stage, n, w->stage_off);
+    }
+    if (rc != 0)
+        return rc;
+    memmove(w->stage, w->stage + n, w->stage_len - n);
+    w->stage_len -= n;
+    w->stage_off += n;
+    return 0;
 }
 
 PIO_API int pio_writer_create(pio_writer **out, const char *path,
@@ -231,7 +347,15 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     }
     memcpy(h + 32, w->salt, 16);
     pio_blake3_hash(h + HOLO_HEADER_HASHED, 32, h, HOLO_HEADER_HASHED);
-    int rc = holo_pwrite_all(w->fd, h, sizeof(h), 0);
+    start_engine(w); /* at offset 0: block-aligned */
+    int rc;
+    if (w->dfd >= 0) {
+        size_t at;
+        struct iovec iov = {h, sizeof(h)};
+        rc = stage_add(w, &iov, 1, &at);
+    } else {
+        rc = holo_pwrite_all(w->fd, h, sizeof(h), 0);
+    }
     if (rc != 0) {
         writer_free(w);
         unlink(path);
@@ -240,7 +364,6 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     w->end = HOLO_HEADER_SIZE;
     w->dirty = true;
     w->is_new = true;
-    start_engine(w);
     *out = w;
     return 0;
 }
@@ -424,7 +547,14 @@ static int write_meta(pio_writer *w, struct pio_error *err)
     if (w->meta_bytes)
         memcpy(rec + lay.meta, w->meta, (size_t)w->meta_bytes);
     holo_record_hash(rec, lay.length, 1, rec + HOLO_HASH_OFF);
-    int rc = holo_pwrite_all(w->fd, rec, (size_t)lay.length, w->end);
+    int rc;
+    if (w->dfd >= 0) {
+        size_t at;
+        struct iovec iov = {rec, (size_t)lay.length};
+        rc = stage_add(w, &iov, 1, &at);
+    } else {
+        rc = holo_pwrite_all(w->fd, rec, (size_t)lay.length, w->end);
+    }
     if (rc != 0) {
         if (ftruncate(w->fd, (off_t)w->end) != 0)
             w->failed = rc;
@@ -451,7 +581,7 @@ static int write_meta(pio_writer *w, struct pio_error *err)
 #define WRITEBACK_STEP ((uint64_t)8 << 20)
 static void start_writeback(pio_writer *w)
 {
-    if ((w->flags & PIO_WRITER_NO_SYNC) || w->end - w->flushed < WRITEBACK_STEP)
+    if ((w->flags & PIO_WRITER_NO_SYNC) || w->dfd >= 0 || w->end - w->flushed < WRITEBACK_STEP)
         return;
     sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->end - w->flushed), SYNC_FILE_RANGE_WRITE);
     w->flushed = w->end;
@@ -532,7 +662,18 @@ PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct p
     /* Hash exactly the bytes written, hash field as zeros. */
     pio_blake3_hasher h;
     pio_blake3_hasher_init(&h);
-    if (w->wq) {
+    if (w->dfd >= 0) {
+        /* O_DIRECT: stage, hash the staged copy, write whole blocks. */
+        size_t at;
+        rc = stage_add(w, iov, n, &at);
+        if (rc == 0) {
+            pio_blake3_hasher_update(&h, w->stage + at, (size_t)lay.length);
+            pio_blake3_hasher_finalize(&h, w->stage + at + HOLO_HASH_OFF, 32);
+            memcpy(hdr + HOLO_HASH_OFF, w->stage + at + HOLO_HASH_OFF, 32);
+            if ((rc = stage_flush(w, false)) != 0)
+                w->failed = rc;
+        }
+    } else if (w->wq) {
         /* io_uring: stage the record (the caller may reuse its arrays as
          * soon as we return), hash the staged copy while it is still in
          * cache, submit, and hash the next frame while this one is written. */
@@ -609,6 +750,11 @@ PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
         return rc;
     if (!w->dirty)
         return 0;
+    if (w->dfd >= 0 && (rc = stage_flush(w, false)) != 0) {
+        w->failed = rc;
+        return pio_error_set(err, rc, "%s: O_DIRECT write at offset 0x%llx failed: %s", w->path,
+                             OFFX(w->stage_off), pio_strerror(rc));
+    }
     if (w->wq && (rc = pio_io_wq_drain(w->wq)) != 0)
         return check_usable(w, err);
     if ((rc = sync_or_fail(w, "of the frames", err)) != 0)
@@ -621,7 +767,20 @@ PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
                           w->end, &buf, &len);
     if (rc != 0)
         return pio_error_set(err, rc, "%s: out of memory for the index", w->path);
-    rc = holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
+    if (w->dfd >= 0) {
+        /* The footer ends block-aligned, so the stage now does too. */
+        size_t at;
+        struct iovec iov = {buf, (size_t)len};
+        rc = stage_add(w, &iov, 1, &at);
+        if (rc == 0)
+            rc = stage_flush(w, true);
+        if (rc == 0 && w->wq)
+            rc = pio_io_wq_drain(w->wq);
+        if (rc != 0)
+            w->failed = rc;
+    } else {
+        rc = holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
+    }
     free(buf);
     if (rc != 0) {
         if (ftruncate(w->fd, (off_t)w->end) != 0)

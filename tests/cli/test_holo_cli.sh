@@ -22,7 +22,7 @@ grep -q '^atoms: *50$' "$T/info" || bad "info atoms"
 grep -q 'positions velocities forces box' "$T/info" || bad "info fields"
 grep -q 'topology: *50 atoms' "$T/info" || bad "info topology"
 "$P" info "$T/a.holo" --json >"$T/json" || bad "info --json exit"
-for k in '"frames":20' '"atoms":50' '"recovered":false' '"format_version":"1.0"'; do
+for k in '"frames":20' '"atoms":50' '"recovered":false' '"format_version":"1.1"'; do
     grep -q "$k" "$T/json" || bad "info --json lacks $k"
 done
 if command -v node >/dev/null 2>&1; then
