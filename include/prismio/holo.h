@@ -108,10 +108,11 @@ enum pio_writer_flags {
 struct pio_writer_options {
     uint32_t size; /* sizeof(struct pio_writer_options) */
     uint32_t flags;
-    /* Engine for frame writes: PIO_IO_PREAD (pwritev; also what AUTO and
-     * MMAP mean) or PIO_IO_URING (asynchronous: the record is copied to a
+    /* Engine for frame writes: PIO_IO_PREAD (pwritev; also what MMAP
+     * means) or PIO_IO_URING (asynchronous: the record is copied to a
      * staging buffer and append returns while it is written; a write error
-     * then surfaces at the next append or commit and fails the writer). */
+     * then surfaces at the next append or commit and fails the writer).
+     * AUTO: PIO_IO_ENGINE from the environment, else pwrite. */
     enum pio_io_engine engine;
     /* NULL: a random salt. Else these 16 bytes, and creation time 0, so the
      * same frames give byte-identical files (tests, content addressing). */
@@ -144,8 +145,10 @@ PIO_API int pio_writer_set_topology(pio_writer *w, const struct pio_topology *to
 PIO_API int pio_writer_set_metadata(pio_writer *w, const char *key, const char *value,
                                     struct pio_error *err);
 
-/* Append a frame (arrays are read, not kept). Returns when the bytes are
- * in the file (not yet durable: see commit). */
+/* Append a frame (arrays are read, not kept: reuse them on return). With
+ * the pwrite engine the bytes are in the file (the page cache) on return;
+ * with io_uring or O_DIRECT they may still be in flight or staged. Either
+ * way only a commit makes them durable. */
 PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *frame, struct pio_error *err);
 
 /* Make every frame appended so far durable (fdatasync), then record them in

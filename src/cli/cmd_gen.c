@@ -40,7 +40,7 @@ static double rng_gauss(uint64_t *s)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: prismio gen OUT.holo --atoms N --frames M [--fields x,v,f] [--seed S]\n"
-               "                  [--overwrite] [--engine pread|uring]\n\n"
+               "                  [--overwrite] [--engine pread|uring] [--direct]\n\n"
                "Writes a synthetic water-box trajectory (positions always; v = velocities,\n"
                "f = forces), streaming, so atoms x frames may exceed memory.\n");
 }
@@ -49,7 +49,7 @@ int cmd_gen(int argc, char **argv)
 {
     const char *out = NULL, *fields = "x";
     uint64_t natoms = 0, nframes = 0, seed = 1;
-    bool overwrite = false;
+    bool overwrite = false, direct = false;
     enum pio_io_engine engine = PIO_IO_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -61,6 +61,8 @@ int cmd_gen(int argc, char **argv)
                 cli_err("gen", "--engine needs pread or uring");
                 return EXIT_USAGE;
             }
+        } else if (strcmp(a, "--direct") == 0) {
+            direct = true;
         } else if (strcmp(a, "--overwrite") == 0) {
             overwrite = true;
         } else if (i + 1 < argc && (strcmp(a, "--atoms") == 0 || strcmp(a, "--frames") == 0 ||
@@ -153,7 +155,7 @@ int cmd_gen(int argc, char **argv)
     top.bonds = (const uint32_t(*)[2])bonds;
 
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
-    wo.flags = overwrite ? PIO_WRITER_OVERWRITE : 0;
+    wo.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (direct ? PIO_WRITER_DIRECT : 0);
     wo.engine = engine;
     struct pio_error e = {0};
     pio_writer *w;

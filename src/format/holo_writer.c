@@ -199,12 +199,17 @@ static pio_writer *writer_alloc(const char *path, const struct pio_writer_option
     }
     if (opts && opts->size >= offsetof(struct pio_writer_options, flags) + sizeof(opts->flags))
         w->flags = opts->flags;
-    w->engine = PIO_IO_PREAD;
+    enum pio_io_engine e = PIO_IO_AUTO;
     if (opts && opts->size >= offsetof(struct pio_writer_options, salt) + sizeof(opts->salt)) {
-        if (opts->engine == PIO_IO_URING)
-            w->engine = PIO_IO_URING;
+        e = opts->engine;
         w->fixed_salt = opts->salt;
     }
+    /* AUTO: PIO_IO_ENGINE, for programs that cannot pass options (an
+     * unknown name there is ignored: pwrite). */
+    const char *env = getenv("PIO_IO_ENGINE");
+    if (e == PIO_IO_AUTO && env)
+        pio_io_engine_parse(env, &e);
+    w->engine = e == PIO_IO_URING ? PIO_IO_URING : PIO_IO_PREAD;
     w->io.requested = w->engine;
     w->io.engine = w->engine;
     pio_blake3_hasher_init(&w->digest);

@@ -1,5 +1,5 @@
 /*
- * io: engine choice, O_DIRECT setup, pread, fault injection.
+ * io: engine choice, O_DIRECT setup, fault injection.
  *
  * The io_uring probe sets up and tears down a tiny ring: cheap (tens of
  * microseconds) and the only reliable test, since seccomp filters,
@@ -59,35 +59,6 @@ int pio_io_fault_take(enum pio_io_fault fault)
     if (atomic_fetch_sub_explicit(&faults[fault].count, 1, memory_order_relaxed) <= 0)
         return 0;
     return atomic_load_explicit(&faults[fault].err, memory_order_relaxed);
-}
-
-int pio_io_pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (len > 0) {
-        int injected = pio_io_fault_take(PIO_FAULT_READ_EINTR);
-        ssize_t n;
-        if (injected) {
-            errno = -injected;
-            n = -1;
-        } else {
-            size_t ask = len;
-            if (len > 1 && pio_io_fault_take(PIO_FAULT_READ_SHORT))
-                ask = len / 2;
-            n = pread(fd, p, ask, (off_t)off);
-        }
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return PIO_ETRUNCATED;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
 }
 
 static void note(struct pio_io_file *f, const char *fmt, const char *what, int rc)

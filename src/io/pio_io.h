@@ -37,10 +37,6 @@ int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t s
                      struct pio_error *err);
 void pio_io_file_close(struct pio_io_file *f);
 
-/* Read exactly len bytes at off with pread (EINTR and short reads retried):
- * 0, -errno, or PIO_ETRUNCATED if the file ends first. */
-int pio_io_pread_full(int fd, void *buf, size_t len, uint64_t off);
-
 /* ---- range reader ---- */
 
 struct pio_io_range {

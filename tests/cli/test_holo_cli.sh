@@ -73,6 +73,9 @@ PIO_IO_ENGINE=pread "$P" info "$T/a.holo" --verbose | grep -q '^io engine: *prea
 [ "$(PIO_IO_ENGINE=nonsense "$P" info "$T/a.holo" --verbose >/dev/null 2>&1; echo $?)" = 64 ] || bad "bad PIO_IO_ENGINE"
 [ "$(code "$P" verify "$T/a.holo" --engine floppy)" = 64 ] || bad "unknown engine exit 64"
 "$P" gen "$T/u.holo" --atoms 50 --frames 20 --fields x,v,f --seed 4 --engine uring || bad "gen --engine uring"
+PIO_IO_ENGINE=uring "$P" gen "$T/d.holo" --atoms 50 --frames 20 --fields x,v,f --seed 4 --direct || bad "gen --direct"
+"$P" dump "$T/d.holo" --frame 13 >"$T/d13" && "$P" dump "$T/a.holo" --frame 13 >"$T/a13" &&
+    cmp -s "$T/d13" "$T/a13" || bad "O_DIRECT-written frames differ"
 "$P" dump "$T/u.holo" --frame 13 >"$T/u13" && "$P" dump "$T/a.holo" --frame 13 >"$T/a13" &&
     cmp -s "$T/u13" "$T/a13" || bad "uring-written frames differ"
 
