@@ -48,4 +48,7 @@ for e in pread uring; do
     done
 done
 rm -f bench/data/write-test.holo
+echo "== lock-free rings (baseline: ck_ring, same run)"
+"$P" bench ring
+"$P" bench ring --json >"$OUT/ring.json"
 echo "results in $OUT"

@@ -7,6 +7,7 @@
 
 #include "prismio/common.h"
 #include "prismio/blake3.h"
+#include "prismio/concurrent.h"
 #include "prismio/io.h"
 #include "prismio/holo.h"
 

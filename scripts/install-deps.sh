@@ -17,6 +17,8 @@ PKGS="$PKGS b3sum"
 PKGS="$PKGS fio hyperfine"
 # io_uring engine.
 PKGS="$PKGS liburing-dev"
+# Lock-free peer for the ring benchmark.
+PKGS="$PKGS libck-dev"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system (no dpkg-query); install these yourself: $PKGS" >&2

@@ -54,7 +54,9 @@ static void usage(FILE *f)
                "      The writer (BLAKE3 of every record, durable commit at the end) writing\n"
                "      M frames of N atoms (default 100000 x 1000), next to fio writing the same\n"
                "      bytes in record-sized blocks with end_fsync=1 (with --direct: fio O_DIRECT\n"
-               "      through io_uring, depth 4); best of N runs (3).\n");
+               "      through io_uring, depth 4); best of N runs (3).\n"
+               "  ring [--items N] [--json]\n"
+               "      SPSC ring and MPMC queue items/s next to ck_ring (see bench ring --help).\n");
 }
 
 /* Wall time of one run of argv (stdout to /dev/null), or < 0 on failure. */
@@ -773,6 +775,8 @@ int cmd_bench(int argc, char **argv)
         return bench_read(argc - 1, argv + 1);
     if (strcmp(argv[1], "write") == 0)
         return bench_write(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ring") == 0)
+        return cmd_bench_ring(argc - 1, argv + 1);
     cli_err(CMD, "unknown benchmark '%s' (see --help)", argv[1]);
     return EXIT_USAGE;
 }
