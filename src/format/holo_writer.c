@@ -170,12 +170,23 @@ static void fill_salt(uint8_t salt[16])
     memcpy(salt + 8, &b, 8);
 }
 
+/* The stage's buffer: the queue's (released) or our own (freed). */
+static void stage_free(pio_writer *w)
+{
+    if (w->stage && w->wq)
+        pio_io_wq_release(w->wq, w->stage);
+    else
+        free(w->stage);
+    w->stage = NULL;
+    w->stage_cap = 0;
+}
+
 static void writer_free(pio_writer *w)
 {
+    stage_free(w);
     pio_io_wq_close(w->wq);
     if (w->dfd >= 0)
         close(w->dfd);
-    free(w->stage);
     if (w->fd >= 0)
         close(w->fd);
     free(w->path);
@@ -277,12 +288,18 @@ static int stage_add(pio_writer *w, const struct iovec *iov, int n, size_t *at)
     if (w->stage_len + need > w->stage_cap) {
         size_t cap = PIO_MAX((size_t)1 << 22, (w->stage_len + need) * 2);
         cap = (cap + 4095) / 4096 * 4096;
-        uint8_t *p = aligned_alloc(4096, cap);
-        if (!p)
+        uint8_t *p;
+        if (w->wq) { /* the stage is a queue buffer: flushed without a copy */
+            int rc;
+            if (!(p = pio_io_wq_get(w->wq, cap, &rc)))
+                return rc;
+            cap = pio_io_wq_capacity_of(w->wq, p);
+        } else if (!(p = aligned_alloc(4096, cap))) {
             return -ENOMEM;
+        }
         if (w->stage_len)
             memcpy(p, w->stage, w->stage_len);
-        free(w->stage);
+        stage_free(w);
         w->stage = p;
         w->stage_cap = cap;
     }
@@ -304,19 +321,27 @@ static int stage_flush(pio_writer *w, bool all)
     if (n == 0 || (!all && n < ((size_t)1 << 20)))
         return 0;
     int rc;
+    size_t rem = w->stage_len - n; /* less than one block */
     if (w->wq) {
-        uint8_t *buf = pio_io_wq_get(w->wq, n, &rc);
-        if (!buf)
+        /* Submit the stage buffer itself; the partial block moves to a
+         * fresh one, which becomes the stage. */
+        uint8_t *next = pio_io_wq_get(w->wq, w->stage_cap, &rc);
+        if (!next)
             return rc;
-        memcpy(buf, w->stage, n);
-        rc = pio_io_wq_submit(w->wq, buf, n, w->stage_off);
+        memcpy(next, w->stage + n, rem);
+        rc = pio_io_wq_submit(w->wq, w->stage, n, w->stage_off);
+        if (rc != 0) {
+            pio_io_wq_release(w->wq, next);
+            return rc;
+        }
+        w->stage = next;
+        w->stage_cap = pio_io_wq_capacity_of(w->wq, next);
     } else {
-        rc = holo_pwrite_all(w->dfd, w->stage, n, w->stage_off);
+        if ((rc = holo_pwrite_all(w->dfd, w->stage, n, w->stage_off)) != 0)
+            return rc;
+        memmove(w->stage, w->stage + n, rem);
     }
-    if (rc != 0)
-        return rc;
-    memmove(w->stage, w->stage + n, w->stage_len - n);
-    w->stage_len -= n;
+    w->stage_len = rem;
     w->stage_off += n;
     return 0;
 }
@@ -355,7 +380,7 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     start_engine(w); /* at offset 0: block-aligned */
     int rc;
     if (w->dfd >= 0) {
-        size_t at;
+        size_t at = 0;
         struct iovec iov = {h, sizeof(h)};
         rc = stage_add(w, &iov, 1, &at);
     } else {
@@ -554,7 +579,7 @@ static int write_meta(pio_writer *w, struct pio_error *err)
     holo_record_hash(rec, lay.length, 1, rec + HOLO_HASH_OFF);
     int rc;
     if (w->dfd >= 0) {
-        size_t at;
+        size_t at = 0;
         struct iovec iov = {rec, (size_t)lay.length};
         rc = stage_add(w, &iov, 1, &at);
     } else {
@@ -669,7 +694,7 @@ PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct p
     pio_blake3_hasher_init(&h);
     if (w->dfd >= 0) {
         /* O_DIRECT: stage, hash the staged copy, write whole blocks. */
-        size_t at;
+        size_t at = 0;
         rc = stage_add(w, iov, n, &at);
         if (rc == 0) {
             pio_blake3_hasher_update(&h, w->stage + at, (size_t)lay.length);
@@ -774,7 +799,7 @@ PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
         return pio_error_set(err, rc, "%s: out of memory for the index", w->path);
     if (w->dfd >= 0) {
         /* The footer ends block-aligned, so the stage now does too. */
-        size_t at;
+        size_t at = 0;
         struct iovec iov = {buf, (size_t)len};
         rc = stage_add(w, &iov, 1, &at);
         if (rc == 0)

@@ -139,6 +139,7 @@ uint8_t *pio_io_wq_get(pio_io_wq *q, size_t len, int *rc)
                 b->p = p;
                 b->cap = cap;
             }
+            b->busy = true; /* reserved until submitted and written, or released */
             return b->p;
         }
 #ifdef PIO_HAVE_URING
@@ -169,6 +170,21 @@ int pio_io_wq_submit(pio_io_wq *q, const uint8_t *buf, size_t len, uint64_t off)
 #endif
     }
     return PIO_EUSAGE;
+}
+
+void pio_io_wq_release(pio_io_wq *q, const uint8_t *buf)
+{
+    for (unsigned i = 0; i < q->depth; i++)
+        if (q->bufs[i].p == buf)
+            q->bufs[i].busy = false;
+}
+
+size_t pio_io_wq_capacity_of(const pio_io_wq *q, const uint8_t *buf)
+{
+    for (unsigned i = 0; i < q->depth; i++)
+        if (q->bufs[i].p == buf)
+            return q->bufs[i].cap;
+    return 0;
 }
 
 int pio_io_wq_drain(pio_io_wq *q)

@@ -79,8 +79,13 @@ typedef struct pio_io_wq pio_io_wq;
  * info->engine to PIO_IO_PREAD with a note: the caller writes with pwrite. */
 int pio_io_wq_open(pio_io_wq **out, int fd, unsigned depth, struct pio_io_info *info);
 /* A free buffer of at least len bytes (4096-aligned), waiting for a write
- * to complete if all are busy; NULL with *rc set on failure. */
+ * to complete if all are busy; NULL with *rc set on failure. The buffer is
+ * reserved until it is submitted (and written) or released. */
 uint8_t *pio_io_wq_get(pio_io_wq *q, size_t len, int *rc);
+/* Give back a reserved buffer that will not be submitted. */
+void pio_io_wq_release(pio_io_wq *q, const uint8_t *buf);
+/* Capacity of a buffer from pio_io_wq_get. */
+size_t pio_io_wq_capacity_of(const pio_io_wq *q, const uint8_t *buf);
 /* Write buf[0..len) (from pio_io_wq_get) at off; the buffer is busy until
  * the write completes. */
 int pio_io_wq_submit(pio_io_wq *q, const uint8_t *buf, size_t len, uint64_t off);
