@@ -17,6 +17,9 @@ echo "== writing a 3,000-atom trajectory, 200 frames with velocities and forces"
 "$P" gen "$T" --atoms 3000 --frames 200 --fields x,v,f --seed 7
 "$P" info "$T"
 "$P" verify "$T"
+echo "== the same check through io_uring with O_DIRECT (falls back, and says so, where refused)"
+"$P" verify "$T" --engine uring --direct
+"$P" info "$T" --verbose --engine uring --direct | grep -A1 '^io engine'
 echo "== three random frames (first atoms, CSV, nm)"
 for fr in 17 123 199; do
     echo "-- frame $fr"
