@@ -295,13 +295,15 @@ bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const ui
     return true;
 }
 
-static int scan_push(struct holo_scan *s, const struct holo_entry *e, struct pio_error *err)
+static int scan_push(const char *path, struct holo_scan *s, const struct holo_entry *e,
+                     struct pio_error *err)
 {
     if (s->nframes == s->cap) {
         uint64_t cap = s->cap ? s->cap * 2 : 256;
         struct holo_entry *n = realloc(s->entries, (size_t)cap * sizeof(*n));
         if (!n)
-            return pio_error_set(err, -ENOMEM, "out of memory for %llu index entries", OFFX(cap));
+            return pio_error_set(err, -ENOMEM, "%s: out of memory for %llu index entries", path,
+                                 OFFX(cap));
         s->entries = n;
         s->cap = cap;
     }
@@ -309,8 +311,8 @@ static int scan_push(struct holo_scan *s, const struct holo_entry *e, struct pio
     return 0;
 }
 
-int holo_scan(const uint8_t *map, uint64_t size, const uint8_t salt[16], struct holo_scan *s,
-              struct pio_error *err)
+int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
+              struct holo_scan *s, struct pio_error *err)
 {
     memset(s, 0, sizeof(*s));
     pio_blake3_hasher_init(&s->digest);
@@ -345,7 +347,7 @@ int holo_scan(const uint8_t *map, uint64_t size, const uint8_t salt[16], struct 
             if (seq != s->nframes || holo_parse_frame("", rec, len, pos, seq, &f, NULL) != 0)
                 break;
             struct holo_entry e = {pos, len, f.step, f.time};
-            int rc = scan_push(s, &e, err);
+            int rc = scan_push(path, s, &e, err);
             if (rc != 0)
                 return rc;
             pio_blake3_hasher_update(&s->digest, hash, 32);

@@ -143,7 +143,7 @@ struct holo_scan {
 };
 /* Scan records from offset 128, hash-checking each, until the first invalid
  * one or the end. Only allocation failure is an error. */
-int holo_scan(const uint8_t *map, uint64_t size, const uint8_t salt[16], struct holo_scan *out,
-              struct pio_error *err);
+int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
+              struct holo_scan *out, struct pio_error *err);
 
 #endif /* PIO_HOLO_LAYOUT_H */

@@ -106,7 +106,7 @@ static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_er
 static int open_recovered(pio_reader *r, struct pio_error *err)
 {
     struct holo_scan s;
-    int rc = holo_scan(r->map, r->size, r->hdr.salt, &s, err);
+    int rc = holo_scan(r->path, r->map, r->size, r->hdr.salt, &s, err);
     if (rc != 0)
         return rc;
     r->owned = s.entries;

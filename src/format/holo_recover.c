@@ -62,7 +62,7 @@ PIO_API int pio_holo_recover(const char *path, struct pio_recover_report *report
         rep.nframes = holo_rd64(map + size - HOLO_FOOTER_SIZE + 24);
         goto out;
     }
-    if ((rc = holo_scan(map, size, h.salt, &s, err)) != 0)
+    if ((rc = holo_scan(path, map, size, h.salt, &s, err)) != 0)
         goto out;
     munmap(map, (size_t)size);
     map = NULL;

@@ -339,7 +339,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
     }
 #else
     (void)wait;
-    return pio_error_set(err, PIO_ENOTSUPPORTED, "built without io_uring");
+    return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: built without io_uring", s->f->path);
 #endif
 }
 
