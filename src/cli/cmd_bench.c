@@ -327,6 +327,41 @@ static void drop_cache(const char *path)
     }
 }
 
+/* Frames `which[0..n)` through an unordered stream, first atom of each
+ * touched; seconds, and record bytes read into *bytes. */
+static double stream_frames(const char *path, const struct pio_reader_options *ro, unsigned qd,
+                            const uint64_t *which, uint64_t n, uint64_t *bytes)
+{
+    pio_reader *r;
+    struct pio_error e = {0};
+    if (pio_reader_open(&r, path, ro, &e) != 0)
+        return -1;
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.queue_depth = qd;
+    so.flags = PIO_STREAM_UNORDERED;
+    pio_frame_stream *st;
+    double t0 = cli_now();
+    if (pio_frame_stream_open(&st, r, which, n, &so, &e) != 0) {
+        pio_reader_close(r);
+        return -1;
+    }
+    struct pio_frame f;
+    uint64_t b = 0, s = 0;
+    int rc;
+    while ((rc = pio_frame_stream_next(st, &f, &e)) == 1) {
+        s += (uint64_t)f.positions[0][0];
+        b += HOLO_RECORD_BYTES(f.natoms) + (f.velocities ? f.natoms * 12 : 0) +
+             (f.forces ? f.natoms * 12 : 0);
+        pio_frame_stream_release(st, &f);
+    }
+    double t = cli_now() - t0;
+    pio_frame_stream_close(st);
+    pio_reader_close(r);
+    bench_sink += s;
+    *bytes = b;
+    return rc == 0 ? t : -1;
+}
+
 /* Ours through a frame stream on the chosen engine: every array summed. */
 static double stream_all(const char *path, const struct pio_reader_options *ro, unsigned qd,
                          uint64_t *array_bytes, struct pio_io_info *io)
@@ -369,14 +404,18 @@ static double stream_all(const char *path, const struct pio_reader_options *ro, 
 }
 
 /* fio's read throughput (bytes/s) for the same file, block size and queue
- * depth, O_DIRECT through io_uring; < 0 if fio is missing or fails. */
-static double fio_read_bw(const char *path, uint64_t bs, unsigned qd)
+ * depth, O_DIRECT through io_uring, sequential or random (`io_bytes` of it;
+ * 0: the whole file); < 0 if fio is missing or fails. */
+static double fio_read_bw(const char *path, uint64_t bs, unsigned qd, bool random,
+                          uint64_t io_bytes)
 {
-    char cmd[8192];
+    char cmd[8192], io[64] = "";
+    if (io_bytes)
+        snprintf(io, sizeof(io), "--io_size=%llu", (unsigned long long)io_bytes);
     snprintf(cmd, sizeof(cmd),
-             "fio --name=prismio-baseline --filename='%s' --readonly --rw=read --bs=%llu "
+             "fio --name=prismio-baseline --filename='%s' --readonly --rw=%s --bs=%llu %s "
              "--direct=1 --ioengine=io_uring --iodepth=%u --output-format=json 2>/dev/null",
-             path, (unsigned long long)bs, qd);
+             path, random ? "randread" : "read", (unsigned long long)bs, io, qd);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -461,7 +500,8 @@ static int bench_read(int argc, char **argv)
      * --engine: zero-copy views against a raw scan of a fresh mapping.
      * With one: a frame stream on that engine against read() (warm) or
      * fio at the same block size and queue depth (cold O_DIRECT). */
-    double t_raw = -1, t_ours = -1, fio_bw = -1;
+    double t_raw = -1, t_ours = -1, fio_bw = -1, t_rnd = -1, rnd_fio_bw = -1;
+    uint64_t rnd_bytes = 0, rnd_n = 0;
     uint64_t array_bytes = 0;
     struct pio_io_info io = {0};
     const char *baseline = "raw scan of a fresh mapping";
@@ -491,7 +531,7 @@ static int bench_read(int argc, char **argv)
             t_ours = best(t_ours, t);
             if (cold && direct) {
                 uint64_t bs = (avg_rec + 4095) / 4096 * 4096;
-                double bw = fio_read_bw(path, bs, qd ? (unsigned)qd : 32);
+                double bw = fio_read_bw(path, bs, qd ? (unsigned)qd : 32, false, 0);
                 if (bw > fio_bw)
                     fio_bw = bw;
             } else {
@@ -508,6 +548,35 @@ static int bench_read(int argc, char **argv)
             } else
                 t_raw = (double)size / fio_bw;
         }
+        /* Random whole-frame reads: up to 4096 distinct frames in random
+         * order through an unordered stream; cold O_DIRECT against fio's
+         * randread at the same block size and depth. */
+        uint64_t nr = nframes < 4096 ? nframes : 4096;
+        uint64_t *pick = malloc((size_t)nframes * sizeof(*pick));
+        if (pick) {
+            for (uint64_t i = 0; i < nframes; i++)
+                pick[i] = i;
+            uint64_t st = 88172645463325252ull;
+            for (uint64_t i = 0; i < nr; i++) { /* partial Fisher-Yates */
+                st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+                uint64_t j = i + st % (nframes - i), t = pick[i];
+                pick[i] = pick[j];
+                pick[j] = t;
+            }
+            for (uint64_t k = 0; k < repeat; k++) {
+                if (cold)
+                    drop_cache(path);
+                double t = stream_frames(path, &ro, (unsigned)qd, pick, nr, &rnd_bytes);
+                if (t > 0 && (t_rnd < 0 || t < t_rnd))
+                    t_rnd = t;
+            }
+            free(pick);
+            if (cold && direct) { /* as many reads as we made */
+                uint64_t bs = (avg_rec + 4095) / 4096 * 4096;
+                rnd_fio_bw = fio_read_bw(path, bs, qd ? (unsigned)qd : 32, true, nr * bs);
+            }
+        }
+        rnd_n = nr;
     }
 
     /* random access, warm: every page mapped and touched once first */
@@ -573,14 +642,17 @@ static int bench_read(int argc, char **argv)
                "\"random_samples\":%llu,\"random_p50_us\":%.4f,"
                "\"random_p99_us\":%.4f,\"raw_random_p50_us\":%.4f,\"open_ms\":%.3f,"
                "\"engine\":\"%s\",\"direct\":%s,\"cold\":%s,\"queue_depth\":%llu,"
-               "\"baseline\":\"%s\"}\n",
+               "\"baseline\":\"%s\",\"random_frames\":%llu,\"random_gbps\":%.3f,"
+               "\"random_fio_gbps\":%.3f}\n",
                (unsigned long long)size, (unsigned long long)nframes,
                (unsigned long long)array_bytes, (unsigned long long)repeat, gbps,
                (double)nframes / t_ours, raw_gbps, gbps / raw_gbps, (double)nframes / t_raw,
                t_raw / t_ours, (unsigned long long)samples, p50 * 1e6, p99 * 1e6, raw50 * 1e6,
                opens[3] * 1e3, engine_given ? pio_io_engine_name(io.engine) : "views",
                io.direct ? "true" : "false", cold ? "true" : "false", (unsigned long long)qd,
-               baseline);
+               baseline, (unsigned long long)rnd_n,
+               t_rnd > 0 ? (double)rnd_bytes / t_rnd / 1e9 : 0.0,
+               rnd_fio_bw > 0 ? rnd_fio_bw / 1e9 : 0.0);
     } else {
         printf("HOLO read of %s (%llu frames, %.1f MB, best of %llu)\n", path,
                (unsigned long long)nframes, (double)size / 1e6, (unsigned long long)repeat);
@@ -595,6 +667,18 @@ static int bench_read(int argc, char **argv)
                    (double)nframes / t_ours);
         printf("  baseline: %-19s %8.2f GB/s  %10.0f frames/s\n", baseline, raw_gbps,
                t_raw > 0 ? (double)nframes / t_raw : 0);
+        if (t_rnd > 0) {
+            printf("  random whole frames (%llu)    %8.2f GB/s  %10.0f frames/s%s\n",
+                   (unsigned long long)rnd_n, (double)rnd_bytes / t_rnd / 1e9,
+                   (double)rnd_n / t_rnd, cold ? ", cold" : ", warm");
+            /* Compared in reads per second: one read per frame on both
+             * sides (a small frame still costs a whole block with O_DIRECT). */
+            double fio_iops = rnd_fio_bw / (double)((avg_rec + 4095) / 4096 * 4096);
+            if (rnd_fio_bw > 0)
+                printf("  baseline: fio randread, same bs/depth %10.0f reads/s   ratio %.2fx "
+                       "(reads/s)\n",
+                       fio_iops, (double)rnd_n / t_rnd / fio_iops);
+        }
         printf("  ratio                         %8.2fx (GB/s of arrays)  %.2fx (frames/s)\n",
                gbps / raw_gbps, t_raw / t_ours);
         printf("  random frame, warm            p50 %.3f us  p99 %.3f us  (raw access p50 "
