@@ -59,6 +59,28 @@ static void usage(FILE *f)
                "      SPSC ring and MPMC queue items/s next to ck_ring (see bench ring --help).\n");
 }
 
+/* The tail of every benchmark's option loop: --help, a stray option, or
+ * the one FILE. -1 to go on parsing, else the exit code to return. */
+static int positional(const char *bench, const char *arg, const char **path)
+{
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (arg[0] == '-' || *path) {
+        cli_err(CMD, "%s: unexpected argument '%s' (see --help)", bench, arg);
+        return EXIT_USAGE;
+    }
+    *path = arg;
+    return -1;
+}
+
+static int no_file(const char *bench)
+{
+    cli_err(CMD, "%s: no FILE given (see --help)", bench);
+    return EXIT_USAGE;
+}
+
 /* Wall time of one run of argv (stdout to /dev/null), or < 0 on failure. */
 static double time_command(char *const argv[])
 {
@@ -111,19 +133,14 @@ static int bench_hash(int argc, char **argv)
                 cli_err(CMD, "hash: invalid --repeat '%s' (1 to 1000)", argv[i]);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (argv[i][0] == '-' || path) {
-            cli_err(CMD, "hash: unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else
-            path = argv[i];
+        } else {
+            int rc = positional("hash", argv[i], &path);
+            if (rc >= 0)
+                return rc;
+        }
     }
-    if (!path) {
-        cli_err(CMD, "hash: no FILE given (see --help)");
-        return EXIT_USAGE;
-    }
+    if (!path)
+        return no_file("hash");
     struct stat st;
     if (stat(path, &st) != 0) {
         cli_err(CMD, "hash: %s: %s", path, strerror(errno));
@@ -468,19 +485,14 @@ static int bench_read(int argc, char **argv)
                 cli_err(CMD, "read: invalid %s '%s'", argv[i - 1], argv[i]);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (argv[i][0] == '-' || path) {
-            cli_err(CMD, "read: unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else
-            path = argv[i];
+        } else {
+            int rc = positional("read", argv[i], &path);
+            if (rc >= 0)
+                return rc;
+        }
     }
-    if (!path) {
-        cli_err(CMD, "read: no FILE given (see --help)");
-        return EXIT_USAGE;
-    }
+    if (!path)
+        return no_file("read");
     struct pio_error e = {0};
     pio_reader *r;
     int rc = pio_reader_open(&r, path, NULL, &e);
@@ -754,14 +766,11 @@ static int bench_write(int argc, char **argv)
                 cli_err(CMD, "write: invalid %s '%s'", a, argv[i]);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (a[0] == '-' || path) {
-            cli_err(CMD, "write: unexpected argument '%s' (see --help)", a);
-            return EXIT_USAGE;
-        } else
-            path = a;
+        } else {
+            int rc = positional("write", a, &path);
+            if (rc >= 0)
+                return rc;
+        }
     }
     if (!path || natoms > PIO_HOLO_MAX_ATOMS) {
         cli_err(CMD, "write: need FILE.holo and at most %llu atoms (see --help)",
