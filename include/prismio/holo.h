@@ -239,6 +239,8 @@ struct pio_reader_info {
     double time_first, time_last;
     bool steps_sorted, times_sorted; /* never decreasing */
 };
+/* O(frames): min/max_natoms come from reading every frame's header. For the
+ * frame count alone, pio_reader_nframes is O(1). */
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
 
 /* The engine this reader's streams and verification use, and why it is

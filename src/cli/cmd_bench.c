@@ -24,8 +24,13 @@
 
 #define CMD "bench"
 
-/* Bytes of a positions-only frame record (docs/FORMAT.md). */
-#define HOLO_RECORD_BYTES(n) (192 + ((uint64_t)(n)*12 + 63) / 64 * 64)
+/* Bytes of a frame's record (docs/FORMAT.md): header, each array padded
+ * to 64, the scalar table padded to 64. */
+static uint64_t record_bytes(uint64_t natoms, int arrays, uint32_t nscalars)
+{
+    return 192 + (uint64_t)arrays * ((natoms * 12 + 63) / 64 * 64) +
+           ((uint64_t)nscalars * 32 + 63) / 64 * 64;
+}
 
 extern char **environ;
 
@@ -367,8 +372,7 @@ static double stream_frames(const char *path, const struct pio_reader_options *r
     int rc;
     while ((rc = pio_frame_stream_next(st, &f, &e)) == 1) {
         s += (uint64_t)f.positions[0][0];
-        b += HOLO_RECORD_BYTES(f.natoms) + (f.velocities ? f.natoms * 12 : 0) +
-             (f.forces ? f.natoms * 12 : 0);
+        b += record_bytes(f.natoms, 1 + !!f.velocities + !!f.forces, f.nscalars);
         pio_frame_stream_release(st, &f);
     }
     double t = cli_now() - t0;
@@ -499,9 +503,8 @@ static int bench_read(int argc, char **argv)
     if (rc != 0)
         return cli_fail(CMD, rc, &e);
     uint64_t nframes = pio_reader_nframes(r);
-    struct pio_reader_info in;
-    pio_reader_info(r, &in);
-    uint64_t size = in.file_size;
+    struct stat fst;
+    uint64_t size = stat(path, &fst) == 0 ? (uint64_t)fst.st_size : 0;
     if (nframes == 0) {
         pio_reader_close(r);
         cli_err(CMD, "read: %s has no frames", path);
@@ -820,7 +823,7 @@ static int bench_write(int argc, char **argv)
         t_ours = best(t_ours, cli_now() - t0);
         struct stat st;
         size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-        uint64_t bs = (HOLO_RECORD_BYTES(natoms) + 4095) / 4096 * 4096;
+        uint64_t bs = (record_bytes(natoms, 1, 0) + 4095) / 4096 * 4096;
         double bw = fio_write_bw(fio_path, bs, size / bs * bs, (wo.flags & PIO_WRITER_DIRECT) != 0);
         if (bw > fio_bw)
             fio_bw = bw;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -321,16 +322,17 @@ int cmd_verify(int argc, char **argv)
     pio_reader_io_info(r, &io);
     rc = pio_reader_verify(r, (unsigned)threads, &e);
     double dt = cli_now() - t0;
-    struct pio_reader_info in;
-    pio_reader_info(r, &in);
+    uint64_t nframes = pio_reader_nframes(r);
     pio_reader_close(r);
+    struct stat st;
+    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     if (rc != 0) {
         cli_err("verify", "%s", e.message);
         return rc == PIO_ECORRUPT || rc == PIO_ECHECKSUM ? EXIT_INTEGRITY : cli_exit_code(rc);
     }
     printf("%s: OK, %llu frames, %llu bytes verified in %.3f s (%.2f GB/s, %s%s)\n", path,
-           (unsigned long long)in.nframes, (unsigned long long)in.file_size, dt,
-           (double)in.file_size / (dt > 0 ? dt : 1e-9) / 1e9, pio_io_engine_name(io.engine),
+           (unsigned long long)nframes, (unsigned long long)size, dt,
+           (double)size / (dt > 0 ? dt : 1e-9) / 1e9, pio_io_engine_name(io.engine),
            io.direct ? " + O_DIRECT" : "");
     if (io.note[0])
         fprintf(stderr, "prismio verify: note: %s\n", io.note);

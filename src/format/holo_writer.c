@@ -66,23 +66,6 @@ struct pio_writer {
     uint64_t meta_bytes, meta_cap, nmeta;
 };
 
-int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* pwritev until done; iov is consumed. */
 static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 {
@@ -105,6 +88,12 @@ static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
         }
     }
     return 0;
+}
+
+int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    struct iovec iov = {(void *)buf, len};
+    return pwritev_all(fd, &iov, 1, off);
 }
 
 int holo_fsync_dir(const char *path)

@@ -118,6 +118,20 @@ static inline int fixture_append(pio_writer *w, uint64_t first, uint64_t count, 
     return 0;
 }
 
+/* A new writer at `path` (replacing any file there) without fdatasync:
+ * tests need the bytes, not durability. NULL (with a message) on failure. */
+static inline pio_writer *fixture_writer(const char *path)
+{
+    unlink(path);
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC;
+    pio_writer *w = NULL;
+    struct pio_error e = {0};
+    if (pio_writer_create(&w, path, &o, &e) != 0)
+        fprintf(stderr, "%s\n", e.message);
+    return w;
+}
+
 static inline char *fixture_tmpname(const char *tag)
 {
     static char buf[8][256];

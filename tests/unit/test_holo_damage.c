@@ -22,12 +22,11 @@
  * footer sit in the middle) and varied frames. */
 static void make_small(const char *path, uint64_t nframes, uint64_t split)
 {
-    unlink(path);
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = PIO_WRITER_NO_SYNC;
-    pio_writer *w;
     struct pio_error e = {0};
-    CHECK(pio_writer_create(&w, path, &o, &e) == 0);
+    pio_writer *w = fixture_writer(path);
+    CHECK(w != NULL);
     static char names[2][8] = {"OW", "HW1"};
     struct pio_topology t = {.natoms = 2, .names = (const char(*)[8])names};
     CHECK(pio_writer_set_topology(w, &t, &e) == 0);

@@ -357,12 +357,9 @@ static void test_writers_identical(void)
 int main(void)
 {
     path = fixture_tmpname("engines");
-    unlink(path);
-    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
-    o.flags = PIO_WRITER_NO_SYNC;
-    pio_writer *w;
     struct pio_error e = {0};
-    CHECK(pio_writer_create(&w, path, &o, &e) == 0);
+    pio_writer *w = fixture_writer(path);
+    CHECK(w != NULL);
     /* 40..52 atoms: records of ~0.7-2 KiB straddle 4 KiB blocks; the file's
      * length is no multiple of the block size */
     CHECK(fixture_append(w, 0, NFRAMES, SEED, true, 40) == 0);
