@@ -62,7 +62,7 @@ fuzz: deps
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/holo
 
 format:
-	@clang-format -i $$(git ls-files '*.c' '*.h')
+	@clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD)

@@ -10,5 +10,6 @@
 #include "prismio/concurrent.h"
 #include "prismio/io.h"
 #include "prismio/holo.h"
+#include "prismio/pipeline.h"
 
 #endif /* PRISMIO_H */

@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify, "check every checksum of a HOLO file"},
     {"recover", cmd_recover, "commit a HOLO file whose writer was killed"},
     {"dump", cmd_dump, "print one frame as CSV or XYZ"},
+    {"convert", cmd_convert, "stream a trajectory through selections into a new file"},
     {"gen", cmd_gen, "write a synthetic trajectory (benchmarks, tests)"},
     {"b3sum", cmd_b3sum, "BLAKE3 checksums of files, compatible with b3sum"},
     {"bench", cmd_bench, "benchmarks measured against a baseline in the same run"},

@@ -46,4 +46,8 @@ int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* fsync the directory holding `path` (after creating or renaming a file). */
 int holo_fsync_dir(const char *path);
 
+/* Length of the longest frame record (from the index, no frame read):
+ * bounds any frame's atom count, for sizing buffers (the pipeline). */
+uint64_t holo_reader_max_record(const pio_reader *r);
+
 #endif /* PIO_HOLO_INTERNAL_H */

@@ -540,3 +540,11 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
                              r->path, OFFX(r->index_off + 96));
     return 0;
 }
+
+uint64_t holo_reader_max_record(const pio_reader *r)
+{
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < r->nframes; i++)
+        m = PIO_MAX(m, r->entries[i].length);
+    return m;
+}

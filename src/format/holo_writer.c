@@ -69,6 +69,12 @@ struct pio_writer {
 /* pwritev until done; iov is consumed. */
 static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 {
+    int fault = cnt > 0 ? pio_io_fault_take(PIO_FAULT_WRITE) : 0;
+    if (PIO_UNLIKELY(fault)) { /* a torn write: half of the first piece lands */
+        if (pwrite(fd, iov->iov_base, iov->iov_len / 2, (off_t)off) < 0)
+            return -errno;
+        return fault;
+    }
     while (cnt > 0) {
         ssize_t n = pwritev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)off);
         if (n < 0) {

@@ -43,18 +43,28 @@ PIO_API int pio_io_engine_parse(const char *name, enum pio_io_engine *out)
 
 static struct {
     _Atomic int count; /* relaxed: tests set and take from one thread */
+    _Atomic int skip;
     _Atomic int err;
 } faults[PIO_FAULT_COUNT];
 
-void pio_io_fault_set(enum pio_io_fault fault, int err, int count)
+void pio_io_fault_set_after(enum pio_io_fault fault, int err, int skip, int count)
 {
     atomic_store_explicit(&faults[fault].err, err, memory_order_relaxed);
+    atomic_store_explicit(&faults[fault].skip, skip, memory_order_relaxed);
     atomic_store_explicit(&faults[fault].count, count, memory_order_relaxed);
+}
+
+void pio_io_fault_set(enum pio_io_fault fault, int err, int count)
+{
+    pio_io_fault_set_after(fault, err, 0, count);
 }
 
 int pio_io_fault_take(enum pio_io_fault fault)
 {
     if (PIO_LIKELY(atomic_load_explicit(&faults[fault].count, memory_order_relaxed) <= 0))
+        return 0;
+    if (atomic_load_explicit(&faults[fault].skip, memory_order_relaxed) > 0 &&
+        atomic_fetch_sub_explicit(&faults[fault].skip, 1, memory_order_relaxed) > 0)
         return 0;
     if (atomic_fetch_sub_explicit(&faults[fault].count, 1, memory_order_relaxed) <= 0)
         return 0;

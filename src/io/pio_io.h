@@ -102,10 +102,13 @@ enum pio_io_fault {
     PIO_FAULT_DIRECT_OPEN, /* open(O_DIRECT) fails */
     PIO_FAULT_READ_EINTR,  /* a read is interrupted (retried) */
     PIO_FAULT_READ_SHORT,  /* a read returns half of what was asked (continued) */
+    PIO_FAULT_WRITE,       /* a HOLO pwrite writes half its first piece, then fails */
     PIO_FAULT_COUNT
 };
 /* The next `count` occurrences of `fault` fail with `err` (negative errno). */
 void pio_io_fault_set(enum pio_io_fault fault, int err, int count);
+/* The same after `skip` occurrences that succeed. */
+void pio_io_fault_set_after(enum pio_io_fault fault, int err, int skip, int count);
 /* 0, or the injected error (consuming one occurrence). */
 int pio_io_fault_take(enum pio_io_fault fault);
 

@@ -119,17 +119,25 @@ static inline int fixture_append(pio_writer *w, uint64_t first, uint64_t count, 
 }
 
 /* A new writer at `path` (replacing any file there) without fdatasync:
- * tests need the bytes, not durability. NULL (with a message) on failure. */
-static inline pio_writer *fixture_writer(const char *path)
+ * tests need the bytes, not durability. A fixed salt (16 bytes, or NULL
+ * for a random one) makes the file reproducible. NULL (with a message) on
+ * failure. */
+static inline pio_writer *fixture_writer_salted(const char *path, const uint8_t *salt)
 {
     unlink(path);
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = PIO_WRITER_NO_SYNC;
+    o.salt = salt;
     pio_writer *w = NULL;
     struct pio_error e = {0};
     if (pio_writer_create(&w, path, &o, &e) != 0)
         fprintf(stderr, "%s\n", e.message);
     return w;
+}
+
+static inline pio_writer *fixture_writer(const char *path)
+{
+    return fixture_writer_salted(path, NULL);
 }
 
 static inline char *fixture_tmpname(const char *tag)

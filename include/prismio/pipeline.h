@@ -1,0 +1,254 @@
+/*
+ * prism-io: the streaming pipeline.
+ *
+ * A source (a HOLO file, a synthetic generator; later the foreign-format
+ * readers) feeds frames into batches; worker threads apply the transforms
+ * (atom selection, field dropping, unit conversion, precision cast, an
+ * optional user kernel); a sink (a HOLO writer, any callback; later the
+ * foreign writers and Arrow) receives the batches in input order.
+ *
+ *   source thread --MPMC--> N workers --MPMC--> sink (the calling thread)
+ *        ^                                        |
+ *        +------------- buffer pool <-------------+
+ *
+ * Batches live in a fixed pool of aligned buffers: a source with no free
+ * buffer waits (backpressure), so memory stays bounded whatever the input
+ * size. Frame selection happens at the source, which never reads a frame
+ * that is not selected.
+ *
+ * Errors anywhere stop every stage; the sink is told to end without
+ * success (the HOLO sink then commits the frames it has written, so its
+ * file is valid), and the error names the stage, the frame and the cause.
+ */
+#ifndef PRISMIO_PIPELINE_H
+#define PRISMIO_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "holo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum pio_precision {
+    PIO_FLOAT32 = 0,
+    PIO_FLOAT64 = 1,
+};
+
+/* Length unit of positions and box (velocities and forces follow: nm/ps or
+ * A/ps; kJ/mol/nm or kJ/mol/A). HOLO stores nm. */
+enum pio_length_unit {
+    PIO_UNIT_NM = 0,
+    PIO_UNIT_ANGSTROM = 1,
+};
+
+/* Atoms per frame in a batch are padded to a multiple of this, so every
+ * frame's arrays start 64-byte aligned in float32 (16 * 12 bytes). */
+#define PIO_BATCH_ATOM_PAD 16u
+#define PIO_BATCH_DEFAULT  128u
+
+/*
+ * A batch of frames as a structure of arrays. Frame f's atoms are
+ * [atom_offset[f], atom_offset[f] + natoms[f]) of each atom array; the
+ * padding atoms after them are zero. Atom arrays hold 3 values per atom,
+ * float or double as `precision` says, 64-byte aligned; an array is NULL
+ * when no frame of the batch can carry its field. Per-frame `fields` says
+ * which arrays (and the box) the frame really has.
+ */
+struct pio_batch {
+    uint64_t seq;            /* batch number, from 0 in input order */
+    uint32_t nframes;        /* frames in this batch */
+    uint32_t precision;      /* enum pio_precision */
+    uint32_t length_unit;    /* enum pio_length_unit */
+    uint32_t fields_any;     /* union of fields[] */
+    uint64_t *index;         /* [nframes] frame number in the source */
+    uint64_t *natoms;        /* [nframes] */
+    uint64_t *atom_offset;   /* [nframes + 1], multiples of PIO_BATCH_ATOM_PAD */
+    uint32_t *fields;        /* [nframes] enum pio_field bits */
+    int64_t *step;           /* [nframes] */
+    double *time;            /* [nframes] ps */
+    double (*box)[3][3];     /* [nframes] rows a, b, c (zero when absent) */
+    uint64_t *scalar_offset; /* [nframes + 1] into scalars */
+    struct pio_scalar *scalars;
+    void *positions, *velocities, *forces; /* [atom_offset[nframes]][3] */
+    /* capacities (the pipeline's business) */
+    uint32_t frame_capacity;
+    uint64_t atom_capacity, scalar_capacity;
+};
+
+/* Frame f of a float32 batch as a pio_frame whose arrays point into the
+ * batch (index and offset: index[f] and 0). */
+PIO_API void pio_batch_frame(const struct pio_batch *b, uint32_t f, struct pio_frame *out);
+
+/* ---- sources and sinks --------------------------------------------------- */
+
+/* What a source holds, given to the sink (after the transforms: atom
+ * selection changes natoms and topology). */
+struct pio_source_info {
+    uint64_t nframes;    /* frames the source holds (sink: frames it will get) */
+    uint64_t max_natoms; /* an upper bound on any frame's atom count */
+    uint32_t fields;     /* an upper bound on the fields frames carry */
+    uint32_t length_unit;
+    const struct pio_topology *topology; /* NULL when there is none */
+    uint64_t nmeta;
+    const char *const *meta_keys;
+    const char *const *meta_values;
+};
+
+/*
+ * A source. `info` is called once; `start` once with the selected frames
+ * (indices below nframes, in the order wanted); then `next` until it
+ * returns 0 (end) or an error. A frame from `next` stays valid until
+ * `release`; the pipeline holds one at a time. All calls come from one
+ * thread. Messages should name the file, frame and offset.
+ */
+struct pio_source {
+    const char *name; /* "holo", "synthetic", ... (for messages) */
+    void *ctx;
+    int (*info)(void *ctx, struct pio_source_info *out, struct pio_error *err);
+    int (*start)(void *ctx, const uint64_t *frames, uint64_t n, struct pio_error *err);
+    int (*next)(void *ctx, struct pio_frame *out, struct pio_error *err);
+    void (*release)(void *ctx, const struct pio_frame *f);
+    void (*destroy)(void *ctx);
+};
+
+/*
+ * A sink: `begin` once with what will arrive, `write` for each batch in
+ * order, `end` once: ok true after the last batch, false when the pipeline
+ * stops on an error (then keep what is written valid). The batch's arrays
+ * are in the sink's precision and length unit.
+ */
+struct pio_sink {
+    const char *name;
+    void *ctx;
+    uint32_t precision;   /* enum pio_precision the sink wants */
+    uint32_t length_unit; /* enum pio_length_unit the sink wants */
+    int (*begin)(void *ctx, const struct pio_source_info *info, struct pio_error *err);
+    int (*write)(void *ctx, const struct pio_batch *b, struct pio_error *err);
+    int (*end)(void *ctx, bool ok, struct pio_error *err);
+    void (*destroy)(void *ctx);
+};
+
+/* A HOLO file read through the reader's engine (ro may be NULL). Engine
+ * AUTO means PIO_IO_ENGINE, else pread (not mmap: a stream reads every
+ * frame once, and a mapping would keep every page it touched resident). */
+enum pio_source_flags {
+    /* Skip the BLAKE3 check of each frame record read (by default a frame
+     * whose checksum fails stops the run: a conversion never launders a
+     * damaged frame into a file with fresh, valid checksums). */
+    PIO_SOURCE_NO_VERIFY = 1u << 0,
+};
+PIO_API int pio_source_holo(struct pio_source *out, const char *path,
+                            const struct pio_reader_options *ro, uint32_t flags,
+                            struct pio_error *err);
+/* Deterministic frames: positions (and velocities, forces, box, two
+ * scalars as `fields` asks) from `seed` and the frame number, so any
+ * frame can be regenerated (tests, benchmarks). */
+PIO_API int pio_source_synthetic(struct pio_source *out, uint64_t nframes, uint64_t natoms,
+                                 uint32_t fields, uint64_t seed, struct pio_error *err);
+/* Frame i of pio_source_synthetic(.., natoms, fields, seed) into caller
+ * arrays of natoms * 3 floats (v and f may be NULL); fills out. */
+PIO_API void pio_synthetic_frame(uint64_t i, uint64_t natoms, uint32_t fields, uint64_t seed,
+                                 float *x, float *v, float *f, struct pio_scalar sc[2],
+                                 struct pio_frame *out);
+
+/*
+ * A HOLO writer as a sink: topology and metadata from the source (after
+ * selection), plus `prismio.source` metadata when given. commit_frames: a
+ * commit every that many frames (0: only at the end). On a failed run the
+ * frames written so far are committed.
+ */
+PIO_API int pio_sink_holo(struct pio_sink *out, const char *path,
+                          const struct pio_writer_options *wo, uint64_t commit_frames,
+                          struct pio_error *err);
+
+/* Release a source or sink (NULL members are fine; the struct is zeroed). */
+PIO_API void pio_source_destroy(struct pio_source *s);
+PIO_API void pio_sink_destroy(struct pio_sink *s);
+
+/* ---- selections ------------------------------------------------------------ */
+
+/*
+ * Frame selection over `nframes` frames: a comma-separated list of items,
+ * each a slice START:STOP:STEP (Python semantics: parts may be empty or
+ * negative; STEP may be negative), a frame N, or an inclusive range N-M.
+ * The result keeps the order and repetitions written. *out is malloc'd
+ * (free it); *n may be 0.
+ */
+PIO_API int pio_select_frames(const char *spec, uint64_t nframes, uint64_t **out, uint64_t *n,
+                              struct pio_error *err);
+
+/*
+ * Atom selection, a small language in the spirit of MDAnalysis:
+ *   expr    := and ('or' and)*        and := unary ('and' unary)*
+ *   unary   := 'not' unary | '(' expr ')' | primary
+ *   primary := 'all' | 'index' RANGES | 'resid' RANGES | RANGES
+ *            | 'name' WORDS | 'resname' WORDS | 'chain' WORDS | 'element' WORDS
+ * RANGES are N, N-M or N:M (inclusive), separated by spaces or commas;
+ * WORDS may use * and ? wildcards. Names need a topology (top may be NULL
+ * otherwise). The result is sorted and unique, every index < natoms. *out
+ * is malloc'd.
+ */
+PIO_API int pio_select_atoms(const char *spec, const struct pio_topology *top, uint64_t natoms,
+                             uint64_t **out, uint64_t *n, struct pio_error *err);
+
+/* ---- running ------------------------------------------------------------- */
+
+/* pio_pipeline_options.drop: enum pio_field bits, and this one. */
+#define PIO_DROP_SCALARS (1u << 16)
+
+struct pio_pipeline_progress {
+    uint64_t frames_done, frames_total;
+    uint64_t bytes_in; /* atom array bytes taken from the source */
+    double seconds;
+};
+
+struct pio_pipeline_stats {
+    uint64_t frames_in, frames_out, batches;
+    uint64_t bytes_in, bytes_out; /* atom array bytes (source, sink) */
+    double seconds;
+    double source_wait;             /* seconds the source waited for a free buffer (backpressure) */
+    double sink_wait;               /* seconds the sink waited for a batch */
+    uint64_t buffers, buffer_bytes; /* pool size */
+};
+
+struct pio_pipeline_options {
+    uint32_t size;         /* sizeof(struct pio_pipeline_options) */
+    uint32_t batch_frames; /* frames per batch (0: 128); fewer when memory says so */
+    uint32_t threads;      /* transform workers (0: the number of CPUs) */
+    uint32_t drop;      /* fields to drop: PIO_FIELD_VELOCITIES | FORCES | BOX, PIO_DROP_SCALARS */
+    uint64_t max_bytes; /* batch memory (0: 32 MiB); at least one frame per buffer */
+    const char *frames; /* pio_select_frames spec, NULL: all */
+    const char *atoms;  /* pio_select_atoms spec, NULL: all */
+    /* Runs last on each batch (worker threads, concurrently), in the sink's
+     * precision and units; a non-zero return stops the pipeline. */
+    int (*transform)(void *ctx, struct pio_batch *b, struct pio_error *err);
+    void *transform_ctx;
+    /* Called by the sink thread after each batch. */
+    void (*progress)(void *ctx, const struct pio_pipeline_progress *p);
+    void *progress_ctx;
+};
+#define PIO_PIPELINE_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        sizeof(struct pio_pipeline_options), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL        \
+    }
+
+/*
+ * Run source -> transforms -> sink to the end or the first error; the
+ * calling thread runs the sink. Returns 0 or the error (err names the
+ * stage, frame and cause). stats may be NULL. The source and sink are not
+ * destroyed.
+ */
+PIO_API int pio_pipeline_run(struct pio_source *src, struct pio_sink *sink,
+                             const struct pio_pipeline_options *opts,
+                             struct pio_pipeline_stats *stats, struct pio_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PRISMIO_PIPELINE_H */

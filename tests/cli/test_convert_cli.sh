@@ -1,0 +1,71 @@
+#!/bin/sh
+# prismio convert: selections end to end (values checked against dump of
+# the input), progress bar only on a terminal, errors and exit codes.
+# usage: test_convert_cli.sh PRISMIO
+set -u
+P=$1
+fail=0
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+bad() { echo "FAIL: $*" >&2; fail=1; }
+code() { "$@" >"$T/out" 2>"$T/err"; echo $?; }
+
+"$P" gen "$T/in.holo" --atoms 300 --frames 40 --fields x,v,f --seed 3 >/dev/null || bad "gen"
+
+# everything: same frames, verified
+[ "$(code "$P" convert "$T/in.holo" "$T/all.holo" --threads 2 --batch 7)" = 0 ] || bad "convert: $(cat "$T/err")"
+grep -q 'all.holo: 40 frames' "$T/out" || bad "convert summary: $(cat "$T/out")"
+[ -s "$T/err" ] && bad "no progress bar when stderr is not a terminal: $(cat "$T/err")"
+"$P" verify "$T/all.holo" >/dev/null || bad "verify the converted file"
+"$P" dump "$T/in.holo" --frame 17 >"$T/d1"
+"$P" dump "$T/all.holo" --frame 17 >"$T/d2"
+cmp -s "$T/d1" "$T/d2" || bad "frame 17 differs after a plain convert"
+
+# frames 1:30:4 -> 1 5 9 ... 29 (8 frames); atoms 'name OW' -> every third atom
+[ "$(code "$P" convert "$T/in.holo" "$T/sel.holo" --frames 1:30:4 --atoms 'name OW' --drop v,scalars --quiet)" = 0 ] || bad "convert with selections: $(cat "$T/err")"
+[ -s "$T/out" ] && bad "--quiet prints nothing"
+"$P" info "$T/sel.holo" >"$T/info"
+grep -q '^frames: *8$' "$T/info" || bad "selected frames: $(cat "$T/info")"
+grep -q '^atoms: *100$' "$T/info" || bad "selected atoms"
+grep -q '^fields: *positions forces box$' "$T/info" || bad "dropped fields: $(grep fields "$T/info")"
+grep -q 'topology: *100 atoms' "$T/info" || bad "selected topology"
+# frame 2 of the output is input frame 9, atoms 0, 3, 6, ... without velocities
+"$P" dump "$T/in.holo" --frame 9 | awk -F, 'NR == 1 { print "atom,x,y,z,fx,fy,fz"; next }
+    ($1 % 3) == 0 { print ($1 / 3) "," $2 "," $3 "," $4 "," $8 "," $9 "," $10 }' >"$T/want"
+"$P" dump "$T/sel.holo" --frame 2 >"$T/got"
+cmp -s "$T/want" "$T/got" || bad "selected frame values differ: $(diff "$T/want" "$T/got" | head -3)"
+
+# a progress bar on a terminal (script gives the command a pty)
+if command -v script >/dev/null 2>&1; then
+    script -qec "$P convert $T/in.holo $T/tty.holo --batch 4" "$T/typescript" >/dev/null 2>&1
+    grep -q 'frames .* MB/s .*ETA' "$T/typescript" || bad "no progress bar on a terminal"
+    grep -q '40/40 frames' "$T/typescript" || bad "progress bar does not end at 40/40"
+fi
+
+# errors: one line, named, with the exit codes of cli.h
+[ "$(code "$P" convert "$T/in.holo" "$T/all.holo")" = 74 ] || bad "existing output must fail"
+grep -q "all.holo: cannot create: File exists" "$T/err" || bad "exists message: $(cat "$T/err")"
+[ "$(code "$P" convert "$T/in.holo" "$T/in.holo" --overwrite)" = 64 ] || bad "same file must be refused"
+grep -q "same file" "$T/err" || bad "same-file message"
+[ "$(code "$P" convert "$T/nope.holo" "$T/x.holo")" = 66 ] || bad "missing input"
+grep -q "nope.holo" "$T/err" || bad "missing input is named"
+[ "$(code "$P" convert "$T/in.holo" "$T/x.xtc")" = 64 ] || bad "unsupported output"
+[ "$(code "$P" convert "$T/in.holo" "$T/x.holo" --atoms 'name OW and')" = 64 ] || bad "bad atom spec"
+grep -q "atom selection 'name OW and': expected a selection at character 12" "$T/err" || bad "atom spec message: $(cat "$T/err")"
+[ "$(code "$P" convert "$T/in.holo" "$T/x.holo" --frames 40)" = 64 ] || bad "frame out of range"
+grep -q "frame 40 out of range (40 frames)" "$T/err" || bad "frame range message: $(cat "$T/err")"
+[ "$(code "$P" convert "$T/in.holo" "$T/x.holo" --drop q)" = 64 ] || bad "bad --drop"
+[ "$(code "$P" convert "$T/in.holo" "$T/x.holo" --threads 0)" = 64 ] || bad "bad --threads"
+[ "$(code "$P" convert "$T/in.holo")" = 64 ] || bad "missing OUT"
+[ -e "$T/x.holo" ] && bad "a refused conversion must not create its output"
+
+# a damaged input frame stops the run; OUT keeps a valid prefix
+cp "$T/in.holo" "$T/dmg.holo"
+printf '\001' | dd of="$T/dmg.holo" bs=1 seek=200000 conv=notrunc 2>/dev/null
+[ "$(code "$P" convert "$T/dmg.holo" "$T/part.holo" --batch 2)" = 1 ] || bad "damaged input must exit 1"
+grep -Eq "stage 'source holo': .*dmg.holo: frame [0-9]+ at offset 0x[0-9a-f]+: checksum mismatch" "$T/err" || bad "damage message: $(cat "$T/err")"
+grep -Eq "part.holo holds the [0-9]+ frames written before the error, committed" "$T/err" || bad "partial output note: $(cat "$T/err")"
+"$P" verify "$T/part.holo" >/dev/null || bad "the partial output verifies"
+[ "$(code "$P" convert "$T/dmg.holo" "$T/nv.holo" --no-verify)" = 0 ] || bad "--no-verify copies it"
+
+exit $fail
