@@ -15,6 +15,8 @@ PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev"
 PKGS="$PKGS b3sum"
 # Benchmark baselines.
 PKGS="$PKGS fio hyperfine"
+# /usr/bin/time -v: peak RSS in the pipeline benchmark
+PKGS="$PKGS time"
 # io_uring engine.
 PKGS="$PKGS liburing-dev"
 # Lock-free peer for the ring benchmark.

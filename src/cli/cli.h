@@ -32,6 +32,12 @@ int cmd_dump(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_bench_ring(int argc, char **argv);
+int cmd_bench_convert(int argc, char **argv);
+
+/* Benchmark helpers (cmd_bench.c): seconds to read() a whole file into a
+ * reused buffer (< 0 on error); drop a file's pages from the page cache. */
+double bench_raw_read(const char *path);
+void bench_drop_cache(const char *path);
 
 /*
  * Shared reader options: if argv[*i] is --engine NAME or --direct, consume

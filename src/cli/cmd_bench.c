@@ -61,7 +61,11 @@ static void usage(FILE *f)
                "      bytes in record-sized blocks with end_fsync=1 (with --direct: fio O_DIRECT\n"
                "      through io_uring, depth 4); best of N runs (3).\n"
                "  ring [--items N] [--json]\n"
-               "      SPSC ring and MPMC queue items/s next to ck_ring (see bench ring --help).\n");
+               "      SPSC ring and MPMC queue items/s next to ck_ring (see bench ring --help).\n"
+               "  convert FILE.holo [--frames S] [--atoms S] [--threads N] [--memory B] [--cold]\n"
+               "       [--repeat N] [--json]\n"
+               "      The pipeline (HOLO to HOLO, durable) next to read() of the same file, same\n"
+               "      cache state (see bench convert --help).\n");
 }
 
 /* The tail of every benchmark's option loop: --help, a stray option, or
@@ -321,7 +325,7 @@ static double read_all(const char *path, uint64_t *array_bytes)
 
 /* Raw limit for buffered engines: read() the file into a reused 1 MiB
  * buffer and sum it. */
-static double raw_read_scan(const char *path)
+double bench_raw_read(const char *path)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
@@ -339,7 +343,7 @@ static double raw_read_scan(const char *path)
 }
 
 /* Drop the file's pages from the page cache (for cold runs). */
-static void drop_cache(const char *path)
+void bench_drop_cache(const char *path)
 {
     int fd = open(path, O_RDONLY);
     if (fd >= 0) {
@@ -534,10 +538,10 @@ static int bench_read(int argc, char **argv)
                    : ro.engine == PIO_IO_MMAP ? "raw scan of a fresh mapping"
                                               : "read() into a 1 MiB buffer";
         if (!cold)
-            raw_read_scan(path);
+            bench_raw_read(path);
         for (uint64_t k = 0; k < repeat; k++) {
             if (cold)
-                drop_cache(path);
+                bench_drop_cache(path);
             double t = stream_all(path, &ro, (unsigned)qd, &array_bytes, &io);
             if (t < 0) {
                 rc = EXIT_IOERR;
@@ -551,9 +555,9 @@ static int bench_read(int argc, char **argv)
                     fio_bw = bw;
             } else {
                 if (cold)
-                    drop_cache(path);
-                t_raw = best(t_raw,
-                             ro.engine == PIO_IO_MMAP ? raw_scan(path, size) : raw_read_scan(path));
+                    bench_drop_cache(path);
+                t_raw = best(t_raw, ro.engine == PIO_IO_MMAP ? raw_scan(path, size)
+                                                             : bench_raw_read(path));
             }
         }
         if (cold && direct) {
@@ -580,7 +584,7 @@ static int bench_read(int argc, char **argv)
             }
             for (uint64_t k = 0; k < repeat; k++) {
                 if (cold)
-                    drop_cache(path);
+                    bench_drop_cache(path);
                 double t = stream_frames(path, &ro, (unsigned)qd, pick, nr, &rnd_bytes);
                 if (t > 0 && (t_rnd < 0 || t < t_rnd))
                     t_rnd = t;
@@ -873,6 +877,8 @@ int cmd_bench(int argc, char **argv)
         return bench_write(argc - 1, argv + 1);
     if (strcmp(argv[1], "ring") == 0)
         return cmd_bench_ring(argc - 1, argv + 1);
+    if (strcmp(argv[1], "convert") == 0)
+        return cmd_bench_convert(argc - 1, argv + 1);
     cli_err(CMD, "unknown benchmark '%s' (see --help)", argv[1]);
     return EXIT_USAGE;
 }

@@ -219,6 +219,7 @@ PIO_API void pio_batch_frame(const struct pio_batch *b, uint32_t f, struct pio_f
 static void *source_main(void *arg)
 {
     struct pipe *p = arg;
+    pthread_setname_np(pthread_self(), "pio-source");
     struct pio_batch *b = NULL;
     uint64_t seq = 0;
     struct pio_error e = {0};
@@ -351,8 +352,21 @@ static int transform_atoms(struct worker *w, struct pio_batch *b, struct pio_err
                 continue;
             float *d = arr[k] + out0 * 3;
             const float *s = arr[k] + in0 * 3;
-            for (uint64_t r = 0, j = 0; r < w->nruns; j += w->run_len[r], r++)
-                memmove(d + j * 3, s + w->run_src[r] * 3, w->run_len[r] * 12);
+            for (uint64_t r = 0, j = 0; r < w->nruns; j += w->run_len[r], r++) {
+                uint64_t len = w->run_len[r];
+                const float *a = s + w->run_src[r] * 3;
+                float *z = d + j * 3;
+                if (len >= 16) {
+                    memmove(z, a, len * 12);
+                } else { /* short runs (every third atom, say): no call per run */
+                    for (uint64_t t = 0; t < len * 3; t += 3) {
+                        float x0 = a[t], x1 = a[t + 1], x2 = a[t + 2];
+                        z[t] = x0;
+                        z[t + 1] = x1;
+                        z[t + 2] = x2;
+                    }
+                }
+            }
             memset(d + m * 3, 0, (PAD_ATOMS(m) - m) * 12);
         }
         b->atom_offset[f] = out0;
@@ -434,6 +448,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct pipe *p = w->p;
+    pthread_setname_np(pthread_self(), "pio-worker");
     void *item;
     while (pio_mpmc_pop_wait(p->work, &item) == 0) {
         struct pio_batch *b = item;
