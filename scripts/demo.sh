@@ -1,7 +1,8 @@
 #!/bin/sh
 # make demo: the project's main job.
-# 1. HOLO: write a trajectory, show it, verify it, read random frames, then
-#    kill a writer mid-run and recover its file.
+# 1. HOLO: write a trajectory, show it, verify it, read random frames,
+#    stream a selection of it through the pipeline, then kill a writer
+#    mid-run and recover its file.
 # 2. BLAKE3: checksums of the bundled real trajectories with `prismio b3sum`,
 #    checked back (and against the reference b3sum when present), and
 #    hashing throughput next to b3sum on a larger file built from them.
@@ -25,6 +26,11 @@ for fr in 17 123 199; do
     echo "-- frame $fr"
     "$P" dump "$T" --frame "$fr" --format csv | head -n 3
 done
+echo "== the pipeline: every 4th frame, oxygens only, velocities dropped"
+rm -f "$D/oxygens.holo"
+"$P" convert "$T" "$D/oxygens.holo" --frames ::4 --atoms 'name OW' --drop v --threads 2
+"$P" info "$D/oxygens.holo" | sed -n '3,5p'
+"$P" verify "$D/oxygens.holo"
 echo "== a writer killed mid-run (SIGKILL), then recovered"
 "$P" gen "$D/killed.holo" --atoms 20000 --frames 100000 --seed 3 &
 pid=$!
