@@ -11,5 +11,6 @@
 #include "prismio/io.h"
 #include "prismio/holo.h"
 #include "prismio/pipeline.h"
+#include "prismio/convert.h"
 
 #endif /* PRISMIO_H */

@@ -1,5 +1,7 @@
 #!/bin/sh
 # make demo: the project's main job.
+# 0. A real GROMACS trajectory into HOLO (with its PDB topology), verified,
+#    read back, written back to XTC byte for byte, exported to PDB.
 # 1. HOLO: write a trajectory, show it, verify it, read random frames,
 #    stream a selection of it through the pipeline, then kill a writer
 #    mid-run and recover its file.
@@ -12,6 +14,20 @@ D=build/demo
 mkdir -p "$D"
 
 echo "== prismio $("$P" --version | cut -d' ' -f2-)"
+echo "== a real trajectory (GROMACS XTC, 711 atoms, 201 frames) into HOLO, with its PDB topology"
+rm -f "$D/peptide.holo" "$D/peptide.xtc" "$D/peptide_ca.pdb"
+"$P" convert tests/data/peptide.xtc "$D/peptide.holo" --top tests/data/peptide.pdb
+"$P" info "$D/peptide.holo"
+"$P" verify "$D/peptide.holo"
+echo "-- frame 100, first atoms (nm)"
+"$P" dump "$D/peptide.holo" --frame 100 --format csv | head -n 3
+echo "== back to XTC: byte-identical to the file GROMACS wrote"
+"$P" convert "$D/peptide.holo" "$D/peptide.xtc" --quiet
+cmp tests/data/peptide.xtc "$D/peptide.xtc" && echo "identical: $(wc -c <"$D/peptide.xtc") bytes"
+echo "== exported: C-alpha atoms of every 50th frame as a multi-model PDB"
+"$P" convert "$D/peptide.holo" "$D/peptide_ca.pdb" --frames ::50 --atoms 'name CA'
+grep -c '^MODEL' "$D/peptide_ca.pdb" | sed 's/$/ models/'
+grep -m 2 '^ATOM' "$D/peptide_ca.pdb"
 T="$D/water.holo"
 rm -f "$T" "$D/killed.holo"
 echo "== writing a 3,000-atom trajectory, 200 frames with velocities and forces"

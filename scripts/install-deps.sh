@@ -21,6 +21,8 @@ PKGS="$PKGS time"
 PKGS="$PKGS liburing-dev"
 # Lock-free peer for the ring benchmark.
 PKGS="$PKGS libck-dev"
+# Independent readers the converter tests compare with (Debian's Python).
+PKGS="$PKGS python3-numpy python3-mdanalysis gromacs"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system (no dpkg-query); install these yourself: $PKGS" >&2

@@ -97,6 +97,7 @@ struct pio_source_info {
     uint64_t nmeta;
     const char *const *meta_keys;
     const char *const *meta_values;
+    const char *warning; /* NULL, or what the source skipped (a truncated last frame) */
 };
 
 /*

@@ -18,7 +18,10 @@ static void usage(FILE *f)
                "                       [--memory BYTES] [--commit-every N] [--overwrite]\n"
                "                       [--engine mmap|pread|uring] [--direct] [--no-verify]\n"
                "                       [--quiet]\n\n"
-               "Streams IN to OUT through the pipeline in bounded memory.\n"
+               "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
+               "extension: .holo .xtc .gro .pdb .xyz (both ways).\n"
+               "  --top FILE      topology (names, residues, chains) from a .gro or .pdb\n"
+               "  --precision P   XTC output precision (default 1000: 0.001 nm)\n"
                "  --frames SPEC   START:STOP:STEP (Python slice), N, N-M, comma lists\n"
                "  --atoms SPEC    e.g. '0-99', 'name CA', 'resname SOL and not element H',\n"
                "                  'chain A or (resid 1-10 and name C*)'\n"
@@ -30,7 +33,8 @@ static void usage(FILE *f)
                "  --no-verify     skip the BLAKE3 check of each input frame (default: a\n"
                "                  damaged frame stops the run instead of being copied)\n"
                "  --quiet         no progress bar (it shows only on a terminal anyway)\n"
-               "On an error OUT keeps, committed, the frames written before it.\n");
+               "On an error a .holo OUT keeps, committed, the frames written before it;\n"
+               "other formats are written as OUT.part and renamed only when complete.\n");
 }
 
 struct progress {
@@ -92,12 +96,6 @@ static bool parse_drop(const char *s, uint32_t *out)
     return *out != 0;
 }
 
-static bool has_suffix(const char *s, const char *suf)
-{
-    size_t n = strlen(s), m = strlen(suf);
-    return n >= m && strcmp(s + n - m, suf) == 0;
-}
-
 int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -106,6 +104,8 @@ int cmd_convert(int argc, char **argv)
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     uint64_t commit_every = 0;
     bool quiet = false, verify = true;
+    const char *top = NULL;
+    float precision = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_reader_option("convert", argc, argv, &i, &ro);
@@ -145,6 +145,15 @@ int cmd_convert(int argc, char **argv)
                 cli_err("convert", "--memory needs a size such as 64M, not '%s'", argv[i]);
                 return EXIT_USAGE;
             }
+        } else if (!strcmp(a, "--top") && has_val) {
+            top = argv[++i];
+        } else if (!strcmp(a, "--precision") && has_val) {
+            char *endp;
+            precision = strtof(argv[++i], &endp);
+            if (*endp || !(precision > 0)) {
+                cli_err("convert", "--precision needs a positive number such as 1000");
+                return EXIT_USAGE;
+            }
         } else if (!strcmp(a, "--commit-every") && has_val) {
             if (!cli_parse_u64(argv[++i], &commit_every, false)) {
                 cli_err("convert", "--commit-every needs a frame count, not '%s'", argv[i]);
@@ -166,10 +175,6 @@ int cmd_convert(int argc, char **argv)
         cli_err("convert", "need IN and OUT (see --help)");
         return EXIT_USAGE;
     }
-    if (!has_suffix(out, ".holo")) {
-        cli_err("convert", "%s: output format not supported yet (this build writes .holo)", out);
-        return EXIT_USAGE;
-    }
     struct stat si, so;
     if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev &&
         si.st_ino == so.st_ino) {
@@ -180,10 +185,22 @@ int cmd_convert(int argc, char **argv)
     struct pio_error e = {0};
     struct pio_source src;
     struct pio_sink sink;
-    int rc = pio_source_holo(&src, in, &ro, verify ? 0 : PIO_SOURCE_NO_VERIFY, &e);
+    struct pio_source_options so_ = PIO_SOURCE_OPTIONS_INIT;
+    so_.flags = verify ? 0 : PIO_SOURCE_NO_VERIFY;
+    so_.topology = top;
+    so_.reader = &ro;
+    struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
+    ko.flags = (wo.flags & PIO_WRITER_OVERWRITE) ? PIO_SINK_OVERWRITE : 0;
+    ko.writer = &wo;
+    ko.commit_frames = commit_every;
+    ko.xtc_precision = precision;
+    int rc = pio_source_open(&src, in, &so_, &e);
     if (rc != 0)
         return cli_fail("convert", rc, &e);
-    if ((rc = pio_sink_holo(&sink, out, &wo, commit_every, &e)) != 0) {
+    struct pio_source_info si_;
+    if (src.info(src.ctx, &si_, &e) == 0 && si_.warning && !quiet)
+        cli_err("convert", "warning: %s", si_.warning);
+    if ((rc = pio_sink_open(&sink, out, &ko, &e)) != 0) {
         pio_source_destroy(&src);
         return cli_fail("convert", rc, &e);
     }
@@ -200,7 +217,8 @@ int cmd_convert(int argc, char **argv)
         int code = cli_fail("convert", rc, &e);
         /* Say what OUT holds, if the run got as far as creating it. */
         pio_reader *r;
-        if (st.buffers && pio_reader_open(&r, out, NULL, NULL) == 0) {
+        if (st.buffers && pio_format_from_path(out) == PIO_FORMAT_HOLO &&
+            pio_reader_open(&r, out, NULL, NULL) == 0) {
             struct pio_reader_info ri;
             pio_reader_info(r, &ri);
             cli_err("convert", "%s holds the %llu frames written before the error%s", out,

@@ -1,0 +1,404 @@
+/*
+ * convert: XTC reader and writer.
+ *
+ * Reading: opening scans the frame headers only (the byte count sits at
+ * byte 88 of a frame), so the frame count is known and any frame can be
+ * read without decoding the ones before it; frames are read with pread
+ * into one buffer and decoded there. A truncated last frame is skipped
+ * with a warning; any other damage is an error naming frame and offset.
+ * Writing: magic 1995 (2023 beyond 298,261,617 atoms), precision as asked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convert/convert_internal.h"
+#include "convert/xtc_codec.h"
+
+#include "common/pio_common.h"
+
+#define HDR_BYTES 56 /* magic .. second natoms */
+
+struct xtc_src {
+    char *path;
+    int fd;
+    uint64_t size, nframes, cap;
+    uint64_t *off;
+    uint32_t natoms;
+    char warning[256];
+    const uint64_t *sel;
+    uint64_t nsel, k;
+    uint8_t *buf;
+    size_t bufcap;
+    float *x;
+};
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return PIO_ETRUNCATED;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Length of the frame at `off` from its header, or an error. */
+static int frame_length(struct xtc_src *s, uint64_t i, uint64_t off, uint64_t *len,
+                        struct pio_error *err)
+{
+    uint8_t h[96];
+    uint64_t avail = PIO_MIN(s->size - off, sizeof(h));
+    int rc = pread_all(s->fd, h, (size_t)avail, off);
+    if (rc != 0)
+        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
+                             (unsigned long long)i, (unsigned long long)off, pio_strerror(rc));
+    struct xdr_in x = {h, avail, 0, false};
+    int32_t magic = xdr_i32(&x);
+    uint32_t natoms = xdr_u32(&x);
+    x.pos = 52;
+    uint32_t natoms2 = xdr_u32(&x);
+    if (x.bad)
+        return PIO_ETRUNCATED;
+    if (magic != XTC_MAGIC && magic != XTC_MAGIC_LARGE)
+        return pio_error_set(err, i ? PIO_ECORRUPT : PIO_EFORMAT,
+                             "%s: frame %llu at offset 0x%llx: magic %d is not XTC's (1995, 2023)",
+                             s->path, (unsigned long long)i, (unsigned long long)off, magic);
+    if (natoms != natoms2 || natoms == 0 || natoms > (uint32_t)INT32_MAX)
+        return pio_error_set(
+            err, PIO_ECORRUPT, "%s: frame %llu at offset 0x%llx: atom counts %u and %u disagree",
+            s->path, (unsigned long long)i, (unsigned long long)off, natoms, natoms2);
+    if (i == 0)
+        s->natoms = natoms;
+    else if (natoms != s->natoms)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: %u atoms, frame 0 had %u", s->path,
+                             (unsigned long long)i, (unsigned long long)off, natoms, s->natoms);
+    if (natoms <= 9) {
+        *len = HDR_BYTES + (uint64_t)natoms * 12;
+        return 0;
+    }
+    bool large = magic == XTC_MAGIC_LARGE;
+    x.pos = 88;
+    uint64_t nbytes = large ? xdr_u64(&x) : xdr_u32(&x);
+    if (x.bad)
+        return PIO_ETRUNCATED;
+    *len = (large ? 96 : 92) + ((nbytes + 3) & ~(uint64_t)3);
+    if (nbytes > s->size)
+        *len = UINT64_MAX; /* past the end: truncated or garbage */
+    return 0;
+}
+
+/* Whether a frame header (magic, then this atom count) starts at a 4-byte
+ * step after `off`: a frame that claims to run past the end of the file is
+ * then corrupt (a lying byte count), not the torn last frame of a killed
+ * writer. */
+static bool later_frame(struct xtc_src *s, uint64_t off)
+{
+    uint8_t pat[8] = {0,
+                      0,
+                      XTC_MAGIC >> 8,
+                      XTC_MAGIC & 0xff,
+                      (uint8_t)(s->natoms >> 24),
+                      (uint8_t)(s->natoms >> 16),
+                      (uint8_t)(s->natoms >> 8),
+                      (uint8_t)s->natoms};
+    static uint8_t buf[1 << 16];
+    for (uint64_t pos = off + 4; pos + 8 <= s->size; pos += sizeof(buf) - 8) {
+        size_t n = (size_t)PIO_MIN(sizeof(buf), s->size - pos);
+        if (pread_all(s->fd, buf, n, pos) != 0)
+            return false;
+        for (size_t k = 0; k + 8 <= n; k += 4)
+            if (memcmp(buf + k, pat, 8) == 0)
+                return true;
+    }
+    return false;
+}
+
+static int xtc_scan(struct xtc_src *s, struct pio_error *err)
+{
+    uint64_t off = 0;
+    while (off < s->size) {
+        uint64_t len = 0;
+        int rc = frame_length(s, s->nframes, off, &len, err);
+        if (rc == PIO_ETRUNCATED || (rc == 0 && len > s->size - off)) {
+            if (s->nframes == 0 && rc != 0)
+                return pio_error_set(err, PIO_ETRUNCATED, "%s: shorter than one XTC header",
+                                     s->path);
+            if (rc == 0 && later_frame(s, off))
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame %llu at offset 0x%llx: its byte count runs past "
+                                     "the end of the file, yet frames follow",
+                                     s->path, (unsigned long long)s->nframes,
+                                     (unsigned long long)off);
+            snprintf(s->warning, sizeof(s->warning),
+                     "%s: frame %llu at offset 0x%llx is truncated (%llu bytes left); skipped",
+                     s->path, (unsigned long long)s->nframes, (unsigned long long)off,
+                     (unsigned long long)(s->size - off));
+            break;
+        }
+        if (rc != 0)
+            return rc;
+        if (s->nframes == s->cap) {
+            uint64_t cap = s->cap ? s->cap * 2 : 1024;
+            uint64_t *o = realloc(s->off, (size_t)cap * sizeof(*o));
+            if (!o)
+                return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+            s->off = o;
+            s->cap = cap;
+        }
+        s->off[s->nframes++] = off;
+        off += len;
+    }
+    if (s->nframes == 0)
+        return pio_error_set(err, PIO_ETRUNCATED, "%s: no complete XTC frame", s->path);
+    return 0;
+}
+
+static int xs_info(void *ctx, struct pio_source_info *out, struct pio_error *err)
+{
+    (void)err;
+    struct xtc_src *s = ctx;
+    *out = (struct pio_source_info){.nframes = s->nframes,
+                                    .max_natoms = s->natoms,
+                                    .fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX,
+                                    .length_unit = PIO_UNIT_NM,
+                                    .warning = s->warning[0] ? s->warning : NULL};
+    return 0;
+}
+
+static int xs_start(void *ctx, const uint64_t *frames, uint64_t n, struct pio_error *err)
+{
+    (void)err;
+    struct xtc_src *s = ctx;
+    s->sel = frames;
+    s->nsel = frames ? n : s->nframes;
+    s->k = 0;
+    return 0;
+}
+
+static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+{
+    struct xtc_src *s = ctx;
+    if (s->k == s->nsel)
+        return 0;
+    uint64_t i = s->sel ? s->sel[s->k] : s->k;
+    s->k++;
+    uint64_t off = s->off[i];
+    uint64_t end = i + 1 < s->nframes ? s->off[i + 1] : s->size;
+    uint64_t len = end - off;
+    if (len > s->bufcap) {
+        uint8_t *b = realloc(s->buf, (size_t)len);
+        if (!b)
+            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", s->path,
+                                 (unsigned long long)i);
+        s->buf = b;
+        s->bufcap = (size_t)len;
+    }
+    int rc = pread_all(s->fd, s->buf, (size_t)len, off);
+    if (rc != 0)
+        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
+                             (unsigned long long)i, (unsigned long long)off, pio_strerror(rc));
+    struct xdr_in x = {s->buf, len, 0, false};
+    int32_t magic = xdr_i32(&x);
+    xdr_u32(&x);
+    int32_t step = xdr_i32(&x);
+    float time = xdr_f32(&x);
+    memset(out, 0, sizeof(*out));
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            out->box[a][b] = xdr_f32(&x);
+    xdr_u32(&x);
+    float precision;
+    const char *why = "truncated";
+    rc = x.bad ? PIO_ETRUNCATED
+               : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, s->x, &precision, &why);
+    if (rc != 0)
+        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: %s", s->path,
+                             (unsigned long long)i, (unsigned long long)off, why);
+    for (uint64_t k = 0; k < (uint64_t)s->natoms * 3; k++)
+        if (!isfinite(s->x[k]))
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: atom %llu is not a number",
+                                 s->path, (unsigned long long)i, (unsigned long long)off,
+                                 (unsigned long long)(k / 3));
+    out->natoms = s->natoms;
+    out->positions = (const float(*)[3])s->x;
+    out->fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX;
+    out->step = step;
+    out->time = time;
+    out->index = i;
+    out->offset = off;
+    return 1;
+}
+
+static void xs_release(void *ctx, const struct pio_frame *f)
+{
+    (void)ctx;
+    (void)f;
+}
+
+static void xs_destroy(void *ctx)
+{
+    struct xtc_src *s = ctx;
+    if (!s)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->path);
+    free(s->off);
+    free(s->buf);
+    free(s->x);
+    free(s);
+}
+
+int xtc_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+{
+    struct xtc_src *s = calloc(1, sizeof(*s));
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int rc = 0;
+    if (s->fd < 0 || fstat(s->fd, &st) != 0)
+        rc = pio_error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = pio_error_set(err, -EISDIR, "%s: not a regular file", path);
+    if (rc == 0) {
+        s->size = (uint64_t)st.st_size;
+        rc = xtc_scan(s, err);
+    }
+    if (rc == 0 && !(s->x = malloc((size_t)s->natoms * 12)))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory for %u atoms", path, s->natoms);
+    if (rc != 0) {
+        xs_destroy(s);
+        return rc;
+    }
+    *out = (struct pio_source){"source xtc", s, xs_info, xs_start, xs_next, xs_release, xs_destroy};
+    return 0;
+}
+
+/* ---- writer --------------------------------------------------------------------- */
+
+struct xtc_sink {
+    char *path;
+    bool overwrite;
+    float precision;
+    struct outfile of;
+    uint64_t natoms, frames;
+    struct xdr_out o;
+    int32_t *ints;
+};
+
+static int xk_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
+{
+    (void)info;
+    struct xtc_sink *s = ctx;
+    return outfile_open(&s->of, s->path, s->overwrite, err);
+}
+
+static int xk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
+{
+    struct xtc_sink *s = ctx;
+    for (uint32_t f = 0; f < b->nframes; f++) {
+        struct pio_frame fr;
+        pio_batch_frame(b, f, &fr);
+        if (s->frames == 0) {
+            if (fr.natoms == 0 || fr.natoms > INT32_MAX)
+                return pio_error_set(err, PIO_ELIMIT, "%s: XTC cannot hold %llu atoms", s->path,
+                                     (unsigned long long)fr.natoms);
+            s->natoms = fr.natoms;
+            if (!(s->ints = malloc((size_t)fr.natoms * 12)))
+                return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+        } else if (fr.natoms != s->natoms) {
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: frame %llu has %llu atoms, the first %llu (XTC needs one "
+                                 "count)",
+                                 s->path, (unsigned long long)fr.index,
+                                 (unsigned long long)fr.natoms, (unsigned long long)s->natoms);
+        }
+        if (fr.step < INT32_MIN || fr.step > INT32_MAX)
+            return pio_error_set(err, PIO_ELIMIT,
+                                 "%s: frame %llu: step %lld does not fit XTC's int", s->path,
+                                 (unsigned long long)fr.index, (long long)fr.step);
+        bool large = fr.natoms > XTC_LARGE_NATOMS;
+        s->o.len = 0;
+        xdr_put_i32(&s->o, large ? XTC_MAGIC_LARGE : XTC_MAGIC);
+        xdr_put_u32(&s->o, (uint32_t)fr.natoms);
+        xdr_put_i32(&s->o, (int32_t)fr.step);
+        xdr_put_f32(&s->o, (float)fr.time);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                xdr_put_f32(&s->o, (fr.fields & PIO_FIELD_BOX) ? (float)fr.box[i][j] : 0.0f);
+        xdr_put_u32(&s->o, (uint32_t)fr.natoms);
+        const char *why = "";
+        int rc = xtc_encode_coords(&s->o, (const float *)fr.positions, (uint32_t)fr.natoms,
+                                   s->precision, large, s->ints, &why);
+        if (rc == -ENOMEM || s->o.oom)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+        if (rc != 0)
+            return pio_error_set(err, rc, "%s: frame %llu: %s", s->path,
+                                 (unsigned long long)fr.index, why);
+        if (fwrite(s->o.p, 1, (size_t)s->o.len, s->of.f) != s->o.len)
+            return pio_error_set(err, -errno, "%s: write failed: %s", s->of.tmp, strerror(errno));
+        s->frames++;
+    }
+    return 0;
+}
+
+static int xk_end(void *ctx, bool ok, struct pio_error *err)
+{
+    struct xtc_sink *s = ctx;
+    return outfile_finish(&s->of, ok, err);
+}
+
+static void xk_destroy(void *ctx)
+{
+    struct xtc_sink *s = ctx;
+    if (!s)
+        return;
+    outfile_finish(&s->of, false, NULL);
+    free(s->path);
+    free(s->o.p);
+    free(s->ints);
+    free(s);
+}
+
+int xtc_sink_open(struct pio_sink *out, const char *path, bool overwrite, float precision,
+                  struct pio_error *err)
+{
+    if (!(precision > 0) || !isfinite(precision))
+        return pio_error_set(err, PIO_EUSAGE, "%s: XTC precision must be positive", path);
+    struct xtc_sink *s = calloc(1, sizeof(*s));
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    s->overwrite = overwrite;
+    s->precision = precision;
+    *out = (struct pio_sink){.name = "sink xtc",
+                             .ctx = s,
+                             .precision = PIO_FLOAT32,
+                             .length_unit = PIO_UNIT_NM,
+                             .begin = xk_begin,
+                             .write = xk_write,
+                             .end = xk_end,
+                             .destroy = xk_destroy};
+    return 0;
+}
