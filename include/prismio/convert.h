@@ -12,8 +12,10 @@
  * failed run removes it. (A HOLO output instead keeps, committed, the
  * frames written before a failure.)
  *
- * Formats so far: HOLO, XTC (read and write, magic 1995 and 2023), GRO,
- * PDB (single and multi-model, CRYST1, CONECT), XYZ.
+ * Formats so far: HOLO, XTC (magic 1995 and 2023), TRR (float and double;
+ * written in float), DCD (CHARMM and NAMD, either byte order; written as
+ * CHARMM little-endian), GRO (with velocities), PDB (single and
+ * multi-model, CRYST1, CONECT), XYZ; each read and written.
  */
 #ifndef PRISMIO_CONVERT_H
 #define PRISMIO_CONVERT_H
@@ -34,10 +36,12 @@ enum pio_format {
     PIO_FORMAT_GRO = 3,
     PIO_FORMAT_PDB = 4,
     PIO_FORMAT_XYZ = 5,
+    PIO_FORMAT_TRR = 6,
+    PIO_FORMAT_DCD = 7,
 };
 
-/* From the file name's extension (case-insensitive): .holo .xtc .gro .pdb
- * (.ent) .xyz; PIO_FORMAT_UNKNOWN otherwise. */
+/* From the file name's extension (case-insensitive): .holo .xtc .trr .dcd
+ * .gro .pdb (.ent) .xyz; PIO_FORMAT_UNKNOWN otherwise. */
 PIO_API enum pio_format pio_format_from_path(const char *path);
 /* "holo", "xtc", ...; "unknown". */
 PIO_API const char *pio_format_name(enum pio_format f);
@@ -52,10 +56,13 @@ struct pio_source_options {
      * count must equal the trajectory's. NULL: the input's own, if any. */
     const char *topology;
     const struct pio_reader_options *reader; /* HOLO inputs; may be NULL */
+    /* XTC: frames decoded in parallel on this many threads (0: all CPUs;
+     * 1: on the pipeline's source thread). */
+    uint32_t threads;
 };
 #define PIO_SOURCE_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_source_options), 0, PIO_FORMAT_UNKNOWN, NULL, NULL                       \
+        sizeof(struct pio_source_options), 0, PIO_FORMAT_UNKNOWN, NULL, NULL, 0                    \
     }
 
 /* Open `path` as a pipeline source. Truncated last frames are skipped

@@ -53,6 +53,141 @@ static int convert_once(const char *in, const char *out, const struct pio_pipeli
     return rc;
 }
 
+/* Seconds to read every frame of a foreign file (positions touched). */
+static double decode_all(const char *path, uint32_t threads, uint64_t *frames, uint64_t *atoms)
+{
+    struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
+    so.threads = threads;
+    struct pio_source s;
+    struct pio_source_info info;
+    struct pio_error e = {0};
+    double t0 = cli_now();
+    if (pio_source_open(&s, path, &so, &e) != 0 || s.info(s.ctx, &info, &e) != 0 ||
+        s.start(s.ctx, NULL, info.nframes, &e) != 0) {
+        cli_err(CMD, "%s", e.message);
+        return -1;
+    }
+    struct pio_frame f;
+    volatile float sink = 0;
+    int rc;
+    *frames = *atoms = 0;
+    while ((rc = s.next(s.ctx, &f, &e)) == 1) {
+        float acc = 0;
+        for (uint64_t a = 0; a < f.natoms; a++)
+            acc += f.positions[a][0] + f.positions[a][1] + f.positions[a][2];
+        sink += acc;
+        (*frames)++;
+        *atoms += f.natoms;
+        s.release(s.ctx, &f);
+    }
+    pio_source_destroy(&s);
+    if (rc != 0) {
+        cli_err(CMD, "%s", e.message);
+        return -1;
+    }
+    return cli_now() - t0;
+}
+
+/* MDAnalysis iterating the same file (Debian's python), best of `repeat`:
+ * seconds, or < 0 when it is not available. */
+static double mdanalysis_time(const char *path, uint64_t natoms, uint64_t repeat)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "PYTHONWARNINGS=ignore /usr/bin/python3 -c '\n"
+             "import sys, time, MDAnalysis as mda\n"
+             "u = mda.Universe.empty(%llu, trajectory=True)\n"
+             "u.load_new(sys.argv[1])\n"
+             "best = 1e9\n"
+             "for r in range(%llu):\n"
+             "    t0 = time.perf_counter()\n"
+             "    for ts in u.trajectory: ts.positions.sum()\n"
+             "    best = min(best, time.perf_counter() - t0)\n"
+             "print(best)' '%s' 2>/dev/null",
+             (unsigned long long)natoms, (unsigned long long)repeat, path);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    double t = -1;
+    if (fscanf(p, "%lf", &t) != 1)
+        t = -1;
+    return pclose(p) == 0 ? t : -1;
+}
+
+/* Decode speed of a foreign file on 1 and on N threads next to
+ * MDAnalysis, and conversion to HOLO next to the pure decode. */
+static int bench_foreign(const char *path, uint32_t threads, uint64_t repeat, bool json)
+{
+    uint32_t all = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    double t1 = -1, tn = -1, tc = -1;
+    uint64_t frames = 0, atoms = 0;
+    for (uint64_t k = 0; k < repeat; k++) {
+        double a = decode_all(path, 1, &frames, &atoms);
+        double b = decode_all(path, all, &frames, &atoms);
+        if (a < 0 || b < 0)
+            return EXIT_DATAERR;
+        t1 = t1 < 0 || a < t1 ? a : t1;
+        tn = tn < 0 || b < tn ? b : tn;
+    }
+    char out[4096];
+    snprintf(out, sizeof(out), "%s.bench-out.holo", path);
+    for (uint64_t k = 0; k < repeat; k++) {
+        struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
+        so.threads = all;
+        struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
+        ko.flags = PIO_SINK_OVERWRITE;
+        struct pio_source s;
+        struct pio_sink d;
+        struct pio_error e = {0};
+        double t0 = cli_now();
+        int rc = pio_source_open(&s, path, &so, &e);
+        if (rc == 0 && (rc = pio_sink_open(&d, out, &ko, &e)) == 0) {
+            rc = pio_pipeline_run(&s, &d, NULL, NULL, &e);
+            pio_sink_destroy(&d);
+        }
+        if (rc == 0)
+            pio_source_destroy(&s);
+        double t = cli_now() - t0;
+        unlink(out);
+        if (rc != 0)
+            return cli_fail(CMD, rc, &e);
+        tc = tc < 0 || t < tc ? t : tc;
+    }
+    double md = mdanalysis_time(path, frames ? atoms / frames : 0, repeat);
+    double fps1 = (double)frames / t1, fpsn = (double)frames / tn, fpsc = (double)frames / tc;
+    double fpsm = md > 0 ? (double)frames / md : 0;
+    if (json) {
+        printf("{\"file\":");
+        cli_json_string(stdout, path);
+        printf(",\"frames\":%llu,\"atoms\":%llu,\"threads\":%u,\"decode_1t_fps\":%.1f,"
+               "\"decode_nt_fps\":%.1f,\"decode_1t_atoms_per_s\":%.0f,\"convert_fps\":%.1f,"
+               "\"baseline\":\"MDAnalysis %s\",\"baseline_fps\":%.1f,\"ratio_1t\":%.3f,"
+               "\"ratio_nt\":%.3f,\"convert_vs_decode\":%.3f}\n",
+               (unsigned long long)frames, (unsigned long long)(frames ? atoms / frames : 0), all,
+               fps1, fpsn, (double)atoms / t1, fpsc, "iteration", fpsm, fpsm > 0 ? fps1 / fpsm : 0,
+               fpsm > 0 ? fpsn / fpsm : 0, fpsc / fpsn);
+        return EXIT_OK;
+    }
+    printf("decode %s: %llu frames x %llu atoms, best of %llu\n", path, (unsigned long long)frames,
+           (unsigned long long)(frames ? atoms / frames : 0), (unsigned long long)repeat);
+    if (fpsm > 0)
+        printf("  MDAnalysis (same run)   %9.0f frames/s  %7.1f M atoms/s\n", fpsm,
+               (double)atoms / md / 1e6);
+    else
+        printf("  MDAnalysis              not available (/usr/bin/python3 with MDAnalysis)\n");
+    printf("  prismio, 1 thread       %9.0f frames/s  %7.1f M atoms/s", fps1,
+           (double)atoms / t1 / 1e6);
+    if (fpsm > 0)
+        printf("  = %.2fx", fps1 / fpsm);
+    printf("\n  prismio, %u threads      %9.0f frames/s  %7.1f M atoms/s", all, fpsn,
+           (double)atoms / tn / 1e6);
+    if (fpsm > 0)
+        printf("  = %.2fx", fpsn / fpsm);
+    printf("\n  to HOLO (durable)       %9.0f frames/s  = %.2fx the %u-thread decode\n", fpsc,
+           fpsc / fpsn, all);
+    return EXIT_OK;
+}
+
 int cmd_bench_convert(int argc, char **argv)
 {
     const char *path = NULL;
@@ -103,6 +238,8 @@ int cmd_bench_convert(int argc, char **argv)
         cli_err(CMD, "%s: cannot open", path);
         return EXIT_NOINPUT;
     }
+    if (pio_format_from_path(path) != PIO_FORMAT_HOLO)
+        return bench_foreign(path, po.threads, repeat, json);
     size_t n = strlen(path);
     char *out = malloc(n + 32);
     if (!out)

@@ -19,14 +19,14 @@ static void usage(FILE *f)
                "                       [--engine mmap|pread|uring] [--direct] [--no-verify]\n"
                "                       [--quiet]\n\n"
                "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
-               "extension: .holo .xtc .gro .pdb .xyz (both ways).\n"
+               "extension: .holo .xtc .trr .dcd .gro .pdb .xyz (both ways).\n"
                "  --top FILE      topology (names, residues, chains) from a .gro or .pdb\n"
                "  --precision P   XTC output precision (default 1000: 0.001 nm)\n"
                "  --frames SPEC   START:STOP:STEP (Python slice), N, N-M, comma lists\n"
                "  --atoms SPEC    e.g. '0-99', 'name CA', 'resname SOL and not element H',\n"
                "                  'chain A or (resid 1-10 and name C*)'\n"
                "  --drop LIST     leave out velocities (v), forces (f), box, scalars\n"
-               "  --threads N     transform workers (default: all CPUs)\n"
+               "  --threads N     transform workers and XTC decoders (default: all CPUs)\n"
                "  --batch N       frames per batch (default 128)\n"
                "  --memory BYTES  batch memory (default 32M; k, M, G suffixes)\n"
                "  --commit-every N  commit OUT every N frames (default: at the end)\n"
@@ -189,6 +189,7 @@ int cmd_convert(int argc, char **argv)
     so_.flags = verify ? 0 : PIO_SOURCE_NO_VERIFY;
     so_.topology = top;
     so_.reader = &ro;
+    so_.threads = po.threads; /* XTC decoders: the same knob as the workers */
     struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
     ko.flags = (wo.flags & PIO_WRITER_OVERWRITE) ? PIO_SINK_OVERWRITE : 0;
     ko.writer = &wo;

@@ -19,7 +19,8 @@
 
 #include "common/pio_common.h"
 
-static const char *const format_names[] = {"unknown", "holo", "xtc", "gro", "pdb", "xyz"};
+static const char *const format_names[] = {"unknown", "holo", "xtc", "gro",
+                                           "pdb",     "xyz",  "trr", "dcd"};
 
 PIO_API const char *pio_format_name(enum pio_format f)
 {
@@ -120,7 +121,79 @@ int outfile_finish(struct outfile *o, bool ok, struct pio_error *err)
     return rc;
 }
 
+int sink_new(struct pio_sink *out, size_t size, const char *name, const char *path, bool overwrite,
+             int (*write)(void *, const struct pio_batch *, struct pio_error *),
+             void (*destroy)(void *), struct pio_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    struct sink_base *b = calloc(1, size);
+    if (!b || !(b->path = strdup(path))) {
+        free(b);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    b->overwrite = overwrite;
+    *out = (struct pio_sink){.name = name,
+                             .ctx = b,
+                             .precision = PIO_FLOAT32,
+                             .length_unit = PIO_UNIT_NM,
+                             .begin = sink_base_begin,
+                             .write = write,
+                             .end = sink_base_end,
+                             .destroy = destroy};
+    return 0;
+}
+
+int sink_base_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
+{
+    (void)info;
+    struct sink_base *b = ctx;
+    return outfile_open(&b->of, b->path, b->overwrite, err);
+}
+
+int sink_base_end(void *ctx, bool ok, struct pio_error *err)
+{
+    struct sink_base *b = ctx;
+    return outfile_finish(&b->of, ok, err);
+}
+
+void sink_base_release(void *ctx)
+{
+    struct sink_base *b = ctx;
+    outfile_finish(&b->of, false, NULL);
+    free(b->path);
+}
+
+int offsets_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x)
+{
+    if (*n == *cap) {
+        uint64_t c = *cap ? *cap * 2 : 256;
+        uint64_t *q = realloc(*v, (size_t)c * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        *v = q;
+        *cap = c;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
 /* ---- inputs ------------------------------------------------------------------- */
+
+int conv_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : PIO_ETRUNCATED;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
 
 int infile_open(struct infile *in, const char *path, struct pio_error *err)
 {
@@ -385,7 +458,13 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
         rc = pio_source_holo(out, path, opt.reader, opt.flags, err);
         break;
     case PIO_FORMAT_XTC:
-        rc = xtc_source_open(out, path, err);
+        rc = xtc_source_open(out, path, opt.threads, err);
+        break;
+    case PIO_FORMAT_TRR:
+        rc = trr_source_open(out, path, err);
+        break;
+    case PIO_FORMAT_DCD:
+        rc = dcd_source_open(out, path, err);
         break;
     case PIO_FORMAT_GRO:
     case PIO_FORMAT_PDB:
@@ -393,9 +472,9 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
         rc = text_source_open(out, path, f, err);
         break;
     default:
-        return pio_error_set(err, PIO_EUSAGE,
-                             "%s: unknown input format (extensions: .holo .xtc .gro .pdb .xyz)",
-                             path);
+        return pio_error_set(
+            err, PIO_EUSAGE,
+            "%s: unknown input format (extensions: .holo .xtc .trr .dcd .gro .pdb .xyz)", path);
     }
     if (rc != 0 || !opt.topology)
         return rc;
@@ -446,13 +525,17 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
     case PIO_FORMAT_XTC:
         return xtc_sink_open(out, path, overwrite,
                              opt.xtc_precision > 0 ? opt.xtc_precision : 1000.0f, err);
+    case PIO_FORMAT_TRR:
+        return trr_sink_open(out, path, overwrite, err);
+    case PIO_FORMAT_DCD:
+        return dcd_sink_open(out, path, overwrite, err);
     case PIO_FORMAT_GRO:
     case PIO_FORMAT_PDB:
     case PIO_FORMAT_XYZ:
         return text_sink_open(out, path, f, overwrite, err);
     default:
-        return pio_error_set(err, PIO_EUSAGE,
-                             "%s: unknown output format (extensions: .holo .xtc .gro .pdb .xyz)",
-                             path);
+        return pio_error_set(
+            err, PIO_EUSAGE,
+            "%s: unknown output format (extensions: .holo .xtc .trr .dcd .gro .pdb .xyz)", path);
     }
 }

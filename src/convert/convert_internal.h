@@ -52,10 +52,60 @@ void box_from_lengths(double a, double b, double c, double alpha, double beta, d
                       double box[3][3]);
 void box_to_lengths(const double box[3][3], double out[6]);
 
+/* The frames a source was asked for (start), walked in that order. */
+struct frame_walk {
+    const uint64_t *sel;
+    uint64_t n, k;
+};
+static inline void walk_start(struct frame_walk *w, const uint64_t *frames, uint64_t n,
+                              uint64_t nframes)
+{
+    w->sel = frames;
+    w->n = frames ? n : nframes;
+    w->k = 0;
+}
+/* The next frame's index; false at the end. */
+static inline bool walk_next(struct frame_walk *w, uint64_t *i)
+{
+    if (w->k == w->n)
+        return false;
+    *i = w->sel ? w->sel[w->k] : w->k;
+    w->k++;
+    return true;
+}
+
+/* Append x to a growing array of frame offsets: 0 or -ENOMEM. */
+int offsets_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);
+
+/* What every foreign sink starts with (its context's first member). */
+struct sink_base {
+    char *path;
+    bool overwrite;
+    struct outfile of;
+};
+/* A sink whose context is `size` zeroed bytes starting with a sink_base;
+ * begin and end open and finish the output (override to do more). */
+int sink_new(struct pio_sink *out, size_t size, const char *name, const char *path, bool overwrite,
+             int (*write)(void *, const struct pio_batch *, struct pio_error *),
+             void (*destroy)(void *), struct pio_error *err);
+int sink_base_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err);
+int sink_base_end(void *ctx, bool ok, struct pio_error *err);
+/* Remove an unfinished output and free the base's fields (not ctx). */
+void sink_base_release(void *ctx);
+
+/* Read exactly n bytes at off: 0, -errno, or PIO_ETRUNCATED at the end. */
+int conv_pread(int fd, void *buf, size_t n, uint64_t off);
+
 /* The readers and writers. */
-int xtc_source_open(struct pio_source *out, const char *path, struct pio_error *err);
+/* threads: decoders (0: all CPUs; 1: the caller only). */
+int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
+                    struct pio_error *err);
 int xtc_sink_open(struct pio_sink *out, const char *path, bool overwrite, float precision,
                   struct pio_error *err);
+int trr_source_open(struct pio_source *out, const char *path, struct pio_error *err);
+int trr_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
+int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *err);
+int dcd_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
 int text_source_open(struct pio_source *out, const char *path, enum pio_format fmt,
                      struct pio_error *err);
 int text_sink_open(struct pio_sink *out, const char *path, enum pio_format fmt, bool overwrite,

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +25,19 @@
 
 #define HDR_BYTES 56 /* magic .. second natoms */
 
+/* A frame being read and decoded: by the source's caller, or, with
+ * threads, by any of the decoder threads (states under the mutex). */
+enum { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
+struct slot {
+    uint64_t i;
+    uint8_t *buf;
+    size_t cap;
+    float *x;
+    struct pio_frame f;
+    int rc, state;
+    struct pio_error err;
+};
+
 struct xtc_src {
     char *path;
     int fd;
@@ -32,30 +46,14 @@ struct xtc_src {
     uint32_t natoms;
     char warning[256];
     const uint64_t *sel;
-    uint64_t nsel, k;
-    uint8_t *buf;
-    size_t bufcap;
-    float *x;
+    uint64_t nsel, k, submitted;
+    uint32_t threads, nslots, ntids;
+    struct slot *slots;
+    pthread_t *tids;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    bool stop, sync_init;
 };
-
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            return PIO_ETRUNCATED;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
 
 /* Length of the frame at `off` from its header, or an error. */
 static int frame_length(struct xtc_src *s, uint64_t i, uint64_t off, uint64_t *len,
@@ -63,7 +61,7 @@ static int frame_length(struct xtc_src *s, uint64_t i, uint64_t off, uint64_t *l
 {
     uint8_t h[96];
     uint64_t avail = PIO_MIN(s->size - off, sizeof(h));
-    int rc = pread_all(s->fd, h, (size_t)avail, off);
+    int rc = conv_pread(s->fd, h, (size_t)avail, off);
     if (rc != 0)
         return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
                              (unsigned long long)i, (unsigned long long)off, pio_strerror(rc));
@@ -120,7 +118,7 @@ static bool later_frame(struct xtc_src *s, uint64_t off)
     static uint8_t buf[1 << 16];
     for (uint64_t pos = off + 4; pos + 8 <= s->size; pos += sizeof(buf) - 8) {
         size_t n = (size_t)PIO_MIN(sizeof(buf), s->size - pos);
-        if (pread_all(s->fd, buf, n, pos) != 0)
+        if (conv_pread(s->fd, buf, n, pos) != 0)
             return false;
         for (size_t k = 0; k + 8 <= n; k += 4)
             if (memcmp(buf + k, pat, 8) == 0)
@@ -153,15 +151,8 @@ static int xtc_scan(struct xtc_src *s, struct pio_error *err)
         }
         if (rc != 0)
             return rc;
-        if (s->nframes == s->cap) {
-            uint64_t cap = s->cap ? s->cap * 2 : 1024;
-            uint64_t *o = realloc(s->off, (size_t)cap * sizeof(*o));
-            if (!o)
-                return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
-            s->off = o;
-            s->cap = cap;
-        }
-        s->off[s->nframes++] = off;
+        if (offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
         off += len;
     }
     if (s->nframes == 0)
@@ -181,13 +172,144 @@ static int xs_info(void *ctx, struct pio_source_info *out, struct pio_error *err
     return 0;
 }
 
+/* Read and decode frame sl->i into the slot (any thread: the file
+ * descriptor and the scan are read-only by now). */
+static void decode_slot(struct xtc_src *s, struct slot *sl)
+{
+    uint64_t i = sl->i, off = s->off[i];
+    uint64_t end = i + 1 < s->nframes ? s->off[i + 1] : s->size;
+    uint64_t len = end - off;
+    struct pio_frame *out = &sl->f;
+    memset(out, 0, sizeof(*out));
+    sl->rc = 0;
+    if (len > sl->cap) {
+        uint8_t *b = realloc(sl->buf, (size_t)len);
+        if (!b) {
+            sl->rc = pio_error_set(&sl->err, -ENOMEM, "%s: frame %llu: out of memory", s->path,
+                                   (unsigned long long)i);
+            return;
+        }
+        sl->buf = b;
+        sl->cap = (size_t)len;
+    }
+    int rc = conv_pread(s->fd, sl->buf, (size_t)len, off);
+    if (rc != 0) {
+        sl->rc =
+            pio_error_set(&sl->err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
+                          (unsigned long long)i, (unsigned long long)off, pio_strerror(rc));
+        return;
+    }
+    struct xdr_in x = {sl->buf, len, 0, false};
+    int32_t magic = xdr_i32(&x);
+    xdr_u32(&x);
+    int32_t step = xdr_i32(&x);
+    float time = xdr_f32(&x);
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            out->box[a][b] = xdr_f32(&x);
+    xdr_u32(&x);
+    float precision;
+    const char *why = "truncated";
+    rc = x.bad
+             ? PIO_ETRUNCATED
+             : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, sl->x, &precision, &why);
+    if (rc != 0) {
+        sl->rc = pio_error_set(&sl->err, rc, "%s: frame %llu at offset 0x%llx: %s", s->path,
+                               (unsigned long long)i, (unsigned long long)off, why);
+        return;
+    }
+    for (uint64_t k = 0; k < (uint64_t)s->natoms * 3; k++)
+        if (!isfinite(sl->x[k])) {
+            sl->rc = pio_error_set(&sl->err, PIO_ECORRUPT,
+                                   "%s: frame %llu at offset 0x%llx: atom %llu is not a number",
+                                   s->path, (unsigned long long)i, (unsigned long long)off,
+                                   (unsigned long long)(k / 3));
+            return;
+        }
+    out->natoms = s->natoms;
+    out->positions = (const float(*)[3])sl->x;
+    out->fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX;
+    out->step = step;
+    out->time = time;
+    out->index = i;
+    out->offset = off;
+}
+
+/* Hand free slots the next frames (mutex held). */
+static void submit(struct xtc_src *s)
+{
+    while (s->submitted < s->nsel) {
+        struct slot *sl = &s->slots[s->submitted % s->nslots];
+        if (sl->state != SLOT_FREE)
+            break;
+        sl->i = s->sel ? s->sel[s->submitted] : s->submitted;
+        sl->state = SLOT_READY;
+        s->submitted++;
+    }
+    pthread_cond_broadcast(&s->work);
+}
+
+static void *decoder_main(void *arg)
+{
+    struct xtc_src *s = arg;
+    pthread_setname_np(pthread_self(), "pio-xtc");
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        struct slot *sl = NULL;
+        /* the oldest ready frame first: the consumer waits for it */
+        for (uint64_t q = s->k; q < s->submitted && !sl; q++)
+            if (s->slots[q % s->nslots].state == SLOT_READY)
+                sl = &s->slots[q % s->nslots];
+        if (!sl) {
+            if (s->stop)
+                break;
+            pthread_cond_wait(&s->work, &s->mu);
+            continue;
+        }
+        sl->state = SLOT_BUSY;
+        pthread_mutex_unlock(&s->mu);
+        decode_slot(s, sl);
+        pthread_mutex_lock(&s->mu);
+        sl->state = SLOT_DONE;
+        pthread_cond_broadcast(&s->done);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 static int xs_start(void *ctx, const uint64_t *frames, uint64_t n, struct pio_error *err)
 {
-    (void)err;
     struct xtc_src *s = ctx;
+    if (s->slots)
+        return pio_error_set(err, PIO_EUSAGE, "%s: source started twice", s->path);
     s->sel = frames;
     s->nsel = frames ? n : s->nframes;
-    s->k = 0;
+    s->k = s->submitted = 0;
+    s->nslots = s->threads > 1 ? 2 * s->threads : 1;
+    s->slots = calloc(s->nslots, sizeof(*s->slots));
+    if (!s->slots)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+    for (uint32_t q = 0; q < s->nslots; q++)
+        if (!(s->slots[q].x = malloc((size_t)s->natoms * 12)))
+            return pio_error_set(err, -ENOMEM, "%s: out of memory for %u atoms", s->path,
+                                 s->natoms);
+    if (s->nslots == 1)
+        return 0;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->done, NULL);
+    s->sync_init = true;
+    s->tids = calloc(s->threads, sizeof(*s->tids));
+    if (!s->tids)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+    /* the caller decodes too: threads - 1 helpers (if none start, the
+     * caller decodes everything) */
+    for (; s->ntids + 1 < s->threads; s->ntids++)
+        if (pthread_create(&s->tids[s->ntids], NULL, decoder_main, s) != 0)
+            break;
+    pthread_mutex_lock(&s->mu);
+    submit(s);
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 
@@ -196,60 +318,54 @@ static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     struct xtc_src *s = ctx;
     if (s->k == s->nsel)
         return 0;
-    uint64_t i = s->sel ? s->sel[s->k] : s->k;
-    s->k++;
-    uint64_t off = s->off[i];
-    uint64_t end = i + 1 < s->nframes ? s->off[i + 1] : s->size;
-    uint64_t len = end - off;
-    if (len > s->bufcap) {
-        uint8_t *b = realloc(s->buf, (size_t)len);
-        if (!b)
-            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", s->path,
-                                 (unsigned long long)i);
-        s->buf = b;
-        s->bufcap = (size_t)len;
+    struct slot *sl = &s->slots[s->k % s->nslots];
+    if (s->nslots == 1) {
+        sl->i = s->sel ? s->sel[s->k] : s->k;
+        decode_slot(s, sl);
+        s->k++;
+    } else {
+        pthread_mutex_lock(&s->mu);
+        while (sl->state != SLOT_DONE) {
+            /* never sleep while a frame is waiting: ours first, else a later one */
+            struct slot *w = sl->state == SLOT_READY ? sl : NULL;
+            for (uint64_t q = s->k + 1; !w && q < s->submitted; q++)
+                if (s->slots[q % s->nslots].state == SLOT_READY)
+                    w = &s->slots[q % s->nslots];
+            if (!w) {
+                pthread_cond_wait(&s->done, &s->mu);
+                continue;
+            }
+            w->state = SLOT_BUSY;
+            pthread_mutex_unlock(&s->mu);
+            decode_slot(s, w);
+            pthread_mutex_lock(&s->mu);
+            w->state = SLOT_DONE;
+            pthread_cond_broadcast(&s->done);
+        }
+        s->k++; /* under the mutex: decoders read it to pick the oldest frame */
+        pthread_mutex_unlock(&s->mu);
     }
-    int rc = pread_all(s->fd, s->buf, (size_t)len, off);
-    if (rc != 0)
-        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
-                             (unsigned long long)i, (unsigned long long)off, pio_strerror(rc));
-    struct xdr_in x = {s->buf, len, 0, false};
-    int32_t magic = xdr_i32(&x);
-    xdr_u32(&x);
-    int32_t step = xdr_i32(&x);
-    float time = xdr_f32(&x);
-    memset(out, 0, sizeof(*out));
-    for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++)
-            out->box[a][b] = xdr_f32(&x);
-    xdr_u32(&x);
-    float precision;
-    const char *why = "truncated";
-    rc = x.bad ? PIO_ETRUNCATED
-               : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, s->x, &precision, &why);
-    if (rc != 0)
-        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: %s", s->path,
-                             (unsigned long long)i, (unsigned long long)off, why);
-    for (uint64_t k = 0; k < (uint64_t)s->natoms * 3; k++)
-        if (!isfinite(s->x[k]))
-            return pio_error_set(err, PIO_ECORRUPT,
-                                 "%s: frame %llu at offset 0x%llx: atom %llu is not a number",
-                                 s->path, (unsigned long long)i, (unsigned long long)off,
-                                 (unsigned long long)(k / 3));
-    out->natoms = s->natoms;
-    out->positions = (const float(*)[3])s->x;
-    out->fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX;
-    out->step = step;
-    out->time = time;
-    out->index = i;
-    out->offset = off;
+    if (sl->rc != 0) {
+        if (err)
+            *err = sl->err;
+        return sl->rc;
+    }
+    *out = sl->f;
     return 1;
 }
 
+/* Frames come back in order, one at a time: the slot of the last one. */
 static void xs_release(void *ctx, const struct pio_frame *f)
 {
-    (void)ctx;
+    struct xtc_src *s = ctx;
     (void)f;
+    if (s->nslots <= 1)
+        return;
+    struct slot *sl = &s->slots[(s->k - 1) % s->nslots];
+    pthread_mutex_lock(&s->mu);
+    sl->state = SLOT_FREE;
+    submit(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void xs_destroy(void *ctx)
@@ -257,16 +373,32 @@ static void xs_destroy(void *ctx)
     struct xtc_src *s = ctx;
     if (!s)
         return;
+    if (s->sync_init) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_broadcast(&s->work);
+        pthread_mutex_unlock(&s->mu);
+        for (uint32_t q = 0; q < s->ntids; q++)
+            pthread_join(s->tids[q], NULL);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->work);
+        pthread_cond_destroy(&s->done);
+    }
+    for (uint32_t q = 0; s->slots && q < s->nslots; q++) {
+        free(s->slots[q].buf);
+        free(s->slots[q].x);
+    }
+    free(s->slots);
+    free(s->tids);
     if (s->fd >= 0)
         close(s->fd);
     free(s->path);
     free(s->off);
-    free(s->buf);
-    free(s->x);
     free(s);
 }
 
-int xtc_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
+                    struct pio_error *err)
 {
     struct xtc_src *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
@@ -284,8 +416,8 @@ int xtc_source_open(struct pio_source *out, const char *path, struct pio_error *
         s->size = (uint64_t)st.st_size;
         rc = xtc_scan(s, err);
     }
-    if (rc == 0 && !(s->x = malloc((size_t)s->natoms * 12)))
-        rc = pio_error_set(err, -ENOMEM, "%s: out of memory for %u atoms", path, s->natoms);
+    s->threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    s->threads = PIO_MAX(1u, PIO_MIN(s->threads, 64u));
     if (rc != 0) {
         xs_destroy(s);
         return rc;
@@ -297,21 +429,12 @@ int xtc_source_open(struct pio_source *out, const char *path, struct pio_error *
 /* ---- writer --------------------------------------------------------------------- */
 
 struct xtc_sink {
-    char *path;
-    bool overwrite;
+    struct sink_base base;
     float precision;
-    struct outfile of;
     uint64_t natoms, frames;
     struct xdr_out o;
     int32_t *ints;
 };
-
-static int xk_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
-{
-    (void)info;
-    struct xtc_sink *s = ctx;
-    return outfile_open(&s->of, s->path, s->overwrite, err);
-}
 
 static int xk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
 {
@@ -321,21 +444,21 @@ static int xk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
         pio_batch_frame(b, f, &fr);
         if (s->frames == 0) {
             if (fr.natoms == 0 || fr.natoms > INT32_MAX)
-                return pio_error_set(err, PIO_ELIMIT, "%s: XTC cannot hold %llu atoms", s->path,
-                                     (unsigned long long)fr.natoms);
+                return pio_error_set(err, PIO_ELIMIT, "%s: XTC cannot hold %llu atoms",
+                                     s->base.path, (unsigned long long)fr.natoms);
             s->natoms = fr.natoms;
             if (!(s->ints = malloc((size_t)fr.natoms * 12)))
-                return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+                return pio_error_set(err, -ENOMEM, "%s: out of memory", s->base.path);
         } else if (fr.natoms != s->natoms) {
             return pio_error_set(err, PIO_EUSAGE,
                                  "%s: frame %llu has %llu atoms, the first %llu (XTC needs one "
                                  "count)",
-                                 s->path, (unsigned long long)fr.index,
+                                 s->base.path, (unsigned long long)fr.index,
                                  (unsigned long long)fr.natoms, (unsigned long long)s->natoms);
         }
         if (fr.step < INT32_MIN || fr.step > INT32_MAX)
             return pio_error_set(err, PIO_ELIMIT,
-                                 "%s: frame %llu: step %lld does not fit XTC's int", s->path,
+                                 "%s: frame %llu: step %lld does not fit XTC's int", s->base.path,
                                  (unsigned long long)fr.index, (long long)fr.step);
         bool large = fr.natoms > XTC_LARGE_NATOMS;
         s->o.len = 0;
@@ -351,21 +474,16 @@ static int xk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
         int rc = xtc_encode_coords(&s->o, (const float *)fr.positions, (uint32_t)fr.natoms,
                                    s->precision, large, s->ints, &why);
         if (rc == -ENOMEM || s->o.oom)
-            return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", s->base.path);
         if (rc != 0)
-            return pio_error_set(err, rc, "%s: frame %llu: %s", s->path,
+            return pio_error_set(err, rc, "%s: frame %llu: %s", s->base.path,
                                  (unsigned long long)fr.index, why);
-        if (fwrite(s->o.p, 1, (size_t)s->o.len, s->of.f) != s->o.len)
-            return pio_error_set(err, -errno, "%s: write failed: %s", s->of.tmp, strerror(errno));
+        if (fwrite(s->o.p, 1, (size_t)s->o.len, s->base.of.f) != s->o.len)
+            return pio_error_set(err, -errno, "%s: write failed: %s", s->base.of.tmp,
+                                 strerror(errno));
         s->frames++;
     }
     return 0;
-}
-
-static int xk_end(void *ctx, bool ok, struct pio_error *err)
-{
-    struct xtc_sink *s = ctx;
-    return outfile_finish(&s->of, ok, err);
 }
 
 static void xk_destroy(void *ctx)
@@ -373,8 +491,7 @@ static void xk_destroy(void *ctx)
     struct xtc_sink *s = ctx;
     if (!s)
         return;
-    outfile_finish(&s->of, false, NULL);
-    free(s->path);
+    sink_base_release(&s->base);
     free(s->o.p);
     free(s->ints);
     free(s);
@@ -385,20 +502,9 @@ int xtc_sink_open(struct pio_sink *out, const char *path, bool overwrite, float 
 {
     if (!(precision > 0) || !isfinite(precision))
         return pio_error_set(err, PIO_EUSAGE, "%s: XTC precision must be positive", path);
-    struct xtc_sink *s = calloc(1, sizeof(*s));
-    if (!s || !(s->path = strdup(path))) {
-        free(s);
-        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
-    }
-    s->overwrite = overwrite;
-    s->precision = precision;
-    *out = (struct pio_sink){.name = "sink xtc",
-                             .ctx = s,
-                             .precision = PIO_FLOAT32,
-                             .length_unit = PIO_UNIT_NM,
-                             .begin = xk_begin,
-                             .write = xk_write,
-                             .end = xk_end,
-                             .destroy = xk_destroy};
-    return 0;
+    int rc = sink_new(out, sizeof(struct xtc_sink), "sink xtc", path, overwrite, xk_write,
+                      xk_destroy, err);
+    if (rc == 0)
+        ((struct xtc_sink *)out->ctx)->precision = precision;
+    return rc;
 }

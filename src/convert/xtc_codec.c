@@ -80,39 +80,55 @@ static bool box_sizes(const int32_t minint[3], const int32_t maxint[3], uint32_t
 
 /* ---- bit reader ---------------------------------------------------------------- */
 
+/* Bits are taken most significant first from a 64-bit accumulator refilled
+ * a byte at a time; past the end it is fed zeros, and `left` (real bits
+ * not yet consumed) catches any read beyond the data. */
 struct bits_in {
-    const uint8_t *p;
-    uint64_t nbits, pos;
+    const uint8_t *p, *end;
+    uint64_t acc, left;
+    int nacc;
     bool bad;
 };
 
-/* The next n (0..32) bits, most significant first. */
-static inline uint32_t getbits(struct bits_in *b, int n)
+static inline void refill(struct bits_in *b)
 {
-    if (PIO_UNLIKELY(n > (int)(b->nbits - b->pos) || b->bad)) {
-        b->bad = true;
-        return 0;
+    while (b->nacc <= 56) {
+        b->acc = b->acc << 8 | (b->p < b->end ? *b->p++ : 0u);
+        b->nacc += 8;
     }
-    if (n == 0)
-        return 0;
-    uint64_t byte = b->pos >> 3;
-    unsigned shift = (unsigned)(b->pos & 7);
-    uint64_t w = 0;
-    uint64_t have = (b->nbits >> 3) - byte; /* whole bytes from here */
-    if (PIO_LIKELY(have >= 8)) {
-        for (int k = 0; k < 8; k++)
-            w = w << 8 | b->p[byte + (uint64_t)k];
-    } else {
-        for (int k = 0; k < 8; k++)
-            w = w << 8 | ((uint64_t)k < have ? b->p[byte + (uint64_t)k] : 0);
-    }
-    b->pos += (uint64_t)n;
-    return (uint32_t)((w << shift) >> (64 - n));
 }
 
-/* Three integers packed in a mixed radix of sizes[] over nbits bits. */
+/* The next n (0..56) bits. */
+static inline uint64_t getbits(struct bits_in *b, int n)
+{
+    if (PIO_UNLIKELY((uint64_t)n > b->left)) {
+        b->bad = true;
+        b->left = 0;
+        return 0;
+    }
+    if (b->nacc < n)
+        refill(b);
+    b->nacc -= n;
+    b->left -= (uint64_t)n;
+    return n ? (b->acc >> b->nacc) & (~0ull >> (64 - n)) : 0;
+}
+
+/* Three integers packed in a mixed radix of sizes[] over nbits bits: the
+ * value's bytes least significant first, each byte's bits most significant
+ * first, the last byte only as wide as needed. */
 static inline void getints(struct bits_in *b, int nbits, const uint32_t sizes[3], uint32_t out[3])
 {
+    if (PIO_LIKELY(nbits <= 56)) {
+        int q = nbits >> 3, r = nbits & 7;
+        uint64_t w = getbits(b, nbits);
+        uint64_t v = q ? __builtin_bswap64((w >> r) << (64 - 8 * q)) : 0;
+        v |= (w & ((1u << r) - 1)) << (8 * q);
+        out[2] = (uint32_t)(v % sizes[2]);
+        v /= sizes[2];
+        out[1] = (uint32_t)(v % sizes[1]);
+        out[0] = (uint32_t)(v / sizes[1]);
+        return;
+    }
     u128 v = 0;
     for (int k = 0; nbits > 0; k++) {
         int c = nbits < 8 ? nbits : 8;
@@ -164,7 +180,7 @@ int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
     if (!packed)
         return *why = "packed coordinates run past the end", PIO_ETRUNCATED;
 
-    struct bits_in b = {packed, nbytes * 8, 0, false};
+    struct bits_in b = {packed, packed + nbytes, 0, nbytes * 8, 0, false};
     float inv = 1.0f / precision;
     int32_t smaller = magicints[PIO_MAX(FIRSTIDX, smallidx - 1)] / 2;
     int32_t smallnum = magicints[smallidx] / 2;
@@ -177,7 +193,7 @@ int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
         uint32_t u[3];
         if (bitsize == 0) {
             for (int k = 0; k < 3; k++)
-                u[k] = getbits(&b, (int)bitsizeint[k]);
+                u[k] = (uint32_t)getbits(&b, (int)bitsizeint[k]);
         } else {
             getints(&b, bitsize, sizeint, u);
         }

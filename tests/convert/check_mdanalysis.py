@@ -16,10 +16,18 @@ import MDAnalysis as mda  # noqa: E402
 
 
 def holo_frame(prismio, path, i):
+    """Positions, velocities and forces (None when absent) of frame i, HOLO units."""
     out = subprocess.run([prismio, "dump", path, "--frame", str(i), "--format", "csv"],
                          check=True, capture_output=True, text=True).stdout
-    rows = [line.split(",") for line in out.splitlines()[1:]]
-    return np.array([[float(r[1]), float(r[2]), float(r[3])] for r in rows], dtype=np.float32)
+    lines = out.splitlines()
+    head = lines[0].split(",")
+    cols = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    def part(name):
+        if name not in head:
+            return None
+        k = head.index(name)
+        return cols[:, k:k + 3].astype(np.float32)
+    return part("x"), part("vx"), part("fx")
 
 
 def holo_info(prismio, path):
@@ -47,11 +55,23 @@ def main():
         return 1
     worst = 0.0
     for ts in u.trajectory:
-        ours = holo_frame(prismio, holo, ts.frame) * np.float32(10.0)  # nm -> Angstrom
+        x, v, f = holo_frame(prismio, holo, ts.frame)
+        ours = x * np.float32(10.0)  # nm -> Angstrom
         if ours.shape != ts.positions.shape:
             print(f"frame {ts.frame}: shape {ours.shape} vs {ts.positions.shape}")
             return 1
         d = float(np.max(np.abs(ours - ts.positions)))
+        # velocities (nm/ps -> A/ps) and forces (kJ/mol/nm -> kJ/mol/A), relative
+        for name, arr, scale, has in (("velocities", v, 10.0, ts.has_velocities),
+                                      ("forces", f, 0.1, ts.has_forces)):
+            if not has:  # the format does not carry it (XTC, DCD, PDB, XYZ)
+                continue
+            if arr is None:
+                print(f"frame {ts.frame}: {name} in the original, not in the HOLO file")
+                return 1
+            theirs = getattr(ts, name)
+            rel = np.max(np.abs(arr * np.float32(scale) - theirs) / (1 + np.abs(theirs)))
+            d = max(d, float(rel))
         worst = max(worst, d)
         if d > tol:
             bad += 1

@@ -37,6 +37,32 @@ for x in peptide solvated; do
     mda "$T/$x.holo" "$D/$x.xtc" - 0
 done
 
+# TRR (positions, velocities, forces, box, lambda): MDAnalysis's values,
+# and written back byte-identical to MDAnalysis's file; gmx check counts it
+"$P" convert "$D/water.trr" "$T/wt.holo" --quiet || bad "trr to HOLO"
+mda "$T/wt.holo" "$D/water.trr" "$D/water.gro" 0
+"$P" info "$T/wt.holo" | grep -q 'fields: *positions velocities forces box lambda' || bad "TRR fields: $("$P" info "$T/wt.holo" | grep fields)"
+"$P" convert "$T/wt.holo" "$T/wt.trr" --quiet || bad "HOLO to trr"
+cmp -s "$D/water.trr" "$T/wt.trr" && echo "water.trr: re-written byte-identical to MDAnalysis's file" \
+    || bad "water.trr re-written differs"
+if command -v gmx >/dev/null 2>&1; then
+    gmx -quiet check -f "$T/wt.trr" >"$T/gmx" 2>&1 || bad "gmx check rejects our TRR"
+    grep -Eq 'Forces +20' "$T/gmx" || bad "gmx check: 20 frames with forces: $(grep -i forces "$T/gmx")"
+fi
+
+# DCD (CHARMM, unit cell): MDAnalysis's values; our DCD read back by MDAnalysis
+"$P" convert "$D/peptide.dcd" "$T/pd.holo" --quiet || bad "dcd to HOLO"
+mda "$T/pd.holo" "$D/peptide.dcd" "$D/peptide.gro" 0
+"$P" convert "$T/pd.holo" "$T/pd.dcd" --quiet || bad "HOLO to dcd"
+mda "$T/pd.holo" "$T/pd.dcd" "$D/peptide.gro" 0
+head -c 20000 "$D/peptide.dcd" >"$T/cut.dcd"
+[ "$(code "$P" convert "$T/cut.dcd" "$T/cutd.holo")" = 0 ] || bad "a truncated DCD converts"
+grep -q "warning: .*cut.dcd: frame 2 at offset 0x[0-9a-f]* is truncated; skipped" "$T/err" || bad "DCD truncation warning: $(cat "$T/err")"
+
+# the serial decoder gives the same file as the parallel one
+"$P" convert "$D/peptide.xtc" "$T/p1.holo" --threads 1 --quiet && "$P" convert "$T/p1.holo" "$T/p1.xtc" --quiet
+cmp -s "$D/peptide.xtc" "$T/p1.xtc" || bad "XTC through one decoder thread differs"
+
 # text formats into HOLO: MDAnalysis's values (PDB, XYZ: Angstrom text -> nm float)
 "$P" convert "$D/peptide.gro" "$T/pg.holo" --quiet || bad "gro to HOLO"
 mda "$T/pg.holo" "$D/peptide.gro" - 0
@@ -64,12 +90,14 @@ grep -q "water.gro has 2652 atoms, the trajectory 711" "$T/err" || bad "wrong-si
 # prism-io's own XTC, PDB, GRO, XYZ from a synthetic trajectory: read by
 # MDAnalysis (and gmx check) with the values we wrote
 "$P" gen "$T/syn.holo" --atoms 999 --frames 12 --fields x,v --seed 5 >/dev/null
-for f in xtc pdb gro xyz; do
+for f in xtc trr dcd pdb gro xyz; do
     "$P" convert "$T/syn.holo" "$T/syn.$f" --quiet || bad "HOLO to $f"
     [ -e "$T/syn.$f.part" ] && bad "$f: temporary file left behind"
 done
 # XTC keeps 0.001 nm (0.005 A after rounding); PDB and XYZ 0.001 A / 0.00001 A in text
 mda "$T/syn.holo" "$T/syn.xtc" - 0.0051
+mda "$T/syn.holo" "$T/syn.trr" "$T/syn.pdb" 0
+mda "$T/syn.holo" "$T/syn.dcd" "$T/syn.pdb" 0
 "$P" convert "$T/syn.holo" "$T/syn1.holo" --frames 0 --quiet
 mda "$T/syn1.holo" "$T/syn.gro" - 0.0051
 mda "$T/syn.holo" "$T/syn.pdb" - 0.00051

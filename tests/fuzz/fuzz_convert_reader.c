@@ -1,5 +1,5 @@
 /*
- * Fuzz target for the foreign-format readers (XTC, GRO, PDB, XYZ): the
+ * Fuzz target for the foreign-format readers (XTC, GRO, PDB, XYZ, TRR, DCD): the
  * first byte picks the format, the rest is the file. Any bytes must give
  * an error or frames whose every coordinate is read inside the buffers
  * (ASan checks each access), and a topology whose bonds name real atoms.
@@ -20,10 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    static const enum pio_format fmts[4] = {PIO_FORMAT_XTC, PIO_FORMAT_GRO, PIO_FORMAT_PDB,
-                                            PIO_FORMAT_XYZ};
+    static const enum pio_format fmts[6] = {PIO_FORMAT_XTC, PIO_FORMAT_GRO, PIO_FORMAT_PDB,
+                                            PIO_FORMAT_XYZ, PIO_FORMAT_TRR, PIO_FORMAT_DCD};
     struct pio_source_options o = PIO_SOURCE_OPTIONS_INIT;
-    o.format = fmts[data[0] % 4];
+    o.format = fmts[data[0] % 6];
     int fd = memfd_create("fuzz.traj", MFD_CLOEXEC);
     if (fd < 0)
         return 0;
