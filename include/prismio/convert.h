@@ -14,8 +14,9 @@
  *
  * Formats so far: HOLO, XTC (magic 1995 and 2023), TRR (float and double;
  * written in float), DCD (CHARMM and NAMD, either byte order; written as
- * CHARMM little-endian), GRO (with velocities), PDB (single and
- * multi-model, CRYST1, CONECT), XYZ; each read and written.
+ * CHARMM little-endian), AMBER NetCDF (through libnetcdf, when the build
+ * found it), GRO (with velocities), PDB (single and multi-model, CRYST1,
+ * CONECT), XYZ; each read and written.
  */
 #ifndef PRISMIO_CONVERT_H
 #define PRISMIO_CONVERT_H
@@ -38,10 +39,11 @@ enum pio_format {
     PIO_FORMAT_XYZ = 5,
     PIO_FORMAT_TRR = 6,
     PIO_FORMAT_DCD = 7,
+    PIO_FORMAT_NCDF = 8, /* AMBER NetCDF (.ncdf, .nc) */
 };
 
 /* From the file name's extension (case-insensitive): .holo .xtc .trr .dcd
- * .gro .pdb (.ent) .xyz; PIO_FORMAT_UNKNOWN otherwise. */
+ * .ncdf (.nc) .gro .pdb (.ent) .xyz; PIO_FORMAT_UNKNOWN otherwise. */
 PIO_API enum pio_format pio_format_from_path(const char *path);
 /* "holo", "xtc", ...; "unknown". */
 PIO_API const char *pio_format_name(enum pio_format f);

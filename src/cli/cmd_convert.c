@@ -19,7 +19,7 @@ static void usage(FILE *f)
                "                       [--engine mmap|pread|uring] [--direct] [--no-verify]\n"
                "                       [--quiet]\n\n"
                "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
-               "extension: .holo .xtc .trr .dcd .gro .pdb .xyz (both ways).\n"
+               "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz (both ways).\n"
                "  --top FILE      topology (names, residues, chains) from a .gro or .pdb\n"
                "  --precision P   XTC output precision (default 1000: 0.001 nm)\n"
                "  --frames SPEC   START:STOP:STEP (Python slice), N, N-M, comma lists\n"

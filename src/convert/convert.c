@@ -19,8 +19,8 @@
 
 #include "common/pio_common.h"
 
-static const char *const format_names[] = {"unknown", "holo", "xtc", "gro",
-                                           "pdb",     "xyz",  "trr", "dcd"};
+static const char *const format_names[] = {"unknown", "holo", "xtc", "gro", "pdb",
+                                           "xyz",     "trr",  "dcd", "ncdf"};
 
 PIO_API const char *pio_format_name(enum pio_format f)
 {
@@ -45,6 +45,8 @@ PIO_API enum pio_format pio_format_from_path(const char *path)
         return PIO_FORMAT_UNKNOWN;
     if (strcasecmp(dot, ".ent") == 0)
         return PIO_FORMAT_PDB;
+    if (strcasecmp(dot, ".nc") == 0)
+        return PIO_FORMAT_NCDF;
     enum pio_format f;
     return pio_format_parse(dot + 1, &f) == 0 ? f : PIO_FORMAT_UNKNOWN;
 }
@@ -466,6 +468,9 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
     case PIO_FORMAT_DCD:
         rc = dcd_source_open(out, path, err);
         break;
+    case PIO_FORMAT_NCDF:
+        rc = ncdf_source_open(out, path, err);
+        break;
     case PIO_FORMAT_GRO:
     case PIO_FORMAT_PDB:
     case PIO_FORMAT_XYZ:
@@ -474,7 +479,8 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
     default:
         return pio_error_set(
             err, PIO_EUSAGE,
-            "%s: unknown input format (extensions: .holo .xtc .trr .dcd .gro .pdb .xyz)", path);
+            "%s: unknown input format (extensions: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz)",
+            path);
     }
     if (rc != 0 || !opt.topology)
         return rc;
@@ -529,6 +535,8 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
         return trr_sink_open(out, path, overwrite, err);
     case PIO_FORMAT_DCD:
         return dcd_sink_open(out, path, overwrite, err);
+    case PIO_FORMAT_NCDF:
+        return ncdf_sink_open(out, path, overwrite, err);
     case PIO_FORMAT_GRO:
     case PIO_FORMAT_PDB:
     case PIO_FORMAT_XYZ:
@@ -536,6 +544,7 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
     default:
         return pio_error_set(
             err, PIO_EUSAGE,
-            "%s: unknown output format (extensions: .holo .xtc .trr .dcd .gro .pdb .xyz)", path);
+            "%s: unknown output format (extensions: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz)",
+            path);
     }
 }

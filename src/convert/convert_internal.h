@@ -106,6 +106,8 @@ int trr_source_open(struct pio_source *out, const char *path, struct pio_error *
 int trr_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
 int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *err);
 int dcd_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
+int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error *err);
+int ncdf_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
 int text_source_open(struct pio_source *out, const char *path, enum pio_format fmt,
                      struct pio_error *err);
 int text_sink_open(struct pio_sink *out, const char *path, enum pio_format fmt, bool overwrite,

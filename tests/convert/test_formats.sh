@@ -59,6 +59,21 @@ head -c 20000 "$D/peptide.dcd" >"$T/cut.dcd"
 [ "$(code "$P" convert "$T/cut.dcd" "$T/cutd.holo")" = 0 ] || bad "a truncated DCD converts"
 grep -q "warning: .*cut.dcd: frame 2 at offset 0x[0-9a-f]* is truncated; skipped" "$T/err" || bad "DCD truncation warning: $(cat "$T/err")"
 
+# AMBER NetCDF (libnetcdf): MDAnalysis's values, and our files read back by it
+if "$P" convert "$D/peptide.ncdf" "$T/pn.holo" --quiet 2>"$T/err"; then
+    mda "$T/pn.holo" "$D/peptide.ncdf" "$D/peptide.gro" 0
+    "$P" convert "$T/pn.holo" "$T/pn.ncdf" --quiet || bad "HOLO to ncdf"
+    mda "$T/pn.holo" "$T/pn.ncdf" "$D/peptide.gro" 0
+    "$P" convert "$T/wt.holo" "$T/wt.ncdf" --quiet || bad "HOLO with v and f to ncdf"
+    mda "$T/wt.holo" "$T/wt.ncdf" "$D/water.gro" 0.00001
+    printf 'CDF\001 but nothing else' >"$T/bad.ncdf"
+    [ "$(code "$P" convert "$T/bad.ncdf" "$T/bn.holo")" = 65 ] || bad "a broken NetCDF exits 65: $(cat "$T/err")"
+    grep -q "bad.ncdf: not a NetCDF file" "$T/err" || bad "broken NetCDF message: $(cat "$T/err")"
+else
+    grep -q "this build has no NetCDF" "$T/err" && echo "skipped: NetCDF (this build has no libnetcdf)" \
+        || bad "ncdf to HOLO: $(cat "$T/err")"
+fi
+
 # the serial decoder gives the same file as the parallel one
 "$P" convert "$D/peptide.xtc" "$T/p1.holo" --threads 1 --quiet && "$P" convert "$T/p1.holo" "$T/p1.xtc" --quiet
 cmp -s "$D/peptide.xtc" "$T/p1.xtc" || bad "XTC through one decoder thread differs"

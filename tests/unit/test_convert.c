@@ -84,7 +84,8 @@ static void check_subset(const char *path, const struct frames *all, const struc
 int main(void)
 {
     const char *files[] = {DATA "/peptide.xtc", DATA "/solvated.xtc",       DATA "/water.trr",
-                           DATA "/peptide.dcd", DATA "/peptide_models.pdb", DATA "/peptide.xyz"};
+                           DATA "/peptide.dcd", DATA "/peptide_models.pdb", DATA "/peptide.xyz",
+                           DATA "/peptide.ncdf"};
     const char *sels[] = {NULL, "::-1", "7,3,3,150-160,0", "1::4"};
     for (size_t fi = 0; fi < sizeof(files) / sizeof(files[0]); fi++) {
         struct frames ref;
