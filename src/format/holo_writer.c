@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "format/holo_internal.h"
+#include "hash/blake3_impl.h"
 
 #include "common/pio_common.h"
 
@@ -612,51 +613,58 @@ static void start_writeback(pio_writer *w)
     w->flushed = w->end;
 }
 
-PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+/* A frame record ready to be written: its header and the pieces that
+ * follow it (the caller's arrays, zero padding, normalised scalars). */
+struct rec {
+    uint8_t hdr[HOLO_FRAME_HDR];
+    struct iovec iov[9];
+    int n;
+    struct pio_scalar *sc;
+    struct holo_frame_layout lay;
+    const struct pio_frame *f;
+};
+
+/* Check frame f and build its record as frame number `seq`. */
+static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, struct rec *r,
+                       struct pio_error *err)
 {
-    int rc = check_usable(w, err);
-    if (rc)
-        return rc;
+    memset(r, 0, sizeof(*r));
+    r->f = f;
     if (!f->positions)
         return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: positions are required", w->path,
-                             OFFX(w->nframes));
+                             OFFX(seq));
     uint32_t fields = PIO_FIELD_POSITIONS | (f->velocities ? PIO_FIELD_VELOCITIES : 0) |
                       (f->forces ? PIO_FIELD_FORCES : 0) | (f->fields & PIO_FIELD_BOX);
-    struct holo_frame_layout lay;
-    if (holo_frame_layout(f->natoms, fields, f->nscalars, &lay) != 0)
+    if (holo_frame_layout(f->natoms, fields, f->nscalars, &r->lay) != 0)
         return pio_error_set(err, PIO_ELIMIT,
                              "%s: frame %llu: %llu atoms / %u scalars exceed the format's limits",
-                             w->path, OFFX(w->nframes), OFFX(f->natoms), f->nscalars);
+                             w->path, OFFX(seq), OFFX(f->natoms), f->nscalars);
     if (f->nscalars && !f->scalars)
         return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: nscalars without scalars", w->path,
-                             OFFX(w->nframes));
-    if ((rc = write_meta(w, err)) != 0)
-        return rc;
-
+                             OFFX(seq));
     /* Scalars normalised: names NUL-padded, so the record is deterministic. */
-    struct pio_scalar *sc = NULL;
     if (f->nscalars) {
-        sc = calloc(f->nscalars, sizeof(*sc));
-        if (!sc)
+        r->sc = calloc(f->nscalars, sizeof(*r->sc));
+        if (!r->sc)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
         for (uint32_t i = 0; i < f->nscalars; i++) {
             size_t nl = strnlen(f->scalars[i].name, PIO_SCALAR_NAME_SIZE);
             if (nl == PIO_SCALAR_NAME_SIZE) {
-                free(sc);
+                free(r->sc);
+                r->sc = NULL;
                 return pio_error_set(err, PIO_EUSAGE,
                                      "%s: frame %llu: scalar %u name longer than 23 characters",
-                                     w->path, OFFX(w->nframes), i);
+                                     w->path, OFFX(seq), i);
             }
-            memcpy(sc[i].name, f->scalars[i].name, nl);
-            sc[i].value = f->scalars[i].value;
+            memcpy(r->sc[i].name, f->scalars[i].name, nl);
+            r->sc[i].value = f->scalars[i].value;
         }
     }
-
-    uint8_t hdr[HOLO_FRAME_HDR] = {0};
+    uint8_t *hdr = r->hdr;
     memcpy(hdr, HOLO_REC_MAGIC, 4);
     holo_wr32(hdr + 4, HOLO_REC_FRAME);
-    holo_wr64(hdr + 8, lay.length);
-    holo_wr64(hdr + 16, w->nframes);
+    holo_wr64(hdr + 8, r->lay.length);
+    holo_wr64(hdr + 16, seq);
     memcpy(hdr + 24, w->salt, 8);
     holo_wr64(hdr + 64, f->natoms);
     holo_wr32(hdr + 72, fields);
@@ -668,73 +676,36 @@ PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct p
     holo_wr32(hdr + 168, 1);
 
     static const uint8_t zeros[64];
-    size_t abytes = (size_t)(f->natoms * 12), apad = (size_t)(lay.array_bytes - abytes);
+    size_t abytes = (size_t)(f->natoms * 12), apad = (size_t)(r->lay.array_bytes - abytes);
     size_t sbytes = (size_t)f->nscalars * HOLO_SCALAR_SIZE;
     size_t spad = (size_t)(holo_pad64(sbytes) - sbytes);
-    struct iovec iov[9];
-    int n = 0;
-    iov[n++] = (struct iovec){hdr, sizeof(hdr)};
+    r->iov[r->n++] = (struct iovec){hdr, HOLO_FRAME_HDR};
     const void *arrays[3] = {f->positions, f->velocities, f->forces};
     for (int a = 0; a < 3; a++) {
         if (!arrays[a])
             continue;
-        iov[n++] = (struct iovec){(void *)arrays[a], abytes};
-        iov[n++] = (struct iovec){(void *)zeros, apad};
+        r->iov[r->n++] = (struct iovec){(void *)arrays[a], abytes};
+        r->iov[r->n++] = (struct iovec){(void *)zeros, apad};
     }
-    iov[n++] = (struct iovec){sc, sbytes};
-    iov[n++] = (struct iovec){(void *)zeros, spad};
+    r->iov[r->n++] = (struct iovec){r->sc, sbytes};
+    r->iov[r->n++] = (struct iovec){(void *)zeros, spad};
+    return 0;
+}
 
-    /* Hash exactly the bytes written, hash field as zeros. */
+/* Hash exactly the bytes written, the hash field as zeros (it is zero in
+ * hdr until this fills it). */
+static void rec_hash(struct rec *r)
+{
     pio_blake3_hasher h;
     pio_blake3_hasher_init(&h);
-    if (w->dfd >= 0) {
-        /* O_DIRECT: stage, hash the staged copy, write whole blocks. */
-        size_t at = 0;
-        rc = stage_add(w, iov, n, &at);
-        if (rc == 0) {
-            pio_blake3_hasher_update(&h, w->stage + at, (size_t)lay.length);
-            pio_blake3_hasher_finalize(&h, w->stage + at + HOLO_HASH_OFF, 32);
-            memcpy(hdr + HOLO_HASH_OFF, w->stage + at + HOLO_HASH_OFF, 32);
-            if ((rc = stage_flush(w, false)) != 0)
-                w->failed = rc;
-        }
-    } else if (w->wq) {
-        /* io_uring: stage the record (the caller may reuse its arrays as
-         * soon as we return), hash the staged copy while it is still in
-         * cache, submit, and hash the next frame while this one is written. */
-        uint8_t *buf = pio_io_wq_get(w->wq, (size_t)lay.length, &rc);
-        if (!buf) {
-            free(sc);
-            w->failed = rc;
-            return pio_error_set(err, rc, "%s: frame %llu: no staging buffer: %s", w->path,
-                                 OFFX(w->nframes), pio_strerror(rc));
-        }
-        size_t pos = 0;
-        for (int i = 0; i < n; i++) {
-            if (iov[i].iov_len) /* empty pieces may have a NULL base */
-                memcpy(buf + pos, iov[i].iov_base, iov[i].iov_len);
-            pos += iov[i].iov_len;
-        }
-        pio_blake3_hasher_update(&h, buf, (size_t)lay.length);
-        pio_blake3_hasher_finalize(&h, buf + HOLO_HASH_OFF, 32);
-        memcpy(hdr + HOLO_HASH_OFF, buf + HOLO_HASH_OFF, 32);
-        rc = pio_io_wq_submit(w->wq, buf, (size_t)lay.length, w->end);
-        if (rc != 0)
-            w->failed = rc;
-    } else {
-        for (int i = 0; i < n; i++)
-            pio_blake3_hasher_update(&h, iov[i].iov_base, iov[i].iov_len);
-        pio_blake3_hasher_finalize(&h, hdr + HOLO_HASH_OFF, 32);
-        rc = pwritev_all(w->fd, iov, n, w->end);
-    }
-    free(sc);
-    if (rc != 0) {
-        /* Take the partial record back; committed bytes are untouched. */
-        if (ftruncate(w->fd, (off_t)w->end) != 0)
-            w->failed = rc;
-        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: write failed: %s", w->path,
-                             OFFX(w->nframes), OFFX(w->end), pio_strerror(rc));
-    }
+    for (int i = 0; i < r->n; i++)
+        pio_blake3_hasher_update(&h, r->iov[i].iov_base, r->iov[i].iov_len);
+    pio_blake3_hasher_finalize(&h, r->hdr + HOLO_HASH_OFF, 32);
+}
+
+/* The record is in the file: index it. */
+static int rec_commit(pio_writer *w, const struct rec *r, struct pio_error *err)
+{
     if (w->nframes == w->cap) {
         uint64_t cap = w->cap ? w->cap * 2 : 1024;
         struct holo_entry *e = realloc(w->entries, (size_t)cap * sizeof(*e));
@@ -746,13 +717,171 @@ PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct p
         w->entries = e;
         w->cap = cap;
     }
-    w->entries[w->nframes] = (struct holo_entry){w->end, lay.length, f->step, f->time};
-    pio_blake3_hasher_update(&w->digest, hdr + HOLO_HASH_OFF, 32);
+    w->entries[w->nframes] = (struct holo_entry){w->end, r->lay.length, r->f->step, r->f->time};
+    pio_blake3_hasher_update(&w->digest, r->hdr + HOLO_HASH_OFF, 32);
     w->nframes++;
-    w->end += lay.length;
+    w->end += r->lay.length;
     w->dirty = true;
+    return 0;
+}
+
+PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    struct rec r;
+    if ((rc = rec_prepare(w, f, w->nframes, &r, err)) != 0)
+        return rc;
+    if ((rc = write_meta(w, err)) != 0) {
+        free(r.sc);
+        return rc;
+    }
+    uint8_t *hdr = r.hdr;
+    if (w->dfd >= 0) {
+        /* O_DIRECT: stage, hash the staged copy, write whole blocks. */
+        size_t at = 0;
+        rc = stage_add(w, r.iov, r.n, &at);
+        if (rc == 0) {
+            pio_blake3_hasher h;
+            pio_blake3_hasher_init(&h);
+            pio_blake3_hasher_update(&h, w->stage + at, (size_t)r.lay.length);
+            pio_blake3_hasher_finalize(&h, w->stage + at + HOLO_HASH_OFF, 32);
+            memcpy(hdr + HOLO_HASH_OFF, w->stage + at + HOLO_HASH_OFF, 32);
+            if ((rc = stage_flush(w, false)) != 0)
+                w->failed = rc;
+        }
+    } else if (w->wq) {
+        /* io_uring: stage the record (the caller may reuse its arrays as
+         * soon as we return), hash the staged copy while it is still in
+         * cache, submit, and hash the next frame while this one is written. */
+        uint8_t *buf = pio_io_wq_get(w->wq, (size_t)r.lay.length, &rc);
+        if (!buf) {
+            free(r.sc);
+            w->failed = rc;
+            return pio_error_set(err, rc, "%s: frame %llu: no staging buffer: %s", w->path,
+                                 OFFX(w->nframes), pio_strerror(rc));
+        }
+        size_t pos = 0;
+        for (int i = 0; i < r.n; i++) {
+            if (r.iov[i].iov_len) /* empty pieces may have a NULL base */
+                memcpy(buf + pos, r.iov[i].iov_base, r.iov[i].iov_len);
+            pos += r.iov[i].iov_len;
+        }
+        pio_blake3_hasher h;
+        pio_blake3_hasher_init(&h);
+        pio_blake3_hasher_update(&h, buf, (size_t)r.lay.length);
+        pio_blake3_hasher_finalize(&h, buf + HOLO_HASH_OFF, 32);
+        memcpy(hdr + HOLO_HASH_OFF, buf + HOLO_HASH_OFF, 32);
+        rc = pio_io_wq_submit(w->wq, buf, (size_t)r.lay.length, w->end);
+        if (rc != 0)
+            w->failed = rc;
+    } else {
+        rec_hash(&r);
+        rc = pwritev_all(w->fd, r.iov, r.n, w->end);
+    }
+    free(r.sc);
+    if (rc != 0) {
+        /* Take the partial record back; committed bytes are untouched. */
+        if (ftruncate(w->fd, (off_t)w->end) != 0)
+            w->failed = rc;
+        return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: write failed: %s", w->path,
+                             OFFX(w->nframes), OFFX(w->end), pio_strerror(rc));
+    }
+    if ((rc = rec_commit(w, &r, err)) != 0)
+        return rc;
     start_writeback(w);
     return 0;
+}
+
+/* Records [from, to) of a group, hashed by one pool task. */
+struct hash_task {
+    struct pio_b3_task task; /* first member: the pool hands it back */
+    struct rec *recs;
+    size_t from, to;
+};
+
+static void hash_task_run(struct pio_b3_task *t)
+{
+    struct hash_task *h = (struct hash_task *)t;
+    for (size_t k = h->from; k < h->to; k++)
+        rec_hash(&h->recs[k]);
+}
+
+#define GROUP 64 /* records per pwritev and per round of parallel hashing */
+
+PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames, size_t n,
+                                   struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc || n == 0)
+        return rc;
+    /* Staged engines (O_DIRECT, io_uring) copy each record anyway. */
+    if (w->dfd >= 0 || w->wq) {
+        for (size_t k = 0; k < n && rc == 0; k++)
+            rc = pio_writer_append(w, &frames[k], err);
+        return rc;
+    }
+    if ((rc = write_meta(w, err)) != 0)
+        return rc;
+    struct rec *recs = malloc(GROUP * sizeof(*recs));
+    struct iovec *iov = malloc(GROUP * 9 * sizeof(*iov));
+    if (!recs || !iov) {
+        free(recs);
+        free(iov);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
+    }
+    unsigned ncpu = pio_cpu_count();
+    for (size_t base = 0; base < n && rc == 0; base += GROUP) {
+        size_t m = PIO_MIN((size_t)GROUP, n - base), ready = 0;
+        for (; ready < m; ready++)
+            if ((rc = rec_prepare(w, &frames[base + ready], w->nframes + ready, &recs[ready],
+                                  err)) != 0)
+                break;
+        if (rc == 0) {
+            /* hash on every core: as many tasks as CPUs, the caller runs one */
+            uint64_t bytes = 0;
+            for (size_t k = 0; k < m; k++)
+                bytes += recs[k].lay.length;
+            size_t ntask = bytes >= ((uint64_t)1 << 18) ? PIO_MIN((size_t)ncpu, m) : 1;
+            struct hash_task tasks[64];
+            bool queued[64] = {false};
+            ntask = PIO_MIN(ntask, PIO_ARRAY_LEN(tasks));
+            for (size_t t = 0; t < ntask; t++)
+                tasks[t] = (struct hash_task){{hash_task_run, NULL, NULL, PIO_B3_TASK_QUEUED},
+                                              recs,
+                                              m * t / ntask,
+                                              m * (t + 1) / ntask};
+            for (size_t t = 1; t < ntask; t++)
+                queued[t] = pio_b3_pool_submit(&tasks[t].task, ncpu - 1);
+            for (size_t t = 0; t < ntask; t++)
+                if (!queued[t]) /* ours, or no pool (after fork) */
+                    hash_task_run(&tasks[t].task);
+            for (size_t t = 1; t < ntask; t++)
+                if (queued[t])
+                    pio_b3_pool_wait(&tasks[t].task);
+            int cnt = 0;
+            for (size_t k = 0; k < m; k++)
+                for (int i = 0; i < recs[k].n; i++)
+                    iov[cnt++] = recs[k].iov[i];
+            if ((rc = pwritev_all(w->fd, iov, cnt, w->end)) != 0) {
+                if (ftruncate(w->fd, (off_t)w->end) != 0)
+                    w->failed = rc;
+                pio_error_set(err, rc, "%s: frames %llu to %llu at offset 0x%llx: write failed: %s",
+                              w->path, OFFX(w->nframes), OFFX(w->nframes + m - 1), OFFX(w->end),
+                              pio_strerror(rc));
+            }
+            for (size_t k = 0; k < m && rc == 0; k++)
+                rc = rec_commit(w, &recs[k], err);
+        }
+        for (size_t k = 0; k < ready; k++)
+            free(recs[k].sc);
+        if (rc == 0)
+            start_writeback(w);
+    }
+    free(recs);
+    free(iov);
+    return rc;
 }
 
 static int sync_or_fail(pio_writer *w, const char *what, struct pio_error *err)

@@ -335,6 +335,8 @@ struct holo_sink {
     bool has_salt;
     uint64_t commit_frames, since_commit;
     pio_writer *w;
+    struct pio_frame *frames; /* a batch's frames, for append_many */
+    uint32_t nframes_cap;
 };
 
 static int holo_sink_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
@@ -356,13 +358,26 @@ static int holo_sink_write(void *ctx, const struct pio_batch *b, struct pio_erro
     struct holo_sink *s = ctx;
     if (b->precision != PIO_FLOAT32 || b->length_unit != PIO_UNIT_NM)
         return pio_error_set(err, PIO_EUSAGE, "%s: HOLO stores float32 nm", s->path);
-    for (uint32_t f = 0; f < b->nframes; f++) {
-        struct pio_frame fr;
-        pio_batch_frame(b, f, &fr);
-        int rc = pio_writer_append(s->w, &fr, err);
+    if (b->nframes > s->nframes_cap) {
+        struct pio_frame *fr = realloc(s->frames, b->nframes * sizeof(*fr));
+        if (!fr)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+        s->frames = fr;
+        s->nframes_cap = b->nframes;
+    }
+    for (uint32_t f = 0; f < b->nframes; f++)
+        pio_batch_frame(b, f, &s->frames[f]);
+    /* whole batches at once (hashed on every core), split at commits */
+    for (uint32_t f = 0; f < b->nframes;) {
+        uint32_t take = b->nframes - f;
+        if (s->commit_frames)
+            take = (uint32_t)PIO_MIN(take, s->commit_frames - s->since_commit);
+        int rc = pio_writer_append_many(s->w, s->frames + f, take, err);
         if (rc != 0)
             return rc;
-        if (s->commit_frames && ++s->since_commit == s->commit_frames) {
+        f += take;
+        s->since_commit += take;
+        if (s->commit_frames && s->since_commit == s->commit_frames) {
             if ((rc = pio_writer_commit(s->w, err)) != 0)
                 return rc;
             s->since_commit = 0;
@@ -386,6 +401,7 @@ static void holo_sink_destroy(void *ctx)
     if (!s)
         return;
     pio_writer_close(s->w, NULL);
+    free(s->frames);
     free(s->path);
     free(s);
 }

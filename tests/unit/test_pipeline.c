@@ -658,8 +658,10 @@ static void test_failures(const char *a, const char *b)
         po.batch_frames = 3;
         e = (struct pio_error){0};
         CHECK(run_pipeline(b, out, &po, NULL, &e) == PIO_EUSAGE);
-        CHECKF(strstr(e.message, "stage 'transform atoms'") && strstr(e.message, "frame 0 "), "%s",
-               e.message);
+        /* several frames fail (40-50 atoms); two workers race to report one */
+        CHECKF(strstr(e.message, "stage 'transform atoms': frame ") &&
+                   strstr(e.message, "atoms): atom selection 'index 45-50': atom 50 out of range"),
+               "%s", e.message);
         struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
         ro.flags = PIO_READER_NO_RECOVERY;
         pio_reader *r;
@@ -672,7 +674,8 @@ static void test_failures(const char *a, const char *b)
         struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
         po.batch_frames = 4;
         po.threads = 2;
-        pio_io_fault_set_after(PIO_FAULT_WRITE, -EIO, 11, 1);
+        /* the sink writes a batch (4 frames) per system call: the 4th fails */
+        pio_io_fault_set_after(PIO_FAULT_WRITE, -EIO, 5, 1);
         e = (struct pio_error){0};
         struct pio_pipeline_stats st;
         int rc = run_pipeline(a, out, &po, &st, &e);
@@ -681,9 +684,9 @@ static void test_failures(const char *a, const char *b)
         CHECKF(strstr(e.message, "stage 'sink holo'") && strstr(e.message, "write failed"), "%s",
                e.message);
         uint64_t n = check_prefix(out, ref);
-        /* whole batches were counted; the failing one got part way */
-        CHECKF(n >= st.frames_out && n < st.frames_out + 4 && n >= 5 && n <= 11,
-               "%llu frames, %llu out", (unsigned long long)n, (unsigned long long)st.frames_out);
+        /* the torn batch was taken back whole: the file holds whole batches */
+        CHECKF(n == st.frames_out && n % 4 == 0 && n >= 4 && n < NFRAMES, "%llu frames, %llu out",
+               (unsigned long long)n, (unsigned long long)st.frames_out);
     }
 
     /* a damaged input frame stops the run (never copied with a fresh hash) */
