@@ -51,6 +51,8 @@ rm -f bench/data/write-test.holo
 echo "== lock-free rings (baseline: ck_ring, same run)"
 "$P" bench ring
 "$P" bench ring --json >"$OUT/ring.json"
+echo "== telemetry overhead (bench/telemetry.sh)"
+sh bench/telemetry.sh "$B"
 echo "== streaming pipeline (bench/convert.sh; BENCH_CONVERT_GB=0 skips)"
 if [ "${BENCH_CONVERT_GB:-20}" != 0 ]; then sh bench/convert.sh "$B"; fi
 echo "results in $OUT"

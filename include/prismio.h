@@ -12,5 +12,6 @@
 #include "prismio/holo.h"
 #include "prismio/pipeline.h"
 #include "prismio/convert.h"
+#include "prismio/telemetry.h"
 
 #endif /* PRISMIO_H */

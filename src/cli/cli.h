@@ -31,6 +31,7 @@ int cmd_recover(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 int cmd_bench_ring(int argc, char **argv);
 int cmd_bench_convert(int argc, char **argv);
 

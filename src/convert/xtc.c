@@ -22,6 +22,7 @@
 #include "convert/xtc_codec.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 #define HDR_BYTES 56 /* magic .. second natoms */
 
@@ -210,9 +211,11 @@ static void decode_slot(struct xtc_src *s, struct slot *sl)
     xdr_u32(&x);
     float precision;
     const char *why = "truncated";
+    uint64_t t0 = pio_tm_start();
     rc = x.bad
              ? PIO_ETRUNCATED
              : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, sl->x, &precision, &why);
+    pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->fd, i, len, t0, rc);
     if (rc != 0) {
         sl->rc = pio_error_set(&sl->err, rc, "%s: frame %llu at offset 0x%llx: %s", s->path,
                                (unsigned long long)i, (unsigned long long)off, why);
@@ -471,8 +474,10 @@ static int xk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
                 xdr_put_f32(&s->o, (fr.fields & PIO_FIELD_BOX) ? (float)fr.box[i][j] : 0.0f);
         xdr_put_u32(&s->o, (uint32_t)fr.natoms);
         const char *why = "";
+        uint64_t t0 = pio_tm_start();
         int rc = xtc_encode_coords(&s->o, (const float *)fr.positions, (uint32_t)fr.natoms,
                                    s->precision, large, s->ints, &why);
+        pio_tm_end(PIO_OP_ENCODE, 0, 0, fr.index, s->o.len, t0, rc);
         if (rc == -ENOMEM || s->o.oom)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->base.path);
         if (rc != 0)

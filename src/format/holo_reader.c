@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "format/holo_internal.h"
+#include "telemetry/pio_telemetry.h"
 
 #include "common/pio_common.h"
 
@@ -120,8 +121,8 @@ static int open_recovered(pio_reader *r, struct pio_error *err)
     return check_entries(r, s.end, err);
 }
 
-PIO_API int pio_reader_open(pio_reader **out, const char *path,
-                            const struct pio_reader_options *opts, struct pio_error *err)
+static int reader_open(pio_reader **out, const char *path, const struct pio_reader_options *opts,
+                       struct pio_error *err)
 {
     *out = NULL;
     uint32_t flags = 0, io_flags = 0;
@@ -547,4 +548,14 @@ uint64_t holo_reader_max_record(const pio_reader *r)
     for (uint64_t i = 0; i < r->nframes; i++)
         m = PIO_MAX(m, r->entries[i].length);
     return m;
+}
+
+PIO_API int pio_reader_open(pio_reader **out, const char *path,
+                            const struct pio_reader_options *opts, struct pio_error *err)
+{
+    uint64_t t0 = pio_tm_start();
+    int rc = reader_open(out, path, opts, err);
+    pio_tm_end(PIO_OP_OPEN, rc == 0 ? (*out)->io.info.engine : 0,
+               rc == 0 ? (uint64_t)(*out)->fd : 0, UINT64_MAX, rc == 0 ? (*out)->size : 0, t0, rc);
+    return rc;
 }

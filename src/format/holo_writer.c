@@ -27,6 +27,7 @@
 
 #include "format/holo_internal.h"
 #include "hash/blake3_impl.h"
+#include "telemetry/pio_telemetry.h"
 
 #include "common/pio_common.h"
 
@@ -725,7 +726,17 @@ static int rec_commit(pio_writer *w, const struct rec *r, struct pio_error *err)
     return 0;
 }
 
+static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error *err);
+
 PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+{
+    uint64_t t0 = pio_tm_start(), end0 = w->end, frame = w->nframes;
+    int rc = append_one(w, f, err);
+    pio_tm_end(PIO_OP_WRITE, w->io.engine, (uint64_t)w->fd, frame, w->end - end0, t0, rc);
+    return rc;
+}
+
+static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
 {
     int rc = check_usable(w, err);
     if (rc)
@@ -834,6 +845,7 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
     unsigned ncpu = pio_cpu_count();
     for (size_t base = 0; base < n && rc == 0; base += GROUP) {
         size_t m = PIO_MIN((size_t)GROUP, n - base), ready = 0;
+        uint64_t t0 = pio_tm_start(), end0 = w->end, frame = w->nframes;
         for (; ready < m; ready++)
             if ((rc = rec_prepare(w, &frames[base + ready], w->nframes + ready, &recs[ready],
                                   err)) != 0)
@@ -876,6 +888,7 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
         }
         for (size_t k = 0; k < ready; k++)
             free(recs[k].sc);
+        pio_tm_end(PIO_OP_WRITE, w->io.engine, (uint64_t)w->fd, frame, w->end - end0, t0, rc);
         if (rc == 0)
             start_writeback(w);
     }
@@ -888,14 +901,27 @@ static int sync_or_fail(pio_writer *w, const char *what, struct pio_error *err)
 {
     if (w->flags & PIO_WRITER_NO_SYNC)
         return 0;
-    if (fdatasync(w->fd) == 0)
+    uint64_t t0 = pio_tm_start();
+    int rc = fdatasync(w->fd) == 0 ? 0 : -errno;
+    pio_tm_end(PIO_OP_FSYNC, 0, (uint64_t)w->fd, UINT64_MAX, 0, t0, rc);
+    if (rc == 0)
         return 0;
-    w->failed = -errno;
+    w->failed = rc;
     return pio_error_set(err, w->failed, "%s: fdatasync %s failed: %s (commit lost)", w->path, what,
                          pio_strerror(w->failed));
 }
 
+static int commit_one(pio_writer *w, struct pio_error *err);
+
 PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
+{
+    uint64_t t0 = pio_tm_start();
+    int rc = commit_one(w, err);
+    pio_tm_end(PIO_OP_COMMIT, 0, (uint64_t)w->fd, w->nframes, 0, t0, rc);
+    return rc;
+}
+
+static int commit_one(pio_writer *w, struct pio_error *err)
 {
     int rc = check_usable(w, err);
     if (rc)

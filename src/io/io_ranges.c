@@ -29,6 +29,7 @@
 #endif
 
 #include "io/pio_io.h"
+#include "telemetry/pio_telemetry.h"
 
 #include "common/pio_common.h"
 
@@ -44,7 +45,8 @@ struct slot {
     uint64_t need; /* bytes from aoff that must arrive (to the range's end) */
     uint64_t want; /* bytes the read asks for (aligned for O_DIRECT) */
     uint64_t done;
-    int err; /* the read failed: reported when this range is due */
+    int err;     /* the read failed: reported when this range is due */
+    uint64_t t0; /* telemetry: when the read started */
 };
 
 struct pio_io_ranges {
@@ -98,6 +100,7 @@ static void slot_prepare(pio_io_ranges *s, struct slot *sl, uint64_t seq)
 {
     const struct pio_io_range *r = &s->ranges[seq];
     sl->seq = seq;
+    sl->t0 = pio_tm_start();
     sl->aoff = round_down(r->off, s->align);
     sl->need = r->off + r->len - sl->aoff;
     sl->want = round_up(sl->need, s->align);
@@ -292,6 +295,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
         uint64_t seq = s->next_deliver;
         slot_prepare(s, sl, seq);
         int rc = slot_read_sync(s, sl);
+        pio_tm_end(PIO_OP_READ, PIO_IO_PREAD, (uint64_t)s->f->fd, seq, sl->done, sl->t0, rc);
         if (rc != 0)
             return fail(s, rc, seq, err);
         sl->state = SLOT_HELD;
@@ -319,6 +323,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
             s->delivered++;
             *index = sl->seq;
             *data = sl->buf + (s->ranges[sl->seq].off - sl->aoff);
+            pio_tm_end(PIO_OP_READ, PIO_IO_URING, (uint64_t)s->f->fd, sl->seq, sl->done, sl->t0, 0);
             return 1;
         }
         if (s->inflight == 0)

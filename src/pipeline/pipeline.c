@@ -25,6 +25,7 @@
 #include "prismio/pipeline.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(uint64_t)63)
 #define PAD_ATOMS(n)                                                                               \
@@ -256,8 +257,11 @@ static void *source_main(void *arg)
             void *buf = pio_pool_get(p->pool);
             if (!buf) {
                 double t0 = now();
+                uint64_t tm = pio_tm_start();
                 buf = pio_pool_get_wait(p->pool);
                 p->source_wait += now() - t0;
+                pio_tm_end(PIO_OP_QUEUE_WAIT, 0, 1, f.index, 0, tm,
+                           0); /* 1: source, backpressure */
             }
             if (!buf) { /* closed: someone failed */
                 p->src->release(p->src->ctx, &f);
@@ -487,8 +491,10 @@ static void sink_loop(struct pipe *p, struct pio_pipeline_stats *st, double t0)
         void *item;
         if (!pio_mpmc_pop(p->done, &item)) {
             double tw = now();
+            uint64_t tm = pio_tm_start();
             int rc = pio_mpmc_pop_wait(p->done, &item);
             st->sink_wait += now() - tw;
+            pio_tm_end(PIO_OP_QUEUE_WAIT, 0, 2, UINT64_MAX, 0, tm, 0); /* 2: sink, starved */
             if (rc != 0)
                 break;
         }

@@ -2,13 +2,8 @@
 # prismio convert: selections end to end (values checked against dump of
 # the input), progress bar only on a terminal, errors and exit codes.
 # usage: test_convert_cli.sh PRISMIO
-set -u
+. "$(dirname "$0")/harness.sh"
 P=$1
-fail=0
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-bad() { echo "FAIL: $*" >&2; fail=1; }
-code() { "$@" >"$T/out" 2>"$T/err"; echo $?; }
 
 "$P" gen "$T/in.holo" --atoms 300 --frames 40 --fields x,v,f --seed 3 >/dev/null || bad "gen"
 

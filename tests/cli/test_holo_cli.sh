@@ -2,13 +2,8 @@
 # prismio gen | info | verify | recover | dump: output, errors, exit codes
 # (0 ok, 1 integrity, 64 usage, 65 bad data, 66 missing input).
 # usage: test_holo_cli.sh PRISMIO
-set -u
+. "$(dirname "$0")/harness.sh"
 P=$1
-fail=0
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-bad() { echo "FAIL: $*" >&2; fail=1; }
-code() { "$@" >"$T/out" 2>"$T/err"; echo $?; }
 
 [ "$(code "$P" gen "$T/a.holo" --atoms 50 --frames 20 --fields x,v,f --seed 4)" = 0 ] || bad "gen"
 [ "$(code "$P" gen "$T/a.holo" --atoms 50 --frames 20)" = 74 ] || bad "gen over an existing file must fail"

@@ -9,16 +9,11 @@
 #   `gmx check`) with equal values;
 # - selections, --top, truncated and damaged inputs.
 # usage: test_formats.sh PRISMIO DATA_DIR CHECK_SCRIPT
-set -u
+. "$(dirname "$0")/../cli/harness.sh"
 P=$1
 D=$2
 CHECK=$3
 PY=/usr/bin/python3
-fail=0
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-bad() { echo "FAIL: $*" >&2; fail=1; }
-code() { "$@" >"$T/out" 2>"$T/err"; echo $?; }
 have_mda=0
 if [ -x "$PY" ] && "$PY" -c 'import MDAnalysis' 2>/dev/null; then have_mda=1; fi
 mda() { # HOLO ORIGINAL TOP TOL

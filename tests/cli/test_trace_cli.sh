@@ -1,0 +1,44 @@
+#!/bin/sh
+# Global --stats and --trace, prismio trace summarize, and the SIGUSR1 dump.
+# usage: test_trace_cli.sh PRISMIO
+. "$(dirname "$0")/harness.sh"
+P=$1
+
+"$P" gen "$T/in.holo" --atoms 500 --frames 300 --fields x,v --seed 2 >/dev/null || bad "gen"
+"$P" convert "$T/in.holo" "$T/out.holo" --frames ::2 --batch 8 --quiet --stats --trace "$T/t.json" \
+    2>"$T/stats" || bad "convert with --stats --trace: $(cat "$T/stats")"
+for op in open read write commit fsync; do
+    grep -Eq "^$op " "$T/stats" || bad "--stats has no $op row: $(cat "$T/stats")"
+done
+grep -Eq '^read +pread +150 ' "$T/stats" || bad "--stats: 150 pread reads: $(grep read "$T/stats")"
+if command -v node >/dev/null 2>&1; then
+    node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
+        const n = j.traceEvents.filter(e => e.name === "read" && e.cat === "pread").length;
+        if (n !== 150 || !j.traceEvents.some(e => e.name === "commit")) process.exit(1)' "$T/t.json" \
+        || bad "the trace is not JSON with 150 pread reads and a commit"
+elif [ -x /usr/bin/python3 ]; then
+    /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if sum(e["name"]=="read" for e in j["traceEvents"])==150 else 1)' "$T/t.json" \
+        || bad "the trace is not JSON with 150 reads"
+fi
+"$P" trace summarize "$T/t.json" >"$T/sum" || bad "trace summarize"
+grep -Eq '^read +150 ' "$T/sum" || bad "summary of reads: $(cat "$T/sum")"
+# without --stats/--trace nothing is printed or written
+"$P" convert "$T/in.holo" "$T/out2.holo" --quiet 2>"$T/err"
+[ -s "$T/err" ] && bad "telemetry output without asking: $(cat "$T/err")"
+# SIGUSR1 writes the dump on demand and the command goes on
+"$P" gen "$T/long.holo" --atoms 20000 --frames 1000000 --seed 3 --trace "$T/g.json" >/dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -USR1 "$pid" 2>/dev/null
+sleep 0.5
+kill -0 "$pid" 2>/dev/null || bad "SIGUSR1 must not stop the command"
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+grep -q '^prismio flight recorder dump, pid [0-9]*, signal 10$' "$T/g.json.crash" \
+    || bad "SIGUSR1 dump: $(head -2 "$T/g.json.crash" 2>&1)"
+grep -Eq '^event .* op=write engine=pread ' "$T/g.json.crash" || bad "the dump has write events"
+"$P" trace summarize "$T/g.json.crash" >"$T/sum2" || bad "summarize a dump"
+grep -q 'crash dump' "$T/sum2" && grep -Eq '^write +[0-9]+ ' "$T/sum2" || bad "dump summary: $(cat "$T/sum2")"
+printf 'garbage\n' >"$T/junk"
+"$P" trace summarize "$T/junk" >/dev/null 2>&1 && bad "junk is not a trace"
+exit $fail
