@@ -66,6 +66,14 @@ PIO_API uint64_t pio_telemetry_now(void);
 PIO_API void pio_telemetry_record(enum pio_op op, unsigned engine, uint64_t file, uint64_t frame,
                                   uint64_t bytes, uint64_t start_ns, uint64_t dur_ns, int result);
 
+/* Record a note (an I/O engine falling back, and why): the summary lists
+ * the distinct notes with how often each came. Only while enabled. */
+PIO_API void pio_telemetry_note(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 /* Merged statistics of one operation kind (all engines, or one). */
 struct pio_op_stats {
     uint64_t count, errors, bytes;

@@ -20,6 +20,7 @@
 #include "convert/convert_internal.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 #define AKMA_PS 0.04888821 /* one AKMA time unit in ps */
 
@@ -163,6 +164,7 @@ static int ds_start(void *ctx, const uint64_t *frames, uint64_t n, struct pio_er
 static int ds_next(void *ctx, struct pio_frame *out, struct pio_error *err)
 {
     struct dcd_src *s = ctx;
+    uint64_t t0 = pio_tm_start();
     uint64_t i;
     if (!walk_next(&s->walk, &i))
         return 0;
@@ -210,6 +212,7 @@ static int ds_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     out->time = (double)out->step * s->delta * AKMA_PS;
     out->index = i;
     out->offset = start;
+    pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->in.fd, i, out->natoms * 12, t0, 0);
     return 1;
 }
 

@@ -19,6 +19,7 @@
 #include "convert/convert_internal.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 #ifdef PIO_HAVE_NETCDF
 #include <netcdf.h>
@@ -84,6 +85,7 @@ static int get_coords(struct nc_src *s, int var, size_t i, float *dst, float sca
 static int ns_next(void *ctx, struct pio_frame *out, struct pio_error *err)
 {
     struct nc_src *s = ctx;
+    uint64_t t0 = pio_tm_start();
     uint64_t i;
     if (!walk_next(&s->walk, &i))
         return 0;
@@ -119,6 +121,7 @@ static int ns_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     out->fields |= PIO_FIELD_POSITIONS;
     out->step = (int64_t)i;
     out->index = i;
+    pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->ncid, i, out->natoms * 12, t0, 0);
     return 1;
 }
 

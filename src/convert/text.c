@@ -19,6 +19,7 @@
 #include "convert/convert_internal.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 /* ---- lines ---------------------------------------------------------------------- */
 
@@ -494,6 +495,7 @@ static int ts_start(void *ctx, const uint64_t *frames, uint64_t n, struct pio_er
 static int ts_next(void *ctx, struct pio_frame *out, struct pio_error *err)
 {
     struct text_src *s = ctx;
+    uint64_t t0 = pio_tm_start();
     uint64_t i;
     if (!walk_next(&s->walk, &i))
         return 0;
@@ -508,6 +510,7 @@ static int ts_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     out->fields |= PIO_FIELD_POSITIONS;
     out->index = i;
     out->offset = s->off[i];
+    pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->in.fd, i, out->natoms * 12, t0, 0);
     return 1;
 }
 

@@ -21,6 +21,7 @@
 #include "convert/xdr.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 #define TRR_MAGIC 1993
 
@@ -187,6 +188,7 @@ static bool read_reals(struct xdr_in *x, int real, float *dst, uint64_t n)
 static int rs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
 {
     struct trr_src *s = ctx;
+    uint64_t t0 = pio_tm_start();
     uint64_t i;
     if (!walk_next(&s->walk, &i))
         return 0;
@@ -237,6 +239,7 @@ static int rs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     s->sc[0].value = h.lambda;
     out->scalars = s->sc;
     out->nscalars = 1;
+    pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->fd, i, out->natoms * 12, t0, 0);
     return 1;
 }
 

@@ -229,6 +229,7 @@ static void io_note(pio_writer *w, const char *what, int rc)
     size_t used = strlen(w->io.note);
     snprintf(w->io.note + used, sizeof(w->io.note) - used, "%s%s (%s)", used ? "; " : "", what,
              pio_strerror(rc));
+    pio_telemetry_note("%s: writer: %s (%s)", w->path, what, pio_strerror(rc));
 }
 
 /* Set up O_DIRECT (at w->end, which must be block-aligned) and the

@@ -19,6 +19,7 @@
 #endif
 
 #include "io/pio_io.h"
+#include "prismio/telemetry.h"
 
 #include "common/pio_common.h"
 
@@ -76,6 +77,7 @@ static void note(struct pio_io_file *f, const char *fmt, const char *what, int r
     size_t used = strlen(f->info.note);
     snprintf(f->info.note + used, sizeof(f->info.note) - used, fmt, used ? "; " : "", what,
              pio_strerror(rc));
+    pio_telemetry_note("%s: %s", f->path, f->info.note + used + (used ? 2 : 0));
 }
 
 /* Can this process set up io_uring? 0, or the (negative) setup error. */

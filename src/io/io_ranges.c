@@ -83,6 +83,7 @@ static void note_add(struct pio_io_info *info, const char *msg, int rc)
     size_t used = strlen(info->note);
     snprintf(info->note + used, sizeof(info->note) - used, "%s%s (%s)", used ? "; " : "", msg,
              pio_strerror(rc));
+    pio_telemetry_note("stream: %s (%s)", msg, pio_strerror(rc));
 }
 
 /* Injected short read: half the length, in whole blocks of `align` (as

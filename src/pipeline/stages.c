@@ -11,6 +11,7 @@
 
 #include "common/pio_common.h"
 #include "format/holo_internal.h"
+#include "telemetry/pio_telemetry.h"
 
 PIO_API void pio_source_destroy(struct pio_source *s)
 {
@@ -77,7 +78,9 @@ static int holo_src_next(void *ctx, struct pio_frame *out, struct pio_error *err
     const uint8_t *rec = (const uint8_t *)out->positions - HOLO_FRAME_HDR;
     const struct holo_entry *en = &s->r->entries[out->index];
     uint8_t hash[32];
+    uint64_t t0 = pio_tm_start();
     holo_record_hash(rec, en->length, 1, hash);
+    pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, out->index, en->length, t0, 0);
     if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0) {
         pio_frame_stream_release(s->stream, out);
         return pio_error_set(err, PIO_ECHECKSUM,

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,36 @@ PIO_API void pio_telemetry_reset(void)
     }
 }
 
+/* ---- notes (rare: a mutex is fine) ------------------------------------------------- */
+
+#define NNOTES 16
+static struct {
+    pthread_mutex_t mu;
+    char text[NNOTES][192];
+    uint64_t count[NNOTES];
+    unsigned n;
+} notes = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+PIO_API void pio_telemetry_note(const char *fmt, ...)
+{
+    if (!pio_telemetry_enabled())
+        return;
+    char t[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t, sizeof(t), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&notes.mu);
+    unsigned k = 0;
+    while (k < notes.n && strcmp(notes.text[k], t) != 0)
+        k++;
+    if (k == notes.n && notes.n < NNOTES)
+        memcpy(notes.text[notes.n++], t, sizeof(t));
+    if (k < notes.n)
+        notes.count[k]++;
+    pthread_mutex_unlock(&notes.mu);
+}
+
 /* ---- reading ---------------------------------------------------------------------- */
 
 PIO_API void pio_telemetry_stats(enum pio_op op, int engine, struct pio_op_stats *out)
@@ -313,10 +344,28 @@ PIO_API void pio_telemetry_summary(FILE *f, bool json)
             }
             first = false;
         }
-    if (json)
+    pthread_mutex_lock(&notes.mu);
+    if (json) {
+        fputs("],\"notes\":[", f);
+        for (unsigned k = 0; k < notes.n; k++) {
+            fprintf(f, "%s{\"count\":%llu,\"text\":\"", k ? "," : "",
+                    (unsigned long long)notes.count[k]);
+            for (const char *c = notes.text[k]; *c; c++)
+                fprintf(f,
+                        (*c == '"' || *c == '\\') ? "\\%c"
+                        : (unsigned char)*c < 32  ? "?"
+                                                  : "%c",
+                        *c);
+            fputs("\"}", f);
+        }
         fputs("]}\n", f);
-    else if (first)
-        fputs("(no operations recorded)\n", f);
+    } else {
+        if (first)
+            fputs("(no operations recorded)\n", f);
+        for (unsigned k = 0; k < notes.n; k++)
+            fprintf(f, "note (x%llu): %s\n", (unsigned long long)notes.count[k], notes.text[k]);
+    }
+    pthread_mutex_unlock(&notes.mu);
 }
 
 /* Visit every recorded event still in a ring (stable slots only). */

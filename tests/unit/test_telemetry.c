@@ -6,6 +6,7 @@
  * in a child that aborts or faults on purpose, leaves a readable dump; the
  * Chrome trace is JSON with the events recorded.
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <prismio/telemetry.h>
 
 #include "holo_fixture.h"
+#include "io/pio_io.h"
 #include "pio_test.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -211,6 +213,31 @@ static void test_trace(void)
     CHECKF(strstr(buf, "\"op\":\"decode\",\"engine\":\"-\",\"count\":1,\"errors\":1"), "%s", buf);
 }
 
+/* An engine falling back shows up in the summary, with its reason. */
+static void test_fallback_note(void)
+{
+    char *path = fixture_tmpname("tm_note");
+    pio_writer *w = fixture_writer(path);
+    CHECK(w && fixture_append(w, 0, 3, 1, false, 10) == 0 && pio_writer_close(w, NULL) == 0);
+    pio_io_fault_set(PIO_FAULT_URING_SETUP, -EPERM, 1);
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.engine = PIO_IO_URING;
+    pio_reader *r;
+    struct pio_error e;
+    CHECK(pio_reader_open(&r, path, &ro, &e) == 0);
+    pio_reader_close(r);
+    pio_io_fault_set(PIO_FAULT_URING_SETUP, 0, 0);
+    char buf[8192] = "";
+    FILE *m = fmemopen(buf, sizeof(buf), "w");
+    pio_telemetry_summary(m, false);
+    fclose(m);
+    CHECKF(strstr(buf, "note (x1): ") && strstr(buf, "io_uring setup failed") &&
+               strstr(buf, "using pread"),
+           "%s", buf);
+    CHECKF(strstr(buf, "\nopen "), "the open is counted: %s", buf);
+    unlink(path);
+}
+
 int main(void)
 {
     pio_telemetry_enable(true);
@@ -219,6 +246,7 @@ int main(void)
     test_percentiles();
     test_concurrent();
     test_trace();
+    test_fallback_note();
     test_crash(SIGABRT);
     test_crash(SIGSEGV);
     /* off: nothing is recorded */
