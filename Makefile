@@ -2,7 +2,9 @@
 #
 #   make            release build into build/ (CLI at build/prismio)
 #   make test       install missing packages, build with ASan+UBSan and run
-#                   the whole suite (CTest); concurrent tests also under TSan
+#                   the whole suite (CTest); concurrent tests also under TSan;
+#                   the Python package's tests in the release tree
+#   make python     the Python package into build/python (PYTHONPATH=build/python)
 #   make demo       install missing packages, build, run the demo
 #   make install PREFIX=/usr/local
 #   make bench      the benchmarks (ratios against same-run baselines)
@@ -18,7 +20,7 @@ CTEST    ?= ctest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build deps test test-asan test-tsan demo install bench format fuzz clean
+.PHONY: all build deps test test-asan test-tsan test-python python demo install bench format fuzz clean
 
 all: build
 
@@ -30,7 +32,13 @@ build:
 	@$(CMAKE) --build $(BUILD) -j $(JOBS)
 
 test: deps
-	@$(MAKE) --no-print-directory test-asan test-tsan
+	@$(MAKE) --no-print-directory test-asan test-tsan test-python
+
+# The Python package, built in the release tree (see tests/CMakeLists.txt).
+python: build
+
+test-python: build
+	@cd $(BUILD) && $(CTEST) --output-on-failure -L python
 
 test-asan:
 	@$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \

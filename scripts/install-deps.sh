@@ -23,6 +23,8 @@ PKGS="$PKGS liburing-dev libnetcdf-dev"
 PKGS="$PKGS libck-dev"
 # Independent readers the converter tests compare with (Debian's Python).
 PKGS="$PKGS python3-numpy python3-mdanalysis gromacs"
+# The Python package: headers and its test runner.
+PKGS="$PKGS python3-dev python3-pytest"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system (no dpkg-query); install these yourself: $PKGS" >&2

@@ -1,0 +1,363 @@
+/*
+ * prismio._prismio: the C extension under the `prismio` package, over the
+ * public C API only.
+ *
+ * Zero copy: a frame's arrays are exported through the buffer protocol as
+ * read-only (natoms, 3) float32 views into the reader's mapping; numpy
+ * wraps them without copying (numpy.asarray). Every exported view holds a
+ * reference to its Trajectory and counts as a live export: close() with
+ * live exports raises instead of unmapping memory that arrays still use,
+ * and the mapping stays until the last view is gone.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <prismio.h>
+
+typedef struct {
+    PyObject_HEAD pio_reader *r;
+    Py_ssize_t exports; /* live buffer views */
+    PyObject *path;
+    int pending; /* closed with live views: unmap when the last one goes */
+} Trajectory;
+
+/* One array of one frame, exported through the buffer protocol. */
+typedef struct {
+    PyObject_HEAD Trajectory *traj;
+    const float *data;
+    Py_ssize_t natoms;
+    Py_ssize_t shape[2], strides[2];
+} Array;
+
+static PyTypeObject TrajectoryType, ArrayType;
+
+static PyObject *raise_pio(int rc, const struct pio_error *e)
+{
+    PyObject *exc = rc == -ENOENT      ? PyExc_FileNotFoundError
+                    : rc == -ERANGE    ? PyExc_IndexError
+                    : rc == PIO_EUSAGE ? PyExc_ValueError
+                                       : PyExc_OSError;
+    PyErr_SetString(exc, e && e->message[0] ? e->message : pio_strerror(rc));
+    return NULL;
+}
+
+/* ---- Array: buffer exporter ---------------------------------------------------- */
+
+static int array_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    Array *a = (Array *)self;
+    if (flags & PyBUF_WRITABLE) {
+        PyErr_SetString(PyExc_BufferError, "prismio arrays are read-only (they map the file)");
+        return -1;
+    }
+    if (!a->traj->r || a->traj->pending) {
+        PyErr_SetString(PyExc_ValueError, "the trajectory is closed");
+        return -1;
+    }
+    view->buf = (void *)a->data;
+    view->obj = self;
+    Py_INCREF(self);
+    view->len = a->natoms * 3 * (Py_ssize_t)sizeof(float);
+    view->readonly = 1;
+    view->itemsize = sizeof(float);
+    view->format = (flags & PyBUF_FORMAT) ? "f" : NULL;
+    view->ndim = 2;
+    view->shape = a->shape;
+    view->strides = a->strides;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    a->traj->exports++;
+    return 0;
+}
+
+static void array_releasebuffer(PyObject *self, Py_buffer *view)
+{
+    (void)view;
+    Trajectory *t = ((Array *)self)->traj;
+    if (--t->exports == 0 && t->pending) { /* a deferred close: now */
+        pio_reader_close(t->r);
+        t->r = NULL;
+        t->pending = 0;
+    }
+}
+
+static PyBufferProcs array_as_buffer = {array_getbuffer, array_releasebuffer};
+
+static void array_dealloc(Array *a)
+{
+    Py_XDECREF(a->traj);
+    Py_TYPE(a)->tp_free((PyObject *)a);
+}
+
+static PyTypeObject ArrayType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio._prismio.Array",
+    .tp_basicsize = sizeof(Array),
+    .tp_dealloc = (destructor)array_dealloc,
+    .tp_as_buffer = &array_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A read-only (natoms, 3) float32 view into a mapped HOLO file.",
+};
+
+static PyObject *make_array(Trajectory *t, const float (*data)[3], uint64_t natoms)
+{
+    if (!data)
+        Py_RETURN_NONE;
+    Array *a = PyObject_New(Array, &ArrayType);
+    if (!a)
+        return NULL;
+    Py_INCREF(t);
+    a->traj = t;
+    a->data = (const float *)data;
+    a->natoms = (Py_ssize_t)natoms;
+    a->shape[0] = (Py_ssize_t)natoms;
+    a->shape[1] = 3;
+    a->strides[0] = 3 * sizeof(float);
+    a->strides[1] = sizeof(float);
+    return (PyObject *)a;
+}
+
+/* ---- Trajectory ----------------------------------------------------------------- */
+
+static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", NULL};
+    PyObject *path;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &path))
+        return -1;
+    struct pio_error e = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = pio_reader_open(&self->r, PyBytes_AS_STRING(path), NULL, &e);
+    Py_END_ALLOW_THREADS if (rc != 0)
+    {
+        Py_DECREF(path);
+        raise_pio(rc, &e);
+        return -1;
+    }
+    self->path = path;
+    return 0;
+}
+
+static PyObject *traj_close(Trajectory *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"defer", NULL};
+    int defer = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &defer))
+        return NULL;
+    if (self->exports > 0 && !defer)
+        return PyErr_Format(PyExc_BufferError,
+                            "%zd arrays still view this trajectory's mapping: delete them (or "
+                            "copy them) before close()",
+                            self->exports);
+    if (self->exports > 0) {
+        self->pending = 1; /* unusable now; unmapped with the last view */
+        Py_RETURN_NONE;
+    }
+    pio_reader_close(self->r);
+    self->r = NULL;
+    Py_RETURN_NONE;
+}
+
+static void traj_dealloc(Trajectory *self)
+{
+    /* Arrays hold a reference: none can be alive here. */
+    pio_reader_close(self->r);
+    Py_XDECREF(self->path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static bool traj_open(Trajectory *t)
+{
+    if (!t->r || t->pending) {
+        PyErr_SetString(PyExc_ValueError, "the trajectory is closed");
+        return false;
+    }
+    return true;
+}
+
+static Py_ssize_t traj_len(Trajectory *t)
+{
+    if (!traj_open(t))
+        return -1;
+    return (Py_ssize_t)pio_reader_nframes(t->r);
+}
+
+/* Frame i as a dict of views and values (the Python layer wraps it). */
+static PyObject *traj_frame(Trajectory *t, PyObject *arg)
+{
+    if (!traj_open(t))
+        return NULL;
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r);
+    if (i < 0)
+        i += n;
+    if (i < 0 || i >= n)
+        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", i, n);
+    struct pio_frame f;
+    struct pio_error e = {0};
+    int rc = pio_reader_frame(t->r, (uint64_t)i, &f, &e);
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    PyObject *scalars = PyDict_New();
+    for (uint32_t k = 0; scalars && k < f.nscalars; k++) {
+        PyObject *v = PyFloat_FromDouble(f.scalars[k].value);
+        if (!v || PyDict_SetItemString(scalars, f.scalars[k].name, v) != 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(scalars);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    PyObject *box = Py_None;
+    Py_INCREF(Py_None);
+    if (f.fields & PIO_FIELD_BOX) {
+        Py_DECREF(Py_None);
+        box = Py_BuildValue("((ddd)(ddd)(ddd))", f.box[0][0], f.box[0][1], f.box[0][2], f.box[1][0],
+                            f.box[1][1], f.box[1][2], f.box[2][0], f.box[2][1], f.box[2][2]);
+    }
+    PyObject *x = make_array(t, f.positions, f.natoms), *v = make_array(t, f.velocities, f.natoms),
+             *fo = make_array(t, f.forces, f.natoms);
+    PyObject *d = NULL;
+    if (scalars && box && x && v && fo)
+        d = Py_BuildValue("{s:n,s:L,s:d,s:O,s:O,s:O,s:O,s:O,s:K}", "index", i, "step",
+                          (long long)f.step, "time", f.time, "positions", x, "velocities", v,
+                          "forces", fo, "box", box, "scalars", scalars, "natoms",
+                          (unsigned long long)f.natoms);
+    Py_XDECREF(scalars);
+    Py_XDECREF(box);
+    Py_XDECREF(x);
+    Py_XDECREF(v);
+    Py_XDECREF(fo);
+    return d;
+}
+
+static PyObject *traj_verify(Trajectory *t, PyObject *unused)
+{
+    (void)unused;
+    if (!traj_open(t))
+        return NULL;
+    struct pio_error e = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = pio_reader_verify(t->r, 0, &e);
+    Py_END_ALLOW_THREADS if (rc != 0) return raise_pio(rc, &e);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *traj_metadata(Trajectory *t, void *unused)
+{
+    (void)unused;
+    if (!traj_open(t))
+        return NULL;
+    PyObject *d = PyDict_New();
+    const char *k, *v;
+    for (uint64_t i = 0; d && pio_reader_metadata_at(t->r, i, &k, &v) == 0; i++) {
+        PyObject *s = PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "replace");
+        if (!s || PyDict_SetItemString(d, k, s) != 0) {
+            Py_XDECREF(s);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(s);
+    }
+    return d;
+}
+
+/* Topology columns as bytes objects the Python layer turns into numpy
+ * arrays (fixed-width strings, int32, float32, uint32 pairs); None when
+ * the file has no topology. */
+static PyObject *traj_topology(Trajectory *t, void *unused)
+{
+    (void)unused;
+    if (!traj_open(t))
+        return NULL;
+    struct pio_topology top;
+    if (pio_reader_topology(t->r, &top) != 0)
+        Py_RETURN_NONE;
+    Py_ssize_t n = (Py_ssize_t)top.natoms;
+    return Py_BuildValue("{s:n,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#,s:y#}", "natoms", n, "names",
+                         (const char *)top.names, n * 8, "resnames", (const char *)top.resnames,
+                         n * 8, "elements", (const char *)top.elements, n * 4, "chains",
+                         (const char *)top.chains, n * 4, "resids", (const char *)top.resids, n * 4,
+                         "masses", (const char *)top.masses, n * 4, "charges",
+                         (const char *)top.charges, n * 4, "bonds", (const char *)top.bonds,
+                         (Py_ssize_t)top.nbonds * 8);
+}
+
+static PyObject *traj_exports(Trajectory *t, void *unused)
+{
+    (void)unused;
+    return PyLong_FromSsize_t(t->exports);
+}
+
+static PyObject *traj_closed(Trajectory *t, void *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(t->r == NULL || t->pending);
+}
+
+static PyMethodDef traj_methods[] = {
+    {"close", (PyCFunction)(void (*)(void))traj_close, METH_VARARGS | METH_KEYWORDS,
+     "close(defer=False): unmap the file. While arrays still view it: BufferError, or with "
+     "defer=True the trajectory closes now and the file is unmapped when the last one goes."},
+    {"frame", (PyCFunction)traj_frame, METH_O, "Frame i as a dict of zero-copy views."},
+    {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef traj_getset[] = {
+    {"metadata", (getter)traj_metadata, NULL, "metadata pairs", NULL},
+    {"topology_raw", (getter)traj_topology, NULL, "topology columns as bytes", NULL},
+    {"live_arrays", (getter)traj_exports, NULL, "arrays viewing the mapping now", NULL},
+    {"closed", (getter)traj_closed, NULL, "whether close() was called", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PySequenceMethods traj_as_sequence = {.sq_length = (lenfunc)traj_len};
+
+static PyTypeObject TrajectoryType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio._prismio.Trajectory",
+    .tp_basicsize = sizeof(Trajectory),
+    .tp_dealloc = (destructor)traj_dealloc,
+    .tp_as_sequence = &traj_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A HOLO file, mapped (see prismio.open).",
+    .tp_methods = traj_methods,
+    .tp_getset = traj_getset,
+    .tp_init = (initproc)traj_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *mod_version(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyUnicode_FromString(pio_version());
+}
+
+static PyMethodDef mod_methods[] = {{"version", mod_version, METH_NOARGS, "Version of libprismio."},
+                                    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT,
+                                    "_prismio",
+                                    "prism-io: HOLO trajectories",
+                                    -1,
+                                    mod_methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
+
+PyMODINIT_FUNC PyInit__prismio(void)
+{
+    if (PyType_Ready(&TrajectoryType) < 0 || PyType_Ready(&ArrayType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&moddef);
+    if (!m)
+        return NULL;
+    Py_INCREF(&TrajectoryType);
+    if (PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0) {
+        Py_DECREF(&TrajectoryType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

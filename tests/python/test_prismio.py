@@ -1,0 +1,146 @@
+"""The Python package against the C library: values, zero copy, safe close."""
+import gc
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+PRISMIO = os.environ["PRISMIO_CLI"]
+DATA = os.environ["PRISMIO_TEST_DATA"]
+
+import prismio  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def peptide(tmp_path_factory):
+    """peptide.xtc (GROMACS) with its PDB topology, converted by the CLI."""
+    out = tmp_path_factory.mktemp("holo") / "peptide.holo"
+    subprocess.run([PRISMIO, "convert", os.path.join(DATA, "peptide.xtc"), str(out), "--top",
+                    os.path.join(DATA, "peptide.pdb"), "--quiet"], check=True)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory):
+    out = tmp_path_factory.mktemp("holo") / "gen.holo"
+    subprocess.run([PRISMIO, "gen", str(out), "--atoms", "300", "--frames", "12", "--fields",
+                    "x,v,f", "--seed", "5"], check=True, capture_output=True)
+    return str(out)
+
+
+def dump(path, i):
+    out = subprocess.run([PRISMIO, "dump", path, "--frame", str(i), "--format", "csv"],
+                         check=True, capture_output=True, text=True).stdout.splitlines()
+    return np.array([[float(v) for v in line.split(",")[1:]] for line in out[1:]],
+                    dtype=np.float32)
+
+
+def test_values_equal_the_c_api(gen):
+    with prismio.open(gen) as t:
+        assert len(t) == 12
+        for i in (0, 5, 11, -1):
+            f = t[i]
+            ref = dump(gen, i % 12)
+            assert f.positions.shape == (300, 3) and f.positions.dtype == np.float32
+            assert np.array_equal(f.positions, ref[:, 0:3])
+            assert np.array_equal(f.velocities, ref[:, 3:6])
+            assert np.array_equal(f.forces, ref[:, 6:9])
+            assert f.box.shape == (3, 3) and f.step == (i % 12) * 100
+            assert set(f.scalars) >= {"potential", "kinetic"}
+            del f
+
+
+def test_against_mdanalysis_reading_the_xtc(peptide):
+    mda = pytest.importorskip("MDAnalysis")
+    import warnings
+    warnings.filterwarnings("ignore")
+    u = mda.Universe(os.path.join(DATA, "peptide.pdb"), os.path.join(DATA, "peptide.xtc"))
+    with prismio.open(peptide) as t:
+        assert len(t) == u.trajectory.n_frames == 201
+        for ts in u.trajectory[::50]:
+            f = t[ts.frame]
+            assert np.array_equal(f.positions * np.float32(10), ts.positions)
+            assert f.time == pytest.approx(ts.time)
+            del f
+        top = t.topology
+        assert top["natoms"] == 711
+        assert list(top["names"][:3]) == [b"N", b"H1", b"H2"]
+        assert set(top["chains"]) == {b"A", b"B"}
+
+
+def test_zero_copy(gen):
+    t = prismio.open(gen)
+    a, b = t[3].positions, t[3].positions
+    # two views of the same frame: the same bytes of the mapping, no copy
+    assert a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    assert not a.flags.writeable and not a.flags.owndata
+    assert a.__array_interface__["data"][0] % 64 == 0  # aligned in the file
+    with pytest.raises(ValueError):
+        a[0, 0] = 1.0
+    del a, b
+    gc.collect()
+    t.close()
+
+
+def test_close_with_live_arrays_raises(gen):
+    t = prismio.open(gen)
+    x = t[0].positions
+    assert t.live_arrays >= 1
+    with pytest.raises(BufferError):
+        t.close()
+    assert float(x.sum()) != 0.0  # still mapped and readable
+    keep = x.copy()
+    del x
+    gc.collect()
+    assert t.live_arrays == 0
+    t.close()
+    assert t.closed
+    with pytest.raises(ValueError):
+        len(t)
+    assert keep.shape == (300, 3)
+
+
+def test_deferred_close_keeps_arrays_valid(gen):
+    with prismio.open(gen) as t:
+        x = t[2].positions
+        ref = x.copy()
+    assert t.closed  # closed at once ...
+    with pytest.raises(ValueError):
+        t[0]
+    assert np.array_equal(x, ref)  # ... the mapping lives while x does
+    del x
+    gc.collect()
+    assert t.live_arrays == 0
+
+
+def test_slicing_iteration_metadata_verify(gen):
+    with prismio.open(gen) as t:
+        assert [f.index for f in t[2:9:3]] == [2, 5, 8]
+        assert sum(1 for _ in t) == 12
+        assert t.metadata["creator"] == "prismio gen"
+        assert t.verify() is True
+        with pytest.raises(IndexError):
+            t[12]
+
+
+def test_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        prismio.open(str(tmp_path / "missing.holo"))
+    bad = tmp_path / "bad.holo"
+    bad.write_bytes(b"not a holo file at all" * 10)
+    with pytest.raises(OSError) as e:
+        prismio.open(str(bad))
+    assert "bad.holo" in str(e.value)
+
+
+def test_damage_is_found(gen, tmp_path):
+    data = bytearray(open(gen, "rb").read())
+    data[20000] ^= 1
+    damaged = tmp_path / "damaged.holo"
+    damaged.write_bytes(bytes(data))
+    with prismio.open(str(damaged)) as t:
+        with pytest.raises(OSError) as e:
+            t.verify()
+        assert "damaged.holo" in str(e.value) and "checksum" in str(e.value)
