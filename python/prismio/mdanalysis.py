@@ -1,0 +1,143 @@
+"""MDAnalysis support: importing this module registers, for format HOLO
+(files ending in .holo), a coordinate Reader and a topology Parser, so
+
+    import prismio.mdanalysis
+    u = mda.Universe("traj.holo")              # topology from the file
+    u = mda.Universe("top.pdb", "traj.holo")   # or from elsewhere
+
+work, with random access, ts.dimensions, per-frame scalars in ts.data, and
+pickling (the reader reopens the file by name).
+"""
+import numpy as np
+from MDAnalysis.coordinates import base
+from MDAnalysis.core.topology import Topology
+from MDAnalysis.core.topologyattrs import (Atomids, Atomnames, Bonds, ChainIDs, Charges,
+                                           Elements, Masses, Resids, Resnames, Resnums,
+                                           Segids)
+from MDAnalysis.lib.mdamath import triclinic_box
+from MDAnalysis.topology.base import TopologyReaderBase
+
+from . import open as _open
+
+__all__ = ["HOLOReader", "HOLOParser"]
+
+
+def _strings(a):
+    return np.array([s.decode("ascii", "replace") for s in a], dtype=object)
+
+
+class HOLOParser(TopologyReaderBase):
+    """Topology of a HOLO file (names, residues, chains, elements, masses,
+    charges, bonds)."""
+
+    format = "HOLO"
+
+    def parse(self, **kwargs):
+        with _open(self.filename) as t:
+            top = t.topology
+        if top is None:
+            raise ValueError(f"{self.filename}: the HOLO file has no topology")
+        n = top["natoms"]
+        resids = top["resids"].astype(np.int64)
+        chains = _strings(top["chains"])
+        # residues: a new one whenever resid, resname or chain changes
+        key = list(zip(resids, top["resnames"], top["chains"]))
+        residx = np.zeros(n, dtype=np.int64)
+        for i in range(1, n):
+            residx[i] = residx[i - 1] + (key[i] != key[i - 1])
+        nres = int(residx[-1]) + 1 if n else 0
+        first = np.searchsorted(residx, np.arange(nres))
+        segids = np.array(sorted(set(chains))) if n else np.array(["SYSTEM"], dtype=object)
+        seg_of_chain = {c: k for k, c in enumerate(segids)}
+        res_seg = np.array([seg_of_chain[chains[i]] for i in first], dtype=np.int64)
+        attrs = [
+            Atomids(np.arange(1, n + 1)),
+            Atomnames(_strings(top["names"])),
+            Elements(_strings(top["elements"])),
+            ChainIDs(chains),
+            Masses(top["masses"].astype(np.float64)),
+            Charges(top["charges"].astype(np.float64)),
+            Resids(resids[first]),
+            Resnums(resids[first].copy()),
+            Resnames(_strings(top["resnames"])[first]),
+            Segids(np.array([s or "SYSTEM" for s in segids], dtype=object)),
+            Bonds([tuple(int(v) for v in b) for b in top["bonds"]]),
+        ]
+        return Topology(n, nres, len(segids), attrs=attrs, atom_resindex=residx,
+                        residue_segindex=res_seg)
+
+
+class HOLOReader(base.ReaderBase):
+    """Frames of a HOLO file. Positions, velocities and forces come in
+    MDAnalysis units (Angstrom, Angstrom/ps, kJ/mol/Angstrom) when
+    convert_units is true (the default)."""
+
+    format = "HOLO"
+    units = {"time": "ps", "length": "nm", "velocity": "nm/ps", "force": "kJ/(mol*nm)"}
+
+    def __init__(self, filename, convert_units=True, **kwargs):
+        super().__init__(filename, convert_units=convert_units, **kwargs)
+        self._traj = _open(self.filename)
+        self.n_atoms = self._traj[0].natoms if len(self._traj) else 0
+        first = self._traj[0] if len(self._traj) else None
+        self.ts = self._Timestep(self.n_atoms,
+                                 velocities=first is not None and first.velocities is not None,
+                                 forces=first is not None and first.forces is not None,
+                                 **self._ts_kwargs)
+        del first
+        self._frame = -1
+        self._read_next_timestep()
+
+    @property
+    def n_frames(self):
+        return len(self._traj)
+
+    def _read_frame(self, i):
+        if i < 0 or i >= len(self._traj):
+            raise IOError(f"{self.filename}: frame {i} out of range")
+        self._frame = i - 1
+        return self._read_next_timestep()
+
+    def _read_next_timestep(self, ts=None):
+        if ts is None:
+            ts = self.ts
+        if self._frame + 1 >= len(self._traj):
+            raise IOError(f"{self.filename}: no frame after {self._frame}")
+        self._frame += 1
+        f = self._traj[self._frame]
+        ts.frame = self._frame
+        ts.positions = f.positions  # copied into the Timestep's own array
+        if ts.has_velocities and f.velocities is not None:
+            ts.velocities = f.velocities
+        if ts.has_forces and f.forces is not None:
+            ts.forces = f.forces
+        scale = 10.0 if self.convert_units else 1.0  # nm -> Angstrom
+        ts.dimensions = None if f.box is None else triclinic_box(*(f.box * scale))
+        ts.time = f.time
+        ts.data["step"] = f.step
+        ts.data.update(f.scalars)
+        del f
+        if self.convert_units:
+            self.convert_pos_from_native(ts._pos)
+            if ts.has_velocities:
+                self.convert_velocities_from_native(ts._velocities)
+            if ts.has_forces:
+                self.convert_forces_from_native(ts._forces)
+            ts.time = self.convert_time_from_native(ts.time)
+        return ts
+
+    def _reopen(self):
+        self._frame = -1
+
+    def close(self):
+        if getattr(self, "_traj", None) is not None:
+            self._traj.close(defer=True)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_traj", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._traj = _open(self.filename)

@@ -1,0 +1,74 @@
+"""MDAnalysis on a HOLO file converted from a GROMACS XTC gives the same
+numbers as MDAnalysis on the XTC itself."""
+import os
+import pickle
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+
+mda = pytest.importorskip("MDAnalysis")
+warnings.filterwarnings("ignore")
+from MDAnalysis.analysis import rms  # noqa: E402
+
+import prismio.mdanalysis  # noqa: E402,F401  (registers format HOLO)
+
+PRISMIO = os.environ["PRISMIO_CLI"]
+DATA = os.environ["PRISMIO_TEST_DATA"]
+PDB = os.path.join(DATA, "peptide.pdb")
+XTC = os.path.join(DATA, "peptide.xtc")
+
+
+@pytest.fixture(scope="module")
+def holo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mda") / "peptide.holo"
+    subprocess.run([PRISMIO, "convert", XTC, str(out), "--top", PDB, "--quiet"], check=True)
+    return str(out)
+
+
+def test_same_frames_as_the_xtc(holo):
+    u_x = mda.Universe(PDB, XTC)
+    u_h = mda.Universe(PDB, holo)
+    assert u_h.trajectory.n_frames == u_x.trajectory.n_frames == 201
+    for ts_x, ts_h in zip(u_x.trajectory, u_h.trajectory):
+        assert np.array_equal(ts_h.positions, ts_x.positions)
+        assert np.allclose(ts_h.dimensions, ts_x.dimensions, rtol=1e-6)
+        assert ts_h.time == pytest.approx(ts_x.time)
+    # random access
+    for i in (150, 3, 200, 0):
+        assert np.array_equal(u_h.trajectory[i].positions, u_x.trajectory[i].positions)
+        assert u_h.trajectory.ts.data["step"] == i * 10
+
+
+def test_topology_from_the_file(holo):
+    u_p = mda.Universe(PDB, XTC)
+    u_h = mda.Universe(holo)  # no separate topology
+    assert u_h.atoms.n_atoms == 711
+    assert list(u_h.atoms.names) == list(u_p.atoms.names)
+    assert list(u_h.residues.resnames) == list(u_p.residues.resnames)
+    for sel in ("name CA", "resname ALA GLY", "chainID B and name CA"):
+        assert u_h.select_atoms(sel).n_atoms == u_p.select_atoms(sel).n_atoms > 0
+
+
+def test_analysis_gives_the_same_numbers(holo):
+    u_x = mda.Universe(PDB, XTC)
+    u_h = mda.Universe(PDB, holo)
+    ca_x, ca_h = u_x.select_atoms("name CA"), u_h.select_atoms("name CA")
+    ref_x = u_x.trajectory[0] and ca_x.positions.copy()
+    ref_h = u_h.trajectory[0] and ca_h.positions.copy()
+    for i in range(0, 201, 25):
+        u_x.trajectory[i]
+        u_h.trajectory[i]
+        assert rms.rmsd(ca_h.positions, ref_h, superposition=True) == pytest.approx(
+            rms.rmsd(ca_x.positions, ref_x, superposition=True), abs=1e-6)
+        assert np.allclose(ca_h.center_of_geometry(), ca_x.center_of_geometry(), atol=1e-5)
+
+
+def test_pickling(holo):
+    u = mda.Universe(PDB, holo)
+    u.trajectory[42]
+    r2 = pickle.loads(pickle.dumps(u.trajectory))
+    r2[42]
+    assert np.array_equal(r2.ts.positions, u.trajectory.ts.positions)
+    r2.close()
