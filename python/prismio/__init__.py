@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _prismio
 
-__all__ = ["open", "Trajectory", "Frame", "__version__"]
+__all__ = ["open", "Trajectory", "Frame", "Writer", "convert", "__version__"]
 __version__ = _prismio.version()
 
 
@@ -93,3 +93,89 @@ class Trajectory(_prismio.Trajectory):
 def open(path):  # noqa: A001 (the package's entry point, like io.open)
     """Map a HOLO file (a torn tail is recovered in memory)."""
     return Trajectory(path)
+
+
+def _f32(a, n, what):
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if a.shape != (n, 3):
+        raise ValueError(f"{what}: shape {a.shape}, expected ({n}, 3)")
+    return a
+
+
+class Writer(_prismio.Writer):
+    """Write a HOLO file: Writer(path, topology=None, metadata=None,
+    overwrite=False, sync=True), then append() frames; a context manager
+    (commit and close at the end). topology: a dict like Trajectory.topology
+    (names, resnames, elements, chains, resids, masses, charges, bonds; any
+    may be missing)."""
+
+    def __init__(self, path, topology=None, metadata=None, overwrite=False, sync=True):
+        super().__init__(path, overwrite=overwrite, sync=sync)
+        if topology is not None:
+            self._set_topology(topology)
+        for k, v in (metadata or {}).items():
+            self.set_metadata(str(k), str(v))
+
+    def _set_topology(self, top):
+        n = int(top.get("natoms", len(top["names"]) if "names" in top else 0))
+
+        def col(name, dtype, shape=None):
+            if name not in top or top[name] is None:
+                return None
+            a = np.ascontiguousarray(np.asarray(top[name]).astype(dtype))
+            if shape is not None and a.shape[0] != shape:
+                raise ValueError(f"topology {name}: {a.shape[0]} entries, expected {shape}")
+            return a
+
+        self.set_topology(n, col("names", "S8", n), col("elements", "S4", n),
+                          col("resnames", "S8", n), col("chains", "S4", n),
+                          col("resids", np.int32, n), col("masses", np.float32, n),
+                          col("charges", np.float32, n),
+                          None if top.get("bonds") is None or len(top["bonds"]) == 0
+                          else np.ascontiguousarray(np.asarray(top["bonds"], dtype=np.uint32)))
+
+    def append(self, positions, velocities=None, forces=None, box=None, step=0, time=0.0,
+               scalars=None):
+        """One frame: positions (natoms, 3) in nm (any float array, converted
+        to float32), optional velocities, forces, box (3x3 rows, nm), step,
+        time (ps), scalars (dict of name: value)."""
+        x = np.asarray(positions)
+        n = x.shape[0]
+        self.append_raw(n, _f32(x, n, "positions"),
+                        None if velocities is None else _f32(velocities, n, "velocities"),
+                        None if forces is None else _f32(forces, n, "forces"),
+                        None if box is None else np.ascontiguousarray(box, dtype=np.float64)
+                        .reshape(9),
+                        int(step), float(time),
+                        None if not scalars else [(str(k), float(v)) for k, v in scalars.items()])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def convert(src, dst, frames=None, atoms=None, topology=None, overwrite=False):
+    """Convert between any formats the C converters know (XTC, TRR, DCD,
+    NetCDF, PDB, GRO, XYZ, HOLO), with optional selections, by running the
+    library's pipeline through the prismio command next to this package or
+    on PATH. Returns the command's summary line."""
+    import os
+    import shutil
+    import subprocess
+    here = os.path.join(os.path.dirname(__file__), "..", "..", "prismio")
+    exe = here if os.access(here, os.X_OK) else shutil.which("prismio")
+    if not exe:
+        raise FileNotFoundError("the prismio command is not installed")
+    cmd = [exe, "convert", str(src), str(dst)]
+    for flag, value in (("--frames", frames), ("--atoms", atoms), ("--top", topology)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if overwrite:
+        cmd.append("--overwrite")
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise OSError(r.stderr.strip() or f"prismio convert failed ({r.returncode})")
+    return r.stdout.strip()

@@ -17,9 +17,10 @@ from MDAnalysis.core.topologyattrs import (Atomids, Atomnames, Bonds, ChainIDs, 
 from MDAnalysis.lib.mdamath import triclinic_box
 from MDAnalysis.topology.base import TopologyReaderBase
 
+from . import Writer as _Writer
 from . import open as _open
 
-__all__ = ["HOLOReader", "HOLOParser"]
+__all__ = ["HOLOReader", "HOLOParser", "HOLOWriter"]
 
 
 def _strings(a):
@@ -141,3 +142,67 @@ class HOLOReader(base.ReaderBase):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._traj = _open(self.filename)
+
+
+class HOLOWriter(base.WriterBase):
+    """mda.Writer("out.holo", n_atoms): frames from AtomGroups or Universes,
+    converted to HOLO's units (nm); the topology of the first frame's atoms
+    (names, residues, chains, elements, masses, charges) goes with them."""
+
+    format = "HOLO"
+    multiframe = True
+    units = {"time": "ps", "length": "nm", "velocity": "nm/ps", "force": "kJ/(mol*nm)"}
+
+    def __init__(self, filename, n_atoms=None, convert_units=True, overwrite=True, **kwargs):
+        self.filename = str(filename)
+        self.n_atoms = n_atoms
+        self.convert_units = convert_units
+        self._w = _Writer(self.filename, overwrite=overwrite)
+        self._started = False
+
+    def _topology_of(self, ag):
+        def get(attr, default):
+            try:
+                return getattr(ag, attr)
+            except (AttributeError, mda_NoDataError):
+                return default
+        n = ag.n_atoms
+        return {"natoms": n,
+                "names": np.array(get("names", [""] * n), dtype="S8"),
+                "resnames": np.array(get("resnames", [""] * n), dtype="S8"),
+                "elements": np.array(get("elements", [""] * n), dtype="S4"),
+                "chains": np.array(get("chainIDs", [""] * n), dtype="S4"),
+                "resids": np.array(get("resids", np.zeros(n)), dtype=np.int32),
+                "masses": np.array(get("masses", np.zeros(n)), dtype=np.float32),
+                "charges": np.array(get("charges", np.zeros(n)), dtype=np.float32)}
+
+    def _write_next_frame(self, obj):
+        ag = obj.atoms
+        ts = ag.ts
+        if self.n_atoms is not None and ag.n_atoms != self.n_atoms:
+            raise ValueError(f"{self.filename}: {ag.n_atoms} atoms, the writer was opened for "
+                             f"{self.n_atoms}")
+        if not self._started:
+            self._w._set_topology(self._topology_of(ag))
+            self._started = True
+        s = 0.1 if self.convert_units else 1.0  # Angstrom -> nm
+        x = ag.positions * np.float32(s)
+        v = ag.velocities * np.float32(s) if ts.has_velocities else None
+        f = ag.forces * np.float32(10.0 if self.convert_units else 1.0) if ts.has_forces else None
+        box = None
+        if ts.dimensions is not None:
+            from MDAnalysis.lib.mdamath import triclinic_vectors
+            box = triclinic_vectors(ts.dimensions).astype(np.float64) * s
+        step = ts.data.get("step", ts.frame)
+        self._w.append(x, velocities=v, forces=f, box=box, step=int(step), time=float(ts.time))
+
+    def close(self):
+        if self._w is not None:
+            self._w.close()
+            self._w = None
+
+
+try:
+    from MDAnalysis.exceptions import NoDataError as mda_NoDataError
+except ImportError:  # pragma: no cover
+    mda_NoDataError = AttributeError

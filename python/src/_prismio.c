@@ -326,6 +326,241 @@ static PyTypeObject TrajectoryType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---- Writer ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD pio_writer *w;
+} Writer;
+
+/* A contiguous buffer of exactly `bytes` bytes (None: not given). */
+static int get_buf(PyObject *o, Py_buffer *b, Py_ssize_t bytes, const char *what)
+{
+    if (o == Py_None) {
+        b->obj = NULL;
+        b->buf = NULL;
+        return 0;
+    }
+    if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS) != 0)
+        return -1;
+    if (bytes >= 0 && b->len != bytes) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", what, b->len, bytes);
+        PyBuffer_Release(b);
+        b->obj = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void put_buf(Py_buffer *b)
+{
+    if (b->obj)
+        PyBuffer_Release(b);
+}
+
+static int writer_init(Writer *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "overwrite", "sync", NULL};
+    PyObject *path;
+    int overwrite = 0, sync = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist, PyUnicode_FSConverter, &path,
+                                     &overwrite, &sync))
+        return -1;
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (sync ? 0 : PIO_WRITER_NO_SYNC);
+    struct pio_error e = {0};
+    int rc = pio_writer_create(&self->w, PyBytes_AS_STRING(path), &o, &e);
+    Py_DECREF(path);
+    if (rc != 0) {
+        raise_pio(rc, &e);
+        return -1;
+    }
+    return 0;
+}
+
+static bool writer_open(Writer *w)
+{
+    if (!w->w) {
+        PyErr_SetString(PyExc_ValueError, "the writer is closed");
+        return false;
+    }
+    return true;
+}
+
+/* set_topology(natoms, names, elements, resnames, chains, resids, masses, charges, bonds):
+ * contiguous buffers (S8, S4, S8, S4, int32, float32, float32, uint32 pairs) or None. */
+static PyObject *writer_set_topology(Writer *self, PyObject *args)
+{
+    Py_ssize_t n;
+    PyObject *o[8];
+    if (!writer_open(self) || !PyArg_ParseTuple(args, "nOOOOOOOO", &n, &o[0], &o[1], &o[2], &o[3],
+                                                &o[4], &o[5], &o[6], &o[7]))
+        return NULL;
+    const Py_ssize_t sizes[7] = {n * 8, n * 4, n * 8, n * 4, n * 4, n * 4, n * 4};
+    static const char *what[8] = {"names",  "elements", "resnames", "chains",
+                                  "resids", "masses",   "charges",  "bonds"};
+    Py_buffer b[8];
+    int k = 0, rc = 0;
+    for (; k < 8; k++)
+        if (get_buf(o[k], &b[k], k < 7 ? sizes[k] : -1, what[k]) != 0)
+            break;
+    if (k == 8) {
+        struct pio_topology t = {(uint64_t)n, b[7].obj ? (uint64_t)b[7].len / 8 : 0,
+                                 b[0].buf,    b[1].buf,
+                                 b[2].buf,    b[3].buf,
+                                 b[4].buf,    b[5].buf,
+                                 b[6].buf,    b[7].buf};
+        struct pio_error e = {0};
+        if ((rc = pio_writer_set_topology(self->w, &t, &e)) != 0)
+            raise_pio(rc, &e);
+    }
+    for (int j = 0; j < k; j++)
+        put_buf(&b[j]);
+    if (k < 8 || rc != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_set_metadata(Writer *self, PyObject *args)
+{
+    const char *key, *value;
+    if (!writer_open(self) || !PyArg_ParseTuple(args, "ss", &key, &value))
+        return NULL;
+    struct pio_error e = {0};
+    int rc = pio_writer_set_metadata(self->w, key, value, &e);
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    Py_RETURN_NONE;
+}
+
+/* append(natoms, positions, velocities, forces, box, step, time, scalars):
+ * float32 (natoms, 3) buffers or None, box 9 doubles or None, scalars a
+ * list of (name, value). */
+static PyObject *writer_append(Writer *self, PyObject *args)
+{
+    Py_ssize_t n;
+    PyObject *xo, *vo, *fo, *boxo, *sco;
+    long long step;
+    double time;
+    if (!writer_open(self) ||
+        !PyArg_ParseTuple(args, "nOOOOLdO", &n, &xo, &vo, &fo, &boxo, &step, &time, &sco))
+        return NULL;
+    Py_buffer b[4];
+    PyObject *objs[4] = {xo, vo, fo, boxo};
+    const Py_ssize_t sizes[4] = {n * 12, n * 12, n * 12, 72};
+    static const char *what[4] = {"positions", "velocities", "forces", "box"};
+    int k = 0;
+    for (; k < 4; k++)
+        if (get_buf(objs[k], &b[k], sizes[k], what[k]) != 0)
+            break;
+    struct pio_scalar *sc = NULL;
+    Py_ssize_t ns = 0;
+    int rc = k < 4 ? -1 : 0;
+    if (rc == 0 && sco != Py_None) {
+        ns = PyList_Size(sco);
+        sc = calloc((size_t)(ns > 0 ? ns : 1), sizeof(*sc));
+        for (Py_ssize_t i = 0; sc && i < ns && rc == 0; i++) {
+            const char *name;
+            double value;
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(sco, i), "sd", &name, &value)) {
+                rc = -1;
+                break;
+            }
+            snprintf(sc[i].name, sizeof(sc[i].name), "%s", name);
+            sc[i].value = value;
+        }
+        if (!sc) {
+            PyErr_NoMemory();
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        struct pio_frame f = {0};
+        f.natoms = (uint64_t)n;
+        f.positions = b[0].buf;
+        f.velocities = b[1].buf;
+        f.forces = b[2].buf;
+        if (b[3].buf) {
+            memcpy(f.box, b[3].buf, sizeof(f.box));
+            f.fields |= PIO_FIELD_BOX;
+        }
+        f.step = step;
+        f.time = time;
+        f.nscalars = (uint32_t)ns;
+        f.scalars = sc;
+        struct pio_error e = {0};
+        Py_BEGIN_ALLOW_THREADS rc = pio_writer_append(self->w, &f, &e);
+        Py_END_ALLOW_THREADS if (rc != 0) raise_pio(rc, &e);
+    }
+    free(sc);
+    for (int j = 0; j < k; j++)
+        put_buf(&b[j]);
+    if (rc != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_commit(Writer *self, PyObject *unused)
+{
+    (void)unused;
+    if (!writer_open(self))
+        return NULL;
+    struct pio_error e = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = pio_writer_commit(self->w, &e);
+    Py_END_ALLOW_THREADS if (rc != 0) return raise_pio(rc, &e);
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_close(Writer *self, PyObject *unused)
+{
+    (void)unused;
+    if (!self->w)
+        Py_RETURN_NONE;
+    struct pio_error e = {0};
+    int rc;
+    pio_writer *w = self->w;
+    self->w = NULL;
+    Py_BEGIN_ALLOW_THREADS rc = pio_writer_close(w, &e);
+    Py_END_ALLOW_THREADS if (rc != 0) return raise_pio(rc, &e);
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_nframes(Writer *self, void *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->w ? pio_writer_nframes(self->w) : 0);
+}
+
+static void writer_dealloc(Writer *self)
+{
+    pio_writer_close(self->w, NULL); /* commits what was appended */
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef writer_methods[] = {
+    {"set_topology", (PyCFunction)writer_set_topology, METH_VARARGS, "(see the Python layer)"},
+    {"set_metadata", (PyCFunction)writer_set_metadata, METH_VARARGS, "set_metadata(key, value)"},
+    {"append_raw", (PyCFunction)writer_append, METH_VARARGS, "(see the Python layer)"},
+    {"commit", (PyCFunction)writer_commit, METH_NOARGS, "make the frames so far durable"},
+    {"close", (PyCFunction)writer_close, METH_NOARGS, "commit and close"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef writer_getset[] = {
+    {"nframes", (getter)writer_nframes, NULL, "frames appended", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject WriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio._prismio.Writer",
+    .tp_basicsize = sizeof(Writer),
+    .tp_dealloc = (destructor)writer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A HOLO writer (see prismio.Writer).",
+    .tp_methods = writer_methods,
+    .tp_getset = writer_getset,
+    .tp_init = (initproc)writer_init,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyObject *mod_version(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -348,14 +583,16 @@ static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT,
 
 PyMODINIT_FUNC PyInit__prismio(void)
 {
-    if (PyType_Ready(&TrajectoryType) < 0 || PyType_Ready(&ArrayType) < 0)
+    if (PyType_Ready(&TrajectoryType) < 0 || PyType_Ready(&ArrayType) < 0 ||
+        PyType_Ready(&WriterType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m)
         return NULL;
     Py_INCREF(&TrajectoryType);
-    if (PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0) {
-        Py_DECREF(&TrajectoryType);
+    Py_INCREF(&WriterType);
+    if (PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0 ||
+        PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -72,3 +72,17 @@ def test_pickling(holo):
     r2[42]
     assert np.array_equal(r2.ts.positions, u.trajectory.ts.positions)
     r2.close()
+
+
+def test_mda_writer(holo, tmp_path):
+    u = mda.Universe(PDB, XTC)
+    out = str(tmp_path / "mda.holo")
+    with mda.Writer(out, u.atoms.n_atoms) as w:
+        for ts in u.trajectory[:30]:
+            w.write(u.atoms)
+    u2 = mda.Universe(out)  # topology written with the frames
+    assert u2.trajectory.n_frames == 30 and list(u2.atoms.names) == list(u.atoms.names)
+    for ts_a, ts_b in zip(u.trajectory[:30], u2.trajectory):
+        assert np.allclose(ts_b.positions, ts_a.positions, atol=1e-5)
+        assert np.allclose(ts_b.dimensions, ts_a.dimensions, rtol=1e-5)
+    subprocess.run([PRISMIO, "verify", out], check=True, capture_output=True)

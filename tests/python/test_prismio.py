@@ -144,3 +144,44 @@ def test_damage_is_found(gen, tmp_path):
         with pytest.raises(OSError) as e:
             t.verify()
         assert "damaged.holo" in str(e.value) and "checksum" in str(e.value)
+
+
+def test_writer_round_trip(tmp_path):
+    path = str(tmp_path / "w.holo")
+    rng = np.random.default_rng(7)
+    frames = [rng.random((50, 3)) for _ in range(6)]
+    top = {"names": ["OW", "HW1", "HW2"] * 16 + ["NA", "CL"], "resids": np.arange(50) // 3 + 1}
+    with prismio.Writer(path, topology=top, metadata={"creator": "pytest"}, sync=False) as w:
+        for k, x in enumerate(frames):
+            w.append(x, velocities=x * 2 if k % 2 else None,
+                     box=np.diag([3.0, 3.0, 3.0]) if k else None, step=k * 5, time=k * 0.5,
+                     scalars={"energy": -k * 1.5})
+        assert w.nframes == 6
+    with prismio.open(path) as t:
+        assert len(t) == 6 and t.metadata["creator"] == "pytest" and t.verify()
+        assert list(t.topology["names"][:4]) == [b"OW", b"HW1", b"HW2", b"OW"]
+        for k, x in enumerate(frames):
+            f = t[k]
+            assert np.array_equal(f.positions, x.astype(np.float32))
+            assert (f.velocities is not None) == bool(k % 2)
+            assert f.step == k * 5 and f.time == k * 0.5 and f.scalars["energy"] == -k * 1.5
+            assert (f.box is None) == (k == 0)
+            del f
+    # the CLI's verify agrees
+    subprocess.run([PRISMIO, "verify", path], check=True, capture_output=True)
+    with pytest.raises(ValueError):
+        with prismio.Writer(str(tmp_path / "bad.holo")) as w:
+            w.append(np.zeros((5, 2)))
+    with pytest.raises(OSError):
+        prismio.Writer(path)  # exists
+
+
+def test_convert_helper(tmp_path):
+    out = tmp_path / "p.xtc"
+    holo = tmp_path / "p.holo"
+    prismio.convert(os.path.join(DATA, "peptide.xtc"), holo, frames="::10")
+    prismio.convert(holo, out)
+    with prismio.open(str(holo)) as t:
+        assert len(t) == 21
+    with pytest.raises(OSError):
+        prismio.convert(str(tmp_path / "missing.xtc"), tmp_path / "x.holo")
