@@ -56,6 +56,33 @@ class Trajectory(_prismio.Trajectory):
         for k in range(len(self)):
             yield Frame(self.frame(k))
 
+    def read(self, frames=None, atoms=None, engine="auto"):
+        """Positions of many frames at once: a new (frames, atoms, 3) float32
+        array (nm), read through the streaming pipeline and the I/O engine
+        asked for. frames: a slice, a sequence of indices or None (all);
+        atoms: a sequence of atom indices (sorted, unique) or None (all)."""
+        n = len(self)
+        if frames is None:
+            idx = list(range(n))
+        elif isinstance(frames, slice):
+            idx = list(range(*frames.indices(n)))
+        else:
+            idx = [int(i) + (n if int(i) < 0 else 0) for i in frames]
+        if not idx:
+            natoms = 0 if atoms is None else len(atoms)
+            return np.empty((0, natoms, 3), dtype=np.float32)
+        if atoms is None:
+            first = self.frame(idx[0])["natoms"]
+            natoms, spec = first, None
+        else:
+            a = np.unique(np.asarray(atoms, dtype=np.int64))
+            if len(a) != len(atoms):
+                raise ValueError("atoms: indices must be unique")
+            natoms, spec = len(a), _ranges(a)
+        out = np.empty((len(idx), natoms, 3), dtype=np.float32)
+        self.read_into(out, len(idx), natoms, ",".join(str(i) for i in idx), spec, engine)
+        return out
+
     @property
     def topology(self):
         """Per-atom columns as numpy arrays (names, resnames, elements,
@@ -88,6 +115,21 @@ class Trajectory(_prismio.Trajectory):
     def __repr__(self):
         state = "closed" if self.closed else f"{len(self)} frames"
         return f"<prismio.Trajectory {state}>"
+
+
+def _ranges(a):
+    """Sorted unique indices as the pipeline's atom selection: "0-9,12,20-31"."""
+    if len(a) == 0:
+        raise ValueError("atoms: an empty selection")
+    parts, start, prev = [], int(a[0]), int(a[0])
+    for v in a[1:]:
+        v = int(v)
+        if v != prev + 1:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = v
+        prev = v
+    parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ",".join(parts)
 
 
 def open(path):  # noqa: A001 (the package's entry point, like io.open)

@@ -232,6 +232,100 @@ static PyObject *traj_frame(Trajectory *t, PyObject *arg)
     return d;
 }
 
+/* ---- bulk reads through the pipeline ------------------------------------------------- */
+
+struct bulk_sink {
+    float *out; /* nframes x natoms x 3 */
+    Py_ssize_t natoms, nframes, done;
+};
+
+static int bulk_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
+{
+    (void)ctx;
+    (void)info;
+    (void)err;
+    return 0;
+}
+
+static int bulk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
+{
+    struct bulk_sink *s = ctx;
+    for (uint32_t f = 0; f < b->nframes; f++) {
+        if ((Py_ssize_t)b->natoms[f] != s->natoms || s->done >= s->nframes) {
+            err->code = PIO_EUSAGE;
+            snprintf(err->message, sizeof(err->message),
+                     "frame %llu has %llu selected atoms, the output array %zd",
+                     (unsigned long long)b->index[f], (unsigned long long)b->natoms[f], s->natoms);
+            return PIO_EUSAGE;
+        }
+        memcpy(s->out + s->done * s->natoms * 3,
+               (const float *)b->positions + b->atom_offset[f] * 3, (size_t)s->natoms * 12);
+        s->done++;
+    }
+    return 0;
+}
+
+static int bulk_end(void *ctx, bool ok, struct pio_error *err)
+{
+    (void)ctx;
+    (void)ok;
+    (void)err;
+    return 0;
+}
+
+/* read_into(out, frames_spec, atoms_spec, engine): positions of the
+ * selected frames and atoms into a writable float32 buffer of exactly
+ * nframes x natoms x 3 (the Python layer sizes it), through the pipeline
+ * and the engine named ("auto", "mmap", "pread", "uring"). */
+static PyObject *traj_read_into(Trajectory *t, PyObject *args)
+{
+    PyObject *outo;
+    const char *frames, *atoms, *engine;
+    Py_ssize_t nframes, natoms;
+    if (!traj_open(t) ||
+        !PyArg_ParseTuple(args, "Onnzzs", &outo, &nframes, &natoms, &frames, &atoms, &engine))
+        return NULL;
+    enum pio_io_engine eng;
+    if (pio_io_engine_parse(engine, &eng) != 0)
+        return PyErr_Format(PyExc_ValueError, "engine '%s': one of auto, mmap, pread, uring",
+                            engine);
+    Py_buffer b;
+    if (PyObject_GetBuffer(outo, &b, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0)
+        return NULL;
+    if (b.len != nframes * natoms * 12) {
+        PyBuffer_Release(&b);
+        return PyErr_Format(PyExc_ValueError, "output: %zd bytes, expected %zd", b.len,
+                            nframes * natoms * 12);
+    }
+    struct bulk_sink bs = {b.buf, natoms, nframes, 0};
+    struct pio_sink sink = {.name = "sink numpy",
+                            .ctx = &bs,
+                            .precision = PIO_FLOAT32,
+                            .length_unit = PIO_UNIT_NM,
+                            .begin = bulk_begin,
+                            .write = bulk_write,
+                            .end = bulk_end};
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.engine = eng;
+    struct pio_source src;
+    struct pio_error e = {0};
+    int rc = pio_source_holo(&src, PyBytes_AS_STRING(t->path), &ro, PIO_SOURCE_NO_VERIFY, &e);
+    if (rc == 0) {
+        struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
+        po.frames = frames;
+        po.atoms = atoms;
+        po.drop = PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES | PIO_DROP_SCALARS;
+        Py_BEGIN_ALLOW_THREADS rc = pio_pipeline_run(&src, &sink, &po, NULL, &e);
+        Py_END_ALLOW_THREADS pio_source_destroy(&src);
+    }
+    PyBuffer_Release(&b);
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    if (bs.done != nframes)
+        return PyErr_Format(PyExc_RuntimeError, "%zd frames read, %zd expected", bs.done, nframes);
+    Py_RETURN_NONE;
+}
+
 static PyObject *traj_verify(Trajectory *t, PyObject *unused)
 {
     (void)unused;
@@ -302,6 +396,7 @@ static PyMethodDef traj_methods[] = {
      "defer=True the trajectory closes now and the file is unmapped when the last one goes."},
     {"frame", (PyCFunction)traj_frame, METH_O, "Frame i as a dict of zero-copy views."},
     {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
+    {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef traj_getset[] = {

@@ -185,3 +185,23 @@ def test_convert_helper(tmp_path):
         assert len(t) == 21
     with pytest.raises(OSError):
         prismio.convert(str(tmp_path / "missing.xtc"), tmp_path / "x.holo")
+
+
+@pytest.mark.parametrize("engine", ["auto", "mmap", "pread", "uring"])
+def test_bulk_read_through_the_pipeline(gen, engine):
+    with prismio.open(gen) as t:
+        every = t.read(engine=engine)
+        assert every.shape == (12, 300, 3) and every.dtype == np.float32
+        for i in (0, 7, 11):
+            assert np.array_equal(every[i], t[i].positions)
+        atoms = [0, 1, 2, 10, 299]
+        part = t.read(frames=slice(1, 12, 5), atoms=atoms, engine=engine)
+        assert part.shape == (3, 5, 3)
+        for k, i in enumerate((1, 6, 11)):
+            assert np.array_equal(part[k], t[i].positions[atoms])
+        listed = t.read(frames=[11, 0, -1], atoms=[5])
+        assert np.array_equal(listed[:, 0], np.stack([t[i].positions[5] for i in (11, 0, 11)]))
+        with pytest.raises(ValueError):
+            t.read(atoms=[300])
+        with pytest.raises(ValueError):
+            t.read(engine="floppy")
