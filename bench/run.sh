@@ -51,6 +51,11 @@ rm -f bench/data/write-test.holo
 echo "== lock-free rings (baseline: ck_ring, same run)"
 "$P" bench ring
 "$P" bench ring --json >"$OUT/ring.json"
+echo "== Python: MDAnalysis over HOLO, XTC and DCD readers; plain iteration (same run)"
+if [ -f "$B/python/prismio/__init__.py" ]; then
+    PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" tests/data/peptide.xtc \
+        tests/data/peptide.pdb 3
+fi
 echo "== telemetry overhead (bench/telemetry.sh)"
 sh bench/telemetry.sh "$B"
 echo "== streaming pipeline (bench/convert.sh; BENCH_CONVERT_GB=0 skips)"
