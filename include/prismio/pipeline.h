@@ -178,7 +178,7 @@ PIO_API void pio_sink_destroy(struct pio_sink *s);
  * each a slice START:STOP:STEP (Python semantics: parts may be empty or
  * negative; STEP may be negative), a frame N, or an inclusive range N-M.
  * The result keeps the order and repetitions written. *out is malloc'd
- * (free it); *n may be 0.
+ * (free it) and never NULL; *n may be 0.
  */
 PIO_API int pio_select_frames(const char *spec, uint64_t nframes, uint64_t **out, uint64_t *n,
                               struct pio_error *err);

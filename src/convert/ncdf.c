@@ -379,6 +379,10 @@ static int nk_end(void *ctx, bool ok, struct pio_error *err)
     }
     if (!s->base.of.tmp)
         return ok ? 0 : (err ? err->code : -EIO);
+    if (ok && s->frames == 0) { /* nothing defined: no empty file in its place */
+        ok = false;
+        pio_error_set(err, PIO_EUSAGE, "%s: no frames to write", s->base.path);
+    }
     int rc = 0;
     if (ok) { /* durable, then renamed into place */
         int fd = open(s->base.of.tmp, O_RDONLY | O_CLOEXEC);

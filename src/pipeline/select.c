@@ -170,6 +170,9 @@ PIO_API int pio_select_frames(const char *spec, uint64_t nframes, uint64_t **out
         free(a.v);
         return rc;
     }
+    /* never NULL, even when empty: NULL means "all frames" to a source */
+    if (!a.v && !(a.v = malloc(sizeof(*a.v))))
+        return pio_error_set(err, -ENOMEM, "frame selection '%s': out of memory", spec);
     *out = a.v;
     *n = a.n;
     return 0;

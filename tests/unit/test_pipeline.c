@@ -742,6 +742,11 @@ static void test_failures(const char *a, const char *b)
         po.frames = "::0";
         CHECK(run_pipeline(a, out, &po, NULL, &e) == PIO_EUSAGE);
         CHECKF(strstr(e.message, "'::0'"), "%s", e.message);
+        /* an empty selection is no frames, not all of them */
+        po.frames = "100:";
+        struct pio_pipeline_stats st;
+        CHECKF(run_pipeline(a, out, &po, &st, &e) == 0, "%s", e.message);
+        CHECK(st.frames_out == 0 && st.frames_in == 0 && check_prefix(out, ref) == 0);
         po.frames = NULL;
         po.atoms = "name ZZ or";
         CHECK(run_pipeline(a, out, &po, NULL, &e) == PIO_EUSAGE);
