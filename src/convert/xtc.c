@@ -116,7 +116,7 @@ static bool later_frame(struct xtc_src *s, uint64_t off)
                       (uint8_t)(s->natoms >> 16),
                       (uint8_t)(s->natoms >> 8),
                       (uint8_t)s->natoms};
-    static uint8_t buf[1 << 16];
+    uint8_t buf[4096]; /* on the stack: sources may be opened on several threads */
     for (uint64_t pos = off + 4; pos + 8 <= s->size; pos += sizeof(buf) - 8) {
         size_t n = (size_t)PIO_MIN(sizeof(buf), s->size - pos);
         if (conv_pread(s->fd, buf, n, pos) != 0)

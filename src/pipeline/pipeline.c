@@ -37,7 +37,7 @@ struct pipe {
     struct pio_sink *sink;
     struct pio_source_info sinfo; /* the source's */
     const struct pio_topology *top;
-    uint32_t batch_frames, drop, region_fields, elem;
+    uint32_t batch_frames, drop, region_fields, elem, nworkers;
     uint64_t atom_cap, scalar_cap, buf_size, nbuf;
     bool convert_units, to_f64;
     double unit_scale; /* positions, box and velocities; forces get 1/scale */
@@ -659,9 +659,8 @@ static int pipe_setup(struct pipe *p, struct pio_source_info *out_info, struct p
     }
 
     /* buffers: enough for one largest frame each, else max_bytes split */
-    unsigned ncpu = pio_cpu_count();
-    uint32_t nworkers = o->threads ? o->threads : ncpu;
-    p->nbuf = PIO_MAX(4, 2 * (uint64_t)nworkers + 2);
+    p->nworkers = o->threads ? o->threads : pio_cpu_count();
+    p->nbuf = PIO_MAX(4, 2 * (uint64_t)p->nworkers + 2);
     uint64_t max_bytes = o->max_bytes ? o->max_bytes : (32u << 20);
     uint32_t nregions =
         1u + !!(p->region_fields & PIO_FIELD_VELOCITIES) + !!(p->region_fields & PIO_FIELD_FORCES);
@@ -705,8 +704,8 @@ PIO_API int pio_pipeline_run(struct pio_source *src, struct pio_sink *sink,
     struct pio_topology *sub = NULL;
     uint64_t *frames = NULL;
     struct worker *workers = NULL;
-    uint32_t nworkers = o.threads ? o.threads : pio_cpu_count();
     int rc = pipe_setup(p, &sink_info, &sub, &frames, err);
+    uint32_t nworkers = p->nworkers; /* 0 when setup failed */
     if (rc == 0) {
         rc = pio_pool_create(&p->pool, p->nbuf, p->buf_size, 64);
         if (rc == 0)
