@@ -13,5 +13,6 @@
 #include "prismio/pipeline.h"
 #include "prismio/convert.h"
 #include "prismio/telemetry.h"
+#include "prismio/arrow.h"
 
 #endif /* PRISMIO_H */

@@ -16,7 +16,8 @@
  * written in float), DCD (CHARMM and NAMD, either byte order; written as
  * CHARMM little-endian), AMBER NetCDF (through libnetcdf, when the build
  * found it), GRO (with velocities), PDB (single and multi-model, CRYST1,
- * CONECT), XYZ; each read and written.
+ * CONECT), XYZ, Arrow IPC (either layout of prismio/arrow.h); each read
+ * and written.
  */
 #ifndef PRISMIO_CONVERT_H
 #define PRISMIO_CONVERT_H
@@ -39,11 +40,13 @@ enum pio_format {
     PIO_FORMAT_XYZ = 5,
     PIO_FORMAT_TRR = 6,
     PIO_FORMAT_DCD = 7,
-    PIO_FORMAT_NCDF = 8, /* AMBER NetCDF (.ncdf, .nc) */
+    PIO_FORMAT_NCDF = 8,  /* AMBER NetCDF (.ncdf, .nc) */
+    PIO_FORMAT_ARROW = 9, /* Arrow IPC file (.arrow, .feather): see prismio/arrow.h */
 };
 
 /* From the file name's extension (case-insensitive): .holo .xtc .trr .dcd
- * .ncdf (.nc) .gro .pdb (.ent) .xyz; PIO_FORMAT_UNKNOWN otherwise. */
+ * .ncdf (.nc) .gro .pdb (.ent) .xyz .arrow (.feather); PIO_FORMAT_UNKNOWN
+ * otherwise. */
 PIO_API enum pio_format pio_format_from_path(const char *path);
 /* "holo", "xtc", ...; "unknown". */
 PIO_API const char *pio_format_name(enum pio_format f);
@@ -84,10 +87,11 @@ struct pio_sink_options {
     float xtc_precision;                     /* XTC: 0 means 1000 (0.001 nm) */
     const struct pio_writer_options *writer; /* HOLO; may be NULL */
     uint64_t commit_frames;                  /* HOLO: see pio_sink_holo */
+    uint32_t arrow_layout;                   /* Arrow: enum pio_arrow_layout */
 };
 #define PIO_SINK_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        sizeof(struct pio_sink_options), 0, PIO_FORMAT_UNKNOWN, 0.0f, NULL, 0                      \
+        sizeof(struct pio_sink_options), 0, PIO_FORMAT_UNKNOWN, 0.0f, NULL, 0, 0                   \
     }
 
 PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct pio_sink_options *o,

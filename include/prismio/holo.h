@@ -204,8 +204,12 @@ struct pio_reader_options {
  */
 PIO_API int pio_reader_open(pio_reader **out, const char *path,
                             const struct pio_reader_options *opts, struct pio_error *err);
-/* Unmap and free. Every view from this reader becomes invalid. NULL is accepted. */
+/* Drop a reference: the last one unmaps and frees, and every view from this
+ * reader becomes invalid. NULL is accepted. */
 PIO_API void pio_reader_close(pio_reader *r);
+/* Take another reference (thread-safe): the reader stays open until
+ * pio_reader_close has been called once more per retain. Returns r. */
+PIO_API const pio_reader *pio_reader_retain(const pio_reader *r);
 
 PIO_API uint64_t pio_reader_nframes(const pio_reader *r);
 

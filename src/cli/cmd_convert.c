@@ -17,11 +17,13 @@ static void usage(FILE *f)
                "                       [--drop v,f,box,scalars] [--threads N] [--batch N]\n"
                "                       [--memory BYTES] [--commit-every N] [--overwrite]\n"
                "                       [--engine mmap|pread|uring] [--direct] [--no-verify]\n"
-               "                       [--quiet]\n\n"
+               "                       [--layout frames|atoms] [--quiet]\n\n"
                "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
-               "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz (both ways).\n"
+               "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz .arrow (both ways).\n"
                "  --top FILE      topology (names, residues, chains) from a .gro or .pdb\n"
                "  --precision P   XTC output precision (default 1000: 0.001 nm)\n"
+               "  --layout L      Arrow output: a row per frame (frames, the default) or per\n"
+               "                  atom per frame (atoms); docs/ARROW.md gives the columns\n"
                "  --frames SPEC   START:STOP:STEP (Python slice), N, N-M, comma lists\n"
                "  --atoms SPEC    e.g. '0-99', 'name CA', 'resname SOL and not element H',\n"
                "                  'chain A or (resid 1-10 and name C*)'\n"
@@ -106,6 +108,7 @@ int cmd_convert(int argc, char **argv)
     bool quiet = false, verify = true;
     const char *top = NULL;
     float precision = 0;
+    uint32_t layout = PIO_ARROW_FRAMES;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_reader_option("convert", argc, argv, &i, &ro);
@@ -154,6 +157,13 @@ int cmd_convert(int argc, char **argv)
                 cli_err("convert", "--precision needs a positive number such as 1000");
                 return EXIT_USAGE;
             }
+        } else if (!strcmp(a, "--layout") && has_val) {
+            const char *l = argv[++i];
+            if (strcmp(l, "frames") && strcmp(l, "atoms")) {
+                cli_err("convert", "--layout is frames or atoms, not '%s'", l);
+                return EXIT_USAGE;
+            }
+            layout = l[0] == 'a' ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
         } else if (!strcmp(a, "--commit-every") && has_val) {
             if (!cli_parse_u64(argv[++i], &commit_every, false)) {
                 cli_err("convert", "--commit-every needs a frame count, not '%s'", argv[i]);
@@ -195,6 +205,7 @@ int cmd_convert(int argc, char **argv)
     ko.writer = &wo;
     ko.commit_frames = commit_every;
     ko.xtc_precision = precision;
+    ko.arrow_layout = layout;
     int rc = pio_source_open(&src, in, &so_, &e);
     if (rc != 0)
         return cli_fail("convert", rc, &e);

@@ -17,10 +17,11 @@
 
 #include "convert/convert_internal.h"
 
+#include "arrow/pio_arrow.h"
 #include "common/pio_common.h"
 
-static const char *const format_names[] = {"unknown", "holo", "xtc", "gro", "pdb",
-                                           "xyz",     "trr",  "dcd", "ncdf"};
+static const char *const format_names[] = {"unknown", "holo", "xtc", "gro",  "pdb",
+                                           "xyz",     "trr",  "dcd", "ncdf", "arrow"};
 
 PIO_API const char *pio_format_name(enum pio_format f)
 {
@@ -47,6 +48,8 @@ PIO_API enum pio_format pio_format_from_path(const char *path)
         return PIO_FORMAT_PDB;
     if (strcasecmp(dot, ".nc") == 0)
         return PIO_FORMAT_NCDF;
+    if (strcasecmp(dot, ".feather") == 0)
+        return PIO_FORMAT_ARROW;
     enum pio_format f;
     return pio_format_parse(dot + 1, &f) == 0 ? f : PIO_FORMAT_UNKNOWN;
 }
@@ -476,11 +479,14 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
     case PIO_FORMAT_XYZ:
         rc = text_source_open(out, path, f, err);
         break;
+    case PIO_FORMAT_ARROW:
+        rc = arrow_source_open(out, path, err);
+        break;
     default:
-        return pio_error_set(
-            err, PIO_EUSAGE,
-            "%s: unknown input format (extensions: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz)",
-            path);
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: unknown input format (extensions: .holo .xtc .trr .dcd .ncdf "
+                             ".gro .pdb .xyz .arrow)",
+                             path);
     }
     if (rc != 0 || !opt.topology)
         return rc;
@@ -513,9 +519,10 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
     memset(out, 0, sizeof(*out));
     struct pio_sink_options opt = PIO_SINK_OPTIONS_INIT;
     if (o) {
-        if (o->size < sizeof(opt))
+        /* arrow_layout came later: older callers' smaller struct is fine */
+        if (o->size < offsetof(struct pio_sink_options, arrow_layout))
             return pio_error_set(err, PIO_EUSAGE, "sink options: size %u", o->size);
-        opt = *o;
+        memcpy(&opt, o, PIO_MIN((size_t)o->size, sizeof(opt)));
     }
     bool overwrite = opt.flags & PIO_SINK_OVERWRITE;
     enum pio_format f = opt.format ? opt.format : pio_format_from_path(path);
@@ -541,10 +548,12 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
     case PIO_FORMAT_PDB:
     case PIO_FORMAT_XYZ:
         return text_sink_open(out, path, f, overwrite, err);
+    case PIO_FORMAT_ARROW:
+        return arrow_sink_open(out, path, overwrite, opt.arrow_layout, err);
     default:
-        return pio_error_set(
-            err, PIO_EUSAGE,
-            "%s: unknown output format (extensions: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz)",
-            path);
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: unknown output format (extensions: .holo .xtc .trr .dcd .ncdf "
+                             ".gro .pdb .xyz .arrow)",
+                             path);
     }
 }

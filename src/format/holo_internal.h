@@ -4,10 +4,13 @@
 #ifndef PIO_HOLO_INTERNAL_H
 #define PIO_HOLO_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "format/holo_layout.h"
 #include "io/pio_io.h"
 
 struct pio_reader {
+    atomic_uint refs; /* pio_reader_retain; freed by the last close */
     char *path;
     int fd;
     const uint8_t *map;

@@ -135,6 +135,8 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
         io_flags = opts->io_flags;
     }
     pio_reader *r = calloc(1, sizeof(*r));
+    if (r)
+        atomic_init(&r->refs, 1);
     if (!r || !(r->path = strdup(path))) {
         free(r);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
@@ -197,9 +199,21 @@ fail:
     return rc;
 }
 
+PIO_API const pio_reader *pio_reader_retain(const pio_reader *r)
+{
+    /* relaxed: taking a reference needs no ordering (the caller already
+     * holds one, so the reader is alive and fully built). */
+    atomic_fetch_add_explicit(&((pio_reader *)r)->refs, 1, memory_order_relaxed);
+    return r;
+}
+
 PIO_API void pio_reader_close(pio_reader *r)
 {
     if (!r)
+        return;
+    /* acq_rel: the last closer must see every other holder's use of the
+     * mapping finished before it unmaps (release by each, acquire by it). */
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (r->map)
         munmap((void *)r->map, (size_t)r->size);

@@ -14,6 +14,8 @@
 
 #include <prismio/convert.h>
 
+#include "fuzz_memfd.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -24,15 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                             PIO_FORMAT_XYZ, PIO_FORMAT_TRR, PIO_FORMAT_DCD};
     struct pio_source_options o = PIO_SOURCE_OPTIONS_INIT;
     o.format = fmts[data[0] % 6];
-    int fd = memfd_create("fuzz.traj", MFD_CLOEXEC);
+    char path[64];
+    int fd = fuzz_memfd(data + 1, size - 1, path);
     if (fd < 0)
         return 0;
-    if (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1)) {
-        close(fd);
-        return 0;
-    }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     struct pio_source s;
     struct pio_error e;
     if (pio_source_open(&s, path, &o, &e) == 0) {

@@ -17,19 +17,16 @@
 
 #include <prismio/holo.h>
 
+#include "fuzz_memfd.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz.holo", MFD_CLOEXEC);
+    char path[64];
+    int fd = fuzz_memfd(data, size, path);
     if (fd < 0)
         return 0;
-    if (size && write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        return 0;
-    }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     pio_reader *r;
     struct pio_error e;
     if (pio_reader_open(&r, path, NULL, &e) == 0) {

@@ -25,3 +25,23 @@ for off in 20 200 1000 $((size - 300)) $((size - 40)); do
     printf '\377' | dd of="$D/flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
 done
 ls "$D" | wc -l
+
+# Seed corpus for fuzz_arrow_reader: both layouts (frames with v, f, box and
+# scalars; atoms with a topology), an empty file, cuts and flips.
+A=$(dirname "$0")/corpus/arrow
+mkdir -p "$A"
+"$P" convert "$T/a.holo" "$T/f.arrow" --quiet
+"$P" convert "$T/a.holo" "$T/at.arrow" --layout atoms --quiet
+"$P" convert "$T/c.holo" "$T/e.arrow" --quiet
+cp "$T/f.arrow" "$A/valid_frames"
+cp "$T/at.arrow" "$A/valid_atoms"
+cp "$T/e.arrow" "$A/valid_empty"
+size=$(wc -c <"$T/f.arrow")
+for cut in 8 64 300 $((size / 2)) $((size - 10)) $((size - 1)); do
+    head -c "$cut" "$T/f.arrow" >"$A/cut_$cut"
+done
+for off in 12 100 400 $((size / 2)) $((size - 200)) $((size - 60)); do
+    cp "$T/f.arrow" "$A/flip_$off"
+    printf '\377' | dd of="$A/flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
+done
+ls "$A" | wc -l
