@@ -56,6 +56,11 @@ if [ -f "$B/python/prismio/__init__.py" ]; then
     PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" tests/data/peptide.xtc \
         tests/data/peptide.pdb 3
 fi
+echo "== Arrow export (baselines: memcpy and write() of the same bytes, same run)"
+"$P" bench arrow "$big"
+"$P" bench arrow "$big" --json >"$OUT/arrow.json"
+"$P" bench arrow "$many" --repeat 2
+"$P" bench arrow "$many" --repeat 2 --json >"$OUT/arrow_1M_frames.json"
 echo "== telemetry overhead (bench/telemetry.sh)"
 sh bench/telemetry.sh "$B"
 echo "== streaming pipeline (bench/convert.sh; BENCH_CONVERT_GB=0 skips)"

@@ -25,6 +25,12 @@ PKGS="$PKGS libck-dev"
 PKGS="$PKGS python3-numpy python3-mdanalysis gromacs"
 # The Python package: headers and its test runner.
 PKGS="$PKGS python3-dev python3-pytest"
+# The Arrow tests read files with apache-arrow and flechette (npm, installed
+# by the test itself): node and npm from Debian unless some other node is
+# already on PATH (NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm package).
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: not a Debian system (no dpkg-query); install these yourself: $PKGS" >&2

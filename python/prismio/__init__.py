@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _prismio
 
-__all__ = ["open", "Trajectory", "Frame", "Writer", "convert", "__version__"]
+__all__ = ["open", "Trajectory", "Frame", "Writer", "ArrowStream", "convert", "__version__"]
 __version__ = _prismio.version()
 
 
@@ -104,6 +104,35 @@ class Trajectory(_prismio.Trajectory):
             "bonds": np.frombuffer(raw["bonds"], dtype=np.uint32).reshape(-1, 2),
         }
 
+    def to_arrow(self, layout="frames", frames=None, fields=None, batch_frames=1):
+        """The frames as Arrow record batches, for any library that speaks
+        the Arrow PyCapsule protocol (pyarrow.table(x), polars.from_arrow,
+        duckdb, ...): an object with __arrow_c_stream__. layout "frames" (a
+        row per frame; positions, velocities, forces as lists that view the
+        file, no copy) or "atoms" (a row per atom per frame, with the
+        topology). frames: a slice with step 1, or None (all). fields: a
+        subset of ("positions", "velocities", "forces"), or None (all three;
+        absent ones are nulls). docs/ARROW.md gives the columns."""
+        n = len(self)
+        first, count = 0, -1
+        if frames is not None:
+            start, stop, step = frames.indices(n)
+            if step != 1:
+                raise ValueError("to_arrow: frames must be a slice with step 1")
+            first, count = start, max(0, stop - start)
+        bits = 0
+        for name in fields or ():
+            try:
+                bits |= {"positions": 1, "velocities": 2, "forces": 4}[name]
+            except KeyError:
+                raise ValueError(f"to_arrow: unknown field {name!r}") from None
+        return ArrowStream(self, layout, first, count, bits, batch_frames)
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        """The whole file in the frames layout (Arrow PyCapsule protocol;
+        requested_schema is not honoured: the schema is always ours)."""
+        return self.arrow_stream()
+
     def __enter__(self):
         return self
 
@@ -115,6 +144,22 @@ class Trajectory(_prismio.Trajectory):
     def __repr__(self):
         state = "closed" if self.closed else f"{len(self)} frames"
         return f"<prismio.Trajectory {state}>"
+
+
+class ArrowStream:
+    """A range of a trajectory, exportable through the Arrow PyCapsule
+    protocol. Each __arrow_c_stream__ call makes a new stream; a stream (and
+    every batch taken from it) keeps the file mapped after the trajectory
+    is closed."""
+
+    def __init__(self, traj, layout, first, count, fields, batch_frames):
+        if layout not in ("frames", "atoms"):
+            raise ValueError(f"layout is 'frames' or 'atoms', not {layout!r}")
+        self._args = (traj, layout, first, count, fields, batch_frames)
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        traj, layout, first, count, fields, batch = self._args
+        return traj.arrow_stream(layout, first, count, fields, batch)
 
 
 def _ranges(a):

@@ -390,6 +390,55 @@ static PyObject *traj_closed(Trajectory *t, void *unused)
     return PyBool_FromLong(t->r == NULL || t->pending);
 }
 
+/* The PyCapsule protocol's stream capsule: freed (and released, unless a
+ * consumer moved the stream out) when the capsule goes. */
+static void stream_capsule_free(PyObject *cap)
+{
+    struct ArrowArrayStream *st = PyCapsule_GetPointer(cap, "arrow_array_stream");
+    if (!st)
+        return;
+    if (st->release)
+        st->release(st);
+    free(st);
+}
+
+static PyObject *traj_arrow_stream(Trajectory *t, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"layout", "first", "count", "fields", "batch_frames", NULL};
+    const char *layout = "frames";
+    unsigned long long first = 0, fields = 0;
+    long long count = -1;
+    unsigned int batch = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|sKLKI", kwlist, &layout, &first, &count, &fields,
+                                     &batch))
+        return NULL;
+    if (!traj_open(t))
+        return NULL;
+    struct pio_arrow_options o = PIO_ARROW_OPTIONS_INIT;
+    if (strcmp(layout, "frames") && strcmp(layout, "atoms"))
+        return PyErr_Format(PyExc_ValueError, "layout is 'frames' or 'atoms', not '%s'", layout);
+    o.layout = layout[0] == 'a' ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
+    o.first = first;
+    o.count = count < 0 ? UINT64_MAX : (uint64_t)count;
+    o.fields = (uint32_t)fields;
+    o.batch_frames = batch;
+    struct ArrowArrayStream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return PyErr_NoMemory();
+    struct pio_error e = {0};
+    int rc = pio_arrow_export(st, t->r, &o, &e);
+    if (rc != 0) {
+        free(st);
+        return raise_pio(rc, &e);
+    }
+    PyObject *cap = PyCapsule_New(st, "arrow_array_stream", stream_capsule_free);
+    if (!cap) {
+        st->release(st);
+        free(st);
+    }
+    return cap;
+}
+
 static PyMethodDef traj_methods[] = {
     {"close", (PyCFunction)(void (*)(void))traj_close, METH_VARARGS | METH_KEYWORDS,
      "close(defer=False): unmap the file. While arrays still view it: BufferError, or with "
@@ -397,6 +446,9 @@ static PyMethodDef traj_methods[] = {
     {"frame", (PyCFunction)traj_frame, METH_O, "Frame i as a dict of zero-copy views."},
     {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
     {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
+    {"arrow_stream", (PyCFunction)(void (*)(void))traj_arrow_stream, METH_VARARGS | METH_KEYWORDS,
+     "arrow_stream(layout='frames', first=0, count=-1, fields=0, batch_frames=1): an "
+     "'arrow_array_stream' PyCapsule (see Trajectory.to_arrow)."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef traj_getset[] = {

@@ -34,6 +34,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_bench_ring(int argc, char **argv);
 int cmd_bench_convert(int argc, char **argv);
+int cmd_bench_arrow(int argc, char **argv);
 
 /* Benchmark helpers (cmd_bench.c): seconds to read() a whole file into a
  * reused buffer (< 0 on error); drop a file's pages from the page cache. */

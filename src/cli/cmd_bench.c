@@ -65,7 +65,10 @@ static void usage(FILE *f)
                "  convert FILE.holo [--frames S] [--atoms S] [--threads N] [--memory B] [--cold]\n"
                "       [--repeat N] [--json]\n"
                "      The pipeline (HOLO to HOLO, durable) next to read() of the same file, same\n"
-               "      cache state (see bench convert --help).\n");
+               "      cache state (see bench convert --help).\n"
+               "  arrow FILE.holo [--out DIR] [--repeat N] [--json]\n"
+               "      Arrow IPC export next to memcpy and write() of the same bytes; C Data\n"
+               "      Interface export time for ranges of 1 to all frames (bench arrow --help).\n");
 }
 
 /* The tail of every benchmark's option loop: --help, a stray option, or
@@ -879,6 +882,8 @@ int cmd_bench(int argc, char **argv)
         return cmd_bench_ring(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0)
         return cmd_bench_convert(argc - 1, argv + 1);
+    if (strcmp(argv[1], "arrow") == 0)
+        return cmd_bench_arrow(argc - 1, argv + 1);
     cli_err(CMD, "unknown benchmark '%s' (see --help)", argv[1]);
     return EXIT_USAGE;
 }
