@@ -37,6 +37,7 @@ compare() { # NAME FIELD ARGS...
     echo "{\"benchmark\":\"$name\",\"on\":$on,\"off\":$off}" >>"$OUT/telemetry.json"
 }
 : >"$OUT/telemetry.json"
+"$B/bench/bench_tm_event" 2>/dev/null || true
 echo "== telemetry on (--stats) vs compiled out, best of $runs (GB/s or frames/s)"
 compare "read 1000 x 1.2 MB frames, pread (GB/s)" seq_gbps read "$big" --engine pread --repeat 2 --samples 1000
 compare "read 1M one-atom frames, pread (frames/s)" seq_frames_per_s read "$many" --engine pread --repeat 1 --samples 1000

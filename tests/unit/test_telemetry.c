@@ -18,6 +18,7 @@
 #include "holo_fixture.h"
 #include "io/pio_io.h"
 #include "pio_test.h"
+#include "telemetry/pio_telemetry.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -238,10 +239,49 @@ static void test_fallback_note(void)
     unlink(path);
 }
 
+/* The internal clock (TSC ticks where invariant, else CLOCK_MONOTONIC)
+ * converts to real nanoseconds: an operation that sleeps 30 ms records at
+ * least 30 ms, and its start lies between the clock readings around it.
+ * (Bounds, not timings: the upper ones are 10 s.) */
+static void test_clock(void)
+{
+    pio_telemetry_reset();
+    uint64_t before = pio_telemetry_now();
+    uint64_t t0 = pio_tm_start();
+    CHECK(t0 != 0);
+    struct timespec ts = {0, 30000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    pio_tm_end(PIO_OP_DECODE, 0, 7, 42, 100, t0, 0);
+    uint64_t after = pio_telemetry_now();
+    struct pio_op_stats s;
+    pio_telemetry_stats(PIO_OP_DECODE, -1, &s);
+    CHECKF(s.count == 1 && s.max_ns >= 30000000 && s.max_ns <= after - before + 1000000,
+           "count %llu, %llu ns for a 30 ms sleep (%llu ns around it)", (unsigned long long)s.count,
+           (unsigned long long)s.max_ns, (unsigned long long)(after - before));
+    char path[] = "/tmp/pio_tm_clock_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && pio_telemetry_write_trace(path) == 0);
+    FILE *f = fdopen(fd, "r");
+    char buf[8192] = {0};
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    unlink(path);
+    /* the event's "ts" (microseconds) lies within [before, after] */
+    const char *p = strstr(buf, "\"decode\"");
+    p = p ? strstr(p, "\"ts\":") : NULL;
+    double us = p ? strtod(p + 5, NULL) : -1;
+    CHECKF(n > 0 && us >= (double)before / 1e3 - 1 && us <= (double)after / 1e3 + 1,
+           "ts %.3f us not within [%.3f, %.3f]", us, (double)before / 1e3, (double)after / 1e3);
+    pio_telemetry_reset();
+}
+
 int main(void)
 {
     pio_telemetry_enable(true);
     CHECK(pio_telemetry_enabled());
+    test_clock();
     CHECK(strcmp(pio_op_name(PIO_OP_QUEUE_WAIT), "queue_wait") == 0 && !pio_op_name(PIO_OP_COUNT));
     test_percentiles();
     test_concurrent();
