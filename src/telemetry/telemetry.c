@@ -59,9 +59,10 @@ int pio_tm_use_tsc;
 static _Atomic(struct tstate *) states;
 static pthread_key_t key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-/* initial-exec: a direct %fs-relative load instead of a __tls_get_addr
- * call on every record (one pointer of static TLS). */
-static _Thread_local struct tstate *mine __attribute__((tls_model("initial-exec")));
+/* The default TLS model on purpose: initial-exec would be one load
+ * cheaper, but a library loaded late (the Python extension, imported after
+ * MDAnalysis) then fails with "cannot allocate memory in static TLS". */
+static _Thread_local struct tstate *mine;
 
 /* ---- clock: TSC ticks to ns ---------------------------------------------------------- */
 
