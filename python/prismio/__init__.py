@@ -23,21 +23,44 @@ __version__ = _prismio.version()
 class Frame:
     """One frame: positions (nm), velocities (nm/ps), forces (kJ/mol/nm) as
     read-only float32 views (None when absent), box (3x3 rows, nm) or None,
-    step, time (ps), scalars (dict)."""
+    step, time (ps), scalars (dict). The arrays are made on first use (a
+    loop that reads only positions pays for nothing else); the frame holds
+    the mapping from the start, as its arrays would."""
 
-    __slots__ = ("index", "step", "time", "natoms", "positions", "velocities", "forces", "box",
-                 "scalars")
+    __slots__ = ("index", "step", "time", "natoms", "scalars", "_d", "_x", "_v", "_f", "_box")
 
     def __init__(self, d):
         self.index = d["index"]
         self.step = d["step"]
         self.time = d["time"]
         self.natoms = d["natoms"]
-        self.positions = np.asarray(d["positions"])
-        self.velocities = None if d["velocities"] is None else np.asarray(d["velocities"])
-        self.forces = None if d["forces"] is None else np.asarray(d["forces"])
-        self.box = None if d["box"] is None else np.array(d["box"], dtype=np.float64)
         self.scalars = d["scalars"]
+        self._d = d
+        self._x = self._v = self._f = self._box = None
+
+    @property
+    def positions(self):
+        if self._x is None:
+            self._x = np.asarray(self._d["positions"])
+        return self._x
+
+    @property
+    def velocities(self):
+        if self._v is None and self._d["velocities"] is not None:
+            self._v = np.asarray(self._d["velocities"])
+        return self._v
+
+    @property
+    def forces(self):
+        if self._f is None and self._d["forces"] is not None:
+            self._f = np.asarray(self._d["forces"])
+        return self._f
+
+    @property
+    def box(self):
+        if self._box is None and self._d["box"] is not None:
+            self._box = np.array(self._d["box"], dtype=np.float64)
+        return self._box
 
     def __repr__(self):
         return f"<prismio.Frame {self.index}: {self.natoms} atoms, step {self.step}, t={self.time} ps>"

@@ -105,26 +105,18 @@ class HOLOReader(base.ReaderBase):
         if self._frame + 1 >= len(self._traj):
             raise IOError(f"{self.filename}: no frame after {self._frame}")
         self._frame += 1
-        f = self._traj[self._frame]
+        # one C call: arrays copied (and scaled to Angstrom) into the
+        # Timestep's own, the box as MDAnalysis's dimensions
+        ls, fs = (10.0, 0.1) if self.convert_units else (1.0, 1.0)
+        step, time, dims, scalars, _, _ = self._traj.fill(
+            self._frame, ts._pos, ts._velocities if ts.has_velocities else None,
+            ts._forces if ts.has_forces else None, ls, fs)
         ts.frame = self._frame
-        ts.positions = f.positions  # copied into the Timestep's own array
-        if ts.has_velocities and f.velocities is not None:
-            ts.velocities = f.velocities
-        if ts.has_forces and f.forces is not None:
-            ts.forces = f.forces
-        scale = 10.0 if self.convert_units else 1.0  # nm -> Angstrom
-        ts.dimensions = None if f.box is None else triclinic_box(*(f.box * scale))
-        ts.time = f.time
-        ts.data["step"] = f.step
-        ts.data.update(f.scalars)
-        del f
-        if self.convert_units:
-            self.convert_pos_from_native(ts._pos)
-            if ts.has_velocities:
-                self.convert_velocities_from_native(ts._velocities)
-            if ts.has_forces:
-                self.convert_forces_from_native(ts._forces)
-            ts.time = self.convert_time_from_native(ts.time)
+        ts.dimensions = dims
+        ts.time = self.convert_time_from_native(time) if self.convert_units else time
+        ts.data["step"] = step
+        if scalars:
+            ts.data.update(scalars)
         return ts
 
     def _reopen(self):

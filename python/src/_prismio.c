@@ -12,11 +12,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
+
 #include <prismio.h>
 
 typedef struct {
     PyObject_HEAD pio_reader *r;
-    Py_ssize_t exports; /* live buffer views */
+    Py_ssize_t exports; /* live Array objects (each a view of the mapping) */
     PyObject *path;
     int pending; /* closed with live views: unmap when the last one goes */
 } Trajectory;
@@ -50,7 +52,7 @@ static int array_getbuffer(PyObject *self, Py_buffer *view, int flags)
         PyErr_SetString(PyExc_BufferError, "prismio arrays are read-only (they map the file)");
         return -1;
     }
-    if (!a->traj->r || a->traj->pending) {
+    if (!a->traj->r) { /* cannot happen while the Array lives; kept as a guard */
         PyErr_SetString(PyExc_ValueError, "the trajectory is closed");
         return -1;
     }
@@ -66,25 +68,28 @@ static int array_getbuffer(PyObject *self, Py_buffer *view, int flags)
     view->strides = a->strides;
     view->suboffsets = NULL;
     view->internal = NULL;
-    a->traj->exports++;
     return 0;
 }
 
 static void array_releasebuffer(PyObject *self, Py_buffer *view)
 {
+    (void)self;
     (void)view;
-    Trajectory *t = ((Array *)self)->traj;
-    if (--t->exports == 0 && t->pending) { /* a deferred close: now */
-        pio_reader_close(t->r);
-        t->r = NULL;
-        t->pending = 0;
-    }
 }
 
 static PyBufferProcs array_as_buffer = {array_getbuffer, array_releasebuffer};
 
+/* An Array counts as a live export from its creation to its death (numpy
+ * views keep it alive through their base), so a Frame whose arrays are
+ * made lazily holds the mapping just as its views would. */
 static void array_dealloc(Array *a)
 {
+    Trajectory *t = a->traj;
+    if (t && --t->exports == 0 && t->pending) { /* a deferred close: now */
+        pio_reader_close(t->r);
+        t->r = NULL;
+        t->pending = 0;
+    }
     Py_XDECREF(a->traj);
     Py_TYPE(a)->tp_free((PyObject *)a);
 }
@@ -107,6 +112,7 @@ static PyObject *make_array(Trajectory *t, const float (*data)[3], uint64_t nato
         return NULL;
     Py_INCREF(t);
     a->traj = t;
+    t->exports++;
     a->data = (const float *)data;
     a->natoms = (Py_ssize_t)natoms;
     a->shape[0] = (Py_ssize_t)natoms;
@@ -230,6 +236,106 @@ static PyObject *traj_frame(Trajectory *t, PyObject *arg)
     Py_XDECREF(v);
     Py_XDECREF(fo);
     return d;
+}
+
+/* ---- MDAnalysis's fast path ------------------------------------------------------------ */
+
+/* Copy n * 3 floats times `scale` into a writable float32 buffer of exactly
+ * that size (a Timestep's own array). */
+static int fill_array(PyObject *dst, const float (*src)[3], uint64_t n, float scale)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(dst, &b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0)
+        return -1;
+    int rc = 0;
+    if (b.itemsize != 4 || !b.format || strcmp(b.format, "f") != 0 ||
+        b.len != (Py_ssize_t)(n * 12)) {
+        PyErr_Format(PyExc_ValueError, "fill: need a C-contiguous float32 array of %llu x 3",
+                     (unsigned long long)n);
+        rc = -1;
+    } else {
+        float *d = b.buf;
+        const float *p = &src[0][0];
+        if (scale == 1.0f)
+            memcpy(d, p, (size_t)n * 12);
+        else
+            for (uint64_t k = 0; k < 3 * n; k++)
+                d[k] = p[k] * scale;
+    }
+    PyBuffer_Release(&b);
+    return rc;
+}
+
+/* fill(i, pos, vel, frc, length_scale, force_scale): frame i's arrays into
+ * the given float32 arrays (vel, frc may be None), positions and
+ * velocities times length_scale, forces times force_scale, and return
+ * (step, time, dimensions or None, scalars or None, has_velocities,
+ * has_forces); dimensions are the box's lengths (scaled) and angles in
+ * degrees, as MDAnalysis keeps them. One C call per frame instead of views,
+ * a box matrix and unit conversions made in Python. */
+static PyObject *traj_fill(Trajectory *t, PyObject *args)
+{
+    Py_ssize_t i;
+    PyObject *pos, *vel, *frc;
+    float ls, fs;
+    if (!PyArg_ParseTuple(args, "nOOOff", &i, &pos, &vel, &frc, &ls, &fs) || !traj_open(t))
+        return NULL;
+    if (i < 0 || (uint64_t)i >= pio_reader_nframes(t->r))
+        return PyErr_Format(PyExc_IndexError, "frame %zd out of range", i);
+    struct pio_frame f;
+    struct pio_error e = {0};
+    int rc = pio_reader_frame(t->r, (uint64_t)i, &f, &e);
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    if (fill_array(pos, f.positions, f.natoms, ls) != 0)
+        return NULL;
+    bool hv = f.velocities && vel != Py_None, hf = f.forces && frc != Py_None;
+    if ((hv && fill_array(vel, f.velocities, f.natoms, ls) != 0) ||
+        (hf && fill_array(frc, f.forces, f.natoms, fs) != 0))
+        return NULL;
+    PyObject *dims = Py_None, *sc = Py_None;
+    Py_INCREF(Py_None);
+    Py_INCREF(Py_None);
+    if (f.fields & PIO_FIELD_BOX) {
+        /* as MDAnalysis's triclinic_box: lengths of the scaled vectors,
+         * angles in degrees, all zero when a length is not positive or an
+         * angle not in (0, 180) */
+        double v[3][3], len[3], ang[3];
+        for (int k = 0; k < 3; k++) {
+            for (int c = 0; c < 3; c++)
+                v[k][c] = f.box[k][c] * (double)ls;
+            len[k] = sqrt(v[k][0] * v[k][0] + v[k][1] * v[k][1] + v[k][2] * v[k][2]);
+        }
+        static const int pair[3][2] = {{1, 2}, {0, 2}, {0, 1}};
+        bool valid = true;
+        for (int k = 0; k < 3; k++) {
+            int a = pair[k][0], b = pair[k][1];
+            double dot = v[a][0] * v[b][0] + v[a][1] * v[b][1] + v[a][2] * v[b][2];
+            ang[k] = acos(dot / (len[a] * len[b])) * (180.0 / M_PI);
+            valid = valid && (float)len[k] > 0 && (float)ang[k] > 0 && ang[k] < 180.0;
+        }
+        Py_DECREF(dims);
+        if (valid)
+            dims = Py_BuildValue("(dddddd)", len[0], len[1], len[2], ang[0], ang[1], ang[2]);
+        else
+            dims = Py_BuildValue("(dddddd)", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    }
+    if (f.nscalars) {
+        Py_DECREF(sc);
+        sc = PyDict_New();
+        for (uint32_t k = 0; sc && k < f.nscalars; k++) {
+            PyObject *v = PyFloat_FromDouble(f.scalars[k].value);
+            if (!v || PyDict_SetItemString(sc, f.scalars[k].name, v) != 0)
+                Py_CLEAR(sc);
+            Py_XDECREF(v);
+        }
+    }
+    PyObject *out = dims && sc ? Py_BuildValue("(LdOOOO)", (long long)f.step, f.time, dims, sc,
+                                               hv ? Py_True : Py_False, hf ? Py_True : Py_False)
+                               : NULL;
+    Py_XDECREF(dims);
+    Py_XDECREF(sc);
+    return out;
 }
 
 /* ---- bulk reads through the pipeline ------------------------------------------------- */
@@ -446,6 +552,9 @@ static PyMethodDef traj_methods[] = {
     {"frame", (PyCFunction)traj_frame, METH_O, "Frame i as a dict of zero-copy views."},
     {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
     {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
+    {"fill", (PyCFunction)traj_fill, METH_VARARGS,
+     "fill(i, pos, vel, frc, length_scale, force_scale): frame i into a Timestep's arrays "
+     "(the MDAnalysis reader's fast path)."},
     {"arrow_stream", (PyCFunction)(void (*)(void))traj_arrow_stream, METH_VARARGS | METH_KEYWORDS,
      "arrow_stream(layout='frames', first=0, count=-1, fields=0, batch_frames=1): an "
      "'arrow_array_stream' PyCapsule (see Trajectory.to_arrow)."},

@@ -86,3 +86,31 @@ def test_mda_writer(holo, tmp_path):
         assert np.allclose(ts_b.positions, ts_a.positions, atol=1e-5)
         assert np.allclose(ts_b.dimensions, ts_a.dimensions, rtol=1e-5)
     subprocess.run([PRISMIO, "verify", out], check=True, capture_output=True)
+
+
+def test_velocities_forces_and_box_in_mdanalysis_units(tmp_path):
+    """The reader's C fast path (arrays scaled in C, the box turned into
+    lengths and angles in C) against MDAnalysis's own TRR reader."""
+    gro, trr = os.path.join(DATA, "water.gro"), os.path.join(DATA, "water.trr")
+    out = str(tmp_path / "water.holo")
+    subprocess.run([PRISMIO, "convert", trr, out, "--top", gro, "--quiet"], check=True)
+    u_t = mda.Universe(gro, trr)
+    u_h = mda.Universe(gro, out)
+    assert u_h.trajectory.n_frames == u_t.trajectory.n_frames
+    checked = 0
+    for ts_t, ts_h in zip(u_t.trajectory, u_h.trajectory):
+        assert ts_h.has_velocities == ts_t.has_velocities
+        assert np.allclose(ts_h.positions, ts_t.positions, rtol=1e-6, atol=1e-5)
+        if ts_t.has_velocities:
+            assert np.allclose(ts_h.velocities, ts_t.velocities, rtol=1e-6, atol=1e-5)
+        if ts_t.has_forces:
+            assert np.allclose(ts_h.forces, ts_t.forces, rtol=1e-5, atol=1e-4)
+        assert np.allclose(ts_h.dimensions, ts_t.dimensions, rtol=1e-6)
+        assert ts_h.time == pytest.approx(ts_t.time)
+        checked += 1
+    assert checked > 0
+    # without unit conversion: HOLO's own units (nm)
+    r = prismio.mdanalysis.HOLOReader(out, convert_units=False)
+    assert np.allclose(r.ts.positions * 10, u_t.trajectory[0].positions, rtol=1e-6, atol=1e-5)
+    assert np.allclose(r.ts.dimensions[:3] * 10, u_t.trajectory[0].dimensions[:3], rtol=1e-6)
+    r.close()

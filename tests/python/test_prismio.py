@@ -115,6 +115,30 @@ def test_deferred_close_keeps_arrays_valid(gen):
     assert t.live_arrays == 0
 
 
+def test_lazy_frame_holds_the_mapping(gen):
+    """A Frame makes its arrays on first use, yet holds the mapping from the
+    start: arrays first touched after the with-block are still valid, and
+    close() refuses while a Frame lives."""
+    with prismio.open(gen) as t:
+        f = t[4]
+        ref = dump(gen, 4)
+        assert t.live_arrays == 3  # positions, velocities, forces: not yet numpy arrays
+    assert t.closed
+    assert np.array_equal(f.forces, ref[:, 6:9])  # first touched after the close
+    assert np.array_equal(f.positions, ref[:, 0:3])
+    assert f.box.shape == (3, 3)
+    del f
+    gc.collect()
+    assert t.live_arrays == 0
+    t2 = prismio.open(gen)
+    g = t2[1]
+    with pytest.raises(BufferError):
+        t2.close()
+    del g
+    gc.collect()
+    t2.close()
+
+
 def test_slicing_iteration_metadata_verify(gen):
     with prismio.open(gen) as t:
         assert [f.index for f in t[2:9:3]] == [2, 5, 8]
