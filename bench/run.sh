@@ -55,6 +55,7 @@ echo "== Python: MDAnalysis over HOLO, XTC and DCD readers; plain iteration (sam
 if [ -f "$B/python/prismio/__init__.py" ]; then
     PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" tests/data/peptide.xtc \
         tests/data/peptide.pdb 3
+    PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" tests/data/solvated.xtc - 3
 fi
 echo "== Arrow export (baselines: memcpy and write() of the same bytes, same run)"
 "$P" bench arrow "$big"
