@@ -262,6 +262,9 @@ PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
 
 enum pio_stream_flags {
     PIO_STREAM_UNORDERED = 1u << 0, /* deliver frames as their reads complete */
+    /* One read per frame. By default (pread, io_uring) frames that follow
+     * each other in the file are read together, up to 256 KiB per read. */
+    PIO_STREAM_NO_COALESCE = 1u << 1,
 };
 
 struct pio_stream_options {

@@ -52,6 +52,7 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
     if (opts &&
         opts->size >= offsetof(struct pio_stream_options, max_bytes) + sizeof(opts->max_bytes)) {
         ro.ordered = !(opts->flags & PIO_STREAM_UNORDERED);
+        ro.no_coalesce = opts->flags & PIO_STREAM_NO_COALESCE;
         ro.queue_depth = opts->queue_depth;
         ro.max_bytes = opts->max_bytes;
     }

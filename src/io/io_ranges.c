@@ -15,6 +15,13 @@
  * bytes are a 64-byte-aligned slice of that (HOLO records are 64-aligned).
  * Past the end of the file a direct read comes back short, which is fine as
  * long as the range itself is covered.
+ *
+ * Small neighbouring ranges are read together: consecutive requests whose
+ * ranges follow each other in the file (gaps of at most COALESCE_GAP bytes)
+ * share one read of up to COALESCE_BYTES, so a stream of tiny frames makes
+ * one system call or io_uring request per few hundred kilobytes instead of
+ * one per frame. A buffer then holds several ranges: it is free again once
+ * every one of them has been delivered and released.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,15 +42,24 @@
 
 #define OFFX(o) ((unsigned long long)(o))
 
-enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_READY, SLOT_HELD };
+/* Reads of neighbouring small ranges are merged up to this size. */
+#define COALESCE_BYTES ((uint64_t)256 << 10)
+#define COALESCE_GAP   ((uint64_t)4096)
+
+/* READY: the read is done and some of its ranges are still to deliver;
+ * DRAINED: all delivered, some still held by the consumer. */
+enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_READY, SLOT_DRAINED };
 
 struct slot {
     uint8_t *buf;
     enum slot_state state;
-    uint64_t seq;  /* request index */
-    uint64_t aoff; /* aligned start of the read */
-    uint64_t need; /* bytes from aoff that must arrive (to the range's end) */
-    uint64_t want; /* bytes the read asks for (aligned for O_DIRECT) */
+    uint64_t seq;   /* first request it holds */
+    uint64_t count; /* requests it holds: seq .. seq + count - 1 */
+    uint64_t given; /* of those, delivered so far (in order) */
+    uint64_t held;  /* delivered and not yet released */
+    uint64_t aoff;  /* aligned start of the read */
+    uint64_t need;  /* bytes from aoff that must arrive (to the range's end) */
+    uint64_t want;  /* bytes the read asks for (aligned for O_DIRECT) */
     uint64_t done;
     int err;     /* the read failed: reported when this range is due */
     uint64_t t0; /* telemetry: when the read started */
@@ -60,6 +76,7 @@ struct pio_io_ranges {
     struct slot *slots;
     unsigned nslots;
     size_t slot_cap;
+    uint64_t coalesce; /* largest merged read */
     unsigned inflight;
     int error; /* sticky */
 #ifdef PIO_HAVE_URING
@@ -96,17 +113,30 @@ static size_t short_read_fault(size_t ask, uint32_t align)
     return half;
 }
 
-/* Place request `seq` in slot s: the read it needs. */
-static void slot_prepare(pio_io_ranges *s, struct slot *sl, uint64_t seq)
+/* Place requests from `seq` in slot s: as many neighbours as fit one
+ * read (at least one). Returns how many. */
+static uint64_t slot_prepare(pio_io_ranges *s, struct slot *sl, uint64_t seq)
 {
     const struct pio_io_range *r = &s->ranges[seq];
+    uint64_t aoff = round_down(r->off, s->align), end = r->off + r->len, count = 1;
+    uint64_t limit = PIO_MIN((uint64_t)s->slot_cap - s->align, s->coalesce);
+    while (seq + count < s->n) {
+        const struct pio_io_range *q = &s->ranges[seq + count];
+        if (q->off < end || q->off - end > COALESCE_GAP || q->off + q->len - aoff > limit)
+            break;
+        end = q->off + q->len;
+        count++;
+    }
     sl->seq = seq;
+    sl->count = count;
+    sl->given = sl->held = 0;
     sl->t0 = pio_tm_start();
-    sl->aoff = round_down(r->off, s->align);
-    sl->need = r->off + r->len - sl->aoff;
+    sl->aoff = aoff;
+    sl->need = end - aoff;
     sl->want = round_up(sl->need, s->align);
     sl->done = 0;
     sl->err = 0;
+    return count;
 }
 
 /* Finish slot sl with synchronous reads (pread engine, or a remainder the
@@ -216,7 +246,7 @@ static int refill(pio_io_ranges *s)
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_FREE)
             continue;
-        slot_prepare(s, sl, s->next_submit++);
+        s->next_submit += slot_prepare(s, sl, s->next_submit);
         int rc = slot_submit_uring(s, sl);
         if (rc != 0)
             return rc;
@@ -233,6 +263,8 @@ static int refill(pio_io_ranges *s)
     return 0;
 }
 
+/* A slot with a range to deliver now: in order, the one holding
+ * next_deliver; else the ready one that started first. */
 static struct slot *find_ready(pio_io_ranges *s)
 {
     struct slot *best = NULL;
@@ -240,10 +272,25 @@ static struct slot *find_ready(pio_io_ranges *s)
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_READY)
             continue;
-        if (s->ordered ? sl->seq == s->next_deliver : (!best || sl->seq < best->seq))
+        if (s->ordered ? sl->seq + sl->given == s->next_deliver : (!best || sl->seq < best->seq))
             best = sl;
     }
     return best;
+}
+
+/* Hand out the slot's next range. */
+static int deliver(pio_io_ranges *s, struct slot *sl, uint64_t *index, const uint8_t **data)
+{
+    uint64_t seq = sl->seq + sl->given;
+    if (++sl->given == sl->count)
+        sl->state = SLOT_DRAINED;
+    sl->held++;
+    if (s->ordered)
+        s->next_deliver++;
+    s->delivered++;
+    *index = seq;
+    *data = sl->buf + (s->ranges[seq].off - sl->aoff);
+    return 1;
 }
 
 static int fail(pio_io_ranges *s, int rc, uint64_t seq, struct pio_error *err)
@@ -285,7 +332,9 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
     }
 
     if (s->info.engine == PIO_IO_PREAD) {
-        struct slot *sl = NULL;
+        struct slot *sl = find_ready(s);
+        if (sl)
+            return deliver(s, sl, index, data);
         for (unsigned i = 0; i < s->nslots && !sl; i++)
             if (s->slots[i].state == SLOT_FREE)
                 sl = &s->slots[i];
@@ -294,17 +343,13 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
                                  "%s: all %u stream buffers are held; release some first",
                                  s->f->path, s->nslots);
         uint64_t seq = s->next_deliver;
-        slot_prepare(s, sl, seq);
+        s->next_submit = seq + slot_prepare(s, sl, seq);
         int rc = slot_read_sync(s, sl);
         pio_tm_end(PIO_OP_READ, PIO_IO_PREAD, (uint64_t)s->f->fd, seq, sl->done, sl->t0, rc);
         if (rc != 0)
             return fail(s, rc, seq, err);
-        sl->state = SLOT_HELD;
-        s->next_deliver++;
-        s->delivered++;
-        *index = seq;
-        *data = sl->buf + (s->ranges[seq].off - sl->aoff);
-        return 1;
+        sl->state = SLOT_READY;
+        return deliver(s, sl, index, data);
     }
 
 #ifdef PIO_HAVE_URING
@@ -318,14 +363,10 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
             return fail(s, sl->err, sl->seq, err);
         }
         if (sl) {
-            sl->state = SLOT_HELD;
-            if (s->ordered)
-                s->next_deliver++;
-            s->delivered++;
-            *index = sl->seq;
-            *data = sl->buf + (s->ranges[sl->seq].off - sl->aoff);
-            pio_tm_end(PIO_OP_READ, PIO_IO_URING, (uint64_t)s->f->fd, sl->seq, sl->done, sl->t0, 0);
-            return 1;
+            if (sl->given == 0)
+                pio_tm_end(PIO_OP_READ, PIO_IO_URING, (uint64_t)s->f->fd, sl->seq, sl->done, sl->t0,
+                           0);
+            return deliver(s, sl, index, data);
         }
         if (s->inflight == 0)
             return pio_error_set(err, PIO_EUSAGE,
@@ -353,8 +394,9 @@ void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data)
 {
     for (unsigned i = 0; i < s->nslots; i++) {
         struct slot *sl = &s->slots[i];
-        if (sl->state == SLOT_HELD && data >= sl->buf && data < sl->buf + s->slot_cap) {
-            sl->state = SLOT_FREE;
+        if (sl->held > 0 && data >= sl->buf && data < sl->buf + s->slot_cap) {
+            if (--sl->held == 0 && sl->state == SLOT_DRAINED)
+                sl->state = SLOT_FREE;
             return;
         }
     }
@@ -429,7 +471,9 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
     for (uint64_t i = 0; i < n; i++)
         biggest = PIO_MAX(biggest, ranges[i].len);
     uint64_t a = PIO_MAX(s->align, 64u);
-    s->slot_cap = (size_t)round_up(biggest + 2 * a, PIO_MAX(a, 4096u));
+    /* small ranges: buffers big enough to merge neighbours into one read */
+    s->coalesce = opts && opts->no_coalesce ? 0 : COALESCE_BYTES;
+    s->slot_cap = (size_t)round_up(PIO_MAX(biggest, s->coalesce) + 2 * a, PIO_MAX(a, 4096u));
     if (qd == 0)
         qd = f->info.direct ? 32 : (unsigned)PIO_MAX(2, ((uint64_t)4 << 20) / s->slot_cap);
     uint64_t fit = max_bytes / s->slot_cap;

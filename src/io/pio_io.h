@@ -48,6 +48,7 @@ struct pio_io_ranges_options {
                            * O_DIRECT, else buffers of ~4 MiB in all (>= 2) */
     uint64_t max_bytes;   /* cap on buffer memory; 0: 256 MiB */
     bool ordered;         /* deliver in request order (else as completed) */
+    bool no_coalesce;     /* one read per range (tests; default: neighbours merged) */
 };
 
 typedef struct pio_io_ranges pio_io_ranges;

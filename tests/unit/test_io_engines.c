@@ -13,6 +13,7 @@
 
 #include "holo_fixture.h"
 #include "io/pio_io.h"
+#include <prismio/telemetry.h>
 
 #define SEED    31
 #define NFRAMES 120
@@ -194,22 +195,27 @@ static void test_fallbacks(void)
 static void test_interrupted_and_short(void)
 {
     static const enum pio_io_engine engines[] = {PIO_IO_PREAD, PIO_IO_URING};
-    for (int d = 0; d < 2; d++)
-        for (int k = 0; k < 2; k++) {
-            pio_reader *r = open_with(engines[k], d);
-            pio_io_fault_set(PIO_FAULT_READ_EINTR, -EINTR, 25);
-            pio_io_fault_set(PIO_FAULT_READ_SHORT, -EIO, 25);
-            char what[64];
-            snprintf(what, sizeof(what), "faults %s%s", pio_io_engine_name(engines[k]),
-                     d ? "+direct" : "");
-            CHECK(stream_check(r, NULL, NFRAMES, 0, 4, false, what) == NFRAMES);
-            CHECKF(pio_io_fault_take(PIO_FAULT_READ_EINTR) == 0, "%s: EINTR not exercised", what);
-            CHECKF(pio_io_fault_take(PIO_FAULT_READ_SHORT) == 0, "%s: short reads not exercised",
-                   what);
-            pio_io_fault_set(PIO_FAULT_READ_EINTR, 0, 0);
-            pio_io_fault_set(PIO_FAULT_READ_SHORT, 0, 0);
-            pio_reader_close(r);
-        }
+    for (int c = 0; c < 2; c++)
+        for (int d = 0; d < 2; d++)
+            for (int k = 0; k < 2; k++) {
+                pio_reader *r = open_with(engines[k], d);
+                /* merged reads: few of them, so few faults to take */
+                int nf = c ? 25 : 3;
+                pio_io_fault_set(PIO_FAULT_READ_EINTR, -EINTR, nf);
+                pio_io_fault_set(PIO_FAULT_READ_SHORT, -EIO, nf);
+                char what[64];
+                snprintf(what, sizeof(what), "faults %s%s%s", pio_io_engine_name(engines[k]),
+                         d ? "+direct" : "", c ? " one read per frame" : "");
+                CHECK(stream_check(r, NULL, NFRAMES, c ? PIO_STREAM_NO_COALESCE : 0, 4, false,
+                                   what) == NFRAMES);
+                CHECKF(pio_io_fault_take(PIO_FAULT_READ_EINTR) == 0, "%s: EINTR not exercised",
+                       what);
+                CHECKF(pio_io_fault_take(PIO_FAULT_READ_SHORT) == 0,
+                       "%s: short reads not exercised", what);
+                pio_io_fault_set(PIO_FAULT_READ_EINTR, 0, 0);
+                pio_io_fault_set(PIO_FAULT_READ_SHORT, 0, 0);
+                pio_reader_close(r);
+            }
 }
 
 /* Ranges past the end of the file fail with PIO_ETRUNCATED and a message
@@ -255,6 +261,7 @@ static void test_holding_all_buffers(void)
         pio_reader *r = open_with(engines[k], false);
         struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
         so.queue_depth = 2;
+        so.flags = PIO_STREAM_NO_COALESCE; /* else a and b share one buffer */
         pio_frame_stream *s;
         struct pio_error e = {0};
         CHECK(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0);
@@ -266,6 +273,71 @@ static void test_holding_all_buffers(void)
         pio_frame_stream_close(s);
         pio_reader_close(r);
     }
+}
+
+/* Neighbouring frames are read together (telemetry counts the reads):
+ * a whole-file stream of 120 small frames takes a handful of reads, one
+ * per frame with PIO_STREAM_NO_COALESCE; selections with gaps, repeats
+ * and backward jumps, ordered and not, still give every frame right, and
+ * frames held from one merged buffer keep it until all are released. */
+static void test_coalescing(void)
+{
+    static const enum pio_io_engine engines[] = {PIO_IO_PREAD, PIO_IO_URING};
+    uint64_t sel[] = {0, 1, 2, 3, 9, 10, 10, 11, 100, 50, 51, 52, 119, 118, 117, 60, 61};
+    uint64_t nsel = sizeof(sel) / sizeof(sel[0]);
+    pio_telemetry_enable(true);
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 2; k++) {
+            char what[64];
+            snprintf(what, sizeof(what), "coalesce %s%s", pio_io_engine_name(engines[k]),
+                     d ? "+direct" : "");
+            pio_reader *r = open_with(engines[k], d);
+            struct pio_op_stats st;
+            pio_telemetry_reset();
+            CHECK(stream_check(r, NULL, NFRAMES, 0, 0, false, what) == NFRAMES);
+            pio_telemetry_stats(PIO_OP_READ, -1, &st);
+            CHECKF(st.count >= 1 && st.count <= 4, "%s: %llu reads for %d small frames", what,
+                   (unsigned long long)st.count, NFRAMES);
+            pio_telemetry_reset();
+            CHECK(stream_check(r, NULL, NFRAMES, PIO_STREAM_NO_COALESCE, 0, false, what) ==
+                  NFRAMES);
+            pio_telemetry_stats(PIO_OP_READ, -1, &st);
+            CHECKF(st.count == NFRAMES, "%s: %llu reads without merging", what,
+                   (unsigned long long)st.count);
+            CHECK(stream_check(r, sel, nsel, 0, 2, false, what) == nsel);
+            CHECK(stream_check(r, sel, nsel, PIO_STREAM_UNORDERED, 3, false, what) == nsel);
+            /* hold three frames of one merged buffer, release out of order */
+            pio_frame_stream *s;
+            struct pio_error e = {0};
+            struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+            so.queue_depth = 2;
+            CHECK(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0);
+            struct pio_frame f[5];
+            for (int i = 0; i < 5; i++)
+                CHECK(pio_frame_stream_next(s, &f[i], &e) == 1 && f[i].index == (uint64_t)i);
+            pio_frame_stream_release(s, &f[1]);
+            pio_frame_stream_release(s, &f[0]);
+            for (int i = 0; i < 5; i++) {
+                struct fixture_frame ff;
+                fixture_make(&ff, (uint64_t)i, SEED, true, 40);
+                if (i >= 2)
+                    CHECKF(fixture_equal(&f[i], &ff), "%s: held frame %d changed", what, i);
+                fixture_free(&ff);
+            }
+            for (int i = 2; i < 5; i++)
+                pio_frame_stream_release(s, &f[i]);
+            uint64_t n = 5;
+            struct pio_frame g;
+            while (pio_frame_stream_next(s, &g, &e) == 1) {
+                CHECK(g.index == n);
+                n++;
+                pio_frame_stream_release(s, &g);
+            }
+            CHECK(n == NFRAMES);
+            pio_frame_stream_close(s);
+            pio_reader_close(r);
+        }
+    pio_telemetry_enable(false);
 }
 
 /* Writes through every engine, with and without O_DIRECT, and through
@@ -374,6 +446,7 @@ int main(void)
     test_interrupted_and_short();
     test_reads_past_eof();
     test_holding_all_buffers();
+    test_coalescing();
     test_writers_identical();
 
     /* O_DIRECT reads of a file whose length is no multiple of the block
