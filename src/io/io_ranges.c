@@ -342,7 +342,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
             return pio_error_set(err, PIO_EUSAGE,
                                  "%s: all %u stream buffers are held; release some first",
                                  s->f->path, s->nslots);
-        uint64_t seq = s->next_deliver;
+        uint64_t seq = s->next_submit; /* == next_deliver when ordered */
         s->next_submit = seq + slot_prepare(s, sl, seq);
         int rc = slot_read_sync(s, sl);
         pio_tm_end(PIO_OP_READ, PIO_IO_PREAD, (uint64_t)s->f->fd, seq, sl->done, sl->t0, rc);

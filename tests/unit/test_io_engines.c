@@ -79,6 +79,14 @@ static uint64_t stream_check(pio_reader *r, const uint64_t *frames, uint64_t n, 
         for (uint64_t i = 0; i < NFRAMES; i++)
             CHECKF(seen[i] == 1, "%s: frame %llu seen %d times", what, (unsigned long long)i,
                    seen[i]);
+    /* any order: each frame as many times as the selection names it */
+    for (uint64_t i = 0; frames && i < NFRAMES; i++) {
+        int want = 0;
+        for (uint64_t j = 0; j < n; j++)
+            want += frames[j] == i;
+        CHECKF(seen[i] == want, "%s: frame %llu seen %d times, selected %d", what,
+               (unsigned long long)i, seen[i], want);
+    }
     free(seen);
     pio_frame_stream_close(s);
     return got;
