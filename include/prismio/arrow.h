@@ -144,6 +144,15 @@ PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, i
                                 struct pio_error *err);
 
 /*
+ * The same IPC file image in memory: *out (malloc'd; free it) holds *len
+ * bytes, identical to what pio_arrow_ipc_write would put in a file (to
+ * send over a socket, into shared memory, to an in-process reader). The
+ * stream is consumed, not released.
+ */
+PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
+                                    struct pio_error *err);
+
+/*
  * Open an Arrow IPC file as a stream (*out) of its record batches. Every
  * flatbuffer offset, buffer offset and length, list offset and string
  * offset is validated first (the file is untrusted): damage is

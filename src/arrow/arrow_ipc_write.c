@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -36,9 +37,11 @@ struct block {
 };
 
 struct arw_ipc_writer {
-    char *path, *tmp;
+    char *path, *tmp; /* path NULL: the output is memory */
     int fd;
     uint64_t pos;
+    uint8_t *mem; /* memory output: pos bytes used of mem_cap */
+    size_t mem_cap;
     struct arw_field *fields;
     int nfields;
     uint64_t nmeta;
@@ -234,8 +237,49 @@ static fb_ref fb_message(struct fb_builder *b, uint8_t type, fb_ref header, int6
 
 /* ---- output ----------------------------------------------------------------------- */
 
+/* Ask for transparent huge pages on a large buffer (where THP is on
+ * request): its pages are all written once, and a fault per 2 MiB instead
+ * of per 4 KiB is most of the cost of filling new memory in a VM. */
+static void huge_hint(void *p, size_t len)
+{
+    if (len < ((size_t)4 << 20))
+        return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t b = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+    if (b > a)
+        madvise((void *)a, (size_t)(b - a), MADV_HUGEPAGE);
+}
+
+static int write_mem(struct arw_ipc_writer *w, const struct iovec *iov, size_t n,
+                     struct pio_error *err)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += iov[i].iov_len;
+    if (w->pos + need > w->mem_cap) {
+        /* geometric growth; large blocks grow by mremap, without a copy */
+        size_t cap = PIO_MAX(w->mem_cap * 2, (size_t)w->pos + need);
+        cap = PIO_MAX(cap, (size_t)1 << 16);
+        uint8_t *m = realloc(w->mem, cap);
+        if (!m)
+            return pio_error_set(err, -ENOMEM, "arrow: out of memory for a %zu-byte IPC image",
+                                 cap);
+        w->mem = m;
+        w->mem_cap = cap;
+        huge_hint(m, cap);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].iov_len)
+            memcpy(w->mem + w->pos, iov[i].iov_base, iov[i].iov_len);
+        w->pos += iov[i].iov_len;
+    }
+    return 0;
+}
+
 static int write_all(struct arw_ipc_writer *w, struct iovec *iov, size_t n, struct pio_error *err)
 {
+    if (!w->path)
+        return write_mem(w, iov, n, err);
     while (n > 0) {
         int cnt = n > IOV_MAX ? IOV_MAX : (int)n;
         ssize_t k = pwritev(w->fd, iov, cnt, (off_t)w->pos);
@@ -435,46 +479,28 @@ static void writer_free(struct arw_ipc_writer *w)
     free(w->bufs);
     free(w->path);
     free(w->tmp);
+    free(w->mem);
     free(w);
 }
 
-int arw_ipc_writer_open(struct arw_ipc_writer **out, const char *path, bool overwrite,
-                        const struct ArrowSchema *schema, struct pio_error *err)
+/* Fields, metadata and the file's head (magic, schema message), to the
+ * writer's output (a new file, or memory when w->path is NULL). */
+static int writer_start(struct arw_ipc_writer *w, const struct ArrowSchema *schema,
+                        const char *what, struct pio_error *err)
 {
-    *out = NULL;
-    struct stat st;
-    if (!overwrite && lstat(path, &st) == 0)
-        return pio_error_set(err, -EEXIST, "%s: cannot create: %s", path, strerror(EEXIST));
     if (strcmp(schema->format, "+s") != 0)
         return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: the schema must be a struct ('+s')",
-                             path);
-    struct arw_ipc_writer *w = calloc(1, sizeof(*w));
-    if (!w)
-        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
-    w->fd = -1;
-    size_t n = strlen(path);
-    w->path = strdup(path);
-    w->tmp = malloc(n + 6);
-    if (!w->path || !w->tmp) {
-        writer_free(w);
-        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
-    }
-    snprintf(w->tmp, n + 6, "%s.part", path);
+                             what);
     int rc = fields_from_schema(&w->fields, schema->children, schema->n_children, 0, err);
-    if (rc != 0) {
-        writer_free(w);
+    if (rc != 0)
         return rc;
-    }
     w->nfields = (int)schema->n_children;
-    if ((rc = metadata_decode(w, schema->metadata)) != 0) {
-        writer_free(w);
-        return pio_error_set(err, rc, "%s: schema metadata: %s", path, pio_strerror(rc));
-    }
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        rc = pio_error_set(err, -errno, "%s: cannot create: %s", w->tmp, strerror(errno));
-        writer_free(w);
-        return rc;
+    if ((rc = metadata_decode(w, schema->metadata)) != 0)
+        return pio_error_set(err, rc, "%s: schema metadata: %s", what, pio_strerror(rc));
+    if (w->path) {
+        w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (w->fd < 0)
+            return pio_error_set(err, -errno, "%s: cannot create: %s", w->tmp, strerror(errno));
     }
     struct fb_builder b;
     fb_init(&b);
@@ -490,9 +516,34 @@ int arw_ipc_writer_open(struct arw_ipc_writer **out, const char *path, bool over
     if (rc == 0)
         rc = write_message(w, bytes, len, &meta_len, err);
     fb_free(&b);
+    return rc;
+}
+
+int arw_ipc_writer_open(struct arw_ipc_writer **out, const char *path, bool overwrite,
+                        const struct ArrowSchema *schema, struct pio_error *err)
+{
+    *out = NULL;
+    struct stat st;
+    if (!overwrite && lstat(path, &st) == 0)
+        return pio_error_set(err, -EEXIST, "%s: cannot create: %s", path, strerror(EEXIST));
+    struct arw_ipc_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
+    w->fd = -1;
+    size_t n = strlen(path);
+    w->path = strdup(path);
+    w->tmp = malloc(n + 6);
+    if (!w->path || !w->tmp) {
+        writer_free(w);
+        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
+    }
+    snprintf(w->tmp, n + 6, "%s.part", path);
+    int rc = writer_start(w, schema, path, err);
     if (rc != 0) {
-        close(w->fd);
-        unlink(w->tmp);
+        if (w->fd >= 0) {
+            close(w->fd);
+            unlink(w->tmp);
+        }
         writer_free(w);
         return rc;
     }
@@ -575,6 +626,27 @@ static int stream_error(struct ArrowArrayStream *in, int code, const char *what,
     return pio_error_set(err, PIO_ECORRUPT, "%s: %s: %s", path, what, msg ? msg : strerror(code));
 }
 
+/* Every batch of `in` into w, then close it (footer, or removal on error). */
+static int write_stream(struct arw_ipc_writer *w, struct ArrowArrayStream *in, const char *what,
+                        struct pio_error *err)
+{
+    int rc = 0, e;
+    for (;;) {
+        struct ArrowArray batch;
+        if ((e = in->get_next(in, &batch)) != 0) {
+            rc = stream_error(in, e, "stream batch", what, err);
+            break;
+        }
+        if (!batch.release)
+            break;
+        rc = arw_ipc_writer_batch(w, &batch, err);
+        batch.release(&batch);
+        if (rc != 0)
+            break;
+    }
+    return rc;
+}
+
 PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, int overwrite,
                                 struct pio_error *err)
 {
@@ -587,19 +659,37 @@ PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, i
     schema.release(&schema);
     if (rc != 0)
         return rc;
-    for (;;) {
-        struct ArrowArray batch;
-        if ((e = in->get_next(in, &batch)) != 0) {
-            rc = stream_error(in, e, "stream batch", path, err);
-            break;
-        }
-        if (!batch.release)
-            break;
-        rc = arw_ipc_writer_batch(w, &batch, err);
-        batch.release(&batch);
-        if (rc != 0)
-            break;
-    }
+    rc = write_stream(w, in, path, err);
     int rc2 = arw_ipc_writer_close(w, rc == 0, rc == 0 ? err : NULL);
     return rc ? rc : rc2;
+}
+
+PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
+                                    struct pio_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    struct ArrowSchema schema;
+    int e = in->get_schema(in, &schema);
+    if (e != 0)
+        return stream_error(in, e, "stream schema", "arrow", err);
+    struct arw_ipc_writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        schema.release(&schema);
+        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
+    }
+    w->fd = -1;
+    int rc = writer_start(w, &schema, "arrow", err);
+    schema.release(&schema);
+    if (rc == 0)
+        rc = write_stream(w, in, "arrow", err);
+    if (rc == 0)
+        rc = write_footer(w, err);
+    if (rc == 0) {
+        *out = w->mem;
+        *len = (size_t)w->pos;
+        w->mem = NULL;
+    }
+    writer_free(w);
+    return rc;
 }

@@ -31,7 +31,9 @@ static void usage(FILE *f)
                "layout; frames under 64 Ki atoms several to a batch) into DIR/prismio-bench.arrow "
                "(default DIR: /dev/shm, else FILE's\n"
                "directory), next to memcpy of the same bytes from the same mapping and\n"
-               "write() of them to DIR; best of N runs (3). C Data export: median time to\n"
+               "write() of them to DIR; the same export serialized into memory next to\n"
+               "memcpy into a warm and into a new buffer; best of N runs (3). C Data export: "
+               "median time to\n"
                "export a range and get its first batch, for ranges of 1 to all frames.\n");
 }
 
@@ -64,6 +66,49 @@ static double ipc_once(const pio_reader *r, uint32_t batch, const char *out, uin
         return -1;
     *bytes = (uint64_t)sb.st_size;
     return t;
+}
+
+/* The same export serialized into memory (pio_arrow_ipc_serialize). */
+static double mem_once(const pio_reader *r, uint32_t batch, uint64_t *bytes, struct pio_error *e)
+{
+    struct ArrowArrayStream st;
+    struct pio_arrow_options o = PIO_ARROW_OPTIONS_INIT;
+    o.batch_frames = batch;
+    void *img = NULL;
+    size_t len = 0;
+    double t0 = cli_now();
+    if (pio_arrow_export(&st, r, &o, e) != 0)
+        return -1;
+    int rc = pio_arrow_ipc_serialize(&st, &img, &len, e);
+    st.release(&st);
+    double t = cli_now() - t0;
+    free(img);
+    *bytes = len;
+    return rc == 0 ? t : -1;
+}
+
+/* memcpy of `bytes` from the mapping (cycled) into a new buffer, as the
+ * serializer's output is (page faults included, huge pages asked for as
+ * the serializer does). */
+static double memcpy_fresh(const uint8_t *src, uint64_t src_len, uint64_t bytes)
+{
+    double t0 = cli_now();
+    uint8_t *dst = malloc((size_t)bytes);
+    if (!dst)
+        return -1;
+    /* the same huge-page request the serializer makes for its image */
+    uintptr_t a = ((uintptr_t)dst + 4095) & ~(uintptr_t)4095;
+    uintptr_t b = ((uintptr_t)dst + bytes) & ~(uintptr_t)4095;
+    if (bytes >= ((uint64_t)4 << 20) && b > a)
+        madvise((void *)a, (size_t)(b - a), MADV_HUGEPAGE);
+    for (uint64_t done = 0; done < bytes;) {
+        size_t n = (size_t)u64_min(bytes - done, src_len);
+        memcpy(dst + done, src, n);
+        done += n;
+    }
+    __asm__ volatile("" : : "r"(dst) : "memory");
+    free(dst);
+    return cli_now() - t0;
 }
 
 /* memcpy of `bytes` from the mapping (cycled) into a warm buffer. */
@@ -216,7 +261,8 @@ int cmd_bench_arrow(int argc, char **argv)
         warm += map[i];
     (void)warm;
 
-    double t_ipc = -1, t_mem = -1, t_write = -1;
+    double t_ipc = -1, t_mem = -1, t_write = -1, t_ser = -1, t_fresh = -1;
+    uint64_t ser_bytes = 0;
     for (int k = 0; k < repeat; k++) {
         double t = ipc_once(r, batch, out, &bytes, &e);
         if (t < 0) {
@@ -224,6 +270,17 @@ int cmd_bench_arrow(int argc, char **argv)
             break;
         }
         t_ipc = t_ipc < 0 || t < t_ipc ? t : t_ipc;
+    }
+    for (int k = 0; rc == 0 && k < repeat; k++) {
+        double t = mem_once(r, batch, &ser_bytes, &e);
+        if (t < 0) {
+            rc = e.code ? e.code : -ENOMEM;
+            break;
+        }
+        t_ser = t_ser < 0 || t < t_ser ? t : t_ser;
+        t = memcpy_fresh(map, src_len, bytes);
+        if (t >= 0)
+            t_fresh = t_fresh < 0 || t < t_fresh ? t : t_fresh;
     }
     for (int k = 0; rc == 0 && k < repeat; k++) {
         double t = memcpy_once(map, src_len, dst, dst_len, bytes);
@@ -274,6 +331,13 @@ int cmd_bench_arrow(int argc, char **argv)
     printf("  memcpy (baseline)  %8.2f GB/s   ratio %.2fx\n", gb / t_mem, t_mem / t_ipc);
     if (t_write > 0)
         printf("  write() + fdatasync %7.2f GB/s   ratio %.2fx\n", gb / t_write, t_write / t_ipc);
+    printf("IPC export into memory (pio_arrow_ipc_serialize, a new %.1f MB image):\n",
+           (double)ser_bytes / 1e6);
+    printf("  prism-io serialize %8.2f GB/s\n", gb / t_ser);
+    printf("  memcpy (baseline)  %8.2f GB/s   ratio %.2fx\n", gb / t_mem, t_mem / t_ser);
+    if (t_fresh > 0)
+        printf("  memcpy to a new buffer %4.2f GB/s   ratio %.2fx\n", gb / t_fresh,
+               t_fresh / t_ser);
     printf("C Data Interface export of frames [0, n) and the first batch (median of 501):\n");
     for (uint64_t k = 0; k < nr; k++)
         printf("  n = %-10llu %8.2f us\n", (unsigned long long)ranges[k], tr[k] * 1e6);

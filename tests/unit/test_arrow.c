@@ -369,6 +369,21 @@ static void test_ipc_roundtrip(const pio_reader *r, uint32_t layout, uint32_t ba
     export_stream(r, layout, batch, &st);
     CHECKF(pio_arrow_ipc_write(path, &st, 1, &e) == 0, "%s", e.message);
     st.release(&st);
+    /* the in-memory image is the file, byte for byte */
+    export_stream(r, layout, batch, &st);
+    void *img = NULL;
+    size_t img_len = 0;
+    CHECKF(pio_arrow_ipc_serialize(&st, &img, &img_len, &e) == 0, "%s", e.message);
+    st.release(&st);
+    FILE *ff = fopen(path, "rb");
+    uint8_t *file = malloc(img_len + 1);
+    size_t got = ff && file ? fread(file, 1, img_len + 1, ff) : 0;
+    if (ff)
+        fclose(ff);
+    CHECKF(img && got == img_len && memcmp(img, file, img_len) == 0,
+           "%s: serialized image (%zu bytes) differs from the file (%zu)", path, img_len, got);
+    free(file);
+    free(img);
     CHECKF(pio_arrow_ipc_open(&back, path, &e) == 0, "%s", e.message);
     export_stream(r, layout, batch, &ref);
     struct ArrowSchema s1, s2;
@@ -550,6 +565,13 @@ static void test_errors(const pio_reader *r)
     CHECK(st.get_next(&st, &b) == EIO && b.release == NULL);
     CHECKF(strstr(st.get_last_error(&st), "frame 1 has scalar 'potential'"), "%s",
            st.get_last_error(&st));
+    st.release(&st);
+    /* the same failure while serializing: an error, no image, nothing leaked */
+    CHECK(pio_arrow_export(&st, r, &o, &e) == 0);
+    void *img = (void *)1;
+    size_t img_len = 1;
+    CHECK(pio_arrow_ipc_serialize(&st, &img, &img_len, &e) == PIO_ECORRUPT && img == NULL &&
+          img_len == 0 && strstr(e.message, "potential"));
     st.release(&st);
     o.first = NFRAMES; /* an empty range is a stream with no batches */
     CHECK(pio_arrow_export(&st, r, &o, &e) == 0);
