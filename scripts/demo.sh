@@ -28,6 +28,11 @@ echo "== exported: C-alpha atoms of every 50th frame as a multi-model PDB"
 "$P" convert "$D/peptide.holo" "$D/peptide_ca.pdb" --frames ::50 --atoms 'name CA'
 grep -c '^MODEL' "$D/peptide_ca.pdb" | sed 's/$/ models/'
 grep -m 2 '^ATOM' "$D/peptide_ca.pdb"
+echo "== Arrow (Feather v2) for columnar tools: a row per atom per frame, with the topology"
+"$P" convert "$D/peptide.holo" "$D/peptide.arrow" --layout atoms --frames ::20 --overwrite --quiet
+echo "$(wc -c <"$D/peptide.arrow") bytes; and back into HOLO:"
+"$P" convert "$D/peptide.arrow" "$D/from_arrow.holo" --overwrite --quiet
+"$P" info "$D/from_arrow.holo" | grep -E '^(frames|atoms|topology):'
 T="$D/water.holo"
 rm -f "$T" "$D/killed.holo"
 echo "== writing a 3,000-atom trajectory, 200 frames with velocities and forces"
