@@ -247,12 +247,10 @@ static int parse_footer(struct arw_ipc_file *f, struct pio_error *err)
     if (rc != 0)
         return rc;
     size_t nb = 0, data;
-    size_t dicts;
     if (fb_get_vector(&footer, 2, 24, &nb, &data) && nb > 0)
         return bad(f, err, PIO_ENOTSUPPORTED, "dictionary batches");
     if (!fb_get_vector(&footer, 3, 24, &nb, &data))
         nb = 0;
-    (void)dicts;
     f->blocks = calloc(nb + 1, sizeof(*f->blocks));
     if (!f->blocks)
         return bad(f, err, -ENOMEM, "out of memory");
