@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -67,21 +68,30 @@ double cli_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A heap buffer, not a thread-local one: a 1 MiB _Thread_local made every
+ * thread the process starts (pipeline workers, decoders, hash pool) zero
+ * and fault in 1 MiB of TLS it never used. */
 static int hash_fd_read(int fd, pio_blake3_hasher *h, unsigned threads)
 {
     enum { BUF = 1 << 20 };
-    static _Thread_local uint8_t buf[BUF];
+    uint8_t *buf = malloc(BUF);
+    if (!buf)
+        return -ENOMEM;
+    int rc = 0;
     for (;;) {
         ssize_t n = read(fd, buf, BUF);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            rc = -errno;
+            break;
         }
         if (n == 0)
-            return 0;
+            break;
         pio_blake3_hasher_update_mt(h, buf, (size_t)n, threads);
     }
+    free(buf);
+    return rc;
 }
 
 int cli_hash_path(const char *path, pio_blake3_hasher *h, unsigned threads, bool no_mmap)
