@@ -257,16 +257,30 @@ static int write_mem(struct arw_ipc_writer *w, const struct iovec *iov, size_t n
     for (size_t i = 0; i < n; i++)
         need += iov[i].iov_len;
     if (w->pos + need > w->mem_cap) {
-        /* geometric growth; large blocks grow by mremap, without a copy */
+        /* Geometric growth. Large images move to a fresh 2 MiB-aligned
+         * block that asks for huge pages (the old bytes copied: at most the
+         * final size in all): growing by realloc left the pages small and
+         * measured 0.20 GB/s against 2.3 GB/s into one such block. */
         size_t cap = PIO_MAX(w->mem_cap * 2, (size_t)w->pos + need);
         cap = PIO_MAX(cap, (size_t)1 << 16);
-        uint8_t *m = realloc(w->mem, cap);
+        uint8_t *m;
+        if (cap >= ((size_t)4 << 20)) {
+            cap = (cap + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
+            m = aligned_alloc((size_t)2 << 20, cap);
+            if (m) {
+                huge_hint(m, cap);
+                if (w->pos)
+                    memcpy(m, w->mem, (size_t)w->pos);
+                free(w->mem);
+            }
+        } else {
+            m = realloc(w->mem, cap);
+        }
         if (!m)
             return pio_error_set(err, -ENOMEM, "arrow: out of memory for a %zu-byte IPC image",
                                  cap);
         w->mem = m;
         w->mem_cap = cap;
-        huge_hint(m, cap);
     }
     for (size_t i = 0; i < n; i++) {
         if (iov[i].iov_len)
