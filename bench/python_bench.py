@@ -14,8 +14,8 @@ Best of N runs; a run iterates the trajectory enough times to last a while
 (small files have few frames).
 
 usage: PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py PRISMIO XTC TOPOLOGY [N]
-TOPOLOGY "-" makes a GRO from the XTC's first frame (atom names are then
-placeholders: iteration speed does not depend on them).
+TOPOLOGY "-" makes a GRO from the XTC's first frame (generic atom names,
+which iteration speed does not depend on).
 """
 import json
 import os

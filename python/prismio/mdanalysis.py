@@ -108,7 +108,7 @@ class HOLOReader(base.ReaderBase):
         # one C call: arrays copied (and scaled to Angstrom) into the
         # Timestep's own, the box as MDAnalysis's dimensions
         ls, fs = (10.0, 0.1) if self.convert_units else (1.0, 1.0)
-        step, time, dims, scalars, _, _ = self._traj.fill(
+        step, time, dims, scalars = self._traj.fill(
             self._frame, ts._pos, ts._velocities if ts.has_velocities else None,
             ts._forces if ts.has_forces else None, ls, fs)
         ts.frame = self._frame

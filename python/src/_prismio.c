@@ -269,10 +269,9 @@ static int fill_array(PyObject *dst, const float (*src)[3], uint64_t n, float sc
 /* fill(i, pos, vel, frc, length_scale, force_scale): frame i's arrays into
  * the given float32 arrays (vel, frc may be None), positions and
  * velocities times length_scale, forces times force_scale, and return
- * (step, time, dimensions or None, scalars or None, has_velocities,
- * has_forces); dimensions are the box's lengths (scaled) and angles in
- * degrees, as MDAnalysis keeps them. One C call per frame instead of views,
- * a box matrix and unit conversions made in Python. */
+ * (step, time, dimensions or None, scalars or None); dimensions are the box's lengths (scaled) and
+ * angles in degrees, as MDAnalysis keeps them. One C call per frame instead of views, a box matrix
+ * and unit conversions made in Python. */
 static PyObject *traj_fill(Trajectory *t, PyObject *args)
 {
     Py_ssize_t i;
@@ -330,9 +329,8 @@ static PyObject *traj_fill(Trajectory *t, PyObject *args)
             Py_XDECREF(v);
         }
     }
-    PyObject *out = dims && sc ? Py_BuildValue("(LdOOOO)", (long long)f.step, f.time, dims, sc,
-                                               hv ? Py_True : Py_False, hf ? Py_True : Py_False)
-                               : NULL;
+    PyObject *out =
+        dims && sc ? Py_BuildValue("(LdOO)", (long long)f.step, f.time, dims, sc) : NULL;
     Py_XDECREF(dims);
     Py_XDECREF(sc);
     return out;

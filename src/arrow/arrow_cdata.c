@@ -141,16 +141,14 @@ struct ArrowArray *arw_array_node(struct arw_arena *a, int64_t length, int64_t n
 }
 
 /* The root node was counted when built; the published copy takes its place. */
-void arw_schema_publish(struct arw_arena *a, struct ArrowSchema *root, struct ArrowSchema *out)
+void arw_schema_publish(struct ArrowSchema *root, struct ArrowSchema *out)
 {
-    (void)a;
     *out = *root;
     root->release = NULL;
 }
 
-void arw_array_publish(struct arw_arena *a, struct ArrowArray *root, struct ArrowArray *out)
+void arw_array_publish(struct ArrowArray *root, struct ArrowArray *out)
 {
-    (void)a;
     *out = *root;
     root->release = NULL;
 }
@@ -336,9 +334,15 @@ PIO_API int pio_arrow_export(struct ArrowArrayStream *out, const pio_reader *r,
     }
     for (uint64_t i = 0; i < nmeta; i++)
         pio_reader_metadata_at(r, i, &kv[i], &kv[nmeta + i]);
-    struct arw_layout_config c = {
-        o.layout,   fields, has_first ? &first : NULL, has_top ? &top : NULL, nmeta, kv,
-        kv + nmeta, r};
+    struct arw_layout_config c = {o.layout,
+                                  fields,
+                                  has_first ? &first : NULL,
+                                  has_top ? &top : NULL,
+                                  nmeta,
+                                  kv,
+                                  kv + nmeta,
+                                  r,
+                                  "arrow export"};
     int rc = arw_layout_new(&s->layout, &c, err);
     free(kv);
     if (rc != 0) {

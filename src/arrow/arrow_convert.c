@@ -60,7 +60,8 @@ static int as_start(struct arrow_sink *s, const struct pio_frame *first,
                                   s->nmeta,
                                   (const char *const *)s->keys,
                                   (const char *const *)s->values,
-                                  NULL};
+                                  NULL,
+                                  s->path};
     int rc = arw_layout_new(&s->L, &c, err);
     if (rc != 0)
         return rc;

@@ -53,8 +53,8 @@ struct ArrowArray *arw_array_node(struct arw_arena *a, int64_t length, int64_t n
 /* Hand the arena's root out: *out becomes a bitwise copy of root, whose
  * release frees the tree (root itself must not have been counted: build
  * it with the functions above, then call this once). */
-void arw_schema_publish(struct arw_arena *a, struct ArrowSchema *root, struct ArrowSchema *out);
-void arw_array_publish(struct arw_arena *a, struct ArrowArray *root, struct ArrowArray *out);
+void arw_schema_publish(struct ArrowSchema *root, struct ArrowSchema *out);
+void arw_array_publish(struct ArrowArray *root, struct ArrowArray *out);
 
 /* Schema metadata in the C Data Interface's binary encoding. */
 char *arw_metadata_encode(struct arw_arena *a, uint64_t n, const char *const *keys,
@@ -91,6 +91,7 @@ struct arw_layout_config {
     const char *const *meta_keys;
     const char *const *meta_values;
     const pio_reader *reader; /* retained by the layout while it lives (may be NULL) */
+    const char *name;         /* for messages: the output file, or what exports */
 };
 int arw_layout_new(struct arw_layout **out, const struct arw_layout_config *c,
                    struct pio_error *err);

@@ -556,7 +556,7 @@ static int is_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
         pio_error_set(&s->err, -ENOMEM, "out of memory");
         return ENOMEM;
     }
-    arw_schema_publish(a, root, out);
+    arw_schema_publish(root, out);
     return 0;
 }
 
@@ -599,7 +599,7 @@ static int is_get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
         pio_error_set(&s->err, -ENOMEM, "out of memory");
         return ENOMEM;
     }
-    arw_array_publish(a, root, out);
+    arw_array_publish(root, out);
     s->next++;
     return 0;
 }

@@ -56,6 +56,7 @@ struct arw_layout {
     char (*scalar_names)[PIO_SCALAR_NAME_SIZE];
     uint64_t nmeta;
     char **keys, **values;
+    char *name; /* for messages */
     bool has_top;
     uint64_t top_natoms;
     struct utf8_col str[NSTR];
@@ -87,6 +88,7 @@ static void layout_destroy(struct arw_owner *o)
     free(L->charges);
     free(L->scalar_names);
     free(L->cols);
+    free(L->name);
     free(L);
 }
 
@@ -96,14 +98,23 @@ void arw_layout_put(struct arw_layout *L)
         arw_owner_put(&L->own);
 }
 
-static int add_col(struct arw_layout *L, enum col_kind k, int arg, int arg2, const char *name)
+static void add_col(struct arw_layout *L, enum col_kind k, int arg, int arg2, const char *name)
 {
     struct col *c = &L->cols[L->ncols++];
     c->kind = k;
     c->arg = arg;
     c->arg2 = arg2;
     snprintf(c->name, sizeof(c->name), "%s", name);
-    return 0;
+}
+
+/* "NAME: frame N at offset 0x..." (the offset when the frame came from a
+ * file) for messages. */
+static const char *frame_where(const struct arw_layout *L, const struct pio_frame *f, char buf[320])
+{
+    int n = snprintf(buf, 320, "%s: frame %llu", L->name, (unsigned long long)f->index);
+    if (f->offset && n > 0 && n < 320)
+        snprintf(buf + n, (size_t)(320 - n), " at offset 0x%llx", (unsigned long long)f->offset);
+    return buf;
 }
 
 /* A fixed-width topology string column as utf8 (trailing NULs cut). */
@@ -189,14 +200,15 @@ int arw_layout_new(struct arw_layout **out, const struct arw_layout_config *c,
     L->own.destroy = layout_destroy;
     L->layout = c->layout;
     L->fields = c->fields & (PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES);
+    L->name = strdup(c->name ? c->name : "arrow");
     L->cols = calloc(32 + (size_t)nsc, sizeof(*L->cols));
     L->scalar_names = calloc(nsc + 1, sizeof(*L->scalar_names));
-    int rc = !L->cols || !L->scalar_names ? -ENOMEM : layout_metadata(L, c);
+    int rc = !L->name || !L->cols || !L->scalar_names ? -ENOMEM : layout_metadata(L, c);
     if (rc == 0 && c->layout == PIO_ARROW_ATOMS && c->topology)
         rc = layout_topology(L, c->topology);
     if (rc != 0) {
         layout_destroy(&L->own);
-        return pio_error_set(err, rc, "arrow: out of memory");
+        return pio_error_set(err, rc, "%s: out of memory", c->name ? c->name : "arrow");
     }
     add_col(L, K_FRAME, 0, 0, "frame");
     add_col(L, K_STEP, 0, 0, "step");
@@ -291,7 +303,7 @@ int arw_layout_schema(struct arw_layout *L, struct ArrowSchema *out, struct pio_
         arw_arena_abandon(a);
         return pio_error_set(err, -ENOMEM, "arrow: out of memory");
     }
-    arw_schema_publish(a, root, out);
+    arw_schema_publish(root, out);
     return 0;
 }
 
@@ -340,8 +352,9 @@ static double frame_scalar(const struct pio_frame *f, uint32_t j, const char *na
 }
 
 /* List<FixedSizeList<float32>[3]> of one field over n frames. */
-static struct ArrowArray *list_col(struct arw_arena *a, const struct pio_frame *fr, size_t n,
-                                   int field, struct pio_error *err, int *rc)
+static struct ArrowArray *list_col(const struct arw_layout *L, struct arw_arena *a,
+                                   const struct pio_frame *fr, size_t n, int field,
+                                   struct pio_error *err, int *rc)
 {
     uint8_t *valid = arw_alloc(a, n / 8 + 1);
     int32_t *off = arw_alloc(a, (n + 1) * 4);
@@ -356,9 +369,9 @@ static struct ArrowArray *list_col(struct arw_arena *a, const struct pio_frame *
         } else
             nulls++;
         if (total > INT32_MAX) {
-            *rc = pio_error_set(err, PIO_ELIMIT,
-                                "arrow: frames %llu-%llu hold over 2^31 atoms: use smaller batches",
-                                (unsigned long long)fr[0].index, (unsigned long long)fr[k].index);
+            *rc = pio_error_set(
+                err, PIO_ELIMIT, "%s: frames %llu-%llu hold over 2^31 atoms: use smaller batches",
+                L->name, (unsigned long long)fr[0].index, (unsigned long long)fr[k].index);
             return NULL;
         }
     }
@@ -394,7 +407,7 @@ static struct ArrowArray *frames_col(struct arw_layout *L, struct arw_arena *a, 
                                      int *rc)
 {
     if (c->kind == K_ARRAY)
-        return list_col(a, fr, n, c->arg, err, rc);
+        return list_col(L, a, fr, n, c->arg, err, rc);
     uint8_t *valid = arw_alloc(a, n / 8 + 1);
     void *data = arw_alloc(a, n * (c->kind == K_BOX ? 72 : 8) + 8);
     if (!valid || !data)
@@ -498,18 +511,19 @@ int arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_
 {
     memset(out, 0, sizeof(*out));
     int64_t rows = (int64_t)n;
+    char where[320];
     if (L->layout == PIO_ARROW_ATOMS) {
         if (n != 1)
-            return pio_error_set(err, PIO_EUSAGE, "arrow: the atoms layout takes one frame");
+            return pio_error_set(err, PIO_EUSAGE, "%s: the atoms layout takes one frame", L->name);
         if (frames[0].natoms > INT32_MAX)
-            return pio_error_set(err, PIO_ELIMIT, "arrow: frame %llu: %llu atoms (limit 2^31-1)",
-                                 (unsigned long long)frames[0].index,
+            return pio_error_set(err, PIO_ELIMIT, "%s: %llu atoms (limit 2^31-1)",
+                                 frame_where(L, &frames[0], where),
                                  (unsigned long long)frames[0].natoms);
         if (L->has_top && frames[0].natoms > L->top_natoms)
-            return pio_error_set(
-                err, PIO_ECORRUPT, "arrow: frame %llu has %llu atoms, the topology %llu",
-                (unsigned long long)frames[0].index, (unsigned long long)frames[0].natoms,
-                (unsigned long long)L->top_natoms);
+            return pio_error_set(err, PIO_ECORRUPT, "%s: %llu atoms, the topology %llu",
+                                 frame_where(L, &frames[0], where),
+                                 (unsigned long long)frames[0].natoms,
+                                 (unsigned long long)L->top_natoms);
         rows = (int64_t)frames[0].natoms;
     }
     for (size_t k = 0; L->layout == PIO_ARROW_FRAMES && k < n; k++)
@@ -520,10 +534,9 @@ int arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_
                 c++;
             if (c == L->nscalars)
                 return pio_error_set(err, PIO_ECORRUPT,
-                                     "arrow: frame %llu has scalar '%.23s', not a column (the "
-                                     "columns come from the first frame; drop scalars to go on)",
-                                     (unsigned long long)frames[k].index,
-                                     frames[k].scalars[j].name);
+                                     "%s has scalar '%.23s', not a column (the columns come "
+                                     "from the first frame; drop scalars to go on)",
+                                     frame_where(L, &frames[k], where), frames[k].scalars[j].name);
         }
     struct arw_arena *a = arw_arena_new(&L->own);
     struct ArrowArray *root = a ? arw_array_node(a, rows, 1, L->ncols) : NULL;
@@ -537,8 +550,8 @@ int arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_
     }
     if (!ok) {
         arw_arena_abandon(a);
-        return rc == -ENOMEM ? pio_error_set(err, rc, "arrow: out of memory") : rc;
+        return rc == -ENOMEM ? pio_error_set(err, rc, "%s: out of memory", L->name) : rc;
     }
-    arw_array_publish(a, root, out);
+    arw_array_publish(root, out);
     return 0;
 }
