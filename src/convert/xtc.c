@@ -221,7 +221,10 @@ static void decode_slot(struct xtc_src *s, struct slot *sl)
                                (unsigned long long)i, (unsigned long long)off, why);
         return;
     }
-    for (uint64_t k = 0; k < (uint64_t)s->natoms * 3; k++)
+    /* Packed values are (float)int32 * (1 / precision): all finite when
+     * 2^31 / precision is; raw floats (natoms <= 9) are checked one by one. */
+    bool finite = precision > 0 && isfinite(2147483648.0f * (1.0f / precision));
+    for (uint64_t k = 0; !finite && k < (uint64_t)s->natoms * 3; k++)
         if (!isfinite(sl->x[k])) {
             sl->rc = pio_error_set(&sl->err, PIO_ECORRUPT,
                                    "%s: frame %llu at offset 0x%llx: atom %llu is not a number",

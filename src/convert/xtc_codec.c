@@ -92,6 +92,17 @@ struct bits_in {
 
 static inline void refill(struct bits_in *b)
 {
+    if (PIO_LIKELY(b->end - b->p >= 8)) {
+        /* whole bytes that fit above the nacc (<= 55) bits held: 1..7 */
+        int k = (63 - b->nacc) >> 3;
+        uint64_t w;
+        memcpy(&w, b->p, 8);
+        w = __builtin_bswap64(w); /* the stream's next byte on top */
+        b->acc = b->acc << (8 * k) | w >> (64 - 8 * k);
+        b->p += k;
+        b->nacc += 8 * k;
+        return;
+    }
     while (b->nacc <= 56) {
         b->acc = b->acc << 8 | (b->p < b->end ? *b->p++ : 0u);
         b->nacc += 8;
@@ -113,20 +124,45 @@ static inline uint64_t getbits(struct bits_in *b, int n)
     return n ? (b->acc >> b->nacc) & (~0ull >> (64 - n)) : 0;
 }
 
+/* Division by a divisor d <= 2^24 fixed for many values, as a multiply:
+ * with l = ceil(log2 d) and m = ceil(2^(56+l) / d), n / d is
+ * (n * m) >> (56 + l) for every n < 2^56 (the error m * d - 2^(56+l) is
+ * below d <= 2^l; Granlund and Montgomery, PLDI 1994, theorem 4.2). */
+struct recip {
+    uint64_t m;
+    int shift;
+};
+
+static void recip_init(struct recip *r, uint32_t d)
+{
+    int l = d > 1 ? bitlen128(d - 1) : 0;
+    u128 one = (u128)1 << (56 + l);
+    r->m = (uint64_t)(one / d + (one % d != 0));
+    r->shift = 56 + l;
+}
+
+static inline uint64_t recip_div(const struct recip *r, uint64_t n)
+{
+    return (uint64_t)(((u128)n * r->m) >> r->shift);
+}
+
 /* Three integers packed in a mixed radix of sizes[] over nbits bits: the
  * value's bytes least significant first, each byte's bits most significant
- * first, the last byte only as wide as needed. */
-static inline void getints(struct bits_in *b, int nbits, const uint32_t sizes[3], uint32_t out[3])
+ * first, the last byte only as wide as needed. rc[k] divides by sizes[k]
+ * (k = 1, 2) for values below 2^56. */
+static inline void getints(struct bits_in *b, int nbits, const uint32_t sizes[3],
+                           const struct recip rc[3], uint32_t out[3])
 {
     if (PIO_LIKELY(nbits <= 56)) {
         int q = nbits >> 3, r = nbits & 7;
         uint64_t w = getbits(b, nbits);
         uint64_t v = q ? __builtin_bswap64((w >> r) << (64 - 8 * q)) : 0;
         v |= (w & ((1u << r) - 1)) << (8 * q);
-        out[2] = (uint32_t)(v % sizes[2]);
-        v /= sizes[2];
-        out[1] = (uint32_t)(v % sizes[1]);
-        out[0] = (uint32_t)(v / sizes[1]);
+        uint64_t v2 = recip_div(&rc[2], v);
+        out[2] = (uint32_t)(v - v2 * sizes[2]);
+        uint64_t v1 = recip_div(&rc[1], v2);
+        out[1] = (uint32_t)(v2 - v1 * sizes[1]);
+        out[0] = (uint32_t)v1;
         return;
     }
     u128 v = 0;
@@ -186,6 +222,13 @@ int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
     int32_t smallnum = magicints[smallidx] / 2;
     uint32_t sizesmall[3] = {(uint32_t)magicints[smallidx], (uint32_t)magicints[smallidx],
                              (uint32_t)magicints[smallidx]};
+    struct recip rcbox[3] = {{0, 0}, {0, 0}, {0, 0}};
+    if (bitsize > 0)
+        for (int k = 1; k < 3; k++)
+            recip_init(&rcbox[k], sizeint[k]);
+    /* reciprocals of the magic ints, made when an index is first used */
+    struct recip rcmagic[LASTIDX];
+    uint64_t have[2] = {0, 0};
     uint32_t i = 0;
     int run = 0;
     float *o = out;
@@ -195,7 +238,7 @@ int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
             for (int k = 0; k < 3; k++)
                 u[k] = (uint32_t)getbits(&b, (int)bitsizeint[k]);
         } else {
-            getints(&b, bitsize, sizeint, u);
+            getints(&b, bitsize, sizeint, rcbox, u);
         }
         i++;
         /* unsigned: wraps instead of overflowing on hostile input */
@@ -214,9 +257,15 @@ int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
         if (run > 0) {
             if ((uint32_t)(run / 3) > natoms - i)
                 return *why = "a run of atoms goes past the atom count", PIO_ECORRUPT;
+            if (!(have[smallidx >> 6] >> (smallidx & 63) & 1)) {
+                recip_init(&rcmagic[smallidx], sizesmall[0]);
+                have[smallidx >> 6] |= 1ull << (smallidx & 63);
+            }
+            const struct recip *rs = &rcmagic[smallidx];
+            const struct recip rcs[3] = {*rs, *rs, *rs};
             for (int k = 0; k < run; k += 3) {
                 uint32_t d[3];
-                getints(&b, smallidx, sizesmall, d);
+                getints(&b, smallidx, sizesmall, rcs, d);
                 i++;
                 int32_t cur[3];
                 for (int c = 0; c < 3; c++)

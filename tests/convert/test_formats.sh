@@ -130,6 +130,16 @@ cp "$D/peptide.xtc" "$T/bad2.xtc"
 printf '\000\000\000\001' | dd of="$T/bad2.xtc" bs=1 seek=88 conv=notrunc 2>/dev/null
 [ "$(code "$P" convert "$T/bad2.xtc" "$T/bad2.holo")" = 65 ] || bad "a too-small byte count must fail: $(cat "$T/err")"
 grep -Eq 'bad2.xtc: frame [01] at offset 0x[0-9a-f]+: ' "$T/err" || bad "small count message: $(cat "$T/err")"
+# values that are not numbers: a denormal precision (1 / precision is
+# infinite) and raw NaN coordinates of a frame of at most 9 atoms
+cp "$D/peptide.xtc" "$T/prec.xtc"
+printf '\000\000\000\001' | dd of="$T/prec.xtc" bs=1 seek=56 conv=notrunc 2>/dev/null
+[ "$(code "$P" convert "$T/prec.xtc" "$T/prec.holo")" = 65 ] || bad "an infinite 1/precision must fail: $(cat "$T/err")"
+grep -Eq 'prec.xtc: frame 0 at offset 0x0: atom [0-9]+ is not a number' "$T/err" || bad "precision message: $(cat "$T/err")"
+"$P" gen "$T/tiny.holo" --atoms 5 --frames 3 --seed 2 >/dev/null && "$P" convert "$T/tiny.holo" "$T/tiny.xtc" --quiet
+printf '\177\300\000\000' | dd of="$T/tiny.xtc" bs=1 seek=$(( $(wc -c <"$T/tiny.xtc") / 3 + 68 )) conv=notrunc 2>/dev/null
+[ "$(code "$P" convert "$T/tiny.xtc" "$T/tiny2.holo")" = 65 ] || bad "a NaN coordinate must fail: $(cat "$T/err")"
+grep -Eq 'tiny.xtc: frame 1 at offset 0x[0-9a-f]+: atom 1 is not a number' "$T/err" || bad "NaN message: $(cat "$T/err")"
 printf 'not a trajectory' >"$T/junk.xtc"
 [ "$(code "$P" convert "$T/junk.xtc" "$T/j.holo")" = 65 ] || bad "junk input exits 65: $(cat "$T/err")"
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.traj")" = 64 ] || bad "unknown output format"

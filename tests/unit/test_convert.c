@@ -2,9 +2,14 @@
  * Converter internals through the public API: XTC frames decoded on
  * several threads are bit-identical to the serial decoder's, in any
  * selection order (also run under ThreadSanitizer); every reader gives the
- * same frames through a selection as through a full pass; format names.
+ * same frames through a selection as through a full pass; the XTC codec
+ * round-trips integers of every magnitude it allows (each bounding-box
+ * size and small-integer index the decoder divides by); format names.
  */
+#include <math.h>
 #include <prismio/convert.h>
+#include <prismio/holo.h>
+#include <unistd.h>
 
 #include "pio_test.h"
 
@@ -81,8 +86,115 @@ static void check_subset(const char *path, const struct frames *all, const struc
     free(list);
 }
 
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/*
+ * XTC codec round trip at precision 1 (positions are the integers; a float
+ * holds each exactly): frame k spreads them over a range of about
+ * 1.5 x 2^(3+k), never a power of two (25 up to 1.5 x 2^29, where the box
+ * needs one bit field per axis), in clusters of 1 to 6 atoms whose deltas
+ * are up to 2^j for random j (so runs of small integers at many indices),
+ * many on the box's lower faces.
+ * Written through the HOLO -> XTC pipeline, read back bit for bit.
+ */
+static void codec_roundtrip(void)
+{
+    enum { NATOMS = 1500, NFRAMES = 27 };
+    char holo[256], xtc[256];
+    const char *dir = getenv("TMPDIR");
+    snprintf(holo, sizeof(holo), "%s/pio_codec_%d.holo", dir ? dir : "/tmp", (int)getpid());
+    snprintf(xtc, sizeof(xtc), "%s/pio_codec_%d.xtc", dir ? dir : "/tmp", (int)getpid());
+    int32_t *q = malloc((size_t)NFRAMES * NATOMS * 3 * sizeof(int32_t));
+    float *pos = malloc((size_t)NATOMS * 12);
+    struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+    wo.flags = PIO_WRITER_NO_SYNC;
+    pio_writer *w = NULL;
+    struct pio_error e = {0};
+    unlink(holo);
+    CHECKF(pio_writer_create(&w, holo, &wo, &e) == 0, "%s", e.message);
+    for (int k = 0; w && k < NFRAMES; k++) {
+        int64_t range = ((int64_t)3 << (3 + k)) + 1 + k; /* never a power of two */
+        int32_t *fq = q + (size_t)k * NATOMS * 3;
+        for (int a = 0; a < NATOMS;) {
+            int32_t base[3];
+            for (int c = 0; c < 3; c++)
+                base[c] = (int32_t)((int64_t)(rng() % (uint64_t)range) - range / 2);
+            /* often on the box's lower faces: remainders of 0 in the
+             * mixed radix, where a division that rounds low goes wrong */
+            uint64_t r = rng();
+            if (r % 4 == 0)
+                base[2] = (int32_t)(-range / 2);
+            if (r % 8 == 1)
+                base[1] = (int32_t)(-range / 2);
+            int n = 1 + (int)(rng() % 6);
+            int j = (int)(rng() % (uint64_t)(5 + k));
+            for (int m = 0; m < n && a < NATOMS; m++, a++)
+                for (int c = 0; c < 3; c++) {
+                    int64_t d =
+                        m ? (int64_t)(rng() % ((uint64_t)1 << j)) - ((int64_t)1 << j) / 2 : 0;
+                    int64_t v = base[c] + d;
+                    v = v < -range / 2 ? -range / 2 : v >= range / 2 ? range / 2 - 1 : v;
+                    float x = (float)v; /* above 2^24: rounded to an integer */
+                    pos[a * 3 + c] = x;
+                    /* GROMACS's quantisation: x * precision +- 0.5 in double,
+                     * stored as float (above 2^23 the half can round up) */
+                    fq[a * 3 + c] =
+                        (int32_t)(x >= 0 ? (float)((double)x + 0.5) : (float)((double)x - 0.5));
+                }
+        }
+        struct pio_frame f = {0};
+        f.natoms = NATOMS;
+        f.positions = (const float(*)[3])pos;
+        f.fields = PIO_FIELD_POSITIONS;
+        f.step = k;
+        CHECKF(pio_writer_append(w, &f, &e) == 0, "frame %d: %s", k, e.message);
+    }
+    CHECK(w && pio_writer_close(w, &e) == 0);
+    struct pio_source src;
+    struct pio_sink sink;
+    struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
+    ko.flags = PIO_SINK_OVERWRITE;
+    ko.xtc_precision = 1.0f;
+    CHECKF(pio_source_open(&src, holo, NULL, &e) == 0, "%s", e.message);
+    CHECKF(pio_sink_open(&sink, xtc, &ko, &e) == 0, "%s", e.message);
+    CHECKF(pio_pipeline_run(&src, &sink, NULL, NULL, &e) == 0, "%s", e.message);
+    pio_sink_destroy(&sink);
+    pio_source_destroy(&src);
+    for (uint32_t threads = 1; threads <= 2; threads++) {
+        struct frames got;
+        if (read_all(xtc, threads, NULL, &got) != 0) {
+            CHECKF(0, "cannot read %s back", xtc);
+            continue;
+        }
+        CHECK(got.n == NFRAMES && got.natoms == NATOMS);
+        uint64_t bad = 0;
+        for (uint64_t i = 0; got.n == NFRAMES && i < (uint64_t)NFRAMES * NATOMS * 3; i++)
+            if (memcmp(&got.x[i], &(float){(float)q[i]}, 4) != 0 && bad++ < 3)
+                fprintf(stderr, "frame %llu atom %llu: %.9g, expected %d\n",
+                        (unsigned long long)(i / (NATOMS * 3)),
+                        (unsigned long long)(i % (NATOMS * 3) / 3), got.x[i], q[i]);
+        CHECKF(bad == 0, "XTC codec: %llu values differ (%u threads)", (unsigned long long)bad,
+               threads);
+        free_frames(&got);
+    }
+    printf("XTC codec: %d frames, integer ranges 25 to 1.5 x 2^29, round trip exact\n", NFRAMES);
+    unlink(holo);
+    unlink(xtc);
+    free(q);
+    free(pos);
+}
+
 int main(void)
 {
+    codec_roundtrip();
     const char *files[] = {DATA "/peptide.xtc", DATA "/solvated.xtc",       DATA "/water.trr",
                            DATA "/peptide.dcd", DATA "/peptide_models.pdb", DATA "/peptide.xyz",
                            DATA "/peptide.ncdf"};
