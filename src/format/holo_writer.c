@@ -270,8 +270,9 @@ static void start_engine(pio_writer *w)
             w->stage_off = w->end;
         }
     }
+    /* four writes in flight; with O_DIRECT a fifth buffer is the stage */
     if (w->engine == PIO_IO_URING &&
-        pio_io_wq_open(&w->wq, w->dfd >= 0 ? w->dfd : w->fd, 4, &w->io) != 0)
+        pio_io_wq_open(&w->wq, w->dfd >= 0 ? w->dfd : w->fd, w->dfd >= 0 ? 5 : 4, &w->io) != 0)
         w->engine = PIO_IO_PREAD;
 }
 
@@ -743,6 +744,26 @@ static int rec_commit(pio_writer *w, const struct rec *r, struct pio_error *err)
     return 0;
 }
 
+/* The body of a record (all but its header) written by a pool thread. */
+struct write_task {
+    struct pio_b3_task task; /* first member: the pool hands it back */
+    int fd;
+    int n;
+    uint64_t off;
+    int rc;
+    struct iovec iov[8];
+};
+
+static void write_task_run(struct pio_b3_task *t)
+{
+    struct write_task *wt = (struct write_task *)t;
+    wt->rc = pwritev_all(wt->fd, wt->iov, wt->n, wt->off);
+}
+
+/* Records from this size on are hashed and written at the same time
+ * (below it, handing the write to a thread costs more than it saves). */
+#define OVERLAP_MIN ((uint64_t)256 << 10)
+
 static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error *err);
 
 PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
@@ -804,6 +825,25 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         rc = pio_io_wq_submit(w->wq, buf, (size_t)r.lay.length, w->end);
         if (rc != 0)
             w->failed = rc;
+    } else if (r.lay.length >= OVERLAP_MIN) {
+        /* A large record: a pool thread writes its body while this one
+         * hashes it; then the header, which carries the hash. */
+        struct write_task t = {{write_task_run, NULL, NULL, PIO_B3_TASK_QUEUED},
+                               w->fd,
+                               r.n - 1,
+                               w->end + HOLO_FRAME_HDR,
+                               0,
+                               {{0}}};
+        memcpy(t.iov, r.iov + 1, (size_t)(r.n - 1) * sizeof(*t.iov)); /* pwritev_all consumes */
+        bool queued = pio_b3_pool_submit(&t.task, 1);
+        rec_hash(&r);
+        if (queued)
+            pio_b3_pool_wait(&t.task);
+        else /* no pool (after fork) */
+            write_task_run(&t.task);
+        rc = t.rc;
+        if (rc == 0)
+            rc = pwritev_all(w->fd, r.iov, 1, w->end);
     } else {
         rec_hash(&r);
         rc = pwritev_all(w->fd, r.iov, r.n, w->end);
