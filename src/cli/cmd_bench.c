@@ -58,8 +58,9 @@ static void usage(FILE *f)
                "       [--repeat N] [--json]\n"
                "      The writer (BLAKE3 of every record, durable commit at the end) writing\n"
                "      M frames of N atoms (default 100000 x 1000), next to fio writing the same\n"
-               "      bytes in record-sized blocks with end_fsync=1 (with --direct: fio O_DIRECT\n"
-               "      through io_uring, depth 4); best of N runs (3).\n"
+               "      bytes in record-sized blocks with end_fsync=1, as the engine writes\n"
+               "      (pread: psync; uring: io_uring, depth 4; O_DIRECT with --direct);\n"
+               "      best of N runs (3).\n"
                "  ring [--items N] [--json]\n"
                "      SPSC ring and MPMC queue items/s next to ck_ring (see bench ring --help).\n"
                "  convert FILE.holo [--frames S] [--atoms S] [--threads N] [--memory B] [--cold]\n"
@@ -724,15 +725,18 @@ out:
 }
 
 /* fio's write throughput (bytes/s, its final fsync included) for `bytes`
- * in blocks of `bs`; < 0 if fio is missing or fails. */
-static double fio_write_bw(const char *path, uint64_t bs, uint64_t bytes, bool direct)
+ * in blocks of `bs`, as the writer's engine writes: io_uring at depth 4
+ * (uring) or one pwrite at a time (psync), O_DIRECT or buffered; < 0 if
+ * fio is missing or fails. */
+static double fio_write_bw(const char *path, uint64_t bs, uint64_t bytes, bool uring, bool direct)
 {
     char cmd[8192];
     snprintf(cmd, sizeof(cmd),
              "fio --name=prismio-baseline --filename='%s' --rw=write --bs=%llu --size=%llu "
-             "%s --end_fsync=1 --output-format=json 2>/dev/null",
+             "%s %s --end_fsync=1 --output-format=json 2>/dev/null",
              path, (unsigned long long)bs, (unsigned long long)bytes,
-             direct ? "--direct=1 --ioengine=io_uring --iodepth=4" : "--ioengine=psync");
+             uring ? "--ioengine=io_uring --iodepth=4" : "--ioengine=psync",
+             direct ? "--direct=1" : "");
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
@@ -831,7 +835,8 @@ static int bench_write(int argc, char **argv)
         struct stat st;
         size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
         uint64_t bs = (record_bytes(natoms, 1, 0) + 4095) / 4096 * 4096;
-        double bw = fio_write_bw(fio_path, bs, size / bs * bs, (wo.flags & PIO_WRITER_DIRECT) != 0);
+        double bw =
+            fio_write_bw(fio_path, bs, size / bs * bs, io.engine == PIO_IO_URING, io.direct);
         if (bw > fio_bw)
             fio_bw = bw;
     }
@@ -848,7 +853,9 @@ static int bench_write(int argc, char **argv)
                (unsigned long long)size, (unsigned long long)nframes, (unsigned long long)natoms,
                pio_io_engine_name(io.engine), (unsigned long long)repeat, gbps);
         if (fio_bw > 0)
-            printf(",\"fio_gbps\":%.3f,\"ratio\":%.3f", fio_bw / 1e9, gbps * 1e9 / fio_bw);
+            printf(",\"fio_gbps\":%.3f,\"fio_engine\":\"%s\",\"direct\":%s,\"ratio\":%.3f",
+                   fio_bw / 1e9, io.engine == PIO_IO_URING ? "io_uring" : "psync",
+                   io.direct ? "true" : "false", gbps * 1e9 / fio_bw);
         printf("}\n");
     } else {
         printf("HOLO write of %llu frames x %llu atoms (%.1f MB, %s engine%s%s%s, best of "
@@ -856,9 +863,10 @@ static int bench_write(int argc, char **argv)
                (unsigned long long)nframes, (unsigned long long)natoms, (double)size / 1e6,
                pio_io_engine_name(io.engine), io.direct ? " + O_DIRECT" : "",
                io.note[0] ? "; " : "", io.note, (unsigned long long)repeat);
-        printf("  writer (BLAKE3 per record, fdatasync at the end)  %6.2f GB/s\n", gbps);
+        printf("  writer (BLAKE3 per record, fdatasync at the end)           %6.2f GB/s\n", gbps);
         if (fio_bw > 0)
-            printf("  fio (same bytes, record-sized blocks, end_fsync)  %6.2f GB/s   ratio %.2fx\n",
+            printf("  fio %-6s%-9s (same bytes and blocks, end_fsync) %6.2f GB/s   ratio %.2fx\n",
+                   io.engine == PIO_IO_URING ? "uring" : "psync", io.direct ? " direct" : "",
                    fio_bw / 1e9, gbps * 1e9 / fio_bw);
         else
             printf("  fio not available: no baseline\n");

@@ -33,6 +33,18 @@
 
 #define OFFX(o) ((unsigned long long)(o))
 
+/* Bytes written by a pool thread: a record's body (all but its header)
+ * while the caller hashes it, or an O_DIRECT stage while the caller stages
+ * the next records. */
+struct write_task {
+    struct pio_b3_task task; /* first member: the pool hands it back */
+    int fd;
+    int n;
+    uint64_t off;
+    int rc;
+    struct iovec iov[8];
+};
+
 struct pio_writer {
     char *path;
     int fd;
@@ -50,6 +62,12 @@ struct pio_writer {
     uint8_t *stage;
     size_t stage_cap, stage_len;
     uint64_t stage_off;
+    /* pwrite + O_DIRECT: the previous stage, written by a pool thread while
+     * the caller fills the current one; the two buffers take turns */
+    uint8_t *stage2;
+    size_t stage2_cap;
+    struct write_task flush;
+    bool flushing, flush_queued;
     uint8_t salt[16];
     uint64_t end; /* where the next record goes */
     uint64_t nframes, committed_frames;
@@ -102,6 +120,12 @@ int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     struct iovec iov = {(void *)buf, len};
     return pwritev_all(fd, &iov, 1, off);
+}
+
+static void write_task_run(struct pio_b3_task *t)
+{
+    struct write_task *wt = (struct write_task *)t;
+    wt->rc = pwritev_all(wt->fd, wt->iov, wt->n, wt->off);
 }
 
 int holo_fsync_dir(const char *path)
@@ -178,8 +202,12 @@ static void stage_free(pio_writer *w)
     w->stage_cap = 0;
 }
 
+static int direct_wait(pio_writer *w);
+
 static void writer_free(pio_writer *w)
 {
+    direct_wait(w); /* its buffer and descriptor are about to go */
+    free(w->stage2);
     stage_free(w);
     pio_io_wq_close(w->wq);
     if (w->dfd >= 0)
@@ -278,8 +306,37 @@ static void start_engine(pio_writer *w)
 
 /* ---- O_DIRECT staging ---- */
 
-/* Append `n` pieces to the stage; *at is the stage offset they start at. */
-static int stage_add(pio_writer *w, const struct iovec *iov, int n, size_t *at)
+/* Copy the pieces to dst one after the other; with h, hash what is copied
+ * every 64 KiB, while it is still in cache (a record copied whole and
+ * then hashed is read twice from memory). Slices start at multiples of
+ * 64 KiB from dst, so BLAKE3's chunks line up with them. */
+#define COPY_HASH_SLICE ((size_t)64 << 10)
+static void copy_hash(uint8_t *dst, const struct iovec *iov, int n, pio_blake3_hasher *h)
+{
+    size_t done = 0, hashed = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left) {
+            size_t take = h ? PIO_MIN(left, COPY_HASH_SLICE - (done - hashed)) : left;
+            memcpy(dst + done, src, take);
+            src += take;
+            left -= take;
+            done += take;
+            if (h && done - hashed == COPY_HASH_SLICE) {
+                pio_blake3_hasher_update(h, dst + hashed, COPY_HASH_SLICE);
+                hashed = done;
+            }
+        }
+    }
+    if (h && done > hashed)
+        pio_blake3_hasher_update(h, dst + hashed, done - hashed);
+}
+
+/* Append `n` pieces to the stage; *at is the stage offset they start at.
+ * With h, hash them too (copy_hash). */
+static int stage_add(pio_writer *w, const struct iovec *iov, int n, size_t *at,
+                     pio_blake3_hasher *h)
 {
     size_t need = 0;
     for (int i = 0; i < n; i++)
@@ -303,11 +360,8 @@ static int stage_add(pio_writer *w, const struct iovec *iov, int n, size_t *at)
         w->stage_cap = cap;
     }
     *at = w->stage_len;
-    for (int i = 0; i < n; i++) {
-        if (iov[i].iov_len) /* empty pieces may have a NULL base */
-            memcpy(w->stage + w->stage_len, iov[i].iov_base, iov[i].iov_len);
-        w->stage_len += iov[i].iov_len;
-    }
+    copy_hash(w->stage + w->stage_len, iov, n, h);
+    w->stage_len += need;
     return 0;
 }
 
@@ -318,7 +372,7 @@ static int stage_flush(pio_writer *w, bool all)
 {
     size_t n = all ? w->stage_len : w->stage_len / w->dalign * w->dalign;
     if (n == 0 || (!all && n < ((size_t)1 << 20)))
-        return 0;
+        return all ? direct_wait(w) : 0;
     int rc;
     size_t rem = w->stage_len - n; /* less than one block */
     if (w->wq) {
@@ -336,13 +390,47 @@ static int stage_flush(pio_writer *w, bool all)
         w->stage = next;
         w->stage_cap = pio_io_wq_capacity_of(w->wq, next);
     } else {
-        if ((rc = holo_pwrite_all(w->dfd, w->stage, n, w->stage_off)) != 0)
+        /* The previous flush's buffer comes back and takes the partial
+         * block; this stage goes out on a pool thread. */
+        if ((rc = direct_wait(w)) != 0)
             return rc;
-        memmove(w->stage, w->stage + n, rem);
+        if (w->stage2_cap < w->stage_cap) {
+            uint8_t *p = aligned_alloc(4096, w->stage_cap);
+            if (!p)
+                return -ENOMEM;
+            free(w->stage2);
+            w->stage2 = p;
+            w->stage2_cap = w->stage_cap;
+        }
+        memcpy(w->stage2, w->stage + n, rem);
+        w->flush = (struct write_task){
+            {write_task_run, NULL, NULL, PIO_B3_TASK_QUEUED}, w->dfd, 1, w->stage_off, 0, {{0}}};
+        w->flush.iov[0] = (struct iovec){w->stage, n};
+        w->flushing = true;
+        w->flush_queued = pio_b3_pool_submit(&w->flush.task, 1);
+        if (!w->flush_queued) /* no pool (after fork) */
+            write_task_run(&w->flush.task);
+        uint8_t *p = w->stage;
+        size_t cap = w->stage_cap;
+        w->stage = w->stage2;
+        w->stage_cap = w->stage2_cap;
+        w->stage2 = p;
+        w->stage2_cap = cap;
     }
     w->stage_len = rem;
     w->stage_off += n;
-    return 0;
+    return all ? direct_wait(w) : 0;
+}
+
+/* Wait for the O_DIRECT flush in flight, if any: its result. */
+static int direct_wait(pio_writer *w)
+{
+    if (!w->flushing)
+        return 0;
+    if (w->flush_queued)
+        pio_b3_pool_wait(&w->flush.task);
+    w->flushing = false;
+    return w->flush.rc;
 }
 
 PIO_API int pio_writer_create(pio_writer **out, const char *path,
@@ -381,7 +469,7 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     if (w->dfd >= 0) {
         size_t at = 0;
         struct iovec iov = {h, sizeof(h)};
-        rc = stage_add(w, &iov, 1, &at);
+        rc = stage_add(w, &iov, 1, &at, NULL);
     } else {
         rc = holo_pwrite_all(w->fd, h, sizeof(h), 0);
     }
@@ -580,7 +668,7 @@ static int write_meta(pio_writer *w, struct pio_error *err)
     if (w->dfd >= 0) {
         size_t at = 0;
         struct iovec iov = {rec, (size_t)lay.length};
-        rc = stage_add(w, &iov, 1, &at);
+        rc = stage_add(w, &iov, 1, &at, NULL);
     } else {
         rc = holo_pwrite_all(w->fd, rec, (size_t)lay.length, w->end);
     }
@@ -744,22 +832,6 @@ static int rec_commit(pio_writer *w, const struct rec *r, struct pio_error *err)
     return 0;
 }
 
-/* The body of a record (all but its header) written by a pool thread. */
-struct write_task {
-    struct pio_b3_task task; /* first member: the pool hands it back */
-    int fd;
-    int n;
-    uint64_t off;
-    int rc;
-    struct iovec iov[8];
-};
-
-static void write_task_run(struct pio_b3_task *t)
-{
-    struct write_task *wt = (struct write_task *)t;
-    wt->rc = pwritev_all(wt->fd, wt->iov, wt->n, wt->off);
-}
-
 /* Records from this size on are hashed and written at the same time
  * (below it, handing the write to a thread costs more than it saves). */
 #define OVERLAP_MIN ((uint64_t)256 << 10)
@@ -787,18 +859,21 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         return rc;
     }
     uint8_t *hdr = r.hdr;
+    uint64_t fail_off = w->end; /* where a failed write began */
     if (w->dfd >= 0) {
         /* O_DIRECT: stage, hash the staged copy, write whole blocks. */
         size_t at = 0;
-        rc = stage_add(w, r.iov, r.n, &at);
+        pio_blake3_hasher h;
+        pio_blake3_hasher_init(&h);
+        rc = stage_add(w, r.iov, r.n, &at, &h);
         if (rc == 0) {
-            pio_blake3_hasher h;
-            pio_blake3_hasher_init(&h);
-            pio_blake3_hasher_update(&h, w->stage + at, (size_t)r.lay.length);
             pio_blake3_hasher_finalize(&h, w->stage + at + HOLO_HASH_OFF, 32);
             memcpy(hdr + HOLO_HASH_OFF, w->stage + at + HOLO_HASH_OFF, 32);
-            if ((rc = stage_flush(w, false)) != 0)
+            if ((rc = stage_flush(w, false)) != 0) {
                 w->failed = rc;
+                if (w->flush.rc) /* a background write of earlier frames */
+                    fail_off = w->flush.off;
+            }
         }
     } else if (w->wq) {
         /* io_uring: stage the record (the caller may reuse its arrays as
@@ -811,15 +886,9 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
             return pio_error_set(err, rc, "%s: frame %llu: no staging buffer: %s", w->path,
                                  OFFX(w->nframes), pio_strerror(rc));
         }
-        size_t pos = 0;
-        for (int i = 0; i < r.n; i++) {
-            if (r.iov[i].iov_len) /* empty pieces may have a NULL base */
-                memcpy(buf + pos, r.iov[i].iov_base, r.iov[i].iov_len);
-            pos += r.iov[i].iov_len;
-        }
         pio_blake3_hasher h;
         pio_blake3_hasher_init(&h);
-        pio_blake3_hasher_update(&h, buf, (size_t)r.lay.length);
+        copy_hash(buf, r.iov, r.n, &h);
         pio_blake3_hasher_finalize(&h, buf + HOLO_HASH_OFF, 32);
         memcpy(hdr + HOLO_HASH_OFF, buf + HOLO_HASH_OFF, 32);
         rc = pio_io_wq_submit(w->wq, buf, (size_t)r.lay.length, w->end);
@@ -853,6 +922,10 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         /* Take the partial record back; committed bytes are untouched. */
         if (ftruncate(w->fd, (off_t)w->end) != 0)
             w->failed = rc;
+        if (fail_off != w->end)
+            return pio_error_set(err, rc,
+                                 "%s: frame %llu: the O_DIRECT write at offset 0x%llx failed: %s",
+                                 w->path, OFFX(w->nframes), OFFX(fail_off), pio_strerror(rc));
         return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: write failed: %s", w->path,
                              OFFX(w->nframes), OFFX(w->end), pio_strerror(rc));
     }
@@ -987,10 +1060,10 @@ static int commit_one(pio_writer *w, struct pio_error *err)
         return rc;
     if (!w->dirty)
         return 0;
-    if (w->dfd >= 0 && (rc = stage_flush(w, false)) != 0) {
+    if (w->dfd >= 0 && ((rc = stage_flush(w, false)) != 0 || (rc = direct_wait(w)) != 0)) {
         w->failed = rc;
         return pio_error_set(err, rc, "%s: O_DIRECT write at offset 0x%llx failed: %s", w->path,
-                             OFFX(w->stage_off), pio_strerror(rc));
+                             OFFX(w->flush.rc ? w->flush.off : w->stage_off), pio_strerror(rc));
     }
     if (w->wq && (rc = pio_io_wq_drain(w->wq)) != 0)
         return check_usable(w, err);
@@ -1008,7 +1081,7 @@ static int commit_one(pio_writer *w, struct pio_error *err)
         /* The footer ends block-aligned, so the stage now does too. */
         size_t at = 0;
         struct iovec iov = {buf, (size_t)len};
-        rc = stage_add(w, &iov, 1, &at);
+        rc = stage_add(w, &iov, 1, &at, NULL);
         if (rc == 0)
             rc = stage_flush(w, true);
         if (rc == 0 && w->wq)
