@@ -20,64 +20,16 @@ __all__ = ["open", "Trajectory", "Frame", "Writer", "ArrowStream", "convert", "_
 __version__ = _prismio.version()
 
 
-class Frame:
-    """One frame: positions (nm), velocities (nm/ps), forces (kJ/mol/nm) as
-    read-only float32 views (None when absent), box (3x3 rows, nm) or None,
-    step, time (ps), scalars (dict). The arrays are made on first use (a
-    loop that reads only positions pays for nothing else); the frame holds
-    the mapping from the start, as its arrays would."""
-
-    __slots__ = ("index", "step", "time", "natoms", "scalars", "_d", "_x", "_v", "_f", "_box")
-
-    def __init__(self, d):
-        self.index = d["index"]
-        self.step = d["step"]
-        self.time = d["time"]
-        self.natoms = d["natoms"]
-        self.scalars = d["scalars"]
-        self._d = d
-        self._x = self._v = self._f = self._box = None
-
-    @property
-    def positions(self):
-        if self._x is None:
-            self._x = np.asarray(self._d["positions"])
-        return self._x
-
-    @property
-    def velocities(self):
-        if self._v is None and self._d["velocities"] is not None:
-            self._v = np.asarray(self._d["velocities"])
-        return self._v
-
-    @property
-    def forces(self):
-        if self._f is None and self._d["forces"] is not None:
-            self._f = np.asarray(self._d["forces"])
-        return self._f
-
-    @property
-    def box(self):
-        if self._box is None and self._d["box"] is not None:
-            self._box = np.array(self._d["box"], dtype=np.float64)
-        return self._box
-
-    def __repr__(self):
-        return f"<prismio.Frame {self.index}: {self.natoms} atoms, step {self.step}, t={self.time} ps>"
+# One frame (a C type): positions, velocities, forces as read-only float32
+# views of the file (None when absent), box, step, time, natoms, index,
+# scalars. Its arrays are made on each access (views: no copy).
+Frame = _prismio.Frame
 
 
 class Trajectory(_prismio.Trajectory):
     """A mapped HOLO file: len(), indexing and slicing (Frame objects),
-    iteration, .topology, .metadata, verify(), close(); a context manager."""
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [Frame(self.frame(k)) for k in range(*i.indices(len(self)))]
-        return Frame(self.frame(i))
-
-    def __iter__(self):
-        for k in range(len(self)):
-            yield Frame(self.frame(k))
+    iteration (both in C), .topology, .metadata, verify(), close(); a
+    context manager."""
 
     def read(self, frames=None, atoms=None, engine="auto"):
         """Positions of many frames at once: a new (frames, atoms, 3) float32
@@ -95,8 +47,7 @@ class Trajectory(_prismio.Trajectory):
             natoms = 0 if atoms is None else len(atoms)
             return np.empty((0, natoms, 3), dtype=np.float32)
         if atoms is None:
-            first = self.frame(idx[0])["natoms"]
-            natoms, spec = first, None
+            natoms, spec = self[idx[0]].natoms, None
         else:
             a = np.unique(np.asarray(atoms, dtype=np.int64))
             if len(a) != len(atoms):

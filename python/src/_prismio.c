@@ -2,15 +2,21 @@
  * prismio._prismio: the C extension under the `prismio` package, over the
  * public C API only.
  *
- * Zero copy: a frame's arrays are exported through the buffer protocol as
- * read-only (natoms, 3) float32 views into the reader's mapping; numpy
- * wraps them without copying (numpy.asarray). Every exported view holds a
- * reference to its Trajectory and counts as a live export: close() with
- * live exports raises instead of unmapping memory that arrays still use,
- * and the mapping stays until the last view is gone.
+ * Zero copy: a Frame's arrays are read-only (natoms, 3) float32 numpy
+ * arrays whose data is the frame's bytes in the reader's mapping and whose
+ * base is the Frame. Every Frame holds a reference to its Trajectory and
+ * counts as a live export from its creation to its death (its arrays keep
+ * it alive): close() with live exports raises instead of unmapping memory
+ * that arrays still use, and the mapping stays until the last one is gone.
+ * Frames and the iterator are C types: iterating costs a C call per frame,
+ * not a dict, a Python object and a buffer-protocol round trip.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
 
 #include <math.h>
 
@@ -18,20 +24,20 @@
 
 typedef struct {
     PyObject_HEAD pio_reader *r;
-    Py_ssize_t exports; /* live Array objects (each a view of the mapping) */
+    Py_ssize_t exports; /* live Frames (each, with its arrays, a view of the mapping) */
     PyObject *path;
     int pending; /* closed with live views: unmap when the last one goes */
 } Trajectory;
 
-/* One array of one frame, exported through the buffer protocol. */
+/* One frame: its header values, pointers into the mapping, and what its
+ * box and scalars became on first use. */
 typedef struct {
     PyObject_HEAD Trajectory *traj;
-    const float *data;
-    Py_ssize_t natoms;
-    Py_ssize_t shape[2], strides[2];
-} Array;
+    struct pio_frame f;
+    PyObject *box, *scalars;
+} Frame;
 
-static PyTypeObject TrajectoryType, ArrayType;
+static PyTypeObject TrajectoryType, FrameType, TrajIterType;
 
 static PyObject *raise_pio(int rc, const struct pio_error *e)
 {
@@ -43,84 +49,192 @@ static PyObject *raise_pio(int rc, const struct pio_error *e)
     return NULL;
 }
 
-/* ---- Array: buffer exporter ---------------------------------------------------- */
+/* ---- Frame ------------------------------------------------------------------------ */
 
-static int array_getbuffer(PyObject *self, Py_buffer *view, int flags)
+/* A Frame counts as a live export from its creation to its death (numpy
+ * arrays keep it alive through their base). */
+static void frame_dealloc(Frame *fr)
 {
-    Array *a = (Array *)self;
-    if (flags & PyBUF_WRITABLE) {
-        PyErr_SetString(PyExc_BufferError, "prismio arrays are read-only (they map the file)");
-        return -1;
-    }
-    if (!a->traj->r) { /* cannot happen while the Array lives; kept as a guard */
-        PyErr_SetString(PyExc_ValueError, "the trajectory is closed");
-        return -1;
-    }
-    view->buf = (void *)a->data;
-    view->obj = self;
-    Py_INCREF(self);
-    view->len = a->natoms * 3 * (Py_ssize_t)sizeof(float);
-    view->readonly = 1;
-    view->itemsize = sizeof(float);
-    view->format = (flags & PyBUF_FORMAT) ? "f" : NULL;
-    view->ndim = 2;
-    view->shape = a->shape;
-    view->strides = a->strides;
-    view->suboffsets = NULL;
-    view->internal = NULL;
-    return 0;
-}
-
-static void array_releasebuffer(PyObject *self, Py_buffer *view)
-{
-    (void)self;
-    (void)view;
-}
-
-static PyBufferProcs array_as_buffer = {array_getbuffer, array_releasebuffer};
-
-/* An Array counts as a live export from its creation to its death (numpy
- * views keep it alive through their base), so a Frame whose arrays are
- * made lazily holds the mapping just as its views would. */
-static void array_dealloc(Array *a)
-{
-    Trajectory *t = a->traj;
+    Trajectory *t = fr->traj;
     if (t && --t->exports == 0 && t->pending) { /* a deferred close: now */
         pio_reader_close(t->r);
         t->r = NULL;
         t->pending = 0;
     }
-    Py_XDECREF(a->traj);
-    Py_TYPE(a)->tp_free((PyObject *)a);
+    Py_XDECREF(fr->box);
+    Py_XDECREF(fr->scalars);
+    Py_XDECREF(fr->traj);
+    PyObject_Free(fr);
 }
 
-static PyTypeObject ArrayType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio._prismio.Array",
-    .tp_basicsize = sizeof(Array),
-    .tp_dealloc = (destructor)array_dealloc,
-    .tp_as_buffer = &array_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A read-only (natoms, 3) float32 view into a mapped HOLO file.",
-};
-
-static PyObject *make_array(Trajectory *t, const float (*data)[3], uint64_t natoms)
+/* A read-only (natoms, 3) float32 array over `data` whose base is the
+ * Frame (None when the frame lacks the field). */
+static PyObject *frame_array(Frame *fr, const float (*data)[3])
 {
     if (!data)
         Py_RETURN_NONE;
-    Array *a = PyObject_New(Array, &ArrayType);
+    npy_intp dims[2] = {(npy_intp)fr->f.natoms, 3};
+    PyObject *a = PyArray_New(&PyArray_Type, 2, dims, NPY_FLOAT32, NULL, (void *)data, 0,
+                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
     if (!a)
         return NULL;
-    Py_INCREF(t);
-    a->traj = t;
-    t->exports++;
-    a->data = (const float *)data;
-    a->natoms = (Py_ssize_t)natoms;
-    a->shape[0] = (Py_ssize_t)natoms;
-    a->shape[1] = 3;
-    a->strides[0] = 3 * sizeof(float);
-    a->strides[1] = sizeof(float);
-    return (PyObject *)a;
+    Py_INCREF(fr);
+    if (PyArray_SetBaseObject((PyArrayObject *)a, (PyObject *)fr) < 0) { /* steals fr */
+        Py_DECREF(a);
+        return NULL;
+    }
+    return a;
 }
+
+static PyObject *frame_positions(Frame *fr, void *unused)
+{
+    (void)unused;
+    return frame_array(fr, fr->f.positions);
+}
+
+static PyObject *frame_velocities(Frame *fr, void *unused)
+{
+    (void)unused;
+    return frame_array(fr, fr->f.velocities);
+}
+
+static PyObject *frame_forces(Frame *fr, void *unused)
+{
+    (void)unused;
+    return frame_array(fr, fr->f.forces);
+}
+
+/* The box as a new (3, 3) float64 array (rows a, b, c; nm), or None. */
+static PyObject *frame_box(Frame *fr, void *unused)
+{
+    (void)unused;
+    if (!(fr->f.fields & PIO_FIELD_BOX))
+        Py_RETURN_NONE;
+    if (!fr->box) {
+        npy_intp dims[2] = {3, 3};
+        fr->box = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+        if (!fr->box)
+            return NULL;
+        memcpy(PyArray_DATA((PyArrayObject *)fr->box), fr->f.box, sizeof(fr->f.box));
+    }
+    Py_INCREF(fr->box);
+    return fr->box;
+}
+
+static PyObject *frame_scalars(Frame *fr, void *unused)
+{
+    (void)unused;
+    if (!fr->scalars) {
+        PyObject *d = PyDict_New();
+        for (uint32_t k = 0; d && k < fr->f.nscalars; k++) {
+            PyObject *v = PyFloat_FromDouble(fr->f.scalars[k].value);
+            if (!v || PyDict_SetItemString(d, fr->f.scalars[k].name, v) != 0)
+                Py_CLEAR(d);
+            Py_XDECREF(v);
+        }
+        if (!d)
+            return NULL;
+        fr->scalars = d;
+    }
+    Py_INCREF(fr->scalars);
+    return fr->scalars;
+}
+
+static PyObject *frame_repr(Frame *fr)
+{
+    char t[64];
+    snprintf(t, sizeof(t), "%g", fr->f.time);
+    return PyUnicode_FromFormat("<prismio.Frame %llu: %llu atoms, step %lld, t=%s ps>",
+                                (unsigned long long)fr->f.index, (unsigned long long)fr->f.natoms,
+                                (long long)fr->f.step, t);
+}
+
+static PyGetSetDef frame_getset[] = {
+    {"positions", (getter)frame_positions, NULL, "(natoms, 3) float32, nm (a view)", NULL},
+    {"velocities", (getter)frame_velocities, NULL, "(natoms, 3) float32, nm/ps, or None", NULL},
+    {"forces", (getter)frame_forces, NULL, "(natoms, 3) float32, kJ/mol/nm, or None", NULL},
+    {"box", (getter)frame_box, NULL, "(3, 3) float64 rows a, b, c (nm), or None", NULL},
+    {"scalars", (getter)frame_scalars, NULL, "dict of named per-frame values", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyMemberDef frame_members[] = {
+    {"index", T_ULONGLONG, offsetof(Frame, f.index), READONLY, "frame number"},
+    {"step", T_LONGLONG, offsetof(Frame, f.step), READONLY, "MD step"},
+    {"time", T_DOUBLE, offsetof(Frame, f.time), READONLY, "time (ps)"},
+    {"natoms", T_ULONGLONG, offsetof(Frame, f.natoms), READONLY, "atoms in this frame"},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyTypeObject FrameType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio.Frame",
+    .tp_basicsize = sizeof(Frame),
+    .tp_dealloc = (destructor)frame_dealloc,
+    .tp_repr = (reprfunc)frame_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One frame: positions (nm), velocities (nm/ps), forces (kJ/mol/nm) as read-only\n"
+              "float32 views of the file (None when absent), box (3x3 rows, nm) or None,\n"
+              "step, time (ps), natoms, index, scalars (dict). The frame holds the mapping\n"
+              "as its arrays do.",
+    .tp_getset = frame_getset,
+    .tp_members = frame_members,
+};
+
+static bool traj_open(Trajectory *t);
+
+/* Frame i (negative counts from the end) of an open trajectory. */
+static PyObject *frame_make(Trajectory *t, Py_ssize_t i)
+{
+    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r);
+    if (i < 0)
+        i += n;
+    if (i < 0 || i >= n)
+        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", i, n);
+    Frame *fr = PyObject_New(Frame, &FrameType);
+    if (!fr)
+        return NULL;
+    fr->traj = NULL;
+    fr->box = fr->scalars = NULL;
+    struct pio_error e = {0};
+    int rc = pio_reader_frame(t->r, (uint64_t)i, &fr->f, &e);
+    if (rc != 0) {
+        Py_DECREF(fr);
+        return raise_pio(rc, &e);
+    }
+    Py_INCREF(t);
+    fr->traj = t;
+    t->exports++;
+    return (PyObject *)fr;
+}
+
+/* ---- iterator ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD Trajectory *traj;
+    Py_ssize_t next;
+} TrajIter;
+
+static void iter_dealloc(TrajIter *it)
+{
+    Py_XDECREF(it->traj);
+    PyObject_Free(it);
+}
+
+static PyObject *iter_next(TrajIter *it)
+{
+    if (!traj_open(it->traj))
+        return NULL;
+    if (it->next >= (Py_ssize_t)pio_reader_nframes(it->traj->r))
+        return NULL; /* StopIteration */
+    return frame_make(it->traj, it->next++);
+}
+
+static PyTypeObject TrajIterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio._prismio.TrajectoryIterator",
+    .tp_basicsize = sizeof(TrajIter),
+    .tp_dealloc = (destructor)iter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)iter_next,
+};
 
 /* ---- Trajectory ----------------------------------------------------------------- */
 
@@ -151,8 +265,8 @@ static PyObject *traj_close(Trajectory *self, PyObject *args, PyObject *kw)
         return NULL;
     if (self->exports > 0 && !defer)
         return PyErr_Format(PyExc_BufferError,
-                            "%zd arrays still view this trajectory's mapping: delete them (or "
-                            "copy them) before close()",
+                            "%zd frames or their arrays still view this trajectory's mapping: "
+                            "delete them (or copy the arrays) before close()",
                             self->exports);
     if (self->exports > 0) {
         self->pending = 1; /* unusable now; unmapped with the last view */
@@ -187,55 +301,44 @@ static Py_ssize_t traj_len(Trajectory *t)
     return (Py_ssize_t)pio_reader_nframes(t->r);
 }
 
-/* Frame i as a dict of views and values (the Python layer wraps it). */
-static PyObject *traj_frame(Trajectory *t, PyObject *arg)
+/* t[i]: a Frame; t[a:b:c]: a list of Frames. */
+static PyObject *traj_subscript(Trajectory *t, PyObject *key)
 {
     if (!traj_open(t))
         return NULL;
-    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+            return NULL;
+        Py_ssize_t n =
+            PySlice_AdjustIndices((Py_ssize_t)pio_reader_nframes(t->r), &start, &stop, step);
+        PyObject *list = PyList_New(n);
+        for (Py_ssize_t k = 0; list && k < n; k++) {
+            PyObject *fr = frame_make(t, start + k * step);
+            if (!fr)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, k, fr);
+        }
+        return list;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
     if (i == -1 && PyErr_Occurred())
         return NULL;
-    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r);
-    if (i < 0)
-        i += n;
-    if (i < 0 || i >= n)
-        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", i, n);
-    struct pio_frame f;
-    struct pio_error e = {0};
-    int rc = pio_reader_frame(t->r, (uint64_t)i, &f, &e);
-    if (rc != 0)
-        return raise_pio(rc, &e);
-    PyObject *scalars = PyDict_New();
-    for (uint32_t k = 0; scalars && k < f.nscalars; k++) {
-        PyObject *v = PyFloat_FromDouble(f.scalars[k].value);
-        if (!v || PyDict_SetItemString(scalars, f.scalars[k].name, v) != 0) {
-            Py_XDECREF(v);
-            Py_CLEAR(scalars);
-            break;
-        }
-        Py_DECREF(v);
-    }
-    PyObject *box = Py_None;
-    Py_INCREF(Py_None);
-    if (f.fields & PIO_FIELD_BOX) {
-        Py_DECREF(Py_None);
-        box = Py_BuildValue("((ddd)(ddd)(ddd))", f.box[0][0], f.box[0][1], f.box[0][2], f.box[1][0],
-                            f.box[1][1], f.box[1][2], f.box[2][0], f.box[2][1], f.box[2][2]);
-    }
-    PyObject *x = make_array(t, f.positions, f.natoms), *v = make_array(t, f.velocities, f.natoms),
-             *fo = make_array(t, f.forces, f.natoms);
-    PyObject *d = NULL;
-    if (scalars && box && x && v && fo)
-        d = Py_BuildValue("{s:n,s:L,s:d,s:O,s:O,s:O,s:O,s:O,s:K}", "index", i, "step",
-                          (long long)f.step, "time", f.time, "positions", x, "velocities", v,
-                          "forces", fo, "box", box, "scalars", scalars, "natoms",
-                          (unsigned long long)f.natoms);
-    Py_XDECREF(scalars);
-    Py_XDECREF(box);
-    Py_XDECREF(x);
-    Py_XDECREF(v);
-    Py_XDECREF(fo);
-    return d;
+    return frame_make(t, i);
+}
+
+static PyObject *traj_iter(Trajectory *t)
+{
+    if (!traj_open(t))
+        return NULL;
+    TrajIter *it = PyObject_New(TrajIter, &TrajIterType);
+    if (!it)
+        return NULL;
+    Py_INCREF(t);
+    it->traj = t;
+    it->next = 0;
+    return (PyObject *)it;
 }
 
 /* ---- MDAnalysis's fast path ------------------------------------------------------------ */
@@ -547,7 +650,6 @@ static PyMethodDef traj_methods[] = {
     {"close", (PyCFunction)(void (*)(void))traj_close, METH_VARARGS | METH_KEYWORDS,
      "close(defer=False): unmap the file. While arrays still view it: BufferError, or with "
      "defer=True the trajectory closes now and the file is unmapped when the last one goes."},
-    {"frame", (PyCFunction)traj_frame, METH_O, "Frame i as a dict of zero-copy views."},
     {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
     {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
     {"fill", (PyCFunction)traj_fill, METH_VARARGS,
@@ -561,17 +663,22 @@ static PyMethodDef traj_methods[] = {
 static PyGetSetDef traj_getset[] = {
     {"metadata", (getter)traj_metadata, NULL, "metadata pairs", NULL},
     {"topology_raw", (getter)traj_topology, NULL, "topology columns as bytes", NULL},
-    {"live_arrays", (getter)traj_exports, NULL, "arrays viewing the mapping now", NULL},
+    {"live_arrays", (getter)traj_exports, NULL, "frames (and so arrays) viewing the mapping now",
+     NULL},
     {"closed", (getter)traj_closed, NULL, "whether close() was called", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PySequenceMethods traj_as_sequence = {.sq_length = (lenfunc)traj_len};
+static PyMappingMethods traj_as_mapping = {.mp_length = (lenfunc)traj_len,
+                                           .mp_subscript = (binaryfunc)traj_subscript};
 
 static PyTypeObject TrajectoryType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "prismio._prismio.Trajectory",
     .tp_basicsize = sizeof(Trajectory),
     .tp_dealloc = (destructor)traj_dealloc,
     .tp_as_sequence = &traj_as_sequence,
+    .tp_as_mapping = &traj_as_mapping,
+    .tp_iter = (getiterfunc)traj_iter,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "A HOLO file, mapped (see prismio.open).",
     .tp_methods = traj_methods,
@@ -837,15 +944,18 @@ static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT,
 
 PyMODINIT_FUNC PyInit__prismio(void)
 {
-    if (PyType_Ready(&TrajectoryType) < 0 || PyType_Ready(&ArrayType) < 0 ||
-        PyType_Ready(&WriterType) < 0)
+    import_array();
+    if (PyType_Ready(&TrajectoryType) < 0 || PyType_Ready(&FrameType) < 0 ||
+        PyType_Ready(&TrajIterType) < 0 || PyType_Ready(&WriterType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m)
         return NULL;
     Py_INCREF(&TrajectoryType);
+    Py_INCREF(&FrameType);
     Py_INCREF(&WriterType);
     if (PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0 ||
+        PyModule_AddObject(m, "Frame", (PyObject *)&FrameType) < 0 ||
         PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0) {
         Py_DECREF(m);
         return NULL;

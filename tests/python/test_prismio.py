@@ -84,6 +84,51 @@ def test_zero_copy(gen):
     t.close()
 
 
+def test_frames_index_slice_iterate(gen):
+    """Indexing, slicing and iteration (C types) give the frames the C
+    API gives, with the Python rules for negative indices and steps."""
+    with prismio.open(gen) as t:
+        frames = list(t)
+        assert [f.index for f in frames] == list(range(12))
+        assert [f.step for f in frames] == [i * 100 for i in range(12)]
+        assert t[-1].index == 11 and t[np.int64(2)].index == 2
+        assert [f.index for f in t[10:2:-3]] == [10, 7, 4]
+        assert t[5:5] == []
+        with pytest.raises(IndexError):
+            t[12]
+        with pytest.raises(IndexError):
+            t[-13]
+        with pytest.raises(TypeError):
+            t["0"]
+        assert isinstance(frames[0], prismio.Frame)
+        assert repr(frames[1]).startswith("<prismio.Frame 1: 300 atoms, step 100")
+        for f in frames:  # every array of every frame, through the iterator
+            ref = dump(gen, f.index)
+            assert np.array_equal(np.hstack([f.positions, f.velocities, f.forces]), ref)
+        it = iter(t)
+        next(it)
+        del frames, f
+    with pytest.raises(ValueError):  # the trajectory closed under the iterator
+        next(it)
+
+
+def test_arrays_outlive_their_frame(gen):
+    """An array keeps its Frame (its base) and so the mapping alive."""
+    t = prismio.open(gen)
+    f = t[7]
+    x = f.positions
+    assert isinstance(x.base, prismio.Frame) and x.base is f
+    ref = x.copy()
+    del f
+    gc.collect()
+    assert t.live_arrays == 1
+    t.close(defer=True)
+    assert np.array_equal(x, ref)
+    del x
+    gc.collect()
+    assert t.live_arrays == 0 and t.closed
+
+
 def test_close_with_live_arrays_raises(gen):
     t = prismio.open(gen)
     x = t[0].positions
@@ -122,7 +167,7 @@ def test_lazy_frame_holds_the_mapping(gen):
     with prismio.open(gen) as t:
         f = t[4]
         ref = dump(gen, 4)
-        assert t.live_arrays == 3  # positions, velocities, forces: not yet numpy arrays
+        assert t.live_arrays == 1  # the Frame: its arrays are not made yet
     assert t.closed
     assert np.array_equal(f.forces, ref[:, 6:9])  # first touched after the close
     assert np.array_equal(f.positions, ref[:, 0:3])
