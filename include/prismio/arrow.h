@@ -144,13 +144,16 @@ PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, i
                                 struct pio_error *err);
 
 /*
- * The same IPC file image in memory: *out (malloc'd; free it) holds *len
- * bytes, identical to what pio_arrow_ipc_write would put in a file (to
- * send over a socket, into shared memory, to an in-process reader). The
- * stream is consumed, not released.
+ * The same IPC file image in memory: *out holds *len bytes, identical to
+ * what pio_arrow_ipc_write would put in a file (to send over a socket,
+ * into shared memory, to an in-process reader); give it back with
+ * pio_arrow_ipc_free(*out, *len) (it is a memory mapping, not malloc'd:
+ * it grows without copying). The stream is consumed, not released.
  */
 PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
                                     struct pio_error *err);
+/* Unmap an image from pio_arrow_ipc_serialize (NULL: nothing). */
+PIO_API void pio_arrow_ipc_free(void *image, size_t len);
 
 /*
  * Open an Arrow IPC file as a stream (*out) of its record batches. Every

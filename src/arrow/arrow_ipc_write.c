@@ -257,28 +257,23 @@ static int write_mem(struct arw_ipc_writer *w, const struct iovec *iov, size_t n
     for (size_t i = 0; i < n; i++)
         need += iov[i].iov_len;
     if (w->pos + need > w->mem_cap) {
-        /* Geometric growth. Large images move to a fresh 2 MiB-aligned
-         * block that asks for huge pages (the old bytes copied: at most the
-         * final size in all): growing by realloc left the pages small and
-         * measured 0.20 GB/s against 2.3 GB/s into one such block. */
+        /* An anonymous mapping that grows geometrically with mremap: the
+         * pages move, nothing is copied (growing by copying into fresh
+         * blocks wrote every byte twice: 3.4 GB/s against memcpy's 6.9
+         * into a new buffer; realloc, 0.2 GB/s, left the pages small).
+         * Large ones ask for huge pages: a fault per 2 MiB instead of per
+         * 4 KiB is most of the cost of filling new memory in a VM. */
         size_t cap = PIO_MAX(w->mem_cap * 2, (size_t)w->pos + need);
         cap = PIO_MAX(cap, (size_t)1 << 16);
-        uint8_t *m;
-        if (cap >= ((size_t)4 << 20)) {
-            cap = (cap + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
-            m = aligned_alloc((size_t)2 << 20, cap);
-            if (m) {
-                huge_hint(m, cap);
-                if (w->pos)
-                    memcpy(m, w->mem, (size_t)w->pos);
-                free(w->mem);
-            }
-        } else {
-            m = realloc(w->mem, cap);
-        }
-        if (!m)
+        size_t align = cap >= ((size_t)4 << 20) ? (size_t)2 << 20 : (size_t)4096;
+        cap = (cap + align - 1) & ~(align - 1);
+        void *m = w->mem
+                      ? mremap(w->mem, w->mem_cap, cap, MREMAP_MAYMOVE)
+                      : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
             return pio_error_set(err, -ENOMEM, "arrow: out of memory for a %zu-byte IPC image",
                                  cap);
+        huge_hint(m, cap);
         w->mem = m;
         w->mem_cap = cap;
     }
@@ -493,7 +488,8 @@ static void writer_free(struct arw_ipc_writer *w)
     free(w->bufs);
     free(w->path);
     free(w->tmp);
-    free(w->mem);
+    if (w->mem)
+        munmap(w->mem, w->mem_cap);
     free(w);
 }
 
@@ -678,6 +674,12 @@ PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, i
     return rc ? rc : rc2;
 }
 
+PIO_API void pio_arrow_ipc_free(void *image, size_t len)
+{
+    if (image)
+        munmap(image, (len + 4095) & ~(size_t)4095);
+}
+
 PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
                                     struct pio_error *err)
 {
@@ -700,9 +702,17 @@ PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, siz
     if (rc == 0)
         rc = write_footer(w, err);
     if (rc == 0) {
-        *out = w->mem;
-        *len = (size_t)w->pos;
-        w->mem = NULL;
+        /* give back the unused tail: pio_arrow_ipc_free unmaps len bytes */
+        size_t keep = ((size_t)w->pos + 4095) & ~(size_t)4095;
+        if (keep < w->mem_cap && mremap(w->mem, w->mem_cap, keep, 0) != MAP_FAILED)
+            w->mem_cap = keep;
+        if (w->mem_cap == keep) {
+            *out = w->mem;
+            *len = (size_t)w->pos;
+            w->mem = NULL;
+        } else {
+            rc = pio_error_set(err, -ENOMEM, "arrow: cannot shrink the IPC image");
+        }
     }
     writer_free(w);
     return rc;

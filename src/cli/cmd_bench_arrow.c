@@ -82,7 +82,7 @@ static double mem_once(const pio_reader *r, uint32_t batch, uint64_t *bytes, str
     int rc = pio_arrow_ipc_serialize(&st, &img, &len, e);
     st.release(&st);
     double t = cli_now() - t0;
-    free(img);
+    pio_arrow_ipc_free(img, len);
     *bytes = len;
     return rc == 0 ? t : -1;
 }
