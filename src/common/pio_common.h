@@ -47,4 +47,9 @@ unsigned pio_cpu_features(void);
 /* Number of online CPUs (at least 1). */
 unsigned pio_cpu_count(void);
 
+/* A buffer (free() it) of *len bytes aligned to `align` (a power of two);
+ * from 2 MiB on, *len is rounded up to 2 MiB, the buffer is 2 MiB-aligned
+ * and asks for huge pages (see memory.c). NULL when out of memory. */
+void *pio_alloc_big(size_t align, size_t *len);
+
 #endif /* PIO_COMMON_INTERNAL_H */

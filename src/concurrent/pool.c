@@ -6,7 +6,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "prismio/concurrent.h"
 
@@ -17,8 +16,6 @@ struct pio_pool {
     uint8_t *mem;
     size_t size, stride, count;
 };
-
-#define HUGE_MIN ((size_t)2 << 20)
 
 PIO_API int pio_pool_create(pio_pool **out, size_t count, size_t size, size_t align)
 {
@@ -34,17 +31,8 @@ PIO_API int pio_pool_create(pio_pool **out, size_t count, size_t size, size_t al
     p->count = count;
     int rc = pio_mpmc_create(&p->free, count);
     size_t total = p->stride * count;
-    if (total >= HUGE_MIN) {
-        /* Transparent huge pages where the system allows them on request
-         * (THP "madvise"): a pool is written all over at once, and one
-         * fault per 2 MiB instead of per 4 KiB cut a short conversion's
-         * fault time (measured in a VM, where faults are dear). */
-        total = (total + HUGE_MIN - 1) / HUGE_MIN * HUGE_MIN;
-        if (rc == 0 && (p->mem = aligned_alloc(PIO_MAX(align, HUGE_MIN), total)) != NULL)
-            madvise(p->mem, total, MADV_HUGEPAGE);
-    } else if (rc == 0) {
-        p->mem = aligned_alloc(align, total);
-    }
+    if (rc == 0) /* written all over at once: huge pages from 2 MiB on */
+        p->mem = pio_alloc_big(align, &total);
     if (rc == 0 && !p->mem)
         rc = -ENOMEM;
     if (rc != 0) {

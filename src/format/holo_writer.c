@@ -350,7 +350,7 @@ static int stage_add(pio_writer *w, const struct iovec *iov, int n, size_t *at,
             if (!(p = pio_io_wq_get(w->wq, cap, &rc)))
                 return rc;
             cap = pio_io_wq_capacity_of(w->wq, p);
-        } else if (!(p = aligned_alloc(4096, cap))) {
+        } else if (!(p = pio_alloc_big(4096, &cap))) {
             return -ENOMEM;
         }
         if (w->stage_len)
@@ -395,12 +395,13 @@ static int stage_flush(pio_writer *w, bool all)
         if ((rc = direct_wait(w)) != 0)
             return rc;
         if (w->stage2_cap < w->stage_cap) {
-            uint8_t *p = aligned_alloc(4096, w->stage_cap);
+            size_t cap = w->stage_cap;
+            uint8_t *p = pio_alloc_big(4096, &cap);
             if (!p)
                 return -ENOMEM;
             free(w->stage2);
             w->stage2 = p;
-            w->stage2_cap = w->stage_cap;
+            w->stage2_cap = cap;
         }
         memcpy(w->stage2, w->stage + n, rem);
         w->flush = (struct write_task){

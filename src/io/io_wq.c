@@ -129,8 +129,8 @@ uint8_t *pio_io_wq_get(pio_io_wq *q, size_t len, int *rc)
             if (b->busy)
                 continue;
             if (b->cap < len) {
-                size_t cap = (len + 4095) / 4096 * 4096;
-                uint8_t *p = aligned_alloc(4096, cap);
+                size_t cap = len; /* rounded up; huge pages when large */
+                uint8_t *p = pio_alloc_big(4096, &cap);
                 if (!p) {
                     *rc = -ENOMEM;
                     return NULL;
