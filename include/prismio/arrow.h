@@ -156,6 +156,15 @@ PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, siz
 PIO_API void pio_arrow_ipc_free(void *image, size_t len);
 
 /*
+ * The same image into the caller's buffer of `cap` bytes (shared memory,
+ * a buffer reused from one export to the next): *len bytes written.
+ * PIO_ELIMIT when the image does not fit (the buffer then holds a partial
+ * image; the stream is consumed as far as it got).
+ */
+PIO_API int pio_arrow_ipc_serialize_into(struct ArrowArrayStream *in, void *buf, size_t cap,
+                                         size_t *len, struct pio_error *err);
+
+/*
  * Open an Arrow IPC file as a stream (*out) of its record batches. Every
  * flatbuffer offset, buffer offset and length, list offset and string
  * offset is validated first (the file is untrusted): damage is

@@ -42,6 +42,7 @@ struct arw_ipc_writer {
     uint64_t pos;
     uint8_t *mem; /* memory output: pos bytes used of mem_cap */
     size_t mem_cap;
+    bool fixed; /* mem is the caller's: it never grows, nor is unmapped */
     struct arw_field *fields;
     int nfields;
     uint64_t nmeta;
@@ -256,6 +257,10 @@ static int write_mem(struct arw_ipc_writer *w, const struct iovec *iov, size_t n
     size_t need = 0;
     for (size_t i = 0; i < n; i++)
         need += iov[i].iov_len;
+    if (w->pos + need > w->mem_cap && w->fixed)
+        return pio_error_set(err, PIO_ELIMIT,
+                             "arrow: the IPC image needs more than the buffer's %zu bytes",
+                             w->mem_cap);
     if (w->pos + need > w->mem_cap) {
         /* An anonymous mapping that grows geometrically with mremap: the
          * pages move, nothing is copied (growing by copying into fresh
@@ -488,7 +493,7 @@ static void writer_free(struct arw_ipc_writer *w)
     free(w->bufs);
     free(w->path);
     free(w->tmp);
-    if (w->mem)
+    if (w->mem && !w->fixed)
         munmap(w->mem, w->mem_cap);
     free(w);
 }
@@ -680,20 +685,13 @@ PIO_API void pio_arrow_ipc_free(void *image, size_t len)
         munmap(image, (len + 4095) & ~(size_t)4095);
 }
 
-PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
-                                    struct pio_error *err)
+/* The IPC image of `in` into w's memory (growing, or the caller's). */
+static int serialize(struct arw_ipc_writer *w, struct ArrowArrayStream *in, struct pio_error *err)
 {
-    *out = NULL;
-    *len = 0;
     struct ArrowSchema schema;
     int e = in->get_schema(in, &schema);
     if (e != 0)
         return stream_error(in, e, "stream schema", "arrow", err);
-    struct arw_ipc_writer *w = calloc(1, sizeof(*w));
-    if (!w) {
-        schema.release(&schema);
-        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
-    }
     w->fd = -1;
     int rc = writer_start(w, &schema, "arrow", err);
     schema.release(&schema);
@@ -701,6 +699,18 @@ PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, siz
         rc = write_stream(w, in, "arrow", err);
     if (rc == 0)
         rc = write_footer(w, err);
+    return rc;
+}
+
+PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
+                                    struct pio_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    struct arw_ipc_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
+    int rc = serialize(w, in, err);
     if (rc == 0) {
         /* give back the unused tail: pio_arrow_ipc_free unmaps len bytes */
         size_t keep = ((size_t)w->pos + 4095) & ~(size_t)4095;
@@ -714,6 +724,25 @@ PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, siz
             rc = pio_error_set(err, -ENOMEM, "arrow: cannot shrink the IPC image");
         }
     }
+    writer_free(w);
+    return rc;
+}
+
+PIO_API int pio_arrow_ipc_serialize_into(struct ArrowArrayStream *in, void *buf, size_t cap,
+                                         size_t *len, struct pio_error *err)
+{
+    *len = 0;
+    if (!buf && cap)
+        return pio_error_set(err, PIO_EUSAGE, "arrow: a buffer of %zu bytes at NULL", cap);
+    struct arw_ipc_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return pio_error_set(err, -ENOMEM, "arrow: out of memory");
+    w->mem = buf;
+    w->mem_cap = cap;
+    w->fixed = true;
+    int rc = serialize(w, in, err);
+    if (rc == 0)
+        *len = (size_t)w->pos;
     writer_free(w);
     return rc;
 }

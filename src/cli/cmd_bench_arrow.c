@@ -87,6 +87,24 @@ static double mem_once(const pio_reader *r, uint32_t batch, uint64_t *bytes, str
     return rc == 0 ? t : -1;
 }
 
+/* The same export serialized into the caller's (warm) buffer. */
+static double into_once(const pio_reader *r, uint32_t batch, uint8_t *buf, size_t cap,
+                        struct pio_error *e)
+{
+    struct ArrowArrayStream st;
+    struct pio_arrow_options o = PIO_ARROW_OPTIONS_INIT;
+    o.batch_frames = batch;
+    size_t len = 0;
+    double t0 = cli_now();
+    if (pio_arrow_export(&st, r, &o, e) != 0)
+        return -1;
+    int rc = pio_arrow_ipc_serialize_into(&st, buf, cap, &len, e);
+    st.release(&st);
+    double t = cli_now() - t0;
+    __asm__ volatile("" : : "r"(buf) : "memory");
+    return rc == 0 ? t : -1;
+}
+
 /* memcpy of `bytes` from the mapping (cycled) into a new buffer, as the
  * serializer's output is (page faults included, huge pages asked for as
  * the serializer does). */
@@ -282,6 +300,24 @@ int cmd_bench_arrow(int argc, char **argv)
         if (t >= 0)
             t_fresh = t_fresh < 0 || t < t_fresh ? t : t_fresh;
     }
+    /* into one buffer of the image's size, reused (warm), next to memcpy
+     * of as many bytes into the same buffer */
+    double t_into = -1, t_memw = -1;
+    uint8_t *img = rc == 0 ? malloc((size_t)ser_bytes) : NULL;
+    if (img) {
+        memset(img, 1, (size_t)ser_bytes);
+        for (int k = 0; rc == 0 && k < repeat; k++) {
+            double t = into_once(r, batch, img, (size_t)ser_bytes, &e);
+            if (t < 0) {
+                rc = e.code ? e.code : -EIO;
+                break;
+            }
+            t_into = t_into < 0 || t < t_into ? t : t_into;
+            t = memcpy_once(map, src_len, img, (size_t)ser_bytes, ser_bytes);
+            t_memw = t_memw < 0 || t < t_memw ? t : t_memw;
+        }
+        free(img);
+    }
     for (int k = 0; rc == 0 && k < repeat; k++) {
         double t = memcpy_once(map, src_len, dst, dst_len, bytes);
         t_mem = t_mem < 0 || t < t_mem ? t : t_mem;
@@ -316,11 +352,13 @@ int cmd_bench_arrow(int argc, char **argv)
                "\"write_gbps\": %.3f, \"ratio_memcpy\": %.3f, \"ratio_write\": %.3f, "
                "\"serialize_gbps\": %.3f, \"memcpy_new_gbps\": %.3f, "
                "\"serialize_ratio_memcpy\": %.3f, \"serialize_ratio_memcpy_new\": %.3f, "
-               "\"export_ranges\": [",
+               "\"into_gbps\": %.3f, \"memcpy_same_buffer_gbps\": %.3f, "
+               "\"into_ratio_memcpy\": %.3f, \"export_ranges\": [",
                path, (unsigned long long)bytes, gb / t_ipc, gb / t_mem,
                t_write > 0 ? gb / t_write : 0.0, t_mem / t_ipc, t_write > 0 ? t_write / t_ipc : 0.0,
                gb / t_ser, t_fresh > 0 ? gb / t_fresh : 0.0, t_mem / t_ser,
-               t_fresh > 0 ? t_fresh / t_ser : 0.0);
+               t_fresh > 0 ? t_fresh / t_ser : 0.0, t_into > 0 ? gb / t_into : 0.0,
+               t_memw > 0 ? gb / t_memw : 0.0, t_into > 0 ? t_memw / t_into : 0.0);
         for (uint64_t k = 0; k < nr; k++)
             printf("%s{\"frames\": %llu, \"us\": %.3f}", k ? ", " : "",
                    (unsigned long long)ranges[k], tr[k] * 1e6);
@@ -341,6 +379,12 @@ int cmd_bench_arrow(int argc, char **argv)
     if (t_fresh > 0)
         printf("  memcpy to a new buffer %4.2f GB/s   ratio %.2fx\n", gb / t_fresh,
                t_fresh / t_ser);
+    if (t_into > 0) {
+        printf("IPC export into a reused buffer (pio_arrow_ipc_serialize_into, warm):\n");
+        printf("  prism-io serialize %8.2f GB/s\n", gb / t_into);
+        printf("  memcpy into the same buffer %5.2f GB/s   ratio %.2fx\n", gb / t_memw,
+               t_memw / t_into);
+    }
     printf("C Data Interface export of frames [0, n) and the first batch (median of 501):\n");
     for (uint64_t k = 0; k < nr; k++)
         printf("  n = %-10llu %8.2f us\n", (unsigned long long)ranges[k], tr[k] * 1e6);

@@ -591,7 +591,8 @@ static void test_errors(const pio_reader *r)
 
 /* An image large enough to grow through several remaps into huge-page
  * territory (~11 MB): still the file's bytes exactly, and freed whole
- * (ASan and the kernel would catch a bad unmap). */
+ * (ASan and the kernel would catch a bad unmap); the same bytes into a
+ * caller's buffer, reused, and a buffer one byte short refused. */
 static void test_large_image(void)
 {
     char big[320], out[320];
@@ -619,6 +620,24 @@ static void test_large_image(void)
     uint8_t *file = fixture_slurp(out, &flen);
     CHECKF(img && file && len > ((size_t)8 << 20) && len == flen && memcmp(img, file, len) == 0,
            "large image: %zu bytes, file %zu", len, flen);
+    /* into a caller's buffer, twice (reused): the same bytes; one byte
+     * short: refused */
+    uint8_t *buf = malloc(len + 1);
+    for (int k = 0; buf && k < 3; k++) {
+        size_t got = 0, cap = k < 2 ? len : len - 1;
+        CHECK(pio_arrow_export(&st, r, &o, &e) == 0);
+        memset(buf, 0xAB, len + 1);
+        int rc = pio_arrow_ipc_serialize_into(&st, buf, cap, &got, &e);
+        st.release(&st);
+        if (k < 2)
+            CHECKF(rc == 0 && got == len && memcmp(buf, file, len) == 0 && buf[len] == 0xAB,
+                   "serialize_into: %d, %zu bytes: %s", rc, got, e.message);
+        else
+            CHECKF(rc == PIO_ELIMIT && got == 0 && buf[cap] == 0xAB &&
+                       strstr(e.message, "needs more"),
+                   "serialize_into a short buffer: %d: %s", rc, e.message);
+    }
+    free(buf);
     free(file);
     pio_arrow_ipc_free(img, len);
     pio_arrow_ipc_free(NULL, 0);
