@@ -48,6 +48,22 @@ for e in pread uring; do
     done
 done
 rm -f bench/data/write-test.holo
+echo "== XTC decoding and conversion (baselines: MDAnalysis's XTC reader; the decode alone)"
+# the real trajectories of tests/data, concatenated so a run lasts; in
+# /dev/shm where there is one, so the conversion's durable output does not
+# wait on the disk
+xd=bench/data
+[ -w /dev/shm ] && xd=/dev/shm/prismio-bench && mkdir -p "$xd"
+for spec in peptide:50 solvated:20; do
+    name=${spec%%:*} times=${spec##*:}
+    x=$xd/$name-x$times.xtc
+    if [ ! -f "$x" ]; then
+        k=0
+        while [ $k -lt "$times" ]; do cat "tests/data/$name.xtc"; k=$((k + 1)); done >"$x"
+    fi
+    "$P" bench convert "$x"
+    "$P" bench convert "$x" --json >"$OUT/convert_xtc_$name.json"
+done
 echo "== lock-free rings (baseline: ck_ring, same run)"
 "$P" bench ring
 "$P" bench ring --json >"$OUT/ring.json"

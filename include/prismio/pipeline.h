@@ -222,7 +222,7 @@ struct pio_pipeline_options {
     uint32_t batch_frames; /* frames per batch (0: 128); fewer when memory says so */
     uint32_t threads;      /* transform workers (0: the number of CPUs) */
     uint32_t drop;      /* fields to drop: PIO_FIELD_VELOCITIES | FORCES | BOX, PIO_DROP_SCALARS */
-    uint64_t max_bytes; /* batch memory (0: 32 MiB); at least one frame per buffer */
+    uint64_t max_bytes; /* batch memory (0: 8 MiB); at least one frame per buffer */
     const char *frames; /* pio_select_frames spec, NULL: all */
     const char *atoms;  /* pio_select_atoms spec, NULL: all */
     /* Runs last on each batch (worker threads, concurrently), in the sink's

@@ -31,7 +31,7 @@ static void usage(FILE *f)
                "  --threads N     transform workers and XTC decoders (default: all CPUs,\n"
                "                  and one less XTC decoder to leave a core to the sink)\n"
                "  --batch N       frames per batch (default 128)\n"
-               "  --memory BYTES  batch memory (default 32M; k, M, G suffixes)\n"
+               "  --memory BYTES  batch memory (default 8M; k, M, G suffixes)\n"
                "  --commit-every N  commit OUT every N frames (default: at the end)\n"
                "  --no-verify     skip the BLAKE3 check of each input frame (default: a\n"
                "                  damaged frame stops the run instead of being copied)\n"

@@ -661,7 +661,10 @@ static int pipe_setup(struct pipe *p, struct pio_source_info *out_info, struct p
     /* buffers: enough for one largest frame each, else max_bytes split */
     p->nworkers = o->threads ? o->threads : pio_cpu_count();
     p->nbuf = PIO_MAX(4, 2 * (uint64_t)p->nworkers + 2);
-    uint64_t max_bytes = o->max_bytes ? o->max_bytes : (32u << 20);
+    /* 8 MiB: enough batches in flight; a larger pool is fresh memory to
+     * fault in (a short XTC conversion of 100 x 50,877 atoms: 0.82x of the
+     * decode with 32 MiB, 1.01x with 8 MiB) */
+    uint64_t max_bytes = o->max_bytes ? o->max_bytes : (8u << 20);
     uint32_t nregions =
         1u + !!(p->region_fields & PIO_FIELD_VELOCITIES) + !!(p->region_fields & PIO_FIELD_FORCES);
     uint64_t per_atom = (uint64_t)nregions * 3 * p->elem;
