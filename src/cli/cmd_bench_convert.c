@@ -173,24 +173,27 @@ static int bench_foreign(const char *path, uint32_t threads, uint64_t max_bytes,
                          bool json)
 {
     uint32_t all = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-    double t1 = -1, tn = -1, cpu1 = 0, cpuc = 0, cpun;
+    double t1 = -1, tn = -1, tc1 = -1, tcn = -1, cpu1 = 0, cpuc = 0, cpun;
     uint64_t frames = 0, atoms = 0;
+    char out[4096];
+    snprintf(out, sizeof(out), "%s.bench-out.holo", path);
+    /* decode and conversion take turns, so a change in the machine's
+     * speed during the run (frequent here) does not favour either */
     for (uint64_t k = 0; k < repeat; k++) {
-        double ca;
+        double ca, cc;
         double a = decode_all(path, 1, &frames, &atoms, &ca);
-        double b = decode_all(path, all, &frames, &atoms, &cpun);
-        if (a < 0 || b < 0)
+        double c = a < 0 ? -1 : convert_foreign(path, out, 1, max_bytes, 1, &cc);
+        double b = c < 0 ? -1 : decode_all(path, all, &frames, &atoms, &cpun);
+        double d = b < 0 || all == 1 ? b : convert_foreign(path, out, all, max_bytes, 1, &cpun);
+        if (a < 0 || b < 0 || c < 0 || d < 0)
             return EXIT_DATAERR;
         if (t1 < 0 || a < t1)
             t1 = a, cpu1 = ca;
+        if (tc1 < 0 || c < tc1)
+            tc1 = c, cpuc = cc;
         tn = tn < 0 || b < tn ? b : tn;
+        tcn = tcn < 0 || d < tcn ? d : tcn;
     }
-    char out[4096];
-    snprintf(out, sizeof(out), "%s.bench-out.holo", path);
-    double tc1 = convert_foreign(path, out, 1, max_bytes, repeat, &cpuc);
-    double tcn = all > 1 ? convert_foreign(path, out, all, max_bytes, repeat, &cpun) : tc1;
-    if (tc1 < 0 || tcn < 0)
-        return EXIT_DATAERR;
     double md = mdanalysis_time(path, frames ? atoms / frames : 0, repeat);
     double fps1 = (double)frames / t1, fpsn = (double)frames / tn;
     double fpsc1 = (double)frames / tc1, fpscn = (double)frames / tcn;

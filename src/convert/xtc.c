@@ -56,14 +56,40 @@ struct xtc_src {
     bool stop, sync_init;
 };
 
-/* Length of the frame at `off` from its header, or an error. */
-static int frame_length(struct xtc_src *s, uint64_t i, uint64_t off, uint64_t *len,
-                        struct pio_error *err)
+/* The scan's view of the file: one read brings many small frames'
+ * headers (a pread per header cost ~4 us here: 40 ms of a 10,050-frame
+ * file's 120 ms decode); for large frames only the header's page. */
+#define SCAN_WINDOW ((size_t)64 << 10)
+struct scan_win {
+    uint8_t *buf;
+    uint64_t off, len; /* buf holds the file's bytes [off, off + len) */
+    uint64_t last;     /* the previous frame's length */
+};
+
+/* The `want` bytes at `off` (fewer at the end of the file), or NULL with
+ * *rc set. */
+static const uint8_t *scan_bytes(struct xtc_src *s, struct scan_win *w, uint64_t off, size_t want,
+                                 uint64_t *avail, int *rc)
 {
-    uint8_t h[96];
-    uint64_t avail = PIO_MIN(s->size - off, sizeof(h));
-    int rc = conv_pread(s->fd, h, (size_t)avail, off);
-    if (rc != 0)
+    *avail = PIO_MIN(s->size - off, want);
+    if (off < w->off || off + *avail > w->off + w->len) {
+        uint64_t n = PIO_MIN(s->size - off, w->last >= SCAN_WINDOW / 4 ? 4096 : SCAN_WINDOW);
+        if ((*rc = conv_pread(s->fd, w->buf, (size_t)n, off)) != 0)
+            return NULL;
+        w->off = off;
+        w->len = n;
+    }
+    return w->buf + (off - w->off);
+}
+
+/* Length of the frame at `off` from its header, or an error. */
+static int frame_length(struct xtc_src *s, struct scan_win *w, uint64_t i, uint64_t off,
+                        uint64_t *len, struct pio_error *err)
+{
+    uint64_t avail;
+    int rc = 0;
+    const uint8_t *h = scan_bytes(s, w, off, 96, &avail, &rc);
+    if (!h)
         return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
                              (unsigned long long)i, (unsigned long long)off, pio_strerror(rc));
     struct xdr_in x = {h, avail, 0, false};
@@ -128,12 +154,24 @@ static bool later_frame(struct xtc_src *s, uint64_t off)
     return false;
 }
 
+static int xtc_scan_win(struct xtc_src *s, struct scan_win *w, struct pio_error *err);
+
 static int xtc_scan(struct xtc_src *s, struct pio_error *err)
+{
+    struct scan_win w = {malloc(SCAN_WINDOW), 0, 0, 0};
+    if (!w.buf)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
+    int rc = xtc_scan_win(s, &w, err);
+    free(w.buf);
+    return rc;
+}
+
+static int xtc_scan_win(struct xtc_src *s, struct scan_win *w, struct pio_error *err)
 {
     uint64_t off = 0;
     while (off < s->size) {
         uint64_t len = 0;
-        int rc = frame_length(s, s->nframes, off, &len, err);
+        int rc = frame_length(s, w, s->nframes, off, &len, err);
         if (rc == PIO_ETRUNCATED || (rc == 0 && len > s->size - off)) {
             if (s->nframes == 0 && rc != 0)
                 return pio_error_set(err, PIO_ETRUNCATED, "%s: shorter than one XTC header",
@@ -155,6 +193,7 @@ static int xtc_scan(struct xtc_src *s, struct pio_error *err)
         if (offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
         off += len;
+        w->last = len;
     }
     if (s->nframes == 0)
         return pio_error_set(err, PIO_ETRUNCATED, "%s: no complete XTC frame", s->path);
