@@ -23,7 +23,12 @@ static void usage(FILE *f)
                "FILE's size over the wall time (what a user waits for), so a stride that\n"
                "skips frames counts in the pipeline's favour; the JSON also gives the\n"
                "array bytes actually taken from FILE. --cold drops FILE's pages before\n"
-               "every run of either; best of N runs (3).\n");
+               "every run of either; best of N runs (3).\n\n"
+               "With a foreign FILE (.xtc, .trr, .dcd, ...): decoding on 1 and on all\n"
+               "threads (or --threads N) next to MDAnalysis reading the same file\n"
+               "(/usr/bin/python3), and conversion to FILE.bench-out.holo (durable,\n"
+               "removed) next to the decode on as many threads; decode and conversion\n"
+               "runs alternate; CPU per frame of each.\n");
 }
 
 struct run {
