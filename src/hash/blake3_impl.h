@@ -151,6 +151,15 @@ void pio_b3_subtree_cv(const struct pio_b3_ops *ops, const uint8_t *input, size_
  * chunk), flush that chunk (more input follows it) and return the number
  * of the next chunk (blake3.c).
  */
+/*
+ * The BLAKE3 hashes (32 bytes each, into out) of n inputs that all have
+ * `len` bytes, a non-zero multiple of the block size (64), of at most 64
+ * KiB: the same bytes as pio_blake3_hash() of each, every node of the n
+ * trees computed at once in SIMD lanes (records of one frame size).
+ */
+#define PIO_B3_EQUAL_MAX 16
+void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8_t *out);
+
 uint64_t pio_b3_hasher_boundary(const struct pio_b3_ops *ops, pio_blake3_hasher *h);
 
 /*

@@ -4,7 +4,8 @@
  * in all three modes, fed in random pieces; and the tiers' hash_many kernels
  * directly with chunk counters around 2^32, where the low counter word
  * carries into the high one (unreachable through the public API without
- * terabytes of input).
+ * terabytes of input); and pio_b3_hash_equal (many inputs of one length,
+ * their trees in lanes) against pio_blake3_hash of each, on every tier.
  */
 #include <prismio/blake3.h>
 
@@ -65,6 +66,39 @@ static void check_hash_many(const char *name, hash_many_fn fn, const uint8_t *da
             }
         }
     }
+}
+
+/* pio_b3_hash_equal on every tier (portable included) against
+ * pio_blake3_hash of each input: lengths of one block to 64 KiB, including
+ * one chunk, chunk counts around powers of two, and group sizes around
+ * the lane counts and the 16-input batch. */
+static void check_hash_equal(const uint8_t *data)
+{
+    static const size_t lens[] = {64,   128,  960,   1024,  1088,  2048,  3072, 4096,
+                                  8576, 9216, 16384, 17408, 33792, 65472, 65536};
+    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 16, 17, 40};
+    const uint8_t *in[40];
+    uint8_t got[40 * 32], want[32];
+    for (int t = 0; t < PIO_BLAKE3_TIER_COUNT; t++) {
+        enum pio_blake3_tier tier = (enum pio_blake3_tier)t;
+        if (!pio_blake3_tier_supported(tier))
+            continue;
+        pio_blake3_tier_force(tier);
+        for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+            for (size_t ni = 0; ni < sizeof(ns) / sizeof(ns[0]); ni++) {
+                size_t n = ns[ni], len = lens[li];
+                for (size_t k = 0; k < n; k++) /* overlapping, distinct inputs */
+                    in[k] = data + k * 4099;
+                pio_b3_hash_equal(in, n, len, got);
+                for (size_t k = 0; k < n; k++) {
+                    pio_blake3_hash(want, 32, in[k], len);
+                    CHECKF(memcmp(want, got + 32 * k, 32) == 0,
+                           "hash_equal: tier %s, %zu inputs of %zu bytes: input %zu differs",
+                           pio_blake3_tier_name(tier), n, len, k);
+                }
+            }
+    }
+    pio_blake3_tier_force(PIO_BLAKE3_TIER_AUTO);
 }
 
 int main(void)
@@ -133,7 +167,9 @@ int main(void)
         check_hash_many("avx512", pio_b3_hash_many_avx512, data);
 #endif
 
-    fprintf(stderr, "%zu lengths x 3 modes x %d SIMD tiers checked\n", nlens, tiers_run);
+    check_hash_equal(data);
+    fprintf(stderr, "%zu lengths x 3 modes x %d SIMD tiers checked; hash_equal too\n", nlens,
+            tiers_run);
     free(data);
     if (tiers_run == 0) {
         fprintf(stderr, "no SIMD tier on this machine: skipped\n");

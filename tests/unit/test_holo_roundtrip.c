@@ -170,9 +170,52 @@ static void test_append_many(void)
     unlink(b);
 }
 
+/* Records of one size are hashed together (every node of their trees in
+ * SIMD lanes): runs of 1 to 40 equal records, small and large, give the
+ * same bytes as appending one by one. */
+static void test_append_many_equal_sizes(void)
+{
+    static const uint8_t salt[16] = "equal-sizes-salt";
+    const char *a = fixture_tmpname("eq_a"), *b = fixture_tmpname("eq_b");
+    enum { N = 160 };
+    static struct fixture_frame ff[N];
+    static struct pio_frame fr[N];
+    for (int i = 0; i < N; i++) {
+        /* runs of 5 (700 atoms: ~25 KB records; 40 atoms: ~1.5 KB), one
+         * frame alone, then 40 equal ones */
+        uint64_t base = i >= 120 ? 300 : i == 61 ? 2000 : (i / 5) % 2 ? 700 : 40;
+        fixture_make(&ff[i], (uint64_t)i, SEED, false, base);
+        fr[i] = ff[i].f;
+    }
+    struct pio_error e = {0};
+    pio_writer *w = fixture_writer_salted(a, salt);
+    for (int i = 0; w && i < N; i++)
+        CHECK(pio_writer_append(w, &fr[i], &e) == 0);
+    CHECK(w && pio_writer_close(w, &e) == 0);
+    w = fixture_writer_salted(b, salt);
+    CHECK(w && pio_writer_append_many(w, fr, 37, &e) == 0);
+    CHECK(w && pio_writer_append_many(w, fr + 37, N - 37, &e) == 0);
+    CHECK(w && pio_writer_close(w, &e) == 0);
+    size_t la = 0, lb = 0;
+    uint8_t *x = fixture_slurp(a, &la), *y = fixture_slurp(b, &lb);
+    CHECKF(x && y && la == lb && memcmp(x, y, la) == 0,
+           "append_many of equal-size records wrote other bytes");
+    free(x);
+    free(y);
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, b, NULL, &e) == 0);
+    CHECK(r && pio_reader_nframes(r) == N && pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+    for (int i = 0; i < N; i++)
+        fixture_free(&ff[i]);
+    unlink(a);
+    unlink(b);
+}
+
 int main(void)
 {
     test_append_many();
+    test_append_many_equal_sizes();
     const char *path = fixture_tmpname("roundtrip");
     unlink(path);
     struct pio_error e = {0};
