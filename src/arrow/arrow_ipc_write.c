@@ -242,19 +242,6 @@ static fb_ref fb_message(struct fb_builder *b, uint8_t type, fb_ref header, int6
 
 /* ---- output ----------------------------------------------------------------------- */
 
-/* Ask for transparent huge pages on a large buffer (where THP is on
- * request): its pages are all written once, and a fault per 2 MiB instead
- * of per 4 KiB is most of the cost of filling new memory in a VM. */
-static void huge_hint(void *p, size_t len)
-{
-    if (len < ((size_t)4 << 20))
-        return;
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t b = ((uintptr_t)p + len) & ~(uintptr_t)4095;
-    if (b > a)
-        madvise((void *)a, (size_t)(b - a), MADV_HUGEPAGE);
-}
-
 /* Copy a large buffer into the image with non-temporal stores: the image
  * is far larger than the caches, and plain stores first read every
  * destination line (glibc's memcpy streams only copies above a
@@ -303,8 +290,9 @@ static int write_mem(struct arw_ipc_writer *w, const struct iovec *iov, size_t n
         need += iov[i].iov_len;
     if (w->pos + need > w->mem_cap && w->fixed)
         return pio_error_set(err, PIO_ELIMIT,
-                             "arrow: the IPC image needs more than the buffer's %zu bytes",
-                             w->mem_cap);
+                             "arrow: the IPC image needs more than the buffer's %zu bytes "
+                             "(%zu more at offset %llu, batch %zu)",
+                             w->mem_cap, need, (unsigned long long)w->pos, w->nblocks);
     if (w->pos + need > w->mem_cap) {
         /* An anonymous mapping that grows geometrically with mremap: the
          * pages move, nothing is copied (growing by copying into fresh
@@ -322,7 +310,8 @@ static int write_mem(struct arw_ipc_writer *w, const struct iovec *iov, size_t n
         if (m == MAP_FAILED)
             return pio_error_set(err, -ENOMEM, "arrow: out of memory for a %zu-byte IPC image",
                                  cap);
-        huge_hint(m, cap);
+        if (align > 4096)
+            pio_huge_hint(m, cap);
         w->mem = m;
         w->mem_cap = cap;
     }

@@ -78,8 +78,12 @@ static double decode_all(const char *path, uint32_t threads, uint64_t *frames, u
     struct pio_source_info info;
     struct pio_error e = {0};
     double t0 = cli_now();
-    if (pio_source_open(&s, path, &so, &e) != 0 || s.info(s.ctx, &info, &e) != 0 ||
-        s.start(s.ctx, NULL, info.nframes, &e) != 0) {
+    if (pio_source_open(&s, path, &so, &e) != 0) {
+        cli_err(CMD, "%s", e.message);
+        return -1;
+    }
+    if (s.info(s.ctx, &info, &e) != 0 || s.start(s.ctx, NULL, info.nframes, &e) != 0) {
+        pio_source_destroy(&s);
         cli_err(CMD, "%s", e.message);
         return -1;
     }
@@ -132,42 +136,37 @@ static double mdanalysis_time(const char *path, uint64_t natoms, uint64_t repeat
 }
 
 /* Seconds to convert a foreign file to HOLO (durable) with `threads`
- * decoder threads and workers, best of `repeat`; < 0 on failure. */
+ * decoder threads and workers (its CPU seconds into *cpu); < 0 on failure. */
 static double convert_foreign(const char *path, const char *out, uint32_t threads,
-                              uint64_t max_bytes, uint64_t repeat, double *cpu)
+                              uint64_t max_bytes, double *cpu)
 {
-    double best = -1;
-    for (uint64_t k = 0; k < repeat; k++) {
-        struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
-        so.threads = threads;
-        struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
-        ko.flags = PIO_SINK_OVERWRITE;
-        struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
-        po.threads = threads;
-        po.max_bytes = max_bytes;
-        struct pio_source s;
-        struct pio_sink d;
-        struct pio_error e = {0};
-        double t0 = cli_now(), c0 = cpu_now();
-        int rc = pio_source_open(&s, path, &so, &e);
-        if (rc == 0 && (rc = pio_sink_open(&d, out, &ko, &e)) == 0) {
+    struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
+    so.threads = threads;
+    struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
+    ko.flags = PIO_SINK_OVERWRITE;
+    struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
+    po.threads = threads;
+    po.max_bytes = max_bytes;
+    struct pio_source s;
+    struct pio_sink d;
+    struct pio_error e = {0};
+    double t0 = cli_now(), c0 = cpu_now();
+    int rc = pio_source_open(&s, path, &so, &e);
+    if (rc == 0) {
+        if ((rc = pio_sink_open(&d, out, &ko, &e)) == 0) {
             rc = pio_pipeline_run(&s, &d, &po, NULL, &e);
             pio_sink_destroy(&d);
         }
-        if (rc == 0)
-            pio_source_destroy(&s);
-        double t = cli_now() - t0;
-        unlink(out);
-        if (rc != 0) {
-            cli_err(CMD, "%s", e.message);
-            return -1;
-        }
-        if (best < 0 || t < best) {
-            best = t;
-            *cpu = cpu_now() - c0;
-        }
+        pio_source_destroy(&s);
     }
-    return best;
+    double t = cli_now() - t0;
+    *cpu = cpu_now() - c0;
+    unlink(out);
+    if (rc != 0) {
+        cli_err(CMD, "%s", e.message);
+        return -1;
+    }
+    return t;
 }
 
 /* Decode speed of a foreign file on 1 and on N threads next to
@@ -178,18 +177,18 @@ static int bench_foreign(const char *path, uint32_t threads, uint64_t max_bytes,
                          bool json)
 {
     uint32_t all = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-    double t1 = -1, tn = -1, tc1 = -1, tcn = -1, cpu1 = 0, cpuc = 0, cpun;
+    double t1 = -1, tn = -1, tc1 = -1, tcn = -1, cpu1 = 0, cpuc = 0;
     uint64_t frames = 0, atoms = 0;
     char out[4096];
     snprintf(out, sizeof(out), "%s.bench-out.holo", path);
     /* decode and conversion take turns, so a change in the machine's
      * speed during the run (frequent here) does not favour either */
     for (uint64_t k = 0; k < repeat; k++) {
-        double ca, cc;
+        double ca, cc, cn; /* CPU of each run; the all-thread runs' is not reported */
         double a = decode_all(path, 1, &frames, &atoms, &ca);
-        double c = a < 0 ? -1 : convert_foreign(path, out, 1, max_bytes, 1, &cc);
-        double b = c < 0 ? -1 : decode_all(path, all, &frames, &atoms, &cpun);
-        double d = b < 0 || all == 1 ? b : convert_foreign(path, out, all, max_bytes, 1, &cpun);
+        double c = a < 0 ? -1 : convert_foreign(path, out, 1, max_bytes, &cc);
+        double b = c < 0 ? -1 : decode_all(path, all, &frames, &atoms, &cn);
+        double d = b < 0 ? -1 : all == 1 ? c : convert_foreign(path, out, all, max_bytes, &cn);
         if (a < 0 || b < 0 || c < 0 || d < 0)
             return EXIT_DATAERR;
         if (t1 < 0 || a < t1)

@@ -20,6 +20,11 @@ void *pio_alloc_big(size_t align, size_t *len)
     *len = (*len + HUGE - 1) / HUGE * HUGE;
     void *p = aligned_alloc(align > HUGE ? align : HUGE, *len);
     if (p)
-        madvise(p, *len, MADV_HUGEPAGE); /* a hint: refused is fine */
+        pio_huge_hint(p, *len);
     return p;
+}
+
+void pio_huge_hint(void *p, size_t len)
+{
+    madvise(p, len, MADV_HUGEPAGE); /* a hint: refused is fine */
 }

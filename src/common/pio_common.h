@@ -52,4 +52,7 @@ unsigned pio_cpu_count(void);
  * and asks for huge pages (see memory.c). NULL when out of memory. */
 void *pio_alloc_big(size_t align, size_t *len);
 
+/* Ask for huge pages on [p, p + len) (p page-aligned), e.g. a mapping. */
+void pio_huge_hint(void *p, size_t len);
+
 #endif /* PIO_COMMON_INTERNAL_H */

@@ -313,7 +313,7 @@ static void start_engine(pio_writer *w)
  * every 64 KiB, while it is still in cache (a record copied whole and
  * then hashed is read twice from memory). Slices start at multiples of
  * 64 KiB from dst, so BLAKE3's chunks line up with them. */
-#define COPY_HASH_SLICE ((size_t)64 << 10)
+#define COPY_HASH_SLICE HOLO_GATHER_MAX /* a gathered record is one slice */
 static void copy_hash(uint8_t *dst, const struct iovec *iov, int n, pio_blake3_hasher *h)
 {
     size_t done = 0, hashed = 0;
@@ -794,24 +794,13 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
  * block at a time; in one piece all whole chunks go through the SIMD
  * tier together (measured: XTC to HOLO of 711-atom frames, BLAKE3 went
  * from ~24% to ~9% of the CPU, 414 to 352 ms in all). */
-static void rec_gather(const struct rec *r, uint8_t *buf)
-{
-    size_t at = 0;
-    for (int i = 0; i < r->n; i++) {
-        if (r->iov[i].iov_len) /* empty pieces may have a NULL base */
-            memcpy(buf + at, r->iov[i].iov_base, r->iov[i].iov_len);
-        at += r->iov[i].iov_len;
-    }
-}
-
 static void rec_hash(struct rec *r)
 {
     pio_blake3_hasher h;
     pio_blake3_hasher_init(&h);
     if (r->lay.length <= HOLO_GATHER_MAX) {
-        uint8_t buf[HOLO_GATHER_MAX];
-        rec_gather(r, buf);
-        pio_blake3_hasher_update(&h, buf, (size_t)r->lay.length);
+        uint8_t buf[HOLO_GATHER_MAX]; /* one slice of copy_hash: copied whole, then hashed */
+        copy_hash(buf, r->iov, r->n, &h);
     } else {
         for (int i = 0; i < r->n; i++)
             pio_blake3_hasher_update(&h, r->iov[i].iov_base, r->iov[i].iov_len);
@@ -974,7 +963,7 @@ static void hash_task_run(struct pio_b3_task *t)
         uint8_t out[PIO_B3_EQUAL_MAX * 32];
         for (size_t j = 0; j < m; j++) {
             uint8_t *slot = h->stage + (k + j) * h->stride;
-            rec_gather(&h->recs[k + j], slot);
+            copy_hash(slot, h->recs[k + j].iov, h->recs[k + j].n, NULL);
             in[j] = slot;
         }
         pio_b3_hash_equal(in, m, (size_t)len, out);

@@ -448,8 +448,9 @@ static void test_writers_identical(void)
 /* A failed O_DIRECT write from the pwrite engine's background flush (of
  * frames already appended) fails a later append or the commit, naming the
  * file and an offset; the writer then refuses more, and a reopen finds the
- * frames committed before (and whole records written before the failure). Through io_uring too (its
- * queue reports the first failed write the same way). */
+ * frames committed before (and whole records written before the failure).
+ * The injected fault is pwrite's: through io_uring the same steps must
+ * simply succeed (no injected failure reaches io_uring's writes). */
 static void test_direct_write_failure(void)
 {
     static const enum pio_io_engine engines[] = {PIO_IO_PREAD, PIO_IO_URING};
