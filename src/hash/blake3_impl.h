@@ -159,6 +159,10 @@ void pio_b3_subtree_cv(const struct pio_b3_ops *ops, const uint8_t *input, size_
  */
 #define PIO_B3_EQUAL_MAX 16
 void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8_t *out);
+/* The same, with each input given chunk by chunk, so it need not be
+ * contiguous: input k's chunk c (1024 bytes, the last one what is left) at
+ * chunks[k * nch + c], nch = ceil(len / 1024). */
+void pio_b3_hash_equal_chunks(const uint8_t *const *chunks, size_t n, size_t len, uint8_t *out);
 
 uint64_t pio_b3_hasher_boundary(const struct pio_b3_ops *ops, pio_blake3_hasher *h);
 

@@ -165,10 +165,23 @@ void pio_b3_subtree_children(const struct pio_b3_ops *ops, const uint8_t *input,
  * chunk and every parent (a lone small input hashes its last chunk,
  * parents and root one compression at a time). */
 
+/* Where input k's chunks are: chunk c at in[k] + c * 1024, or, with a
+ * table, at chunks[k * nch + c]. */
+struct equal_src {
+    const uint8_t *const *in;
+    const uint8_t *const *chunks;
+    size_t nch;
+};
+
+static const uint8_t *chunk_at(const struct equal_src *s, size_t k, uint64_t c)
+{
+    return s->chunks ? s->chunks[k * s->nch + c] : s->in[k] + (size_t)c * B3_CHUNK_LEN;
+}
+
 /* CVs (32 bytes per input, into out) of chunks [first, first + count) of
  * each input; `root` marks the top node. */
-static void equal_node(const struct pio_b3_ops *ops, const uint8_t *const *in, size_t n, size_t len,
-                       uint64_t first, uint64_t count, bool root, uint8_t *out)
+static void equal_node(const struct pio_b3_ops *ops, const struct equal_src *src, size_t n,
+                       size_t len, uint64_t first, uint64_t count, bool root, uint8_t *out)
 {
     const uint8_t *ptrs[PIO_B3_EQUAL_MAX];
     uint8_t rootf = root ? B3_ROOT : 0;
@@ -176,7 +189,7 @@ static void equal_node(const struct pio_b3_ops *ops, const uint8_t *const *in, s
         size_t off = (size_t)first * B3_CHUNK_LEN;
         size_t blocks = PIO_MIN((size_t)B3_CHUNK_LEN, len - off) / B3_BLOCK_LEN;
         for (size_t k = 0; k < n; k++)
-            ptrs[k] = in[k] + off;
+            ptrs[k] = chunk_at(src, k, first);
         ops->hash_many(ptrs, n, blocks, B3_IV, first, false, 0, B3_CHUNK_START,
                        B3_CHUNK_END | rootf, out);
         return;
@@ -184,8 +197,8 @@ static void equal_node(const struct pio_b3_ops *ops, const uint8_t *const *in, s
     uint64_t left = (uint64_t)1 << (63 - __builtin_clzll((unsigned long long)(count - 1)));
     uint8_t pairs[PIO_B3_EQUAL_MAX][2 * B3_OUT_LEN];
     uint8_t cvs[2][PIO_B3_EQUAL_MAX * B3_OUT_LEN];
-    equal_node(ops, in, n, len, first, left, false, cvs[0]);
-    equal_node(ops, in, n, len, first + left, count - left, false, cvs[1]);
+    equal_node(ops, src, n, len, first, left, false, cvs[0]);
+    equal_node(ops, src, n, len, first + left, count - left, false, cvs[1]);
     for (size_t k = 0; k < n; k++) {
         memcpy(pairs[k], cvs[0] + k * B3_OUT_LEN, B3_OUT_LEN);
         memcpy(pairs[k] + B3_OUT_LEN, cvs[1] + k * B3_OUT_LEN, B3_OUT_LEN);
@@ -194,12 +207,25 @@ static void equal_node(const struct pio_b3_ops *ops, const uint8_t *const *in, s
     ops->hash_many(ptrs, n, 1, B3_IV, 0, false, B3_PARENT | rootf, 0, 0, out);
 }
 
-void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8_t *out)
+static void hash_equal(const uint8_t *const *inputs, const uint8_t *const *chunks, size_t n,
+                       size_t len, uint8_t *out)
 {
     const struct pio_b3_ops *ops = pio_b3_ops();
+    size_t nch = (len + B3_CHUNK_LEN - 1) / B3_CHUNK_LEN;
     for (size_t done = 0; done < n; done += PIO_B3_EQUAL_MAX) {
         size_t m = PIO_MIN(n - done, (size_t)PIO_B3_EQUAL_MAX);
-        equal_node(ops, inputs + done, m, len, 0, (len + B3_CHUNK_LEN - 1) / B3_CHUNK_LEN, true,
-                   out + done * B3_OUT_LEN);
+        struct equal_src src = {inputs ? inputs + done : NULL, chunks ? chunks + done * nch : NULL,
+                                nch};
+        equal_node(ops, &src, m, len, 0, nch, true, out + done * B3_OUT_LEN);
     }
+}
+
+void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8_t *out)
+{
+    hash_equal(inputs, NULL, n, len, out);
+}
+
+void pio_b3_hash_equal_chunks(const uint8_t *const *chunks, size_t n, size_t len, uint8_t *out)
+{
+    hash_equal(NULL, chunks, n, len, out);
 }

@@ -68,6 +68,19 @@ static void check_hash_many(const char *name, hash_many_fn fn, const uint8_t *da
     }
 }
 
+/* got[32 k ..] is pio_blake3_hash of each in[k] */
+static void check_each(const char *what, const uint8_t *const *in, size_t n, size_t len,
+                       const uint8_t *got)
+{
+    uint8_t want[32];
+    for (size_t k = 0; k < n; k++) {
+        pio_blake3_hash(want, 32, in[k], len);
+        CHECKF(memcmp(want, got + 32 * k, 32) == 0,
+               "%s: tier %s, %zu inputs of %zu bytes: input %zu differs", what,
+               pio_blake3_tier_name(pio_blake3_tier_active()), n, len, k);
+    }
+}
+
 /* pio_b3_hash_equal on every tier (portable included) against
  * pio_blake3_hash of each input: lengths of one block to 64 KiB, including
  * one chunk, chunk counts around powers of two, and group sizes around
@@ -78,7 +91,12 @@ static void check_hash_equal(const uint8_t *data)
                                   8576, 9216, 16384, 17408, 33792, 65472, 65536};
     static const size_t ns[] = {1, 2, 3, 7, 8, 9, 16, 17, 40};
     const uint8_t *in[40];
-    uint8_t got[40 * 32], want[32];
+    uint8_t got[40 * 32];
+    /* pio_b3_hash_equal_chunks: every third chunk copied elsewhere (to an
+     * odd address), the others read in place */
+    static const uint8_t *chunks[40 * 64];
+    uint8_t *copies = malloc((size_t)40 * 64 * 1024 + 1);
+    CHECK(copies != NULL);
     for (int t = 0; t < PIO_BLAKE3_TIER_COUNT; t++) {
         enum pio_blake3_tier tier = (enum pio_blake3_tier)t;
         if (!pio_blake3_tier_supported(tier))
@@ -90,15 +108,25 @@ static void check_hash_equal(const uint8_t *data)
                 for (size_t k = 0; k < n; k++) /* overlapping, distinct inputs */
                     in[k] = data + k * 4099;
                 pio_b3_hash_equal(in, n, len, got);
-                for (size_t k = 0; k < n; k++) {
-                    pio_blake3_hash(want, 32, in[k], len);
-                    CHECKF(memcmp(want, got + 32 * k, 32) == 0,
-                           "hash_equal: tier %s, %zu inputs of %zu bytes: input %zu differs",
-                           pio_blake3_tier_name(tier), n, len, k);
-                }
+                check_each("hash_equal", in, n, len, got);
+                size_t nch = (len + 1023) / 1024;
+                for (size_t k = 0; k < n; k++)
+                    for (size_t c = 0; c < nch; c++) {
+                        const uint8_t *src = in[k] + c * 1024;
+                        if ((k + c) % 3 == 0) {
+                            uint8_t *dst = copies + 1 + (k * 64 + c) * 1024;
+                            memcpy(dst, src, len - c * 1024 < 1024 ? len - c * 1024 : 1024);
+                            src = dst;
+                        }
+                        chunks[k * nch + c] = src;
+                    }
+                memset(got, 0, sizeof(got));
+                pio_b3_hash_equal_chunks(chunks, n, len, got);
+                check_each("hash_equal_chunks", in, n, len, got);
             }
     }
     pio_blake3_tier_force(PIO_BLAKE3_TIER_AUTO);
+    free(copies);
 }
 
 int main(void)
