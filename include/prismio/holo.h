@@ -117,10 +117,14 @@ struct pio_writer_options {
     /* NULL: a random salt. Else these 16 bytes, and creation time 0, so the
      * same frames give byte-identical files (tests, content addressing). */
     const uint8_t *salt;
+    /* Threads that hash a pio_writer_append_many group, the caller's
+     * included: 0 means every CPU, 1 the caller alone. Lower it where
+     * other threads keep the cores busy (a pipeline's sink). */
+    uint32_t hash_threads;
 };
 #define PIO_WRITER_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL                                    \
+        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL, 0                                 \
     }
 
 /*
@@ -152,8 +156,9 @@ PIO_API int pio_writer_set_metadata(pio_writer *w, const char *key, const char *
 PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *frame, struct pio_error *err);
 
 /* Append frames[0..n) in order, as n calls of pio_writer_append would, but
- * with the records hashed on every core and written with one system call
- * per 64 frames (pwrite engine; O_DIRECT and io_uring append one by one).
+ * with the records hashed on every core (or opts->hash_threads) and written
+ * with one system call per 64 frames (pwrite engine; O_DIRECT and io_uring
+ * append one by one).
  * On an error, pio_writer_nframes() tells how many frames went in. */
 PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames, size_t n,
                                    struct pio_error *err);

@@ -98,6 +98,7 @@ struct pio_source_info {
     const char *const *meta_keys;
     const char *const *meta_values;
     const char *warning; /* NULL, or what the source skipped (a truncated last frame) */
+    uint32_t threads;    /* threads the source keeps busy (0: one, its own) */
 };
 
 /*
@@ -115,6 +116,12 @@ struct pio_source {
     int (*next)(void *ctx, struct pio_frame *out, struct pio_error *err);
     void (*release)(void *ctx, const struct pio_frame *f);
     void (*destroy)(void *ctx);
+    /* Optional (NULL: next is used): as next, but the source may decode the
+     * frame's positions straight into dst, float32, room for cap_atoms
+     * atoms (64-byte aligned): the batch's own memory, so the pipeline has
+     * nothing to copy. out->positions says where they are (dst or not). */
+    int (*next_into)(void *ctx, struct pio_frame *out, float *dst, uint64_t cap_atoms,
+                     struct pio_error *err);
 };
 
 /*
@@ -161,7 +168,8 @@ PIO_API void pio_synthetic_frame(uint64_t i, uint64_t natoms, uint32_t fields, u
  * A HOLO writer as a sink: topology and metadata from the source (after
  * selection), plus `prismio.source` metadata when given. commit_frames: a
  * commit every that many frames (0: only at the end). On a failed run the
- * frames written so far are committed.
+ * frames written so far are committed. wo->hash_threads 0 means the CPUs
+ * the source's threads leave free (pio_source_info.threads; at least 1).
  */
 PIO_API int pio_sink_holo(struct pio_sink *out, const char *path,
                           const struct pio_writer_options *wo, uint64_t commit_frames,

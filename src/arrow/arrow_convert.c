@@ -664,7 +664,7 @@ int arrow_source_open(struct pio_source *out, const char *path, struct pio_error
         src_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source arrow", s,           src_info,   src_start,
-                               src_next,       src_release, src_destroy};
+    *out = (struct pio_source){"source arrow", s,           src_info,    src_start,
+                               src_next,       src_release, src_destroy, NULL};
     return 0;
 }

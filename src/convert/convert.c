@@ -420,10 +420,12 @@ static int ts_start(void *ctx, const uint64_t *f, uint64_t n, struct pio_error *
     struct top_src *s = ctx;
     return s->inner.start(s->inner.ctx, f, n, err);
 }
-static int ts_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+static int ts_next_into(void *ctx, struct pio_frame *out, float *dst, uint64_t cap,
+                        struct pio_error *err)
 {
     struct top_src *s = ctx;
-    int rc = s->inner.next(s->inner.ctx, out, err);
+    int rc = s->inner.next_into ? s->inner.next_into(s->inner.ctx, out, dst, cap, err)
+                                : s->inner.next(s->inner.ctx, out, err);
     if (rc == 1 && out->natoms != s->t.n) {
         s->inner.release(s->inner.ctx, out);
         return pio_error_set(err, PIO_EUSAGE, "frame %llu has %llu atoms, %s %llu",
@@ -431,6 +433,10 @@ static int ts_next(void *ctx, struct pio_frame *out, struct pio_error *err)
                              s->path, (unsigned long long)s->t.n);
     }
     return rc;
+}
+static int ts_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+{
+    return ts_next_into(ctx, out, NULL, 0, err);
 }
 static void ts_release(void *ctx, const struct pio_frame *f)
 {
@@ -508,8 +514,9 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
         return rc;
     }
     s->inner = *out;
-    *out =
-        (struct pio_source){s->inner.name, s, ts_info, ts_start, ts_next, ts_release, ts_destroy};
+    *out = (struct pio_source){
+        s->inner.name, s,          ts_info,    ts_start,
+        ts_next,       ts_release, ts_destroy, s->inner.next_into ? ts_next_into : NULL};
     return 0;
 }
 

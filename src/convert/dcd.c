@@ -246,7 +246,8 @@ int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *
         ds_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source dcd", s, ds_info, ds_start, ds_next, ds_release, ds_destroy};
+    *out = (struct pio_source){"source dcd", s,          ds_info,    ds_start,
+                               ds_next,      ds_release, ds_destroy, NULL};
     return 0;
 }
 

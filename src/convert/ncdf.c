@@ -221,8 +221,8 @@ int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error 
         ns_destroy(s);
         return rc;
     }
-    *out =
-        (struct pio_source){"source ncdf", s, ns_info, ns_start, ns_next, ns_release, ns_destroy};
+    *out = (struct pio_source){"source ncdf", s,          ns_info,    ns_start,
+                               ns_next,       ns_release, ns_destroy, NULL};
     return 0;
 }
 

@@ -570,7 +570,8 @@ int text_source_open(struct pio_source *out, const char *path, enum pio_format f
     if (rc != 0)
         return rc;
     static const char *const names[] = {"", "", "", "source gro", "source pdb", "source xyz"};
-    *out = (struct pio_source){names[fmt], s, ts_info, ts_start, ts_next, ts_release, ts_destroy};
+    *out = (struct pio_source){names[fmt], s,          ts_info,    ts_start,
+                               ts_next,    ts_release, ts_destroy, NULL};
     return 0;
 }
 

@@ -290,7 +290,8 @@ int trr_source_open(struct pio_source *out, const char *path, struct pio_error *
         rs_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source trr", s, rs_info, rs_start, rs_next, rs_release, rs_destroy};
+    *out = (struct pio_source){"source trr", s,          rs_info,    rs_start,
+                               rs_next,      rs_release, rs_destroy, NULL};
     return 0;
 }
 

@@ -208,14 +208,17 @@ static int xs_info(void *ctx, struct pio_source_info *out, struct pio_error *err
                                     .max_natoms = s->natoms,
                                     .fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX,
                                     .length_unit = PIO_UNIT_NM,
-                                    .warning = s->warning[0] ? s->warning : NULL};
+                                    .warning = s->warning[0] ? s->warning : NULL,
+                                    .threads = s->threads};
     return 0;
 }
 
-/* Read and decode frame sl->i into the slot (any thread: the file
- * descriptor and the scan are read-only by now). */
-static void decode_slot(struct xtc_src *s, struct slot *sl)
+/* Read and decode frame sl->i into the slot, its positions into dst
+ * (NULL: the slot's array; any thread: the file descriptor and the scan
+ * are read-only by now). */
+static void decode_slot(struct xtc_src *s, struct slot *sl, float *dst)
 {
+    float *xs = dst ? dst : sl->x;
     uint64_t i = sl->i, off = s->off[i];
     uint64_t end = i + 1 < s->nframes ? s->off[i + 1] : s->size;
     uint64_t len = end - off;
@@ -251,9 +254,8 @@ static void decode_slot(struct xtc_src *s, struct slot *sl)
     float precision;
     const char *why = "truncated";
     uint64_t t0 = pio_tm_start();
-    rc = x.bad
-             ? PIO_ETRUNCATED
-             : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, sl->x, &precision, &why);
+    rc = x.bad ? PIO_ETRUNCATED
+               : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, xs, &precision, &why);
     pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->fd, i, len, t0, rc);
     if (rc != 0) {
         sl->rc = pio_error_set(&sl->err, rc, "%s: frame %llu at offset 0x%llx: %s", s->path,
@@ -264,7 +266,7 @@ static void decode_slot(struct xtc_src *s, struct slot *sl)
      * 2^31 / precision is; raw floats (natoms <= 9) are checked one by one. */
     bool finite = precision > 0 && isfinite(2147483648.0f * (1.0f / precision));
     for (uint64_t k = 0; !finite && k < (uint64_t)s->natoms * 3; k++)
-        if (!isfinite(sl->x[k])) {
+        if (!isfinite(xs[k])) {
             sl->rc = pio_error_set(&sl->err, PIO_ECORRUPT,
                                    "%s: frame %llu at offset 0x%llx: atom %llu is not a number",
                                    s->path, (unsigned long long)i, (unsigned long long)off,
@@ -272,7 +274,7 @@ static void decode_slot(struct xtc_src *s, struct slot *sl)
             return;
         }
     out->natoms = s->natoms;
-    out->positions = (const float(*)[3])sl->x;
+    out->positions = (const float(*)[3])xs;
     out->fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX;
     out->step = step;
     out->time = time;
@@ -313,7 +315,7 @@ static void *decoder_main(void *arg)
         }
         sl->state = SLOT_BUSY;
         pthread_mutex_unlock(&s->mu);
-        decode_slot(s, sl);
+        decode_slot(s, sl, NULL);
         pthread_mutex_lock(&s->mu);
         sl->state = SLOT_DONE;
         pthread_cond_broadcast(&s->done);
@@ -358,7 +360,10 @@ static int xs_start(void *ctx, const uint64_t *frames, uint64_t n, struct pio_er
     return 0;
 }
 
-static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+/* One decoder: frame by frame on the caller's thread, into dst when the
+ * pipeline gives one; with more, decoded ahead into the slots. */
+static int xs_next_into(void *ctx, struct pio_frame *out, float *dst, uint64_t cap,
+                        struct pio_error *err)
 {
     struct xtc_src *s = ctx;
     if (s->k == s->nsel)
@@ -366,7 +371,7 @@ static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     struct slot *sl = &s->slots[s->k % s->nslots];
     if (s->nslots == 1) {
         sl->i = s->sel ? s->sel[s->k] : s->k;
-        decode_slot(s, sl);
+        decode_slot(s, sl, dst && cap >= s->natoms ? dst : NULL);
         s->k++;
     } else {
         pthread_mutex_lock(&s->mu);
@@ -382,7 +387,7 @@ static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
             }
             w->state = SLOT_BUSY;
             pthread_mutex_unlock(&s->mu);
-            decode_slot(s, w);
+            decode_slot(s, w, NULL);
             pthread_mutex_lock(&s->mu);
             w->state = SLOT_DONE;
             pthread_cond_broadcast(&s->done);
@@ -397,6 +402,11 @@ static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     }
     *out = sl->f;
     return 1;
+}
+
+static int xs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+{
+    return xs_next_into(ctx, out, NULL, 0, err);
 }
 
 /* Frames come back in order, one at a time: the slot of the last one. */
@@ -467,7 +477,8 @@ int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
         xs_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source xtc", s, xs_info, xs_start, xs_next, xs_release, xs_destroy};
+    *out = (struct pio_source){"source xtc", s,          xs_info,    xs_start,
+                               xs_next,      xs_release, xs_destroy, xs_next_into};
     return 0;
 }
 

@@ -168,7 +168,8 @@ static void batch_add(struct pipe *p, struct pio_batch *b, const struct pio_fram
             /* The first frame with this field: zero the frames before it. */
             if (!(b->fields_any & bit[k]))
                 memset(base, 0, a0 * 12);
-            memcpy(d, src[k], n * 12);
+            if ((const void *)src[k] != (const void *)d) /* else decoded in place */
+                memcpy(d, src[k], n * 12);
             memset(d + n * 3, 0, pad * 12);
             fields |= bit[k];
         } else if (b->fields_any & bit[k]) {
@@ -217,6 +218,27 @@ PIO_API void pio_batch_frame(const struct pio_batch *b, uint32_t f, struct pio_f
 
 /* ---- source thread ------------------------------------------------------------ */
 
+/* A free buffer as a new batch (waiting for one: backpressure), or NULL
+ * once the pool is closed (someone failed). */
+static struct pio_batch *batch_get(struct pipe *p, uint64_t *seq, uint64_t frame)
+{
+    void *buf = pio_pool_get(p->pool);
+    if (!buf) {
+        double t0 = now();
+        uint64_t tm = pio_tm_start();
+        buf = pio_pool_get_wait(p->pool);
+        p->source_wait += now() - t0;
+        pio_tm_end(PIO_OP_QUEUE_WAIT, 0, 1, frame, 0, tm, 0); /* 1: source, backpressure */
+    }
+    return buf ? batch_init(p, buf, (*seq)++) : NULL;
+}
+
+static void batch_push(struct pipe *p, struct pio_batch *b)
+{
+    batch_seal(b);
+    pio_mpmc_push_wait(p->work, b);
+}
+
 static void *source_main(void *arg)
 {
     struct pipe *p = arg;
@@ -225,9 +247,28 @@ static void *source_main(void *arg)
     uint64_t seq = 0;
     struct pio_error e = {0};
     int rc;
+    /* A source that can decode into the batch gets the next frame's place
+     * in it, sized for its bound on atoms (nothing to copy then). */
+    uint64_t bound = PAD_ATOMS(p->sinfo.max_natoms);
+    bool into = p->src->next_into && bound <= p->atom_cap;
+    float *scratch = NULL;
     while (!pipe_failed(p)) {
         struct pio_frame f;
-        rc = p->src->next(p->src->ctx, &f, &e);
+        float *dst = NULL;
+        if (into) {
+            if (b && (b->nframes == b->frame_capacity ||
+                      b->atom_offset[b->nframes] + bound > p->atom_cap)) {
+                batch_push(p, b);
+                b = NULL;
+            }
+            if (!b && !(b = batch_get(p, &seq, p->frames_in)))
+                break;
+            dst = (float *)b->positions + b->atom_offset[b->nframes] * 3;
+            rc = p->src->next_into(p->src->ctx, &f, dst, p->atom_cap - b->atom_offset[b->nframes],
+                                   &e);
+        } else {
+            rc = p->src->next(p->src->ctx, &f, &e);
+        }
         if (rc < 0) {
             pipe_fail(p, rc, p->src->name, &e, NULL);
             break;
@@ -236,7 +277,8 @@ static void *source_main(void *arg)
             break;
         uint64_t need = PAD_ATOMS(f.natoms);
         uint32_t ns = (p->drop & PIO_DROP_SCALARS) ? 0 : f.nscalars;
-        if (need > p->atom_cap || ns > p->scalar_cap) {
+        if (need > p->atom_cap || ns > p->scalar_cap ||
+            (dst && (const float *)f.positions == dst && need > bound)) {
             pio_error_set(&e, PIO_ELIMIT,
                           "frame %llu: %llu atoms and %u scalars exceed the source's bound "
                           "(%llu atoms)",
@@ -246,41 +288,42 @@ static void *source_main(void *arg)
             pipe_fail(p, PIO_ELIMIT, p->src->name, &e, NULL);
             break;
         }
+        struct pio_frame got = f; /* as the source gave it, for release */
         if (b &&
             (b->nframes == b->frame_capacity || b->atom_offset[b->nframes] + need > p->atom_cap ||
              b->scalar_offset[b->nframes] + ns > p->scalar_cap)) {
-            batch_seal(b);
-            pio_mpmc_push_wait(p->work, b);
+            if (dst && (const float *)f.positions == dst) {
+                /* decoded into b, whose scalars are full: keep a copy
+                 * while b goes on (rare: a source's first frames with
+                 * many scalars) */
+                if (!scratch && !(scratch = malloc((size_t)bound * 12))) {
+                    p->src->release(p->src->ctx, &got);
+                    pipe_fail(p, -ENOMEM, p->src->name, NULL, "out of memory");
+                    break;
+                }
+                memcpy(scratch, dst, (size_t)f.natoms * 12);
+                f.positions = (const float(*)[3])scratch;
+            }
+            batch_push(p, b);
             b = NULL;
         }
-        if (!b) {
-            void *buf = pio_pool_get(p->pool);
-            if (!buf) {
-                double t0 = now();
-                uint64_t tm = pio_tm_start();
-                buf = pio_pool_get_wait(p->pool);
-                p->source_wait += now() - t0;
-                pio_tm_end(PIO_OP_QUEUE_WAIT, 0, 1, f.index, 0, tm,
-                           0); /* 1: source, backpressure */
-            }
-            if (!buf) { /* closed: someone failed */
-                p->src->release(p->src->ctx, &f);
-                break;
-            }
-            b = batch_init(p, buf, seq++);
+        if (!b && !(b = batch_get(p, &seq, f.index))) {
+            p->src->release(p->src->ctx, &got);
+            break;
         }
         batch_add(p, b, &f);
-        p->src->release(p->src->ctx, &f);
+        p->src->release(p->src->ctx, &got);
         p->frames_in++;
         /* relaxed: a progress figure; the join orders the final value. */
         atomic_fetch_add_explicit(
             &p->bytes_in, f.natoms * 12 * (1u + (f.velocities != NULL) + (f.forces != NULL)),
             memory_order_relaxed);
     }
-    if (b && !pipe_failed(p)) {
-        batch_seal(b);
-        pio_mpmc_push_wait(p->work, b);
-    }
+    if (b && b->nframes && !pipe_failed(p))
+        batch_push(p, b);
+    else if (b)
+        pio_pool_put(p->pool, b);
+    free(scratch);
     /* Workers drain what is queued, then see the close. */
     pio_mpmc_close(p->work);
     return NULL;

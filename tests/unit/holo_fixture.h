@@ -6,6 +6,7 @@
 #define PIO_HOLO_FIXTURE_H
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -150,6 +151,30 @@ static inline char *fixture_tmpname(const char *tag)
     return p;
 }
 
+static inline void *fixture_nop(void *arg)
+{
+    return arg;
+}
+
+/* Threads of this process (from /proc/self/status), or -1. A thread is
+ * started and joined first: ThreadSanitizer starts its own background
+ * thread with the process's first one, which must not count as ours. */
+static inline int fixture_threads(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, fixture_nop, NULL) == 0)
+        pthread_join(t, NULL);
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* Read a whole file into memory. */
 static inline uint8_t *fixture_slurp(const char *path, size_t *len)
 {
@@ -167,6 +192,21 @@ static inline uint8_t *fixture_slurp(const char *path, size_t *len)
     fclose(f);
     *len = (size_t)n;
     return b;
+}
+
+/* Whether files a and b hold the same bytes and a verifies as HOLO. */
+static inline bool fixture_same_holo(const char *a, const char *b)
+{
+    size_t la = 0, lb = 0;
+    uint8_t *x = fixture_slurp(a, &la), *y = fixture_slurp(b, &lb);
+    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    pio_reader *r = NULL;
+    struct pio_error e = {0};
+    bool ok = same && pio_reader_open(&r, a, NULL, &e) == 0 && pio_reader_verify(r, 1, &e) == 0;
+    pio_reader_close(r);
+    return ok;
 }
 
 static inline int fixture_spit(const char *path, const uint8_t *b, size_t len)

@@ -2,7 +2,8 @@
  * Converter internals through the public API: XTC frames decoded on
  * several threads are bit-identical to the serial decoder's, in any
  * selection order (also run under ThreadSanitizer); every reader gives the
- * same frames through a selection as through a full pass; the XTC codec
+ * same frames through a selection as through a full pass; XTC to HOLO
+ * with frames decoded into the batches equals the copying path; the XTC codec
  * round-trips integers of every magnitude it allows (each bounding-box
  * size and small-integer index the decoder divides by); format names.
  */
@@ -11,6 +12,7 @@
 #include <prismio/holo.h>
 #include <unistd.h>
 
+#include "holo_fixture.h"
 #include "pio_test.h"
 
 #define DATA PIO_TEST_DATA_DIR
@@ -33,6 +35,10 @@ static int read_all(const char *path, uint32_t threads, const char *sel, struct 
         fprintf(stderr, "%s\n", e.message);
         return -1;
     }
+    /* an XTC source tells the sink how many threads it decodes on */
+    if (pio_format_from_path(path) == PIO_FORMAT_XTC)
+        CHECKF(info.threads == threads, "%s: info.threads %u, decoding on %u", path, info.threads,
+               threads);
     n = info.nframes;
     if (sel && pio_select_frames(sel, info.nframes, &list, &n, &e) != 0)
         return -1;
@@ -192,9 +198,52 @@ static void codec_roundtrip(void)
     free(pos);
 }
 
+/* XTC to HOLO through the pipeline: with one decoder the frames are
+ * decoded straight into the batches, with two they are copied from the
+ * decoders' slots; the files are the same byte for byte (fixed salt), with
+ * a frame and an atom selection and small batches too, and verify. */
+static void xtc_into_batches(void)
+{
+    static const uint8_t salt[16] = "xtc-into-batches";
+    static const struct {
+        const char *frames, *atoms;
+        uint64_t memory;
+    } cases[] = {{NULL, NULL, 0}, {"::-3,4", "3-300", 64 << 10}};
+    const char *out[2] = {fixture_tmpname("xtc_into1"), fixture_tmpname("xtc_into2")};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        for (uint32_t threads = 1; threads <= 2; threads++) {
+            struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
+            so.threads = threads;
+            struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+            wo.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+            wo.salt = salt;
+            struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
+            ko.flags = PIO_SINK_OVERWRITE;
+            ko.writer = &wo;
+            struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
+            po.frames = cases[c].frames;
+            po.atoms = cases[c].atoms;
+            po.max_bytes = cases[c].memory;
+            struct pio_source src;
+            struct pio_sink sink;
+            struct pio_error e = {0};
+            CHECKF(pio_source_open(&src, DATA "/peptide.xtc", &so, &e) == 0, "%s", e.message);
+            CHECKF(pio_sink_open(&sink, out[threads - 1], &ko, &e) == 0, "%s", e.message);
+            CHECKF(pio_pipeline_run(&src, &sink, &po, NULL, &e) == 0, "%s", e.message);
+            pio_sink_destroy(&sink);
+            pio_source_destroy(&src);
+        }
+        CHECKF(fixture_same_holo(out[0], out[1]),
+               "case %zu: one decoder (into the batches) and two wrote other bytes", c);
+    }
+    unlink(out[0]);
+    unlink(out[1]);
+}
+
 int main(void)
 {
     codec_roundtrip();
+    xtc_into_batches();
     const char *files[] = {DATA "/peptide.xtc", DATA "/solvated.xtc",       DATA "/water.trr",
                            DATA "/peptide.dcd", DATA "/peptide_models.pdb", DATA "/peptide.xyz",
                            DATA "/peptide.ncdf"};

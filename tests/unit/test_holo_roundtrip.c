@@ -171,20 +171,33 @@ static void test_append_many(void)
 }
 
 /* Records of one size are hashed together (every node of their trees in
- * SIMD lanes): runs of 1 to 40 equal records, small and large, give the
- * same bytes as appending one by one. */
+ * SIMD lanes, reading in place the chunks that lie within one array):
+ * runs of 1 to 40 equal records, small and large, positions only or every
+ * field (chunks straddling each piece boundary), give the same bytes as
+ * appending one by one. */
 static void test_append_many_equal_sizes(void)
 {
     static const uint8_t salt[16] = "equal-sizes-salt";
     const char *a = fixture_tmpname("eq_a"), *b = fixture_tmpname("eq_b");
-    enum { N = 160 };
+    enum { N = 200 };
     static struct fixture_frame ff[N];
     static struct pio_frame fr[N];
     for (int i = 0; i < N; i++) {
         /* runs of 5 (700 atoms: ~25 KB records; 40 atoms: ~1.5 KB), one
-         * frame alone, then 40 equal ones */
-        uint64_t base = i >= 120 ? 300 : i == 61 ? 2000 : (i / 5) % 2 ? 700 : 40;
+         * frame alone, 40 equal ones, then 20 of 711 atoms with positions
+         * only (an XTC's frames) and 20 of 333 with every field */
+        uint64_t base = i >= 180      ? 333
+                        : i >= 160    ? 711
+                        : i >= 120    ? 300
+                        : i == 61     ? 2000
+                        : (i / 5) % 2 ? 700
+                                      : 40;
         fixture_make(&ff[i], (uint64_t)i, SEED, false, base);
+        if (i >= 160) {
+            ff[i].f.velocities = i >= 180 ? (const float(*)[3])ff[i].v : NULL;
+            ff[i].f.forces = i >= 180 ? (const float(*)[3])ff[i].fo : NULL;
+            ff[i].f.nscalars = i >= 180 ? 3 : 0;
+        }
         fr[i] = ff[i].f;
     }
     struct pio_error e = {0};
@@ -212,8 +225,49 @@ static void test_append_many_equal_sizes(void)
     unlink(b);
 }
 
+/* hash_threads: 1 hashes append_many's groups on the caller's thread alone
+ * (no pool worker starts: run before anything else starts one), 2 hands
+ * half of a group to a pool worker; the bytes are the same either way. */
+static void test_hash_threads(void)
+{
+    static const uint8_t salt[16] = "hash-threads-slt";
+    const char *a = fixture_tmpname("ht_a"), *b = fixture_tmpname("ht_b");
+    enum { N = 96 }; /* 711-atom records: groups of 64 (~560 KB) are split */
+    static struct fixture_frame ff[N];
+    static struct pio_frame fr[N];
+    for (int i = 0; i < N; i++) {
+        fixture_make(&ff[i], (uint64_t)i, SEED, false, 711);
+        fr[i] = ff[i].f;
+    }
+    int before = fixture_threads();
+    CHECK(before >= 1);
+    const char *paths[2] = {a, b};
+    for (uint32_t t = 1; t <= 2; t++) {
+        struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+        o.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+        o.salt = salt;
+        o.hash_threads = t;
+        pio_writer *w = NULL;
+        struct pio_error e = {0};
+        CHECK(pio_writer_create(&w, paths[t - 1], &o, &e) == 0);
+        CHECK(w && pio_writer_append_many(w, fr, N, &e) == 0);
+        CHECK(w && pio_writer_close(w, &e) == 0);
+        int now = fixture_threads();
+        if (t == 1)
+            CHECKF(now == before, "hash_threads 1: %d threads, %d before", now, before);
+        else
+            CHECKF(now > before, "hash_threads 2: no pool worker started (%d threads)", now);
+    }
+    CHECKF(fixture_same_holo(a, b), "hash_threads changed the bytes");
+    for (int i = 0; i < N; i++)
+        fixture_free(&ff[i]);
+    unlink(a);
+    unlink(b);
+}
+
 int main(void)
 {
+    test_hash_threads(); /* first: it counts the pool's threads */
     test_append_many();
     test_append_many_equal_sizes();
     const char *path = fixture_tmpname("roundtrip");

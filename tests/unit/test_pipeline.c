@@ -556,7 +556,7 @@ static void ws_release(void *ctx, const struct pio_frame *f)
 
 static struct pio_source wrap(struct wrap_source *s, const char *name)
 {
-    return (struct pio_source){name, s, ws_info, ws_start, ws_next, ws_release, NULL};
+    return (struct pio_source){name, s, ws_info, ws_start, ws_next, ws_release, NULL, NULL};
 }
 
 struct fail_ctx {
@@ -877,11 +877,178 @@ static void test_synthetic(void)
     CHECK(pio_source_synthetic(&s, 10, 0, 0, 9, &e) == PIO_EUSAGE);
 }
 
+/* A synthetic source offering next_into or not, counting the frames it
+ * decoded in place; with `many`, frames k % 3 == 1 carry 1,500 scalars
+ * (batches run out of scalar room with a frame already in place). */
+struct into_src {
+    struct pio_source inner;
+    uint64_t in_place, k;
+    bool many;
+    struct pio_scalar sc[1500];
+};
+static int into_info(void *ctx, struct pio_source_info *out, struct pio_error *err)
+{
+    struct into_src *s = ctx;
+    return s->inner.info(s->inner.ctx, out, err);
+}
+static int into_start(void *ctx, const uint64_t *f, uint64_t n, struct pio_error *err)
+{
+    struct into_src *s = ctx;
+    return s->inner.start(s->inner.ctx, f, n, err);
+}
+static int into_next_into(void *ctx, struct pio_frame *out, float *dst, uint64_t cap,
+                          struct pio_error *err)
+{
+    struct into_src *s = ctx;
+    int rc = s->inner.next_into(s->inner.ctx, out, dst, cap, err);
+    if (rc == 1) {
+        s->in_place += dst && (const float *)out->positions == dst;
+        if (s->many && s->k % 3 == 1) {
+            for (uint32_t j = 0; j < 1500; j++) {
+                snprintf(s->sc[j].name, sizeof(s->sc[j].name), "e%u", j);
+                s->sc[j].value = (double)(out->index * 1500 + j);
+            }
+            out->scalars = s->sc;
+            out->nscalars = 1500;
+        }
+        s->k++;
+    }
+    return rc;
+}
+static int into_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+{
+    return into_next_into(ctx, out, NULL, 0, err);
+}
+static void into_release(void *ctx, const struct pio_frame *f)
+{
+    struct into_src *s = ctx;
+    s->inner.release(s->inner.ctx, f);
+}
+
+/* Frames decoded straight into the batch give the same file, byte for
+ * byte, as frames copied in: with frame and atom selections, batches
+ * ended by frame count, by atom room (small memory) and by scalar room
+ * (a frame already decoded in place moves to the next batch). */
+static void test_next_into(void)
+{
+    static const struct {
+        const char *frames, *atoms;
+        uint32_t batch;
+        uint64_t memory;
+        bool many;
+    } cases[] = {
+        {NULL, NULL, 0, 0, false},
+        {"::3,5,5", "0-9,20-29 or name HW1", 7, 0, false},
+        {NULL, NULL, 0, 64 << 10, false},
+        {"1:", "resid 2-50", 16, 0, true},
+    };
+    const char *out[2] = {fixture_tmpname("into_y"), fixture_tmpname("into_n")};
+    for (size_t c = 0; c < PIO_ARRAY_LEN(cases); c++) {
+        uint64_t in_place[2] = {0, 0};
+        for (int mode = 0; mode < 2; mode++) {
+            struct into_src *s = calloc(1, sizeof(*s));
+            struct pio_sink sink;
+            struct pio_error e = {0};
+            CHECK(s && pio_source_synthetic(&s->inner, 40, 711, PIO_FIELD_BOX, 5, &e) == 0);
+            s->many = cases[c].many;
+            struct pio_source src = {"into",    s,
+                                     into_info, into_start,
+                                     into_next, into_release,
+                                     NULL,      mode == 0 ? into_next_into : NULL};
+            struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+            wo.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+            wo.salt = SALT;
+            struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
+            po.frames = cases[c].frames;
+            po.atoms = cases[c].atoms;
+            po.batch_frames = cases[c].batch;
+            po.max_bytes = cases[c].memory;
+            po.threads = 2;
+            CHECK(pio_sink_holo(&sink, out[mode], &wo, 0, &e) == 0);
+            CHECKF(pio_pipeline_run(&src, &sink, &po, NULL, &e) == 0, "case %zu: %s", c, e.message);
+            in_place[mode] = s->in_place;
+            pio_sink_destroy(&sink);
+            pio_source_destroy(&s->inner);
+            free(s);
+        }
+        CHECKF(in_place[0] > 0 && in_place[1] == 0, "case %zu: %llu and %llu frames in place", c,
+               (unsigned long long)in_place[0], (unsigned long long)in_place[1]);
+        CHECKF(fixture_same_holo(out[0], out[1]),
+               "case %zu: frames decoded in place wrote other bytes", c);
+    }
+    unlink(out[0]);
+    unlink(out[1]);
+}
+
+/* A synthetic source that says it keeps every CPU busy. */
+static int busy_info(void *ctx, struct pio_source_info *out, struct pio_error *err)
+{
+    struct pio_source *inner = ctx;
+    int rc = inner->info(inner->ctx, out, err);
+    out->threads = pio_cpu_count();
+    return rc;
+}
+static int busy_start(void *ctx, const uint64_t *f, uint64_t n, struct pio_error *err)
+{
+    struct pio_source *inner = ctx;
+    return inner->start(inner->ctx, f, n, err);
+}
+static int busy_next(void *ctx, struct pio_frame *out, struct pio_error *err)
+{
+    struct pio_source *inner = ctx;
+    return inner->next(inner->ctx, out, err);
+}
+static void busy_release(void *ctx, const struct pio_frame *f)
+{
+    struct pio_source *inner = ctx;
+    inner->release(inner->ctx, f);
+}
+
+/* The HOLO sink hashes on the CPUs the source leaves free: with a source
+ * that takes them all, on its own thread (no pool worker starts during a
+ * run whose groups would otherwise be split; nothing before this test
+ * starts one); with a one-thread source on 3 or more CPUs, or told
+ * hash_threads 2, it starts one; the bytes are the same. */
+static void test_sink_hash_threads(void)
+{
+    const char *out[2] = {fixture_tmpname("sink_ht1"), fixture_tmpname("sink_ht2")};
+    int before = fixture_threads();
+    bool many = pio_cpu_count() >= 3;
+    for (int t = 0; t < 2; t++) {
+        struct pio_source inner, src;
+        struct pio_sink sink;
+        struct pio_error e = {0};
+        struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+        wo.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+        wo.salt = SALT;
+        wo.hash_threads = t == 1 && !many ? 2 : 0; /* 0: the sink's default */
+        CHECK(pio_source_synthetic(&inner, 300, 711, 0, 3, &e) == 0);
+        src = (struct pio_source){"busy",    &inner,       busy_info, busy_start,
+                                  busy_next, busy_release, NULL,      NULL};
+        CHECK(pio_sink_holo(&sink, out[t], &wo, 0, &e) == 0);
+        CHECKF(pio_pipeline_run(t == 0 ? &src : &inner, &sink, NULL, NULL, &e) == 0, "%s",
+               e.message);
+        pio_source_destroy(&inner);
+        pio_sink_destroy(&sink);
+        int now = fixture_threads();
+        if (t == 0)
+            CHECKF(now == before, "sink default, source on every CPU: %d threads after, %d before",
+                   now, before);
+        else
+            CHECKF(now > before, "%s: no pool worker started (%d threads)",
+                   many ? "one-thread source" : "hash_threads 2", now);
+    }
+    CHECKF(fixture_same_holo(out[0], out[1]), "hash_threads changed the sink's bytes");
+    unlink(out[0]);
+    unlink(out[1]);
+}
+
 int main(void)
 {
     test_select_frames();
     test_select_atoms();
     test_synthetic();
+    test_next_into();
     char *a = fixture_tmpname("pipe_a"), *b = fixture_tmpname("pipe_b");
     struct topo tp;
     if (make_inputs(a, b, &tp) != 0) {
@@ -893,6 +1060,7 @@ int main(void)
     test_batches(a, "0-9,20-29 or name HW1");
     test_failures(a, b);
     test_bounded();
+    test_sink_hash_threads(); /* last: it leaves a pool worker (test_bounded forks) */
     topo_free(&tp);
     unlink(a);
     unlink(b);
