@@ -204,7 +204,7 @@ int cmd_convert(int argc, char **argv)
     /* XTC decoders: the same knob as the workers. By default half the
      * cores (at least one), and the HOLO sink hashes on the rest: a frame
      * costs the sink (hashing, writing) about what it costs to decode
-     * (`prismio bench convert FILE.xtc`, 711 atoms: 11 us and 10 us of CPU),
+     * (`prismio bench convert FILE.xtc`, 711 atoms: 11-12 us of CPU each),
      * and with every core decoding the decoders and the sink take turns
      * (2 cores: 2,638 frames/s with one decoder, 2,404 with two). Measured
      * on 2 cores only; above that, the split follows those costs. */

@@ -297,8 +297,10 @@ static void *source_main(void *arg)
                  * while b goes on (rare: a source's first frames with
                  * many scalars) */
                 if (!scratch && !(scratch = malloc((size_t)bound * 12))) {
+                    pio_error_set(&e, -ENOMEM, "frame %llu: out of memory for %llu atoms",
+                                  (unsigned long long)f.index, (unsigned long long)f.natoms);
                     p->src->release(p->src->ctx, &got);
-                    pipe_fail(p, -ENOMEM, p->src->name, NULL, "out of memory");
+                    pipe_fail(p, -ENOMEM, p->src->name, &e, NULL);
                     break;
                 }
                 memcpy(scratch, dst, (size_t)f.natoms * 12);

@@ -879,17 +879,21 @@ static void test_synthetic(void)
 
 /* A synthetic source offering next_into or not, counting the frames it
  * decoded in place; with `many`, frames k % 3 == 1 carry 1,500 scalars
- * (batches run out of scalar room with a frame already in place). */
+ * (batches run out of scalar room with a frame already in place); with
+ * `busy`, it says it keeps every CPU busy. */
 struct into_src {
     struct pio_source inner;
     uint64_t in_place, k;
-    bool many;
+    bool many, busy;
     struct pio_scalar sc[1500];
 };
 static int into_info(void *ctx, struct pio_source_info *out, struct pio_error *err)
 {
     struct into_src *s = ctx;
-    return s->inner.info(s->inner.ctx, out, err);
+    int rc = s->inner.info(s->inner.ctx, out, err);
+    if (s->busy)
+        out->threads = pio_cpu_count();
+    return rc;
 }
 static int into_start(void *ctx, const uint64_t *f, uint64_t n, struct pio_error *err)
 {
@@ -958,6 +962,7 @@ static void test_next_into(void)
             struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
             wo.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
             wo.salt = SALT;
+            wo.hash_threads = 1; /* no pool worker: test_bounded forks under TSan */
             struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
             po.frames = cases[c].frames;
             po.atoms = cases[c].atoms;
@@ -980,30 +985,6 @@ static void test_next_into(void)
     unlink(out[1]);
 }
 
-/* A synthetic source that says it keeps every CPU busy. */
-static int busy_info(void *ctx, struct pio_source_info *out, struct pio_error *err)
-{
-    struct pio_source *inner = ctx;
-    int rc = inner->info(inner->ctx, out, err);
-    out->threads = pio_cpu_count();
-    return rc;
-}
-static int busy_start(void *ctx, const uint64_t *f, uint64_t n, struct pio_error *err)
-{
-    struct pio_source *inner = ctx;
-    return inner->start(inner->ctx, f, n, err);
-}
-static int busy_next(void *ctx, struct pio_frame *out, struct pio_error *err)
-{
-    struct pio_source *inner = ctx;
-    return inner->next(inner->ctx, out, err);
-}
-static void busy_release(void *ctx, const struct pio_frame *f)
-{
-    struct pio_source *inner = ctx;
-    inner->release(inner->ctx, f);
-}
-
 /* The HOLO sink hashes on the CPUs the source leaves free: with a source
  * that takes them all, on its own thread (no pool worker starts during a
  * run whose groups would otherwise be split; nothing before this test
@@ -1015,20 +996,21 @@ static void test_sink_hash_threads(void)
     int before = fixture_threads();
     bool many = pio_cpu_count() >= 3;
     for (int t = 0; t < 2; t++) {
-        struct pio_source inner, src;
+        struct into_src *s = calloc(1, sizeof(*s));
         struct pio_sink sink;
         struct pio_error e = {0};
         struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
         wo.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
         wo.salt = SALT;
         wo.hash_threads = t == 1 && !many ? 2 : 0; /* 0: the sink's default */
-        CHECK(pio_source_synthetic(&inner, 300, 711, 0, 3, &e) == 0);
-        src = (struct pio_source){"busy",    &inner,       busy_info, busy_start,
-                                  busy_next, busy_release, NULL,      NULL};
+        CHECK(s && pio_source_synthetic(&s->inner, 300, 711, 0, 3, &e) == 0);
+        s->busy = t == 0;
+        struct pio_source src = {"busy",       s,    into_info,     into_start, into_next,
+                                 into_release, NULL, into_next_into};
         CHECK(pio_sink_holo(&sink, out[t], &wo, 0, &e) == 0);
-        CHECKF(pio_pipeline_run(t == 0 ? &src : &inner, &sink, NULL, NULL, &e) == 0, "%s",
-               e.message);
-        pio_source_destroy(&inner);
+        CHECKF(pio_pipeline_run(&src, &sink, NULL, NULL, &e) == 0, "%s", e.message);
+        pio_source_destroy(&s->inner);
+        free(s);
         pio_sink_destroy(&sink);
         int now = fixture_threads();
         if (t == 0)
