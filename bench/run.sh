@@ -72,6 +72,13 @@ if [ -f "$B/python/prismio/__init__.py" ]; then
     PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" tests/data/peptide.xtc \
         tests/data/peptide.pdb 3
     PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" tests/data/solvated.xtc - 3
+    # the solvated frames x20 (made above): the same 610 KB frames, a file
+    # long enough that opening it is not a tenth of a pass
+    PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" "$xd/solvated-x20.xtc" - 3
+    if [ -f ../shared/data/water.xtc ]; then
+        PYTHONPATH=$B/python /usr/bin/python3 bench/python_bench.py "$P" ../shared/data/water.xtc \
+            ../shared/data/water.gro 3
+    fi
 fi
 echo "== Arrow export (baselines: memcpy and write() of the same bytes, same run)"
 "$P" bench arrow "$big"

@@ -341,6 +341,71 @@ static PyObject *traj_iter(Trajectory *t)
     return (PyObject *)it;
 }
 
+/* ---- blocks: many frames in one view ---------------------------------------------- */
+
+static const float (*field_of(const struct pio_frame *f, int field))[3]
+{
+    return field == 0 ? f->positions : field == 1 ? f->velocities : f->forces;
+}
+
+/* block(start, max, field): a read-only (k, natoms, 3) float32 view of
+ * field 0 (positions), 1 (velocities) or 2 (forces) of frames start ..
+ * start + k - 1, 1 <= k <= max: as many as have that natoms and lie at one
+ * spacing in the mapping (a commit's INDEX record between two frames, a
+ * change of natoms or of the fields ends a block). Its base is the first
+ * frame's Frame, so the block counts as a live view. */
+static PyObject *traj_block(Trajectory *t, PyObject *args)
+{
+    static const char *names[3] = {"positions", "velocities", "forces"};
+    Py_ssize_t start, max;
+    int field;
+    if (!PyArg_ParseTuple(args, "nni", &start, &max, &field) || !traj_open(t))
+        return NULL;
+    if (field < 0 || field > 2 || max < 1)
+        return PyErr_Format(PyExc_ValueError, "block: field %d, size %zd", field, max);
+    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r);
+    if (start < 0 || start >= n)
+        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", start, n);
+    Frame *fr = (Frame *)frame_make(t, start);
+    if (!fr)
+        return NULL;
+    const char *p0 = (const char *)field_of(&fr->f, field);
+    if (!p0) {
+        Py_DECREF(fr);
+        return PyErr_Format(PyExc_ValueError, "frame %zd has no %s", start, names[field]);
+    }
+    Py_ssize_t k = 1, stride = 0;
+    for (; k < max && start + k < n; k++) {
+        struct pio_frame g;
+        struct pio_error e = {0};
+        int rc = pio_reader_frame(t->r, (uint64_t)(start + k), &g, &e);
+        if (rc != 0) {
+            Py_DECREF(fr);
+            return raise_pio(rc, &e);
+        }
+        const char *p = (const char *)field_of(&g, field);
+        if (!p || g.natoms != fr->f.natoms)
+            break;
+        if (k == 1)
+            stride = p - p0;
+        if (stride <= 0 || p != p0 + k * stride)
+            break;
+    }
+    npy_intp dims[3] = {k, (npy_intp)fr->f.natoms, 3};
+    npy_intp strides[3] = {k > 1 ? stride : (npy_intp)fr->f.natoms * 12, 12, 4};
+    PyObject *a = PyArray_New(&PyArray_Type, 3, dims, NPY_FLOAT32, strides, (void *)p0, 0,
+                              NPY_ARRAY_ALIGNED, NULL);
+    if (!a) {
+        Py_DECREF(fr);
+        return NULL;
+    }
+    if (PyArray_SetBaseObject((PyArrayObject *)a, (PyObject *)fr) < 0) { /* steals fr */
+        Py_DECREF(a);
+        return NULL;
+    }
+    return a;
+}
+
 /* ---- MDAnalysis's fast path ------------------------------------------------------------ */
 
 /* Copy n * 3 floats times `scale` into a writable float32 buffer of exactly
@@ -650,6 +715,7 @@ static PyMethodDef traj_methods[] = {
     {"close", (PyCFunction)(void (*)(void))traj_close, METH_VARARGS | METH_KEYWORDS,
      "close(defer=False): unmap the file. While arrays still view it: BufferError, or with "
      "defer=True the trajectory closes now and the file is unmapped when the last one goes."},
+    {"block", (PyCFunction)traj_block, METH_VARARGS, "(see Trajectory.blocks)"},
     {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
     {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
     {"fill", (PyCFunction)traj_fill, METH_VARARGS,

@@ -274,3 +274,59 @@ def test_bulk_read_through_the_pipeline(gen, engine):
             t.read(atoms=[300])
         with pytest.raises(ValueError):
             t.read(engine="floppy")
+
+
+def test_blocks_view_many_frames(gen, tmp_path):
+    """blocks(): (k, natoms, 3) views of the mapping spanning frames, the
+    same values as the frames', ending where the spacing, the atom count or
+    the fields change."""
+    with prismio.open(gen) as t:
+        for field in ("positions", "velocities", "forces"):
+            got = list(t.blocks(size=5, field=field))
+            assert [len(b) for b in got] == [5, 5, 2]
+            for k, b in enumerate(got):
+                assert b.shape[1:] == (300, 3) and not b.flags.writeable
+                assert b.base is not None and isinstance(b.base, prismio.Frame)
+                first = getattr(t[5 * k], field)  # no copy: the first frame's bytes
+                assert b.__array_interface__["data"][0] == first.__array_interface__["data"][0]
+                assert b.strides[1:] == (12, 4) and b.strides[0] > 300 * 12
+                for j in range(len(b)):
+                    assert np.array_equal(b[j], getattr(t[5 * k + j], field))
+            del got, b, first
+        assert [len(b) for b in t.blocks(frames=slice(3, 11))] == [8]
+        assert list(t.blocks(frames=slice(4, 4))) == []
+        assert np.array_equal(np.concatenate(list(t.blocks(size=1))), t.read())
+        for bad in ({"size": 0}, {"field": "box"}, {"frames": slice(0, 10, 2)}):
+            with pytest.raises(ValueError):
+                next(t.blocks(**bad))
+        held = next(t.blocks())
+        gc.collect()
+        with pytest.raises(BufferError):  # a live block is a live view
+            t.close()
+        ref = held.copy()
+    assert np.array_equal(held, ref)  # the with block deferred the unmap
+    del held
+    gc.collect()
+
+    path = str(tmp_path / "mixed.holo")
+    rng = np.random.default_rng(3)
+    xs = [rng.random((n, 3)).astype(np.float32) for n in (4, 4, 4, 4, 4, 6, 6, 6, 6)]
+    with prismio.Writer(path, sync=False) as w:
+        for k, x in enumerate(xs):
+            w.append(x, velocities=x + 1 if k in (5, 6, 7) else None, step=k)
+            if k == 2:
+                w.commit()  # an INDEX record lies between frames 2 and 3
+    with prismio.open(path) as t:
+        # positions: the commit splits 0-2 from 3-4, natoms 3-4 from 5-8
+        # (frame 8 lacks velocities, but lies at the spacing of 5-7)
+        blocks = list(t.blocks(size=100))
+        assert [len(b) for b in blocks] == [3, 2, 4]
+        assert np.array_equal(np.concatenate([b.reshape(-1, 3) for b in blocks]),
+                              np.concatenate(xs))
+        with pytest.raises(ValueError, match="frame 0 has no velocities"):
+            next(t.blocks(field="velocities"))
+        v = list(t.blocks(field="velocities", frames=slice(5, 8)))
+        assert [len(b) for b in v] == [3] and np.array_equal(v[0], np.stack(xs[5:8]) + 1)
+        with pytest.raises(ValueError, match="frame 8 has no velocities"):
+            list(t.blocks(field="velocities", frames=slice(5, 9)))
+        del blocks, v
