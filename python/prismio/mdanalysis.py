@@ -84,6 +84,7 @@ class HOLOReader(base.ReaderBase):
         self.ts = self._Timestep(self.n_atoms,
                                  velocities=first is not None and first.velocities is not None,
                                  forces=first is not None and first.forces is not None,
+                                 reader=self,  # ts.dt asks the reader (_get_dt)
                                  **self._ts_kwargs)
         del first
         self._frame = -1
@@ -92,6 +93,13 @@ class HOLOReader(base.ReaderBase):
     @property
     def n_frames(self):
         return len(self._traj)
+
+    def _get_dt(self):
+        """Time between the first two frames (ps), as MDAnalysis's XTC and
+        TRR readers give it; one frame: MDAnalysis's own fallback."""
+        if len(self._traj) < 2:
+            raise AttributeError("dt: fewer than two frames")
+        return self._traj[1].time - self._traj[0].time
 
     def _read_frame(self, i):
         if i < 0 or i >= len(self._traj):

@@ -31,6 +31,10 @@ def test_same_frames_as_the_xtc(holo):
     u_x = mda.Universe(PDB, XTC)
     u_h = mda.Universe(PDB, holo)
     assert u_h.trajectory.n_frames == u_x.trajectory.n_frames == 201
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Reader has no dt information"
+        assert u_h.trajectory.dt == pytest.approx(u_x.trajectory.dt) and u_x.trajectory.dt > 0
+        assert u_h.trajectory.totaltime == pytest.approx(u_x.trajectory.totaltime)
     for ts_x, ts_h in zip(u_x.trajectory, u_h.trajectory):
         assert np.array_equal(ts_h.positions, ts_x.positions)
         assert np.allclose(ts_h.dimensions, ts_x.dimensions, rtol=1e-6)
