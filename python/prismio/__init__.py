@@ -246,25 +246,31 @@ class Writer(_prismio.Writer):
         return False
 
 
-def convert(src, dst, frames=None, atoms=None, topology=None, overwrite=False):
-    """Convert between any formats the C converters know (XTC, TRR, DCD,
-    NetCDF, PDB, GRO, XYZ, HOLO), with optional selections, by running the
-    library's pipeline through the prismio command next to this package or
-    on PATH. Returns the command's summary line."""
+def convert(src, dst, frames=None, atoms=None, topology=None, drop=(), overwrite=False):
+    """Convert between the formats the C converters know (HOLO, XTC, TRR,
+    DCD, NetCDF, PDB, GRO, XYZ, Arrow; from the extensions) through the
+    library's streaming pipeline, in this process (the GIL is released),
+    as `prismio convert` does. frames: a selection such as "::10" or
+    "0-99"; atoms: such as "name CA" or "0-99"; topology: a GRO or PDB file
+    whose atoms the frames get; drop: any of "velocities", "forces", "box",
+    "scalars"; overwrite: replace an existing output (a HOLO output is
+    refused otherwise). Returns a dict: frames written, bytes_in and
+    bytes_out (atom arrays), seconds. Errors raise OSError (ValueError for
+    a bad selection) naming the file, frame and offset; a truncated last
+    frame of the input is skipped with a RuntimeWarning."""
     import os
-    import shutil
-    import subprocess
-    here = os.path.join(os.path.dirname(__file__), "..", "..", "prismio")
-    exe = here if os.access(here, os.X_OK) else shutil.which("prismio")
-    if not exe:
-        raise FileNotFoundError("the prismio command is not installed")
-    cmd = [exe, "convert", str(src), str(dst)]
-    for flag, value in (("--frames", frames), ("--atoms", atoms), ("--top", topology)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    if overwrite:
-        cmd.append("--overwrite")
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise OSError(r.stderr.strip() or f"prismio convert failed ({r.returncode})")
-    return r.stdout.strip()
+    c = _prismio
+    bits = {"velocities": c.FIELD_VELOCITIES, "v": c.FIELD_VELOCITIES, "forces": c.FIELD_FORCES,
+            "f": c.FIELD_FORCES, "box": c.FIELD_BOX, "scalars": c.DROP_SCALARS}
+    mask = 0
+    for name in ([drop] if isinstance(drop, str) else drop):
+        if name not in bits:
+            raise ValueError(f"convert: drop {name!r}: one of velocities, forces, box, scalars")
+        mask |= bits[name]
+    src, dst = os.fspath(src), os.fspath(dst)
+    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
+        raise ValueError(f"{dst}: input and output are the same file")
+    n, bin_, bout, secs = _prismio.convert(
+        src, dst, None if frames is None else str(frames), None if atoms is None else str(atoms),
+        None if topology is None else os.fspath(topology), mask, bool(overwrite))
+    return {"frames": n, "bytes_in": bin_, "bytes_out": bout, "seconds": secs}

@@ -19,6 +19,7 @@
 #include <numpy/arrayobject.h>
 
 #include <math.h>
+#include <unistd.h>
 
 #include <prismio.h>
 
@@ -995,7 +996,71 @@ static PyObject *mod_version(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(pio_version());
 }
 
+/* convert(src, dst, frames, atoms, topology, drop, overwrite): the C
+ * converters in this process (pio_source_open, pio_sink_open,
+ * pio_pipeline_run without the GIL), as `prismio convert` runs them: XTC
+ * decoded on half the CPUs, the HOLO sink hashing on the others. Returns
+ * (frames, bytes in, bytes out, seconds); a source's warning (a truncated
+ * last frame skipped) becomes a RuntimeWarning. */
+static PyObject *mod_convert(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *in, *out;
+    const char *frames, *atoms, *top;
+    unsigned int drop;
+    int overwrite;
+    if (!PyArg_ParseTuple(args, "O&O&zzzIp", PyUnicode_FSConverter, &in, PyUnicode_FSConverter,
+                          &out, &frames, &atoms, &top, &drop, &overwrite))
+        return NULL;
+    struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
+    po.frames = frames;
+    po.atoms = atoms;
+    po.drop = drop;
+    struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+    struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
+    struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    so.threads = (uint32_t)(ncpu > 1 ? ncpu / 2 : 1);
+    so.topology = top;
+    if (overwrite) {
+        wo.flags |= PIO_WRITER_OVERWRITE;
+        ko.flags |= PIO_SINK_OVERWRITE;
+    }
+    ko.writer = &wo;
+    struct pio_source src;
+    struct pio_sink sink;
+    struct pio_source_info si;
+    struct pio_pipeline_stats st = {0};
+    struct pio_error e = {0};
+    const char *warning = NULL;
+    PyThreadState *ts = PyEval_SaveThread(); /* the GIL released for the run */
+    int rc = pio_source_open(&src, PyBytes_AS_STRING(in), &so, &e), opened = rc == 0;
+    if (opened) {
+        if (src.info(src.ctx, &si, NULL) == 0)
+            warning = si.warning;
+        rc = pio_sink_open(&sink, PyBytes_AS_STRING(out), &ko, &e);
+        if (rc == 0) {
+            rc = pio_pipeline_run(&src, &sink, &po, &st, &e);
+            pio_sink_destroy(&sink);
+        }
+    }
+    PyEval_RestoreThread(ts);
+    PyObject *ret = NULL;
+    if (rc != 0)
+        raise_pio(rc, &e);
+    else if (!warning || PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "%s", warning) == 0)
+        ret = Py_BuildValue("(KKKd)", (unsigned long long)st.frames_out,
+                            (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+                            st.seconds);
+    if (opened) /* after the warning: its text lives in the source */
+        pio_source_destroy(&src);
+    Py_DECREF(in);
+    Py_DECREF(out);
+    return ret;
+}
+
 static PyMethodDef mod_methods[] = {{"version", mod_version, METH_NOARGS, "Version of libprismio."},
+                                    {"convert", mod_convert, METH_VARARGS, "(see prismio.convert)"},
                                     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT,
@@ -1022,7 +1087,11 @@ PyMODINIT_FUNC PyInit__prismio(void)
     Py_INCREF(&WriterType);
     if (PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0 ||
         PyModule_AddObject(m, "Frame", (PyObject *)&FrameType) < 0 ||
-        PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0) {
+        PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0 ||
+        PyModule_AddIntConstant(m, "FIELD_VELOCITIES", PIO_FIELD_VELOCITIES) < 0 ||
+        PyModule_AddIntConstant(m, "FIELD_FORCES", PIO_FIELD_FORCES) < 0 ||
+        PyModule_AddIntConstant(m, "FIELD_BOX", PIO_FIELD_BOX) < 0 ||
+        PyModule_AddIntConstant(m, "DROP_SCALARS", PIO_DROP_SCALARS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

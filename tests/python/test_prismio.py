@@ -246,14 +246,49 @@ def test_writer_round_trip(tmp_path):
 
 
 def test_convert_helper(tmp_path):
-    out = tmp_path / "p.xtc"
-    holo = tmp_path / "p.holo"
-    prismio.convert(os.path.join(DATA, "peptide.xtc"), holo, frames="::10")
-    prismio.convert(holo, out)
-    with prismio.open(str(holo)) as t:
-        assert len(t) == 21
-    with pytest.raises(OSError):
-        prismio.convert(str(tmp_path / "missing.xtc"), tmp_path / "x.holo")
+    """prismio.convert runs the C converters in this process: the same
+    frames as the CLI's conversion, selections, drops, topology, and the
+    CLI's refusals."""
+    xtc = os.path.join(DATA, "peptide.xtc")
+    holo, cli_holo = tmp_path / "p.holo", tmp_path / "cli.holo"
+    r = prismio.convert(xtc, holo, frames="::10", atoms="0-99",
+                        topology=os.path.join(DATA, "peptide.pdb"))
+    assert r["frames"] == 21 and r["bytes_out"] == 21 * 100 * 12 and r["seconds"] >= 0
+    subprocess.run([PRISMIO, "convert", xtc, str(cli_holo), "--frames", "::10", "--atoms",
+                    "0-99", "--quiet"], check=True)
+    with prismio.open(holo) as t, prismio.open(cli_holo) as c:
+        assert len(t) == len(c) == 21 and t.verify()
+        assert list(t.topology["names"][:3]) == [b"N", b"H1", b"H2"]
+        for i in (0, 7, 20):
+            assert np.array_equal(t[i].positions, c[i].positions)
+            assert t[i].time == c[i].time and np.array_equal(t[i].box, c[i].box)
+    back = tmp_path / "p.xtc"  # and out to another format
+    assert prismio.convert(holo, back)["frames"] == 21
+    assert prismio.convert(back, tmp_path / "again.holo")["frames"] == 21
+
+    trr = tmp_path / "w.holo"  # water.trr has velocities and forces
+    prismio.convert(os.path.join(DATA, "water.trr"), trr, drop=("velocities", "box"))
+    with prismio.open(trr) as t:
+        assert t[0].velocities is None and t[0].forces is not None and t[0].box is None
+
+    with pytest.raises(OSError, match="exists"):  # a HOLO output is not replaced...
+        prismio.convert(xtc, holo)
+    with prismio.open(holo) as t:
+        assert len(t) == 21  # ...and is intact
+    assert prismio.convert(xtc, holo, overwrite=True)["frames"] == 201
+    with pytest.raises(FileNotFoundError):
+        prismio.convert(tmp_path / "missing.xtc", tmp_path / "x.holo")
+    with pytest.raises(ValueError, match="same file"):
+        prismio.convert(holo, holo)
+    with pytest.raises(ValueError):
+        prismio.convert(xtc, tmp_path / "d.holo", drop="positions")
+    with pytest.raises(ValueError):
+        prismio.convert(xtc, tmp_path / "s.holo", atoms="name")
+    # a truncated last frame is skipped with a warning, the rest converted
+    cut = tmp_path / "cut.xtc"
+    cut.write_bytes(open(xtc, "rb").read()[:-100])
+    with pytest.warns(RuntimeWarning):
+        assert prismio.convert(cut, tmp_path / "cut.holo")["frames"] == 200
 
 
 @pytest.mark.parametrize("engine", ["auto", "mmap", "pread", "uring"])
