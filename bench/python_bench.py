@@ -59,7 +59,10 @@ def main():
             subprocess.run([cli, "convert", xtc, top, "--frames", "0", "--quiet"], check=True)
         subprocess.run([cli, "convert", xtc, holo, "--top", top, "--quiet"], check=True)
         subprocess.run([cli, "convert", holo, dcd, "--quiet"], check=True)
-        univ = {k: mda.Universe(top, p) for k, p in (("holo", holo), ("xtc", xtc), ("dcd", dcd))}
+        with warnings.catch_warnings():  # MDAnalysis's DCD deprecation notice
+            warnings.simplefilter("ignore")
+            univ = {k: mda.Universe(top, p)
+                    for k, p in (("holo", holo), ("xtc", xtc), ("dcd", dcd))}
         frames = univ["holo"].trajectory.n_frames
         natoms = univ["holo"].atoms.n_atoms
         passes = max(1, 2000 // frames)
