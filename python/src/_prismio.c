@@ -52,16 +52,22 @@ static PyObject *raise_pio(int rc, const struct pio_error *e)
 
 /* ---- Frame ------------------------------------------------------------------------ */
 
-/* A Frame counts as a live export from its creation to its death (numpy
- * arrays keep it alive through their base). */
-static void frame_dealloc(Frame *fr)
+/* One live export less: a deferred close happens with the last. */
+static void export_done(Trajectory *t)
 {
-    Trajectory *t = fr->traj;
-    if (t && --t->exports == 0 && t->pending) { /* a deferred close: now */
+    if (--t->exports == 0 && t->pending) {
         pio_reader_close(t->r);
         t->r = NULL;
         t->pending = 0;
     }
+}
+
+/* A Frame counts as a live export from its creation to its death (numpy
+ * arrays keep it alive through their base). */
+static void frame_dealloc(Frame *fr)
+{
+    if (fr->traj)
+        export_done(fr->traj);
     Py_XDECREF(fr->box);
     Py_XDECREF(fr->scalars);
     Py_XDECREF(fr->traj);
@@ -245,6 +251,11 @@ static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
     PyObject *path;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &path))
         return -1;
+    if (self->r || self->path) { /* __init__ again: the old mapping may have views */
+        Py_DECREF(path);
+        PyErr_SetString(PyExc_ValueError, "the trajectory is already open");
+        return -1;
+    }
     struct pio_error e = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = pio_reader_open(&self->r, PyBytes_AS_STRING(path), NULL, &e);
@@ -266,8 +277,8 @@ static PyObject *traj_close(Trajectory *self, PyObject *args, PyObject *kw)
         return NULL;
     if (self->exports > 0 && !defer)
         return PyErr_Format(PyExc_BufferError,
-                            "%zd frames or their arrays still view this trajectory's mapping: "
-                            "delete them (or copy the arrays) before close()",
+                            "%zd frames, arrays or running checks still use this trajectory's "
+                            "mapping: delete them (or copy the arrays) before close()",
                             self->exports);
     if (self->exports > 0) {
         self->pending = 1; /* unusable now; unmapped with the last view */
@@ -605,9 +616,15 @@ static PyObject *traj_verify(Trajectory *t, PyObject *unused)
     if (!traj_open(t))
         return NULL;
     struct pio_error e = {0};
-    int rc;
-    Py_BEGIN_ALLOW_THREADS rc = pio_reader_verify(t->r, 0, &e);
-    Py_END_ALLOW_THREADS if (rc != 0) return raise_pio(rc, &e);
+    /* Without the GIL another thread may call close(): the check counts
+     * as a live export until it ends, so close() raises or defers. */
+    t->exports++;
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = pio_reader_verify(t->r, 0, &e);
+    PyEval_RestoreThread(ts);
+    export_done(t);
+    if (rc != 0)
+        return raise_pio(rc, &e);
     Py_RETURN_TRUE;
 }
 

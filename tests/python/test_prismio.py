@@ -365,3 +365,30 @@ def test_blocks_view_many_frames(gen, tmp_path):
         with pytest.raises(ValueError, match="frame 8 has no velocities"):
             list(t.blocks(field="velocities", frames=slice(5, 9)))
         del blocks, v
+
+
+def test_close_while_another_thread_verifies(tmp_path):
+    """verify() runs without the GIL: a close() from another thread meanwhile
+    raises (or, deferred, waits for the check) instead of unmapping the file
+    under it."""
+    import threading
+    path = str(tmp_path / "big.holo")
+    subprocess.run([PRISMIO, "gen", path, "--atoms", "20000", "--frames", "400"], check=True,
+                   capture_output=True)  # 96 MB: a check of tens of ms at least
+    t = prismio.open(path)
+    result = []
+    th = threading.Thread(target=lambda: result.append(t.verify()))
+    th.start()
+    seen = False
+    while th.is_alive() and not seen:
+        seen = t.live_arrays == 1  # the running check counts as a live export
+    assert seen, "verify() finished before it was seen running"
+    with pytest.raises(BufferError, match="running checks"):
+        t.close()
+    t.close(defer=True)
+    th.join()
+    assert result == [True] and t.closed and t.live_arrays == 0
+    with pytest.raises(ValueError):
+        t.verify()
+    with pytest.raises(ValueError, match="already open"):
+        prismio.open(path).__init__(path)
