@@ -775,6 +775,7 @@ static PyTypeObject TrajectoryType = {
 
 typedef struct {
     PyObject_HEAD pio_writer *w;
+    int busy; /* an append or commit runs without the GIL */
 } Writer;
 
 /* A contiguous buffer of exactly `bytes` bytes (None: not given). */
@@ -822,10 +823,17 @@ static int writer_init(Writer *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
+/* Open and not in use: appends and commits run without the GIL, and a
+ * pio_writer takes one call at a time (close included). */
 static bool writer_open(Writer *w)
 {
     if (!w->w) {
         PyErr_SetString(PyExc_ValueError, "the writer is closed");
+        return false;
+    }
+    if (w->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the writer is in use by another thread (one call at a time)");
         return false;
     }
     return true;
@@ -933,8 +941,13 @@ static PyObject *writer_append(Writer *self, PyObject *args)
         f.nscalars = (uint32_t)ns;
         f.scalars = sc;
         struct pio_error e = {0};
-        Py_BEGIN_ALLOW_THREADS rc = pio_writer_append(self->w, &f, &e);
-        Py_END_ALLOW_THREADS if (rc != 0) raise_pio(rc, &e);
+        self->busy = 1;
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = pio_writer_append(self->w, &f, &e);
+        PyEval_RestoreThread(ts);
+        self->busy = 0;
+        if (rc != 0)
+            raise_pio(rc, &e);
     }
     free(sc);
     for (int j = 0; j < k; j++)
@@ -950,9 +963,13 @@ static PyObject *writer_commit(Writer *self, PyObject *unused)
     if (!writer_open(self))
         return NULL;
     struct pio_error e = {0};
-    int rc;
-    Py_BEGIN_ALLOW_THREADS rc = pio_writer_commit(self->w, &e);
-    Py_END_ALLOW_THREADS if (rc != 0) return raise_pio(rc, &e);
+    self->busy = 1;
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = pio_writer_commit(self->w, &e);
+    PyEval_RestoreThread(ts);
+    self->busy = 0;
+    if (rc != 0)
+        return raise_pio(rc, &e);
     Py_RETURN_NONE;
 }
 
@@ -961,6 +978,8 @@ static PyObject *writer_close(Writer *self, PyObject *unused)
     (void)unused;
     if (!self->w)
         Py_RETURN_NONE;
+    if (!writer_open(self))
+        return NULL;
     struct pio_error e = {0};
     int rc;
     pio_writer *w = self->w;

@@ -392,3 +392,51 @@ def test_close_while_another_thread_verifies(tmp_path):
         t.verify()
     with pytest.raises(ValueError, match="already open"):
         prismio.open(path).__init__(path)
+
+
+def test_writer_used_from_two_threads(tmp_path):
+    """append() runs without the GIL: another thread's append, commit or
+    close meanwhile is refused with RuntimeError instead of running on the
+    same writer at once (a close would free it under the append). Whatever
+    the interleaving, the file verifies and holds every frame whose append
+    returned."""
+    import threading
+    path = str(tmp_path / "threads.holo")
+    x = np.random.default_rng(1).random((500_000, 3)).astype(np.float32)
+    w = prismio.Writer(path, sync=False)
+    appended = {"big": 0, "small": 0}
+
+    def appender():
+        try:
+            for k in range(8):
+                w.append(x, step=k)
+                appended["big"] += 1
+        except ValueError:  # closed by the main thread between two appends
+            pass
+
+    th = threading.Thread(target=appender)
+    th.start()
+    refused, closed = 0, False
+    while th.is_alive() and not closed:
+        for name in ("commit", "append", "close"):
+            try:
+                if name == "commit":
+                    w.commit()
+                elif name == "append":
+                    w.append(x[:10], step=-1)
+                    appended["small"] += 1
+                else:
+                    w.close()
+                    closed = True
+                    break
+            except RuntimeError as e:
+                assert "in use by another thread" in str(e)
+                refused += 1
+    th.join()
+    w.close()
+    assert refused > 0
+    with prismio.open(path) as t:
+        assert t.verify()
+        sizes = [f.natoms for f in t]
+    assert sizes.count(500_000) == appended["big"] and sizes.count(10) == appended["small"]
+    assert len(sizes) == appended["big"] + appended["small"]
