@@ -28,8 +28,9 @@ Frame = _prismio.Frame
 
 class Trajectory(_prismio.Trajectory):
     """A mapped HOLO file: len(), indexing and slicing (Frame objects),
-    iteration (both in C), .topology, .metadata, verify(), close(); a
-    context manager."""
+    iteration (both in C), blocks() (many frames in one view), read(),
+    .topology, .metadata, info(), find_step(), find_time(), verify(frame=None),
+    close(); a context manager."""
 
     def read(self, frames=None, atoms=None, engine="auto"):
         """Positions of many frames at once: a new (frames, atoms, 3) float32

@@ -610,22 +610,83 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *traj_verify(Trajectory *t, PyObject *unused)
+/* verify(frame=None): every byte of the file, or one frame's hash; True,
+ * or OSError naming the frame and offset. */
+static PyObject *traj_verify(Trajectory *t, PyObject *args, PyObject *kw)
 {
-    (void)unused;
-    if (!traj_open(t))
+    static char *kwlist[] = {"frame", NULL};
+    PyObject *fo = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &fo) || !traj_open(t))
         return NULL;
+    Py_ssize_t i = -1, n = (Py_ssize_t)pio_reader_nframes(t->r);
+    if (fo != Py_None) {
+        i = PyNumber_AsSsize_t(fo, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        if (i < 0)
+            i += n;
+        if (i < 0 || i >= n)
+            return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", i, n);
+    }
     struct pio_error e = {0};
     /* Without the GIL another thread may call close(): the check counts
      * as a live export until it ends, so close() raises or defers. */
     t->exports++;
     PyThreadState *ts = PyEval_SaveThread();
-    int rc = pio_reader_verify(t->r, 0, &e);
+    int rc =
+        i < 0 ? pio_reader_verify(t->r, 0, &e) : pio_reader_verify_frame(t->r, (uint64_t)i, &e);
     PyEval_RestoreThread(ts);
     export_done(t);
     if (rc != 0)
         return raise_pio(rc, &e);
     Py_RETURN_TRUE;
+}
+
+/* info(): what pio_reader_info says (O(frames): reads every frame header). */
+static PyObject *traj_info(Trajectory *t, PyObject *unused)
+{
+    (void)unused;
+    if (!traj_open(t))
+        return NULL;
+    struct pio_reader_info ri;
+    struct pio_io_info io;
+    if (pio_reader_info(t->r, &ri) != 0 || pio_reader_io_info(t->r, &io) != 0)
+        return PyErr_Format(PyExc_OSError, "info: the reader gave none");
+    return Py_BuildValue(
+        "{s:(HH),s:O,s:K,s:K,s:K,s:K,s:K,s:L,s:L,s:d,s:d,s:O,s:O,s:s}", "version", ri.version_major,
+        ri.version_minor, "recovered", ri.recovered ? Py_True : Py_False, "file_size",
+        (unsigned long long)ri.file_size, "data_end", (unsigned long long)ri.data_end, "nframes",
+        (unsigned long long)ri.nframes, "min_natoms", (unsigned long long)ri.min_natoms,
+        "max_natoms", (unsigned long long)ri.max_natoms, "step_first", (long long)ri.step_first,
+        "step_last", (long long)ri.step_last, "time_first", ri.time_first, "time_last",
+        ri.time_last, "steps_sorted", ri.steps_sorted ? Py_True : Py_False, "times_sorted",
+        ri.times_sorted ? Py_True : Py_False, "engine", pio_io_engine_name(io.engine));
+}
+
+/* find_step(step): the first frame with that step (KeyError if none). */
+static PyObject *traj_find_step(Trajectory *t, PyObject *arg)
+{
+    long long step = PyLong_AsLongLong(arg);
+    if ((step == -1 && PyErr_Occurred()) || !traj_open(t))
+        return NULL;
+    int64_t i = pio_reader_find_step(t->r, step);
+    if (i < 0)
+        return PyErr_Format(PyExc_KeyError, "no frame has step %lld", step);
+    return PyLong_FromLongLong(i);
+}
+
+/* find_time(time): the frame whose time is nearest (IndexError if none). */
+static PyObject *traj_find_time(Trajectory *t, PyObject *arg)
+{
+    double time = PyFloat_AsDouble(arg);
+    if ((time == -1.0 && PyErr_Occurred()) || !traj_open(t))
+        return NULL;
+    if (isnan(time))
+        return PyErr_Format(PyExc_ValueError, "find_time: NaN");
+    int64_t i = pio_reader_find_time(t->r, time);
+    if (i < 0)
+        return PyErr_Format(PyExc_IndexError, "find_time: the trajectory has no frames");
+    return PyLong_FromLongLong(i);
 }
 
 static PyObject *traj_metadata(Trajectory *t, void *unused)
@@ -734,7 +795,17 @@ static PyMethodDef traj_methods[] = {
      "close(defer=False): unmap the file. While arrays still view it: BufferError, or with "
      "defer=True the trajectory closes now and the file is unmapped when the last one goes."},
     {"block", (PyCFunction)traj_block, METH_VARARGS, "(see Trajectory.blocks)"},
-    {"verify", (PyCFunction)traj_verify, METH_NOARGS, "Check every checksum (raises on damage)."},
+    {"verify", (PyCFunction)(void (*)(void))traj_verify, METH_VARARGS | METH_KEYWORDS,
+     "verify(frame=None): check every checksum of the file, or one frame's; True, or OSError "
+     "naming the frame and offset."},
+    {"info", (PyCFunction)traj_info, METH_NOARGS,
+     "info(): version, recovered (a torn tail was cut off in memory), file_size, data_end, "
+     "nframes, min_natoms, max_natoms, step_first, step_last, time_first, time_last, "
+     "steps_sorted, times_sorted, engine."},
+    {"find_step", (PyCFunction)traj_find_step, METH_O,
+     "find_step(step): index of the first frame with that MD step (KeyError if none)."},
+    {"find_time", (PyCFunction)traj_find_time, METH_O,
+     "find_time(time): index of the frame whose time (ps) is nearest (the earlier on a tie)."},
     {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
     {"fill", (PyCFunction)traj_fill, METH_VARARGS,
      "fill(i, pos, vel, frc, length_scale, force_scale): frame i into a Timestep's arrays "

@@ -215,6 +215,46 @@ def test_damage_is_found(gen, tmp_path):
         assert "damaged.holo" in str(e.value) and "checksum" in str(e.value)
 
 
+def test_info_find_and_one_frame_checks(gen, tmp_path):
+    with prismio.open(gen) as t:
+        info = t.info()
+        assert info["nframes"] == 12 and info["min_natoms"] == info["max_natoms"] == 300
+        assert not info["recovered"] and info["version"][0] == 1
+        assert info["data_end"] == info["file_size"] == os.path.getsize(gen)
+        assert (info["step_first"], info["step_last"], info["steps_sorted"]) == (0, 1100, True)
+        assert info["time_first"] == t[0].time and info["time_last"] == t[11].time
+        assert t.find_step(700) == 7 and t.find_step(0) == 0
+        with pytest.raises(KeyError):
+            t.find_step(701)
+        t3, t4 = t[3].time, t[4].time
+        assert t.find_time(t3) == 3 and t.find_time(t3 + 0.4 * (t4 - t3)) == 3
+        assert t.find_time(t3 + 0.6 * (t4 - t3)) == 4 and t.find_time(-1e9) == 0
+        assert t.find_time(1e9) == 11
+        with pytest.raises(ValueError):
+            t.find_time(float("nan"))
+        assert all(t.verify(frame=i) for i in range(12))
+        pos5 = t[5].positions.tobytes()
+    data = bytearray(open(gen, "rb").read())
+    off = data.find(pos5)
+    assert off > 0 and data.find(pos5, off + 1) < 0
+    data[off + 100] ^= 1  # one bit of frame 5's positions
+    damaged = tmp_path / "frame5.holo"
+    damaged.write_bytes(bytes(data))
+    with prismio.open(damaged) as t:
+        assert t.verify(frame=4) and t.verify(frame=-1)
+        with pytest.raises(OSError, match="frame 5"):
+            t.verify(frame=5)
+        with pytest.raises(IndexError):
+            t.verify(frame=12)
+    # a torn tail (no footer): recovered in memory, and info() says so
+    torn = tmp_path / "torn.holo"
+    torn.write_bytes(open(gen, "rb").read()[:-5000])
+    with prismio.open(torn) as t:
+        info = t.info()
+        assert info["recovered"] and 0 < info["nframes"] < 12 == len(t) + 12 - info["nframes"]
+        assert info["data_end"] < info["file_size"] == os.path.getsize(torn)
+
+
 def test_writer_round_trip(tmp_path):
     path = str(tmp_path / "w.holo")
     rng = np.random.default_rng(7)
