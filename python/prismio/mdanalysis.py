@@ -8,6 +8,8 @@
 work, with random access, ts.dimensions, per-frame scalars in ts.data, and
 pickling (the reader reopens the file by name).
 """
+import warnings
+
 import numpy as np
 from MDAnalysis.coordinates import base
 from MDAnalysis.core.topology import Topology
@@ -146,8 +148,10 @@ class HOLOReader(base.ReaderBase):
 
 class HOLOWriter(base.WriterBase):
     """mda.Writer("out.holo", n_atoms): frames from AtomGroups or Universes,
-    converted to HOLO's units (nm); the topology of the first frame's atoms
-    (names, residues, chains, elements, masses, charges) goes with them."""
+    converted to HOLO's units (nm), with step, time, box and the numbers of
+    ts.data (energies) as named scalars; the topology of the first frame's
+    atoms (names, residues, chains, elements, masses, charges) goes with
+    them."""
 
     format = "HOLO"
     multiframe = True
@@ -159,6 +163,7 @@ class HOLOWriter(base.WriterBase):
         self.convert_units = convert_units
         self._w = _Writer(self.filename, overwrite=overwrite)
         self._started = False
+        self._skipped = set()
 
     def _topology_of(self, ag):
         def get(attr, default):
@@ -194,7 +199,26 @@ class HOLOWriter(base.WriterBase):
             from MDAnalysis.lib.mdamath import triclinic_vectors
             box = triclinic_vectors(ts.dimensions).astype(np.float64) * s
         step = ts.data.get("step", ts.frame)
-        self._w.append(x, velocities=v, forces=f, box=box, step=int(step), time=float(ts.time))
+        self._w.append(x, velocities=v, forces=f, box=box, step=int(step), time=float(ts.time),
+                       scalars=self._scalars_of(ts))
+
+    def _scalars_of(self, ts):
+        """ts.data's numbers (energies and the like) as the frame's named
+        scalars; step, dt and time have fields of their own. A name longer
+        than HOLO's 23 bytes is left out with a warning, once per name."""
+        out = {}
+        for k, v in ts.data.items():
+            if k in ("step", "dt", "time", "frame") or isinstance(v, (bool, np.bool_)) or \
+                    not isinstance(v, (int, float, np.integer, np.floating)):
+                continue
+            if len(str(k).encode()) > 23:
+                if k not in self._skipped:
+                    self._skipped.add(k)
+                    warnings.warn(f"{self.filename}: ts.data[{k!r}] not written (a HOLO "
+                                  "scalar's name has at most 23 bytes)")
+                continue
+            out[str(k)] = float(v)
+        return out
 
     def close(self):
         if self._w is not None:

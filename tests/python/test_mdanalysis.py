@@ -89,7 +89,26 @@ def test_mda_writer(holo, tmp_path):
     for ts_a, ts_b in zip(u.trajectory[:30], u2.trajectory):
         assert np.allclose(ts_b.positions, ts_a.positions, atol=1e-5)
         assert np.allclose(ts_b.dimensions, ts_a.dimensions, rtol=1e-5)
+        assert ts_b.time == pytest.approx(ts_a.time) and ts_b.data["step"] == ts_a.data["step"]
     subprocess.run([PRISMIO, "verify", out], check=True, capture_output=True)
+
+
+def test_mda_writer_keeps_the_energies(tmp_path):
+    """HOLO -> MDAnalysis -> HOLO: the per-frame scalars (ts.data) survive."""
+    src, out = str(tmp_path / "gen.holo"), str(tmp_path / "copy.holo")
+    subprocess.run([PRISMIO, "gen", src, "--atoms", "30", "--frames", "4", "--fields", "x,v,f"],
+                   check=True, capture_output=True)
+    u = mda.Universe(src)
+    with mda.Writer(out, u.atoms.n_atoms) as w, pytest.warns(UserWarning, match="23 bytes"):
+        for ts in u.trajectory:
+            ts.data["a_name_much_longer_than_23_bytes"] = 1.0
+            w.write(u.atoms)
+    with prismio.open(src) as a, prismio.open(out) as b:
+        assert len(a) == len(b) == 4
+        for i in range(4):
+            assert a[i].scalars == b[i].scalars and set(a[i].scalars) >= {"potential"}
+            assert np.allclose(b[i].velocities, a[i].velocities, rtol=1e-6)
+            assert np.allclose(b[i].forces, a[i].forces, rtol=1e-6)
 
 
 def test_velocities_forces_and_box_in_mdanalysis_units(tmp_path):
