@@ -136,6 +136,13 @@ class Trajectory(_prismio.Trajectory):
         requested_schema is not honoured: the schema is always ours)."""
         return self.arrow_stream()
 
+    def __reduce__(self):
+        """Pickled as its path (for multiprocessing): unpickling maps the
+        file again, in the other process."""
+        if self.closed:
+            raise ValueError("a closed trajectory cannot be pickled")
+        return (type(self), (self.path,))
+
     def __enter__(self):
         return self
 

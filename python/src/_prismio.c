@@ -735,6 +735,14 @@ static PyObject *traj_exports(Trajectory *t, void *unused)
     return PyLong_FromSsize_t(t->exports);
 }
 
+static PyObject *traj_path(Trajectory *t, void *unused)
+{
+    (void)unused;
+    if (!t->path)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(t->path));
+}
+
 static PyObject *traj_closed(Trajectory *t, void *unused)
 {
     (void)unused;
@@ -820,6 +828,7 @@ static PyGetSetDef traj_getset[] = {
     {"topology_raw", (getter)traj_topology, NULL, "topology columns as bytes", NULL},
     {"live_arrays", (getter)traj_exports, NULL, "frames (and so arrays) viewing the mapping now",
      NULL},
+    {"path", (getter)traj_path, NULL, "the file's path", NULL},
     {"closed", (getter)traj_closed, NULL, "whether close() was called", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 

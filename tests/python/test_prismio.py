@@ -480,3 +480,25 @@ def test_writer_used_from_two_threads(tmp_path):
         sizes = [f.natoms for f in t]
     assert sizes.count(500_000) == appended["big"] and sizes.count(10) == appended["small"]
     assert len(sizes) == appended["big"] + appended["small"]
+
+
+def test_pickling_for_other_processes(gen):
+    """A Trajectory pickles as its path: a process pool's workers map the
+    file themselves."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+    with prismio.open(gen) as t:
+        t2 = pickle.loads(pickle.dumps(t))
+        assert t2.path == t.path == gen and len(t2) == 12
+        assert np.array_equal(t2[7].positions, t[7].positions)
+        expected = [float(t[i].positions.astype(np.float64).sum()) for i in range(12)]
+        with ProcessPoolExecutor(2) as pool:
+            got = list(pool.map(_frame_sum, [t] * 12, range(12)))
+        assert got == expected
+        t2.close()
+    with pytest.raises(ValueError):
+        pickle.dumps(t)
+
+
+def _frame_sum(traj, i):
+    return float(traj[i].positions.astype(np.float64).sum())
