@@ -2,7 +2,9 @@
  * BLAKE3 AVX2 tier: 8 inputs at once in 256-bit lanes; up to four left
  * over go to the SSE4.1 tier (every AVX2 CPU has SSE4.1). Single-block
  * compressions use the portable code (see blake3_sse41.c). Compiled with
- * -mavx2 only.
+ * -mavx2 only. On x86-64 Linux the rounds run in assembly
+ * (blake3_avx2_rounds.S, PIO_BLAKE3_AVX2_ASM); the C rounds of the
+ * template remain for other targets and -DPIO_BLAKE3_NO_ASM=ON.
  */
 #include <immintrin.h>
 
@@ -40,6 +42,11 @@ static inline __m256i rot8_avx2(__m256i x)
 #define L_ROT7(x)      ROT_SHIFT(x, 7)
 #define L_LOAD_MSG     load_msg_8
 #define L_NAME(x)      x##_8
+#ifdef PIO_BLAKE3_AVX2_ASM
+/* The rounds in assembly (blake3_avx2_rounds.S: the state in registers). */
+void pio_b3_rounds_avx2(const __m256i v[16], const __m256i m[16], __m256i h[8]);
+#define L_ROUNDS(v, m, h) pio_b3_rounds_avx2(v, m, h)
+#endif
 #include "blake3_lanes.h"
 
 void pio_b3_hash_many_avx2(const uint8_t *const *inputs, size_t n, size_t blocks,

@@ -13,6 +13,9 @@
  *                       of each input, transposed: m[w] lane i = word w of
  *                       input i (the tier's own shuffle network)
  *   L_NAME(x)           pastes a width suffix onto x, keeping names unique
+ *   L_ROUNDS(v, m, h)   optional: the seven rounds and the feed-forward
+ *                       (h[i] = v[i] ^ v[i + 8]) done elsewhere (the AVX2
+ *                       tier's assembly); without it, the rounds below
  *
  * The parameters are #undef'd at the end, so a file can include this
  * template again for another width.
@@ -96,6 +99,9 @@ static void L_NAME(hash_lanes)(const uint8_t *const *inputs, size_t blocks, cons
             L_SET1(B3_BLOCK_LEN),
             L_SET1(block_flags),
         };
+#ifdef L_ROUNDS
+        L_ROUNDS(v, m, h);
+#else
         L_NAME(round)(v, m, 0);
         L_NAME(round)(v, m, 1);
         L_NAME(round)(v, m, 2);
@@ -105,6 +111,7 @@ static void L_NAME(hash_lanes)(const uint8_t *const *inputs, size_t blocks, cons
         L_NAME(round)(v, m, 6);
         for (int i = 0; i < 8; i++)
             h[i] = L_XOR(v[i], v[i + 8]);
+#endif
         block_flags = flags;
     }
 
@@ -145,3 +152,4 @@ static void L_NAME(hash_lanes_padded)(const uint8_t *const *inputs, size_t n, si
 #undef L_ROT7
 #undef L_LOAD_MSG
 #undef L_NAME
+#undef L_ROUNDS
