@@ -93,16 +93,36 @@ static bool tsc_invariant(void)
 #endif
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+static void clock_pair(uint64_t *ns, uint64_t *ticks)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        uint64_t a = __builtin_ia32_rdtsc(), c = mono_ns(), b = __builtin_ia32_rdtsc();
+        if (b - a < best) {
+            best = b - a;
+            *ns = c;
+            *ticks = a + (b - a) / 2;
+        }
+    }
+}
+#endif
+
 static void calibrate(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     if (!tsc_invariant() || getenv("PIO_TELEMETRY_NO_TSC"))
         return;
-    uint64_t c0 = mono_ns(), r0 = __builtin_ia32_rdtsc(), c1, r1;
+    /* Each end of the 2 ms interval is the best of 16 (clock, ticks)
+     * pairs: ticks read on both sides of the clock, the pair with the
+     * fewest ticks between them (a VM preempted between two readings
+     * would otherwise put microseconds of error into the rate). */
+    uint64_t c0 = 0, r0 = 0, c1 = 0, r1 = 0;
+    clock_pair(&c0, &r0);
     do {
         c1 = mono_ns();
-        r1 = __builtin_ia32_rdtsc();
     } while (c1 - c0 < 2000000);
+    clock_pair(&c1, &r1);
     if (r1 <= r0)
         return;
     tsc_mult = (uint64_t)(((unsigned __int128)(c1 - c0) << 32) / (r1 - r0));
