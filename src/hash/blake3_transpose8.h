@@ -1,7 +1,7 @@
 /*
- * Eight inputs' 64-byte blocks as 16 __m256i, word w of input i in lane i:
- * two 8x8 transposes of 32-bit words (one per 32-byte half). Shared by the
- * AVX2 tier and the AVX-512 tier's 8-lane path (both compiled with AVX2).
+ * Eight inputs' 64-byte blocks as 16 __m256i, word w of input i in lane i.
+ * Shared by the AVX2 tier and the AVX-512 tier's 8-lane path (both
+ * compiled with AVX2).
  */
 #ifndef PIO_BLAKE3_TRANSPOSE8_H
 #define PIO_BLAKE3_TRANSPOSE8_H
@@ -12,30 +12,28 @@
  * past the end of an input it is harmless. */
 #define B3_PREFETCH_AHEAD 128
 
+/* Each 16-byte quarter of the block is read as a 128-bit half: vector k
+ * holds input k's quarter in its low half and input k + 4's in its high
+ * half, so a 4x4 transpose inside each half (unpacks only) puts word w of
+ * input i in lane i. Building the halves with loads and inserts instead
+ * of one lane-crossing permute per word matters on CPUs where that
+ * permute is slow (8 micro-ops on Zen 1). */
 static inline void load_msg_8(const uint8_t *const *in, size_t off, __m256i m[16])
 {
     for (int i = 0; i < 8; i++)
         _mm_prefetch((const char *)((uintptr_t)(in[i] + off) + B3_PREFETCH_AHEAD), _MM_HINT_T0);
-    for (int half = 0; half < 2; half++) {
-        __m256i r[8], t[8], u[8];
-        for (int i = 0; i < 8; i++)
-            r[i] = _mm256_loadu_si256((const __m256i *)(in[i] + off + 32 * half));
-        /* t[2k], t[2k+1]: rows 2k and 2k+1 interleaved (words 0,1,4,5 / 2,3,6,7). */
-        for (int k = 0; k < 4; k++) {
-            t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-            t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-        }
-        /* u[4g + w]: rows 4g..4g+3 of word w (low 128 bits) and w + 4 (high). */
-        for (int g = 0; g < 2; g++) {
-            u[4 * g + 0] = _mm256_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-            u[4 * g + 1] = _mm256_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-            u[4 * g + 2] = _mm256_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-            u[4 * g + 3] = _mm256_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-        }
-        for (int w = 0; w < 4; w++) {
-            m[8 * half + w] = _mm256_permute2x128_si256(u[w], u[4 + w], 0x20);
-            m[8 * half + w + 4] = _mm256_permute2x128_si256(u[w], u[4 + w], 0x31);
-        }
+    for (int q = 0; q < 4; q++) {
+        __m256i r[4];
+        for (int k = 0; k < 4; k++)
+            r[k] = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(in[k] + off + 16 * q))),
+                _mm_loadu_si128((const __m128i *)(in[k + 4] + off + 16 * q)), 1);
+        __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        m[4 * q + 0] = _mm256_unpacklo_epi64(t0, t2);
+        m[4 * q + 1] = _mm256_unpackhi_epi64(t0, t2);
+        m[4 * q + 2] = _mm256_unpacklo_epi64(t1, t3);
+        m[4 * q + 3] = _mm256_unpackhi_epi64(t1, t3);
     }
 }
 
