@@ -125,8 +125,13 @@ class HOLOReader(base.ReaderBase):
         ts.dimensions = dims
         ts.time = self.convert_time_from_native(time) if self.convert_units else time
         ts.data["step"] = step
+        # the previous frame's scalars go unless this frame has them too
+        for k in getattr(self, "_last_scalars", ()):
+            if not scalars or k not in scalars:
+                ts.data.pop(k, None)
         if scalars:
             ts.data.update(scalars)
+        self._last_scalars = tuple(scalars) if scalars else ()
         return ts
 
     def _reopen(self):

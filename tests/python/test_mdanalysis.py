@@ -137,3 +137,18 @@ def test_velocities_forces_and_box_in_mdanalysis_units(tmp_path):
     assert np.allclose(r.ts.positions * 10, u_t.trajectory[0].positions, rtol=1e-6, atol=1e-5)
     assert np.allclose(r.ts.dimensions[:3] * 10, u_t.trajectory[0].dimensions[:3], rtol=1e-6)
     r.close()
+
+
+def test_scalars_of_one_frame_do_not_stay_in_ts_data(tmp_path):
+    """A frame's named scalars replace the previous frame's in ts.data."""
+    path = str(tmp_path / "scalars.holo")
+    with prismio.Writer(path, topology={"names": ["A", "B"]}, sync=False) as w:
+        w.append(np.zeros((2, 3)), scalars={"a": 1.0})
+        w.append(np.ones((2, 3)), scalars={"b": 2.0})
+        w.append(np.ones((2, 3)))
+    u = mda.Universe(path)
+    seen = [{k: v for k, v in ts.data.items() if k in ("a", "b")} for ts in u.trajectory]
+    assert seen == [{"a": 1.0}, {"b": 2.0}, {}]
+    u.trajectory[1]
+    u.trajectory[0]
+    assert "b" not in u.trajectory.ts.data and u.trajectory.ts.data["a"] == 1.0
