@@ -253,7 +253,7 @@ static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
         return -1;
     if (self->r || self->path) { /* __init__ again: the old mapping may have views */
         Py_DECREF(path);
-        PyErr_SetString(PyExc_ValueError, "the trajectory is already open");
+        PyErr_SetString(PyExc_ValueError, "this trajectory was opened once already (open another)");
         return -1;
     }
     struct pio_error e = {0};

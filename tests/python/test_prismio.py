@@ -430,7 +430,7 @@ def test_close_while_another_thread_verifies(tmp_path):
     assert result == [True] and t.closed and t.live_arrays == 0
     with pytest.raises(ValueError):
         t.verify()
-    with pytest.raises(ValueError, match="already open"):
+    with pytest.raises(ValueError, match="opened once already"):
         prismio.open(path).__init__(path)
 
 
