@@ -384,7 +384,8 @@ static PyObject *traj_block(Trajectory *t, PyObject *args)
     const char *p0 = (const char *)field_of(&fr->f, field);
     if (!p0) {
         Py_DECREF(fr);
-        return PyErr_Format(PyExc_ValueError, "frame %zd has no %s", start, names[field]);
+        return PyErr_Format(PyExc_ValueError, "%s: frame %zd has no %s", PyBytes_AS_STRING(t->path),
+                            start, names[field]);
     }
     Py_ssize_t k = 1, stride = 0;
     for (; k < max && start + k < n; k++) {
