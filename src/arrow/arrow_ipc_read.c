@@ -281,7 +281,7 @@ int arw_ipc_file_open(struct arw_ipc_file **out, const char *path, struct pio_er
     }
     atomic_init(&f->own.refs, 1);
     f->own.destroy = file_destroy;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     struct stat st;
     int rc = 0;
     if (fd < 0 || fstat(fd, &st) != 0)

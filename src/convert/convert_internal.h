@@ -4,6 +4,7 @@
 #ifndef PIO_CONVERT_INTERNAL_H
 #define PIO_CONVERT_INTERNAL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +52,15 @@ void guess_element(const char *name, char out[4]);
 void box_from_lengths(double a, double b, double c, double alpha, double beta, double gamma,
                       double box[3][3]);
 void box_to_lengths(const double box[3][3], double out[6]);
+/* Whether every value of a box is finite (box_from_lengths gives none
+ * for a gamma of 0 or 180 degrees). */
+static inline bool box_finite(const double box[3][3])
+{
+    for (int i = 0; i < 9; i++)
+        if (!isfinite(box[i / 3][i % 3]))
+            return false;
+    return true;
+}
 
 /* The frames a source was asked for (start), walked in that order. */
 struct frame_walk {
@@ -107,6 +117,19 @@ int trr_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct
 int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *err);
 int dcd_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
 int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error *err);
+/* A NetCDF file's records as its header and size tell them. */
+struct ncdf_records {
+    uint64_t numrecs;  /* the header's record count */
+    uint64_t complete; /* of those, the records wholly inside the file */
+    char warning[256]; /* records cut off or beyond numrecs; "" when none */
+};
+/* Check a NetCDF classic, 64-bit offset or CDF-5 header (map: the whole
+ * file) field by field against the file's size, before libnetcdf may read
+ * it (ncdf_header.c; built with or without libnetcdf): 0, PIO_EFORMAT
+ * (not NetCDF), PIO_ENOTSUPPORTED (NetCDF-4), PIO_ECORRUPT (a message
+ * naming the field and its offset) or -ENOMEM. */
+int ncdf_header_check(struct ncdf_records *out, const uint8_t *map, uint64_t size, const char *path,
+                      struct pio_error *err);
 int ncdf_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err);
 int text_source_open(struct pio_source *out, const char *path, enum pio_format fmt,
                      struct pio_error *err);

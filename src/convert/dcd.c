@@ -10,7 +10,8 @@
  * float32 Angstrom. Frames have one size, so any frame is at a computed
  * offset. NSET can disagree with the file after a crash: the size wins,
  * with a warning. Fixed-atom files (NAMNF > 0) and 4D or 64-bit-marker
- * files are refused with a clear error.
+ * files are refused with a clear error; so is a timestep or unit cell
+ * that is not a finite number (named, with its offset).
  */
 #include <errno.h>
 #include <math.h>
@@ -109,6 +110,8 @@ static int dcd_scan(struct dcd_src *s, struct pio_error *err)
     uint32_t namnf = rd32(s, p + 36);
     uint32_t charmm = rd32(s, p + 80);
     s->delta = charmm ? (double)rdf(s, p + 40) : rdd(s, p + 40);
+    if (!isfinite(s->delta))
+        return dcd_fail(s, err, PIO_ECORRUPT, p + 40, "timestep (DELTA) is not a finite number");
     s->cell = charmm && rd32(s, p + 44) != 0;
     if (charmm && rd32(s, p + 48) != 0)
         return dcd_fail(s, err, PIO_ENOTSUPPORTED, p + 48, "4D DCD files are not supported");
@@ -177,8 +180,14 @@ static int ds_next(void *ctx, struct pio_frame *out, struct pio_error *err)
                                  "%s: frame %llu at offset 0x%llx: bad unit-cell record",
                                  s->in.path, (unsigned long long)i, (unsigned long long)start);
         double c[6];
+        static const char *const cell[6] = {"A", "gamma", "B", "beta", "alpha", "C"};
         for (int k = 0; k < 6; k++)
-            c[k] = rdd(s, p + 8 * (uint64_t)k);
+            if (!isfinite(c[k] = rdd(s, p + 8 * (uint64_t)k)))
+                return pio_error_set(
+                    err, PIO_ECORRUPT,
+                    "%s: frame %llu at offset 0x%llx: unit-cell %s is not a finite number",
+                    s->in.path, (unsigned long long)i, (unsigned long long)(p + 8 * (uint64_t)k),
+                    cell[k]);
         /* A, gamma, B, beta, alpha, C; angles as cosines when all within [-1, 1] */
         double ang[3] = {c[4], c[3], c[1]};
         if (fabs(ang[0]) <= 1 && fabs(ang[1]) <= 1 && fabs(ang[2]) <= 1)
@@ -186,6 +195,12 @@ static int ds_next(void *ctx, struct pio_frame *out, struct pio_error *err)
                 ang[k] = acos(ang[k]) * 180.0 / M_PI;
         if (c[0] > 0 && c[2] > 0 && c[5] > 0) {
             box_from_lengths(c[0] / 10, c[2] / 10, c[5] / 10, ang[0], ang[1], ang[2], out->box);
+            if (!box_finite(out->box))
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame %llu at offset 0x%llx: unit-cell angles %g %g %g "
+                                     "make no box",
+                                     s->in.path, (unsigned long long)i, (unsigned long long)p,
+                                     ang[0], ang[1], ang[2]);
             out->fields |= PIO_FIELD_BOX;
         }
     }
@@ -210,6 +225,12 @@ static int ds_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     out->fields |= PIO_FIELD_POSITIONS;
     out->step = s->istart + (int64_t)i * (s->nsavc ? s->nsavc : 1);
     out->time = (double)out->step * s->delta * AKMA_PS;
+    if (!isfinite(out->time)) /* a finite DELTA so large that step x DELTA is not */
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: time (step %lld x DELTA %g) is not "
+                             "a finite number",
+                             s->in.path, (unsigned long long)i, (unsigned long long)start,
+                             (long long)out->step, s->delta);
     out->index = i;
     out->offset = start;
     pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->in.fd, i, out->natoms * 12, t0, 0);

@@ -7,6 +7,14 @@
  * velocities (Angstrom/ps, times their scale_factor, 20.455 in AMBER's own
  * files), forces (kcal/mol/Angstrom), cell_lengths and cell_angles. Any
  * frame is read directly (a hyperslab). Built only when libnetcdf is found.
+ *
+ * libnetcdf trusts the file's header, so ncdf_header_check (ncdf_header.c)
+ * checks it first, from a mapping, and only a file that passes is opened;
+ * it also says how many records the file wholly holds: a truncated file
+ * keeps those with a warning, as a truncated XTC keeps its whole frames.
+ * Every variable read is checked for the shape the read assumes (libnetcdf
+ * takes as many start indices as the variable has dimensions), and times,
+ * boxes and coordinates must be finite.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +39,7 @@ struct nc_src {
     int ncid, v_x, v_v, v_f, v_t, v_len, v_ang;
     size_t nframes, natoms;
     float vscale;
+    char warning[256];
     struct frame_walk walk;
     float *x, *v, *f;
 };
@@ -50,7 +59,8 @@ static int ns_info(void *ctx, struct pio_source_info *out, struct pio_error *err
         .max_natoms = s->natoms,
         .fields = PIO_FIELD_POSITIONS | (s->v_v >= 0 ? PIO_FIELD_VELOCITIES : 0) |
                   (s->v_f >= 0 ? PIO_FIELD_FORCES : 0) | (s->v_len >= 0 ? PIO_FIELD_BOX : 0),
-        .length_unit = PIO_UNIT_NM};
+        .length_unit = PIO_UNIT_NM,
+        .warning = s->warning[0] ? s->warning : NULL};
     return 0;
 }
 
@@ -74,10 +84,11 @@ static int get_coords(struct nc_src *s, int var, size_t i, float *dst, float sca
         return pio_error_set(err, PIO_ECORRUPT, "%s: frame %zu: %s: %s", s->path, i, name,
                              nc_strerror(st));
     for (size_t k = 0; k < s->natoms * 3; k++) {
-        if (!isfinite(dst[k]))
+        float v = dst[k] * scale / div;
+        if (!isfinite(v))
             return pio_error_set(err, PIO_ECORRUPT, "%s: frame %zu: %s of atom %zu is not a number",
                                  s->path, i, name, k / 3);
-        dst[k] = dst[k] * scale / div;
+        dst[k] = v;
     }
     return 0;
 }
@@ -99,18 +110,35 @@ static int ns_next(void *ctx, struct pio_frame *out, struct pio_error *err)
         return rc;
     if (s->v_t >= 0) {
         size_t st = (size_t)i;
-        float t = 0;
-        if (nc_get_var1_float(s->ncid, s->v_t, &st, &t) == NC_NOERR)
-            out->time = t;
+        int e = nc_get_var1_double(s->ncid, s->v_t, &st, &out->time);
+        if (e != NC_NOERR)
+            return pio_error_set(err, PIO_ECORRUPT, "%s: frame %zu: time: %s", s->path, (size_t)i,
+                                 nc_strerror(e));
+        if (!isfinite(out->time))
+            return pio_error_set(err, PIO_ECORRUPT, "%s: frame %zu: time is not a finite number",
+                                 s->path, (size_t)i);
     }
     if (s->v_len >= 0 && s->v_ang >= 0) {
         size_t start[2] = {(size_t)i, 0}, count[2] = {1, 3};
         double len[3], ang[3];
-        if (nc_get_vara_double(s->ncid, s->v_len, start, count, len) == NC_NOERR &&
-            nc_get_vara_double(s->ncid, s->v_ang, start, count, ang) == NC_NOERR && len[0] > 0 &&
-            len[1] > 0 && len[2] > 0) {
+        int e = nc_get_vara_double(s->ncid, s->v_len, start, count, len);
+        if (e == NC_NOERR)
+            e = nc_get_vara_double(s->ncid, s->v_ang, start, count, ang);
+        if (e != NC_NOERR)
+            return pio_error_set(err, PIO_ECORRUPT, "%s: frame %zu: cell_lengths, cell_angles: %s",
+                                 s->path, (size_t)i, nc_strerror(e));
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(len[k]) || !isfinite(ang[k]))
+                return pio_error_set(err, PIO_ECORRUPT, "%s: frame %zu: %s is not a finite number",
+                                     s->path, (size_t)i,
+                                     isfinite(len[k]) ? "cell_angles" : "cell_lengths");
+        if (len[0] > 0 && len[1] > 0 && len[2] > 0) {
             box_from_lengths(len[0] / 10, len[1] / 10, len[2] / 10, ang[0], ang[1], ang[2],
                              out->box);
+            if (!box_finite(out->box))
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame %zu: cell_angles %g %g %g make no box", s->path,
+                                     (size_t)i, ang[0], ang[1], ang[2]);
             out->fields |= PIO_FIELD_BOX;
         }
     }
@@ -160,6 +188,37 @@ static int coord_var(struct nc_src *s, const char *name, int dims[3], struct pio
     return var;
 }
 
+/* time (frame) or cell_lengths, cell_angles (frame, 3): the variable, -1
+ * when absent, or an error in *rc (read with a start index per dimension
+ * of these shapes, and no more). */
+static int series_var(struct nc_src *s, const char *name, int frame, int nd, struct pio_error *err,
+                      int *rc)
+{
+    int var, n, d[2];
+    size_t len = 3;
+    if (*rc != 0 || nc_inq_varid(s->ncid, name, &var) != NC_NOERR)
+        return -1;
+    if (nc_inq_varndims(s->ncid, var, &n) != NC_NOERR || n != nd ||
+        nc_inq_vardimid(s->ncid, var, d) != NC_NOERR || d[0] != frame ||
+        (nd == 2 && nc_inq_dimlen(s->ncid, d[1], &len) != NC_NOERR) || len != 3)
+        *rc = pio_error_set(err, PIO_ECORRUPT, "%s: %s is not (frame%s)", s->path, name,
+                            nd == 2 ? ", 3" : "");
+    return var;
+}
+
+/* The header checked before libnetcdf opens the file (which it does by
+ * name: a file replaced in between is not defended against). */
+static int ns_check(struct nc_src *s, struct ncdf_records *recs, struct pio_error *err)
+{
+    struct infile in;
+    int rc = infile_open(&in, s->path, err);
+    if (rc == 0) {
+        rc = ncdf_header_check(recs, in.map, in.size, s->path, err);
+        infile_close(&in);
+    }
+    return rc;
+}
+
 int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error *err)
 {
     struct nc_src *s = calloc(1, sizeof(*s));
@@ -168,8 +227,13 @@ int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error 
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
     s->ncid = -1;
+    struct ncdf_records recs;
+    int rc = ns_check(s, &recs, err);
+    if (rc != 0) {
+        ns_destroy(s);
+        return rc;
+    }
     int st = nc_open(path, NC_NOWRITE, &s->ncid);
-    int rc = 0;
     if (st != NC_NOERR) {
         s->ncid = -1;
         rc = access(path, R_OK) != 0
@@ -204,17 +268,31 @@ int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error 
         s->v_v = rc == 0 ? coord_var(s, "velocities", dims, err, &rc) : -1;
         s->v_f = rc == 0 ? coord_var(s, "forces", dims, err, &rc) : -1;
         s->vscale = 1.0f;
-        if (s->v_v >= 0)
-            nc_get_att_float(s->ncid, s->v_v, "scale_factor", &s->vscale);
-        if (nc_inq_varid(s->ncid, "time", &s->v_t) != NC_NOERR)
-            s->v_t = -1;
-        if (nc_inq_varid(s->ncid, "cell_lengths", &s->v_len) != NC_NOERR ||
-            nc_inq_varid(s->ncid, "cell_angles", &s->v_ang) != NC_NOERR)
+        nc_type t;
+        size_t n;
+        if (rc == 0 && s->v_v >= 0 &&
+            nc_inq_att(s->ncid, s->v_v, "scale_factor", &t, &n) == NC_NOERR &&
+            (n != 1 || t == NC_CHAR ||
+             nc_get_att_float(s->ncid, s->v_v, "scale_factor", &s->vscale) != NC_NOERR ||
+             !isfinite(s->vscale)))
+            rc = pio_error_set(err, PIO_ECORRUPT,
+                               "%s: velocities: scale_factor is not one finite number", path);
+        s->v_t = series_var(s, "time", dims[0], 1, err, &rc);
+        s->v_len = series_var(s, "cell_lengths", dims[0], 2, err, &rc);
+        s->v_ang = series_var(s, "cell_angles", dims[0], 2, err, &rc);
+        if (s->v_len < 0 || s->v_ang < 0)
             s->v_len = s->v_ang = -1;
+    }
+    /* a truncated file: the records it wholly holds */
+    int unlim = -1;
+    if (rc == 0 && nc_inq_unlimdim(s->ncid, &unlim) == NC_NOERR && unlim == dims[0]) {
+        s->nframes = PIO_MIN(s->nframes, (size_t)recs.complete);
+        memcpy(s->warning, recs.warning, sizeof(s->warning));
     }
     size_t b = s->natoms * 12;
     if (rc == 0 && s->nframes == 0)
-        rc = pio_error_set(err, PIO_ETRUNCATED, "%s: no frames", path);
+        rc = s->warning[0] ? pio_error_set(err, PIO_ETRUNCATED, "%s (no whole frame)", s->warning)
+                           : pio_error_set(err, PIO_ETRUNCATED, "%s: no frames", path);
     if (rc == 0 && (!(s->x = malloc(b)) || !(s->v = malloc(b)) || !(s->f = malloc(b))))
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory for %zu atoms", path, s->natoms);
     if (rc != 0) {

@@ -7,8 +7,9 @@
  * topology comes from the first frame (GRO: residues and names; PDB: also
  * chains, elements, CONECT bonds; XYZ: elements). Every frame must have
  * the first one's atom count. A last frame cut short is skipped with a
- * warning; a malformed line is an error naming file, frame, line and
- * offset.
+ * warning; a malformed line, a PDB model left open by the next one, and a
+ * time or box that is not a finite number are errors naming file, frame,
+ * line and offset.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -201,10 +202,21 @@ static int gro_frame(struct text_src *s, uint64_t i, struct pio_frame *out, stru
     size_t len;
     next_line(&c, &line, &len); /* title: "... t= T step= N" */
     const char *t = memmem(line, len, "t=", 2), *st = memmem(line, len, "step=", 5);
-    if (t)
-        out->time = strtod(t + 2, NULL);
-    if (st)
-        out->step = strtoll(st + 5, NULL, 10);
+    char num[64];
+    if (t) { /* copied: strtod must not run past the line */
+        size_t n = PIO_MIN((size_t)(line + len - (t + 2)), sizeof(num) - 1);
+        memcpy(num, t + 2, n);
+        num[n] = '\0';
+        out->time = strtod(num, NULL);
+        if (!isfinite(out->time))
+            return text_error(s, err, i, line, "the time (t=) is not a finite number");
+    }
+    if (st) {
+        size_t n = PIO_MIN((size_t)(line + len - (st + 5)), sizeof(num) - 1);
+        memcpy(num, st + 5, n);
+        num[n] = '\0';
+        out->step = strtoll(num, NULL, 10);
+    }
     next_line(&c, &line, &len);
     int w = s->gro_w;
     for (uint64_t a = 0; a < s->natoms; a++) {
@@ -239,6 +251,9 @@ static int gro_frame(struct text_src *s, uint64_t i, struct pio_frame *out, stru
     }
     if (nb != 3 && nb != 9)
         return text_error(s, err, i, line, "box line needs 3 or 9 numbers");
+    for (int k = 0; k < nb; k++)
+        if (!isfinite(b[k]))
+            return text_error(s, err, i, line, "the box is not a finite number");
     /* v1(x) v2(y) v3(z) v1(y) v1(z) v2(x) v2(z) v3(x) v3(y) */
     double box[3][3] = {{b[0], b[3], b[4]}, {b[5], b[1], b[6]}, {b[7], b[8], b[2]}};
     memcpy(out->box, box, sizeof(box));
@@ -262,6 +277,8 @@ static int pdb_cryst(struct text_src *s, uint64_t frame, const char *line, size_
         if (!field_double(line, len, col[k], col[k + 1], &v[k]))
             return text_error(s, err, frame, line, "bad CRYST1 record");
     box_from_lengths(v[0] / 10, v[1] / 10, v[2] / 10, v[3], v[4], v[5], box);
+    if (!box_finite(box))
+        return text_error(s, err, frame, line, "CRYST1 angles make no box");
     return 0;
 }
 
@@ -277,6 +294,11 @@ static int pdb_scan(struct text_src *s, struct pio_error *err)
     int rc = 0;
     while (rc == 0 && next_line(&c, &line, &len)) {
         if (starts(line, len, "MODEL")) {
+            if (frame_start && count > 0) { /* its atoms would be lost */
+                rc = text_error(s, err, s->nframes, line,
+                                "MODEL inside an unfinished frame (no ENDMDL before it)");
+                break;
+            }
             any_model = true;
             in_model = true;
             frame_start = line;
@@ -293,6 +315,7 @@ static int pdb_scan(struct text_src *s, struct pio_error *err)
                 rc = add_frame(s, (uint64_t)(frame_start - c.base), err);
             in_model = false;
             frame_start = NULL;
+            count = 0; /* frames separated by END alone (no MODEL) count afresh */
         } else if (starts(line, len, "CRYST1") && s->nframes == 0 && !in_model) {
             rc = pdb_cryst(s, 0, line, len, s->box0, err);
             s->has_box0 = rc == 0;
@@ -342,13 +365,17 @@ static int pdb_scan(struct text_src *s, struct pio_error *err)
         }
     }
     if (rc == 0 && frame_start && count > 0) { /* no ENDMDL/END after the last atoms */
-        if (any_model && in_model)
+        if ((any_model && in_model) || (s->nframes > 0 && count < s->natoms))
             truncated(s, (uint64_t)(frame_start - c.base));
-        else if (s->nframes == 0 || count == s->natoms) {
+        else if (s->nframes > 0 && count != s->natoms)
+            rc = text_error(s, err, s->nframes, frame_start, "atom count differs from frame 0's");
+        else {
             if (s->nframes == 0)
                 s->natoms = count;
             rc = add_frame(s, (uint64_t)(frame_start - c.base), err);
         }
+    } else if (rc == 0 && frame_start && in_model) { /* a MODEL cut before its first atom */
+        truncated(s, (uint64_t)(frame_start - c.base));
     }
     free(serials);
     if (rc == 0 && s->nframes == 0)

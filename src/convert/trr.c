@@ -6,8 +6,11 @@
  * float or double) followed by the blocks whose size is not zero: box,
  * virial, pressure, positions, velocities, forces. Precision comes from
  * the sizes. Opening scans the headers only, so every frame's offset is
- * known. Reading gives float32 (nm, nm/ps, kJ/mol/nm) and a "lambda"
- * scalar; writing uses single precision.
+ * known. A frame running past the end of the file is a truncated last
+ * frame (warning, skipped) unless another frame header follows it: then
+ * its sizes lie (corruption, error), as in xtc.c. Reading gives float32
+ * (nm, nm/ps, kJ/mol/nm) and a "lambda" scalar; a time, lambda or box
+ * that is not finite is an error. Writing uses single precision.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +102,29 @@ struct trr_src {
     struct pio_scalar sc[1];
 };
 
+/* Whether a frame header (magic, version string) starts at a 4-byte step
+ * after `off`: a frame that claims to run past the end of the file is then
+ * corrupt, not the torn last frame of a killed writer. */
+static bool later_frame(const struct trr_src *s, uint64_t off)
+{
+    /* 1993, the version string's lengths (13, 12), the string */
+    static const char pat[] = "\0\0\x07\xc9"
+                              "\0\0\0\x0d"
+                              "\0\0\0\x0c"
+                              "GMX_trn_file";
+    const size_t plen = sizeof(pat) - 1;
+    uint8_t buf[4096]; /* on the stack: sources may be opened on several threads */
+    for (uint64_t pos = off + 4; pos + plen <= s->size; pos += sizeof(buf) - plen) {
+        size_t n = (size_t)PIO_MIN(sizeof(buf), s->size - pos);
+        if (conv_pread(s->fd, buf, n, pos) != 0)
+            return false;
+        for (size_t k = 0; k + plen <= n; k += 4)
+            if (memcmp(buf + k, pat, plen) == 0)
+                return true;
+    }
+    return false;
+}
+
 static int trr_scan(struct trr_src *s, struct pio_error *err)
 {
     uint64_t off = 0;
@@ -129,7 +155,23 @@ static int trr_scan(struct trr_src *s, struct pio_error *err)
                                  "%s: frame %llu at offset 0x%llx: %u atoms, frame 0 had %u",
                                  s->path, (unsigned long long)s->nframes, (unsigned long long)off,
                                  th.natoms, s->natoms);
+        if (!isfinite(th.time) || !isfinite(th.lambda)) { /* the header's last two reals */
+            bool t = !isfinite(th.time);
+            uint64_t at = off + th.hdr_len - (uint64_t)th.real * (t ? 2 : 1);
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: %s at offset 0x%llx is not a "
+                                 "finite number",
+                                 s->path, (unsigned long long)s->nframes, (unsigned long long)off,
+                                 t ? "time" : "lambda", (unsigned long long)at);
+        }
         uint64_t len = th.hdr_len + th.body_len;
+        if (len > s->size - off && later_frame(s, off))
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: its block sizes add up to %llu "
+                                 "bytes, past the end of the file (%llu bytes left), yet frames "
+                                 "follow",
+                                 s->path, (unsigned long long)s->nframes, (unsigned long long)off,
+                                 (unsigned long long)len, (unsigned long long)(s->size - off));
         if (len > s->size - off) {
             snprintf(s->warning, sizeof(s->warning),
                      "%s: frame %llu at offset 0x%llx is truncated (%llu of %llu bytes); skipped",
@@ -210,7 +252,7 @@ static int rs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
     float tmp9[9];
     if (!why && h.sizes[S_BOX]) {
         if (!read_reals(&x, h.real, tmp9, 9))
-            why = "bad box";
+            why = "the box is not a finite number";
         for (int k = 0; k < 9; k++)
             out->box[k / 3][k % 3] = tmp9[k];
         out->fields |= PIO_FIELD_BOX;
@@ -272,7 +314,7 @@ int trr_source_open(struct pio_source *out, const char *path, struct pio_error *
         free(s);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     struct stat st;
     int rc = 0;
     if (s->fd < 0 || fstat(s->fd, &st) != 0)
@@ -280,6 +322,7 @@ int trr_source_open(struct pio_source *out, const char *path, struct pio_error *
     else if (!S_ISREG(st.st_mode))
         rc = pio_error_set(err, -EISDIR, "%s: not a regular file", path);
     if (rc == 0) {
+        fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
         s->size = (uint64_t)st.st_size;
         rc = trr_scan(s, err);
     }

@@ -5,7 +5,8 @@
  * byte 88 of a frame), so the frame count is known and any frame can be
  * read without decoding the ones before it; frames are read with pread
  * into one buffer and decoded there. A truncated last frame is skipped
- * with a warning; any other damage is an error naming frame and offset.
+ * with a warning; any other damage, a time or box that is not a finite
+ * number included, is an error naming frame and offset.
  * Writing: magic 1995 (2023 beyond 298,261,617 atoms), precision as asked.
  */
 #include <errno.h>
@@ -251,6 +252,18 @@ static void decode_slot(struct xtc_src *s, struct slot *sl, float *dst)
         for (int b = 0; b < 3; b++)
             out->box[a][b] = xdr_f32(&x);
     xdr_u32(&x);
+    uint64_t nan_at = isfinite(time) ? 0 : off + 12; /* time, then the box at 16 */
+    for (int k = 0; k < 9 && !nan_at; k++)
+        if (!isfinite(out->box[k / 3][k % 3]))
+            nan_at = off + 16 + 4 * (uint64_t)k;
+    if (!x.bad && nan_at) {
+        sl->rc = pio_error_set(&sl->err, PIO_ECORRUPT,
+                               "%s: frame %llu at offset 0x%llx: %s at offset 0x%llx is not a "
+                               "finite number",
+                               s->path, (unsigned long long)i, (unsigned long long)off,
+                               nan_at == off + 12 ? "time" : "box", (unsigned long long)nan_at);
+        return;
+    }
     float precision;
     const char *why = "truncated";
     uint64_t t0 = pio_tm_start();
@@ -460,7 +473,7 @@ int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
         free(s);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     struct stat st;
     int rc = 0;
     if (s->fd < 0 || fstat(s->fd, &st) != 0)
@@ -468,6 +481,7 @@ int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
     else if (!S_ISREG(st.st_mode))
         rc = pio_error_set(err, -EISDIR, "%s: not a regular file", path);
     if (rc == 0) {
+        fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
         s->size = (uint64_t)st.st_size;
         rc = xtc_scan(s, err);
     }

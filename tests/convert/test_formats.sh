@@ -63,7 +63,7 @@ if "$P" convert "$D/peptide.ncdf" "$T/pn.holo" --quiet 2>"$T/err"; then
     mda "$T/wt.holo" "$T/wt.ncdf" "$D/water.gro" 0.00001
     printf 'CDF\001 but nothing else' >"$T/bad.ncdf"
     [ "$(code "$P" convert "$T/bad.ncdf" "$T/bn.holo")" = 65 ] || bad "a broken NetCDF exits 65: $(cat "$T/err")"
-    grep -q "bad.ncdf: not a NetCDF file" "$T/err" || bad "broken NetCDF message: $(cat "$T/err")"
+    grep -q "bad.ncdf: dim_list: tag 0x206e6f74 is neither ABSENT (0) nor 0xa at offset 0x8" "$T/err" || bad "broken NetCDF message: $(cat "$T/err")"
 else
     grep -q "this build has no NetCDF" "$T/err" && echo "skipped: NetCDF (this build has no libnetcdf)" \
         || bad "ncdf to HOLO: $(cat "$T/err")"
@@ -144,4 +144,108 @@ printf 'not a trajectory' >"$T/junk.xtc"
 [ "$(code "$P" convert "$T/junk.xtc" "$T/j.holo")" = 65 ] || bad "junk input exits 65: $(cat "$T/err")"
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.traj")" = 64 ] || bad "unknown output format"
 [ -e "$T/x.traj" ] || [ -e "$T/x.traj.part" ] && bad "nothing created for a refused output"
+
+# Hostile inputs (tests/data/hostile/README.md): refused (exit 65) with one
+# line naming the file, the field and its offset; no crash, and no large
+# allocation: 1 GB of address space where ulimit -v works (not under
+# AddressSanitizer, which reserves terabytes), and under it no single
+# allocation of more than 1 GB. Unchecked, ncdf_segv.ncdf crashed libnetcdf
+# and ncdf_4GB.ncdf made it allocate 4.2 GB; trr_2of20.trr and
+# nan_timestep.dcd converted with exit 0.
+lim=:
+(ulimit -v 1000000 && "$P" convert "$D/peptide.dcd" "$T/lim.holo" --quiet) 2>/dev/null && lim="ulimit -v 1000000"
+hostile() { # FILE MESSAGE (a grep -E pattern after "FILE: ")
+    rm -f "$T/h.holo"
+    c=$( (eval "$lim" && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=1024" \
+        "$P" convert "$1" "$T/h.holo" >"$T/out" 2>"$T/err"); echo $?)
+    [ "$c" = 65 ] || bad "$1: exit $c, not 65: $(tail -n 3 "$T/err")"
+    [ "$(wc -l <"$T/err")" = 1 ] || bad "$1: not one line: $(head -n 3 "$T/err")"
+    grep -Eq "^prismio convert: $1: $2\$" "$T/err" || bad "$1: message: $(cat "$T/err")"
+    [ -e "$T/h.holo" ] && bad "$1: an output was written"
+}
+poke() { # NAME SOURCE OFFSET BYTES: a copy of SOURCE with BYTES (printf) at OFFSET
+    cp "$2" "$T/$1" && printf "$4" | dd of="$T/$1" bs=1 seek=$3 conv=notrunc 2>/dev/null
+}
+H=$D/hostile
+# The four files of issue 20 are samples with 4 bytes set
+# (tests/data/hostile/README.md): made here, not stored.
+poke ncdf_segv.ncdf "$D/peptide.ncdf" 328 '\200\000\000\000'
+poke ncdf_4GB.ncdf "$D/peptide.ncdf" 308 '\377\377\377\377'
+poke trr_2of20.trr "$D/water.trr" 191208 '\377\377\377\376'
+poke nan_timestep.dcd "$D/peptide.dcd" 44 '\376\377\377\377'
+if [ -f "$T/pn.holo" ]; then # this build reads NetCDF
+    hostile "$T/ncdf_segv.ncdf" "var_list: count 2147483648 is not a non-negative 32-bit integer at offset 0x148"
+    hostile "$T/ncdf_4GB.ncdf" "global attribute 'application': value count 4294967295 is not a non-negative 32-bit integer at offset 0x134"
+    # valid NetCDF, shapes our reads did not expect: libnetcdf read past
+    # our index array, and wrote 64 floats into one
+    hostile "$H/ncdf_time2d.ncdf" "time is not \(frame\)"
+    hostile "$H/ncdf_scale64.ncdf" "velocities: scale_factor is not one finite number"
+    # a header cut inside, a count that fits the integer but not the file,
+    # a vsize and a begin that lie, a dimension id out of range
+    head -c 400 "$D/peptide.ncdf" >"$T/hcut.ncdf"
+    hostile "$T/hcut.ncdf" "var_list: 7 entries cannot fit in the 68 bytes left at offset 0x148"
+    poke count.ncdf "$D/peptide.ncdf" 308 '\000\020\000\000'
+    hostile "$T/count.ncdf" "global attribute 'application': 1048576 values of 1 bytes run past the end of the file \(430016 bytes\) at offset 0x134"
+    poke vsize.ncdf "$D/peptide.ncdf" 406 '\000\001'
+    hostile "$T/vsize.ncdf" "variable 'coordinates': vsize 1 disagrees with its shape and type \(8532 bytes\) at offset 0x194"
+    poke begin.ncdf "$D/peptide.ncdf" 456 '\377\377'
+    hostile "$T/begin.ncdf" "variable 'spatial': begin 0xffff0318 \+ size 3 past the end of the file \(430016 bytes\) at offset 0x1c4"
+    poke dimid.ncdf "$D/peptide.ncdf" 356 '\000\000\000\011'
+    hostile "$T/dimid.ncdf" "variable 'coordinates': dimension id 9, of 6 dimensions at offset 0x164"
+    # a NetCDF file cut short keeps its whole frames, with a warning (libnetcdf
+    # alone read the missing frames as zeros)
+    head -c 300000 "$D/peptide.ncdf" >"$T/cut.ncdf"
+    [ "$(code "$P" convert "$T/cut.ncdf" "$T/cutn.holo")" = 0 ] || bad "a truncated NetCDF converts: $(cat "$T/err")"
+    grep -q "warning: .*cut.ncdf: the header says 50 frames, the file ends inside frame 34 at offset 0x47740; frames 34 to 49 skipped" "$T/err" || bad "NetCDF truncation warning: $(cat "$T/err")"
+    "$P" info "$T/cutn.holo" | grep -q '^frames: *34$' || bad "34 whole NetCDF frames kept"
+fi
+hostile "$T/trr_2of20.trr" "frame 2 at offset 0x2ead0: its block sizes add up to 4295062886 bytes, past the end of the file \(1720656 bytes left\), yet frames follow"
+hostile "$T/nan_timestep.dcd" "header at offset 0x2c: timestep \(DELTA\) is not a finite number"
+# a TRR cut inside its last frame, or inside that frame's header, still
+# converts: the whole frames, and a warning
+head -c 1911000 "$D/water.trr" >"$T/cut.trr"
+[ "$(code "$P" convert "$T/cut.trr" "$T/cutr.holo")" = 0 ] || bad "a truncated TRR converts: $(cat "$T/err")"
+grep -q "warning: .*cut.trr: frame 19 at offset 0x1bb6b8 is truncated (94752 of 95592 bytes); skipped" "$T/err" || bad "TRR truncation warning: $(cat "$T/err")"
+"$P" info "$T/cutr.holo" | grep -q '^frames: *19$' || bad "19 whole TRR frames kept"
+head -c 1816300 "$D/water.trr" >"$T/cuth.trr"
+[ "$(code "$P" convert "$T/cuth.trr" "$T/cuth.holo")" = 0 ] || bad "a TRR cut in a header converts: $(cat "$T/err")"
+grep -q "warning: .*cuth.trr: frame 19 at offset 0x1bb6b8 is truncated; skipped" "$T/err" || bad "TRR header truncation warning: $(cat "$T/err")"
+# times and boxes that are not finite numbers: refused, named, with offsets
+# (found at open: one line as above; found reading a frame: the stage's
+# error, and the HOLO output keeps the frames before it)
+refused() { # FILE STAGE MESSAGE
+    rm -f "$T/h.holo"
+    c=$(code "$P" convert "$1" "$T/h.holo")
+    [ "$c" = 65 ] || bad "$1: exit $c, not 65: $(tail -n 3 "$T/err")"
+    grep -Eq "^prismio convert: stage 'source $2': $1: $3\$" "$T/err" || bad "$1: message: $(cat "$T/err")"
+}
+poke t.trr "$D/water.trr" 76 '\177\300\000\000'
+hostile "$T/t.trr" "frame 0 at offset 0x0: time at offset 0x4c is not a finite number"
+poke l.trr "$D/water.trr" $((95592 * 3 + 80)) '\377\200\000\000'
+hostile "$T/l.trr" "frame 3 at offset 0x46038: lambda at offset 0x46088 is not a finite number"
+poke b.trr "$D/water.trr" $((95592 + 84 + 16)) '\177\200\000\000'
+refused "$T/b.trr" trr "frame 1 at offset 0x17568: the box is not a finite number"
+poke t.xtc "$D/peptide.xtc" 12 '\177\300\000\000'
+refused "$T/t.xtc" xtc "frame 0 at offset 0x0: time at offset 0xc is not a finite number"
+poke b.xtc "$D/peptide.xtc" 32 '\377\300\000\000'
+refused "$T/b.xtc" xtc "frame 0 at offset 0x0: box at offset 0x20 is not a finite number"
+poke c.dcd "$D/peptide.dcd" 368 '\000\000\000\000\000\000\370\177'
+refused "$T/c.dcd" dcd "frame 0 at offset 0x170: unit-cell gamma is not a finite number"
+poke g.dcd "$D/peptide.dcd" 368 '\000\000\000\000\000\000\000\000'
+refused "$T/g.dcd" dcd "frame 0 at offset 0x168: unit-cell angles 90 90 0 make no box"
+{ echo "peptide t= nan step= 0"; tail -n +2 "$D/peptide.gro"; } >"$T/t.gro"
+refused "$T/t.gro" gro "frame 0, line 1 at offset 0x0: the time \(t=\) is not a finite number"
+{ head -n 713 "$D/peptide.gro"; echo "   inf   8.00957   8.00957"; } >"$T/b.gro"
+refused "$T/b.gro" gro "frame 0, line 714 at offset 0x[0-9a-f]+: the box is not a finite number"
+# PDB: a model left open by the next one (its atoms were dropped); a
+# trailing block short of atoms is a truncated last frame
+awk '/^ENDMDL/ && !cut { cut = 1; next } { print }' "$D/peptide_models.pdb" >"$T/open.pdb"
+hostile "$T/open.pdb" "frame 0, line [0-9]+ at offset 0x[0-9a-f]+: MODEL inside an unfinished frame \(no ENDMDL before it\)"
+# frames separated by END alone (no MODEL records) each count their atoms
+{ grep -E '^(ATOM|HETATM)' "$D/peptide.pdb"; echo END; grep -E '^(ATOM|HETATM)' "$D/peptide.pdb"; echo END; } >"$T/ends.pdb"
+[ "$(code "$P" convert "$T/ends.pdb" "$T/ends.holo")" = 0 ] || bad "END-separated PDB frames convert: $(cat "$T/err")"
+"$P" info "$T/ends.holo" | grep -q '^frames: *2$' || bad "2 END-separated PDB frames"
+{ grep -E '^(ATOM|HETATM)' "$D/peptide.pdb"; echo END; grep -E '^(ATOM|HETATM)' "$D/peptide.pdb" | head -n 700; } >"$T/short.pdb"
+[ "$(code "$P" convert "$T/short.pdb" "$T/short.holo")" = 0 ] || bad "a PDB with a short last block converts: $(cat "$T/err")"
+grep -q "warning: .*short.pdb: frame 1 at offset 0x[0-9a-f]* is truncated; skipped" "$T/err" || bad "short PDB block warning: $(cat "$T/err")"
 exit $fail

@@ -5,13 +5,17 @@
  * same frames through a selection as through a full pass; XTC to HOLO
  * with frames decoded into the batches equals the copying path; the XTC codec
  * round-trips integers of every magnitude it allows (each bounding-box
- * size and small-integer index the decoder divides by); format names.
+ * size and small-integer index the decoder divides by); format names; the
+ * NetCDF header check (built with or without libnetcdf) refuses hostile
+ * headers with the field and offset, keeps a truncated file's whole
+ * records, and survives every header byte set to hostile values.
  */
 #include <math.h>
 #include <prismio/convert.h>
 #include <prismio/holo.h>
 #include <unistd.h>
 
+#include "convert/convert_internal.h"
 #include "holo_fixture.h"
 #include "pio_test.h"
 
@@ -240,9 +244,99 @@ static void xtc_into_batches(void)
     unlink(out[1]);
 }
 
+static uint8_t *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *b = f ? malloc(1 << 20) : NULL;
+    *n = b ? fread(b, 1, 1 << 20, f) : 0;
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/* ncdf_header_check on peptide.ncdf (header: 0x318 bytes, records of 8580
+ * bytes from 0x330) and on copies with hostile fields. */
+static void ncdf_header(void)
+{
+    size_t n;
+    uint8_t *orig = read_file(DATA "/peptide.ncdf", &n), *b = malloc(n);
+    if (!orig || !b || n != 430016) {
+        CHECKF(0, "cannot read peptide.ncdf");
+        free(orig);
+        free(b);
+        return;
+    }
+    struct ncdf_records r;
+    struct pio_error e = {0};
+    CHECKF(ncdf_header_check(&r, orig, n, "p", &e) == 0, "%s", e.message);
+    CHECK(r.numrecs == 50 && r.complete == 50 && !r.warning[0]);
+    /* the two hostile files of tests/data/hostile, the fields they set */
+    static const struct {
+        uint32_t off, value;
+        const char *msg;
+    } bad[] = {
+        {0x148, 0x80000000u,
+         "p: var_list: count 2147483648 is not a non-negative 32-bit integer "
+         "at offset 0x148"},
+        {0x134, 0xffffffffu,
+         "p: global attribute 'application': value count 4294967295 is not a "
+         "non-negative 32-bit integer at offset 0x134"},
+        {0x134, 0x7fffffffu,
+         "p: global attribute 'application': 2147483647 values of 1 bytes run "
+         "past the end of the file (430016 bytes) at offset 0x134"},
+        {0x1c8, 0xffff0318u,
+         "p: variable 'spatial': begin 0xffff0318 + size 3 past the end of "
+         "the file (430016 bytes) at offset 0x1c4"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        memcpy(b, orig, n);
+        for (int q = 0; q < 4; q++)
+            b[bad[k].off + q] = (uint8_t)(bad[k].value >> (24 - 8 * q));
+        int rc = ncdf_header_check(&r, b, n, "p", &e);
+        CHECKF(rc == PIO_ECORRUPT && strcmp(e.message, bad[k].msg) == 0, "case %zu: %d %s", k, rc,
+               e.message);
+    }
+    /* cut inside record 34: 34 whole records and a warning */
+    CHECKF(ncdf_header_check(&r, orig, 300000, "p", &e) == 0, "%s", e.message);
+    CHECKF(r.numrecs == 50 && r.complete == 34 &&
+               strstr(r.warning, "the file ends inside frame 34 at offset 0x47740"),
+           "%llu %llu %s", (unsigned long long)r.numrecs, (unsigned long long)r.complete,
+           r.warning);
+    /* cut inside the header (0x318 bytes) or the non-record variables
+     * (to 0x32f): refused; before the first record ends: no whole record */
+    for (size_t cut = 0; cut < 0x32f; cut++)
+        CHECKF(ncdf_header_check(&r, orig, cut, "p", &e) < 0, "cut at %zu", cut);
+    for (size_t cut = 0x32f; cut < 0x330 + 8580; cut += 7)
+        CHECKF(ncdf_header_check(&r, orig, cut, "p", &e) == 0 && r.complete == 0 && r.warning[0],
+               "cut at %zu: %s", cut, e.message);
+    CHECK(ncdf_header_check(&r, (const uint8_t *)"\x89HDF\r\n", 6, "p", &e) == PIO_ENOTSUPPORTED);
+    CHECK(ncdf_header_check(&r, (const uint8_t *)"CDF\003", 4, "p", &e) == PIO_EFORMAT);
+    /* every header byte set to each hostile value: an answer, within the
+     * file (AddressSanitizer watches), never more whole records than there
+     * are bytes for */
+    static const uint8_t vals[] = {0x00, 0x01, 0x7f, 0x80, 0xff};
+    uint64_t refused = 0;
+    for (size_t off = 4; off < 0x330; off++)
+        for (size_t v = 0; v < sizeof(vals); v++) {
+            memcpy(b, orig, 0x330);
+            b[off] = vals[v];
+            int rc = ncdf_header_check(&r, b, n, "p", &e);
+            refused += rc != 0;
+            CHECKF(rc == 0 ? r.complete <= r.numrecs && r.complete <= n / 8580
+                           : rc == PIO_ECORRUPT && strstr(e.message, " at offset 0x"),
+                   "byte 0x%zx = 0x%02x: %d %s", off, vals[v], rc, e.message);
+        }
+    CHECK(refused > 1000);
+    printf("ncdf header: %llu of %u single-byte header mutations refused\n",
+           (unsigned long long)refused, (unsigned)((0x330 - 4) * sizeof(vals)));
+    free(orig);
+    free(b);
+}
+
 int main(void)
 {
     codec_roundtrip();
+    ncdf_header();
     xtc_into_batches();
     const char *files[] = {DATA "/peptide.xtc", DATA "/solvated.xtc",       DATA "/water.trr",
                            DATA "/peptide.dcd", DATA "/peptide_models.pdb", DATA "/peptide.xyz",
