@@ -11,6 +11,12 @@
 #   make format     clang-format every C source and header
 #   make fuzz       fuzz the HOLO, foreign-format and Arrow readers with libFuzzer
 #                   (FUZZ_SECONDS=60 each); corpora in tests/fuzz/corpus/
+#   make stress     the fault-injection loops of `make test` (CTest label faults:
+#                   writer kills, truncations and bit flips, converter mutants,
+#                   ENOSPC) run longer in the ASan tree: COUNT=N (default 1000) is
+#                   N kills, N mutants per format, N/10 ENOSPC rounds, N/100 files
+#                   of truncations and flips; SECONDS=S also stops each loop after
+#                   S seconds (SECONDS alone: no count limit)
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -19,8 +25,12 @@ CMAKE    ?= cmake
 CTEST    ?= ctest
 
 FUZZ_SECONDS ?= 60
+# make stress: SECONDS only from the command line (a shell may export its own)
+STRESS_SECONDS := $(if $(filter command line,$(origin SECONDS)),$(SECONDS),)
+COUNT ?= $(if $(STRESS_SECONDS),,1000)
 
-.PHONY: all build deps test test-asan test-tsan test-python python demo install bench format fuzz clean
+.PHONY: all build deps test test-asan test-tsan test-python python demo install bench format fuzz \
+        stress clean
 
 all: build
 
@@ -45,6 +55,13 @@ test-asan:
 	    -DPIO_SANITIZE=address,undefined -DPIO_BUILD_BENCH=OFF >/dev/null
 	@$(CMAKE) --build $(BUILD)/asan -j $(JOBS)
 	@cd $(BUILD)/asan && $(CTEST) --output-on-failure -j $(JOBS)
+
+stress:
+	@$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DPIO_SANITIZE=address,undefined -DPIO_BUILD_BENCH=OFF >/dev/null
+	@$(CMAKE) --build $(BUILD)/asan -j $(JOBS)
+	@cd $(BUILD)/asan && PIO_STRESS_COUNT=$(COUNT) PIO_STRESS_SECONDS=$(STRESS_SECONDS) \
+	    $(CTEST) --output-on-failure -V -j $(JOBS) -L stress
 
 test-tsan:
 	@$(CMAKE) -S . -B $(BUILD)/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \

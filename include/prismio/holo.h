@@ -182,6 +182,11 @@ typedef struct pio_reader pio_reader;
 
 enum pio_reader_flags {
     PIO_READER_NO_RECOVERY = 1u << 0, /* fail on a file without a valid footer */
+    /* pio_reader_frame also checks the frame's BLAKE3 the first time it is
+     * asked for (PIO_ECHECKSUM for a damaged frame): each frame is hashed
+     * once, so a view costs a hash of the record on first access. Without
+     * it views are zero-copy and checked for structure only. */
+    PIO_READER_CHECK_FRAMES = 1u << 1,
 };
 
 enum pio_reader_io_flags {
@@ -228,6 +233,10 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
 
 /* Index of the first frame with this step, or -ENOENT. Binary search when
  * steps never decrease, else a scan of the index. */
+/* Where frame i's record lies in the file (offset, length): 0 or -ERANGE. */
+PIO_API int pio_reader_frame_extent(const pio_reader *r, uint64_t i, uint64_t *offset,
+                                    uint64_t *length);
+
 PIO_API int64_t pio_reader_find_step(const pio_reader *r, int64_t step);
 /* Index of the frame whose time is nearest to t (the earlier on a tie), or
  * -ENOENT when there are no frames. */
@@ -254,6 +263,13 @@ struct pio_reader_info {
     int64_t step_first, step_last;
     double time_first, time_last;
     bool steps_sorted, times_sorted; /* never decreasing */
+    /* Frames known damaged without hashing them (records that fail their
+     * structural checks; in a recovered file, the frames of damaged ranges
+     * the scan stepped over); left out of the atom counts. */
+    uint64_t damaged_frames;
+    /* The META record fails its checks: the file was opened without its
+     * topology and metadata (the frames are unaffected). */
+    bool metadata_damaged;
 };
 /* O(frames): min/max_natoms come from reading every frame's header. For the
  * frame count alone, pio_reader_nframes is O(1). */
@@ -327,20 +343,52 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
 
 /* ---- recovery ---------------------------------------------------------- */
 
+/* A damaged range that recovery kept: bytes that failed validation with
+ * valid records after them (not a torn tail). */
+struct pio_recover_damage {
+    uint64_t offset, length; /* the bytes */
+    uint64_t frame, nframes; /* the frames lying there (0 frames: an old
+                                index record or footer, or the metadata) */
+    bool metadata;           /* the range holds the file's metadata record (topology
+                                and metadata lost; the bytes stay) */
+};
+
+#define PIO_RECOVER_MAX_DAMAGE 16
+
 struct pio_recover_report {
     bool was_committed;     /* the file already had a valid footer: nothing done */
     uint64_t nframes;       /* frames in the file afterwards */
     uint64_t removed_bytes; /* invalid tail removed */
+    /* Damaged frames in the middle: kept in the index (reading them fails
+     * their checks), or with PIO_RECOVER_DROP_DAMAGED left out. */
+    uint64_t damaged_frames;
+    uint64_t ndamage; /* damaged ranges; the first PIO_RECOVER_MAX_DAMAGE below */
+    struct pio_recover_damage damage[PIO_RECOVER_MAX_DAMAGE];
+    bool rewritten; /* PIO_RECOVER_DROP_DAMAGED rewrote the file */
+};
+
+enum pio_recover_flags {
+    /* Rewrite the file with only the frames whose checksums hold (the
+     * others dropped, later frames renumbered), through a temporary file
+     * renamed over it. The only recovery that removes valid records'
+     * neighbours; it also applies to a committed file with damaged frames. */
+    PIO_RECOVER_DROP_DAMAGED = 1u << 0,
 };
 
 /*
  * Make a file whose writer died durable again: keep every complete frame,
  * remove the invalid tail, append an index and footer, fdatasync. Committed
- * bytes are never rewritten. Readers must not have the file mapped while
- * its tail is removed. report may be NULL.
+ * bytes are never rewritten, and bytes before a valid record are never
+ * removed: a damaged record in the middle (with valid records after it) is
+ * stepped over, its frames kept in the index (their reads fail their
+ * checks) and listed in the report. Readers must not have the file mapped
+ * while its tail is removed. report may be NULL.
  */
 PIO_API int pio_holo_recover(const char *path, struct pio_recover_report *report,
                              struct pio_error *err);
+/* The same with enum pio_recover_flags. */
+PIO_API int pio_holo_recover_flags(const char *path, uint32_t flags,
+                                   struct pio_recover_report *report, struct pio_error *err);
 
 #ifdef __cplusplus
 }

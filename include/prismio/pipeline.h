@@ -149,6 +149,11 @@ enum pio_source_flags {
      * whose checksum fails stops the run: a conversion never launders a
      * damaged frame into a file with fresh, valid checksums). */
     PIO_SOURCE_NO_VERIFY = 1u << 0,
+    /* pio_source_open (every format) refuses an input it would convert
+     * with a warning (a truncated or torn last frame to skip; a HOLO
+     * file's damaged metadata record) instead: PIO_ETRUNCATED, the
+     * warning as the message. */
+    PIO_SOURCE_STRICT = 1u << 1,
 };
 PIO_API int pio_source_holo(struct pio_source *out, const char *path,
                             const struct pio_reader_options *ro, uint32_t flags,

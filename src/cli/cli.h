@@ -19,6 +19,7 @@ enum {
     EXIT_USAGE = 64,
     EXIT_DATAERR = 65,
     EXIT_NOINPUT = 66,
+    EXIT_UNAVAILABLE = 69, /* a valid input this build or format reader does not support */
     EXIT_IOERR = 74,
 };
 
@@ -75,5 +76,10 @@ int cli_hash_path(const char *path, pio_blake3_hasher *h, unsigned threads, bool
 
 /* Minimal JSON output helpers: a string with escapes. */
 void cli_json_string(FILE *f, const char *s);
+/* A number, or null where it is not finite (JSON has no NaN or infinity). */
+void cli_json_number(FILE *f, double v);
+/* printf to stdout for JSON: a non-finite number (printf's inf or nan)
+ * outside a string is written as null, so the output stays valid JSON. */
+void cli_json_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* PIO_CLI_H */

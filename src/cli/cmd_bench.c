@@ -227,25 +227,27 @@ static int bench_hash(int argc, char **argv)
     if (json) {
         printf("{\"benchmark\":\"hash\",\"file\":");
         cli_json_string(stdout, path);
-        printf(",\"bytes\":%lld,\"repeat\":%llu,\"cores\":%u,\"tier\":\"%s\",\"tiers_1t_gbps\":{",
-               (long long)st.st_size, (unsigned long long)repeat, cores,
-               pio_blake3_tier_name(auto_tier));
+        cli_json_printf(
+            ",\"bytes\":%lld,\"repeat\":%llu,\"cores\":%u,\"tier\":\"%s\",\"tiers_1t_gbps\":{",
+            (long long)st.st_size, (unsigned long long)repeat, cores,
+            pio_blake3_tier_name(auto_tier));
         const char *sep = "";
         for (int t = 0; t < PIO_BLAKE3_TIER_COUNT; t++) {
             if (tier_t[t] < 0)
                 continue;
-            printf("%s\"%s\":%.3f", sep, pio_blake3_tier_name((enum pio_blake3_tier)t),
-                   bytes / tier_t[t] / 1e9);
+            cli_json_printf("%s\"%s\":%.3f", sep, pio_blake3_tier_name((enum pio_blake3_tier)t),
+                            bytes / tier_t[t] / 1e9);
             sep = ",";
         }
         printf("},\"threads_gbps\":{");
         for (unsigned n = 1; n <= cores; n++)
-            printf("%s\"%u\":%.3f", n > 1 ? "," : "", n, bytes / thr_t[n] / 1e9);
+            cli_json_printf("%s\"%u\":%.3f", n > 1 ? "," : "", n, bytes / thr_t[n] / 1e9);
         printf("}");
         if (b3_1_gbps > 0)
-            printf(",\"b3sum_1t_gbps\":%.3f,\"b3sum_gbps\":%.3f,\"b3sum_startup_s\":%.6f,"
-                   "\"ratio_1t\":%.3f,\"ratio_all\":%.3f",
-                   b3_1_gbps, b3_all_gbps, b3_start, ours_1 / b3_1_gbps, ours_all / b3_all_gbps);
+            cli_json_printf(",\"b3sum_1t_gbps\":%.3f,\"b3sum_gbps\":%.3f,\"b3sum_startup_s\":%.6f,"
+                            "\"ratio_1t\":%.3f,\"ratio_all\":%.3f",
+                            b3_1_gbps, b3_all_gbps, b3_start, ours_1 / b3_1_gbps,
+                            ours_all / b3_all_gbps);
         printf("}\n");
         return EXIT_OK;
     }
@@ -301,12 +303,15 @@ static double raw_scan(const char *path, uint64_t size)
     return t;
 }
 
-/* Ours: open, every frame's view, sum every array; bytes of arrays out. */
-static double read_all(const char *path, uint64_t *array_bytes)
+/* Ours: open, every frame's view, sum every array; bytes of arrays out.
+ * flags: reader flags (PIO_READER_CHECK_FRAMES: each frame hashed first). */
+static double read_all(const char *path, uint32_t flags, uint64_t *array_bytes)
 {
     double t0 = cli_now();
     pio_reader *r;
-    if (pio_reader_open(&r, path, NULL, NULL) != 0)
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.flags = flags;
+    if (pio_reader_open(&r, path, &ro, NULL) != 0)
         return -1;
     uint64_t n = pio_reader_nframes(r), bytes = 0, s = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -525,7 +530,7 @@ static int bench_read(int argc, char **argv)
      * --engine: zero-copy views against a raw scan of a fresh mapping.
      * With one: a frame stream on that engine against read() (warm) or
      * fio at the same block size and queue depth (cold O_DIRECT). */
-    double t_raw = -1, t_ours = -1, fio_bw = -1, t_rnd = -1, rnd_fio_bw = -1;
+    double t_raw = -1, t_ours = -1, t_chk = -1, fio_bw = -1, t_rnd = -1, rnd_fio_bw = -1;
     uint64_t rnd_bytes = 0, rnd_n = 0;
     uint64_t array_bytes = 0;
     struct pio_io_info io = {0};
@@ -535,7 +540,10 @@ static int bench_read(int argc, char **argv)
         raw_scan(path, size); /* warm the page cache */
         for (uint64_t k = 0; k < repeat; k++) {
             t_raw = best(t_raw, raw_scan(path, size));
-            t_ours = best(t_ours, read_all(path, &array_bytes));
+            t_ours = best(t_ours, read_all(path, 0, &array_bytes));
+            /* the same with each frame's BLAKE3 checked (dump's and
+             * prismio.open(check=True)'s policy), alternating with it */
+            t_chk = best(t_chk, read_all(path, PIO_READER_CHECK_FRAMES, &array_bytes));
         }
         pio_reader_io_info(r, &io);
     } else {
@@ -661,23 +669,24 @@ static int bench_read(int argc, char **argv)
     if (json) {
         printf("{\"benchmark\":\"read\",\"file\":");
         cli_json_string(stdout, path);
-        printf(",\"bytes\":%llu,\"frames\":%llu,\"array_bytes\":%llu,\"repeat\":%llu,"
-               "\"seq_gbps\":%.3f,\"seq_frames_per_s\":%.1f,\"raw_scan_gbps\":%.3f,"
-               "\"ratio_seq\":%.3f,\"raw_scan_frames_per_s\":%.1f,\"ratio_frames\":%.3f,"
-               "\"random_samples\":%llu,\"random_p50_us\":%.4f,"
-               "\"random_p99_us\":%.4f,\"raw_random_p50_us\":%.4f,\"open_ms\":%.3f,"
-               "\"engine\":\"%s\",\"direct\":%s,\"cold\":%s,\"queue_depth\":%llu,"
-               "\"baseline\":\"%s\",\"random_frames\":%llu,\"random_gbps\":%.3f,"
-               "\"random_fio_gbps\":%.3f}\n",
-               (unsigned long long)size, (unsigned long long)nframes,
-               (unsigned long long)array_bytes, (unsigned long long)repeat, gbps,
-               (double)nframes / t_ours, raw_gbps, gbps / raw_gbps, (double)nframes / t_raw,
-               t_raw / t_ours, (unsigned long long)samples, p50 * 1e6, p99 * 1e6, raw50 * 1e6,
-               opens[3] * 1e3, engine_given ? pio_io_engine_name(io.engine) : "views",
-               io.direct ? "true" : "false", cold ? "true" : "false", (unsigned long long)qd,
-               baseline, (unsigned long long)rnd_n,
-               t_rnd > 0 ? (double)rnd_bytes / t_rnd / 1e9 : 0.0,
-               rnd_fio_bw > 0 ? rnd_fio_bw / 1e9 : 0.0);
+        cli_json_printf(
+            ",\"bytes\":%llu,\"frames\":%llu,\"array_bytes\":%llu,\"repeat\":%llu,"
+            "\"seq_gbps\":%.3f,\"seq_frames_per_s\":%.1f,\"raw_scan_gbps\":%.3f,"
+            "\"ratio_seq\":%.3f,\"raw_scan_frames_per_s\":%.1f,\"ratio_frames\":%.3f,"
+            "\"random_samples\":%llu,\"random_p50_us\":%.4f,"
+            "\"random_p99_us\":%.4f,\"raw_random_p50_us\":%.4f,\"open_ms\":%.3f,"
+            "\"engine\":\"%s\",\"direct\":%s,\"cold\":%s,\"queue_depth\":%llu,"
+            "\"baseline\":\"%s\",\"random_frames\":%llu,\"random_gbps\":%.3f,"
+            "\"random_fio_gbps\":%.3f,\"checked_gbps\":%.3f,\"checked_ratio\":%.3f}\n",
+            (unsigned long long)size, (unsigned long long)nframes, (unsigned long long)array_bytes,
+            (unsigned long long)repeat, gbps, (double)nframes / t_ours, raw_gbps, gbps / raw_gbps,
+            (double)nframes / t_raw, t_raw / t_ours, (unsigned long long)samples, p50 * 1e6,
+            p99 * 1e6, raw50 * 1e6, opens[3] * 1e3,
+            engine_given ? pio_io_engine_name(io.engine) : "views", io.direct ? "true" : "false",
+            cold ? "true" : "false", (unsigned long long)qd, baseline, (unsigned long long)rnd_n,
+            t_rnd > 0 ? (double)rnd_bytes / t_rnd / 1e9 : 0.0,
+            rnd_fio_bw > 0 ? rnd_fio_bw / 1e9 : 0.0,
+            t_chk > 0 ? (double)array_bytes / t_chk / 1e9 : 0.0, t_chk > 0 ? t_ours / t_chk : 0.0);
     } else {
         printf("HOLO read of %s (%llu frames, %.1f MB, best of %llu)\n", path,
                (unsigned long long)nframes, (double)size / 1e6, (unsigned long long)repeat);
@@ -690,6 +699,10 @@ static int bench_read(int argc, char **argv)
         else
             printf("  sequential, zero-copy views   %8.2f GB/s  %10.0f frames/s\n", gbps,
                    (double)nframes / t_ours);
+        if (t_chk > 0)
+            printf("  views with BLAKE3 checked     %8.2f GB/s  %10.0f frames/s  (%.2fx of "
+                   "unchecked views)\n",
+                   (double)array_bytes / t_chk / 1e9, (double)nframes / t_chk, t_ours / t_chk);
         printf("  baseline: %-19s %8.2f GB/s  %10.0f frames/s\n", baseline, raw_gbps,
                t_raw > 0 ? (double)nframes / t_raw : 0);
         if (t_rnd > 0) {
@@ -850,14 +863,15 @@ static int bench_write(int argc, char **argv)
     if (json) {
         printf("{\"benchmark\":\"write\",\"file\":");
         cli_json_string(stdout, path);
-        printf(",\"bytes\":%llu,\"frames\":%llu,\"atoms\":%llu,\"engine\":\"%s\",\"repeat\":%llu,"
-               "\"write_gbps\":%.3f",
-               (unsigned long long)size, (unsigned long long)nframes, (unsigned long long)natoms,
-               pio_io_engine_name(io.engine), (unsigned long long)repeat, gbps);
+        cli_json_printf(
+            ",\"bytes\":%llu,\"frames\":%llu,\"atoms\":%llu,\"engine\":\"%s\",\"repeat\":%llu,"
+            "\"write_gbps\":%.3f",
+            (unsigned long long)size, (unsigned long long)nframes, (unsigned long long)natoms,
+            pio_io_engine_name(io.engine), (unsigned long long)repeat, gbps);
         if (fio_bw > 0)
-            printf(",\"fio_gbps\":%.3f,\"fio_engine\":\"%s\",\"direct\":%s,\"ratio\":%.3f",
-                   fio_bw / 1e9, io.engine == PIO_IO_URING ? "io_uring" : "psync",
-                   io.direct ? "true" : "false", gbps * 1e9 / fio_bw);
+            cli_json_printf(",\"fio_gbps\":%.3f,\"fio_engine\":\"%s\",\"direct\":%s,\"ratio\":%.3f",
+                            fio_bw / 1e9, io.engine == PIO_IO_URING ? "io_uring" : "psync",
+                            io.direct ? "true" : "false", gbps * 1e9 / fio_bw);
         printf("}\n");
     } else {
         printf("HOLO write of %llu frames x %llu atoms (%.1f MB, %s engine%s%s%s, best of "

@@ -348,20 +348,21 @@ int cmd_bench_arrow(int argc, char **argv)
 
     double gb = (double)bytes / 1e9;
     if (json) {
-        printf("{\"file\": \"%s\", \"bytes\": %llu, \"ipc_gbps\": %.3f, \"memcpy_gbps\": %.3f, "
-               "\"write_gbps\": %.3f, \"ratio_memcpy\": %.3f, \"ratio_write\": %.3f, "
-               "\"serialize_gbps\": %.3f, \"memcpy_new_gbps\": %.3f, "
-               "\"serialize_ratio_memcpy\": %.3f, \"serialize_ratio_memcpy_new\": %.3f, "
-               "\"into_gbps\": %.3f, \"memcpy_same_buffer_gbps\": %.3f, "
-               "\"into_ratio_memcpy\": %.3f, \"export_ranges\": [",
-               path, (unsigned long long)bytes, gb / t_ipc, gb / t_mem,
-               t_write > 0 ? gb / t_write : 0.0, t_mem / t_ipc, t_write > 0 ? t_write / t_ipc : 0.0,
-               gb / t_ser, t_fresh > 0 ? gb / t_fresh : 0.0, t_mem / t_ser,
-               t_fresh > 0 ? t_fresh / t_ser : 0.0, t_into > 0 ? gb / t_into : 0.0,
-               t_memw > 0 ? gb / t_memw : 0.0, t_into > 0 ? t_memw / t_into : 0.0);
+        cli_json_printf(
+            "{\"file\": \"%s\", \"bytes\": %llu, \"ipc_gbps\": %.3f, \"memcpy_gbps\": %.3f, "
+            "\"write_gbps\": %.3f, \"ratio_memcpy\": %.3f, \"ratio_write\": %.3f, "
+            "\"serialize_gbps\": %.3f, \"memcpy_new_gbps\": %.3f, "
+            "\"serialize_ratio_memcpy\": %.3f, \"serialize_ratio_memcpy_new\": %.3f, "
+            "\"into_gbps\": %.3f, \"memcpy_same_buffer_gbps\": %.3f, "
+            "\"into_ratio_memcpy\": %.3f, \"export_ranges\": [",
+            path, (unsigned long long)bytes, gb / t_ipc, gb / t_mem,
+            t_write > 0 ? gb / t_write : 0.0, t_mem / t_ipc, t_write > 0 ? t_write / t_ipc : 0.0,
+            gb / t_ser, t_fresh > 0 ? gb / t_fresh : 0.0, t_mem / t_ser,
+            t_fresh > 0 ? t_fresh / t_ser : 0.0, t_into > 0 ? gb / t_into : 0.0,
+            t_memw > 0 ? gb / t_memw : 0.0, t_into > 0 ? t_memw / t_into : 0.0);
         for (uint64_t k = 0; k < nr; k++)
-            printf("%s{\"frames\": %llu, \"us\": %.3f}", k ? ", " : "",
-                   (unsigned long long)ranges[k], tr[k] * 1e6);
+            cli_json_printf("%s{\"frames\": %llu, \"us\": %.3f}", k ? ", " : "",
+                            (unsigned long long)ranges[k], tr[k] * 1e6);
         printf("]}\n");
         return EXIT_OK;
     }

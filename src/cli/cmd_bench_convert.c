@@ -205,16 +205,17 @@ static int bench_foreign(const char *path, uint32_t threads, uint64_t max_bytes,
     if (json) {
         printf("{\"file\":");
         cli_json_string(stdout, path);
-        printf(",\"frames\":%llu,\"atoms\":%llu,\"threads\":%u,\"decode_1t_fps\":%.1f,"
-               "\"decode_nt_fps\":%.1f,\"decode_1t_atoms_per_s\":%.0f,\"convert_1t_fps\":%.1f,"
-               "\"convert_nt_fps\":%.1f,\"baseline\":\"MDAnalysis iteration\","
-               "\"baseline_fps\":%.1f,\"ratio_1t\":%.3f,\"ratio_nt\":%.3f,"
-               "\"convert_vs_decode_1t\":%.3f,\"convert_vs_decode_nt\":%.3f,"
-               "\"decode_cpu_s_per_frame\":%.3e,\"convert_cpu_s_per_frame\":%.3e}\n",
-               (unsigned long long)frames, (unsigned long long)(frames ? atoms / frames : 0), all,
-               fps1, fpsn, (double)atoms / t1, fpsc1, fpscn, fpsm, fpsm > 0 ? fps1 / fpsm : 0,
-               fpsm > 0 ? fpsn / fpsm : 0, fpsc1 / fps1, fpscn / fpsn, cpu1 / (double)frames,
-               cpuc / (double)frames);
+        cli_json_printf(
+            ",\"frames\":%llu,\"atoms\":%llu,\"threads\":%u,\"decode_1t_fps\":%.1f,"
+            "\"decode_nt_fps\":%.1f,\"decode_1t_atoms_per_s\":%.0f,\"convert_1t_fps\":%.1f,"
+            "\"convert_nt_fps\":%.1f,\"baseline\":\"MDAnalysis iteration\","
+            "\"baseline_fps\":%.1f,\"ratio_1t\":%.3f,\"ratio_nt\":%.3f,"
+            "\"convert_vs_decode_1t\":%.3f,\"convert_vs_decode_nt\":%.3f,"
+            "\"decode_cpu_s_per_frame\":%.3e,\"convert_cpu_s_per_frame\":%.3e}\n",
+            (unsigned long long)frames, (unsigned long long)(frames ? atoms / frames : 0), all,
+            fps1, fpsn, (double)atoms / t1, fpsc1, fpscn, fpsm, fpsm > 0 ? fps1 / fpsm : 0,
+            fpsm > 0 ? fpsn / fpsm : 0, fpsc1 / fps1, fpscn / fpsn, cpu1 / (double)frames,
+            cpuc / (double)frames);
         return EXIT_OK;
     }
     printf("decode %s: %llu frames x %llu atoms, best of %llu\n", path, (unsigned long long)frames,
@@ -344,20 +345,22 @@ int cmd_bench_convert(int argc, char **argv)
     if (json) {
         printf("{\"file\":");
         cli_json_string(stdout, path);
-        printf(",\"file_bytes\":%.0f,\"cold\":%s,\"frames\":", size, cold ? "true" : "false");
+        cli_json_printf(",\"file_bytes\":%.0f,\"cold\":%s,\"frames\":", size,
+                        cold ? "true" : "false");
         cli_json_string(stdout, po.frames ? po.frames : "all");
         printf(",\"atoms\":");
         cli_json_string(stdout, po.atoms ? po.atoms : "all");
-        printf(",\"frames_out\":%llu,\"array_bytes_in\":%llu,\"array_bytes_out\":%llu,"
-               "\"output_bytes\":%llu,\"convert_seconds\":%.6f,\"convert_gbps\":%.4f,"
-               "\"baseline\":\"read() of the file\",\"baseline_seconds\":%.6f,"
-               "\"baseline_gbps\":%.4f,\"ratio\":%.4f,\"source_wait_seconds\":%.4f,"
-               "\"sink_wait_seconds\":%.4f,\"buffers\":%llu,\"buffer_bytes\":%llu,"
-               "\"peak_rss_kb\":%ld}\n",
-               (unsigned long long)st->frames_out, (unsigned long long)st->bytes_in,
-               (unsigned long long)st->bytes_out, (unsigned long long)out_bytes, bestrun.seconds,
-               ours_gbs, raw, raw_gbs, ours_gbs / raw_gbs, st->source_wait, st->sink_wait,
-               (unsigned long long)st->buffers, (unsigned long long)st->buffer_bytes, ru.ru_maxrss);
+        cli_json_printf(",\"frames_out\":%llu,\"array_bytes_in\":%llu,\"array_bytes_out\":%llu,"
+                        "\"output_bytes\":%llu,\"convert_seconds\":%.6f,\"convert_gbps\":%.4f,"
+                        "\"baseline\":\"read() of the file\",\"baseline_seconds\":%.6f,"
+                        "\"baseline_gbps\":%.4f,\"ratio\":%.4f,\"source_wait_seconds\":%.4f,"
+                        "\"sink_wait_seconds\":%.4f,\"buffers\":%llu,\"buffer_bytes\":%llu,"
+                        "\"peak_rss_kb\":%ld}\n",
+                        (unsigned long long)st->frames_out, (unsigned long long)st->bytes_in,
+                        (unsigned long long)st->bytes_out, (unsigned long long)out_bytes,
+                        bestrun.seconds, ours_gbs, raw, raw_gbs, ours_gbs / raw_gbs,
+                        st->source_wait, st->sink_wait, (unsigned long long)st->buffers,
+                        (unsigned long long)st->buffer_bytes, ru.ru_maxrss);
         return EXIT_OK;
     }
     printf("convert %s (%.2f GB%s), frames %s, atoms %s: best of %llu\n", path, size / 1e9,

@@ -195,16 +195,16 @@ int cmd_bench_ring(int argc, char **argv)
     for (int k = 0; k < KINDS; k++)
         rate[k] = best_t[k] > 0 ? (double)n / best_t[k] : 0;
     if (json) {
-        printf("{\"benchmark\":\"ring\",\"items\":%llu,\"repeat\":%llu,\"capacity\":%d",
-               (unsigned long long)n, (unsigned long long)repeat, CAP);
-        printf(",\"spsc_items_per_s\":%.0f,\"mpmc_items_per_s\":%.0f", rate[OURS_SPSC],
-               rate[OURS_MPMC]);
-        printf(",\"spsc_bulk%d_items_per_s\":%.0f", BULK, rate[OURS_SPSC_BULK]);
+        cli_json_printf("{\"benchmark\":\"ring\",\"items\":%llu,\"repeat\":%llu,\"capacity\":%d",
+                        (unsigned long long)n, (unsigned long long)repeat, CAP);
+        cli_json_printf(",\"spsc_items_per_s\":%.0f,\"mpmc_items_per_s\":%.0f", rate[OURS_SPSC],
+                        rate[OURS_MPMC]);
+        cli_json_printf(",\"spsc_bulk%d_items_per_s\":%.0f", BULK, rate[OURS_SPSC_BULK]);
         if (rate[CK_SPSC] > 0)
-            printf(",\"ck_spsc_items_per_s\":%.0f,\"ck_mpmc_items_per_s\":%.0f,"
-                   "\"ratio_spsc\":%.3f,\"ratio_spsc_bulk\":%.3f,\"ratio_mpmc\":%.3f",
-                   rate[CK_SPSC], rate[CK_MPMC], rate[OURS_SPSC] / rate[CK_SPSC],
-                   rate[OURS_SPSC_BULK] / rate[CK_SPSC], rate[OURS_MPMC] / rate[CK_MPMC]);
+            cli_json_printf(",\"ck_spsc_items_per_s\":%.0f,\"ck_mpmc_items_per_s\":%.0f,"
+                            "\"ratio_spsc\":%.3f,\"ratio_spsc_bulk\":%.3f,\"ratio_mpmc\":%.3f",
+                            rate[CK_SPSC], rate[CK_MPMC], rate[OURS_SPSC] / rate[CK_SPSC],
+                            rate[OURS_SPSC_BULK] / rate[CK_SPSC], rate[OURS_MPMC] / rate[CK_MPMC]);
         printf("}\n");
         return EXIT_OK;
     }

@@ -17,7 +17,7 @@ static void usage(FILE *f)
                "                       [--drop v,f,box,scalars] [--threads N] [--batch N]\n"
                "                       [--memory BYTES] [--commit-every N] [--overwrite]\n"
                "                       [--engine mmap|pread|uring] [--direct] [--no-verify]\n"
-               "                       [--layout frames|atoms] [--quiet]\n\n"
+               "                       [--layout frames|atoms] [--quiet] [--strict]\n\n"
                "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
                "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz .arrow (both ways).\n"
                "  --top FILE      topology (names, residues, chains) from a .gro or .pdb\n"
@@ -36,7 +36,10 @@ static void usage(FILE *f)
                "  --commit-every N  commit OUT every N frames (default: at the end)\n"
                "  --no-verify     skip the BLAKE3 check of each input frame (default: a\n"
                "                  damaged frame stops the run instead of being copied)\n"
-               "  --quiet         no progress bar (it shows only on a terminal anyway)\n"
+               "  --quiet         no progress bar (it shows only on a terminal anyway) and no\n"
+               "                  summary line; warnings still go to stderr\n"
+               "  --strict        refuse an input with a truncated or torn last frame instead\n"
+               "                  of skipping it with a warning (exit 65)\n"
                "On an error a .holo OUT keeps, committed, the frames written before it;\n"
                "other formats are written as OUT.part and renamed only when complete.\n");
 }
@@ -107,7 +110,7 @@ int cmd_convert(int argc, char **argv)
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     uint64_t commit_every = 0;
-    bool quiet = false, verify = true;
+    bool quiet = false, verify = true, strict = false;
     const char *top = NULL;
     float precision = 0;
     uint32_t layout = PIO_ARROW_FRAMES;
@@ -125,6 +128,8 @@ int cmd_convert(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = true;
+        } else if (!strcmp(a, "--strict")) {
+            strict = true;
         } else if (!strcmp(a, "--no-verify")) {
             verify = false;
         } else if (!strcmp(a, "--overwrite")) {
@@ -198,7 +203,7 @@ int cmd_convert(int argc, char **argv)
     struct pio_source src;
     struct pio_sink sink;
     struct pio_source_options so_ = PIO_SOURCE_OPTIONS_INIT;
-    so_.flags = verify ? 0 : PIO_SOURCE_NO_VERIFY;
+    so_.flags = (verify ? 0 : PIO_SOURCE_NO_VERIFY) | (strict ? PIO_SOURCE_STRICT : 0);
     so_.topology = top;
     so_.reader = &ro;
     /* XTC decoders: the same knob as the workers. By default half the
@@ -220,7 +225,7 @@ int cmd_convert(int argc, char **argv)
     if (rc != 0)
         return cli_fail("convert", rc, &e);
     struct pio_source_info si_;
-    if (src.info(src.ctx, &si_, &e) == 0 && si_.warning && !quiet)
+    if (src.info(src.ctx, &si_, &e) == 0 && si_.warning)
         cli_err("convert", "warning: %s", si_.warning);
     if ((rc = pio_sink_open(&sink, out, &ko, &e)) != 0) {
         pio_source_destroy(&src);

@@ -26,6 +26,8 @@ int cli_exit_code(int rc)
         return EXIT_DATAERR;
     case PIO_EUSAGE:
         return EXIT_USAGE;
+    case PIO_ENOTSUPPORTED:
+        return EXIT_UNAVAILABLE;
     case -ENOENT:
     case -EACCES:
     case -ENOTDIR:
@@ -207,10 +209,15 @@ int cmd_info(int argc, char **argv)
             cli_json_string(stdout, fs.scalar_names[k]);
         }
         printf("]");
-        if (in.nframes)
-            printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":%.17g,"
-                   "\"time_last\":%.17g",
-                   (long long)in.step_first, (long long)in.step_last, in.time_first, in.time_last);
+        printf(",\"damaged_frames\":%llu,\"metadata_damaged\":%s",
+               (unsigned long long)in.damaged_frames, in.metadata_damaged ? "true" : "false");
+        if (in.nframes) {
+            printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":",
+                   (long long)in.step_first, (long long)in.step_last);
+            cli_json_number(stdout, in.time_first);
+            printf(",\"time_last\":");
+            cli_json_number(stdout, in.time_last);
+        }
         if (has_top)
             printf(",\"topology\":{\"atoms\":%llu,\"residues\":%llu,\"chains\":%llu,"
                    "\"bonds\":%llu}",
@@ -241,6 +248,10 @@ int cmd_info(int argc, char **argv)
                in.recovered ? "  (no valid footer: recovered by scanning; run prismio recover)"
                             : "");
         printf("frames:     %llu\n", (unsigned long long)in.nframes);
+        if (in.damaged_frames)
+            printf("damaged:    %llu frames (their records fail their checks; see prismio "
+                   "verify)\n",
+                   (unsigned long long)in.damaged_frames);
         if (in.nframes && in.min_natoms != in.max_natoms)
             printf("atoms:      %llu to %llu (varies by frame)\n",
                    (unsigned long long)in.min_natoms, (unsigned long long)in.max_natoms);
@@ -260,6 +271,8 @@ int cmd_info(int argc, char **argv)
             printf("topology:   %llu atoms, %llu residues, %llu chains, %llu bonds\n",
                    (unsigned long long)t.natoms, (unsigned long long)residues,
                    (unsigned long long)chains, (unsigned long long)t.nbonds);
+        else if (in.metadata_damaged)
+            printf("topology:   none: the metadata record is damaged (see prismio verify)\n");
         else
             printf("topology:   none\n");
         for (uint64_t i = 0; i < nmeta; i++) {
@@ -343,25 +356,93 @@ int cmd_verify(int argc, char **argv)
 
 int cmd_recover(int argc, char **argv)
 {
-    if (has_help(argc, argv) || argc != 2) {
-        FILE *f = argc == 2 ? stdout : stderr;
-        fprintf(f, "usage: prismio recover FILE\n\n"
-                   "Commits a file whose writer was killed: keeps every complete frame, removes\n"
-                   "the torn tail (bytes no commit covered), appends an index and footer.\n"
-                   "Committed bytes are never rewritten. No reader may have the file open.\n");
-        return argc == 2 ? EXIT_OK : EXIT_USAGE;
+    const char *path = NULL;
+    uint32_t flags = 0;
+    if (has_help(argc, argv)) {
+        printf("usage: prismio recover FILE [--drop-damaged]\n\n"
+               "Commits a file whose writer was killed: keeps every complete frame, removes\n"
+               "the torn tail (bytes no commit covered and no valid record follows), appends\n"
+               "an index and footer. Committed bytes are never rewritten. A damaged record\n"
+               "with valid records after it is not a torn tail: the frames after it are\n"
+               "kept, the damaged frames stay in the index (reading them fails) and are\n"
+               "listed; exit 1 then. No reader may have the file open.\n\n"
+               "  --drop-damaged  rewrite the file with only the frames whose checksums\n"
+               "                  hold (later frames renumbered), through a temporary file\n"
+               "                  renamed over FILE; also for a committed file.\n");
+        return EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--drop-damaged") == 0)
+            flags |= PIO_RECOVER_DROP_DAMAGED;
+        else if (argv[i][0] == '-' || path) {
+            cli_err("recover", "unexpected argument '%s' (see --help)", argv[i]);
+            return EXIT_USAGE;
+        } else
+            path = argv[i];
+    }
+    if (!path) {
+        cli_err("recover", "no FILE given (see --help)");
+        return EXIT_USAGE;
     }
     struct pio_error e = {0};
     struct pio_recover_report rep;
-    int rc = pio_holo_recover(argv[1], &rep, &e);
+    int rc = pio_holo_recover_flags(path, flags, &rep, &e);
     if (rc != 0)
         return cli_fail("recover", rc, &e);
-    if (rep.was_committed)
-        printf("%s: already committed (%llu frames); nothing to do\n", argv[1],
+    for (uint64_t i = 0; i < rep.ndamage && i < PIO_RECOVER_MAX_DAMAGE; i++) {
+        const struct pio_recover_damage *d = &rep.damage[i];
+        if (d->metadata)
+            cli_err("recover",
+                    "%s: the metadata record at offset 0x%llx (%llu bytes) is "
+                    "damaged: topology and metadata are lost (the bytes stay)%s",
+                    path, (unsigned long long)d->offset, (unsigned long long)d->length,
+                    d->nframes ? "; frames lying there too" : "");
+        if (d->nframes == 0 && !d->metadata)
+            cli_err("recover",
+                    "%s: damaged bytes at offset 0x%llx (%llu bytes, no frame: an old "
+                    "index record or footer); stepped over",
+                    path, (unsigned long long)d->offset, (unsigned long long)d->length);
+        else if (d->nframes == 1)
+            cli_err("recover", "%s: frame %llu at offset 0x%llx (%llu bytes) is damaged; %s", path,
+                    (unsigned long long)d->frame, (unsigned long long)d->offset,
+                    (unsigned long long)d->length,
+                    rep.rewritten ? "dropped" : "kept in the index, reading it fails");
+        else if (d->nframes > 1)
+            cli_err("recover",
+                    "%s: frames %llu to %llu at offset 0x%llx (%llu bytes) are "
+                    "damaged; %s",
+                    path, (unsigned long long)d->frame,
+                    (unsigned long long)(d->frame + d->nframes - 1), (unsigned long long)d->offset,
+                    (unsigned long long)d->length,
+                    rep.rewritten ? "dropped" : "kept in the index, reading them fails");
+    }
+    if (rep.ndamage > PIO_RECOVER_MAX_DAMAGE)
+        cli_err("recover", "%s: %llu more damaged ranges not listed", path,
+                (unsigned long long)(rep.ndamage - PIO_RECOVER_MAX_DAMAGE));
+    if (rep.rewritten)
+        printf("%s: rewritten with the %llu intact frames (%llu damaged dropped)%s; committed\n",
+               path, (unsigned long long)rep.nframes, (unsigned long long)rep.damaged_frames,
+               rep.was_committed ? "" : " after recovery");
+    else if (rep.was_committed)
+        printf("%s: already committed (%llu frames); nothing to do\n", path,
                (unsigned long long)rep.nframes);
     else
-        printf("%s: recovered %llu frames; removed %llu bytes of torn tail; committed\n", argv[1],
-               (unsigned long long)rep.nframes, (unsigned long long)rep.removed_bytes);
+        printf("%s: recovered %llu frames (%llu damaged); removed %llu bytes of torn tail; "
+               "committed\n",
+               path, (unsigned long long)rep.nframes, (unsigned long long)rep.damaged_frames,
+               (unsigned long long)rep.removed_bytes);
+    bool meta_lost = false;
+    for (uint64_t i = 0; i < rep.ndamage && i < PIO_RECOVER_MAX_DAMAGE; i++)
+        meta_lost |= rep.damage[i].metadata;
+    if (meta_lost && !rep.damaged_frames)
+        return EXIT_INTEGRITY;
+    if (rep.damaged_frames && !rep.rewritten) {
+        cli_err("recover",
+                "%s: %llu damaged frames kept; 'prismio recover --drop-damaged %s' "
+                "rewrites the file without them",
+                path, (unsigned long long)rep.damaged_frames, path);
+        return EXIT_INTEGRITY;
+    }
     return EXIT_OK;
 }
 
@@ -371,9 +452,11 @@ int cmd_dump(int argc, char **argv)
 {
     const char *path = NULL, *format = "csv";
     uint64_t frame = 0;
-    bool have_frame = false;
+    bool have_frame = false, check = true;
     if (has_help(argc, argv)) {
-        printf("usage: prismio dump FILE --frame N [--format csv|xyz]\n\n"
+        printf("usage: prismio dump FILE --frame N [--format csv|xyz] [--no-verify]\n\n"
+               "The frame's BLAKE3 is checked first: a damaged frame is refused (exit 1)\n"
+               "naming its offset; --no-verify prints what is stored without the check.\n"
                "csv: header atom,x,y,z (plus vx,vy,vz and fx,fy,fz when present), one row\n"
                "     per atom, values exactly as stored (nm, nm/ps, kJ/mol/nm; %%.9g).\n"
                "xyz: element and coordinates in Angstrom, step and time in the comment.\n");
@@ -392,6 +475,8 @@ int cmd_dump(int argc, char **argv)
                 cli_err("dump", "unknown format '%s' (csv or xyz)", format);
                 return EXIT_USAGE;
             }
+        } else if (strcmp(argv[i], "--no-verify") == 0) {
+            check = false;
         } else if (argv[i][0] == '-' || path) {
             cli_err("dump", "unexpected argument '%s' (see --help)", argv[i]);
             return EXIT_USAGE;
@@ -404,7 +489,9 @@ int cmd_dump(int argc, char **argv)
     }
     struct pio_error e = {0};
     pio_reader *r;
-    int rc = pio_reader_open(&r, path, NULL, &e);
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.flags = check ? PIO_READER_CHECK_FRAMES : 0;
+    int rc = pio_reader_open(&r, path, &ro, &e);
     if (rc != 0)
         return cli_fail("dump", rc, &e);
     struct pio_frame f;

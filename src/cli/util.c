@@ -1,4 +1,5 @@
 /* Small helpers shared by the CLI commands. */
+#include <math.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -150,4 +151,62 @@ void cli_json_string(FILE *f, const char *s)
         }
     }
     fputc('"', f);
+}
+
+void cli_json_number(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.17g", v);
+    else
+        fputs("null", f);
+}
+
+/* Rewrite the non-finite numbers printf makes ("inf", "-inf", "nan",
+ * "-nan") outside strings as null, in place. */
+static void json_null_nonfinite(char *s)
+{
+    bool in_str = false;
+    char *out = s;
+    for (char *p = s; *p;) {
+        if (in_str) {
+            if (*p == '\\' && p[1]) {
+                *out++ = *p++;
+            } else if (*p == '"') {
+                in_str = false;
+            }
+            *out++ = *p++;
+            continue;
+        }
+        if (*p == '"') {
+            in_str = true;
+            *out++ = *p++;
+            continue;
+        }
+        const char *q = p + (*p == '-');
+        size_t n = strncmp(q, "inf", 3) == 0 || strncmp(q, "nan", 3) == 0 ? 3 : 0;
+        if (n && (q[3] == 'i' || q[3] == 'I')) /* "infinity" */
+            n = strncmp(q, "infinity", 8) == 0 ? 8 : n;
+        if (n && !(q[n] >= 'a' && q[n] <= 'z')) {
+            memcpy(out, "null", 4);
+            out += 4;
+            p = (char *)q + n;
+            continue;
+        }
+        *out++ = *p++;
+    }
+    *out = '\0';
+}
+
+void cli_json_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *buf = NULL;
+    int n = vasprintf(&buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    json_null_nonfinite(buf);
+    fputs(buf, stdout);
+    free(buf);
 }

@@ -203,7 +203,7 @@ int conv_pread(int fd, void *buf, size_t n, uint64_t off)
 int infile_open(struct infile *in, const char *path, struct pio_error *err)
 {
     memset(in, 0, sizeof(*in));
-    in->fd = open(path, O_RDONLY | O_CLOEXEC);
+    in->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (in->fd < 0)
         return pio_error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -493,6 +493,13 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
                              "%s: unknown input format (extensions: .holo .xtc .trr .dcd .ncdf "
                              ".gro .pdb .xyz .arrow)",
                              path);
+    }
+    if (rc == 0 && (opt.flags & PIO_SOURCE_STRICT)) {
+        struct pio_source_info si;
+        if (out->info(out->ctx, &si, NULL) == 0 && si.warning) {
+            rc = pio_error_set(err, PIO_ETRUNCATED, "%s (refused: strict)", si.warning);
+            pio_source_destroy(out);
+        }
     }
     if (rc != 0 || !opt.topology)
         return rc;

@@ -22,12 +22,16 @@ struct pio_reader {
     bool recovered;
     uint64_t data_end;
     bool has_meta;
+    bool meta_damaged; /* the META record fails its checks: opened without it */
     uint64_t meta_off, meta_len;
     struct holo_meta_view meta;
     uint64_t index_off, index_len; /* final index (0 if recovered) */
     uint8_t digest[32];            /* final index digest, or the scan's */
     bool steps_sorted, times_sorted;
-    struct pio_io_file io; /* engine for streams and verification */
+    struct holo_damage *damage; /* a recovered file's damaged ranges (scan) */
+    uint64_t ndamage;
+    _Atomic uint8_t *checked; /* PIO_READER_CHECK_FRAMES: frames hashed and found intact */
+    struct pio_io_file io;    /* engine for streams and verification */
 };
 
 /* View of frame i from its record bytes (`avail` bytes at `rec`, read from

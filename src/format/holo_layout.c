@@ -291,14 +291,20 @@ bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const ui
     uint64_t io = holo_rd64(f + 8), il = holo_rd64(f + 16), n = holo_rd64(f + 24);
     if (io < HOLO_HEADER_SIZE || io > off || off - io != il)
         return false;
-    uint32_t type;
-    uint64_t len, seq;
+    uint32_t type = 0;
+    uint64_t len = 0, seq = 0;
     if (holo_check_record("", map, size, io, salt, &type, &len, &seq, NULL) != 0 ||
         type != HOLO_REC_INDEX || len != il || seq != n)
         return false;
     uint8_t want[32];
     holo_footer_hash(f, map + io + HOLO_HASH_OFF, salt, want);
     if (memcmp(want, f + HOLO_HASH_OFF, 32) != 0)
+        return false;
+    /* The footer's hash covers the INDEX record's stored hash, not its
+     * bytes: a commit is valid only if those bytes still match it (else a
+     * damaged index behind an intact footer would pass for a commit). */
+    holo_record_hash(map + io, il, 0, want);
+    if (memcmp(want, map + io + HOLO_HASH_OFF, 32) != 0)
         return false;
     *index_off = io;
     *index_len = il;
@@ -321,6 +327,227 @@ static int scan_push(const char *path, struct holo_scan *s, const struct holo_en
     return 0;
 }
 
+static int damage_push(const char *path, struct holo_scan *s, const struct holo_damage *d,
+                       struct pio_error *err)
+{
+    if (s->ndamage == s->damage_cap) {
+        uint64_t cap = s->damage_cap ? s->damage_cap * 2 : 16;
+        struct holo_damage *n = realloc(s->damage, (size_t)cap * sizeof(*n));
+        if (!n)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory for %llu damaged ranges", path,
+                                 OFFX(cap));
+        s->damage = n;
+        s->damage_cap = cap;
+    }
+    s->damage[s->ndamage++] = *d;
+    return 0;
+}
+
+/* A record valid wherever it stands: structure, hash, and a body that
+ * parses. The caller checks its place (sequence, order). */
+static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, const uint8_t salt[16],
+                           uint32_t *type, uint64_t *len, uint64_t *seq, uint8_t hash[32])
+{
+    if (holo_check_record("", map, size, pos, salt, type, len, seq, NULL) != 0)
+        return false;
+    holo_record_hash(map + pos, *len, 1, hash);
+    if (memcmp(hash, map + pos + HOLO_HASH_OFF, 32) != 0)
+        return false;
+    if (*type == HOLO_REC_META) {
+        struct holo_meta_view mv;
+        return holo_parse_meta("", map + pos, *len, pos, &mv, NULL) == 0;
+    }
+    if (*type == HOLO_REC_FRAME) {
+        struct pio_frame f;
+        return holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) == 0;
+    }
+    return true;
+}
+
+/* The first offset after `pos` (64-aligned, as every record is) where a
+ * valid FRAME or INDEX record with a sequence of at least `nframes` starts:
+ * where the scan resumes after a damaged range. A cheap test of the magic
+ * and salt comes first; only candidates are hashed. */
+static bool scan_resync(const uint8_t *map, uint64_t size, uint64_t pos, const uint8_t salt[16],
+                        uint64_t nframes, uint64_t *next, uint64_t *next_seq)
+{
+    for (uint64_t q = pos + 64; q <= size && size - q >= HOLO_REC_HDR; q += 64) {
+        if (memcmp(map + q, HOLO_REC_MAGIC, 4) != 0 || memcmp(map + q + 24, salt, 8) != 0)
+            continue;
+        uint32_t type = 0;
+        uint64_t len = 0, seq = 0;
+        uint8_t hash[32];
+        if (scan_record_ok(map, size, q, salt, &type, &len, &seq, hash) &&
+            (type == HOLO_REC_FRAME || type == HOLO_REC_INDEX) && seq >= nframes) {
+            *next = q;
+            *next_seq = seq;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Pieces of a damaged range [a, b): records whose header still checks
+ * (their type known), footers, and blobs (bytes with no readable header). */
+struct scan_piece {
+    uint64_t off, len;
+    uint32_t type; /* HOLO_REC_*, 0 for a blob, 4 for a footer */
+};
+#define PIECE_FOOTER 4u
+
+/* The shortest record of a type: a shorter header is not believed. */
+static uint64_t piece_min(uint32_t type)
+{
+    return type == HOLO_REC_FRAME  ? HOLO_FRAME_HDR + 64
+           : type == HOLO_REC_META ? HOLO_META_HDR
+                                   : HOLO_INDEX_HDR;
+}
+
+static int scan_pieces(const uint8_t *map, uint64_t size, uint64_t a, uint64_t b,
+                       const uint8_t salt[16], struct scan_piece **out, uint64_t *nout)
+{
+    struct scan_piece *p = NULL;
+    uint64_t n = 0, cap = 0;
+    for (uint64_t c = a; c < b;) {
+        uint32_t type = 0;
+        uint64_t len = 0, seq;
+        if (holo_check_record("", map, size, c, salt, &type, &len, &seq, NULL) == 0 &&
+            len <= b - c && len >= piece_min(type)) {
+            /* a record header that still checks */
+        } else if (b - c >= HOLO_FOOTER_SIZE && memcmp(map + c, HOLO_FOOTER_MAGIC, 8) == 0) {
+            type = PIECE_FOOTER;
+            len = HOLO_FOOTER_SIZE;
+        } else {
+            type = 0;
+            len = 64;
+            while (c + len < b) {
+                const uint8_t *q = map + c + len;
+                uint32_t t2 = 0;
+                uint64_t l2 = 0, s2 = 0;
+                if (memcmp(q, HOLO_FOOTER_MAGIC, 8) == 0 ||
+                    (holo_check_record("", map, size, c + len, salt, &t2, &l2, &s2, NULL) == 0 &&
+                     l2 <= b - c - len && l2 >= piece_min(t2)))
+                    break;
+                len += 64;
+            }
+            if (len > b - c)
+                len = b - c;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct scan_piece *np = realloc(p, (size_t)cap * sizeof(*p));
+            if (!np) {
+                free(p);
+                return -ENOMEM;
+            }
+            p = np;
+        }
+        p[n++] = (struct scan_piece){c, len, type};
+        c += len;
+    }
+    *out = p;
+    *nout = n;
+    return 0;
+}
+
+/* Account for a damaged range [a, b) in which the frames s->nframes ..
+ * s->nframes + m - 1 must lie (the next valid record says so): give each
+ * an index entry. Records whose header still says FRAME are taken first;
+ * frames whose header is gone are placed in the blobs (one per blob, the
+ * rest spread over the largest), where reading them fails. Returns 1 if
+ * the frames cannot be placed, 0 when placed, or -ENOMEM. */
+static int scan_place(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
+                      uint64_t a, uint64_t b, uint64_t m, struct holo_scan *s,
+                      struct pio_error *err)
+{
+    if (m == 0) /* no frame lies there: an old INDEX record, a footer */
+        return 0;
+    struct scan_piece *p;
+    uint64_t n;
+    if (scan_pieces(map, size, a, b, salt, &p, &n) != 0)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    uint64_t nf = 0, nb = 0, big = UINT64_MAX;
+    for (uint64_t i = 0; i < n; i++) {
+        if (p[i].type == HOLO_REC_FRAME)
+            nf++;
+        else if (p[i].type != PIECE_FOOTER && p[i].len >= HOLO_FRAME_HDR) {
+            /* blobs, and records whose type may be what was damaged */
+            nb++;
+            if (big == UINT64_MAX || p[i].len > p[big].len)
+                big = i;
+        }
+    }
+    uint64_t first = s->nframes;
+    pio_blake3_hasher saved = s->digest;
+    int rc = 1;
+    if (nf > m || (nf < m && nb == 0))
+        goto out;
+    uint64_t extra = nf < m ? m - nf - PIO_MIN(nb, m - nf) : 0;
+    if (nf < m && nb > m - nf) /* more blobs than frames: the frames go in the first */
+        nb = m - nf;
+    rc = 0;
+    uint64_t blobs_used = 0;
+    for (uint64_t i = 0; i < n && s->nframes < first + m && rc == 0; i++) {
+        const struct scan_piece *x = &p[i];
+        uint64_t k = 0; /* frames placed in this piece */
+        if (x->type == HOLO_REC_FRAME)
+            k = 1;
+        else if (nf < m && x->type != PIECE_FOOTER && x->len >= HOLO_FRAME_HDR && blobs_used < nb) {
+            k = 1 + (i == big ? extra : 0);
+            blobs_used++;
+        }
+        if (k == 0)
+            continue;
+        uint64_t step = k > 1 ? x->len / 64 / k * 64 : x->len;
+        if (step < HOLO_FRAME_HDR) {
+            rc = 1;
+            break;
+        }
+        for (uint64_t j = 0; j < k; j++) {
+            struct holo_entry e = {x->off + j * step, j + 1 < k ? step : x->len - j * step, 0, 0};
+            struct pio_frame f;
+            if (s->nframes > 0) {
+                e.step = s->entries[s->nframes - 1].step;
+                e.time = s->entries[s->nframes - 1].time;
+            }
+            if (k == 1 && x->type == HOLO_REC_FRAME &&
+                holo_parse_frame("", map + x->off, x->len, x->off, s->nframes, &f, NULL) == 0) {
+                e.step = f.step;
+                e.time = f.time;
+            }
+            if ((rc = scan_push(path, s, &e, err)) != 0)
+                break;
+            /* the digest takes the hash the writer stored */
+            pio_blake3_hasher_update(&s->digest, map + e.offset + HOLO_HASH_OFF, 32);
+        }
+    }
+    if (rc == 0 && s->nframes != first + m)
+        rc = 1;
+out:
+    free(p);
+    if (rc != 1)
+        return rc;
+    /* The headers mislead (a damaged length, more frame headers than
+     * frames): spread the m frames evenly over the range instead, if each
+     * can have a frame's least size. Reading them fails all the same. */
+    s->nframes = first;
+    s->digest = saved;
+    uint64_t step = m ? (b - a) / 64 / m * 64 : 0;
+    if (step < HOLO_FRAME_HDR + 64)
+        return 1;
+    for (uint64_t j = 0; j < m; j++) {
+        struct holo_entry e = {a + j * step, j + 1 < m ? step : b - a - j * step, 0, 0};
+        if (s->nframes > 0) {
+            e.step = s->entries[s->nframes - 1].step;
+            e.time = s->entries[s->nframes - 1].time;
+        }
+        if ((rc = scan_push(path, s, &e, err)) != 0)
+            return rc;
+        pio_blake3_hasher_update(&s->digest, map + e.offset + HOLO_HASH_OFF, 32);
+    }
+    return 0;
+}
+
 int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
               struct holo_scan *s, struct pio_error *err)
 {
@@ -335,36 +562,57 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
             s->end = pos;
             continue;
         }
-        uint32_t type;
-        uint64_t len, seq;
-        if (holo_check_record("", map, size, pos, salt, &type, &len, &seq, NULL) != 0)
-            break;
-        const uint8_t *rec = map + pos;
+        uint32_t type = 0;
+        uint64_t len = 0, seq = 0;
         uint8_t hash[32];
-        holo_record_hash(rec, len, 1, hash);
-        if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
+        bool ok = scan_record_ok(map, size, pos, salt, &type, &len, &seq, hash);
+        if (ok && type == HOLO_REC_META)
+            ok = seq == 0 && !s->meta_len && !s->nframes && s->ndamage == 0;
+        else if (ok) /* a frame is the next one; an INDEX covers the frames before it */
+            ok = seq == s->nframes;
+        if (ok) {
+            if (type == HOLO_REC_META) {
+                s->meta_off = pos;
+                s->meta_len = len;
+                pio_blake3_hasher_update(&s->digest, hash, 32);
+            } else if (type == HOLO_REC_FRAME) {
+                struct pio_frame f;
+                holo_parse_frame("", map + pos, len, pos, seq, &f, NULL);
+                struct holo_entry e = {pos, len, f.step, f.time};
+                int rc = scan_push(path, s, &e, err);
+                if (rc != 0)
+                    return rc;
+                pio_blake3_hasher_update(&s->digest, hash, 32);
+            }
+            pos += len;
+            s->end = pos;
+            continue;
+        }
+        /* Damaged bytes at pos. With no valid record after them they are
+         * a torn tail; otherwise resume at the next valid record, and give
+         * the frames in between entries (reading them then fails). */
+        uint64_t next, next_seq;
+        if (!scan_resync(map, size, pos, salt, s->nframes, &next, &next_seq))
             break;
-        if (type == HOLO_REC_META) {
-            struct holo_meta_view mv;
-            if (seq != 0 || s->meta_len || s->nframes ||
-                holo_parse_meta("", rec, len, pos, &mv, NULL) != 0)
-                break;
-            s->meta_off = pos;
-            s->meta_len = len;
-            pio_blake3_hasher_update(&s->digest, hash, 32);
-        } else if (type == HOLO_REC_FRAME) {
-            struct pio_frame f;
-            if (seq != s->nframes || holo_parse_frame("", rec, len, pos, seq, &f, NULL) != 0)
-                break;
-            struct holo_entry e = {pos, len, f.step, f.time};
-            int rc = scan_push(path, s, &e, err);
-            if (rc != 0)
-                return rc;
-            pio_blake3_hasher_update(&s->digest, hash, 32);
-        } else if (seq != s->nframes) { /* an INDEX must cover the frames before it */
+        struct holo_damage d = {pos, next - pos, s->nframes, next_seq - s->nframes, false};
+        if (pos == HOLO_HEADER_SIZE) { /* a META record's place: is one there? */
+            uint32_t t = 0;
+            uint64_t l = 0, q = 0;
+            d.meta = holo_check_record("", map, size, pos, salt, &t, &l, &q, NULL) != 0 ||
+                     t == HOLO_REC_META;
+        }
+        int rc = scan_place(path, map, size, salt, pos, next, d.nframes, s, err);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) { /* the damage hides where its frames were: stop here */
+            s->unplaced = true;
+            s->unplaced_next = next;
             break;
         }
-        pos += len;
+        if ((rc = damage_push(path, s, &d, err)) != 0)
+            return rc;
+        s->damaged_frames += d.nframes;
+        pos = next;
         s->end = pos;
     }
     return 0;

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "prismio/blake3.h"
@@ -131,22 +132,49 @@ void holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
                       const uint8_t salt[16], uint8_t out[32]);
 
 /* Is there a valid footer at `off` (64 bytes) whose INDEX record ends
- * exactly there and checks structurally (hash of the index included)? */
+ * exactly there, checks structurally and matches its hash (the record's
+ * bytes are hashed: O(index))? */
 bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
                        uint64_t *index_off, uint64_t *index_len);
 
+/* A damaged range the scan stepped over: bytes [off, off + len) failed
+ * validation and valid records follow; frames [first_frame, first_frame +
+ * nframes) lie in it (0 frames: an old INDEX record or footer). */
+struct holo_damage {
+    uint64_t off, len;
+    uint64_t first_frame, nframes;
+    bool meta; /* the range starts where the META record would: topology lost */
+};
+
 /* Result of a forward scan (recovery). */
 struct holo_scan {
-    struct holo_entry *entries; /* malloc'd */
+    struct holo_entry *entries; /* malloc'd; damaged frames included */
     uint64_t nframes, cap;
     uint64_t meta_off, meta_len;
-    uint64_t end; /* end of the last valid record or footer */
-    uint8_t digest_state_valid;
-    pio_blake3_hasher digest; /* H over meta and frame hashes so far */
+    uint64_t end;               /* end of the last valid record or footer */
+    pio_blake3_hasher digest;   /* H over meta and frame hashes so far */
+    struct holo_damage *damage; /* malloc'd */
+    uint64_t ndamage, damage_cap;
+    uint64_t damaged_frames; /* frames in the damaged ranges */
+    /* The scan stopped at `end` before valid records (from unplaced_next)
+     * because it could not tell where the damaged frames between lie. */
+    bool unplaced;
+    uint64_t unplaced_next;
 };
-/* Scan records from offset 128, hash-checking each, until the first invalid
- * one or the end. Only allocation failure is an error. */
+/* Scan records from offset 128, hash-checking each. A damaged range with
+ * valid records after it is stepped over (the record lengths, salt and
+ * sequence numbers let the scan resynchronise) and its frames get index
+ * entries; the scan ends at damaged bytes with no valid record after them
+ * (a torn tail). Only allocation failure is an error. Free with
+ * holo_scan_free. */
 int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
               struct holo_scan *out, struct pio_error *err);
+static inline void holo_scan_free(struct holo_scan *s)
+{
+    free(s->entries);
+    free(s->damage);
+    s->entries = NULL;
+    s->damage = NULL;
+}
 
 #endif /* PIO_HOLO_LAYOUT_H */

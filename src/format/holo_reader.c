@@ -75,14 +75,8 @@ static int check_entries(pio_reader *r, uint64_t limit, struct pio_error *err)
 
 static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_error *err)
 {
+    /* holo_footer_valid checked the INDEX record's hash */
     const uint8_t *rec = r->map + io;
-    uint8_t hash[32];
-    holo_record_hash(rec, il, 0, hash);
-    if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
-        return pio_error_set(err, PIO_ECHECKSUM,
-                             "%s: index record at offset 0x%llx: checksum "
-                             "mismatch",
-                             r->path, OFFX(io));
     uint64_t n = holo_rd64(rec + 64);
     /* Entries, then zero padding (1.1: so the footer ends block-aligned);
      * the padding is covered by the hash checked above. */
@@ -97,9 +91,18 @@ static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_er
     r->index_off = io;
     r->index_len = il;
     memcpy(r->digest, rec + 96, 32);
-    int rc = load_meta(r, holo_rd64(rec + 80), holo_rd64(rec + 88), err);
-    if (rc != 0)
-        return rc;
+    uint64_t moff = holo_rd64(rec + 80), mlen = holo_rd64(rec + 88);
+    int rc = load_meta(r, moff, mlen, NULL);
+    if (rc == PIO_ECORRUPT || rc == PIO_EFORMAT) {
+        /* A damaged META record (topology, metadata) must not make the
+         * frames unreachable: open without it and say so (info, verify). */
+        r->has_meta = false;
+        r->meta_damaged = true;
+        r->meta_off = moff;
+        r->meta_len = mlen;
+    } else if (rc != 0) {
+        return load_meta(r, moff, mlen, err);
+    }
     r->data_end = r->size;
     return check_entries(r, io, err);
 }
@@ -108,8 +111,12 @@ static int open_recovered(pio_reader *r, struct pio_error *err)
 {
     struct holo_scan s;
     int rc = holo_scan(r->path, r->map, r->size, r->hdr.salt, &s, err);
-    if (rc != 0)
+    if (rc != 0) {
+        holo_scan_free(&s);
         return rc;
+    }
+    r->damage = s.damage;
+    r->ndamage = s.ndamage;
     r->owned = s.entries;
     r->entries = s.entries;
     r->nframes = s.nframes;
@@ -118,6 +125,8 @@ static int open_recovered(pio_reader *r, struct pio_error *err)
     pio_blake3_hasher_finalize(&s.digest, r->digest, 32);
     if ((rc = load_meta(r, s.meta_off, s.meta_len, err)) != 0)
         return rc;
+    for (uint64_t i = 0; i < s.ndamage; i++)
+        r->meta_damaged |= s.damage[i].meta;
     return check_entries(r, s.end, err);
 }
 
@@ -143,7 +152,9 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
     }
     r->io.dfd = -1;
     int rc;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
+     * refused below as not a regular file); cleared once it is one. */
+    r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (r->fd < 0) {
         rc = -errno;
         pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
@@ -159,6 +170,7 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
         rc = pio_error_set(err, PIO_EFORMAT, "%s: not a regular file", path);
         goto fail;
     }
+    fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) & ~O_NONBLOCK);
     r->size = (uint64_t)st.st_size;
     if (r->size < 8) {
         rc = pio_error_set(err, r->size ? PIO_ETRUNCATED : PIO_EFORMAT,
@@ -187,6 +199,9 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
     } else {
         rc = open_recovered(r, err);
     }
+    if (rc == 0 && (flags & PIO_READER_CHECK_FRAMES) &&
+        !(r->checked = calloc((size_t)PIO_MAX(r->nframes, 1), 1)))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     if (rc != 0)
         goto fail;
     if ((rc = pio_io_file_init(&r->io, r->path, r->fd, r->size, r->map, engine,
@@ -221,6 +236,8 @@ PIO_API void pio_reader_close(pio_reader *r)
     if (r->fd >= 0)
         close(r->fd);
     free(r->owned);
+    free(r->damage);
+    free((void *)r->checked);
     free(r->path);
     free(r);
 }
@@ -254,6 +271,19 @@ int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_
     return 0;
 }
 
+static int frame_checksum(const pio_reader *r, uint64_t i, const uint8_t *rec,
+                          struct pio_error *err)
+{
+    uint8_t hash[32];
+    holo_record_hash(rec, r->entries[i].length, 1, hash);
+    if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
+        return pio_error_set(err, PIO_ECHECKSUM,
+                             "%s: frame %llu at offset 0x%llx: checksum mismatch (the frame is "
+                             "damaged)",
+                             r->path, OFFX(i), OFFX(r->entries[i].offset));
+    return 0;
+}
+
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err)
 {
@@ -264,7 +294,24 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
     if (off > r->size)
         return pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end",
                              r->path, OFFX(i), OFFX(off));
-    return holo_frame_view(r, i, r->map + off, r->size - off, out, err);
+    int rc = holo_frame_view(r, i, r->map + off, r->size - off, out, err);
+    /* relaxed: the flag only saves rehashing; a thread that misses another's
+     * store hashes the frame once more */
+    if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
+        if ((rc = frame_checksum(r, i, r->map + off, err)) == 0)
+            atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
+    }
+    return rc;
+}
+
+PIO_API int pio_reader_frame_extent(const pio_reader *r, uint64_t i, uint64_t *offset,
+                                    uint64_t *length)
+{
+    if (i >= r->nframes)
+        return -ERANGE;
+    *offset = r->entries[i].offset;
+    *length = r->entries[i].length;
+    return 0;
 }
 
 PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out)
@@ -372,6 +419,7 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
     out->nframes = r->nframes;
     out->steps_sorted = r->steps_sorted;
     out->times_sorted = r->times_sorted;
+    out->metadata_damaged = r->meta_damaged;
     if (r->nframes == 0)
         return 0;
     out->step_first = r->entries[0].step;
@@ -379,14 +427,22 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
     out->time_first = r->entries[0].time;
     out->time_last = r->entries[r->nframes - 1].time;
     out->min_natoms = UINT64_MAX;
+    uint64_t d = 0; /* the next damaged range */
     for (uint64_t i = 0; i < r->nframes; i++) {
+        while (d < r->ndamage && r->damage[d].first_frame + r->damage[d].nframes <= i)
+            d++;
         struct pio_frame f;
-        int rc = pio_reader_frame(r, i, &f, NULL);
-        if (rc != 0)
-            return rc;
+        if ((d < r->ndamage && i >= r->damage[d].first_frame) ||
+            holo_frame_view(r, i, r->map + r->entries[i].offset, r->size - r->entries[i].offset, &f,
+                            NULL) != 0) {
+            out->damaged_frames++;
+            continue;
+        }
         out->max_natoms = PIO_MAX(out->max_natoms, f.natoms);
         out->min_natoms = PIO_MIN(out->min_natoms, f.natoms);
     }
+    if (out->min_natoms == UINT64_MAX)
+        out->min_natoms = 0;
     return 0;
 }
 
@@ -394,17 +450,9 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
 {
     struct pio_frame f;
     int rc = pio_reader_frame(r, i, &f, err);
-    if (rc != 0)
+    if (rc != 0 || (r->checked && r->checked[i]))
         return rc;
-    const uint8_t *rec = r->map + r->entries[i].offset;
-    uint8_t hash[32];
-    holo_record_hash(rec, r->entries[i].length, 1, hash);
-    if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
-        return pio_error_set(err, PIO_ECHECKSUM,
-                             "%s: frame %llu at offset 0x%llx: checksum "
-                             "mismatch",
-                             r->path, OFFX(i), OFFX(r->entries[i].offset));
-    return 0;
+    return frame_checksum(r, i, r->map + r->entries[i].offset, err);
 }
 
 struct vrec {

@@ -450,12 +450,19 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     int oflags =
         O_RDWR | O_CREAT | O_CLOEXEC | ((w->flags & PIO_WRITER_OVERWRITE) ? O_TRUNC : O_EXCL);
-    w->fd = open(path, oflags, 0644);
+    w->fd = open(path, oflags | O_NONBLOCK, 0644); /* an existing FIFO must not block */
     if (w->fd < 0) {
         int rc = -errno;
         writer_free(w);
         return pio_error_set(err, rc, "%s: cannot create: %s", path, pio_strerror(rc));
     }
+    struct stat wst;
+    if (fstat(w->fd, &wst) != 0 || !S_ISREG(wst.st_mode)) {
+        writer_free(w);
+        return pio_error_set(err, PIO_EFORMAT, "%s: not a regular file; refusing to write to it",
+                             path);
+    }
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) & ~O_NONBLOCK);
     uint8_t h[HOLO_HEADER_SIZE] = {0};
     memcpy(h, HOLO_MAGIC, 8);
     uint16_t major = PIO_HOLO_VERSION_MAJOR, minor = PIO_HOLO_VERSION_MINOR;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ struct holo_src {
     struct pio_topology top;
     bool has_top;
     const char **keys, **values;
+    char warning[256];
 };
 
 static int holo_src_info(void *ctx, struct pio_source_info *out, struct pio_error *err)
@@ -57,6 +59,7 @@ static int holo_src_info(void *ctx, struct pio_source_info *out, struct pio_erro
         .nmeta = pio_reader_metadata_count(s->r),
         .meta_keys = s->keys,
         .meta_values = s->values,
+        .warning = s->warning[0] ? s->warning : NULL,
     };
     return 0;
 }
@@ -131,6 +134,18 @@ PIO_API int pio_source_holo(struct pio_source *out, const char *path,
         return rc;
     }
     s->verify = !(flags & PIO_SOURCE_NO_VERIFY);
+    if (s->r->recovered && s->r->data_end < s->r->size)
+        snprintf(s->warning, sizeof(s->warning),
+                 "%s: no valid footer (the writer did not commit): %llu frames found by a "
+                 "recovery scan; %llu bytes of torn tail from offset 0x%llx skipped",
+                 path, (unsigned long long)s->r->nframes,
+                 (unsigned long long)(s->r->size - s->r->data_end),
+                 (unsigned long long)s->r->data_end);
+    else if (s->r->meta_damaged)
+        snprintf(s->warning, sizeof(s->warning),
+                 "%s: the metadata record at offset 0x%llx is damaged: converting without the "
+                 "topology and metadata",
+                 path, (unsigned long long)s->r->meta_off);
     s->has_top = pio_reader_topology(s->r, &s->top) == 0;
     uint64_t nm = pio_reader_metadata_count(s->r);
     s->keys = calloc((size_t)nm + 1, sizeof(*s->keys));
