@@ -43,7 +43,12 @@ class Trajectory(_prismio.Trajectory):
         elif isinstance(frames, slice):
             idx = list(range(*frames.indices(n)))
         else:
-            idx = [int(i) + (n if int(i) < 0 else 0) for i in frames]
+            idx = []
+            for i in frames:
+                i = int(i)
+                if not -n <= i < n:
+                    raise IndexError(f"frame {i} out of range ({n} frames)")
+                idx.append(i + n if i < 0 else i)
         if not idx:
             natoms = 0 if atoms is None else len(atoms)
             return np.empty((0, natoms, 3), dtype=np.float32)
@@ -141,7 +146,7 @@ class Trajectory(_prismio.Trajectory):
         file again, in the other process."""
         if self.closed:
             raise ValueError("a closed trajectory cannot be pickled")
-        return (type(self), (self.path,))
+        return (type(self), (self.path, self.check))
 
     def __enter__(self):
         return self
@@ -187,9 +192,12 @@ def _ranges(a):
     return ",".join(parts)
 
 
-def open(path):  # noqa: A001 (the package's entry point, like io.open)
-    """Map a HOLO file (a torn tail is recovered in memory)."""
-    return Trajectory(path)
+def open(path, check=False):  # noqa: A001 (the package's entry point, like io.open)
+    """Map a HOLO file (a torn tail is recovered in memory). Frames are
+    zero-copy views checked for structure only; check=True also checks each
+    frame's BLAKE3 the first time it is read (a damaged frame raises
+    OSError naming its offset), at the cost of hashing it once."""
+    return Trajectory(path, check=check)
 
 
 def _f32(a, n, what):
@@ -197,6 +205,35 @@ def _f32(a, n, what):
     if a.shape != (n, 3):
         raise ValueError(f"{what}: shape {a.shape}, expected ({n}, 3)")
     return a
+
+
+def _scalar_name(k):
+    """A scalar's name as HOLO stores it (23 bytes of UTF-8 at most, no NUL),
+    or ValueError: a name cut to fit would lose or merge values."""
+    k = str(k)
+    b = k.encode("utf-8")
+    if not b or len(b) > 23 or b"\0" in b:
+        raise ValueError(f"scalar name {k!r}: {len(b)} bytes; names are 1 to 23 bytes of "
+                         "UTF-8 without NUL")
+    return k
+
+
+def _bonds(bonds):
+    """Bonds as a contiguous (n, 2) uint32 array, None for none, or
+    ValueError for any other shape or a negative index."""
+    if bonds is None:
+        return None
+    a = np.asarray(bonds)
+    if a.size == 0:
+        return None
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"topology bonds: shape {a.shape}, expected (n, 2) pairs of atom "
+                         "indices")
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"topology bonds: dtype {a.dtype}, expected integers")
+    if (a < 0).any():
+        raise ValueError("topology bonds: negative atom index")
+    return np.ascontiguousarray(a, dtype=np.uint32)
 
 
 class Writer(_prismio.Writer):
@@ -228,8 +265,7 @@ class Writer(_prismio.Writer):
                           col("resnames", "S8", n), col("chains", "S4", n),
                           col("resids", np.int32, n), col("masses", np.float32, n),
                           col("charges", np.float32, n),
-                          None if top.get("bonds") is None or len(top["bonds"]) == 0
-                          else np.ascontiguousarray(np.asarray(top["bonds"], dtype=np.uint32)))
+                          _bonds(top.get("bonds")))
 
     def append(self, positions, velocities=None, forces=None, box=None, step=0, time=0.0,
                scalars=None):
@@ -244,7 +280,8 @@ class Writer(_prismio.Writer):
                         None if box is None else np.ascontiguousarray(box, dtype=np.float64)
                         .reshape(9),
                         int(step), float(time),
-                        None if not scalars else [(str(k), float(v)) for k, v in scalars.items()])
+                        None if not scalars else [(_scalar_name(k), float(v))
+                                                  for k, v in scalars.items()])
 
     def __enter__(self):
         return self

@@ -28,6 +28,7 @@ typedef struct {
     Py_ssize_t exports; /* live Frames (each, with its arrays, a view of the mapping) */
     PyObject *path;
     int pending; /* closed with live views: unmap when the last one goes */
+    int check;   /* PIO_READER_CHECK_FRAMES: each frame's BLAKE3 checked on first access */
 } Trajectory;
 
 /* One frame: its header values, pointers into the mapping, and what its
@@ -190,11 +191,11 @@ static bool traj_open(Trajectory *t);
 /* Frame i (negative counts from the end) of an open trajectory. */
 static PyObject *frame_make(Trajectory *t, Py_ssize_t i)
 {
-    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r);
+    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r), given = i;
     if (i < 0)
         i += n;
     if (i < 0 || i >= n)
-        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", i, n);
+        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", given, n);
     Frame *fr = PyObject_New(Frame, &FrameType);
     if (!fr)
         return NULL;
@@ -247,9 +248,11 @@ static PyTypeObject TrajIterType = {
 
 static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", NULL};
+    static char *kwlist[] = {"path", "check", NULL};
     PyObject *path;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &path))
+    int check = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p", kwlist, PyUnicode_FSConverter, &path,
+                                     &check))
         return -1;
     if (self->r || self->path) { /* __init__ again: the old mapping may have views */
         Py_DECREF(path);
@@ -258,7 +261,9 @@ static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
     }
     struct pio_error e = {0};
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = pio_reader_open(&self->r, PyBytes_AS_STRING(path), NULL, &e);
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.flags = check ? PIO_READER_CHECK_FRAMES : 0;
+    Py_BEGIN_ALLOW_THREADS rc = pio_reader_open(&self->r, PyBytes_AS_STRING(path), &ro, &e);
     Py_END_ALLOW_THREADS if (rc != 0)
     {
         Py_DECREF(path);
@@ -266,6 +271,7 @@ static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
         return -1;
     }
     self->path = path;
+    self->check = check;
     return 0;
 }
 
@@ -624,10 +630,11 @@ static PyObject *traj_verify(Trajectory *t, PyObject *args, PyObject *kw)
         i = PyNumber_AsSsize_t(fo, PyExc_IndexError);
         if (i == -1 && PyErr_Occurred())
             return NULL;
+        Py_ssize_t given = i;
         if (i < 0)
             i += n;
         if (i < 0 || i >= n)
-            return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", i, n);
+            return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", given, n);
     }
     struct pio_error e = {0};
     /* Without the GIL another thread may call close(): the check counts
@@ -824,6 +831,12 @@ static PyMethodDef traj_methods[] = {
      "'arrow_array_stream' PyCapsule (see Trajectory.to_arrow)."},
     {NULL, NULL, 0, NULL}};
 
+static PyObject *traj_check(Trajectory *t, void *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(t->check);
+}
+
 static PyGetSetDef traj_getset[] = {
     {"metadata", (getter)traj_metadata, NULL, "metadata pairs", NULL},
     {"topology_raw", (getter)traj_topology, NULL, "topology columns as bytes", NULL},
@@ -831,6 +844,8 @@ static PyGetSetDef traj_getset[] = {
      NULL},
     {"path", (getter)traj_path, NULL, "the file's path", NULL},
     {"closed", (getter)traj_closed, NULL, "whether close() was called", NULL},
+    {"check", (getter)traj_check, NULL, "whether each frame's BLAKE3 is checked on first access",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PySequenceMethods traj_as_sequence = {.sq_length = (lenfunc)traj_len};
@@ -937,7 +952,14 @@ static PyObject *writer_set_topology(Writer *self, PyObject *args)
     for (; k < 8; k++)
         if (get_buf(o[k], &b[k], k < 7 ? sizes[k] : -1, what[k]) != 0)
             break;
-    if (k == 8) {
+    if (k == 8 && b[7].obj && b[7].len % 8 != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "topology bonds: %zd bytes is not a whole number of "
+                     "(uint32, uint32) pairs",
+                     b[7].len);
+        rc = -1;
+    }
+    if (k == 8 && rc == 0) {
         struct pio_topology t = {(uint64_t)n, b[7].obj ? (uint64_t)b[7].len / 8 : 0,
                                  b[0].buf,    b[1].buf,
                                  b[2].buf,    b[3].buf,
@@ -996,6 +1018,13 @@ static PyObject *writer_append(Writer *self, PyObject *args)
             const char *name;
             double value;
             if (!PyArg_ParseTuple(PyList_GET_ITEM(sco, i), "sd", &name, &value)) {
+                rc = -1;
+                break;
+            }
+            if (strlen(name) == 0 || strlen(name) >= sizeof(sc[i].name)) {
+                PyErr_Format(PyExc_ValueError,
+                             "scalar name '%s': %zu bytes; names are 1 to %zu bytes", name,
+                             strlen(name), sizeof(sc[i].name) - 1);
                 rc = -1;
                 break;
             }

@@ -502,3 +502,62 @@ def test_pickling_for_other_processes(gen):
 
 def _frame_sum(traj, i):
     return float(traj[i].positions.astype(np.float64).sum())
+
+
+def test_hardening_writer_refuses_lossy_input(tmp_path):
+    """Issue 20: names that would be cut and bonds of the wrong shape raise
+    instead of being stored wrong; messages give the index the caller gave."""
+    p = str(tmp_path / "h.holo")
+    with prismio.Writer(p) as w:
+        with pytest.raises(ValueError, match="scalar name"):
+            w.append(np.zeros((3, 3)), scalars={"a" * 100: 1.0, "a" * 30: 2.0})
+        with pytest.raises(ValueError, match="scalar name"):
+            w.append(np.zeros((3, 3)), scalars={"": 1.0})
+        w.append(np.zeros((3, 3)), scalars={"a" * 23: 2.0})
+    t = prismio.open(p)
+    assert len(t) == 1 and t[0].scalars == {"a" * 23: 2.0}
+    with pytest.raises(IndexError, match="frame -9 out of range"):
+        t[-9]
+    with pytest.raises(IndexError, match="frame -100 out of range"):
+        t.read(frames=[-100])
+    t.close()
+    for bonds in (np.zeros((3, 3), dtype=int), np.zeros(4, dtype=int), [[0, -1]], [[0.5, 1.0]]):
+        with pytest.raises(ValueError, match="bonds"):
+            prismio.Writer(str(tmp_path / "b.holo"), overwrite=True,
+                           topology={"names": ["A", "B", "C"], "bonds": bonds})
+
+
+def test_hardening_checked_reads_and_json(tmp_path):
+    """check=True refuses a damaged frame by offset, unchecked views still
+    read it; info --json stays valid JSON for a NaN time."""
+    import json
+    p = str(tmp_path / "c.holo")
+    with prismio.Writer(p) as w:
+        for i in range(3):
+            w.append(np.full((4, 3), i, dtype=np.float32), step=i, time=float("nan"))
+    info = json.loads(subprocess.run([PRISMIO, "info", "--json", p], check=True,
+                                     capture_output=True, text=True).stdout)
+    assert info["time_first"] is None and info["time_last"] is None
+    with prismio.open(p) as t:
+        pos1 = np.array(t[1].positions)
+    data = bytearray(open(p, "rb").read())
+    k = data.find(np.full((4, 3), 1, dtype=np.float32).tobytes())
+    assert k > 0
+    data[k] ^= 0x01
+    open(p, "wb").write(bytes(data))
+    with prismio.open(p, check=True) as t:
+        assert t.check and np.array_equal(t[0].positions, np.zeros((4, 3)))
+        with pytest.raises(OSError, match=r"frame 1 at offset 0x[0-9a-f]+: checksum mismatch"):
+            t[1]
+    with prismio.open(p) as t:  # unchecked views: zero-copy, structure only
+        assert not t.check and not np.array_equal(t[1].positions, pos1)
+
+
+def test_hardening_fifo_is_refused(tmp_path):
+    """A FIFO is refused at once (opening one for reading would block)."""
+    p = str(tmp_path / "f.holo")
+    os.mkfifo(p)
+    with pytest.raises(OSError, match="not a regular file"):
+        prismio.open(p)
+    with pytest.raises(OSError, match="not a regular file"):
+        prismio.Writer(p, overwrite=True)
