@@ -169,10 +169,23 @@ static int xtc_scan(struct xtc_src *s, struct pio_error *err)
 
 static int xtc_scan_win(struct xtc_src *s, struct scan_win *w, struct pio_error *err)
 {
-    uint64_t off = 0;
+    uint64_t off = 0, longest = 0;
     while (off < s->size) {
         uint64_t len = 0;
         int rc = frame_length(s, w, s->nframes, off, &len, err);
+        /* Frames of one atom count compress to within a small factor of
+         * each other: a byte count far above every earlier frame's (or past
+         * the whole file) is a lying count, even where no later header
+         * survives to show it, not the torn tail of a killed writer. */
+        if (rc == 0 && s->nframes > 0 && len > s->size - off && len / 8 > longest)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: byte count at offset 0x%llx "
+                                 "claims %s bytes, more than 8 times the longest earlier frame "
+                                 "(%llu)",
+                                 s->path, (unsigned long long)s->nframes, (unsigned long long)off,
+                                 (unsigned long long)(off + 88),
+                                 len == UINT64_MAX ? "more than the file's" : "far more",
+                                 (unsigned long long)longest);
         if (rc == PIO_ETRUNCATED || (rc == 0 && len > s->size - off)) {
             if (s->nframes == 0 && rc != 0)
                 return pio_error_set(err, PIO_ETRUNCATED, "%s: shorter than one XTC header",
@@ -195,6 +208,7 @@ static int xtc_scan_win(struct xtc_src *s, struct scan_win *w, struct pio_error 
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
         off += len;
         w->last = len;
+        longest = PIO_MAX(longest, len);
     }
     if (s->nframes == 0)
         return pio_error_set(err, PIO_ETRUNCATED, "%s: no complete XTC frame", s->path);

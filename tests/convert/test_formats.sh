@@ -201,6 +201,12 @@ if [ -f "$T/pn.holo" ]; then # this build reads NetCDF
 fi
 hostile "$T/trr_2of20.trr" "frame 2 at offset 0x2ead0: its block sizes add up to 4295062886 bytes, past the end of the file \(1720656 bytes left\), yet frames follow"
 hostile "$T/nan_timestep.dcd" "header at offset 0x2c: timestep \(DELTA\) is not a finite number"
+# An XTC frame whose byte count claims 537 MB while the next frame's magic is
+# gone too (fault_mutants under make stress): no later header to show the
+# corruption, but a count far past every earlier frame's is no torn tail.
+poke lying1.xtc "$D/solvated.xtc" 550676 '\040\002\314\145'
+poke lying.xtc "$T/lying1.xtc" 734080 '\000\000\000\000'
+hostile "$T/lying.xtc" "frame 3 at offset 0x866bc: byte count at offset 0x86714 claims more than the file's bytes, more than 8 times the longest earlier frame \(183536\)"
 # a TRR cut inside its last frame, or inside that frame's header, still
 # converts: the whole frames, and a warning
 head -c 1911000 "$D/water.trr" >"$T/cut.trr"
