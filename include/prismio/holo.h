@@ -365,6 +365,14 @@ struct pio_recover_report {
     uint64_t ndamage; /* damaged ranges; the first PIO_RECOVER_MAX_DAMAGE below */
     struct pio_recover_damage damage[PIO_RECOVER_MAX_DAMAGE];
     bool rewritten; /* PIO_RECOVER_DROP_DAMAGED rewrote the file */
+    /* The metadata record (topology, metadata) is damaged: left out of the
+     * index, or of the rewritten file. */
+    bool metadata_damaged;
+    /* PIO_RECOVER_DROP_DAMAGED only: bytes cut from this offset on that
+     * held records the scan could not number (moved or duplicated records,
+     * damage hiding where its frames lay); 0 if none. Without the flag
+     * such a file is refused and nothing is cut. */
+    uint64_t unnumbered_offset, unnumbered_bytes;
 };
 
 enum pio_recover_flags {

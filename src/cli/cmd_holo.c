@@ -391,12 +391,6 @@ int cmd_recover(int argc, char **argv)
         return cli_fail("recover", rc, &e);
     for (uint64_t i = 0; i < rep.ndamage && i < PIO_RECOVER_MAX_DAMAGE; i++) {
         const struct pio_recover_damage *d = &rep.damage[i];
-        if (d->metadata)
-            cli_err("recover",
-                    "%s: the metadata record at offset 0x%llx (%llu bytes) is "
-                    "damaged: topology and metadata are lost (the bytes stay)%s",
-                    path, (unsigned long long)d->offset, (unsigned long long)d->length,
-                    d->nframes ? "; frames lying there too" : "");
         if (d->nframes == 0 && !d->metadata)
             cli_err("recover",
                     "%s: damaged bytes at offset 0x%llx (%llu bytes, no frame: an old "
@@ -419,31 +413,42 @@ int cmd_recover(int argc, char **argv)
     if (rep.ndamage > PIO_RECOVER_MAX_DAMAGE)
         cli_err("recover", "%s: %llu more damaged ranges not listed", path,
                 (unsigned long long)(rep.ndamage - PIO_RECOVER_MAX_DAMAGE));
+    if (rep.metadata_damaged)
+        cli_err("recover",
+                "%s: the metadata record at offset 0x80 is damaged: the topology and metadata are "
+                "lost (%s)",
+                path,
+                rep.rewritten ? "left out of the rewritten file"
+                              : "left out of the index; its bytes stay");
+    if (rep.unnumbered_bytes)
+        cli_err("recover",
+                "%s: cut %llu bytes from offset 0x%llx holding records that could not be "
+                "numbered (moved or duplicated records, or damage hiding where its frames "
+                "lay)",
+                path, (unsigned long long)rep.unnumbered_bytes,
+                (unsigned long long)rep.unnumbered_offset);
     if (rep.rewritten)
         printf("%s: rewritten with the %llu intact frames (%llu damaged dropped)%s; committed\n",
                path, (unsigned long long)rep.nframes, (unsigned long long)rep.damaged_frames,
                rep.was_committed ? "" : " after recovery");
     else if (rep.was_committed)
-        printf("%s: already committed (%llu frames); nothing to do\n", path,
-               (unsigned long long)rep.nframes);
+        printf("%s: already committed (%llu frames); nothing to do (prismio verify checks "
+               "every frame)\n",
+               path, (unsigned long long)rep.nframes);
     else
         printf("%s: recovered %llu frames (%llu damaged); removed %llu bytes of torn tail; "
                "committed\n",
                path, (unsigned long long)rep.nframes, (unsigned long long)rep.damaged_frames,
-               (unsigned long long)rep.removed_bytes);
-    bool meta_lost = false;
-    for (uint64_t i = 0; i < rep.ndamage && i < PIO_RECOVER_MAX_DAMAGE; i++)
-        meta_lost |= rep.damage[i].metadata;
-    if (meta_lost && !rep.damaged_frames)
-        return EXIT_INTEGRITY;
-    if (rep.damaged_frames && !rep.rewritten) {
+               (unsigned long long)(rep.removed_bytes - rep.unnumbered_bytes));
+    if (rep.damaged_frames && !rep.rewritten)
         cli_err("recover",
                 "%s: %llu damaged frames kept; 'prismio recover --drop-damaged %s' "
                 "rewrites the file without them",
                 path, (unsigned long long)rep.damaged_frames, path);
-        return EXIT_INTEGRITY;
-    }
-    return EXIT_OK;
+    /* exit 1 whenever something was found damaged or lost */
+    return rep.metadata_damaged || rep.unnumbered_bytes || (rep.damaged_frames && !rep.rewritten)
+               ? EXIT_INTEGRITY
+               : EXIT_OK;
 }
 
 /* ---- dump ---- */

@@ -346,45 +346,63 @@ static int damage_push(const char *path, struct holo_scan *s, const struct holo_
 /* A record valid wherever it stands: structure, hash, and a body that
  * parses. The caller checks its place (sequence, order). */
 static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, const uint8_t salt[16],
-                           uint32_t *type, uint64_t *len, uint64_t *seq, uint8_t hash[32])
+                           uint32_t *type, uint64_t *len, uint64_t *seq, uint8_t hash[32],
+                           uint64_t *budget, bool *spent)
 {
     if (holo_check_record("", map, size, pos, salt, type, len, seq, NULL) != 0)
         return false;
-    holo_record_hash(map + pos, *len, 1, hash);
-    if (memcmp(hash, map + pos + HOLO_HASH_OFF, 32) != 0)
-        return false;
+    /* structure first (cheap), then the hash */
     if (*type == HOLO_REC_META) {
         struct holo_meta_view mv;
-        return holo_parse_meta("", map + pos, *len, pos, &mv, NULL) == 0;
-    }
-    if (*type == HOLO_REC_FRAME) {
+        if (holo_parse_meta("", map + pos, *len, pos, &mv, NULL) != 0)
+            return false;
+    } else if (*type == HOLO_REC_FRAME) {
         struct pio_frame f;
-        return holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) == 0;
+        if (holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) != 0)
+            return false;
     }
-    return true;
+    if (budget) {
+        if (*len > *budget) {
+            *spent = true;
+            return false;
+        }
+        *budget -= *len;
+    }
+    holo_record_hash(map + pos, *len, 1, hash);
+    return memcmp(hash, map + pos + HOLO_HASH_OFF, 32) == 0;
 }
 
 /* The first offset after `pos` (64-aligned, as every record is) where a
  * valid FRAME or INDEX record with a sequence of at least `nframes` starts:
- * where the scan resumes after a damaged range. A cheap test of the magic
- * and salt comes first; only candidates are hashed. */
-static bool scan_resync(const uint8_t *map, uint64_t size, uint64_t pos, const uint8_t salt[16],
-                        uint64_t nframes, uint64_t *next, uint64_t *next_seq)
+ * where the scan resumes after a damaged range. A cheap test of the magic,
+ * salt and structure comes first; only candidates are hashed, within the
+ * scan's budget (hostile bytes full of candidate headers would otherwise
+ * cost a hash of up to the file for each). 1 found, 0 none, -1 budget
+ * spent at *next. */
+static int scan_resync(const uint8_t *map, uint64_t size, uint64_t pos, const uint8_t salt[16],
+                       uint64_t nframes, uint64_t *budget, uint64_t *next, uint64_t *next_seq)
 {
     for (uint64_t q = pos + 64; q <= size && size - q >= HOLO_REC_HDR; q += 64) {
         if (memcmp(map + q, HOLO_REC_MAGIC, 4) != 0 || memcmp(map + q + 24, salt, 8) != 0)
             continue;
         uint32_t type = 0;
         uint64_t len = 0, seq = 0;
+        if (holo_check_record("", map, size, q, salt, &type, &len, &seq, NULL) != 0 ||
+            type == HOLO_REC_META || seq < nframes)
+            continue;
         uint8_t hash[32];
-        if (scan_record_ok(map, size, q, salt, &type, &len, &seq, hash) &&
-            (type == HOLO_REC_FRAME || type == HOLO_REC_INDEX) && seq >= nframes) {
+        bool spent = false;
+        if (scan_record_ok(map, size, q, salt, &type, &len, &seq, hash, budget, &spent)) {
             *next = q;
             *next_seq = seq;
-            return true;
+            return 1;
+        }
+        if (spent) {
+            *next = q;
+            return -1;
         }
     }
-    return false;
+    return 0;
 }
 
 /* Pieces of a damaged range [a, b): records whose header still checks
@@ -398,7 +416,7 @@ struct scan_piece {
 /* The shortest record of a type: a shorter header is not believed. */
 static uint64_t piece_min(uint32_t type)
 {
-    return type == HOLO_REC_FRAME  ? HOLO_FRAME_HDR + 64
+    return type == HOLO_REC_FRAME  ? HOLO_FRAME_HDR
            : type == HOLO_REC_META ? HOLO_META_HDR
                                    : HOLO_INDEX_HDR;
 }
@@ -460,17 +478,25 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
                       uint64_t a, uint64_t b, uint64_t m, struct holo_scan *s,
                       struct pio_error *err)
 {
-    if (m == 0) /* no frame lies there: an old INDEX record, a footer */
-        return 0;
     struct scan_piece *p;
     uint64_t n;
     if (scan_pieces(map, size, a, b, salt, &p, &n) != 0)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     uint64_t nf = 0, nb = 0, big = UINT64_MAX;
     for (uint64_t i = 0; i < n; i++) {
-        if (p[i].type == HOLO_REC_FRAME)
+        if (p[i].type == HOLO_REC_FRAME) {
+            /* An intact frame record here is out of order (the search
+             * resumed at the first intact one numbered nframes or more):
+             * a duplicate or a moved record, which no numbering keeps. */
+            uint8_t h[32];
+            holo_record_hash(map + p[i].off, p[i].len, 1, h);
+            if (memcmp(h, map + p[i].off + HOLO_HASH_OFF, 32) == 0) {
+                free(p);
+                return 1;
+            }
             nf++;
-        else if (p[i].type != PIECE_FOOTER && p[i].len >= HOLO_FRAME_HDR) {
+        } else if (p[i].type != PIECE_FOOTER && p[i].type != HOLO_REC_META &&
+                   p[i].len >= HOLO_FRAME_HDR) {
             /* blobs, and records whose type may be what was damaged */
             nb++;
             if (big == UINT64_MAX || p[i].len > p[big].len)
@@ -479,7 +505,10 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
     }
     uint64_t first = s->nframes;
     pio_blake3_hasher saved = s->digest;
-    int rc = 1;
+    int rc = 0;
+    if (m == 0) /* no frame lies there: an old INDEX record, a footer */
+        goto out;
+    rc = 1;
     if (nf > m || (nf < m && nb == 0))
         goto out;
     uint64_t extra = nf < m ? m - nf - PIO_MIN(nb, m - nf) : 0;
@@ -492,7 +521,8 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
         uint64_t k = 0; /* frames placed in this piece */
         if (x->type == HOLO_REC_FRAME)
             k = 1;
-        else if (nf < m && x->type != PIECE_FOOTER && x->len >= HOLO_FRAME_HDR && blobs_used < nb) {
+        else if (nf < m && x->type != PIECE_FOOTER && x->type != HOLO_REC_META &&
+                 x->len >= HOLO_FRAME_HDR && blobs_used < nb) {
             k = 1 + (i == big ? extra : 0);
             blobs_used++;
         }
@@ -533,7 +563,7 @@ out:
     s->nframes = first;
     s->digest = saved;
     uint64_t step = m ? (b - a) / 64 / m * 64 : 0;
-    if (step < HOLO_FRAME_HDR + 64)
+    if (step < HOLO_FRAME_HDR)
         return 1;
     for (uint64_t j = 0; j < m; j++) {
         struct holo_entry e = {a + j * step, j + 1 < m ? step : b - a - j * step, 0, 0};
@@ -555,21 +585,45 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
     pio_blake3_hasher_init(&s->digest);
     uint64_t pos = HOLO_HEADER_SIZE;
     s->end = pos;
+    /* bytes the resynchronising search may hash: a few times the file */
+    uint64_t budget = 4 * size + ((uint64_t)64 << 20);
     while (pos < size) {
+        /* every hash the scan computes is charged to the budget, so that
+         * forged headers cannot make it quadratic */
+        bool spent = false;
         uint64_t io, il;
-        if (holo_footer_valid(map, size, pos, salt, &io, &il)) {
-            pos += HOLO_FOOTER_SIZE;
-            s->end = pos;
-            continue;
+        if (size - pos >= HOLO_FOOTER_SIZE && memcmp(map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
+            il = holo_rd64(map + pos + 16); /* holo_footer_valid hashes that index */
+            if (il <= pos && il > budget) {
+                s->unplaced = true;
+                s->unplaced_next = pos;
+                break;
+            }
+            budget -= il <= pos ? il : 0;
+            if (holo_footer_valid(map, size, pos, salt, &io, &il)) {
+                pos += HOLO_FOOTER_SIZE;
+                s->end = pos;
+                continue;
+            }
         }
         uint32_t type = 0;
         uint64_t len = 0, seq = 0;
         uint8_t hash[32];
-        bool ok = scan_record_ok(map, size, pos, salt, &type, &len, &seq, hash);
+        bool ok = holo_check_record("", map, size, pos, salt, &type, &len, &seq, NULL) == 0;
+        /* its place first (no hash for a record out of place): a META
+         * record first of all; a frame the next one; an INDEX covering the
+         * frames before it */
         if (ok && type == HOLO_REC_META)
             ok = seq == 0 && !s->meta_len && !s->nframes && s->ndamage == 0;
-        else if (ok) /* a frame is the next one; an INDEX covers the frames before it */
+        else if (ok)
             ok = seq == s->nframes;
+        if (ok)
+            ok = scan_record_ok(map, size, pos, salt, &type, &len, &seq, hash, &budget, &spent);
+        if (spent) {
+            s->unplaced = true;
+            s->unplaced_next = pos;
+            break;
+        }
         if (ok) {
             if (type == HOLO_REC_META) {
                 s->meta_off = pos;
@@ -583,6 +637,8 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
                 if (rc != 0)
                     return rc;
                 pio_blake3_hasher_update(&s->digest, hash, 32);
+            } else if (type == HOLO_REC_INDEX && holo_rd64(map + pos + 80)) {
+                s->index_names_meta = true;
             }
             pos += len;
             s->end = pos;
@@ -591,9 +647,15 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
         /* Damaged bytes at pos. With no valid record after them they are
          * a torn tail; otherwise resume at the next valid record, and give
          * the frames in between entries (reading them then fails). */
-        uint64_t next, next_seq;
-        if (!scan_resync(map, size, pos, salt, s->nframes, &next, &next_seq))
+        uint64_t next = 0, next_seq = 0;
+        int found = scan_resync(map, size, pos, salt, s->nframes, &budget, &next, &next_seq);
+        if (found == 0)
             break;
+        if (found < 0) { /* too many false candidates to tell: keep what follows */
+            s->unplaced = true;
+            s->unplaced_next = next;
+            break;
+        }
         struct holo_damage d = {pos, next - pos, s->nframes, next_seq - s->nframes, false};
         if (pos == HOLO_HEADER_SIZE) { /* a META record's place: is one there? */
             uint32_t t = 0;

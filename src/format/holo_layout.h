@@ -156,10 +156,12 @@ struct holo_scan {
     struct holo_damage *damage; /* malloc'd */
     uint64_t ndamage, damage_cap;
     uint64_t damaged_frames; /* frames in the damaged ranges */
-    /* The scan stopped at `end` before valid records (from unplaced_next)
-     * because it could not tell where the damaged frames between lie. */
+    /* The scan stopped at `end` although records may follow (from
+     * unplaced_next): where the damaged frames lie could not be told, or
+     * the search spent its hashing budget on false candidates. */
     bool unplaced;
     uint64_t unplaced_next;
+    bool index_names_meta; /* a valid INDEX record names a META record */
 };
 /* Scan records from offset 128, hash-checking each. A damaged range with
  * valid records after it is stepped over (the record lengths, salt and

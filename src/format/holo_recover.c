@@ -16,8 +16,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "format/holo_internal.h"
@@ -28,6 +30,8 @@
 
 static void report_damage(struct pio_recover_report *rep, const struct holo_scan *s)
 {
+    for (uint64_t i = 0; i < s->ndamage; i++)
+        rep->metadata_damaged |= s->damage[i].meta;
     rep->damaged_frames = s->damaged_frames;
     rep->ndamage = s->ndamage;
     for (uint64_t i = 0; i < s->ndamage && i < PIO_RECOVER_MAX_DAMAGE; i++)
@@ -36,9 +40,23 @@ static void report_damage(struct pio_recover_report *rep, const struct holo_scan
                                                      s->damage[i].meta};
 }
 
-/* Copy the topology and metadata of r into w. */
-static int copy_meta(const pio_reader *r, pio_writer *w, struct pio_error *err)
+/* Copy the topology and metadata of r into w, if its META record is
+ * intact (hash included: a committed file's is not hashed at open, and a
+ * rewrite must not launder a damaged topology); *damaged otherwise. */
+static int copy_meta(const pio_reader *r, pio_writer *w, bool *damaged, struct pio_error *err)
 {
+    if (r->meta_damaged) {
+        *damaged = true;
+        return 0;
+    }
+    if (!r->has_meta)
+        return 0;
+    uint8_t h[32];
+    holo_record_hash(r->map + r->meta_off, r->meta_len, 0, h);
+    if (memcmp(h, r->map + r->meta_off + HOLO_HASH_OFF, 32) != 0) {
+        *damaged = true;
+        return 0;
+    }
     struct pio_topology t;
     int rc = 0;
     if (pio_reader_topology(r, &t) == 0 && (rc = pio_writer_set_topology(w, &t, err)) != 0)
@@ -50,28 +68,47 @@ static int copy_meta(const pio_reader *r, pio_writer *w, struct pio_error *err)
     return 0;
 }
 
-/* PIO_RECOVER_DROP_DAMAGED: the frames that verify, into PATH.recover.tmp,
- * committed, renamed over PATH. */
+/* PIO_RECOVER_DROP_DAMAGED: the frames that verify, into a new file beside
+ * the real one (a symbolic link is followed), committed, given the old
+ * file's permissions and renamed over it. Hard links keep the old file. */
 static int rewrite_intact(const char *path, struct pio_recover_report *rep, struct pio_error *err)
 {
     pio_reader *r;
     int rc = pio_reader_open(&r, path, NULL, err);
     if (rc != 0)
         return rc;
-    size_t n = strlen(path) + sizeof(".recover.tmp");
-    char *tmp = malloc(n);
-    if (!tmp) {
-        pio_reader_close(r);
-        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, n, "%s.recover.tmp", path);
-    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
-    o.flags = PIO_WRITER_OVERWRITE;
+    char *real = realpath(path, NULL), *tmp = real ? malloc(strlen(real) + 32) : NULL;
+    struct stat st;
     pio_writer *w = NULL;
-    if ((rc = pio_writer_create(&w, tmp, &o, err)) != 0)
+    bool created = false;
+    if (!tmp) {
+        rc = pio_error_set(err, real ? -ENOMEM : -errno, "%s: %s", path,
+                           real ? "out of memory" : pio_strerror(-errno));
         goto out;
-    if ((rc = copy_meta(r, w, err)) != 0)
+    }
+    if (stat(real, &st) != 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
         goto out;
+    }
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT; /* O_EXCL: never another's file */
+    for (int k = 0; k < 16; k++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t x =
+            (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 12) ^ (uint64_t)k * 0x9e3779b97f4a7c15u;
+        snprintf(tmp, strlen(real) + 32, "%s.recover-%08llx", real,
+                 (unsigned long long)(x & 0xffffffffu));
+        if ((rc = pio_writer_create(&w, tmp, &o, err)) != -EEXIST)
+            break;
+    }
+    if (rc != 0)
+        goto out;
+    created = true;
+    bool meta_damaged = false;
+    if ((rc = copy_meta(r, w, &meta_damaged, err)) != 0)
+        goto out;
+    rep->metadata_damaged |= meta_damaged;
     uint64_t total = pio_reader_nframes(r), kept = 0;
     rep->damaged_frames = 0;
     rep->ndamage = 0;
@@ -91,17 +128,17 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
             goto out;
         kept++;
     }
-    if ((rc = pio_writer_close(w, err)) != 0) {
-        w = NULL;
-        goto out;
-    }
+    rc = pio_writer_close(w, err);
     w = NULL;
-    if (rename(tmp, path) != 0) {
+    if (rc != 0)
+        goto out;
+    if (chmod(tmp, st.st_mode & 07777) != 0 || rename(tmp, real) != 0) {
         rc = -errno;
-        pio_error_set(err, rc, "%s: renaming %s over it: %s", path, tmp, pio_strerror(rc));
+        pio_error_set(err, rc, "%s: replacing it with %s: %s", path, tmp, pio_strerror(rc));
         goto out;
     }
-    holo_fsync_dir(path);
+    created = false;
+    holo_fsync_dir(real);
     rep->nframes = kept;
     rep->rewritten = true;
 out:
@@ -109,9 +146,10 @@ out:
         struct pio_error ignored;
         pio_writer_close(w, &ignored);
     }
-    if (rc != 0)
+    if (created)
         unlink(tmp);
     free(tmp);
+    free(real);
     pio_reader_close(r);
     return rc;
 }
@@ -120,10 +158,28 @@ PIO_API int pio_holo_recover_flags(const char *path, uint32_t flags,
                                    struct pio_recover_report *report, struct pio_error *err)
 {
     struct pio_recover_report rep = {0};
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    /* read-only and non-blocking until it is known to be a regular file
+     * (opening a device or FIFO for writing can have effects of its own) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int rc = -errno;
         return pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
+    }
+    struct stat st0;
+    if (fstat(fd, &st0) == 0 && S_ISREG(st0.st_mode)) {
+        int wfd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st1;
+        if (wfd < 0 || fstat(wfd, &st1) != 0 || st1.st_ino != st0.st_ino ||
+            st1.st_dev != st0.st_dev) {
+            int rc = wfd < 0 ? -errno : -EAGAIN;
+            if (wfd >= 0)
+                close(wfd);
+            close(fd);
+            return pio_error_set(err, rc, "%s: %s", path,
+                                 rc == -EAGAIN ? "replaced while being opened" : pio_strerror(rc));
+        }
+        close(fd);
+        fd = wfd;
     }
     int rc = 0;
     uint8_t *map = NULL;
@@ -179,12 +235,13 @@ PIO_API int pio_holo_recover_flags(const char *path, uint32_t flags,
     if ((rc = holo_scan(path, map, size, h.salt, &s, err)) != 0)
         goto out;
     if (s.unplaced && !(flags & PIO_RECOVER_DROP_DAMAGED)) {
-        rc = pio_error_set(err, PIO_ECORRUPT,
-                           "%s: frame %llu at offset 0x%llx: damaged bytes up to offset 0x%llx "
-                           "hide where their frames were, and valid records follow; nothing "
-                           "cut (prismio recover --drop-damaged rewrites the file with the "
-                           "frames that verify)",
-                           path, OFFX(s.nframes), OFFX(s.end), OFFX(s.unplaced_next));
+        rc =
+            pio_error_set(err, PIO_ECORRUPT,
+                          "%s: frame %llu at offset 0x%llx: damaged bytes, and records from offset "
+                          "0x%llx on that the scan could not number; nothing cut (prismio "
+                          "recover --drop-damaged keeps the frames before it and cuts the "
+                          "rest)",
+                          path, OFFX(s.nframes), OFFX(s.end), OFFX(s.unplaced_next));
         goto out;
     }
     munmap(map, (size_t)size);
@@ -215,6 +272,10 @@ PIO_API int pio_holo_recover_flags(const char *path, uint32_t flags,
     rep.nframes = s.nframes;
     rep.removed_bytes = size - s.end;
     report_damage(&rep, &s);
+    if (s.unplaced) {
+        rep.unnumbered_offset = s.end;
+        rep.unnumbered_bytes = size - s.end;
+    }
     if (s.damaged_frames && (flags & PIO_RECOVER_DROP_DAMAGED)) {
         uint64_t removed = rep.removed_bytes;
         rc = rewrite_intact(path, &rep, err);

@@ -528,19 +528,19 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
     }
     if (r->nframes)
         memcpy(w->entries, r->entries, (size_t)r->nframes * sizeof(*w->entries));
-    /* Rebuild the running file digest from the stored record hashes; each
-     * record is checked structurally on the way. */
-    if (r->has_meta)
+    /* Rebuild the running file digest from the stored record hashes (the
+     * index's entries are in bounds). A damaged frame, or a damaged META
+     * record the index names, stays as it is: new commits keep naming them
+     * (verify reports them), appending goes on after them. */
+    bool meta = r->has_meta || (r->meta_damaged && r->meta_off >= HOLO_HEADER_SIZE &&
+                                r->meta_off <= r->size - HOLO_REC_HDR);
+    if (meta)
         pio_blake3_hasher_update(&w->digest, r->map + r->meta_off + HOLO_HASH_OFF, 32);
-    for (uint64_t i = 0; i < r->nframes; i++) {
-        struct pio_frame f;
-        if ((rc = pio_reader_frame(r, i, &f, err)) != 0)
-            goto fail;
-        pio_blake3_hasher_update(&w->digest, r->map + f.offset + HOLO_HASH_OFF, 32);
-    }
+    for (uint64_t i = 0; i < r->nframes; i++)
+        pio_blake3_hasher_update(&w->digest, r->map + r->entries[i].offset + HOLO_HASH_OFF, 32);
     w->meta_done = true; /* topology and metadata are the file's */
-    w->meta_rec_off = r->has_meta ? r->meta_off : 0;
-    w->meta_rec_len = r->has_meta ? r->meta_len : 0;
+    w->meta_rec_off = meta ? r->meta_off : 0;
+    w->meta_rec_len = meta ? r->meta_len : 0;
     w->end = w->flushed = r->size;
     w->fd = open(path, O_RDWR | O_CLOEXEC);
     if (w->fd < 0) {

@@ -72,7 +72,7 @@ cp "$T/orig.holo" "$T/c.holo"
 flip "$T/c.holo" 200
 cut_tail "$T/c.holo" 100
 [ "$(code "$P" recover "$T/c.holo")" = 1 ] || bad "recover with damaged metadata: exit 1"
-grep -q 'metadata record at offset 0x80 (768 bytes) is damaged' "$T/err" || bad "names the metadata"
+grep -q 'metadata record at offset 0x80 is damaged' "$T/err" || bad "names the metadata"
 same_frames "$T/c.holo" 0 1 2 3 4 5 6 7
 
 # 4. A torn tail (cut inside frame 5) is still cut, every frame before kept.
@@ -92,9 +92,34 @@ cp "$T/orig.holo" "$T/f.holo"
 flip "$T/f.holo" $((FRAME0 + 3 * FLEN + 250))
 [ "$(code "$P" recover "$T/f.holo")" = 0 ] || bad "recover of a committed file"
 grep -q 'already committed' "$T/out" || bad "committed file left as it is"
-[ "$(code "$P" recover --drop-damaged "$T/f.holo")" = 0 ] || bad "--drop-damaged on a committed file"
+chmod 600 "$T/f.holo"
+ln -s f.holo "$T/link.holo"
+: >"$T/f.holo.recover.tmp" # a file of that old fixed name is not touched
+[ "$(code "$P" recover --drop-damaged "$T/link.holo")" = 0 ] || bad "--drop-damaged on a committed file"
 "$P" info --json "$T/f.holo" | grep -q '"frames":7' || bad "7 frames after dropping frame 3"
 [ "$(code "$P" verify "$T/f.holo")" = 0 ] || bad "verify after dropping frame 3"
+[ -L "$T/link.holo" ] || bad "--drop-damaged replaced the symbolic link, not its target"
+[ "$(stat -c %a "$T/f.holo")" = 600 ] || bad "--drop-damaged changed the permissions"
+[ -e "$T/f.holo.recover.tmp" ] || bad "--drop-damaged removed another file"
+ls "$T" | grep -q 'recover-' && bad "--drop-damaged left its temporary file"
+
+# 5b. Records out of order (frames 2 and 3 swapped, the commit torn): no
+# numbering keeps both, so recover cuts nothing; --drop-damaged keeps the
+# frames before them and says what it cut (exit 1).
+cp "$T/orig.holo" "$T/g.holo"
+dd if="$T/orig.holo" of="$T/g.holo" bs=1 skip=$((FRAME0 + 2 * FLEN)) seek=$((FRAME0 + 3 * FLEN)) \
+    count=$FLEN conv=notrunc 2>/dev/null
+dd if="$T/orig.holo" of="$T/g.holo" bs=1 skip=$((FRAME0 + 3 * FLEN)) seek=$((FRAME0 + 2 * FLEN)) \
+    count=$FLEN conv=notrunc 2>/dev/null
+truncate -s $((FRAME0 + 8 * FLEN)) "$T/g.holo"
+cp "$T/g.holo" "$T/g0.holo"
+[ "$(code "$P" recover "$T/g.holo")" = 65 ] || bad "recover of swapped records: exit 65"
+grep -q 'could not number; nothing cut' "$T/err" || bad "swapped records: message $(cat "$T/err")"
+cmp -s "$T/g.holo" "$T/g0.holo" || bad "recover changed a file it refused"
+[ "$(code "$P" recover --drop-damaged "$T/g.holo")" = 1 ] || bad "--drop-damaged of swapped: exit 1"
+grep -q "cut 2304 bytes from offset 0x680 holding records that could not be numbered" "$T/err" ||
+    bad "--drop-damaged names what it cut: $(cat "$T/err")"
+same_frames "$T/g.holo" 0 1
 
 # 6. A truncated foreign last frame: warned about even with --quiet, refused with --strict.
 head -c 100000 "$D/peptide.xtc" >"$T/t.xtc"

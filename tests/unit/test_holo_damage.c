@@ -233,12 +233,26 @@ static void test_resync(const char *path, const char *cut)
             }
             CHECK(pio_reader_verify(r, 1, &e) != 0);
             pio_reader_close(r);
+            /* appending goes on after the damaged frame */
+            struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+            wo.flags = PIO_WRITER_NO_SYNC;
+            CHECKF(pio_writer_open_append(&w, cut, &wo, &e) == 0, "append after damage: %s",
+                   e.message);
+            CHECK(fixture_append(w, n, 1, SEED, true, 3) == 0 && pio_writer_close(w, &e) == 0);
+            CHECK(pio_reader_open(&r, cut, &ro, &e) == 0 && pio_reader_nframes(r) == n + 1);
+            struct fixture_frame fn;
+            fixture_make(&fn, n, SEED, true, 3);
+            struct pio_frame fl;
+            CHECK(pio_reader_frame(r, n, &fl, &e) == 0 && fixture_equal(&fl, &fn));
+            fixture_free(&fn);
+            CHECK(pio_reader_frame(r, k, &fl, &e) != 0);
+            pio_reader_close(r);
             CHECK(pio_holo_recover_flags(cut, PIO_RECOVER_DROP_DAMAGED, &rep, &e) == 0);
-            CHECK(rep.was_committed && rep.rewritten && rep.nframes == n - 1 &&
+            CHECK(rep.was_committed && rep.rewritten && rep.nframes == n &&
                   rep.damaged_frames == 1 && rep.damage[0].frame == k);
             CHECK(pio_reader_open(&r, cut, &ro, &e) == 0);
-            CHECK(pio_reader_nframes(r) == n - 1 && pio_reader_verify(r, 1, &e) == 0);
-            for (uint64_t i = 0; i + 1 < n; i++) {
+            CHECK(pio_reader_nframes(r) == n && pio_reader_verify(r, 1, &e) == 0);
+            for (uint64_t i = 0; i < n; i++) {
                 struct fixture_frame ff;
                 fixture_make(&ff, i < k ? i : i + 1, SEED, true, 3);
                 struct pio_frame f;
@@ -255,6 +269,61 @@ static void test_resync(const char *path, const char *cut)
     fprintf(stderr, "resync: %d damaged-frame cases, every intact frame kept\n", cases);
     unlink(cut);
     free(orig);
+}
+
+/* A torn file whose damaged frame is followed by thousands of forged
+ * frame headers (the salt, a consistent structure, a length to the end of
+ * the file, wrong hashes): the resynchronising search may hash only a few
+ * times the file, then gives up without cutting anything (hashing every
+ * candidate would cost ~2 MB each, ~20 GB here). */
+static void test_resync_budget(const char *path, const char *cut)
+{
+    pio_writer *w = fixture_writer(path);
+    struct pio_error e = {0};
+    CHECK(w != NULL && fixture_append(w, 0, 8, SEED, false, 1) == 0);
+    CHECK(pio_writer_close(w, &e) == 0);
+    size_t len;
+    uint8_t *orig = fixture_slurp(path, &len);
+    pio_reader *r;
+    uint64_t off1, len1, off7, len7;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    CHECK(pio_reader_frame_extent(r, 1, &off1, &len1) == 0);
+    CHECK(pio_reader_frame_extent(r, 7, &off7, &len7) == 0);
+    pio_reader_close(r);
+    size_t size = 2u << 20, keep = (size_t)(off7 + len7);
+    uint8_t *b = calloc(1, size);
+    memcpy(b, orig, keep);
+    b[off1 + len1 - 8] ^= 1; /* frame 1 damaged */
+    for (size_t q = keep; q + 256 <= size; q += 192) {
+        uint8_t *h = b + q;
+        uint64_t l = size - q, n = (l - 192) / 12, seq = 1000;
+        uint32_t type = 2, fields = 1, one = 1;
+        memcpy(h, "HREC", 4);
+        memcpy(h + 4, &type, 4);
+        memcpy(h + 8, &l, 8);
+        memcpy(h + 16, &seq, 8);
+        memcpy(h + 24, orig + 32, 8);
+        memset(h + 32, 0xa5, 32);
+        memcpy(h + 64, &n, 8);
+        memcpy(h + 72, &fields, 4);
+        memcpy(h + 168, &one, 4);
+    }
+    CHECK(fixture_spit(cut, b, size) == 0);
+    struct pio_recover_report rep;
+    int rc = pio_holo_recover(cut, &rep, &e);
+    CHECKF(rc == PIO_ECORRUPT && strstr(e.message, "could not number"),
+           "forged headers: recover %d: %s", rc, e.message);
+    size_t after;
+    uint8_t *now = fixture_slurp(cut, &after);
+    CHECK(after == size && memcmp(now, b, size) == 0); /* nothing cut */
+    CHECK(pio_reader_open(&r, cut, NULL, &e) == 0 && pio_reader_nframes(r) == 8);
+    pio_reader_close(r);
+    fprintf(stderr, "resync budget: %zu forged headers, recovery refused: %s\n",
+            (size - keep) / 192, e.message);
+    free(now);
+    free(b);
+    free(orig);
+    unlink(cut);
 }
 
 /* ---- hostile files: patch fields, then make the checksums valid again ---- */
@@ -406,6 +475,7 @@ int main(void)
     test_bit_flips(path);
     test_truncation(path, other);
     test_resync(path, other);
+    test_resync_budget(path, other);
     test_hostile(path, other);
     unlink(path);
     return TEST_RESULT();
