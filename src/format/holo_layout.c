@@ -468,6 +468,27 @@ static int scan_pieces(const uint8_t *map, uint64_t size, uint64_t a, uint64_t b
     return 0;
 }
 
+/* The index entry of a damaged frame placed at [off, off + len): the step
+ * and time its record still holds (own_header) or the previous frame's; the
+ * digest takes the hash the writer stored there. */
+static int place_frame(const char *path, const uint8_t *map, struct holo_scan *s, uint64_t off,
+                       uint64_t len, bool own_header, struct pio_error *err)
+{
+    struct holo_entry e = {off, len, 0, 0};
+    struct pio_frame f;
+    if (own_header && holo_parse_frame("", map + off, len, off, s->nframes, &f, NULL) == 0) {
+        e.step = f.step;
+        e.time = f.time;
+    } else if (s->nframes > 0) {
+        e.step = s->entries[s->nframes - 1].step;
+        e.time = s->entries[s->nframes - 1].time;
+    }
+    int rc = scan_push(path, s, &e, err);
+    if (rc == 0)
+        pio_blake3_hasher_update(&s->digest, map + off + HOLO_HASH_OFF, 32);
+    return rc;
+}
+
 /* Account for a damaged range [a, b) in which the frames s->nframes ..
  * s->nframes + m - 1 must lie (the next valid record says so): give each
  * an index entry. Records whose header still says FRAME are taken first;
@@ -533,23 +554,9 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
             rc = 1;
             break;
         }
-        for (uint64_t j = 0; j < k; j++) {
-            struct holo_entry e = {x->off + j * step, j + 1 < k ? step : x->len - j * step, 0, 0};
-            struct pio_frame f;
-            if (s->nframes > 0) {
-                e.step = s->entries[s->nframes - 1].step;
-                e.time = s->entries[s->nframes - 1].time;
-            }
-            if (k == 1 && x->type == HOLO_REC_FRAME &&
-                holo_parse_frame("", map + x->off, x->len, x->off, s->nframes, &f, NULL) == 0) {
-                e.step = f.step;
-                e.time = f.time;
-            }
-            if ((rc = scan_push(path, s, &e, err)) != 0)
-                break;
-            /* the digest takes the hash the writer stored */
-            pio_blake3_hasher_update(&s->digest, map + e.offset + HOLO_HASH_OFF, 32);
-        }
+        for (uint64_t j = 0; j < k && rc == 0; j++)
+            rc = place_frame(path, map, s, x->off + j * step, j + 1 < k ? step : x->len - j * step,
+                             k == 1 && x->type == HOLO_REC_FRAME, err);
     }
     if (rc == 0 && s->nframes != first + m)
         rc = 1;
@@ -565,16 +572,10 @@ out:
     uint64_t step = m ? (b - a) / 64 / m * 64 : 0;
     if (step < HOLO_FRAME_HDR)
         return 1;
-    for (uint64_t j = 0; j < m; j++) {
-        struct holo_entry e = {a + j * step, j + 1 < m ? step : b - a - j * step, 0, 0};
-        if (s->nframes > 0) {
-            e.step = s->entries[s->nframes - 1].step;
-            e.time = s->entries[s->nframes - 1].time;
-        }
-        if ((rc = scan_push(path, s, &e, err)) != 0)
+    for (uint64_t j = 0; j < m; j++)
+        if ((rc = place_frame(path, map, s, a + j * step, j + 1 < m ? step : b - a - j * step,
+                              false, err)) != 0)
             return rc;
-        pio_blake3_hasher_update(&s->digest, map + e.offset + HOLO_HASH_OFF, 32);
-    }
     return 0;
 }
 
