@@ -22,6 +22,7 @@
 #ifndef PRISMIO_CONVERT_H
 #define PRISMIO_CONVERT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -44,6 +45,38 @@ enum pio_format {
     PIO_FORMAT_ARROW = 9, /* Arrow IPC file (.arrow, .feather): see prismio/arrow.h */
 };
 
+/* What a format can do (struct pio_format_info.caps). */
+enum pio_format_caps {
+    PIO_FORMAT_CAN_READ = 1u << 0,
+    PIO_FORMAT_CAN_WRITE = 1u << 1,
+    PIO_FORMAT_HAS_TOPOLOGY = 1u << 2,   /* atom names, residues, ... */
+    PIO_FORMAT_HAS_VELOCITIES = 1u << 3, /* read and written */
+    PIO_FORMAT_HAS_FORCES = 1u << 4,
+    PIO_FORMAT_HAS_BOX = 1u << 5,
+    PIO_FORMAT_RANDOM_ACCESS = 1u << 6, /* a frame is found without reading those before it */
+    PIO_FORMAT_CHECKSUMS = 1u << 7,     /* every record is checked on reading */
+    PIO_FORMAT_ZERO_COPY = 1u << 8,     /* frames are views of the file's bytes */
+};
+
+/* One entry of the format registry. */
+struct pio_format_info {
+    uint32_t size; /* sizeof(struct pio_format_info): set it before the call */
+    enum pio_format format;
+    const char *name;        /* as pio_format_name */
+    const char *extensions;  /* ".pdb .ent": the first is the one written */
+    uint32_t caps;           /* enum pio_format_caps */
+    const char *unavailable; /* NULL; or why this build cannot open it */
+};
+
+/* Describe format f (static strings): 0, or PIO_EUSAGE for a value no
+ * format has (or out->size too small). Formats are numbered from 1 with
+ * no gap, so `for (f = 1; pio_format_info(f, &fi) == 0; f++)` lists them. */
+PIO_API int pio_format_info(enum pio_format f, struct pio_format_info *out);
+
+/* The format whose magic bytes start `head` (n bytes: 64 are enough);
+ * PIO_FORMAT_UNKNOWN for text formats (GRO, PDB, XYZ) and anything else. */
+PIO_API enum pio_format pio_format_probe(const void *head, size_t n);
+
 /* From the file name's extension (case-insensitive): .holo .xtc .trr .dcd
  * .ncdf (.nc) .gro .pdb (.ent) .xyz .arrow (.feather); PIO_FORMAT_UNKNOWN
  * otherwise. */
@@ -52,6 +85,45 @@ PIO_API enum pio_format pio_format_from_path(const char *path);
 PIO_API const char *pio_format_name(enum pio_format f);
 /* Parse a name as printed by pio_format_name: 0 or PIO_EUSAGE. */
 PIO_API int pio_format_parse(const char *name, enum pio_format *out);
+
+/* A HOLO file read through the reader's engine (ro may be NULL). Engine
+ * AUTO means PIO_IO_ENGINE, else pread (not mmap: a stream reads every
+ * frame once, and a mapping would keep every page it touched resident). */
+enum pio_source_flags {
+    /* Skip the BLAKE3 check of each frame record read (by default a frame
+     * whose checksum fails stops the run: a conversion never launders a
+     * damaged frame into a file with fresh, valid checksums). */
+    PIO_SOURCE_NO_VERIFY = 1u << 0,
+    /* pio_source_open (every format) refuses an input it would convert
+     * with a warning (a truncated or torn last frame to skip; a HOLO
+     * file's damaged metadata record) instead: PIO_ETRUNCATED, the
+     * warning as the message. */
+    PIO_SOURCE_STRICT = 1u << 1,
+};
+PIO_API int pio_source_holo(struct pio_source *out, const char *path,
+                            const struct pio_reader_options *ro, uint32_t flags,
+                            struct pio_error *err);
+/* Deterministic frames: positions (and velocities, forces, box, two
+ * scalars as `fields` asks) from `seed` and the frame number, so any
+ * frame can be regenerated (tests, benchmarks). */
+PIO_API int pio_source_synthetic(struct pio_source *out, uint64_t nframes, uint64_t natoms,
+                                 uint32_t fields, uint64_t seed, struct pio_error *err);
+/* Frame i of pio_source_synthetic(.., natoms, fields, seed) into caller
+ * arrays of natoms * 3 floats (v and f may be NULL); fills out. */
+PIO_API void pio_synthetic_frame(uint64_t i, uint64_t natoms, uint32_t fields, uint64_t seed,
+                                 float *x, float *v, float *f, struct pio_scalar sc[2],
+                                 struct pio_frame *out);
+
+/*
+ * A HOLO writer as a sink: topology and metadata from the source (after
+ * selection), plus `prismio.source` metadata when given. commit_frames: a
+ * commit every that many frames (0: only at the end). On a failed run the
+ * frames written so far are committed. wo->hash_threads 0 means the CPUs
+ * the source's threads leave free (pio_source_info.threads; at least 1).
+ */
+PIO_API int pio_sink_holo(struct pio_sink *out, const char *path,
+                          const struct pio_writer_options *wo, uint64_t commit_frames,
+                          struct pio_error *err);
 
 struct pio_source_options {
     uint32_t size;          /* sizeof(struct pio_source_options) */

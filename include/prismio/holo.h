@@ -29,6 +29,8 @@ extern "C" {
 #define PIO_HOLO_VERSION_MINOR 1
 
 /* Limits of format version 1. */
+/* A HOLO file's first 8 bytes (docs/FORMAT.md), as a string literal. */
+#define PIO_HOLO_MAGIC       "\x89HOL\r\n\x1a\n"
 #define PIO_HOLO_MAX_ATOMS   ((uint64_t)0x7fffffff)
 #define PIO_HOLO_MAX_SCALARS 4096u
 
@@ -275,6 +277,16 @@ struct pio_reader_info {
  * frame count alone, pio_reader_nframes is O(1). */
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
 
+/* An upper bound on any frame's atom count, from the index alone (no
+ * frame is read): for sizing buffers. O(frames) over the index in memory. */
+PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r);
+
+/* What a reader of this file should be warned of, as one line without the
+ * path, into buf (snprintf's truncation): a recovered file's skipped torn
+ * tail, or damaged metadata. Returns the line's length; 0 (and "") when
+ * there is nothing to say. */
+PIO_API size_t pio_reader_warning(const pio_reader *r, char *buf, size_t len);
+
 /* The engine this reader's streams and verification use, and why it is
  * not the one asked for, if it is not. */
 PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
@@ -286,6 +298,11 @@ enum pio_stream_flags {
     /* One read per frame. By default (pread, io_uring) frames that follow
      * each other in the file are read together, up to 256 KiB per read. */
     PIO_STREAM_NO_COALESCE = 1u << 1,
+    /* Check each frame's BLAKE3 before delivering it (frames a
+     * PIO_READER_CHECK_FRAMES reader already checked are not hashed
+     * again): a damaged frame is PIO_ECHECKSUM naming file, frame and
+     * offset, and the stream may go on with the next. */
+    PIO_STREAM_VERIFY = 1u << 2,
 };
 
 struct pio_stream_options {

@@ -38,6 +38,11 @@ enum pio_io_engine {
 PIO_API const char *pio_io_engine_name(enum pio_io_engine e);
 /* Parse one of those names: 0, or PIO_EUSAGE. */
 PIO_API int pio_io_engine_parse(const char *name, enum pio_io_engine *out);
+/* Whether this build has engine e: mmap and pread always; io_uring when it
+ * was built with liburing (else asking for it falls back to pread, with a
+ * note saying "built without liburing"). Whether the machine allows
+ * io_uring shows only when a file is opened (struct pio_io_info.note). */
+PIO_API bool pio_io_engine_built(enum pio_io_engine e);
 
 /* What an open file (or stream) actually uses, and why if it differs. */
 #define PIO_IO_NOTE_SIZE 192

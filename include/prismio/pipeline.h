@@ -1,11 +1,12 @@
 /*
  * prism-io: the streaming pipeline.
  *
- * A source (a HOLO file, a synthetic generator; later the foreign-format
- * readers) feeds frames into batches; worker threads apply the transforms
- * (atom selection, field dropping, unit conversion, precision cast, an
- * optional user kernel); a sink (a HOLO writer, any callback; later the
- * foreign writers and Arrow) receives the batches in input order.
+ * The engine only: it knows sources, sinks and batches, never a format. A
+ * source (any format of prismio/convert.h, or the caller's own) feeds
+ * frames into batches; worker threads apply the transforms (atom
+ * selection, field dropping, unit conversion, precision cast, an optional
+ * user kernel); a sink (any format's writer, or a callback) receives the
+ * batches in input order.
  *
  *   source thread --MPMC--> N workers --MPMC--> sink (the calling thread)
  *        ^                                        |
@@ -109,7 +110,11 @@ struct pio_source_info {
  * thread. Messages should name the file, frame and offset.
  */
 struct pio_source {
-    const char *name; /* "holo", "synthetic", ... (for messages) */
+    /* sizeof(struct pio_source) (PIO_SOURCE_INIT sets it), so the struct
+     * can grow: members past `size` bytes count as absent. 0 means the
+     * layout of prism-io 0.1, which ends at next_into. */
+    uint32_t size;
+    const char *name; /* "source holo", "source xtc", ... (for messages) */
     void *ctx;
     int (*info)(void *ctx, struct pio_source_info *out, struct pio_error *err);
     int (*start)(void *ctx, const uint64_t *frames, uint64_t n, struct pio_error *err);
@@ -131,7 +136,8 @@ struct pio_source {
  * are in the sink's precision and length unit.
  */
 struct pio_sink {
-    const char *name;
+    uint32_t size;    /* sizeof(struct pio_sink) (PIO_SINK_INIT); 0: the 0.1 layout */
+    const char *name; /* "sink holo", ... (for messages) */
     void *ctx;
     uint32_t precision;   /* enum pio_precision the sink wants */
     uint32_t length_unit; /* enum pio_length_unit the sink wants */
@@ -140,45 +146,16 @@ struct pio_sink {
     int (*end)(void *ctx, bool ok, struct pio_error *err);
     void (*destroy)(void *ctx);
 };
-
-/* A HOLO file read through the reader's engine (ro may be NULL). Engine
- * AUTO means PIO_IO_ENGINE, else pread (not mmap: a stream reads every
- * frame once, and a mapping would keep every page it touched resident). */
-enum pio_source_flags {
-    /* Skip the BLAKE3 check of each frame record read (by default a frame
-     * whose checksum fails stops the run: a conversion never launders a
-     * damaged frame into a file with fresh, valid checksums). */
-    PIO_SOURCE_NO_VERIFY = 1u << 0,
-    /* pio_source_open (every format) refuses an input it would convert
-     * with a warning (a truncated or torn last frame to skip; a HOLO
-     * file's damaged metadata record) instead: PIO_ETRUNCATED, the
-     * warning as the message. */
-    PIO_SOURCE_STRICT = 1u << 1,
-};
-PIO_API int pio_source_holo(struct pio_source *out, const char *path,
-                            const struct pio_reader_options *ro, uint32_t flags,
-                            struct pio_error *err);
-/* Deterministic frames: positions (and velocities, forces, box, two
- * scalars as `fields` asks) from `seed` and the frame number, so any
- * frame can be regenerated (tests, benchmarks). */
-PIO_API int pio_source_synthetic(struct pio_source *out, uint64_t nframes, uint64_t natoms,
-                                 uint32_t fields, uint64_t seed, struct pio_error *err);
-/* Frame i of pio_source_synthetic(.., natoms, fields, seed) into caller
- * arrays of natoms * 3 floats (v and f may be NULL); fills out. */
-PIO_API void pio_synthetic_frame(uint64_t i, uint64_t natoms, uint32_t fields, uint64_t seed,
-                                 float *x, float *v, float *f, struct pio_scalar sc[2],
-                                 struct pio_frame *out);
-
-/*
- * A HOLO writer as a sink: topology and metadata from the source (after
- * selection), plus `prismio.source` metadata when given. commit_frames: a
- * commit every that many frames (0: only at the end). On a failed run the
- * frames written so far are committed. wo->hash_threads 0 means the CPUs
- * the source's threads leave free (pio_source_info.threads; at least 1).
- */
-PIO_API int pio_sink_holo(struct pio_sink *out, const char *path,
-                          const struct pio_writer_options *wo, uint64_t commit_frames,
-                          struct pio_error *err);
+/* Start every source and sink from these (then set the members), so a
+ * later member added to the struct is zero for callers built before it. */
+#define PIO_SOURCE_INIT                                                                            \
+    {                                                                                              \
+        sizeof(struct pio_source), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL                  \
+    }
+#define PIO_SINK_INIT                                                                              \
+    {                                                                                              \
+        sizeof(struct pio_sink), NULL, NULL, 0, 0, NULL, NULL, NULL, NULL                          \
+    }
 
 /* Release a source or sink (NULL members are fine; the struct is zeroed). */
 PIO_API void pio_source_destroy(struct pio_source *s);

@@ -69,37 +69,37 @@ static void file_destroy(struct arw_owner *o)
     free(f);
 }
 
-void arw_ipc_file_put(struct arw_ipc_file *f)
+void pio__arw_ipc_file_put(struct arw_ipc_file *f)
 {
     if (f)
-        arw_owner_put(&f->own);
+        pio__arw_owner_put(&f->own);
 }
 
-const char *arw_ipc_path(const struct arw_ipc_file *f)
+const char *pio__arw_ipc_path(const struct arw_ipc_file *f)
 {
     return f->path;
 }
 
-struct arw_owner *arw_ipc_owner(struct arw_ipc_file *f)
+struct arw_owner *pio__arw_ipc_owner(struct arw_ipc_file *f)
 {
     return &f->own;
 }
 
-const struct arw_field *arw_ipc_fields(const struct arw_ipc_file *f, int *n)
+const struct arw_field *pio__arw_ipc_fields(const struct arw_ipc_file *f, int *n)
 {
     *n = f->nfields;
     return f->fields;
 }
 
-uint64_t arw_ipc_metadata(const struct arw_ipc_file *f, const char *const **keys,
-                          const char *const **values)
+uint64_t pio__arw_ipc_metadata(const struct arw_ipc_file *f, const char *const **keys,
+                               const char *const **values)
 {
     *keys = (const char *const *)f->keys;
     *values = (const char *const *)f->values;
     return f->nmeta;
 }
 
-uint64_t arw_ipc_nbatches(const struct arw_ipc_file *f)
+uint64_t pio__arw_ipc_nbatches(const struct arw_ipc_file *f)
 {
     return f->nblocks;
 }
@@ -119,7 +119,7 @@ static int parse_fields(struct arw_ipc_file *f, const struct fb_tab *parent, uns
     *out = NULL;
     *nout = 0;
     size_t n = 0, data;
-    if (!fb_get_vector(parent, slot, 4, &n, &data))
+    if (!pio__fb_get_vector(parent, slot, 4, &n, &data))
         n = 0; /* absent children: a leaf */
     if (depth > MAX_DEPTH || f->total_fields + (int64_t)n > MAX_FIELDS)
         return bad(f, err, PIO_ELIMIT, "schema: too many or too deeply nested fields");
@@ -131,29 +131,29 @@ static int parse_fields(struct arw_ipc_file *f, const struct fb_tab *parent, uns
     *nout = (int)n;
     for (size_t i = 0; i < n; i++) {
         struct fb_tab ft, tt;
-        if (!fb_vector_table(parent->v, data, i, &ft))
+        if (!pio__fb_vector_table(parent->v, data, i, &ft))
             return bad(f, err, PIO_ECORRUPT, "schema: invalid field table");
         const char *name = "";
         size_t len = 0;
-        fb_get_string(&ft, 0, &name, &len);
+        pio__fb_get_string(&ft, 0, &name, &len);
         if (!(fl[i].name = strndup(name, len)))
             return bad(f, err, -ENOMEM, "out of memory");
-        fl[i].nullable = fb_get_u(&ft, 1, 1, 0) != 0;
-        unsigned type = (unsigned)fb_get_u(&ft, 2, 1, 0);
+        fl[i].nullable = pio__fb_get_u(&ft, 1, 1, 0) != 0;
+        unsigned type = (unsigned)pio__fb_get_u(&ft, 2, 1, 0);
         size_t dict;
-        if (fb_field(&ft, 4, 4, &dict))
+        if (pio__fb_field(&ft, 4, 4, &dict))
             return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: column '%s': dictionary encoding",
                                  f->path, fl[i].name);
-        bool has_type = fb_get_table(&ft, 3, &tt);
+        bool has_type = pio__fb_get_table(&ft, 3, &tt);
         bool ok = has_type || type == T_UTF8 || type == T_LIST || type == T_STRUCT;
-        int64_t bits = has_type ? fb_get_i(&tt, 0, 4, 0) : 0;
+        int64_t bits = has_type ? pio__fb_get_i(&tt, 0, 4, 0) : 0;
         switch (type) {
         case T_INT:
-            ok = ok && (bits == 32 || bits == 64) && fb_get_u(&tt, 1, 1, 0);
+            ok = ok && (bits == 32 || bits == 64) && pio__fb_get_u(&tt, 1, 1, 0);
             fl[i].type = bits == 32 ? ARW_INT32 : ARW_INT64;
             break;
         case T_FLOAT: {
-            int64_t prec = has_type ? fb_get_i(&tt, 0, 2, 0) : 0;
+            int64_t prec = has_type ? pio__fb_get_i(&tt, 0, 2, 0) : 0;
             ok = ok && (prec == 1 || prec == 2);
             fl[i].type = prec == 1 ? ARW_FLOAT32 : ARW_FLOAT64;
             break;
@@ -195,7 +195,7 @@ static int parse_metadata(struct arw_ipc_file *f, const struct fb_tab *schema,
                           struct pio_error *err)
 {
     size_t n, data;
-    if (!fb_get_vector(schema, 2, 4, &n, &data))
+    if (!pio__fb_get_vector(schema, 2, 4, &n, &data))
         return 0;
     f->keys = calloc(n + 1, sizeof(char *));
     f->values = calloc(n + 1, sizeof(char *));
@@ -205,9 +205,9 @@ static int parse_metadata(struct arw_ipc_file *f, const struct fb_tab *schema,
         struct fb_tab kv;
         const char *k = "", *v = "";
         size_t kl = 0, vl = 0;
-        if (!fb_vector_table(schema->v, data, i, &kv) || !fb_get_string(&kv, 0, &k, &kl))
+        if (!pio__fb_vector_table(schema->v, data, i, &kv) || !pio__fb_get_string(&kv, 0, &k, &kl))
             return bad(f, err, PIO_ECORRUPT, "schema: invalid metadata pair");
-        fb_get_string(&kv, 1, &v, &vl);
+        pio__fb_get_string(&kv, 1, &v, &vl);
         f->keys[i] = strndup(k, kl);
         f->values[i] = strndup(v, vl);
         f->nmeta++;
@@ -236,10 +236,10 @@ static int parse_footer(struct arw_ipc_file *f, struct pio_error *err)
     uint64_t foot = size - 10 - (uint64_t)flen;
     struct fb_view v = {m + foot, (size_t)flen};
     struct fb_tab footer, schema;
-    if (!fb_root(&v, &footer) || !fb_get_table(&footer, 1, &schema))
+    if (!pio__fb_root(&v, &footer) || !pio__fb_get_table(&footer, 1, &schema))
         return pio_error_set(err, PIO_ECORRUPT, "%s: footer at offset %llu: invalid flatbuffer",
                              f->path, (unsigned long long)foot);
-    if (fb_get_i(&schema, 0, 2, 0) != 0)
+    if (pio__fb_get_i(&schema, 0, 2, 0) != 0)
         return bad(f, err, PIO_ENOTSUPPORTED, "big-endian data");
     int rc = parse_fields(f, &schema, 1, &f->fields, &f->nfields, 0, err);
     if (rc == 0)
@@ -247,9 +247,9 @@ static int parse_footer(struct arw_ipc_file *f, struct pio_error *err)
     if (rc != 0)
         return rc;
     size_t nb = 0, data;
-    if (fb_get_vector(&footer, 2, 24, &nb, &data) && nb > 0)
+    if (pio__fb_get_vector(&footer, 2, 24, &nb, &data) && nb > 0)
         return bad(f, err, PIO_ENOTSUPPORTED, "dictionary batches");
-    if (!fb_get_vector(&footer, 3, 24, &nb, &data))
+    if (!pio__fb_get_vector(&footer, 3, 24, &nb, &data))
         nb = 0;
     f->blocks = calloc(nb + 1, sizeof(*f->blocks));
     if (!f->blocks)
@@ -271,7 +271,7 @@ static int parse_footer(struct arw_ipc_file *f, struct pio_error *err)
     return 0;
 }
 
-int arw_ipc_file_open(struct arw_ipc_file **out, const char *path, struct pio_error *err)
+int pio__arw_ipc_file_open(struct arw_ipc_file **out, const char *path, struct pio_error *err)
 {
     *out = NULL;
     struct arw_ipc_file *f = calloc(1, sizeof(*f));
@@ -402,7 +402,7 @@ static int dec_node(struct dec *d, const struct arw_field *fl, struct arw_col *c
             return dec_bad(d, name, "validity bitmap too short");
         c->validity = p;
     }
-    int width = arw_type_width(fl->type);
+    int width = pio__arw_type_width(fl->type);
     const uint8_t *op = NULL;
     uint64_t olen = 0;
     if (width) {
@@ -447,14 +447,14 @@ static int dec_node(struct dec *d, const struct arw_field *fl, struct arw_col *c
     return 0;
 }
 
-void arw_batch_slot_free(struct arw_batch_slot *s)
+void pio__arw_batch_slot_free(struct arw_batch_slot *s)
 {
     free(s->cols);
     memset(s, 0, sizeof(*s));
 }
 
-int arw_ipc_batch(struct arw_ipc_file *f, uint64_t i, struct arw_batch_slot *s,
-                  struct pio_error *err)
+int pio__arw_ipc_batch(struct arw_ipc_file *f, uint64_t i, struct arw_batch_slot *s,
+                       struct pio_error *err)
 {
     if (i >= f->nblocks)
         return pio_error_set(err, PIO_EUSAGE, "%s: no batch %llu", f->path, (unsigned long long)i);
@@ -467,17 +467,18 @@ int arw_ipc_batch(struct arw_ipc_file *f, uint64_t i, struct arw_batch_slot *s,
         return dec_bad(&d, "-", "invalid message prefix");
     struct fb_view v = {m + 8, (size_t)len};
     struct fb_tab msg, rb;
-    if (!fb_root(&v, &msg) || fb_get_u(&msg, 1, 1, 0) != 3 || !fb_get_table(&msg, 2, &rb))
+    if (!pio__fb_root(&v, &msg) || pio__fb_get_u(&msg, 1, 1, 0) != 3 ||
+        !pio__fb_get_table(&msg, 2, &rb))
         return dec_bad(&d, "-", "not a record batch message");
     size_t dummy;
-    if (fb_field(&rb, 3, 4, &dummy))
+    if (pio__fb_field(&rb, 3, 4, &dummy))
         return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: batch %llu: compressed bodies", f->path,
                              (unsigned long long)i);
-    int64_t rows = fb_get_i(&rb, 0, 8, 0);
+    int64_t rows = pio__fb_get_i(&rb, 0, 8, 0);
     size_t nn, nd, nbf, bd;
-    if (!fb_get_vector(&rb, 1, 16, &nn, &nd) || !fb_get_vector(&rb, 2, 16, &nbf, &bd))
+    if (!pio__fb_get_vector(&rb, 1, 16, &nn, &nd) || !pio__fb_get_vector(&rb, 2, 16, &nbf, &bd))
         return dec_bad(&d, "-", "record batch without nodes or buffers");
-    int64_t body_len = fb_get_i(&msg, 3, 8, 0);
+    int64_t body_len = pio__fb_get_i(&msg, 3, 8, 0);
     if (rows < 0 || body_len < 0 || (uint64_t)body_len > b->body_len)
         return dec_bad(&d, "-", "invalid row count or body length");
     d.body = m + b->meta_len;
@@ -532,8 +533,8 @@ static const char *type_format(const struct arw_field *fl, char buf[16])
 static struct ArrowSchema *field_schema(struct arw_arena *a, const struct arw_field *fl)
 {
     char buf[16];
-    struct ArrowSchema *s = arw_schema_node(a, type_format(fl, buf), fl->name,
-                                            fl->nullable ? ARROW_FLAG_NULLABLE : 0, fl->n_children);
+    struct ArrowSchema *s = pio__arw_schema_node(
+        a, type_format(fl, buf), fl->name, fl->nullable ? ARROW_FLAG_NULLABLE : 0, fl->n_children);
     for (int i = 0; s && i < fl->n_children; i++)
         if (!(s->children[i] = field_schema(a, &fl->children[i])))
             return NULL;
@@ -543,26 +544,28 @@ static struct ArrowSchema *field_schema(struct arw_arena *a, const struct arw_fi
 static int is_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
 {
     struct ipc_stream *s = st->private_data;
-    struct arw_arena *a = arw_arena_new(NULL);
-    struct ArrowSchema *root = a ? arw_schema_node(a, "+s", "", 0, s->f->nfields) : NULL;
+    struct arw_arena *a = pio__arw_arena_new(NULL);
+    struct ArrowSchema *root = a ? pio__arw_schema_node(a, "+s", "", 0, s->f->nfields) : NULL;
     bool ok = root != NULL;
     if (ok && s->f->nmeta)
-        ok = (root->metadata = arw_metadata_encode(a, s->f->nmeta, (const char *const *)s->f->keys,
-                                                   (const char *const *)s->f->values)) != NULL;
+        ok = (root->metadata =
+                  pio__arw_metadata_encode(a, s->f->nmeta, (const char *const *)s->f->keys,
+                                           (const char *const *)s->f->values)) != NULL;
     for (int i = 0; ok && i < s->f->nfields; i++)
         ok = (root->children[i] = field_schema(a, &s->f->fields[i])) != NULL;
     if (!ok) {
-        arw_arena_abandon(a);
+        pio__arw_arena_abandon(a);
         pio_error_set(&s->err, -ENOMEM, "out of memory");
         return ENOMEM;
     }
-    arw_schema_publish(root, out);
+    pio__arw_schema_publish(root, out);
     return 0;
 }
 
 static struct ArrowArray *col_array(struct arw_arena *a, const struct arw_col *c)
 {
-    struct ArrowArray *x = arw_array_node(a, c->length, arw_type_nbuffers(c->type), c->n_children);
+    struct ArrowArray *x =
+        pio__arw_array_node(a, c->length, pio__arw_type_nbuffers(c->type), c->n_children);
     if (!x)
         return NULL;
     x->null_count = c->null_count;
@@ -572,7 +575,7 @@ static struct ArrowArray *col_array(struct arw_arena *a, const struct arw_col *c
         x->buffers[2] = c->data;
     } else if (c->type == ARW_LIST) {
         x->buffers[1] = c->offsets;
-    } else if (arw_type_width(c->type)) {
+    } else if (pio__arw_type_width(c->type)) {
         x->buffers[1] = c->data;
     }
     for (int i = 0; i < c->n_children; i++)
@@ -587,19 +590,19 @@ static int is_get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
     memset(out, 0, sizeof(*out));
     if (s->next >= s->f->nblocks)
         return 0;
-    if (arw_ipc_batch(s->f, s->next, &s->slot, &s->err) != 0)
+    if (pio__arw_ipc_batch(s->f, s->next, &s->slot, &s->err) != 0)
         return EINVAL;
-    struct arw_arena *a = arw_arena_new(&s->f->own);
-    struct ArrowArray *root = a ? arw_array_node(a, s->slot.length, 1, s->f->nfields) : NULL;
+    struct arw_arena *a = pio__arw_arena_new(&s->f->own);
+    struct ArrowArray *root = a ? pio__arw_array_node(a, s->slot.length, 1, s->f->nfields) : NULL;
     bool ok = root != NULL;
     for (int i = 0; ok && i < s->f->nfields; i++)
         ok = (root->children[i] = col_array(a, &s->slot.cols[i])) != NULL;
     if (!ok) {
-        arw_arena_abandon(a);
+        pio__arw_arena_abandon(a);
         pio_error_set(&s->err, -ENOMEM, "out of memory");
         return ENOMEM;
     }
-    arw_array_publish(root, out);
+    pio__arw_array_publish(root, out);
     s->next++;
     return 0;
 }
@@ -615,8 +618,8 @@ static void is_release(struct ArrowArrayStream *st)
     if (!st || !st->release)
         return;
     struct ipc_stream *s = st->private_data;
-    arw_batch_slot_free(&s->slot);
-    arw_ipc_file_put(s->f);
+    pio__arw_batch_slot_free(&s->slot);
+    pio__arw_ipc_file_put(s->f);
     free(s);
     st->release = NULL;
 }
@@ -628,7 +631,7 @@ PIO_API int pio_arrow_ipc_open(struct ArrowArrayStream *out, const char *path,
     struct ipc_stream *s = calloc(1, sizeof(*s));
     if (!s)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
-    int rc = arw_ipc_file_open(&s->f, path, err);
+    int rc = pio__arw_ipc_file_open(&s->f, path, err);
     if (rc != 0) {
         free(s);
         return rc;

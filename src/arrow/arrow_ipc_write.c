@@ -60,7 +60,7 @@ struct arw_ipc_writer {
     size_t nnodes, nbufs, nodes_cap, bufs_cap;
 };
 
-uint64_t arw_ipc_writer_bytes(const struct arw_ipc_writer *w)
+uint64_t pio__arw_ipc_writer_bytes(const struct arw_ipc_writer *w)
 {
     return w->pos;
 }
@@ -93,7 +93,7 @@ static int fields_from_schema(struct arw_field **out, struct ArrowSchema **kids,
             return pio_error_set(err, -ENOMEM, "arrow: out of memory");
         }
         f[i].nullable = s->flags & ARROW_FLAG_NULLABLE;
-        int rc = arw_type_parse(s->format, &f[i].type, &f[i].list_size);
+        int rc = pio__arw_type_parse(s->format, &f[i].type, &f[i].list_size);
         int want = f[i].type == ARW_LIST || f[i].type == ARW_FSL ? 1 : -1;
         if (rc == 0 && f[i].type == ARW_STRUCT)
             want = (int)s->n_children;
@@ -155,21 +155,21 @@ static fb_ref fb_field_table(struct fb_builder *b, const struct arw_field *f)
     int nk = f->n_children < 64 ? f->n_children : 64;
     for (int i = 0; i < nk; i++)
         kids[i] = fb_field_table(b, &f->children[i]);
-    fb_ref children = fb_ref_vector(b, kids, (size_t)nk);
+    fb_ref children = pio__fb_ref_vector(b, kids, (size_t)nk);
     struct fb_table t;
-    fb_table_start(&t);
+    pio__fb_table_start(&t);
     uint8_t tt = 0;
     switch (f->type) {
     case ARW_INT32:
     case ARW_INT64:
         tt = T_INT;
-        fb_table_scalar(&t, 0, 4, f->type == ARW_INT32 ? 32 : 64);
-        fb_table_scalar(&t, 1, 1, 1);
+        pio__fb_table_scalar(&t, 0, 4, f->type == ARW_INT32 ? 32 : 64);
+        pio__fb_table_scalar(&t, 1, 1, 1);
         break;
     case ARW_FLOAT32:
     case ARW_FLOAT64:
         tt = T_FLOAT;
-        fb_table_scalar(&t, 0, 2, f->type == ARW_FLOAT32 ? 1 : 2);
+        pio__fb_table_scalar(&t, 0, 2, f->type == ARW_FLOAT32 ? 1 : 2);
         break;
     case ARW_UTF8:
         tt = T_UTF8;
@@ -182,18 +182,18 @@ static fb_ref fb_field_table(struct fb_builder *b, const struct arw_field *f)
         break;
     case ARW_FSL:
         tt = T_FSL;
-        fb_table_scalar(&t, 0, 4, (uint32_t)f->list_size);
+        pio__fb_table_scalar(&t, 0, 4, (uint32_t)f->list_size);
         break;
     }
-    fb_ref type = fb_table_end(b, &t);
-    fb_ref name = fb_string(b, f->name, strlen(f->name));
-    fb_table_start(&t);
-    fb_table_ref(&t, 0, name);
-    fb_table_scalar(&t, 1, 1, f->nullable);
-    fb_table_scalar(&t, 2, 1, tt);
-    fb_table_ref(&t, 3, type);
-    fb_table_ref(&t, 5, children);
-    return fb_table_end(b, &t);
+    fb_ref type = pio__fb_table_end(b, &t);
+    fb_ref name = pio__fb_string(b, f->name, strlen(f->name));
+    pio__fb_table_start(&t);
+    pio__fb_table_ref(&t, 0, name);
+    pio__fb_table_scalar(&t, 1, 1, f->nullable);
+    pio__fb_table_scalar(&t, 2, 1, tt);
+    pio__fb_table_ref(&t, 3, type);
+    pio__fb_table_ref(&t, 5, children);
+    return pio__fb_table_end(b, &t);
 }
 
 static fb_ref fb_schema_table(struct fb_builder *b, const struct arw_ipc_writer *w)
@@ -205,24 +205,24 @@ static fb_ref fb_schema_table(struct fb_builder *b, const struct arw_ipc_writer 
     }
     for (int i = 0; i < w->nfields; i++)
         refs[i] = fb_field_table(b, &w->fields[i]);
-    fb_ref fields = fb_ref_vector(b, refs, (size_t)w->nfields);
+    fb_ref fields = pio__fb_ref_vector(b, refs, (size_t)w->nfields);
     for (uint64_t i = 0; i < w->nmeta; i++) {
-        fb_ref v = fb_string(b, w->values[i], strlen(w->values[i]));
-        fb_ref k = fb_string(b, w->keys[i], strlen(w->keys[i]));
+        fb_ref v = pio__fb_string(b, w->values[i], strlen(w->values[i]));
+        fb_ref k = pio__fb_string(b, w->keys[i], strlen(w->keys[i]));
         struct fb_table t;
-        fb_table_start(&t);
-        fb_table_ref(&t, 0, k);
-        fb_table_ref(&t, 1, v);
-        refs[i] = fb_table_end(b, &t);
+        pio__fb_table_start(&t);
+        pio__fb_table_ref(&t, 0, k);
+        pio__fb_table_ref(&t, 1, v);
+        refs[i] = pio__fb_table_end(b, &t);
     }
-    fb_ref meta = fb_ref_vector(b, refs, (size_t)w->nmeta);
+    fb_ref meta = pio__fb_ref_vector(b, refs, (size_t)w->nmeta);
     free(refs);
     struct fb_table t;
-    fb_table_start(&t);
-    fb_table_ref(&t, 1, fields);
+    pio__fb_table_start(&t);
+    pio__fb_table_ref(&t, 1, fields);
     if (w->nmeta)
-        fb_table_ref(&t, 2, meta);
-    return fb_table_end(b, &t);
+        pio__fb_table_ref(&t, 2, meta);
+    return pio__fb_table_end(b, &t);
 }
 
 #define MSG_SCHEMA       1
@@ -232,12 +232,12 @@ static fb_ref fb_schema_table(struct fb_builder *b, const struct arw_ipc_writer 
 static fb_ref fb_message(struct fb_builder *b, uint8_t type, fb_ref header, int64_t body_len)
 {
     struct fb_table t;
-    fb_table_start(&t);
-    fb_table_scalar(&t, 0, 2, METADATA_V5);
-    fb_table_scalar(&t, 1, 1, type);
-    fb_table_ref(&t, 2, header);
-    fb_table_scalar(&t, 3, 8, (uint64_t)body_len);
-    return fb_table_end(b, &t);
+    pio__fb_table_start(&t);
+    pio__fb_table_scalar(&t, 0, 2, METADATA_V5);
+    pio__fb_table_scalar(&t, 1, 1, type);
+    pio__fb_table_ref(&t, 2, header);
+    pio__fb_table_scalar(&t, 3, 8, (uint64_t)body_len);
+    return pio__fb_table_end(b, &t);
 }
 
 /* ---- output ----------------------------------------------------------------------- */
@@ -425,7 +425,7 @@ static const int32_t zero_offset[1];
 static int add_node(struct arw_ipc_writer *w, const struct arw_field *f, const struct ArrowArray *x,
                     int64_t *body, struct pio_error *err)
 {
-    if (x->offset != 0 || x->n_buffers != arw_type_nbuffers(f->type) ||
+    if (x->offset != 0 || x->n_buffers != pio__arw_type_nbuffers(f->type) ||
         x->n_children != f->n_children || x->length < 0 || x->null_count < 0 ||
         (x->null_count > 0 && !x->buffers[0]))
         return pio_error_set(err, PIO_ENOTSUPPORTED,
@@ -436,7 +436,7 @@ static int add_node(struct arw_ipc_writer *w, const struct arw_field *f, const s
     int64_t n = x->length;
     int rc = add_buffer(w, body, x->buffers[0], x->null_count ? (n + 7) / 8 : 0);
     const int32_t *off = x->n_buffers > 1 ? x->buffers[1] : NULL;
-    int width = arw_type_width(f->type);
+    int width = pio__arw_type_width(f->type);
     if (rc == 0 && width)
         rc = add_buffer(w, body, x->buffers[1], n * width);
     if (rc == 0 && (f->type == ARW_UTF8 || f->type == ARW_LIST)) {
@@ -459,8 +459,8 @@ static int add_node(struct arw_ipc_writer *w, const struct arw_field *f, const s
     return 0;
 }
 
-int arw_ipc_writer_batch(struct arw_ipc_writer *w, const struct ArrowArray *batch,
-                         struct pio_error *err)
+int pio__arw_ipc_writer_batch(struct arw_ipc_writer *w, const struct ArrowArray *batch,
+                              struct pio_error *err)
 {
     w->niov = w->nnodes = w->nbufs = 0;
     if (batch->n_children != w->nfields)
@@ -473,27 +473,27 @@ int arw_ipc_writer_batch(struct arw_ipc_writer *w, const struct ArrowArray *batc
             return rc;
     }
     struct fb_builder b;
-    fb_init(&b);
-    fb_ref buffers = fb_struct_vector(&b, w->bufs, w->nbufs, 16, 8);
-    fb_ref nodes = fb_struct_vector(&b, w->nodes, w->nnodes, 16, 8);
+    pio__fb_init(&b);
+    fb_ref buffers = pio__fb_struct_vector(&b, w->bufs, w->nbufs, 16, 8);
+    fb_ref nodes = pio__fb_struct_vector(&b, w->nodes, w->nnodes, 16, 8);
     struct fb_table t;
-    fb_table_start(&t);
-    fb_table_scalar(&t, 0, 8, (uint64_t)batch->length);
-    fb_table_ref(&t, 1, nodes);
-    fb_table_ref(&t, 2, buffers);
-    fb_ref rb = fb_table_end(&b, &t);
+    pio__fb_table_start(&t);
+    pio__fb_table_scalar(&t, 0, 8, (uint64_t)batch->length);
+    pio__fb_table_ref(&t, 1, nodes);
+    pio__fb_table_ref(&t, 2, buffers);
+    fb_ref rb = pio__fb_table_end(&b, &t);
     fb_ref msg = fb_message(&b, MSG_RECORD_BATCH, rb, body);
     const uint8_t *bytes;
     size_t len;
-    if (!fb_finish(&b, msg, &bytes, &len)) {
-        fb_free(&b);
+    if (!pio__fb_finish(&b, msg, &bytes, &len)) {
+        pio__fb_free(&b);
         return pio_error_set(err, -ENOMEM, "arrow: out of memory");
     }
     if (w->nblocks == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 64;
         struct block *nb = realloc(w->blocks, cap * sizeof(*nb));
         if (!nb) {
-            fb_free(&b);
+            pio__fb_free(&b);
             return pio_error_set(err, -ENOMEM, "arrow: out of memory");
         }
         w->blocks = nb;
@@ -503,7 +503,7 @@ int arw_ipc_writer_batch(struct arw_ipc_writer *w, const struct ArrowArray *batc
     blk->offset = (int64_t)w->pos;
     blk->body_len = body;
     int rc = write_message(w, bytes, len, &blk->meta_len, err);
-    fb_free(&b);
+    pio__fb_free(&b);
     if (rc == 0)
         w->nblocks++;
     return rc;
@@ -551,24 +551,26 @@ static int writer_start(struct arw_ipc_writer *w, const struct ArrowSchema *sche
             return pio_error_set(err, -errno, "%s: cannot create: %s", w->tmp, strerror(errno));
     }
     struct fb_builder b;
-    fb_init(&b);
+    pio__fb_init(&b);
     fb_ref msg = fb_message(&b, MSG_SCHEMA, fb_schema_table(&b, w), 0);
     const uint8_t *bytes;
     size_t len;
     struct iovec magic = {(void *)"ARROW1\0\0", 8};
-    rc = fb_finish(&b, msg, &bytes, &len) ? 0 : pio_error_set(err, -ENOMEM, "arrow: out of memory");
+    rc = pio__fb_finish(&b, msg, &bytes, &len)
+             ? 0
+             : pio_error_set(err, -ENOMEM, "arrow: out of memory");
     if (rc == 0)
         rc = write_all(w, &magic, 1, err);
     int32_t meta_len;
     w->niov = 0;
     if (rc == 0)
         rc = write_message(w, bytes, len, &meta_len, err);
-    fb_free(&b);
+    pio__fb_free(&b);
     return rc;
 }
 
-int arw_ipc_writer_open(struct arw_ipc_writer **out, const char *path, bool overwrite,
-                        const struct ArrowSchema *schema, struct pio_error *err)
+int pio__arw_ipc_writer_open(struct arw_ipc_writer **out, const char *path, bool overwrite,
+                             const struct ArrowSchema *schema, struct pio_error *err)
 {
     *out = NULL;
     struct stat st;
@@ -602,7 +604,7 @@ int arw_ipc_writer_open(struct arw_ipc_writer **out, const char *path, bool over
 static int write_footer(struct arw_ipc_writer *w, struct pio_error *err)
 {
     struct fb_builder b;
-    fb_init(&b);
+    pio__fb_init(&b);
     uint8_t *blocks = calloc(w->nblocks + 1, 24);
     if (!blocks)
         return pio_error_set(err, -ENOMEM, "arrow: out of memory");
@@ -611,30 +613,30 @@ static int write_footer(struct arw_ipc_writer *w, struct pio_error *err)
         memcpy(blocks + 24 * i + 8, &w->blocks[i].meta_len, 4);
         memcpy(blocks + 24 * i + 16, &w->blocks[i].body_len, 8);
     }
-    fb_ref recs = fb_struct_vector(&b, blocks, w->nblocks, 24, 8);
+    fb_ref recs = pio__fb_struct_vector(&b, blocks, w->nblocks, 24, 8);
     free(blocks);
     fb_ref schema = fb_schema_table(&b, w);
     struct fb_table t;
-    fb_table_start(&t);
-    fb_table_scalar(&t, 0, 2, METADATA_V5);
-    fb_table_ref(&t, 1, schema);
-    fb_table_ref(&t, 3, recs);
-    fb_ref footer = fb_table_end(&b, &t);
+    pio__fb_table_start(&t);
+    pio__fb_table_scalar(&t, 0, 2, METADATA_V5);
+    pio__fb_table_ref(&t, 1, schema);
+    pio__fb_table_ref(&t, 3, recs);
+    fb_ref footer = pio__fb_table_end(&b, &t);
     const uint8_t *bytes;
     size_t len;
-    if (!fb_finish(&b, footer, &bytes, &len)) {
-        fb_free(&b);
+    if (!pio__fb_finish(&b, footer, &bytes, &len)) {
+        pio__fb_free(&b);
         return pio_error_set(err, -ENOMEM, "arrow: out of memory");
     }
     uint32_t eos[2] = {0xFFFFFFFFu, 0};
     int32_t flen = (int32_t)len;
     struct iovec iov[4] = {{eos, 8}, {(void *)bytes, len}, {&flen, 4}, {(void *)"ARROW1", 6}};
     int rc = write_all(w, iov, 4, err);
-    fb_free(&b);
+    pio__fb_free(&b);
     return rc;
 }
 
-int arw_ipc_writer_close(struct arw_ipc_writer *w, bool ok, struct pio_error *err)
+int pio__arw_ipc_writer_close(struct arw_ipc_writer *w, bool ok, struct pio_error *err)
 {
     if (!w)
         return 0;
@@ -687,7 +689,7 @@ static int write_stream(struct arw_ipc_writer *w, struct ArrowArrayStream *in, c
         }
         if (!batch.release)
             break;
-        rc = arw_ipc_writer_batch(w, &batch, err);
+        rc = pio__arw_ipc_writer_batch(w, &batch, err);
         batch.release(&batch);
         if (rc != 0)
             break;
@@ -703,12 +705,12 @@ PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, i
     if (e != 0)
         return stream_error(in, e, "stream schema", path, err);
     struct arw_ipc_writer *w;
-    int rc = arw_ipc_writer_open(&w, path, overwrite != 0, &schema, err);
+    int rc = pio__arw_ipc_writer_open(&w, path, overwrite != 0, &schema, err);
     schema.release(&schema);
     if (rc != 0)
         return rc;
     rc = write_stream(w, in, path, err);
-    int rc2 = arw_ipc_writer_close(w, rc == 0, rc == 0 ? err : NULL);
+    int rc2 = pio__arw_ipc_writer_close(w, rc == 0, rc == 0 ? err : NULL);
     return rc ? rc : rc2;
 }
 

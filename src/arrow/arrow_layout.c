@@ -92,10 +92,10 @@ static void layout_destroy(struct arw_owner *o)
     free(L);
 }
 
-void arw_layout_put(struct arw_layout *L)
+void pio__arw_layout_put(struct arw_layout *L)
 {
     if (L)
-        arw_owner_put(&L->own);
+        pio__arw_owner_put(&L->own);
 }
 
 static void add_col(struct arw_layout *L, enum col_kind k, int arg, int arg2, const char *name)
@@ -188,8 +188,8 @@ static int layout_metadata(struct arw_layout *L, const struct arw_layout_config 
     return 0;
 }
 
-int arw_layout_new(struct arw_layout **out, const struct arw_layout_config *c,
-                   struct pio_error *err)
+int pio__arw_layout_new(struct arw_layout **out, const struct arw_layout_config *c,
+                        struct pio_error *err)
 {
     *out = NULL;
     struct arw_layout *L = calloc(1, sizeof(*L));
@@ -258,52 +258,52 @@ static struct ArrowSchema *col_schema(struct arw_arena *a, const struct col *c)
     case K_FRAME:
     case K_STEP:
     case K_NATOMS:
-        return arw_schema_node(a, "l", c->name, 0, 0);
+        return pio__arw_schema_node(a, "l", c->name, 0, 0);
     case K_TIME:
-        return arw_schema_node(a, "g", c->name, 0, 0);
+        return pio__arw_schema_node(a, "g", c->name, 0, 0);
     case K_SCALAR:
-        return arw_schema_node(a, "g", c->name, ARROW_FLAG_NULLABLE, 0);
+        return pio__arw_schema_node(a, "g", c->name, ARROW_FLAG_NULLABLE, 0);
     case K_BOX:
-        s = arw_schema_node(a, "+w:9", c->name, ARROW_FLAG_NULLABLE, 1);
-        if (!s || !(s->children[0] = arw_schema_node(a, "g", "item", 0, 0)))
+        s = pio__arw_schema_node(a, "+w:9", c->name, ARROW_FLAG_NULLABLE, 1);
+        if (!s || !(s->children[0] = pio__arw_schema_node(a, "g", "item", 0, 0)))
             return NULL;
         return s;
     case K_ARRAY:
-        s = arw_schema_node(a, "+l", c->name, ARROW_FLAG_NULLABLE, 1);
-        if (!s || !(item = s->children[0] = arw_schema_node(a, "+w:3", "item", 0, 1)) ||
-            !(item->children[0] = arw_schema_node(a, "f", "item", 0, 0)))
+        s = pio__arw_schema_node(a, "+l", c->name, ARROW_FLAG_NULLABLE, 1);
+        if (!s || !(item = s->children[0] = pio__arw_schema_node(a, "+w:3", "item", 0, 1)) ||
+            !(item->children[0] = pio__arw_schema_node(a, "f", "item", 0, 0)))
             return NULL;
         return s;
     case K_ATOM:
     case K_RESID:
-        return arw_schema_node(a, "i", c->name, 0, 0);
+        return pio__arw_schema_node(a, "i", c->name, 0, 0);
     case K_COMP:
-        return arw_schema_node(a, "f", c->name, ARROW_FLAG_NULLABLE, 0);
+        return pio__arw_schema_node(a, "f", c->name, ARROW_FLAG_NULLABLE, 0);
     case K_MASS:
     case K_CHARGE:
-        return arw_schema_node(a, "f", c->name, 0, 0);
+        return pio__arw_schema_node(a, "f", c->name, 0, 0);
     case K_STR:
-        return arw_schema_node(a, "u", c->name, 0, 0);
+        return pio__arw_schema_node(a, "u", c->name, 0, 0);
     }
     return NULL;
 }
 
-int arw_layout_schema(struct arw_layout *L, struct ArrowSchema *out, struct pio_error *err)
+int pio__arw_layout_schema(struct arw_layout *L, struct ArrowSchema *out, struct pio_error *err)
 {
     memset(out, 0, sizeof(*out));
-    struct arw_arena *a = arw_arena_new(NULL);
-    struct ArrowSchema *root = a ? arw_schema_node(a, "+s", "", 0, L->ncols) : NULL;
+    struct arw_arena *a = pio__arw_arena_new(NULL);
+    struct ArrowSchema *root = a ? pio__arw_schema_node(a, "+s", "", 0, L->ncols) : NULL;
     if (root)
-        root->metadata = arw_metadata_encode(a, L->nmeta, (const char *const *)L->keys,
-                                             (const char *const *)L->values);
+        root->metadata = pio__arw_metadata_encode(a, L->nmeta, (const char *const *)L->keys,
+                                                  (const char *const *)L->values);
     bool ok = root && root->metadata;
     for (int i = 0; ok && i < L->ncols; i++)
         ok = (root->children[i] = col_schema(a, &L->cols[i])) != NULL;
     if (!ok) {
-        arw_arena_abandon(a);
+        pio__arw_arena_abandon(a);
         return pio_error_set(err, -ENOMEM, "arrow: out of memory");
     }
-    arw_schema_publish(root, out);
+    pio__arw_schema_publish(root, out);
     return 0;
 }
 
@@ -313,7 +313,7 @@ int arw_layout_schema(struct arw_layout *L, struct ArrowSchema *out, struct pio_
 static struct ArrowArray *leaf(struct arw_arena *a, int64_t length, const void *data,
                                const uint8_t *validity, int64_t null_count)
 {
-    struct ArrowArray *x = arw_array_node(a, length, 2, 0);
+    struct ArrowArray *x = pio__arw_array_node(a, length, 2, 0);
     if (!x)
         return NULL;
     x->null_count = null_count;
@@ -324,7 +324,7 @@ static struct ArrowArray *leaf(struct arw_arena *a, int64_t length, const void *
 
 static void *fill_i64(struct arw_arena *a, size_t n, int64_t v)
 {
-    int64_t *p = arw_alloc(a, n * 8 + 8);
+    int64_t *p = pio__arw_alloc(a, n * 8 + 8);
     for (size_t i = 0; p && i < n; i++)
         p[i] = v;
     return p;
@@ -356,8 +356,8 @@ static struct ArrowArray *list_col(const struct arw_layout *L, struct arw_arena 
                                    const struct pio_frame *fr, size_t n, int field,
                                    struct pio_error *err, int *rc)
 {
-    uint8_t *valid = arw_alloc(a, n / 8 + 1);
-    int32_t *off = arw_alloc(a, (n + 1) * 4);
+    uint8_t *valid = pio__arw_alloc(a, n / 8 + 1);
+    int32_t *off = pio__arw_alloc(a, (n + 1) * 4);
     if (!valid || !off)
         return NULL;
     int64_t nulls = 0, total = 0;
@@ -380,7 +380,7 @@ static struct ArrowArray *list_col(const struct arw_layout *L, struct arw_arena 
     if (n == 1 && !nulls) {
         data = frame_array(&fr[0], field); /* zero-copy */
     } else {
-        float *d = arw_alloc(a, (size_t)total * 12 + 4);
+        float *d = pio__arw_alloc(a, (size_t)total * 12 + 4);
         if (!d)
             return NULL;
         for (size_t k = 0; k < n; k++)
@@ -388,8 +388,8 @@ static struct ArrowArray *list_col(const struct arw_layout *L, struct arw_arena 
                 memcpy(d + 3 * (size_t)off[k], frame_array(&fr[k], field), fr[k].natoms * 12);
         data = d;
     }
-    struct ArrowArray *list = arw_array_node(a, (int64_t)n, 2, 1);
-    struct ArrowArray *fsl = arw_array_node(a, total, 1, 1);
+    struct ArrowArray *list = pio__arw_array_node(a, (int64_t)n, 2, 1);
+    struct ArrowArray *fsl = pio__arw_array_node(a, total, 1, 1);
     struct ArrowArray *item = leaf(a, 3 * total, data, NULL, 0);
     if (!list || !fsl || !item)
         return NULL;
@@ -408,8 +408,8 @@ static struct ArrowArray *frames_col(struct arw_layout *L, struct arw_arena *a, 
 {
     if (c->kind == K_ARRAY)
         return list_col(L, a, fr, n, c->arg, err, rc);
-    uint8_t *valid = arw_alloc(a, n / 8 + 1);
-    void *data = arw_alloc(a, n * (c->kind == K_BOX ? 72 : 8) + 8);
+    uint8_t *valid = pio__arw_alloc(a, n / 8 + 1);
+    void *data = pio__arw_alloc(a, n * (c->kind == K_BOX ? 72 : 8) + 8);
     if (!valid || !data)
         return NULL;
     int64_t *i64 = data;
@@ -448,7 +448,7 @@ static struct ArrowArray *frames_col(struct arw_layout *L, struct arw_arena *a, 
     }
     if (c->kind != K_BOX)
         return leaf(a, (int64_t)n, data, valid, nulls);
-    struct ArrowArray *fsl = arw_array_node(a, (int64_t)n, 1, 1);
+    struct ArrowArray *fsl = pio__arw_array_node(a, (int64_t)n, 1, 1);
     if (!fsl || !(fsl->children[0] = leaf(a, 9 * (int64_t)n, data, NULL, 0)))
         return NULL;
     fsl->null_count = nulls;
@@ -466,21 +466,21 @@ static struct ArrowArray *atoms_col(struct arw_layout *L, struct arw_arena *a, c
     case K_STEP:
         return leaf(a, (int64_t)n, fill_i64(a, n, f->step), NULL, 0);
     case K_TIME: {
-        double *t = arw_alloc(a, n * 8 + 8);
+        double *t = pio__arw_alloc(a, n * 8 + 8);
         for (size_t i = 0; t && i < n; i++)
             t[i] = f->time;
         return t ? leaf(a, (int64_t)n, t, NULL, 0) : NULL;
     }
     case K_ATOM: {
-        int32_t *idx = arw_alloc(a, n * 4 + 4);
+        int32_t *idx = pio__arw_alloc(a, n * 4 + 4);
         for (size_t i = 0; idx && i < n; i++)
             idx[i] = (int32_t)i;
         return idx ? leaf(a, (int64_t)n, idx, NULL, 0) : NULL;
     }
     case K_COMP: {
         const float *src = frame_array(f, c->arg);
-        float *d = arw_alloc(a, n * 4 + 4);
-        uint8_t *valid = arw_alloc(a, n / 8 + 1); /* all zero: every row null */
+        float *d = pio__arw_alloc(a, n * 4 + 4);
+        uint8_t *valid = pio__arw_alloc(a, n / 8 + 1); /* all zero: every row null */
         if (!d || !valid)
             return NULL;
         for (size_t i = 0; src && i < n; i++)
@@ -488,7 +488,7 @@ static struct ArrowArray *atoms_col(struct arw_layout *L, struct arw_arena *a, c
         return leaf(a, (int64_t)n, d, valid, src ? 0 : (int64_t)n);
     }
     case K_STR: {
-        struct ArrowArray *x = arw_array_node(a, (int64_t)n, 3, 0);
+        struct ArrowArray *x = pio__arw_array_node(a, (int64_t)n, 3, 0);
         if (!x)
             return NULL;
         x->buffers[1] = L->str[c->arg].offsets;
@@ -506,8 +506,8 @@ static struct ArrowArray *atoms_col(struct arw_layout *L, struct arw_arena *a, c
     }
 }
 
-int arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_t n,
-                     struct ArrowArray *out, struct pio_error *err)
+int pio__arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_t n,
+                          struct ArrowArray *out, struct pio_error *err)
 {
     memset(out, 0, sizeof(*out));
     int64_t rows = (int64_t)n;
@@ -538,8 +538,8 @@ int arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_
                                      "from the first frame; drop scalars to go on)",
                                      frame_where(L, &frames[k], where), frames[k].scalars[j].name);
         }
-    struct arw_arena *a = arw_arena_new(&L->own);
-    struct ArrowArray *root = a ? arw_array_node(a, rows, 1, L->ncols) : NULL;
+    struct arw_arena *a = pio__arw_arena_new(&L->own);
+    struct ArrowArray *root = a ? pio__arw_array_node(a, rows, 1, L->ncols) : NULL;
     int rc = -ENOMEM;
     bool ok = root != NULL;
     for (int i = 0; ok && i < L->ncols; i++) {
@@ -549,9 +549,9 @@ int arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, size_
         ok = (root->children[i] = x) != NULL;
     }
     if (!ok) {
-        arw_arena_abandon(a);
+        pio__arw_arena_abandon(a);
         return rc == -ENOMEM ? pio_error_set(err, rc, "%s: out of memory", L->name) : rc;
     }
-    arw_array_publish(root, out);
+    pio__arw_array_publish(root, out);
     return 0;
 }

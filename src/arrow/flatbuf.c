@@ -8,12 +8,12 @@
 
 /* ---- builder ------------------------------------------------------------------ */
 
-void fb_init(struct fb_builder *b)
+void pio__fb_init(struct fb_builder *b)
 {
     memset(b, 0, sizeof(*b));
 }
 
-void fb_free(struct fb_builder *b)
+void pio__fb_free(struct fb_builder *b)
 {
     free(b->buf);
     memset(b, 0, sizeof(*b));
@@ -80,7 +80,7 @@ static void fb_push_ref(struct fb_builder *b, fb_ref target)
         p[i] = (uint8_t)(off >> (8 * i));
 }
 
-fb_ref fb_string(struct fb_builder *b, const char *s, size_t n)
+fb_ref pio__fb_string(struct fb_builder *b, const char *s, size_t n)
 {
     fb_prep(b, 4, n + 1);
     fb_push(b, NULL, 1);
@@ -89,8 +89,8 @@ fb_ref fb_string(struct fb_builder *b, const char *s, size_t n)
     return (fb_ref)b->used;
 }
 
-fb_ref fb_struct_vector(struct fb_builder *b, const void *elems, size_t n, size_t elem,
-                        size_t align)
+fb_ref pio__fb_struct_vector(struct fb_builder *b, const void *elems, size_t n, size_t elem,
+                             size_t align)
 {
     fb_prep(b, align > 4 ? align : 4, n * elem);
     fb_push(b, elems, n * elem);
@@ -98,7 +98,7 @@ fb_ref fb_struct_vector(struct fb_builder *b, const void *elems, size_t n, size_
     return (fb_ref)b->used;
 }
 
-fb_ref fb_ref_vector(struct fb_builder *b, const fb_ref *refs, size_t n)
+fb_ref pio__fb_ref_vector(struct fb_builder *b, const fb_ref *refs, size_t n)
 {
     fb_prep(b, 4, 4 * n);
     for (size_t i = n; i-- > 0;)
@@ -107,12 +107,12 @@ fb_ref fb_ref_vector(struct fb_builder *b, const fb_ref *refs, size_t n)
     return (fb_ref)b->used;
 }
 
-void fb_table_start(struct fb_table *t)
+void pio__fb_table_start(struct fb_table *t)
 {
     memset(t, 0, sizeof(*t));
 }
 
-void fb_table_scalar(struct fb_table *t, unsigned slot, unsigned size, uint64_t value)
+void pio__fb_table_scalar(struct fb_table *t, unsigned slot, unsigned size, uint64_t value)
 {
     t->slot[slot].size = (uint8_t)size;
     t->slot[slot].is_ref = false;
@@ -121,13 +121,13 @@ void fb_table_scalar(struct fb_table *t, unsigned slot, unsigned size, uint64_t 
         t->nslots = slot + 1;
 }
 
-void fb_table_ref(struct fb_table *t, unsigned slot, fb_ref r)
+void pio__fb_table_ref(struct fb_table *t, unsigned slot, fb_ref r)
 {
-    fb_table_scalar(t, slot, 4, r);
+    pio__fb_table_scalar(t, slot, 4, r);
     t->slot[slot].is_ref = true;
 }
 
-fb_ref fb_table_end(struct fb_builder *b, const struct fb_table *t)
+fb_ref pio__fb_table_end(struct fb_builder *b, const struct fb_table *t)
 {
     size_t start = b->used, pos[FB_MAX_SLOTS] = {0};
     /* Largest fields first, so padding stays small. */
@@ -159,7 +159,7 @@ fb_ref fb_table_end(struct fb_builder *b, const struct fb_table *t)
     return (fb_ref)table;
 }
 
-bool fb_finish(struct fb_builder *b, fb_ref root, const uint8_t **out, size_t *len)
+bool pio__fb_finish(struct fb_builder *b, fb_ref root, const uint8_t **out, size_t *len)
 {
     fb_prep(b, 8, 4);
     fb_push_ref(b, root);
@@ -189,14 +189,14 @@ static bool fb_tab_at(const struct fb_view *v, size_t pos, struct fb_tab *t)
     return true;
 }
 
-bool fb_root(const struct fb_view *v, struct fb_tab *t)
+bool pio__fb_root(const struct fb_view *v, struct fb_tab *t)
 {
     if (v->n < 8)
         return false;
     return fb_tab_at(v, (size_t)fb_load(v->p, 4), t);
 }
 
-bool fb_field(const struct fb_tab *t, unsigned slot, size_t size, size_t *at)
+bool pio__fb_field(const struct fb_tab *t, unsigned slot, size_t size, size_t *at)
 {
     size_t e = 4 + 2 * (size_t)slot;
     if (e + 2 > t->vt_size)
@@ -208,16 +208,16 @@ bool fb_field(const struct fb_tab *t, unsigned slot, size_t size, size_t *at)
     return true;
 }
 
-uint64_t fb_get_u(const struct fb_tab *t, unsigned slot, unsigned size, uint64_t dflt)
+uint64_t pio__fb_get_u(const struct fb_tab *t, unsigned slot, unsigned size, uint64_t dflt)
 {
     size_t at;
-    return fb_field(t, slot, size, &at) ? fb_load(t->v->p + at, size) : dflt;
+    return pio__fb_field(t, slot, size, &at) ? fb_load(t->v->p + at, size) : dflt;
 }
 
-int64_t fb_get_i(const struct fb_tab *t, unsigned slot, unsigned size, int64_t dflt)
+int64_t pio__fb_get_i(const struct fb_tab *t, unsigned slot, unsigned size, int64_t dflt)
 {
     size_t at;
-    if (!fb_field(t, slot, size, &at))
+    if (!pio__fb_field(t, slot, size, &at))
         return dflt;
     uint64_t x = fb_load(t->v->p + at, size);
     if (size < 8 && (x >> (8 * size - 1)) & 1)
@@ -237,17 +237,17 @@ static bool fb_follow(const struct fb_view *v, size_t at, size_t *target)
     return true;
 }
 
-bool fb_get_table(const struct fb_tab *t, unsigned slot, struct fb_tab *out)
+bool pio__fb_get_table(const struct fb_tab *t, unsigned slot, struct fb_tab *out)
 {
     size_t at, target;
-    return fb_field(t, slot, 4, &at) && fb_follow(t->v, at, &target) &&
+    return pio__fb_field(t, slot, 4, &at) && fb_follow(t->v, at, &target) &&
            fb_tab_at(t->v, target, out);
 }
 
-bool fb_get_vector(const struct fb_tab *t, unsigned slot, size_t elem, size_t *n, size_t *data)
+bool pio__fb_get_vector(const struct fb_tab *t, unsigned slot, size_t elem, size_t *n, size_t *data)
 {
     size_t at, target;
-    if (!fb_field(t, slot, 4, &at) || !fb_follow(t->v, at, &target) || t->v->n - target < 4)
+    if (!pio__fb_field(t, slot, 4, &at) || !fb_follow(t->v, at, &target) || t->v->n - target < 4)
         return false;
     uint64_t count = fb_load(t->v->p + target, 4);
     uint64_t start = (uint64_t)target + 4;
@@ -258,16 +258,16 @@ bool fb_get_vector(const struct fb_tab *t, unsigned slot, size_t elem, size_t *n
     return true;
 }
 
-bool fb_get_string(const struct fb_tab *t, unsigned slot, const char **s, size_t *len)
+bool pio__fb_get_string(const struct fb_tab *t, unsigned slot, const char **s, size_t *len)
 {
     size_t data;
-    if (!fb_get_vector(t, slot, 1, len, &data))
+    if (!pio__fb_get_vector(t, slot, 1, len, &data))
         return false;
     *s = (const char *)t->v->p + data;
     return true;
 }
 
-bool fb_vector_table(const struct fb_view *v, size_t data, size_t i, struct fb_tab *out)
+bool pio__fb_vector_table(const struct fb_view *v, size_t data, size_t i, struct fb_tab *out)
 {
     size_t target;
     return fb_follow(v, data + 4 * i, &target) && fb_tab_at(v, target, out);

@@ -6,7 +6,7 @@
  * front, children before parents (as the official builder does): an object
  * is known by its distance from the end of the buffer (`fb_ref`), and a
  * reference stored at distance f to an object at distance o is f - o.
- * Alignment is kept relative to the end; fb_finish pads the total to a
+ * Alignment is kept relative to the end; pio__fb_finish pads the total to a
  * multiple of 8 so it holds absolutely too.
  *
  * The reader is for untrusted bytes: every offset is checked against the
@@ -41,22 +41,22 @@ struct fb_table {
     } slot[FB_MAX_SLOTS];
 };
 
-void fb_init(struct fb_builder *b);
-void fb_free(struct fb_builder *b);
-fb_ref fb_string(struct fb_builder *b, const char *s, size_t n);
+void pio__fb_init(struct fb_builder *b);
+void pio__fb_free(struct fb_builder *b);
+fb_ref pio__fb_string(struct fb_builder *b, const char *s, size_t n);
 /* A vector of n structs of elem bytes each, aligned to `align`. */
-fb_ref fb_struct_vector(struct fb_builder *b, const void *elems, size_t n, size_t elem,
-                        size_t align);
-fb_ref fb_ref_vector(struct fb_builder *b, const fb_ref *refs, size_t n);
+fb_ref pio__fb_struct_vector(struct fb_builder *b, const void *elems, size_t n, size_t elem,
+                             size_t align);
+fb_ref pio__fb_ref_vector(struct fb_builder *b, const fb_ref *refs, size_t n);
 
-void fb_table_start(struct fb_table *t);
-void fb_table_scalar(struct fb_table *t, unsigned slot, unsigned size, uint64_t value);
-void fb_table_ref(struct fb_table *t, unsigned slot, fb_ref r);
-fb_ref fb_table_end(struct fb_builder *b, const struct fb_table *t);
+void pio__fb_table_start(struct fb_table *t);
+void pio__fb_table_scalar(struct fb_table *t, unsigned slot, unsigned size, uint64_t value);
+void pio__fb_table_ref(struct fb_table *t, unsigned slot, fb_ref r);
+fb_ref pio__fb_table_end(struct fb_builder *b, const struct fb_table *t);
 
 /* Put the root offset in front; the finished bytes are buf + cap - used,
  * `used` long (a multiple of 8). Returns false when out of memory. */
-bool fb_finish(struct fb_builder *b, fb_ref root, const uint8_t **out, size_t *len);
+bool pio__fb_finish(struct fb_builder *b, fb_ref root, const uint8_t **out, size_t *len);
 
 /* ---- reader ---- */
 
@@ -73,20 +73,21 @@ struct fb_tab {
 };
 
 /* The root table. */
-bool fb_root(const struct fb_view *v, struct fb_tab *t);
+bool pio__fb_root(const struct fb_view *v, struct fb_tab *t);
 /* Field `slot` of size `size` present? *at is its position. Fails (false)
  * also when the field would lie outside the table or the buffer. */
-bool fb_field(const struct fb_tab *t, unsigned slot, size_t size, size_t *at);
+bool pio__fb_field(const struct fb_tab *t, unsigned slot, size_t size, size_t *at);
 /* Scalars with their schema default when absent; *ok cleared on a field
  * that lies outside the buffer. */
-uint64_t fb_get_u(const struct fb_tab *t, unsigned slot, unsigned size, uint64_t dflt);
-int64_t fb_get_i(const struct fb_tab *t, unsigned slot, unsigned size, int64_t dflt);
+uint64_t pio__fb_get_u(const struct fb_tab *t, unsigned slot, unsigned size, uint64_t dflt);
+int64_t pio__fb_get_i(const struct fb_tab *t, unsigned slot, unsigned size, int64_t dflt);
 /* A referenced table / vector / string: false when absent or invalid. */
-bool fb_get_table(const struct fb_tab *t, unsigned slot, struct fb_tab *out);
-bool fb_get_vector(const struct fb_tab *t, unsigned slot, size_t elem, size_t *n, size_t *data);
-bool fb_get_string(const struct fb_tab *t, unsigned slot, const char **s, size_t *len);
-/* Element i of a vector of tables (data from fb_get_vector with elem 4). */
-bool fb_vector_table(const struct fb_view *v, size_t data, size_t i, struct fb_tab *out);
+bool pio__fb_get_table(const struct fb_tab *t, unsigned slot, struct fb_tab *out);
+bool pio__fb_get_vector(const struct fb_tab *t, unsigned slot, size_t elem, size_t *n,
+                        size_t *data);
+bool pio__fb_get_string(const struct fb_tab *t, unsigned slot, const char **s, size_t *len);
+/* Element i of a vector of tables (data from pio__fb_get_vector with elem 4). */
+bool pio__fb_vector_table(const struct fb_view *v, size_t data, size_t i, struct fb_tab *out);
 
 static inline uint64_t fb_load(const uint8_t *p, unsigned size)
 {

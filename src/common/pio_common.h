@@ -55,4 +55,11 @@ void *pio_alloc_big(size_t align, size_t *len);
 /* Ask for huge pages on [p, p + len) (p page-aligned), e.g. a mapping. */
 void pio_huge_hint(void *p, size_t len);
 
+/* The I/O engines' names by enum pio_io_engine value (prismio/io.h owns
+ * the enum; io_file.c checks the count): here, below both io and
+ * telemetry, so telemetry can name the engine of an event without
+ * calling into io. */
+#define PIO_ENGINE_NAMES 4
+extern const char *const pio__engine_names[PIO_ENGINE_NAMES];
+
 #endif /* PIO_COMMON_INTERNAL_H */

@@ -5,6 +5,7 @@
 #define PIO_HOLO_INTERNAL_H
 
 #include <stdatomic.h>
+#include <sys/uio.h>
 
 #include "format/holo_layout.h"
 #include "io/pio_io.h"
@@ -36,25 +37,36 @@ struct pio_reader {
 
 /* View of frame i from its record bytes (`avail` bytes at `rec`, read from
  * the entry's offset): record header, body, and agreement with the index. */
-int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
-                    struct pio_frame *out, struct pio_error *err);
+int pio__holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
+                         struct pio_frame *out, struct pio_error *err);
 
 /*
  * Build an INDEX record for `n` entries followed by its footer, into a
  * malloc'd buffer (*out, *out_len). `index_off` is where it will be written.
  */
-int holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta_off,
-                     uint64_t meta_len, const uint8_t digest[32], const uint8_t salt[16],
-                     uint64_t index_off, uint8_t **out, uint64_t *out_len);
+int pio__holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta_off,
+                          uint64_t meta_len, const uint8_t digest[32], const uint8_t salt[16],
+                          uint64_t index_off, uint8_t **out, uint64_t *out_len);
+
+/* pwritev until done (iov is consumed; short writes and EINTR retried):
+ * 0 or -errno. The fault-injection point for torn writes. */
+int pio__holo_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off);
 
 /* Write all of buf at off (retrying short writes and EINTR): 0 or -errno. */
-int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int pio__holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 /* fsync the directory holding `path` (after creating or renaming a file). */
-int holo_fsync_dir(const char *path);
+int pio__holo_fsync_dir(const char *path);
 
-/* Length of the longest frame record (from the index, no frame read):
- * bounds any frame's atom count, for sizing buffers (the pipeline). */
-uint64_t holo_reader_max_record(const pio_reader *r);
+/* Recover `path` in place (holo_recover.c): *rewrite says whether
+ * PIO_RECOVER_DROP_DAMAGED still has damaged frames to drop by a rewrite
+ * (holo_rewrite.c). */
+int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_recover_report *report,
+                               bool *rewrite, struct pio_error *err);
+
+/* Check frame i's BLAKE3 (rec: its record's bytes): 0 or PIO_ECHECKSUM
+ * naming the file, frame and offset. */
+int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const uint8_t *rec,
+                             struct pio_error *err);
 
 #endif /* PIO_HOLO_INTERNAL_H */

@@ -11,8 +11,8 @@
 
 #define OFFX(o) ((unsigned long long)(o))
 
-int holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
-                      struct holo_frame_layout *out)
+int pio__holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
+                           struct holo_frame_layout *out)
 {
     if (natoms > PIO_HOLO_MAX_ATOMS || nscalars > PIO_HOLO_MAX_SCALARS)
         return PIO_ELIMIT;
@@ -32,8 +32,8 @@ int holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
     return 0;
 }
 
-int holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
-                     struct holo_meta_layout *out)
+int pio__holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
+                          struct holo_meta_layout *out)
 {
     /* Bound every count so the sums below cannot overflow. */
     if (natoms > PIO_HOLO_MAX_ATOMS || nbonds > ((uint64_t)1 << 40) ||
@@ -62,8 +62,8 @@ int holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
     return 0;
 }
 
-int holo_check_header(const char *path, const uint8_t *map, uint64_t size, struct holo_header *h,
-                      struct pio_error *err)
+int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
+                           struct holo_header *h, struct pio_error *err)
 {
     if (size < sizeof(HOLO_MAGIC) || memcmp(map, HOLO_MAGIC, sizeof(HOLO_MAGIC)) != 0)
         return pio_error_set(err, PIO_EFORMAT, "%s: not a HOLO file (bad magic at offset 0)", path);
@@ -97,7 +97,7 @@ int holo_check_header(const char *path, const uint8_t *map, uint64_t size, struc
     return 0;
 }
 
-void holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_t out[32])
+void pio__holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_t out[32])
 {
     static const uint8_t zeros[32];
     pio_blake3_hasher h;
@@ -118,9 +118,9 @@ void holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_
     pio_blake3_hasher_finalize(&h, out, 32);
 }
 
-int holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, uint64_t off,
-                          const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
-                          struct pio_error *err)
+int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, uint64_t off,
+                               const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                               struct pio_error *err)
 {
     if (off % 64 != 0 || off < HOLO_HEADER_SIZE || avail < HOLO_REC_HDR)
         return pio_error_set(err, PIO_ECORRUPT,
@@ -149,19 +149,19 @@ int holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, ui
     return 0;
 }
 
-int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
-                      const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
-                      struct pio_error *err)
+int pio__holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                           const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                           struct pio_error *err)
 {
     if (off > size)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: record at offset 0x%llx is misaligned or past the end", path,
                              OFFX(off));
-    return holo_check_record_buf(path, map + off, size - off, off, salt, type, len, seq, err);
+    return pio__holo_check_record_buf(path, map + off, size - off, off, salt, type, len, seq, err);
 }
 
-int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off, uint64_t seq,
-                     struct pio_frame *out, struct pio_error *err)
+int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                          uint64_t seq, struct pio_frame *out, struct pio_error *err)
 {
     if (len < HOLO_FRAME_HDR)
         return pio_error_set(err, PIO_ECORRUPT,
@@ -171,7 +171,7 @@ int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_
     uint32_t fields = holo_rd32(rec + 72);
     uint32_t nscalars = holo_rd32(rec + 76);
     struct holo_frame_layout lay;
-    int rc = holo_frame_layout(natoms, fields, nscalars, &lay);
+    int rc = pio__holo_frame_layout(natoms, fields, nscalars, &lay);
     if (rc != 0)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: invalid header (atoms %llu, "
@@ -209,8 +209,8 @@ int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_
     return 0;
 }
 
-int holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
-                    struct holo_meta_view *out, struct pio_error *err)
+int pio__holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                         struct holo_meta_view *out, struct pio_error *err)
 {
     if (len < HOLO_META_HDR)
         return pio_error_set(err, PIO_ECORRUPT, "%s: metadata record at offset 0x%llx too short",
@@ -218,7 +218,7 @@ int holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t
     uint64_t natoms = holo_rd64(rec + 64), nbonds = holo_rd64(rec + 72);
     uint64_t nmeta = holo_rd64(rec + 80), meta_bytes = holo_rd64(rec + 88);
     struct holo_meta_layout lay;
-    if (holo_meta_layout(natoms, nbonds, meta_bytes, &lay) != 0 || lay.length != len)
+    if (pio__holo_meta_layout(natoms, nbonds, meta_bytes, &lay) != 0 || lay.length != len)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: metadata record at offset 0x%llx: counts (atoms %llu, bonds "
                              "%llu, %llu metadata bytes) do not match its length %llu",
@@ -269,8 +269,8 @@ int holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t
     return 0;
 }
 
-void holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
-                      const uint8_t salt[16], uint8_t out[32])
+void pio__holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
+                           const uint8_t salt[16], uint8_t out[32])
 {
     pio_blake3_hasher h;
     pio_blake3_hasher_init(&h);
@@ -280,8 +280,8 @@ void holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
     pio_blake3_hasher_finalize(&h, out, 32);
 }
 
-bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
-                       uint64_t *index_off, uint64_t *index_len)
+bool pio__holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
+                            uint64_t *index_off, uint64_t *index_len)
 {
     if (off > size || size - off < HOLO_FOOTER_SIZE || off % 64 != 0)
         return false;
@@ -293,17 +293,17 @@ bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const ui
         return false;
     uint32_t type = 0;
     uint64_t len = 0, seq = 0;
-    if (holo_check_record("", map, size, io, salt, &type, &len, &seq, NULL) != 0 ||
+    if (pio__holo_check_record("", map, size, io, salt, &type, &len, &seq, NULL) != 0 ||
         type != HOLO_REC_INDEX || len != il || seq != n)
         return false;
     uint8_t want[32];
-    holo_footer_hash(f, map + io + HOLO_HASH_OFF, salt, want);
+    pio__holo_footer_hash(f, map + io + HOLO_HASH_OFF, salt, want);
     if (memcmp(want, f + HOLO_HASH_OFF, 32) != 0)
         return false;
     /* The footer's hash covers the INDEX record's stored hash, not its
      * bytes: a commit is valid only if those bytes still match it (else a
      * damaged index behind an intact footer would pass for a commit). */
-    holo_record_hash(map + io, il, 0, want);
+    pio__holo_record_hash(map + io, il, 0, want);
     if (memcmp(want, map + io + HOLO_HASH_OFF, 32) != 0)
         return false;
     *index_off = io;
@@ -349,16 +349,16 @@ static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, cons
                            uint32_t *type, uint64_t *len, uint64_t *seq, uint8_t hash[32],
                            uint64_t *budget, bool *spent)
 {
-    if (holo_check_record("", map, size, pos, salt, type, len, seq, NULL) != 0)
+    if (pio__holo_check_record("", map, size, pos, salt, type, len, seq, NULL) != 0)
         return false;
     /* structure first (cheap), then the hash */
     if (*type == HOLO_REC_META) {
         struct holo_meta_view mv;
-        if (holo_parse_meta("", map + pos, *len, pos, &mv, NULL) != 0)
+        if (pio__holo_parse_meta("", map + pos, *len, pos, &mv, NULL) != 0)
             return false;
     } else if (*type == HOLO_REC_FRAME) {
         struct pio_frame f;
-        if (holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) != 0)
+        if (pio__holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) != 0)
             return false;
     }
     if (budget) {
@@ -368,7 +368,7 @@ static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, cons
         }
         *budget -= *len;
     }
-    holo_record_hash(map + pos, *len, 1, hash);
+    pio__holo_record_hash(map + pos, *len, 1, hash);
     return memcmp(hash, map + pos + HOLO_HASH_OFF, 32) == 0;
 }
 
@@ -387,7 +387,7 @@ static int scan_resync(const uint8_t *map, uint64_t size, uint64_t pos, const ui
             continue;
         uint32_t type = 0;
         uint64_t len = 0, seq = 0;
-        if (holo_check_record("", map, size, q, salt, &type, &len, &seq, NULL) != 0 ||
+        if (pio__holo_check_record("", map, size, q, salt, &type, &len, &seq, NULL) != 0 ||
             type == HOLO_REC_META || seq < nframes)
             continue;
         uint8_t hash[32];
@@ -429,7 +429,7 @@ static int scan_pieces(const uint8_t *map, uint64_t size, uint64_t a, uint64_t b
     for (uint64_t c = a; c < b;) {
         uint32_t type = 0;
         uint64_t len = 0, seq;
-        if (holo_check_record("", map, size, c, salt, &type, &len, &seq, NULL) == 0 &&
+        if (pio__holo_check_record("", map, size, c, salt, &type, &len, &seq, NULL) == 0 &&
             len <= b - c && len >= piece_min(type)) {
             /* a record header that still checks */
         } else if (b - c >= HOLO_FOOTER_SIZE && memcmp(map + c, HOLO_FOOTER_MAGIC, 8) == 0) {
@@ -443,7 +443,8 @@ static int scan_pieces(const uint8_t *map, uint64_t size, uint64_t a, uint64_t b
                 uint32_t t2 = 0;
                 uint64_t l2 = 0, s2 = 0;
                 if (memcmp(q, HOLO_FOOTER_MAGIC, 8) == 0 ||
-                    (holo_check_record("", map, size, c + len, salt, &t2, &l2, &s2, NULL) == 0 &&
+                    (pio__holo_check_record("", map, size, c + len, salt, &t2, &l2, &s2, NULL) ==
+                         0 &&
                      l2 <= b - c - len && l2 >= piece_min(t2)))
                     break;
                 len += 64;
@@ -476,7 +477,7 @@ static int place_frame(const char *path, const uint8_t *map, struct holo_scan *s
 {
     struct holo_entry e = {off, len, 0, 0};
     struct pio_frame f;
-    if (own_header && holo_parse_frame("", map + off, len, off, s->nframes, &f, NULL) == 0) {
+    if (own_header && pio__holo_parse_frame("", map + off, len, off, s->nframes, &f, NULL) == 0) {
         e.step = f.step;
         e.time = f.time;
     } else if (s->nframes > 0) {
@@ -510,7 +511,7 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
              * resumed at the first intact one numbered nframes or more):
              * a duplicate or a moved record, which no numbering keeps. */
             uint8_t h[32];
-            holo_record_hash(map + p[i].off, p[i].len, 1, h);
+            pio__holo_record_hash(map + p[i].off, p[i].len, 1, h);
             if (memcmp(h, map + p[i].off + HOLO_HASH_OFF, 32) == 0) {
                 free(p);
                 return 1;
@@ -579,8 +580,8 @@ out:
     return 0;
 }
 
-int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
-              struct holo_scan *s, struct pio_error *err)
+int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
+                   struct holo_scan *s, struct pio_error *err)
 {
     memset(s, 0, sizeof(*s));
     pio_blake3_hasher_init(&s->digest);
@@ -594,14 +595,14 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
         bool spent = false;
         uint64_t io, il;
         if (size - pos >= HOLO_FOOTER_SIZE && memcmp(map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
-            il = holo_rd64(map + pos + 16); /* holo_footer_valid hashes that index */
+            il = holo_rd64(map + pos + 16); /* pio__holo_footer_valid hashes that index */
             if (il <= pos && il > budget) {
                 s->unplaced = true;
                 s->unplaced_next = pos;
                 break;
             }
             budget -= il <= pos ? il : 0;
-            if (holo_footer_valid(map, size, pos, salt, &io, &il)) {
+            if (pio__holo_footer_valid(map, size, pos, salt, &io, &il)) {
                 pos += HOLO_FOOTER_SIZE;
                 s->end = pos;
                 continue;
@@ -610,7 +611,7 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
         uint32_t type = 0;
         uint64_t len = 0, seq = 0;
         uint8_t hash[32];
-        bool ok = holo_check_record("", map, size, pos, salt, &type, &len, &seq, NULL) == 0;
+        bool ok = pio__holo_check_record("", map, size, pos, salt, &type, &len, &seq, NULL) == 0;
         /* its place first (no hash for a record out of place): a META
          * record first of all; a frame the next one; an INDEX covering the
          * frames before it */
@@ -632,7 +633,7 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
                 pio_blake3_hasher_update(&s->digest, hash, 32);
             } else if (type == HOLO_REC_FRAME) {
                 struct pio_frame f;
-                holo_parse_frame("", map + pos, len, pos, seq, &f, NULL);
+                pio__holo_parse_frame("", map + pos, len, pos, seq, &f, NULL);
                 struct holo_entry e = {pos, len, f.step, f.time};
                 int rc = scan_push(path, s, &e, err);
                 if (rc != 0)
@@ -661,7 +662,7 @@ int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t
         if (pos == HOLO_HEADER_SIZE) { /* a META record's place: is one there? */
             uint32_t t = 0;
             uint64_t l = 0, q = 0;
-            d.meta = holo_check_record("", map, size, pos, salt, &t, &l, &q, NULL) != 0 ||
+            d.meta = pio__holo_check_record("", map, size, pos, salt, &t, &l, &q, NULL) != 0 ||
                      t == HOLO_REC_META;
         }
         int rc = scan_place(path, map, size, salt, pos, next, d.nframes, s, err);

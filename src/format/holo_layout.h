@@ -69,7 +69,7 @@ static inline void holo_wr32(uint8_t *p, uint32_t v)
     memcpy(p, &v, 4);
 }
 
-/* What a file's header says (after holo_check_header). */
+/* What a file's header says (after pio__holo_check_header). */
 struct holo_header {
     uint16_t major, minor;
     uint8_t salt[16];
@@ -80,42 +80,42 @@ struct holo_frame_layout {
     uint64_t array_bytes;                            /* pad64(12 natoms) */
     uint64_t vel_off, force_off, scalar_off, length; /* record-relative */
 };
-int holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
-                      struct holo_frame_layout *out);
+int pio__holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
+                           struct holo_frame_layout *out);
 
 /* Meta record part offsets (record-relative). */
 struct holo_meta_layout {
     uint64_t names, elements, resnames, chains, resids, masses, charges, bonds, meta, length;
 };
-int holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
-                     struct holo_meta_layout *out);
+int pio__holo_meta_layout(uint64_t natoms, uint64_t nbonds, uint64_t meta_bytes,
+                          struct holo_meta_layout *out);
 
 /* Check the 128-byte header at the start of map; PIO_E* with message. */
-int holo_check_header(const char *path, const uint8_t *map, uint64_t size, struct holo_header *h,
-                      struct pio_error *err);
+int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
+                           struct holo_header *h, struct pio_error *err);
 
 /* Records up to this size are copied into one buffer before hashing
  * (BLAKE3 is several times faster on one aligned piece than on pieces). */
 #define HOLO_GATHER_MAX ((size_t)64 << 10)
 /* BLAKE3 of a record with its hash field read as zeros. */
-void holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_t out[32]);
+void pio__holo_record_hash(const uint8_t *rec, uint64_t len, unsigned threads, uint8_t out[32]);
 
 /* Structural check of the record header at `off` (bounds, magic, type,
  * length, salt); type, len and seq are set on success. */
-int holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
-                      const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
-                      struct pio_error *err);
+int pio__holo_check_record(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                           const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                           struct pio_error *err);
 
 /* The same on a record's bytes held anywhere (`avail` bytes at `p`), read
  * from file offset `off`. */
-int holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, uint64_t off,
-                          const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
-                          struct pio_error *err);
+int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avail, uint64_t off,
+                               const uint8_t salt[16], uint32_t *type, uint64_t *len, uint64_t *seq,
+                               struct pio_error *err);
 
 /* Structural check of a FRAME record's body; fills a view (frame number
  * `seq`) pointing into the record. */
-int holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off, uint64_t seq,
-                     struct pio_frame *out, struct pio_error *err);
+int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                          uint64_t seq, struct pio_frame *out, struct pio_error *err);
 
 /* Structural check of a META record; fills topology and metadata views. */
 struct holo_meta_view {
@@ -124,18 +124,18 @@ struct holo_meta_view {
     const char *meta; /* nmeta "key\0value\0" pairs */
     uint64_t meta_bytes;
 };
-int holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
-                    struct holo_meta_view *out, struct pio_error *err);
+int pio__holo_parse_meta(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                         struct holo_meta_view *out, struct pio_error *err);
 
 /* Footer hash: H(footer[0..32) || index record hash || salt). */
-void holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
-                      const uint8_t salt[16], uint8_t out[32]);
+void pio__holo_footer_hash(const uint8_t footer[32], const uint8_t index_hash[32],
+                           const uint8_t salt[16], uint8_t out[32]);
 
 /* Is there a valid footer at `off` (64 bytes) whose INDEX record ends
  * exactly there, checks structurally and matches its hash (the record's
  * bytes are hashed: O(index))? */
-bool holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
-                       uint64_t *index_off, uint64_t *index_len);
+bool pio__holo_footer_valid(const uint8_t *map, uint64_t size, uint64_t off, const uint8_t salt[16],
+                            uint64_t *index_off, uint64_t *index_len);
 
 /* A damaged range the scan stepped over: bytes [off, off + len) failed
  * validation and valid records follow; frames [first_frame, first_frame +
@@ -169,8 +169,8 @@ struct holo_scan {
  * entries; the scan ends at damaged bytes with no valid record after them
  * (a torn tail). Only allocation failure is an error. Free with
  * holo_scan_free. */
-int holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
-              struct holo_scan *out, struct pio_error *err);
+int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
+                   struct holo_scan *out, struct pio_error *err);
 static inline void holo_scan_free(struct holo_scan *s)
 {
     free(s->entries);

@@ -7,7 +7,7 @@
  * overlap) are checked in O(frames) without touching frame bodies. A
  * frame's record header is checked when the frame is asked for, so a view
  * can never reach outside the mapping. A file with no valid footer is
- * recovered in memory by a forward scan (holo_scan).
+ * recovered in memory by a forward scan (pio__holo_scan).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,14 +30,15 @@ static int load_meta(pio_reader *r, uint64_t off, uint64_t len, struct pio_error
         return 0;
     uint32_t type;
     uint64_t l, seq;
-    int rc = holo_check_record(r->path, r->map, r->size, off, r->hdr.salt, &type, &l, &seq, err);
+    int rc =
+        pio__holo_check_record(r->path, r->map, r->size, off, r->hdr.salt, &type, &l, &seq, err);
     if (rc != 0)
         return rc;
     if (type != HOLO_REC_META || l != len)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: index names a metadata record at offset 0x%llx that is not one",
                              r->path, OFFX(off));
-    if ((rc = holo_parse_meta(r->path, r->map + off, len, off, &r->meta, err)) != 0)
+    if ((rc = pio__holo_parse_meta(r->path, r->map + off, len, off, &r->meta, err)) != 0)
         return rc;
     r->has_meta = true;
     r->meta_off = off;
@@ -75,7 +76,7 @@ static int check_entries(pio_reader *r, uint64_t limit, struct pio_error *err)
 
 static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_error *err)
 {
-    /* holo_footer_valid checked the INDEX record's hash */
+    /* pio__holo_footer_valid checked the INDEX record's hash */
     const uint8_t *rec = r->map + io;
     uint64_t n = holo_rd64(rec + 64);
     /* Entries, then zero padding (1.1: so the footer ends block-aligned);
@@ -110,7 +111,7 @@ static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_er
 static int open_recovered(pio_reader *r, struct pio_error *err)
 {
     struct holo_scan s;
-    int rc = holo_scan(r->path, r->map, r->size, r->hdr.salt, &s, err);
+    int rc = pio__holo_scan(r->path, r->map, r->size, r->hdr.salt, &s, err);
     if (rc != 0) {
         holo_scan_free(&s);
         return rc;
@@ -185,11 +186,12 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
         goto fail;
     }
     r->map = m;
-    if ((rc = holo_check_header(path, r->map, r->size, &r->hdr, err)) != 0)
+    if ((rc = pio__holo_check_header(path, r->map, r->size, &r->hdr, err)) != 0)
         goto fail;
     uint64_t io, il;
     if (r->size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
-        holo_footer_valid(r->map, r->size, r->size - HOLO_FOOTER_SIZE, r->hdr.salt, &io, &il)) {
+        pio__holo_footer_valid(r->map, r->size, r->size - HOLO_FOOTER_SIZE, r->hdr.salt, &io,
+                               &il)) {
         rc = open_committed(r, io, il, err);
     } else if (flags & PIO_READER_NO_RECOVERY) {
         rc = pio_error_set(err, PIO_ECORRUPT,
@@ -247,14 +249,14 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r)
     return r->nframes;
 }
 
-int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
-                    struct pio_frame *out, struct pio_error *err)
+int pio__holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
+                         struct pio_frame *out, struct pio_error *err)
 {
     const struct holo_entry *e = &r->entries[i];
     uint32_t type;
     uint64_t len, seq;
-    int rc =
-        holo_check_record_buf(r->path, rec, avail, e->offset, r->hdr.salt, &type, &len, &seq, err);
+    int rc = pio__holo_check_record_buf(r->path, rec, avail, e->offset, r->hdr.salt, &type, &len,
+                                        &seq, err);
     if (rc != 0)
         return rc;
     if (type != HOLO_REC_FRAME || len != e->length || seq != i)
@@ -262,7 +264,7 @@ int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_
                              "%s: frame %llu at offset 0x%llx: record (type %u, length %llu, "
                              "sequence %llu) does not match the index",
                              r->path, OFFX(i), OFFX(e->offset), type, OFFX(len), OFFX(seq));
-    if ((rc = holo_parse_frame(r->path, rec, len, e->offset, i, out, err)) != 0)
+    if ((rc = pio__holo_parse_frame(r->path, rec, len, e->offset, i, out, err)) != 0)
         return rc;
     if (out->step != e->step || memcmp(&out->time, &e->time, 8) != 0)
         return pio_error_set(err, PIO_ECORRUPT,
@@ -271,11 +273,11 @@ int holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_
     return 0;
 }
 
-static int frame_checksum(const pio_reader *r, uint64_t i, const uint8_t *rec,
-                          struct pio_error *err)
+int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const uint8_t *rec,
+                             struct pio_error *err)
 {
     uint8_t hash[32];
-    holo_record_hash(rec, r->entries[i].length, 1, hash);
+    pio__holo_record_hash(rec, r->entries[i].length, 1, hash);
     if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
         return pio_error_set(err, PIO_ECHECKSUM,
                              "%s: frame %llu at offset 0x%llx: checksum mismatch (the frame is "
@@ -294,11 +296,11 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
     if (off > r->size)
         return pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end",
                              r->path, OFFX(i), OFFX(off));
-    int rc = holo_frame_view(r, i, r->map + off, r->size - off, out, err);
+    int rc = pio__holo_frame_view(r, i, r->map + off, r->size - off, out, err);
     /* relaxed: the flag only saves rehashing; a thread that misses another's
      * store hashes the frame once more */
     if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
-        if ((rc = frame_checksum(r, i, r->map + off, err)) == 0)
+        if ((rc = pio__holo_frame_checksum(r, i, r->map + off, err)) == 0)
             atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
     }
     return rc;
@@ -433,8 +435,8 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
             d++;
         struct pio_frame f;
         if ((d < r->ndamage && i >= r->damage[d].first_frame) ||
-            holo_frame_view(r, i, r->map + r->entries[i].offset, r->size - r->entries[i].offset, &f,
-                            NULL) != 0) {
+            pio__holo_frame_view(r, i, r->map + r->entries[i].offset,
+                                 r->size - r->entries[i].offset, &f, NULL) != 0) {
             out->damaged_frames++;
             continue;
         }
@@ -452,7 +454,7 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
     int rc = pio_reader_frame(r, i, &f, err);
     if (rc != 0 || (r->checked && r->checked[i]))
         return rc;
-    return frame_checksum(r, i, r->map + r->entries[i].offset, err);
+    return pio__holo_frame_checksum(r, i, r->map + r->entries[i].offset, err);
 }
 
 struct vrec {
@@ -471,7 +473,7 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
     while (pos < r->size) {
         uint64_t io, il;
         if (r->size - pos >= 8 && memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
-            if (!holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il)) {
+            if (!pio__holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il)) {
                 rc = pio_error_set(err, PIO_ECHECKSUM, "%s: footer at offset 0x%llx is invalid",
                                    r->path, OFFX(pos));
                 goto fail;
@@ -481,8 +483,8 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
         }
         uint32_t type;
         uint64_t len, seq;
-        if ((rc = holo_check_record(r->path, r->map, r->size, pos, r->hdr.salt, &type, &len, &seq,
-                                    err)) != 0)
+        if ((rc = pio__holo_check_record(r->path, r->map, r->size, pos, r->hdr.salt, &type, &len,
+                                         &seq, err)) != 0)
             goto fail;
         if (type == HOLO_REC_FRAME) {
             if (seq != frames || frames >= r->nframes || r->entries[frames].offset != pos) {
@@ -533,7 +535,7 @@ fail:
 PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_error *err)
 {
     struct holo_header h;
-    int rc = holo_check_header(r->path, r->map, r->size, &h, err);
+    int rc = pio__holo_check_header(r->path, r->map, r->size, &h, err);
     if (rc != 0)
         return rc;
     if (r->recovered)
@@ -569,7 +571,7 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
     while ((rc = pio_io_ranges_next(s, true, &idx, &rec, err)) == 1) {
         const struct vrec *x = &v[idx];
         uint8_t hash[32];
-        holo_record_hash(rec, x->len, threads, hash);
+        pio__holo_record_hash(rec, x->len, threads, hash);
         if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0) {
             if (x->type == HOLO_REC_FRAME)
                 rc = pio_error_set(err, PIO_ECHECKSUM,
@@ -583,7 +585,7 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
         }
         if (x->type == HOLO_REC_FRAME) {
             struct pio_frame f;
-            if ((rc = holo_frame_view(r, x->seq, rec, x->len, &f, err)) != 0)
+            if ((rc = pio__holo_frame_view(r, x->seq, rec, x->len, &f, err)) != 0)
                 break;
         }
         if (x->type != HOLO_REC_INDEX)
@@ -604,12 +606,32 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
     return 0;
 }
 
-uint64_t holo_reader_max_record(const pio_reader *r)
+PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
 {
     uint64_t m = 0;
     for (uint64_t i = 0; i < r->nframes; i++)
         m = PIO_MAX(m, r->entries[i].length);
-    return m;
+    /* every atom costs at least 12 bytes of positions */
+    uint64_t overhead = HOLO_REC_HDR + HOLO_FRAME_HDR;
+    return m > overhead ? (m - overhead) / 12 : 0;
+}
+
+PIO_API size_t pio_reader_warning(const pio_reader *r, char *buf, size_t len)
+{
+    int n = 0;
+    if (r->recovered && r->data_end < r->size)
+        n = snprintf(buf, len,
+                     "no valid footer (the writer did not commit): %llu frames found by a "
+                     "recovery scan; %llu bytes of torn tail from offset 0x%llx skipped",
+                     OFFX(r->nframes), OFFX(r->size - r->data_end), OFFX(r->data_end));
+    else if (r->meta_damaged)
+        n = snprintf(buf, len,
+                     "the metadata record at offset 0x%llx is damaged: opened without the "
+                     "topology and metadata",
+                     OFFX(r->meta_off));
+    else if (len)
+        buf[0] = '\0';
+    return n > 0 ? (size_t)n : 0;
 }
 
 PIO_API int pio_reader_open(pio_reader **out, const char *path,

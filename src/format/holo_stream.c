@@ -9,11 +9,13 @@
 #include "format/holo_internal.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 struct pio_frame_stream {
     const pio_reader *r;
     uint64_t *frames;
     pio_io_ranges *io;
+    bool verify; /* PIO_STREAM_VERIFY */
 };
 
 PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
@@ -52,6 +54,7 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
     if (opts &&
         opts->size >= offsetof(struct pio_stream_options, max_bytes) + sizeof(opts->max_bytes)) {
         ro.ordered = !(opts->flags & PIO_STREAM_UNORDERED);
+        s->verify = opts->flags & PIO_STREAM_VERIFY;
         ro.no_coalesce = opts->flags & PIO_STREAM_NO_COALESCE;
         ro.queue_depth = opts->queue_depth;
         ro.max_bytes = opts->max_bytes;
@@ -75,7 +78,12 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
     if (rc != 1)
         return rc;
     uint64_t i = s->frames[k];
-    rc = holo_frame_view(s->r, i, rec, s->r->entries[i].length, out, err);
+    rc = pio__holo_frame_view(s->r, i, rec, s->r->entries[i].length, out, err);
+    if (rc == 0 && s->verify && !(s->r->checked && s->r->checked[i])) {
+        uint64_t t0 = pio_tm_start();
+        rc = pio__holo_frame_checksum(s->r, i, rec, err);
+        pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, i, s->r->entries[i].length, t0, 0);
+    }
     if (rc != 0) {
         pio_io_ranges_release(s->io, rec);
         return rc;

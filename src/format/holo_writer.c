@@ -26,7 +26,8 @@
 #include <unistd.h>
 
 #include "format/holo_internal.h"
-#include "hash/blake3_impl.h"
+#include "concurrent/pio_concurrent.h"
+#include "hash/pio_hash.h"
 #include "telemetry/pio_telemetry.h"
 
 #include "common/pio_common.h"
@@ -37,7 +38,7 @@
  * while the caller hashes it, or an O_DIRECT stage while the caller stages
  * the next records. */
 struct write_task {
-    struct pio_b3_task task; /* first member: the pool hands it back */
+    struct pio_task task; /* first member: the pool hands it back */
     int fd;
     int n;
     uint64_t off;
@@ -89,96 +90,10 @@ struct pio_writer {
     uint64_t meta_bytes, meta_cap, nmeta;
 };
 
-/* pwritev until done; iov is consumed. */
-static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
-{
-    int fault = cnt > 0 ? pio_io_fault_take(PIO_FAULT_WRITE) : 0;
-    if (PIO_UNLIKELY(fault)) { /* a torn write: half of the first piece lands */
-        if (pwrite(fd, iov->iov_base, iov->iov_len / 2, (off_t)off) < 0)
-            return -errno;
-        return fault;
-    }
-    while (cnt > 0) {
-        ssize_t n = pwritev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        off += (uint64_t)n;
-        while (cnt > 0 && (size_t)n >= iov->iov_len) {
-            n -= (ssize_t)iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + n;
-            iov->iov_len -= (size_t)n;
-        }
-    }
-    return 0;
-}
-
-int holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    struct iovec iov = {(void *)buf, len};
-    return pwritev_all(fd, &iov, 1, off);
-}
-
-static void write_task_run(struct pio_b3_task *t)
+static void write_task_run(struct pio_task *t)
 {
     struct write_task *wt = (struct write_task *)t;
-    wt->rc = pwritev_all(wt->fd, wt->iov, wt->n, wt->off);
-}
-
-int holo_fsync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (dfd < 0)
-        return -errno;
-    int rc = fsync(dfd) == 0 ? 0 : -errno;
-    close(dfd);
-    return rc;
-}
-
-int holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta_off,
-                     uint64_t meta_len, const uint8_t digest[32], const uint8_t salt[16],
-                     uint64_t index_off, uint8_t **out, uint64_t *out_len)
-{
-    /* Zero padding so the footer ends on a HOLO_COMMIT_ALIGN boundary: the
-     * next append starts block-aligned, which O_DIRECT needs, and no commit
-     * ever shares a block with later writes. */
-    uint64_t len = HOLO_INDEX_HDR + holo_pad64(n * HOLO_ENTRY_SIZE);
-    len += (HOLO_COMMIT_ALIGN - (index_off + len + HOLO_FOOTER_SIZE) % HOLO_COMMIT_ALIGN) %
-           HOLO_COMMIT_ALIGN;
-    uint8_t *buf = calloc(1, (size_t)(len + HOLO_FOOTER_SIZE));
-    if (!buf)
-        return -ENOMEM;
-    memcpy(buf, HOLO_REC_MAGIC, 4);
-    holo_wr32(buf + 4, HOLO_REC_INDEX);
-    holo_wr64(buf + 8, len);
-    holo_wr64(buf + 16, n);
-    memcpy(buf + 24, salt, 8);
-    holo_wr64(buf + 64, n);
-    holo_wr64(buf + 80, meta_off);
-    holo_wr64(buf + 88, meta_len);
-    memcpy(buf + 96, digest, 32);
-    if (n)
-        memcpy(buf + HOLO_INDEX_HDR, entries, (size_t)(n * HOLO_ENTRY_SIZE));
-    holo_record_hash(buf, len, 1, buf + HOLO_HASH_OFF);
-    uint8_t *f = buf + len;
-    memcpy(f, HOLO_FOOTER_MAGIC, 8);
-    holo_wr64(f + 8, index_off);
-    holo_wr64(f + 16, len);
-    holo_wr64(f + 24, n);
-    holo_footer_hash(f, buf + HOLO_HASH_OFF, salt, f + HOLO_HASH_OFF);
-    *out = buf;
-    *out_len = len + HOLO_FOOTER_SIZE;
-    return 0;
+    wt->rc = pio__holo_pwritev_all(wt->fd, wt->iov, wt->n, wt->off);
 }
 
 static void fill_salt(uint8_t salt[16])
@@ -412,10 +327,10 @@ static int stage_flush(pio_writer *w, bool all)
         }
         memcpy(w->stage2, w->stage + n, rem);
         w->flush = (struct write_task){
-            {write_task_run, NULL, NULL, PIO_B3_TASK_QUEUED}, w->dfd, 1, w->stage_off, 0, {{0}}};
+            {write_task_run, NULL, NULL, PIO_TASK_QUEUED}, w->dfd, 1, w->stage_off, 0, {{0}}};
         w->flush.iov[0] = (struct iovec){w->stage, n};
         w->flushing = true;
-        w->flush_queued = pio_b3_pool_submit(&w->flush.task, 1);
+        w->flush_queued = pio_workers_submit(&w->flush.task, 1);
         if (!w->flush_queued) /* no pool (after fork) */
             write_task_run(&w->flush.task);
         uint8_t *p = w->stage;
@@ -436,7 +351,7 @@ static int direct_wait(pio_writer *w)
     if (!w->flushing)
         return 0;
     if (w->flush_queued)
-        pio_b3_pool_wait(&w->flush.task);
+        pio_workers_wait(&w->flush.task);
     w->flushing = false;
     return w->flush.rc;
 }
@@ -486,7 +401,7 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
         struct iovec iov = {h, sizeof(h)};
         rc = stage_add(w, &iov, 1, &at, NULL);
     } else {
-        rc = holo_pwrite_all(w->fd, h, sizeof(h), 0);
+        rc = pio__holo_pwrite_all(w->fd, h, sizeof(h), 0);
     }
     if (rc != 0) {
         writer_free(w);
@@ -505,7 +420,8 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
 {
     *out = NULL;
     /* A killed writer's tail is removed and the file committed first. */
-    int rc = pio_holo_recover(path, NULL, err);
+    bool rewrite;
+    int rc = pio__holo_recover_in_place(path, 0, NULL, &rewrite, err);
     if (rc != 0)
         return rc;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
@@ -593,7 +509,7 @@ PIO_API int pio_writer_set_topology(pio_writer *w, const struct pio_topology *t,
                                  OFFX(i), OFFX(t->natoms));
     /* One block in the record's own layout, so writing it is one copy. */
     struct holo_meta_layout lay;
-    holo_meta_layout(t->natoms, t->nbonds, 0, &lay);
+    pio__holo_meta_layout(t->natoms, t->nbonds, 0, &lay);
     uint8_t *mem = calloc(1, (size_t)lay.meta);
     if (!mem)
         return pio_error_set(err, -ENOMEM, "%s: out of memory for the topology", w->path);
@@ -661,7 +577,7 @@ static int write_meta(pio_writer *w, struct pio_error *err)
     if (!w->top_mem && w->nmeta == 0)
         return 0;
     struct holo_meta_layout lay;
-    holo_meta_layout(w->top.natoms, w->top.nbonds, w->meta_bytes, &lay);
+    pio__holo_meta_layout(w->top.natoms, w->top.nbonds, w->meta_bytes, &lay);
     uint8_t *rec = calloc(1, (size_t)lay.length);
     if (!rec)
         return pio_error_set(err, -ENOMEM, "%s: out of memory for the metadata record", w->path);
@@ -678,14 +594,14 @@ static int write_meta(pio_writer *w, struct pio_error *err)
                (size_t)(lay.meta - HOLO_META_HDR));
     if (w->meta_bytes)
         memcpy(rec + lay.meta, w->meta, (size_t)w->meta_bytes);
-    holo_record_hash(rec, lay.length, 1, rec + HOLO_HASH_OFF);
+    pio__holo_record_hash(rec, lay.length, 1, rec + HOLO_HASH_OFF);
     int rc;
     if (w->dfd >= 0) {
         size_t at = 0;
         struct iovec iov = {rec, (size_t)lay.length};
         rc = stage_add(w, &iov, 1, &at, NULL);
     } else {
-        rc = holo_pwrite_all(w->fd, rec, (size_t)lay.length, w->end);
+        rc = pio__holo_pwrite_all(w->fd, rec, (size_t)lay.length, w->end);
     }
     if (rc != 0) {
         if (ftruncate(w->fd, (off_t)w->end) != 0)
@@ -741,7 +657,7 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
                              OFFX(seq));
     uint32_t fields = PIO_FIELD_POSITIONS | (f->velocities ? PIO_FIELD_VELOCITIES : 0) |
                       (f->forces ? PIO_FIELD_FORCES : 0) | (f->fields & PIO_FIELD_BOX);
-    if (holo_frame_layout(f->natoms, fields, f->nscalars, &r->lay) != 0)
+    if (pio__holo_frame_layout(f->natoms, fields, f->nscalars, &r->lay) != 0)
         return pio_error_set(err, PIO_ELIMIT,
                              "%s: frame %llu: %llu atoms / %u scalars exceed the format's limits",
                              w->path, OFFX(seq), OFFX(f->natoms), f->nscalars);
@@ -906,25 +822,25 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
     } else if (r.lay.length >= OVERLAP_MIN) {
         /* A large record: a pool thread writes its body while this one
          * hashes it; then the header, which carries the hash. */
-        struct write_task t = {{write_task_run, NULL, NULL, PIO_B3_TASK_QUEUED},
+        struct write_task t = {{write_task_run, NULL, NULL, PIO_TASK_QUEUED},
                                w->fd,
                                r.n - 1,
                                w->end + HOLO_FRAME_HDR,
                                0,
                                {{0}}};
         memcpy(t.iov, r.iov + 1, (size_t)(r.n - 1) * sizeof(*t.iov)); /* pwritev_all consumes */
-        bool queued = pio_b3_pool_submit(&t.task, 1);
+        bool queued = pio_workers_submit(&t.task, 1);
         rec_hash(&r);
         if (queued)
-            pio_b3_pool_wait(&t.task);
+            pio_workers_wait(&t.task);
         else /* no pool (after fork) */
             write_task_run(&t.task);
         rc = t.rc;
         if (rc == 0)
-            rc = pwritev_all(w->fd, r.iov, 1, w->end);
+            rc = pio__holo_pwritev_all(w->fd, r.iov, 1, w->end);
     } else {
         rec_hash(&r);
-        rc = pwritev_all(w->fd, r.iov, r.n, w->end);
+        rc = pio__holo_pwritev_all(w->fd, r.iov, r.n, w->end);
     }
     free(r.sc);
     if (rc != 0) {
@@ -946,7 +862,7 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
 
 /* Records [from, to) of a group, hashed by one pool task. */
 struct hash_task {
-    struct pio_b3_task task; /* first member: the pool hands it back */
+    struct pio_task task; /* first member: the pool hands it back */
     struct rec *recs;
     size_t from, to;
     uint8_t *stage; /* a slot of `stride` bytes per record of the group, or NULL */
@@ -961,8 +877,8 @@ static void rec_chunks(const struct rec *r, uint8_t *slot, const uint8_t **chunk
 {
     size_t len = (size_t)r->lay.length, lo = 0, piece0 = 0; /* record offset of piece i */
     int i = 0;
-    for (size_t c = 0; lo < len; c++, lo += B3_CHUNK_LEN) {
-        size_t hi = PIO_MIN(lo + B3_CHUNK_LEN, len);
+    for (size_t c = 0; lo < len; c++, lo += PIO_BLAKE3_CHUNK_LEN) {
+        size_t hi = PIO_MIN(lo + PIO_BLAKE3_CHUNK_LEN, len);
         while (piece0 + r->iov[i].iov_len <= lo)
             piece0 += r->iov[i++].iov_len;
         if (hi <= piece0 + r->iov[i].iov_len) {
@@ -986,7 +902,7 @@ static void rec_chunks(const struct rec *r, uint8_t *slot, const uint8_t **chunk
  * sink's ~8 us per frame). Only the chunks that straddle pieces are
  * copied (711 atoms: 1.6 of 8.8 KB; gathering whole records cost a 711-atom
  * XTC to HOLO ~3% of its speed). */
-static void hash_task_run(struct pio_b3_task *t)
+static void hash_task_run(struct pio_task *t)
 {
     struct hash_task *h = (struct hash_task *)t;
     for (size_t k = h->from; k < h->to;) {
@@ -998,8 +914,8 @@ static void hash_task_run(struct pio_b3_task *t)
             rec_hash(&h->recs[k++]);
             continue;
         }
-        size_t nch = ((size_t)len + B3_CHUNK_LEN - 1) / B3_CHUNK_LEN;
-        const uint8_t *chunks[PIO_B3_EQUAL_MAX * (HOLO_GATHER_MAX / B3_CHUNK_LEN)];
+        size_t nch = ((size_t)len + PIO_BLAKE3_CHUNK_LEN - 1) / PIO_BLAKE3_CHUNK_LEN;
+        const uint8_t *chunks[PIO_B3_EQUAL_MAX * (HOLO_GATHER_MAX / PIO_BLAKE3_CHUNK_LEN)];
         uint8_t out[PIO_B3_EQUAL_MAX * 32];
         for (size_t j = 0; j < m; j++)
             rec_chunks(&h->recs[k + j], h->stage + (k + j) * h->stride, chunks + j * nch);
@@ -1068,25 +984,25 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
             bool queued[64] = {false};
             ntask = PIO_MIN(ntask, PIO_ARRAY_LEN(tasks));
             for (size_t t = 0; t < ntask; t++)
-                tasks[t] = (struct hash_task){{hash_task_run, NULL, NULL, PIO_B3_TASK_QUEUED},
+                tasks[t] = (struct hash_task){{hash_task_run, NULL, NULL, PIO_TASK_QUEUED},
                                               recs,
                                               m * t / ntask,
                                               m * (t + 1) / ntask,
                                               stage,
                                               stride};
             for (size_t t = 1; t < ntask; t++)
-                queued[t] = pio_b3_pool_submit(&tasks[t].task, nthr - 1);
+                queued[t] = pio_workers_submit(&tasks[t].task, nthr - 1);
             for (size_t t = 0; t < ntask; t++)
                 if (!queued[t]) /* ours, or no pool (after fork) */
                     hash_task_run(&tasks[t].task);
             for (size_t t = 1; t < ntask; t++)
                 if (queued[t])
-                    pio_b3_pool_wait(&tasks[t].task);
+                    pio_workers_wait(&tasks[t].task);
             int cnt = 0;
             for (size_t k = 0; k < m; k++)
                 for (int i = 0; i < recs[k].n; i++)
                     iov[cnt++] = recs[k].iov[i];
-            if ((rc = pwritev_all(w->fd, iov, cnt, w->end)) != 0) {
+            if ((rc = pio__holo_pwritev_all(w->fd, iov, cnt, w->end)) != 0) {
                 if (ftruncate(w->fd, (off_t)w->end) != 0)
                     w->failed = rc;
                 pio_error_set(err, rc, "%s: frames %llu to %llu at offset 0x%llx: write failed: %s",
@@ -1153,8 +1069,8 @@ static int commit_one(pio_writer *w, struct pio_error *err)
     pio_blake3_hasher_finalize(&w->digest, digest, 32);
     uint8_t *buf;
     uint64_t len;
-    rc = holo_build_index(w->entries, w->nframes, w->meta_rec_off, w->meta_rec_len, digest, w->salt,
-                          w->end, &buf, &len);
+    rc = pio__holo_build_index(w->entries, w->nframes, w->meta_rec_off, w->meta_rec_len, digest,
+                               w->salt, w->end, &buf, &len);
     if (rc != 0)
         return pio_error_set(err, rc, "%s: out of memory for the index", w->path);
     if (w->dfd >= 0) {
@@ -1169,7 +1085,7 @@ static int commit_one(pio_writer *w, struct pio_error *err)
         if (rc != 0)
             w->failed = rc;
     } else {
-        rc = holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
+        rc = pio__holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
     }
     free(buf);
     if (rc != 0) {
@@ -1182,7 +1098,7 @@ static int commit_one(pio_writer *w, struct pio_error *err)
     if ((rc = sync_or_fail(w, "of the index", err)) != 0)
         return rc;
     if (w->is_new && !(w->flags & PIO_WRITER_NO_SYNC)) {
-        if ((rc = holo_fsync_dir(w->path)) != 0) {
+        if ((rc = pio__holo_fsync_dir(w->path)) != 0) {
             w->failed = rc;
             return pio_error_set(err, rc, "%s: fsync of its directory failed: %s", w->path,
                                  pio_strerror(rc));

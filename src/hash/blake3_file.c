@@ -140,11 +140,11 @@ static void window_work(struct file_window *w)
 }
 
 struct window_task {
-    struct pio_b3_task base;
+    struct pio_task base;
     struct file_window *w;
 };
 
-static void run_window_task(struct pio_b3_task *base)
+static void run_window_task(struct pio_task *base)
 {
     window_work(((struct window_task *)base)->w);
 }
@@ -194,12 +194,12 @@ PIO_API int pio_blake3_hasher_update_fd(pio_blake3_hasher *h, int fd, uint64_t o
             for (unsigned t = 0; t < n; t++) {
                 tasks[t].base.run = run_window_task;
                 tasks[t].w = &w;
-                queued[t] = pio_b3_pool_submit(&tasks[t].base, helpers);
+                queued[t] = pio_workers_submit(&tasks[t].base, helpers);
             }
             window_work(&w);
             for (unsigned t = 0; t < n; t++)
                 if (queued[t])
-                    pio_b3_pool_wait(&tasks[t].base);
+                    pio_workers_wait(&tasks[t].base);
             if ((rc = atomic_load_explicit(&w.err, memory_order_relaxed)) != 0) {
                 free(cvs);
                 goto out;

@@ -26,6 +26,9 @@
 
 #include "prismio/blake3.h"
 
+#include "concurrent/pio_concurrent.h"
+#include "hash/pio_hash.h"
+
 #define B3_BLOCK_LEN PIO_BLAKE3_BLOCK_LEN
 #define B3_CHUNK_LEN PIO_BLAKE3_CHUNK_LEN
 #define B3_OUT_LEN   PIO_BLAKE3_OUT_LEN
@@ -151,19 +154,6 @@ void pio_b3_subtree_cv(const struct pio_b3_ops *ops, const uint8_t *input, size_
  * chunk), flush that chunk (more input follows it) and return the number
  * of the next chunk (blake3.c).
  */
-/*
- * The BLAKE3 hashes (32 bytes each, into out) of n inputs that all have
- * `len` bytes, a non-zero multiple of the block size (64), of at most 64
- * KiB: the same bytes as pio_blake3_hash() of each, every node of the n
- * trees computed at once in SIMD lanes (records of one frame size).
- */
-#define PIO_B3_EQUAL_MAX 16
-void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8_t *out);
-/* The same, with each input given chunk by chunk, so it need not be
- * contiguous: input k's chunk c (1024 bytes, the last one what is left) at
- * chunks[k * nch + c], nch = ceil(len / 1024). */
-void pio_b3_hash_equal_chunks(const uint8_t *const *chunks, size_t n, size_t len, uint8_t *out);
-
 uint64_t pio_b3_hasher_boundary(const struct pio_b3_ops *ops, pio_blake3_hasher *h);
 
 /*
@@ -173,23 +163,5 @@ uint64_t pio_b3_hasher_boundary(const struct pio_b3_ops *ops, pio_blake3_hasher 
  */
 void pio_b3_hasher_push_children(const struct pio_b3_ops *ops, pio_blake3_hasher *h,
                                  const uint8_t cvs[2 * B3_OUT_LEN], uint64_t sub_chunks);
-
-/* ---- thread pool (blake3_pool.c) ---- */
-
-enum pio_b3_task_state { PIO_B3_TASK_QUEUED, PIO_B3_TASK_RUNNING, PIO_B3_TASK_DONE };
-
-/* Embed as the first member of a task's own struct; run() gets it back. */
-struct pio_b3_task {
-    void (*run)(struct pio_b3_task *t);
-    /* queue links and state: the pool's, guarded by its mutex */
-    struct pio_b3_task *prev, *next;
-    enum pio_b3_task_state state;
-};
-
-/* Queue `t`, starting workers up to `want` if there are fewer. Returns false
- * if the pool cannot be used (after fork()): run the task yourself then. */
-bool pio_b3_pool_submit(struct pio_b3_task *t, unsigned want);
-/* Wait until `t` has run, running it on this thread if no worker took it. */
-void pio_b3_pool_wait(struct pio_b3_task *t);
 
 #endif /* PIO_BLAKE3_IMPL_H */

@@ -105,7 +105,7 @@ void pio_b3_subtree_cv(const struct pio_b3_ops *ops, const uint8_t *in, size_t l
 
 /* The left half of a child pair, run on the pool. */
 struct subtree_task {
-    struct pio_b3_task base; /* first: the pool hands back this pointer */
+    struct pio_task base; /* first: the pool hands back this pointer */
     const struct pio_b3_ops *ops;
     const uint8_t *in;
     size_t len;
@@ -116,7 +116,7 @@ struct subtree_task {
     uint8_t *out;
 };
 
-static void run_subtree_task(struct pio_b3_task *base)
+static void run_subtree_task(struct pio_task *base)
 {
     struct subtree_task *t = (struct subtree_task *)base;
     pio_b3_subtree_cv(t->ops, t->in, t->len, t->key, t->counter, t->flags, t->threads, t->out);
@@ -145,11 +145,11 @@ void pio_b3_subtree_children(const struct pio_b3_ops *ops, const uint8_t *input,
             .threads = left_threads,
             .out = out,
         };
-        bool queued = pio_b3_pool_submit(&t.base, threads - 1);
+        bool queued = pio_workers_submit(&t.base, threads - 1);
         pio_b3_subtree_cv(ops, input + left, len - left, key, right_counter, flags,
                           threads - left_threads, out + B3_OUT_LEN);
         if (queued)
-            pio_b3_pool_wait(&t.base);
+            pio_workers_wait(&t.base);
         else
             t.base.run(&t.base);
         return;

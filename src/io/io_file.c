@@ -14,16 +14,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef PIO_HAVE_URING
-#include <liburing.h>
-#endif
-
+#include "io/io_ring.h"
 #include "io/pio_io.h"
 #include "prismio/telemetry.h"
 
 #include "common/pio_common.h"
 
-static const char *const engine_names[PIO_IO_ENGINE_COUNT] = {"auto", "mmap", "pread", "uring"};
+_Static_assert(PIO_IO_ENGINE_COUNT == PIO_ENGINE_NAMES, "one name per engine");
+#define engine_names pio__engine_names
 
 PIO_API const char *pio_io_engine_name(enum pio_io_engine e)
 {
@@ -86,16 +84,12 @@ static int probe_uring(void)
     int injected = pio_io_fault_take(PIO_FAULT_URING_SETUP);
     if (injected)
         return injected;
-#ifdef PIO_HAVE_URING
-    struct io_uring ring;
-    int rc = io_uring_queue_init(2, &ring, 0);
+    pio__ring *ring;
+    int rc = pio__ring_init(&ring, 2);
     if (rc < 0)
         return rc;
-    io_uring_queue_exit(&ring);
+    pio__ring_exit(ring);
     return 0;
-#else
-    return PIO_ENOTSUPPORTED;
-#endif
 }
 
 int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t size,
@@ -127,7 +121,10 @@ int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t s
         int rc = probe_uring();
         if (rc != 0) {
             f->info.engine = PIO_IO_PREAD;
-            note(f, "%s%s setup failed (%s); using pread", "io_uring", rc);
+            if (rc == PIO_ENOTSUPPORTED) /* io_ring_none.c */
+                note(f, "%s%s: built without liburing (%s); using pread", "io_uring", rc);
+            else
+                note(f, "%s%s setup failed (%s); using pread", "io_uring", rc);
         }
     }
     if (direct) {

@@ -31,10 +31,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifdef PIO_HAVE_URING
-#include <liburing.h>
-#endif
-
+#include "io/io_ring.h"
 #include "io/pio_io.h"
 #include "telemetry/pio_telemetry.h"
 
@@ -78,11 +75,9 @@ struct pio_io_ranges {
     size_t slot_cap;
     uint64_t coalesce; /* largest merged read */
     unsigned inflight;
-    int error; /* sticky */
-#ifdef PIO_HAVE_URING
-    struct io_uring ring;
-    bool ring_ok, fixed_file;
-#endif
+    int error;       /* sticky */
+    pio__ring *ring; /* PIO_IO_URING */
+    bool fixed_file;
 };
 
 static uint64_t round_down(uint64_t v, uint64_t a)
@@ -163,43 +158,30 @@ static int slot_read_sync(pio_io_ranges *s, struct slot *sl)
     return 0;
 }
 
-#ifdef PIO_HAVE_URING
 static int slot_submit_uring(pio_io_ranges *s, struct slot *sl)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-    if (!sqe)
-        return -EBUSY; /* cannot happen: the ring has a slot per buffer */
     /* an injected short read: the completion then looks like one */
     size_t ask = short_read_fault((size_t)(sl->want - sl->done), s->align);
     unsigned idx = (unsigned)(sl - s->slots);
-    int fd = s->fixed_file ? 0 : s->rfd;
-    if (s->info.registered_buffers)
-        io_uring_prep_read_fixed(sqe, fd, sl->buf + sl->done, (unsigned)ask, sl->aoff + sl->done,
-                                 (int)idx);
-    else
-        io_uring_prep_read(sqe, fd, sl->buf + sl->done, (unsigned)ask, sl->aoff + sl->done);
-    if (s->fixed_file)
-        sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, idx);
-    return 0;
+    /* -EBUSY cannot happen: the ring has a slot per buffer */
+    return pio__ring_prep_read(s->ring, s->fixed_file ? 0 : s->rfd, s->fixed_file,
+                               sl->buf + sl->done, (unsigned)ask, sl->aoff + sl->done,
+                               s->info.registered_buffers ? (int)idx : -1, idx);
 }
 
 static int complete_one(pio_io_ranges *s, struct slot *sl, int res);
 
 /* Handle one completion; a failed read is kept on its slot, so that in
  * ordered mode the ranges before it are still delivered first. */
-static int complete_uring(pio_io_ranges *s, struct io_uring_cqe *cqe)
+static void complete_uring(pio_io_ranges *s, uint64_t tag, int res)
 {
-    struct slot *sl = &s->slots[io_uring_cqe_get_data64(cqe)];
-    int res = cqe->res;
-    io_uring_cqe_seen(&s->ring, cqe);
+    struct slot *sl = &s->slots[tag];
     s->inflight--;
     int rc = complete_one(s, sl, res);
     if (rc != 0) {
         sl->err = rc;
         sl->state = SLOT_READY;
     }
-    return 0;
 }
 
 static int complete_one(pio_io_ranges *s, struct slot *sl, int res)
@@ -229,18 +211,16 @@ static int complete_one(pio_io_ranges *s, struct slot *sl, int res)
     int rc = slot_submit_uring(s, sl);
     if (rc == 0) {
         s->inflight++;
-        io_uring_submit(&s->ring);
+        pio__ring_submit(s->ring);
     }
     return rc;
 }
-#endif
 
 /* Start reads into free slots, in request order. */
 static int refill(pio_io_ranges *s)
 {
     if (s->info.engine != PIO_IO_URING)
         return 0;
-#ifdef PIO_HAVE_URING
     unsigned queued = 0;
     for (unsigned i = 0; i < s->nslots && s->next_submit < s->n; i++) {
         struct slot *sl = &s->slots[i];
@@ -255,11 +235,10 @@ static int refill(pio_io_ranges *s)
         queued++;
     }
     if (queued) {
-        int rc = io_uring_submit(&s->ring);
+        int rc = pio__ring_submit(s->ring);
         if (rc < 0)
             return rc;
     }
-#endif
     return 0;
 }
 
@@ -352,7 +331,6 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
         return deliver(s, sl, index, data);
     }
 
-#ifdef PIO_HAVE_URING
     for (;;) {
         int rc = refill(s);
         if (rc != 0)
@@ -372,22 +350,17 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
             return pio_error_set(err, PIO_EUSAGE,
                                  "%s: all %u stream buffers are held; release some first",
                                  s->f->path, s->nslots);
-        struct io_uring_cqe *cqe;
-        rc = wait ? io_uring_wait_cqe(&s->ring, &cqe) : io_uring_peek_cqe(&s->ring, &cqe);
+        uint64_t tag;
+        int res;
+        rc = pio__ring_complete(s->ring, wait, &tag, &res);
         if (rc == -EAGAIN && !wait)
             return -EAGAIN;
         if (rc == -EINTR)
             continue;
         if (rc < 0)
             return fail(s, rc, s->next_deliver, err);
-        uint64_t seq = s->slots[io_uring_cqe_get_data64(cqe)].seq;
-        if ((rc = complete_uring(s, cqe)) != 0)
-            return fail(s, rc, seq, err);
+        complete_uring(s, tag, res);
     }
-#else
-    (void)wait;
-    return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: built without io_uring", s->f->path);
-#endif
 }
 
 void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data)
@@ -411,22 +384,20 @@ void pio_io_ranges_close(pio_io_ranges *s)
 {
     if (!s)
         return;
-#ifdef PIO_HAVE_URING
-    if (s->ring_ok) {
+    if (s->ring) {
         /* Reap what is in flight before the buffers go away. */
         while (s->inflight > 0) {
-            struct io_uring_cqe *cqe;
-            int rc = io_uring_wait_cqe(&s->ring, &cqe);
+            uint64_t tag;
+            int res;
+            int rc = pio__ring_complete(s->ring, true, &tag, &res);
             if (rc == -EINTR)
                 continue;
             if (rc < 0)
                 break;
-            io_uring_cqe_seen(&s->ring, cqe);
             s->inflight--;
         }
-        io_uring_queue_exit(&s->ring);
+        pio__ring_exit(s->ring);
     }
-#endif
     for (unsigned i = 0; s->slots && i < s->nslots; i++)
         free(s->slots[i].buf);
     free(s->slots);
@@ -488,21 +459,22 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
             goto oom;
 
     if (s->info.engine == PIO_IO_URING) {
-#ifdef PIO_HAVE_URING
         int rc = pio_io_fault_take(PIO_FAULT_URING_SETUP);
         if (rc == 0)
-            rc = io_uring_queue_init(s->nslots, &s->ring, 0);
-        if (rc < 0) {
+            rc = pio__ring_init(&s->ring, s->nslots);
+        if (rc == PIO_ENOTSUPPORTED) {
+            s->info.engine = PIO_IO_PREAD;
+            note_add(&s->info, "built without liburing; using pread", rc);
+        } else if (rc < 0) {
             s->info.engine = PIO_IO_PREAD;
             note_add(&s->info, "io_uring setup failed; using pread", rc);
         } else {
-            s->ring_ok = true;
-            s->fixed_file = io_uring_register_files(&s->ring, &s->rfd, 1) == 0;
+            s->fixed_file = pio__ring_register_file(s->ring, s->rfd) == 0;
             struct iovec *iov = calloc(s->nslots, sizeof(*iov));
             if (iov) {
                 for (unsigned i = 0; i < s->nslots; i++)
                     iov[i] = (struct iovec){s->slots[i].buf, s->slot_cap};
-                rc = io_uring_register_buffers(&s->ring, iov, s->nslots);
+                rc = pio__ring_register_buffers(s->ring, iov, s->nslots);
                 s->info.registered_buffers = rc == 0;
                 if (rc != 0)
                     note_add(&s->info, "registered buffers refused (RLIMIT_MEMLOCK?); plain reads",
@@ -510,10 +482,6 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
                 free(iov);
             }
         }
-#else
-        s->info.engine = PIO_IO_PREAD;
-        note_add(&s->info, "built without liburing; using pread", PIO_ENOTSUPPORTED);
-#endif
     }
     *out = s;
     return 0;

@@ -13,10 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef PIO_HAVE_URING
-#include <liburing.h>
-#endif
-
+#include "io/io_ring.h"
 #include "io/pio_io.h"
 
 #include "common/pio_common.h"
@@ -34,20 +31,16 @@ struct pio_io_wq {
     struct wq_buf *bufs;
     int error;
     uint64_t error_off;
-#ifdef PIO_HAVE_URING
-    struct io_uring ring;
-#endif
+    pio__ring *ring;
 };
 
-#ifdef PIO_HAVE_URING
 static int submit(pio_io_wq *q, struct wq_buf *b)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
-    if (!sqe)
-        return -EBUSY;
-    io_uring_prep_write(sqe, q->fd, b->p + b->done, (unsigned)(b->len - b->done), b->off + b->done);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(b - q->bufs));
-    int rc = io_uring_submit(&q->ring);
+    int rc = pio__ring_prep_write(q->ring, q->fd, b->p + b->done, (unsigned)(b->len - b->done),
+                                  b->off + b->done, (uint64_t)(b - q->bufs));
+    if (rc != 0)
+        return rc;
+    rc = pio__ring_submit(q->ring);
     if (rc < 0)
         return rc;
     q->inflight++;
@@ -57,16 +50,14 @@ static int submit(pio_io_wq *q, struct wq_buf *b)
 /* Wait for (or, if !wait, take an available) completion. */
 static int reap(pio_io_wq *q, bool wait)
 {
-    struct io_uring_cqe *cqe;
-    int rc;
+    uint64_t tag;
+    int rc, res;
     do
-        rc = wait ? io_uring_wait_cqe(&q->ring, &cqe) : io_uring_peek_cqe(&q->ring, &cqe);
+        rc = pio__ring_complete(q->ring, wait, &tag, &res);
     while (rc == -EINTR);
     if (rc < 0)
         return rc;
-    struct wq_buf *b = &q->bufs[io_uring_cqe_get_data64(cqe)];
-    int res = cqe->res;
-    io_uring_cqe_seen(&q->ring, cqe);
+    struct wq_buf *b = &q->bufs[tag];
     q->inflight--;
     if (res == -EINTR || res == -EAGAIN || (res > 0 && b->done + (uint64_t)res < b->len)) {
         if (res > 0)
@@ -80,7 +71,6 @@ static int reap(pio_io_wq *q, bool wait)
     b->busy = false;
     return 0;
 }
-#endif
 
 int pio_io_wq_open(pio_io_wq **out, int fd, unsigned depth, struct pio_io_info *info)
 {
@@ -92,17 +82,14 @@ int pio_io_wq_open(pio_io_wq **out, int fd, unsigned depth, struct pio_io_info *
     q->depth = depth ? depth : 4;
     q->bufs = calloc(q->depth, sizeof(*q->bufs));
     int rc = q->bufs ? pio_io_fault_take(PIO_FAULT_URING_SETUP) : -ENOMEM;
-#ifdef PIO_HAVE_URING
     if (rc == 0)
-        rc = io_uring_queue_init(q->depth, &q->ring, 0);
-#else
-    if (rc == 0)
-        rc = PIO_ENOTSUPPORTED;
-#endif
+        rc = pio__ring_init(&q->ring, q->depth);
     if (rc != 0) {
         if (info) {
             info->engine = PIO_IO_PREAD;
-            snprintf(info->note, sizeof(info->note), "io_uring setup failed (%s); using pwrite",
+            snprintf(info->note, sizeof(info->note),
+                     rc == PIO_ENOTSUPPORTED ? "io_uring: built without liburing (%s); using pwrite"
+                                             : "io_uring setup failed (%s); using pwrite",
                      pio_strerror(rc));
         }
         free(q->bufs);
@@ -142,13 +129,8 @@ uint8_t *pio_io_wq_get(pio_io_wq *q, size_t len, int *rc)
             b->busy = true; /* reserved until submitted and written, or released */
             return b->p;
         }
-#ifdef PIO_HAVE_URING
         if ((*rc = reap(q, true)) != 0)
             return NULL;
-#else
-        *rc = PIO_ENOTSUPPORTED;
-        return NULL;
-#endif
     }
 }
 
@@ -162,12 +144,10 @@ int pio_io_wq_submit(pio_io_wq *q, const uint8_t *buf, size_t len, uint64_t off)
         b->off = off;
         b->len = len;
         b->done = 0;
-#ifdef PIO_HAVE_URING
         /* Take completions that are already there, so buffers come back. */
         while (q->inflight > 0 && reap(q, false) == 0)
             ;
         return submit(q, b);
-#endif
     }
     return PIO_EUSAGE;
 }
@@ -189,13 +169,11 @@ size_t pio_io_wq_capacity_of(const pio_io_wq *q, const uint8_t *buf)
 
 int pio_io_wq_drain(pio_io_wq *q)
 {
-#ifdef PIO_HAVE_URING
     while (q->inflight > 0) {
         int rc = reap(q, true);
         if (rc != 0)
             return rc;
     }
-#endif
     return q->error;
 }
 
@@ -204,9 +182,7 @@ void pio_io_wq_close(pio_io_wq *q)
     if (!q)
         return;
     pio_io_wq_drain(q);
-#ifdef PIO_HAVE_URING
-    io_uring_queue_exit(&q->ring);
-#endif
+    pio__ring_exit(q->ring);
     for (unsigned i = 0; i < q->depth; i++)
         free(q->bufs[i].p);
     free(q->bufs);

@@ -24,6 +24,8 @@
 #include "prismio/concurrent.h"
 #include "prismio/pipeline.h"
 
+#include "pipeline/pio_pipeline.h"
+
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
 
@@ -250,7 +252,9 @@ static void *source_main(void *arg)
     /* A source that can decode into the batch gets the next frame's place
      * in it, sized for its bound on atoms (nothing to copy then). */
     uint64_t bound = PAD_ATOMS(p->sinfo.max_natoms);
-    bool into = p->src->next_into && bound <= p->atom_cap;
+    int (*next_into)(void *, struct pio_frame *, float *, uint64_t, struct pio_error *) =
+        pio__source_next_into(p->src);
+    bool into = next_into && bound <= p->atom_cap;
     float *scratch = NULL;
     while (!pipe_failed(p)) {
         struct pio_frame f;
@@ -264,8 +268,7 @@ static void *source_main(void *arg)
             if (!b && !(b = batch_get(p, &seq, p->frames_in)))
                 break;
             dst = (float *)b->positions + b->atom_offset[b->nframes] * 3;
-            rc = p->src->next_into(p->src->ctx, &f, dst, p->atom_cap - b->atom_offset[b->nframes],
-                                   &e);
+            rc = next_into(p->src->ctx, &f, dst, p->atom_cap - b->atom_offset[b->nframes], &e);
         } else {
             rc = p->src->next(p->src->ctx, &f, &e);
         }
@@ -741,6 +744,11 @@ PIO_API int pio_pipeline_run(struct pio_source *src, struct pio_sink *sink,
                                  opts->size, sizeof(o));
         o = *opts;
     }
+    if (src->size > sizeof(*src) || sink->size > sizeof(*sink))
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s, %s: built for a newer prism-io (source size %u, sink size %u)",
+                             src->name ? src->name : "source", sink->name ? sink->name : "sink",
+                             src->size, sink->size);
     struct pipe *p = calloc(1, sizeof(*p));
     if (!p)
         return pio_error_set(err, -ENOMEM, "out of memory");
@@ -828,4 +836,20 @@ out:
     free(sub);
     free(p);
     return rc;
+}
+
+PIO_API void pio_source_destroy(struct pio_source *s)
+{
+    if (s && s->destroy)
+        s->destroy(s->ctx);
+    if (s)
+        memset(s, 0, sizeof(*s));
+}
+
+PIO_API void pio_sink_destroy(struct pio_sink *s)
+{
+    if (s && s->destroy)
+        s->destroy(s->ctx);
+    if (s)
+        memset(s, 0, sizeof(*s));
 }

@@ -22,13 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "prismio/io.h"
 #include "prismio/telemetry.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
 
-#define NENG PIO_IO_ENGINE_COUNT
+#define NENG PIO_ENGINE_NAMES
 #define SUB  16 /* sub-buckets per power of two */
 #define MAXE 47 /* values up to 2^48 ns (78 hours) */
 #define NB   (SUB + (MAXE - 3) * SUB)
@@ -428,7 +427,7 @@ PIO_API void pio_telemetry_summary(FILE *f, bool json)
             } else if (g == 0) {
                 continue;
             }
-            const char *eng = g > 0 ? pio_io_engine_name((enum pio_io_engine)g) : "-";
+            const char *eng = g > 0 ? pio__engine_names[g] : "-";
             if (json) {
                 fprintf(f,
                         "%s{\"op\":\"%s\",\"engine\":\"%s\",\"count\":%llu,\"errors\":%llu,"
@@ -506,7 +505,7 @@ static void trace_event(void *p, const struct ev *e, uint64_t ts)
             "%s\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":%d,"
             "\"tid\":%u,\"args\":{\"file\":%llu,\"frame\":%lld,\"bytes\":%llu,\"result\":%d}}",
             c->first ? "" : ",", op < PIO_OP_COUNT ? op_names[op] : "?",
-            eng ? pio_io_engine_name((enum pio_io_engine)eng) : "prismio", (double)ts / 1e3,
+            eng && eng < NENG ? pio__engine_names[eng] : "prismio", (double)ts / 1e3,
             (double)atomic_load_explicit(&e->dur, memory_order_relaxed) / 1e3, (int)getpid(),
             atomic_load_explicit(&e->tid, memory_order_relaxed),
             (unsigned long long)atomic_load_explicit(&e->file, memory_order_relaxed),
@@ -593,7 +592,7 @@ static void dump_event(void *p, const struct ev *e, uint64_t ts)
     s_str(s, " op=");
     s_str(s, op < PIO_OP_COUNT ? op_names[op] : "?");
     s_str(s, " engine=");
-    s_str(s, eng ? pio_io_engine_name((enum pio_io_engine)eng) : "-");
+    s_str(s, eng && eng < NENG ? pio__engine_names[eng] : "-");
     s_str(s, " file=");
     s_u64(s, atomic_load_explicit(&e->file, memory_order_relaxed));
     s_str(s, " frame=");
@@ -628,7 +627,7 @@ static int dump_fd(int fd, int sig)
                 s_str(&s, "counter op=");
                 s_str(&s, op_names[o]);
                 s_str(&s, " engine=");
-                s_str(&s, g ? pio_io_engine_name((enum pio_io_engine)g) : "-");
+                s_str(&s, g ? pio__engine_names[g] : "-");
                 s_str(&s, " count=");
                 s_u64(&s, c);
                 s_str(&s, " errors=");

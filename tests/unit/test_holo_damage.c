@@ -120,7 +120,7 @@ static void test_truncation(const char *path, const char *cut)
         struct pio_frame f;
         CHECK(pio_reader_frame(r, i, &f, NULL) == 0);
         struct holo_frame_layout lay;
-        holo_frame_layout(f.natoms, f.fields, f.nscalars, &lay);
+        pio__holo_frame_layout(f.natoms, f.fields, f.nscalars, &lay);
         ends[i] = f.offset + lay.length;
     }
     pio_reader_close(r);
@@ -154,7 +154,7 @@ static void test_truncation(const char *path, const char *cut)
          * the file, or of the first commit) */
         uint64_t io, il;
         bool committed = c >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
-                         holo_footer_valid(orig, c, c - HOLO_FOOTER_SIZE, orig + 32, &io, &il);
+                         pio__holo_footer_valid(orig, c, c - HOLO_FOOTER_SIZE, orig + 32, &io, &il);
         CHECKF(in.recovered == !committed, "cut at %zu: recovered flag", c);
         commits += committed;
         pio_reader_close(t);
@@ -331,7 +331,7 @@ static void test_resync_budget(const char *path, const char *cut)
 static void rehash_record(uint8_t *b, uint64_t off)
 {
     uint64_t len = holo_rd64(b + off + 8);
-    holo_record_hash(b + off, len, 1, b + off + HOLO_HASH_OFF);
+    pio__holo_record_hash(b + off, len, 1, b + off + HOLO_HASH_OFF);
 }
 
 static void rehash_tail(uint8_t *b, size_t len)
@@ -341,7 +341,7 @@ static void rehash_tail(uint8_t *b, size_t len)
     rehash_record(b, io);
     uint8_t salt[16];
     memcpy(salt, b + 32, 16);
-    holo_footer_hash(f, b + io + HOLO_HASH_OFF, salt, f + HOLO_HASH_OFF);
+    pio__holo_footer_hash(f, b + io + HOLO_HASH_OFF, salt, f + HOLO_HASH_OFF);
 }
 
 static int expect_error(const char *path, const uint8_t *b, size_t len, bool at_open,

@@ -82,7 +82,7 @@ static int load(const char *path, struct small_file *f)
         struct pio_frame fr;
         struct holo_frame_layout lay;
         if (pio_reader_frame(r, i, &fr, &e) != 0 ||
-            holo_frame_layout(fr.natoms, fr.fields, fr.nscalars, &lay) != 0)
+            pio__holo_frame_layout(fr.natoms, fr.fields, fr.nscalars, &lay) != 0)
             return -1;
         f->starts[i] = fr.offset;
         f->ends[i] = fr.offset + lay.length;

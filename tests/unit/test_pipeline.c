@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <prismio/convert.h>
 #include <prismio/pipeline.h>
 
 #include "common/pio_common.h"
@@ -556,7 +557,8 @@ static void ws_release(void *ctx, const struct pio_frame *f)
 
 static struct pio_source wrap(struct wrap_source *s, const char *name)
 {
-    return (struct pio_source){name, s, ws_info, ws_start, ws_next, ws_release, NULL, NULL};
+    return (struct pio_source){
+        sizeof(struct pio_source), name, s, ws_info, ws_start, ws_next, ws_release, NULL, NULL};
 }
 
 struct fail_ctx {
@@ -955,10 +957,17 @@ static void test_next_into(void)
             struct pio_error e = {0};
             CHECK(s && pio_source_synthetic(&s->inner, 40, 711, PIO_FIELD_BOX, 5, &e) == 0);
             s->many = cases[c].many;
-            struct pio_source src = {"into",    s,
-                                     into_info, into_start,
-                                     into_next, into_release,
-                                     NULL,      mode == 0 ? into_next_into : NULL};
+            /* mode 1: a source built before next_into existed (its size
+             * ends before the member): the pipeline must not call it */
+            struct pio_source src = PIO_SOURCE_INIT;
+            src.size = mode == 0 ? sizeof(src) : offsetof(struct pio_source, next_into);
+            src.name = "into";
+            src.ctx = s;
+            src.info = into_info;
+            src.start = into_start;
+            src.next = into_next;
+            src.release = into_release;
+            src.next_into = into_next_into;
             struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
             wo.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
             wo.salt = SALT;
@@ -981,6 +990,18 @@ static void test_next_into(void)
         CHECKF(fixture_same_holo(out[0], out[1]),
                "case %zu: frames decoded in place wrote other bytes", c);
     }
+    /* a source built for a newer, bigger struct is refused, not misread */
+    struct pio_source src;
+    struct pio_sink sink;
+    struct pio_error e = {0};
+    CHECK(pio_source_synthetic(&src, 4, 3, 0, 1, &e) == 0);
+    CHECK(pio_sink_holo(&sink, out[0], NULL, 0, &e) == 0);
+    src.size = sizeof(src) + 8;
+    CHECK(pio_pipeline_run(&src, &sink, NULL, NULL, &e) == PIO_EUSAGE);
+    CHECKF(strstr(e.message, "newer prism-io") != NULL, "%s", e.message);
+    src.size = sizeof(src);
+    pio_source_destroy(&src);
+    pio_sink_destroy(&sink);
     unlink(out[0]);
     unlink(out[1]);
 }
@@ -1005,8 +1026,15 @@ static void test_sink_hash_threads(void)
         wo.hash_threads = t == 1 && !many ? 2 : 0; /* 0: the sink's default */
         CHECK(s && pio_source_synthetic(&s->inner, 300, 711, 0, 3, &e) == 0);
         s->busy = t == 0;
-        struct pio_source src = {"busy",       s,    into_info,     into_start, into_next,
-                                 into_release, NULL, into_next_into};
+        struct pio_source src = {sizeof(struct pio_source),
+                                 "busy",
+                                 s,
+                                 into_info,
+                                 into_start,
+                                 into_next,
+                                 into_release,
+                                 NULL,
+                                 into_next_into};
         CHECK(pio_sink_holo(&sink, out[t], &wo, 0, &e) == 0);
         CHECKF(pio_pipeline_run(&src, &sink, NULL, NULL, &e) == 0, "%s", e.message);
         pio_source_destroy(&s->inner);

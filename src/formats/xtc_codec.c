@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert/xtc_codec.h"
+#include "formats/xtc_codec.h"
 
 #include "common/pio_common.h"
 
@@ -178,8 +178,8 @@ static inline void getints(struct bits_in *b, int nbits, const uint32_t sizes[3]
     out[0] = (uint32_t)v;
 }
 
-int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out, float *prec_out,
-                      const char **why)
+int pio__xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
+                           float *prec_out, const char **why)
 {
     if (natoms <= 9) {
         for (uint32_t i = 0; i < natoms * 3; i++)
@@ -340,8 +340,8 @@ static inline int64_t adiff(int32_t a, int32_t b)
     return d < 0 ? -d : d;
 }
 
-int xtc_encode_coords(struct xdr_out *o, const float *xyz, uint32_t natoms, float precision,
-                      bool large, int32_t *ints, const char **why)
+int pio__xtc_encode_coords(struct xdr_out *o, const float *xyz, uint32_t natoms, float precision,
+                           bool large, int32_t *ints, const char **why)
 {
     if (natoms <= 9) {
         for (uint32_t i = 0; i < natoms * 3; i++)

@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert/convert_internal.h"
+#include "formats/formats_internal.h"
 
 #include "common/pio_common.h"
 
@@ -221,7 +221,7 @@ static int nch_dims(struct nch *h)
                             (unsigned long long)h->recdim);
         if (len == 0)
             h->recdim = k;
-        if (offsets_push(&h->dimlen, &h->ndims, &h->dimcap, len) != 0)
+        if (pio__offsets_push(&h->dimlen, &h->ndims, &h->dimcap, len) != 0)
             return pio_error_set(h->err, -ENOMEM, "%s: out of memory", h->path);
     }
     return rc;
@@ -318,8 +318,8 @@ static int nch_var(struct nch *h, uint64_t k, struct var_sum *vs)
     return 0;
 }
 
-int ncdf_header_check(struct ncdf_records *out, const uint8_t *map, uint64_t size, const char *path,
-                      struct pio_error *err)
+int pio__ncdf_header_check(struct ncdf_records *out, const uint8_t *map, uint64_t size,
+                           const char *path, struct pio_error *err)
 {
     memset(out, 0, sizeof(*out));
     if (size >= 4 && memcmp(map, "\x89HDF", 4) == 0)

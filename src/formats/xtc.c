@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "convert/convert_internal.h"
-#include "convert/xtc_codec.h"
+#include "formats/formats_internal.h"
+#include "formats/xtc_codec.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
@@ -75,7 +75,7 @@ static const uint8_t *scan_bytes(struct xtc_src *s, struct scan_win *w, uint64_t
     *avail = PIO_MIN(s->size - off, want);
     if (off < w->off || off + *avail > w->off + w->len) {
         uint64_t n = PIO_MIN(s->size - off, w->last >= SCAN_WINDOW / 4 ? 4096 : SCAN_WINDOW);
-        if ((*rc = conv_pread(s->fd, w->buf, (size_t)n, off)) != 0)
+        if ((*rc = pio__conv_pread(s->fd, w->buf, (size_t)n, off)) != 0)
             return NULL;
         w->off = off;
         w->len = n;
@@ -146,7 +146,7 @@ static bool later_frame(struct xtc_src *s, uint64_t off)
     uint8_t buf[4096]; /* on the stack: sources may be opened on several threads */
     for (uint64_t pos = off + 4; pos + 8 <= s->size; pos += sizeof(buf) - 8) {
         size_t n = (size_t)PIO_MIN(sizeof(buf), s->size - pos);
-        if (conv_pread(s->fd, buf, n, pos) != 0)
+        if (pio__conv_pread(s->fd, buf, n, pos) != 0)
             return false;
         for (size_t k = 0; k + 8 <= n; k += 4)
             if (memcmp(buf + k, pat, 8) == 0)
@@ -204,7 +204,7 @@ static int xtc_scan_win(struct xtc_src *s, struct scan_win *w, struct pio_error 
         }
         if (rc != 0)
             return rc;
-        if (offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
+        if (pio__offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
         off += len;
         w->last = len;
@@ -250,7 +250,7 @@ static void decode_slot(struct xtc_src *s, struct slot *sl, float *dst)
         sl->buf = b;
         sl->cap = (size_t)len;
     }
-    int rc = conv_pread(s->fd, sl->buf, (size_t)len, off);
+    int rc = pio__conv_pread(s->fd, sl->buf, (size_t)len, off);
     if (rc != 0) {
         sl->rc =
             pio_error_set(&sl->err, rc, "%s: frame %llu at offset 0x%llx: read failed: %s", s->path,
@@ -282,7 +282,8 @@ static void decode_slot(struct xtc_src *s, struct slot *sl, float *dst)
     const char *why = "truncated";
     uint64_t t0 = pio_tm_start();
     rc = x.bad ? PIO_ETRUNCATED
-               : xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, xs, &precision, &why);
+               : pio__xtc_decode_coords(&x, s->natoms, magic == XTC_MAGIC_LARGE, xs, &precision,
+                                        &why);
     pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)s->fd, i, len, t0, rc);
     if (rc != 0) {
         sl->rc = pio_error_set(&sl->err, rc, "%s: frame %llu at offset 0x%llx: %s", s->path,
@@ -479,8 +480,8 @@ static void xs_destroy(void *ctx)
     free(s);
 }
 
-int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
-                    struct pio_error *err)
+static int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
+                           struct pio_error *err)
 {
     struct xtc_src *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
@@ -505,8 +506,15 @@ int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
         xs_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source xtc", s,          xs_info,    xs_start,
-                               xs_next,      xs_release, xs_destroy, xs_next_into};
+    *out = (struct pio_source){sizeof(struct pio_source),
+                               "source xtc",
+                               s,
+                               xs_info,
+                               xs_start,
+                               xs_next,
+                               xs_release,
+                               xs_destroy,
+                               xs_next_into};
     return 0;
 }
 
@@ -556,8 +564,8 @@ static int xk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
         xdr_put_u32(&s->o, (uint32_t)fr.natoms);
         const char *why = "";
         uint64_t t0 = pio_tm_start();
-        int rc = xtc_encode_coords(&s->o, (const float *)fr.positions, (uint32_t)fr.natoms,
-                                   s->precision, large, s->ints, &why);
+        int rc = pio__xtc_encode_coords(&s->o, (const float *)fr.positions, (uint32_t)fr.natoms,
+                                        s->precision, large, s->ints, &why);
         pio_tm_end(PIO_OP_ENCODE, 0, 0, fr.index, s->o.len, t0, rc);
         if (rc == -ENOMEM || s->o.oom)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->base.path);
@@ -577,20 +585,47 @@ static void xk_destroy(void *ctx)
     struct xtc_sink *s = ctx;
     if (!s)
         return;
-    sink_base_release(&s->base);
+    pio__sink_base_release(&s->base);
     free(s->o.p);
     free(s->ints);
     free(s);
 }
 
-int xtc_sink_open(struct pio_sink *out, const char *path, bool overwrite, float precision,
-                  struct pio_error *err)
+static int xtc_sink_open(struct pio_sink *out, const char *path, bool overwrite, float precision,
+                         struct pio_error *err)
 {
     if (!(precision > 0) || !isfinite(precision))
         return pio_error_set(err, PIO_EUSAGE, "%s: XTC precision must be positive", path);
-    int rc = sink_new(out, sizeof(struct xtc_sink), "sink xtc", path, overwrite, xk_write,
-                      xk_destroy, err);
+    int rc = pio__sink_new(out, sizeof(struct xtc_sink), "sink xtc", path, overwrite, xk_write,
+                           xk_destroy, err);
     if (rc == 0)
         ((struct xtc_sink *)out->ctx)->precision = precision;
     return rc;
 }
+
+/* ---- registry entry ---- */
+
+static bool xtc_probe(const uint8_t *h, size_t n)
+{
+    return n >= 4 && (be32_at(h) == 1995 || be32_at(h) == 2023);
+}
+static int xtc_open_source(struct pio_source *out, const char *path,
+                           const struct pio_source_options *o, struct pio_error *err)
+{
+    return xtc_source_open(out, path, o->threads, err);
+}
+static int xtc_open_sink(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
+                         struct pio_error *err)
+{
+    return xtc_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0,
+                         o->xtc_precision > 0 ? o->xtc_precision : 1000.0f, err);
+}
+const struct pio__format pio__format_xtc = {
+    .id = PIO_FORMAT_XTC,
+    .name = "xtc",
+    .extensions = ".xtc",
+    .caps = PIO_FORMAT_CAN_READ | PIO_FORMAT_CAN_WRITE | PIO_FORMAT_HAS_BOX,
+    .probe = xtc_probe,
+    .open_source = xtc_open_source,
+    .open_sink = xtc_open_sink,
+};

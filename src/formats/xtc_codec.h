@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "convert/xdr.h"
+#include "formats/xdr.h"
 
 #define XTC_MAGIC       1995
 #define XTC_MAGIC_LARGE 2023 /* 64-bit byte count */
@@ -21,11 +21,11 @@
  * the frame's (0 for natoms <= 9, stored as raw floats). 0, or a PIO_E*
  * code with *why a short reason.
  */
-int xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out, float *precision,
-                      const char **why);
+int pio__xtc_decode_coords(struct xdr_in *x, uint32_t natoms, bool large, float *out,
+                           float *precision, const char **why);
 
 /* Encode natoms * 3 floats at `precision` (ints: natoms * 3 scratch). */
-int xtc_encode_coords(struct xdr_out *o, const float *xyz, uint32_t natoms, float precision,
-                      bool large, int32_t *ints, const char **why);
+int pio__xtc_encode_coords(struct xdr_out *o, const float *xyz, uint32_t natoms, float precision,
+                           bool large, int32_t *ints, const char **why);
 
 #endif /* PIO_XTC_CODEC_H */

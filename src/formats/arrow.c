@@ -1,5 +1,5 @@
 /*
- * arrow: Arrow IPC files as pipeline ends, so `prismio convert` writes and
+ * formats: Arrow IPC files as pipeline ends, so `prismio convert` writes and
  * reads them like any other format.
  *
  * The sink turns each pipeline batch into record batches through a layout
@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arrow/arrow_internal.h"
+#include "formats/formats_internal.h"
+
+#include "arrow/pio_arrow.h"
 #include "common/pio_common.h"
 
 /* ---- sink ------------------------------------------------------------------------- */
@@ -62,13 +64,13 @@ static int as_start(struct arrow_sink *s, const struct pio_frame *first,
                                   (const char *const *)s->values,
                                   NULL,
                                   s->path};
-    int rc = arw_layout_new(&s->L, &c, err);
+    int rc = pio__arw_layout_new(&s->L, &c, err);
     if (rc != 0)
         return rc;
     struct ArrowSchema schema;
-    if ((rc = arw_layout_schema(s->L, &schema, err)) != 0)
+    if ((rc = pio__arw_layout_schema(s->L, &schema, err)) != 0)
         return rc;
-    rc = arw_ipc_writer_open(&s->w, s->path, s->overwrite, &schema, err);
+    rc = pio__arw_ipc_writer_open(&s->w, s->path, s->overwrite, &schema, err);
     schema.release(&schema);
     return rc;
 }
@@ -119,9 +121,9 @@ static int as_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
             while (k + n < b->nframes && s->frames[k + n].natoms < ZERO_COPY_ATOMS)
                 n++;
         struct ArrowArray batch;
-        rc = arw_layout_batch(s->L, &s->frames[k], n, &batch, err);
+        rc = pio__arw_layout_batch(s->L, &s->frames[k], n, &batch, err);
         if (rc == 0) {
-            rc = arw_ipc_writer_batch(s->w, &batch, err);
+            rc = pio__arw_ipc_writer_batch(s->w, &batch, err);
             batch.release(&batch);
         }
         k += n;
@@ -136,7 +138,7 @@ static int as_end(void *ctx, bool ok, struct pio_error *err)
     if (ok && !s->w)
         rc = as_start(s, NULL, NULL, err); /* no frames: a file with the schema only */
     if (s->w) {
-        int rc2 = arw_ipc_writer_close(s->w, ok && rc == 0, ok && rc == 0 ? err : NULL);
+        int rc2 = pio__arw_ipc_writer_close(s->w, ok && rc == 0, ok && rc == 0 ? err : NULL);
         s->w = NULL;
         rc = rc ? rc : rc2;
     }
@@ -147,16 +149,16 @@ static void as_destroy(void *ctx)
 {
     struct arrow_sink *s = ctx;
     if (s->w)
-        arw_ipc_writer_close(s->w, false, NULL);
-    arw_layout_put(s->L);
+        pio__arw_ipc_writer_close(s->w, false, NULL);
+    pio__arw_layout_put(s->L);
     as_free_meta(s);
     free(s->frames);
     free(s->path);
     free(s);
 }
 
-int arrow_sink_open(struct pio_sink *out, const char *path, bool overwrite, uint32_t layout,
-                    struct pio_error *err)
+static int arrow_sink_open(struct pio_sink *out, const char *path, bool overwrite, uint32_t layout,
+                           struct pio_error *err)
 {
     memset(out, 0, sizeof(*out));
     if (layout > PIO_ARROW_ATOMS)
@@ -168,8 +170,15 @@ int arrow_sink_open(struct pio_sink *out, const char *path, bool overwrite, uint
     }
     s->overwrite = overwrite;
     s->layout = layout;
-    *out = (struct pio_sink){"sink arrow", s,        PIO_FLOAT32, PIO_UNIT_NM,
-                             as_begin,     as_write, as_end,      as_destroy};
+    *out = (struct pio_sink){sizeof(struct pio_sink),
+                             "sink arrow",
+                             s,
+                             PIO_FLOAT32,
+                             PIO_UNIT_NM,
+                             as_begin,
+                             as_write,
+                             as_end,
+                             as_destroy};
     return 0;
 }
 
@@ -221,7 +230,7 @@ static bool bit(const uint8_t *v, int64_t i)
 static int find_col(const struct arrow_source *s, const char *name)
 {
     int n;
-    const struct arw_field *fl = arw_ipc_fields(s->f, &n);
+    const struct arw_field *fl = pio__arw_ipc_fields(s->f, &n);
     for (int i = 0; i < n; i++)
         if (strcmp(fl[i].name, name) == 0)
             return i;
@@ -234,7 +243,7 @@ static int want_col(struct arrow_source *s, const char *name, enum arw_type t, i
                     enum arw_type item, bool required, int *out, struct pio_error *err)
 {
     int n;
-    const struct arw_field *fl = arw_ipc_fields(s->f, &n);
+    const struct arw_field *fl = pio__arw_ipc_fields(s->f, &n);
     int i = find_col(s, name);
     *out = i;
     if (i == COL_NONE)
@@ -257,7 +266,7 @@ static int load_batch(struct arrow_source *s, uint32_t b, struct pio_error *err)
     if (s->slot_batch == (int64_t)b)
         return 0;
     s->slot_batch = -1;
-    int rc = arw_ipc_batch(s->f, b, &s->slot, err);
+    int rc = pio__arw_ipc_batch(s->f, b, &s->slot, err);
     if (rc == 0)
         s->slot_batch = b;
     return rc;
@@ -295,7 +304,7 @@ static int index_frames(struct arrow_source *s, struct pio_error *err)
     uint64_t cap = 0;
     int64_t last_value = 0;
     bool have_last = false;
-    for (uint64_t b = 0; b < arw_ipc_nbatches(s->f); b++) {
+    for (uint64_t b = 0; b < pio__arw_ipc_nbatches(s->f); b++) {
         int rc = load_batch(s, (uint32_t)b, err);
         if (rc != 0)
             return rc;
@@ -409,7 +418,7 @@ static int read_topology(struct arrow_source *s, struct pio_error *err)
 static int src_columns(struct arrow_source *s, struct pio_error *err)
 {
     const char *const *keys, *const *values;
-    uint64_t nmeta = arw_ipc_metadata(s->f, &keys, &values);
+    uint64_t nmeta = pio__arw_ipc_metadata(s->f, &keys, &values);
     const char *layout = NULL;
     s->keys = calloc((size_t)nmeta + 1, sizeof(char *));
     s->values = calloc((size_t)nmeta + 1, sizeof(char *));
@@ -451,7 +460,7 @@ static int src_columns(struct arrow_source *s, struct pio_error *err)
         if (rc == 0 && s->c_box != COL_NONE)
             s->fields |= PIO_FIELD_BOX;
         int n;
-        const struct arw_field *fl = arw_ipc_fields(s->f, &n);
+        const struct arw_field *fl = pio__arw_ipc_fields(s->f, &n);
         s->c_scalar = calloc((size_t)n + 1, sizeof(int));
         if (!s->c_scalar)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
@@ -567,7 +576,7 @@ static int src_next(void *ctx, struct pio_frame *out, struct pio_error *err)
             out->fields |= PIO_FIELD_BOX;
         }
         int n;
-        const struct arw_field *fl = arw_ipc_fields(s->f, &n);
+        const struct arw_field *fl = pio__arw_ipc_fields(s->f, &n);
         for (int k = 0; k < s->nscalars; k++) {
             const struct arw_col *c = &cols[s->c_scalar[k]];
             if (!bit(c->validity, r))
@@ -624,8 +633,8 @@ static void src_release(void *ctx, const struct pio_frame *f)
 static void src_destroy(void *ctx)
 {
     struct arrow_source *s = ctx;
-    arw_batch_slot_free(&s->slot);
-    arw_ipc_file_put(s->f);
+    pio__arw_batch_slot_free(&s->slot);
+    pio__arw_ipc_file_put(s->f);
     free(s->idx);
     free(s->c_scalar);
     free(s->keys);
@@ -643,7 +652,7 @@ static void src_destroy(void *ctx)
     free(s);
 }
 
-int arrow_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+static int arrow_source_open(struct pio_source *out, const char *path, struct pio_error *err)
 {
     memset(out, 0, sizeof(*out));
     struct arrow_source *s = calloc(1, sizeof(*s));
@@ -651,9 +660,9 @@ int arrow_source_open(struct pio_source *out, const char *path, struct pio_error
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     s->slot_batch = -1;
     s->c_frame = s->c_step = s->c_time = s->c_box = COL_NONE;
-    int rc = arw_ipc_file_open(&s->f, path, err);
+    int rc = pio__arw_ipc_file_open(&s->f, path, err);
     if (rc == 0) {
-        s->path = arw_ipc_path(s->f);
+        s->path = pio__arw_ipc_path(s->f);
         rc = src_columns(s, err);
     }
     if (rc == 0)
@@ -664,7 +673,43 @@ int arrow_source_open(struct pio_source *out, const char *path, struct pio_error
         src_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source arrow", s,           src_info,    src_start,
-                               src_next,       src_release, src_destroy, NULL};
+    *out = (struct pio_source){sizeof(struct pio_source),
+                               "source arrow",
+                               s,
+                               src_info,
+                               src_start,
+                               src_next,
+                               src_release,
+                               src_destroy,
+                               NULL};
     return 0;
 }
+
+/* ---- registry entry ---- */
+
+static bool arrow_probe(const uint8_t *h, size_t n)
+{
+    return n >= 6 && memcmp(h, "ARROW1", 6) == 0;
+}
+static int arrow_open_source(struct pio_source *out, const char *path,
+                             const struct pio_source_options *o, struct pio_error *err)
+{
+    (void)o;
+    return arrow_source_open(out, path, err);
+}
+static int arrow_open_sink(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
+                           struct pio_error *err)
+{
+    return arrow_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0, o->arrow_layout, err);
+}
+const struct pio__format pio__format_arrow = {
+    .id = PIO_FORMAT_ARROW,
+    .name = "arrow",
+    .extensions = ".arrow .feather",
+    .caps = PIO_FORMAT_CAN_READ | PIO_FORMAT_CAN_WRITE | PIO_FORMAT_HAS_TOPOLOGY |
+            PIO_FORMAT_HAS_VELOCITIES | PIO_FORMAT_HAS_FORCES | PIO_FORMAT_HAS_BOX |
+            PIO_FORMAT_RANDOM_ACCESS,
+    .probe = arrow_probe,
+    .open_source = arrow_open_source,
+    .open_sink = arrow_open_sink,
+};

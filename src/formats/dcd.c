@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert/convert_internal.h"
+#include "formats/formats_internal.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
@@ -194,7 +194,8 @@ static int ds_next(void *ctx, struct pio_frame *out, struct pio_error *err)
             for (int k = 0; k < 3; k++)
                 ang[k] = acos(ang[k]) * 180.0 / M_PI;
         if (c[0] > 0 && c[2] > 0 && c[5] > 0) {
-            box_from_lengths(c[0] / 10, c[2] / 10, c[5] / 10, ang[0], ang[1], ang[2], out->box);
+            pio__box_from_lengths(c[0] / 10, c[2] / 10, c[5] / 10, ang[0], ang[1], ang[2],
+                                  out->box);
             if (!box_finite(out->box))
                 return pio_error_set(err, PIO_ECORRUPT,
                                      "%s: frame %llu at offset 0x%llx: unit-cell angles %g %g %g "
@@ -248,17 +249,17 @@ static void ds_destroy(void *ctx)
     struct dcd_src *s = ctx;
     if (!s)
         return;
-    infile_close(&s->in);
+    pio__infile_close(&s->in);
     free(s->x);
     free(s);
 }
 
-int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+static int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *err)
 {
     struct dcd_src *s = calloc(1, sizeof(*s));
     if (!s)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
-    int rc = infile_open(&s->in, path, err);
+    int rc = pio__infile_open(&s->in, path, err);
     if (rc == 0)
         rc = dcd_scan(s, err);
     if (rc == 0 && !(s->x = malloc((size_t)s->natoms * 12)))
@@ -267,8 +268,15 @@ int dcd_source_open(struct pio_source *out, const char *path, struct pio_error *
         ds_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source dcd", s,          ds_info,    ds_start,
-                               ds_next,      ds_release, ds_destroy, NULL};
+    *out = (struct pio_source){sizeof(struct pio_source),
+                               "source dcd",
+                               s,
+                               ds_info,
+                               ds_start,
+                               ds_next,
+                               ds_release,
+                               ds_destroy,
+                               NULL};
     return 0;
 }
 
@@ -291,7 +299,7 @@ static int dk_begin(void *ctx, const struct pio_source_info *info, struct pio_er
 {
     struct dcd_sink *s = ctx;
     s->cell = info->fields & PIO_FIELD_BOX;
-    return sink_base_begin(ctx, info, err);
+    return pio__sink_base_begin(ctx, info, err);
 }
 
 static void dk_header(struct dcd_sink *s, uint32_t nset)
@@ -347,7 +355,7 @@ static int dk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
         if (s->cell) {
             double l[6] = {0, 0, 0, 90, 90, 90};
             if (f.fields & PIO_FIELD_BOX)
-                box_to_lengths(f.box, l);
+                pio__box_to_lengths(f.box, l);
             double c[6] = {l[0] * 10, l[5], l[1] * 10, l[4], l[3], l[2] * 10};
             put32(o, 48);
             fwrite(c, 8, 6, o);
@@ -377,9 +385,9 @@ static int dk_end(void *ctx, bool ok, struct pio_error *err)
             ok = false;
     }
     if (ok && s->frames == 0)
-        return outfile_finish(&s->base.of, false, NULL),
+        return pio__outfile_finish(&s->base.of, false, NULL),
                pio_error_set(err, PIO_EUSAGE, "%s: no frames to write", s->base.path);
-    return outfile_finish(&s->base.of, ok, err);
+    return pio__outfile_finish(&s->base.of, ok, err);
 }
 
 static void dk_destroy(void *ctx)
@@ -387,21 +395,51 @@ static void dk_destroy(void *ctx)
     struct dcd_sink *s = ctx;
     if (!s)
         return;
-    sink_base_release(&s->base);
+    pio__sink_base_release(&s->base);
     free(s->col);
     free(s);
 }
 
-int dcd_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err)
+static int dcd_sink_open(struct pio_sink *out, const char *path, bool overwrite,
+                         struct pio_error *err)
 {
     if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
         return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: DCD writing needs a little-endian host",
                              path);
-    int rc = sink_new(out, sizeof(struct dcd_sink), "sink dcd", path, overwrite, dk_write,
-                      dk_destroy, err);
+    int rc = pio__sink_new(out, sizeof(struct dcd_sink), "sink dcd", path, overwrite, dk_write,
+                           dk_destroy, err);
     if (rc == 0) {
         out->begin = dk_begin;
         out->end = dk_end;
     }
     return rc;
 }
+
+/* ---- registry entry ---- */
+
+/* The first Fortran record: 84 bytes, "CORD", in either byte order. */
+static bool dcd_probe(const uint8_t *h, size_t n)
+{
+    return n >= 8 && (le32_at(h) == 84 || be32_at(h) == 84) && memcmp(h + 4, "CORD", 4) == 0;
+}
+static int dcd_open_source(struct pio_source *out, const char *path,
+                           const struct pio_source_options *o, struct pio_error *err)
+{
+    (void)o;
+    return dcd_source_open(out, path, err);
+}
+static int dcd_open_sink(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
+                         struct pio_error *err)
+{
+    return dcd_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0, err);
+}
+const struct pio__format pio__format_dcd = {
+    .id = PIO_FORMAT_DCD,
+    .name = "dcd",
+    .extensions = ".dcd",
+    .caps =
+        PIO_FORMAT_CAN_READ | PIO_FORMAT_CAN_WRITE | PIO_FORMAT_HAS_BOX | PIO_FORMAT_RANDOM_ACCESS,
+    .probe = dcd_probe,
+    .open_source = dcd_open_source,
+    .open_sink = dcd_open_sink,
+};

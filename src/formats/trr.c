@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "convert/convert_internal.h"
-#include "convert/xdr.h"
+#include "formats/formats_internal.h"
+#include "formats/xdr.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
@@ -116,7 +116,7 @@ static bool later_frame(const struct trr_src *s, uint64_t off)
     uint8_t buf[4096]; /* on the stack: sources may be opened on several threads */
     for (uint64_t pos = off + 4; pos + plen <= s->size; pos += sizeof(buf) - plen) {
         size_t n = (size_t)PIO_MIN(sizeof(buf), s->size - pos);
-        if (conv_pread(s->fd, buf, n, pos) != 0)
+        if (pio__conv_pread(s->fd, buf, n, pos) != 0)
             return false;
         for (size_t k = 0; k + plen <= n; k += 4)
             if (memcmp(buf + k, pat, plen) == 0)
@@ -131,7 +131,7 @@ static int trr_scan(struct trr_src *s, struct pio_error *err)
     while (off < s->size) {
         uint8_t h[128];
         size_t avail = (size_t)PIO_MIN(sizeof(h), s->size - off);
-        int rc = conv_pread(s->fd, h, avail, off);
+        int rc = pio__conv_pread(s->fd, h, avail, off);
         if (rc != 0)
             return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: read failed", s->path,
                                  (unsigned long long)s->nframes, (unsigned long long)off);
@@ -186,7 +186,7 @@ static int trr_scan(struct trr_src *s, struct pio_error *err)
                                  s->path, (unsigned long long)s->nframes, (unsigned long long)off);
         s->fields |= (th.sizes[S_V] ? PIO_FIELD_VELOCITIES : 0) |
                      (th.sizes[S_F] ? PIO_FIELD_FORCES : 0) | (th.sizes[S_BOX] ? PIO_FIELD_BOX : 0);
-        if (offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
+        if (pio__offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
             return pio_error_set(err, -ENOMEM, "%s: out of memory", s->path);
         off += len;
     }
@@ -243,7 +243,7 @@ static int rs_next(void *ctx, struct pio_frame *out, struct pio_error *err)
         s->buf = b;
         s->bufcap = (size_t)len;
     }
-    int rc = conv_pread(s->fd, s->buf, (size_t)len, off);
+    int rc = pio__conv_pread(s->fd, s->buf, (size_t)len, off);
     struct xdr_in x = {s->buf, len, 0, false};
     struct trr_hdr h;
     const char *why = rc ? "read failed" : trr_parse(&x, &h);
@@ -307,7 +307,7 @@ static void rs_destroy(void *ctx)
     free(s);
 }
 
-int trr_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+static int trr_source_open(struct pio_source *out, const char *path, struct pio_error *err)
 {
     struct trr_src *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
@@ -333,8 +333,15 @@ int trr_source_open(struct pio_source *out, const char *path, struct pio_error *
         rs_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source trr", s,          rs_info,    rs_start,
-                               rs_next,      rs_release, rs_destroy, NULL};
+    *out = (struct pio_source){sizeof(struct pio_source),
+                               "source trr",
+                               s,
+                               rs_info,
+                               rs_start,
+                               rs_next,
+                               rs_release,
+                               rs_destroy,
+                               NULL};
     return 0;
 }
 
@@ -395,13 +402,42 @@ static void rk_destroy(void *ctx)
     struct trr_sink *s = ctx;
     if (!s)
         return;
-    sink_base_release(&s->base);
+    pio__sink_base_release(&s->base);
     free(s->o.p);
     free(s);
 }
 
-int trr_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err)
+static int trr_sink_open(struct pio_sink *out, const char *path, bool overwrite,
+                         struct pio_error *err)
 {
-    return sink_new(out, sizeof(struct trr_sink), "sink trr", path, overwrite, rk_write, rk_destroy,
-                    err);
+    return pio__sink_new(out, sizeof(struct trr_sink), "sink trr", path, overwrite, rk_write,
+                         rk_destroy, err);
 }
+
+/* ---- registry entry ---- */
+
+static bool trr_probe(const uint8_t *h, size_t n)
+{
+    return n >= 4 && be32_at(h) == 1993;
+}
+static int trr_open_source(struct pio_source *out, const char *path,
+                           const struct pio_source_options *o, struct pio_error *err)
+{
+    (void)o;
+    return trr_source_open(out, path, err);
+}
+static int trr_open_sink(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
+                         struct pio_error *err)
+{
+    return trr_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0, err);
+}
+const struct pio__format pio__format_trr = {
+    .id = PIO_FORMAT_TRR,
+    .name = "trr",
+    .extensions = ".trr",
+    .caps = PIO_FORMAT_CAN_READ | PIO_FORMAT_CAN_WRITE | PIO_FORMAT_HAS_VELOCITIES |
+            PIO_FORMAT_HAS_FORCES | PIO_FORMAT_HAS_BOX,
+    .probe = trr_probe,
+    .open_source = trr_open_source,
+    .open_sink = trr_open_sink,
+};

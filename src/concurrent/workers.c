@@ -1,6 +1,7 @@
 /*
- * The BLAKE3 thread pool: a process-wide set of workers that run tasks
- * (subtree hashing, file ranges) handed to them by hashing threads.
+ * The worker pool: a process-wide set of threads that run tasks handed to
+ * them (BLAKE3 subtrees and file ranges, the HOLO writer's record hashing
+ * and background writes).
  *
  * A mutex-protected queue is enough: a task is at least ~1 MiB of hashing,
  * so the lock is cold. A caller waiting for its task takes it back if no
@@ -15,7 +16,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "hash/blake3_impl.h"
+#include "concurrent/pio_concurrent.h"
 
 #include "common/pio_common.h"
 
@@ -25,7 +26,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t work; /* signalled when a task is queued or on shutdown */
     pthread_cond_t done; /* broadcast when a task completes */
-    struct pio_b3_task *head, *tail;
+    struct pio_task *head, *tail;
     pthread_t workers[MAX_WORKERS];
     unsigned nworkers;
     bool stop;
@@ -39,7 +40,7 @@ static struct {
     .done = PTHREAD_COND_INITIALIZER,
 };
 
-static void unlink_task(struct pio_b3_task *t)
+static void unlink_task(struct pio_task *t)
 {
     if (t->prev)
         t->prev->next = t->next;
@@ -61,20 +62,20 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&pool.work, &pool.mu);
         if (pool.stop)
             break;
-        struct pio_b3_task *t = pool.head;
+        struct pio_task *t = pool.head;
         unlink_task(t);
-        t->state = PIO_B3_TASK_RUNNING;
+        t->state = PIO_TASK_RUNNING;
         pthread_mutex_unlock(&pool.mu);
         t->run(t);
         pthread_mutex_lock(&pool.mu);
-        t->state = PIO_B3_TASK_DONE;
+        t->state = PIO_TASK_DONE;
         pthread_cond_broadcast(&pool.done);
     }
     pthread_mutex_unlock(&pool.mu);
     return NULL;
 }
 
-bool pio_b3_pool_submit(struct pio_b3_task *t, unsigned want)
+bool pio_workers_submit(struct pio_task *t, unsigned want)
 {
     pid_t me = getpid();
     pid_t owner = atomic_load_explicit(&pool.owner, memory_order_relaxed);
@@ -93,7 +94,7 @@ bool pio_b3_pool_submit(struct pio_b3_task *t, unsigned want)
             break;
         pool.nworkers++;
     }
-    t->state = PIO_B3_TASK_QUEUED;
+    t->state = PIO_TASK_QUEUED;
     t->next = NULL;
     t->prev = pool.tail;
     if (pool.tail)
@@ -106,17 +107,17 @@ bool pio_b3_pool_submit(struct pio_b3_task *t, unsigned want)
     return true;
 }
 
-void pio_b3_pool_wait(struct pio_b3_task *t)
+void pio_workers_wait(struct pio_task *t)
 {
     pthread_mutex_lock(&pool.mu);
-    if (t->state == PIO_B3_TASK_QUEUED) {
+    if (t->state == PIO_TASK_QUEUED) {
         unlink_task(t);
-        t->state = PIO_B3_TASK_RUNNING;
+        t->state = PIO_TASK_RUNNING;
         pthread_mutex_unlock(&pool.mu);
         t->run(t);
         return;
     }
-    while (t->state != PIO_B3_TASK_DONE)
+    while (t->state != PIO_TASK_DONE)
         pthread_cond_wait(&pool.done, &pool.mu);
     pthread_mutex_unlock(&pool.mu);
 }

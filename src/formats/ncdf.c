@@ -6,9 +6,10 @@
  * (frame, atom, spatial) float Angstrom, time (frame) ps, optional
  * velocities (Angstrom/ps, times their scale_factor, 20.455 in AMBER's own
  * files), forces (kcal/mol/Angstrom), cell_lengths and cell_angles. Any
- * frame is read directly (a hyperslab). Built only when libnetcdf is found.
+ * frame is read directly (a hyperslab). Built when libnetcdf is found and
+ * PIO_WITH_NETCDF is on; ncdf_none.c stands in for it otherwise.
  *
- * libnetcdf trusts the file's header, so ncdf_header_check (ncdf_header.c)
+ * libnetcdf trusts the file's header, so pio__ncdf_header_check (ncdf_header.c)
  * checks it first, from a mapping, and only a file that passes is opened;
  * it also says how many records the file wholly holds: a truncated file
  * keeps those with a warning, as a truncated XTC keeps its whole frames.
@@ -24,12 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "convert/convert_internal.h"
+#include "formats/formats_internal.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
 
-#ifdef PIO_HAVE_NETCDF
 #include <netcdf.h>
 
 #define KCAL_KJ 4.184
@@ -133,8 +133,8 @@ static int ns_next(void *ctx, struct pio_frame *out, struct pio_error *err)
                                      s->path, (size_t)i,
                                      isfinite(len[k]) ? "cell_angles" : "cell_lengths");
         if (len[0] > 0 && len[1] > 0 && len[2] > 0) {
-            box_from_lengths(len[0] / 10, len[1] / 10, len[2] / 10, ang[0], ang[1], ang[2],
-                             out->box);
+            pio__box_from_lengths(len[0] / 10, len[1] / 10, len[2] / 10, ang[0], ang[1], ang[2],
+                                  out->box);
             if (!box_finite(out->box))
                 return pio_error_set(err, PIO_ECORRUPT,
                                      "%s: frame %zu: cell_angles %g %g %g make no box", s->path,
@@ -211,15 +211,15 @@ static int series_var(struct nc_src *s, const char *name, int frame, int nd, str
 static int ns_check(struct nc_src *s, struct ncdf_records *recs, struct pio_error *err)
 {
     struct infile in;
-    int rc = infile_open(&in, s->path, err);
+    int rc = pio__infile_open(&in, s->path, err);
     if (rc == 0) {
-        rc = ncdf_header_check(recs, in.map, in.size, s->path, err);
-        infile_close(&in);
+        rc = pio__ncdf_header_check(recs, in.map, in.size, s->path, err);
+        pio__infile_close(&in);
     }
     return rc;
 }
 
-int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+static int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error *err)
 {
     struct nc_src *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
@@ -299,8 +299,15 @@ int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error 
         ns_destroy(s);
         return rc;
     }
-    *out = (struct pio_source){"source ncdf", s,          ns_info,    ns_start,
-                               ns_next,       ns_release, ns_destroy, NULL};
+    *out = (struct pio_source){sizeof(struct pio_source),
+                               "source ncdf",
+                               s,
+                               ns_info,
+                               ns_start,
+                               ns_next,
+                               ns_release,
+                               ns_destroy,
+                               NULL};
     return 0;
 }
 
@@ -317,7 +324,7 @@ struct nc_sink {
 static int nk_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
 {
     struct nc_sink *s = ctx;
-    int rc = sink_base_begin(ctx, info, err); /* claims PATH.part, refuses an existing PATH */
+    int rc = pio__sink_base_begin(ctx, info, err); /* claims PATH.part, refuses an existing PATH */
     if (rc != 0)
         return rc;
     fclose(s->base.of.f);
@@ -428,7 +435,7 @@ static int nk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
         if (st == NC_NOERR && s->v_len >= 0) {
             double l[6] = {0, 0, 0, 90, 90, 90};
             if (f.fields & PIO_FIELD_BOX)
-                box_to_lengths(f.box, l);
+                pio__box_to_lengths(f.box, l);
             for (int q = 0; q < 3; q++)
                 l[q] *= 10.0;
             size_t cs[2] = {s->frames, 0}, cc[2] = {1, 3};
@@ -487,15 +494,16 @@ static void nk_destroy(void *ctx)
         return;
     if (s->ncid >= 0 || s->base.of.tmp)
         nk_end(s, false, NULL);
-    sink_base_release(&s->base);
+    pio__sink_base_release(&s->base);
     free(s->buf);
     free(s);
 }
 
-int ncdf_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err)
+static int ncdf_sink_open(struct pio_sink *out, const char *path, bool overwrite,
+                          struct pio_error *err)
 {
-    int rc = sink_new(out, sizeof(struct nc_sink), "sink ncdf", path, overwrite, nk_write,
-                      nk_destroy, err);
+    int rc = pio__sink_new(out, sizeof(struct nc_sink), "sink ncdf", path, overwrite, nk_write,
+                           nk_destroy, err);
     if (rc == 0) {
         ((struct nc_sink *)out->ctx)->ncid = -1;
         out->begin = nk_begin;
@@ -504,21 +512,25 @@ int ncdf_sink_open(struct pio_sink *out, const char *path, bool overwrite, struc
     return rc;
 }
 
-#else /* !PIO_HAVE_NETCDF */
+/* ---- registry entry ---- */
 
-int ncdf_source_open(struct pio_source *out, const char *path, struct pio_error *err)
+static int ncdf_open_source(struct pio_source *out, const char *path,
+                            const struct pio_source_options *o, struct pio_error *err)
 {
-    (void)out;
-    return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: this build has no NetCDF (libnetcdf-dev)",
-                         path);
+    (void)o;
+    return ncdf_source_open(out, path, err);
 }
-
-int ncdf_sink_open(struct pio_sink *out, const char *path, bool overwrite, struct pio_error *err)
+static int ncdf_open_sink(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
+                          struct pio_error *err)
 {
-    (void)out;
-    (void)overwrite;
-    return pio_error_set(err, PIO_ENOTSUPPORTED, "%s: this build has no NetCDF (libnetcdf-dev)",
-                         path);
+    return ncdf_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0, err);
 }
-
-#endif
+const struct pio__format pio__format_ncdf = {
+    .id = PIO_FORMAT_NCDF,
+    .name = "ncdf",
+    .extensions = NCDF_EXTENSIONS,
+    .caps = NCDF_CAPS,
+    .probe = ncdf_probe,
+    .open_source = ncdf_open_source,
+    .open_sink = ncdf_open_sink,
+};

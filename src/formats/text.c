@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert/convert_internal.h"
+#include "formats/formats_internal.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
@@ -118,7 +118,7 @@ static struct cursor at_frame(const struct text_src *s, uint64_t i)
 
 static int add_frame(struct text_src *s, uint64_t off, struct pio_error *err)
 {
-    if (offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
+    if (pio__offsets_push(&s->off, &s->nframes, &s->cap, off) != 0)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", s->in.path);
     return 0;
 }
@@ -177,7 +177,7 @@ static int gro_scan(struct text_src *s, struct pio_error *err)
                 long resid;
                 if (!field_long(al, alen, 0, 5, &resid))
                     return text_error(s, err, 0, al, "expected a residue number in columns 1-5");
-                if (topo_add(&s->t, al + 10, 5, al + 5, 5, (int32_t)resid, "", 0, "", 0) != 0)
+                if (pio__topo_add(&s->t, al + 10, 5, al + 5, 5, (int32_t)resid, "", 0, "", 0) != 0)
                     return pio_error_set(err, -ENOMEM, "%s: out of memory", s->in.path);
             }
         }
@@ -276,7 +276,7 @@ static int pdb_cryst(struct text_src *s, uint64_t frame, const char *line, size_
     for (int k = 0; k < 6; k++)
         if (!field_double(line, len, col[k], col[k + 1], &v[k]))
             return text_error(s, err, frame, line, "bad CRYST1 record");
-    box_from_lengths(v[0] / 10, v[1] / 10, v[2] / 10, v[3], v[4], v[5], box);
+    pio__box_from_lengths(v[0] / 10, v[1] / 10, v[2] / 10, v[3], v[4], v[5], box);
     if (!box_finite(box))
         return text_error(s, err, frame, line, "CRYST1 angles make no box");
     return 0;
@@ -328,9 +328,9 @@ static int pdb_scan(struct text_src *s, struct pio_error *err)
                 long resid = 0, serial = 0;
                 field_long(line, len, 22, 26, &resid);
                 bool has_serial = field_long(line, len, 6, 11, &serial);
-                rc = topo_add(&s->t, line + 12, 4, line + 17, PIO_MIN(len - 17, 4), (int32_t)resid,
-                              len > 21 ? line + 21 : "", len > 21 ? 1 : 0,
-                              len > 76 ? line + 76 : "", len > 76 ? PIO_MIN(len - 76, 2) : 0);
+                rc = pio__topo_add(&s->t, line + 12, 4, line + 17, PIO_MIN(len - 17, 4),
+                                   (int32_t)resid, len > 21 ? line + 21 : "", len > 21 ? 1 : 0,
+                                   len > 76 ? line + 76 : "", len > 76 ? PIO_MIN(len - 76, 2) : 0);
                 if (rc == 0) {
                     uint64_t *q = realloc(serials, (size_t)(nserial + 1) * sizeof(*q));
                     if (!q)
@@ -359,7 +359,7 @@ static int pdb_scan(struct text_src *s, struct pio_error *err)
                     if (serials[k] == (uint64_t)to)
                         b = k;
                 }
-                if (a < b && b != UINT64_MAX && topo_add_bond(&s->t, (uint32_t)a, (uint32_t)b))
+                if (a < b && b != UINT64_MAX && pio__topo_add_bond(&s->t, (uint32_t)a, (uint32_t)b))
                     rc = pio_error_set(err, -ENOMEM, "%s: out of memory", s->in.path);
             }
         }
@@ -447,7 +447,7 @@ static int xyz_scan(struct text_src *s, struct pio_error *err)
                 while (e < len && !isspace((unsigned char)line[e]))
                     e++;
                 /* the first column is an element or a name (OW): guess from it */
-                if (topo_add(&s->t, line + w, e - w, "", 0, 0, "", 0, "", 0) != 0)
+                if (pio__topo_add(&s->t, line + w, e - w, "", 0, 0, "", 0, "", 0) != 0)
                     return pio_error_set(err, -ENOMEM, "%s: out of memory", s->in.path);
             }
         }
@@ -552,8 +552,8 @@ static void ts_destroy(void *ctx)
     struct text_src *s = ctx;
     if (!s)
         return;
-    infile_close(&s->in);
-    topo_free(&s->t);
+    pio__infile_close(&s->in);
+    pio__topo_free(&s->t);
     free(s->off);
     free(s->x);
     free(s->v);
@@ -567,7 +567,7 @@ static int text_open(struct text_src **out, const char *path, enum pio_format fm
     if (!s)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     s->fmt = fmt;
-    int rc = infile_open(&s->in, path, err);
+    int rc = pio__infile_open(&s->in, path, err);
     if (rc == 0 && s->in.size == 0)
         rc = pio_error_set(err, PIO_EFORMAT, "%s: empty file", path);
     if (rc == 0)
@@ -577,7 +577,7 @@ static int text_open(struct text_src **out, const char *path, enum pio_format fm
     if (rc == 0 && s->nframes == 0)
         rc = pio_error_set(err, PIO_EFORMAT, "%s: no complete frame", path);
     if (rc == 0)
-        topo_finish(&s->t);
+        pio__topo_finish(&s->t);
     if (rc == 0 && (!(s->x = malloc((size_t)s->natoms * 12)) ||
                     (s->has_v && !(s->v = malloc((size_t)s->natoms * 12)))))
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory", path);
@@ -589,21 +589,28 @@ static int text_open(struct text_src **out, const char *path, enum pio_format fm
     return 0;
 }
 
-int text_source_open(struct pio_source *out, const char *path, enum pio_format fmt,
-                     struct pio_error *err)
+static int text_source_open(struct pio_source *out, const char *path, enum pio_format fmt,
+                            struct pio_error *err)
 {
     struct text_src *s;
     int rc = text_open(&s, path, fmt, err);
     if (rc != 0)
         return rc;
     static const char *const names[] = {"", "", "", "source gro", "source pdb", "source xyz"};
-    *out = (struct pio_source){names[fmt], s,          ts_info,    ts_start,
-                               ts_next,    ts_release, ts_destroy, NULL};
+    *out = (struct pio_source){sizeof(struct pio_source),
+                               names[fmt],
+                               s,
+                               ts_info,
+                               ts_start,
+                               ts_next,
+                               ts_release,
+                               ts_destroy,
+                               NULL};
     return 0;
 }
 
-int structure_topology(const char *path, enum pio_format fmt, struct topo_build *t,
-                       struct pio_error *err)
+int pio__structure_topology(const char *path, enum pio_format fmt, struct topo_build *t,
+                            struct pio_error *err)
 {
     struct text_src *s;
     int rc = text_open(&s, path, fmt, err);
@@ -611,7 +618,7 @@ int structure_topology(const char *path, enum pio_format fmt, struct topo_build 
         return rc;
     *t = s->t;
     memset(&s->t, 0, sizeof(s->t));
-    topo_finish(t);
+    pio__topo_finish(t);
     ts_destroy(s);
     return 0;
 }
@@ -633,7 +640,7 @@ static int tk_begin(void *ctx, const struct pio_source_info *info, struct pio_er
         s->top = *info->topology; /* valid for the run: the source owns it */
         s->has_top = true;
     }
-    return sink_base_begin(ctx, info, err);
+    return pio__sink_base_begin(ctx, info, err);
 }
 
 static void fixed(char *dst, const char *src, size_t width)
@@ -662,7 +669,7 @@ static void atom_strings(const struct text_sink *s, uint64_t a, char name[9], ch
     if (!name[0])
         strcpy(name, elem[0] ? elem : "X");
     if (!elem[0])
-        guess_element(name, elem);
+        pio__guess_element(name, elem);
     if (!elem[0])
         strcpy(elem, "X");
 }
@@ -699,7 +706,7 @@ static int pdb_write(struct text_sink *s, const struct pio_frame *f, uint64_t mo
     FILE *o = s->base.of.f;
     if (f->fields & PIO_FIELD_BOX) {
         double l[6];
-        box_to_lengths(f->box, l);
+        pio__box_to_lengths(f->box, l);
         fprintf(o, "CRYST1%9.3f%9.3f%9.3f%7.2f%7.2f%7.2f P 1           1\n", l[0] * 10, l[1] * 10,
                 l[2] * 10, l[3], l[4], l[5]);
     }
@@ -771,7 +778,7 @@ static int tk_end(void *ctx, bool ok, struct pio_error *err)
                     (s->top.bonds[k][1] + 1) % 100000);
         fprintf(s->base.of.f, "END\n");
     }
-    return outfile_finish(&s->base.of, ok, err);
+    return pio__outfile_finish(&s->base.of, ok, err);
 }
 
 static void tk_destroy(void *ctx)
@@ -779,16 +786,16 @@ static void tk_destroy(void *ctx)
     struct text_sink *s = ctx;
     if (!s)
         return;
-    sink_base_release(&s->base);
+    pio__sink_base_release(&s->base);
     free(s);
 }
 
-int text_sink_open(struct pio_sink *out, const char *path, enum pio_format fmt, bool overwrite,
-                   struct pio_error *err)
+static int text_sink_open(struct pio_sink *out, const char *path, enum pio_format fmt,
+                          bool overwrite, struct pio_error *err)
 {
     static const char *const names[] = {"", "", "", "sink gro", "sink pdb", "sink xyz"};
-    int rc = sink_new(out, sizeof(struct text_sink), names[fmt], path, overwrite, tk_write,
-                      tk_destroy, err);
+    int rc = pio__sink_new(out, sizeof(struct text_sink), names[fmt], path, overwrite, tk_write,
+                           tk_destroy, err);
     if (rc == 0) {
         ((struct text_sink *)out->ctx)->fmt = fmt;
         out->begin = tk_begin;
@@ -796,3 +803,31 @@ int text_sink_open(struct pio_sink *out, const char *path, enum pio_format fmt, 
     }
     return rc;
 }
+
+/* ---- registry entries: GRO, PDB and XYZ (text: no magic) ---- */
+
+#define TEXT_FORMAT(fmt, id_, name_, ext, caps_)                                                   \
+    static int fmt##_open_source(struct pio_source *out, const char *path,                         \
+                                 const struct pio_source_options *o, struct pio_error *err)        \
+    {                                                                                              \
+        (void)o;                                                                                   \
+        return text_source_open(out, path, id_, err);                                              \
+    }                                                                                              \
+    static int fmt##_open_sink(struct pio_sink *out, const char *path,                             \
+                               const struct pio_sink_options *o, struct pio_error *err)            \
+    {                                                                                              \
+        return text_sink_open(out, path, id_, (o->flags & PIO_SINK_OVERWRITE) != 0, err);          \
+    }                                                                                              \
+    const struct pio__format pio__format_##fmt = {.id = id_,                                       \
+                                                  .name = name_,                                   \
+                                                  .extensions = ext,                               \
+                                                  .caps = caps_,                                   \
+                                                  .open_source = fmt##_open_source,                \
+                                                  .open_sink = fmt##_open_sink};
+
+#define TEXT_RW (PIO_FORMAT_CAN_READ | PIO_FORMAT_CAN_WRITE)
+TEXT_FORMAT(gro, PIO_FORMAT_GRO, "gro", ".gro",
+            TEXT_RW | PIO_FORMAT_HAS_TOPOLOGY | PIO_FORMAT_HAS_VELOCITIES | PIO_FORMAT_HAS_BOX)
+TEXT_FORMAT(pdb, PIO_FORMAT_PDB, "pdb", ".pdb .ent",
+            TEXT_RW | PIO_FORMAT_HAS_TOPOLOGY | PIO_FORMAT_HAS_BOX)
+TEXT_FORMAT(xyz, PIO_FORMAT_XYZ, "xyz", ".xyz", TEXT_RW)

@@ -1,0 +1,156 @@
+/*
+ * HOLO recovery, the public entry: the in-place recovery (holo_recover.c),
+ * then with PIO_RECOVER_DROP_DAMAGED a rewrite of the file with the frames
+ * whose checksums hold, through a writer, into a temporary file renamed
+ * over the original.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "format/holo_internal.h"
+
+#include "common/pio_common.h"
+
+#define OFFX(o) ((unsigned long long)(o))
+
+static int copy_meta(const pio_reader *r, pio_writer *w, bool *damaged, struct pio_error *err)
+{
+    if (r->meta_damaged) {
+        *damaged = true;
+        return 0;
+    }
+    if (!r->has_meta)
+        return 0;
+    uint8_t h[32];
+    pio__holo_record_hash(r->map + r->meta_off, r->meta_len, 0, h);
+    if (memcmp(h, r->map + r->meta_off + HOLO_HASH_OFF, 32) != 0) {
+        *damaged = true;
+        return 0;
+    }
+    struct pio_topology t;
+    int rc = 0;
+    if (pio_reader_topology(r, &t) == 0 && (rc = pio_writer_set_topology(w, &t, err)) != 0)
+        return rc;
+    const char *k, *v;
+    for (uint64_t i = 0; pio_reader_metadata_at(r, i, &k, &v) == 0; i++)
+        if ((rc = pio_writer_set_metadata(w, k, v, err)) != 0)
+            return rc;
+    return 0;
+}
+
+/* PIO_RECOVER_DROP_DAMAGED: the frames that verify, into a new file beside
+ * the real one (a symbolic link is followed), committed, given the old
+ * file's permissions and renamed over it. Hard links keep the old file. */
+static int rewrite_intact(const char *path, struct pio_recover_report *rep, struct pio_error *err)
+{
+    pio_reader *r;
+    int rc = pio_reader_open(&r, path, NULL, err);
+    if (rc != 0)
+        return rc;
+    char *real = realpath(path, NULL), *tmp = real ? malloc(strlen(real) + 32) : NULL;
+    struct stat st;
+    pio_writer *w = NULL;
+    bool created = false;
+    if (!tmp) {
+        rc = pio_error_set(err, real ? -ENOMEM : -errno, "%s: %s", path,
+                           real ? "out of memory" : pio_strerror(-errno));
+        goto out;
+    }
+    if (stat(real, &st) != 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
+        goto out;
+    }
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT; /* O_EXCL: never another's file */
+    for (int k = 0; k < 16; k++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t x =
+            (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 12) ^ (uint64_t)k * 0x9e3779b97f4a7c15u;
+        snprintf(tmp, strlen(real) + 32, "%s.recover-%08llx", real,
+                 (unsigned long long)(x & 0xffffffffu));
+        if ((rc = pio_writer_create(&w, tmp, &o, err)) != -EEXIST)
+            break;
+    }
+    if (rc != 0)
+        goto out;
+    created = true;
+    bool meta_damaged = false;
+    if ((rc = copy_meta(r, w, &meta_damaged, err)) != 0)
+        goto out;
+    rep->metadata_damaged |= meta_damaged;
+    uint64_t total = pio_reader_nframes(r), kept = 0;
+    rep->damaged_frames = 0;
+    rep->ndamage = 0;
+    for (uint64_t i = 0; i < total; i++) {
+        struct pio_frame f;
+        if (pio_reader_verify_frame(r, i, NULL) != 0 || pio_reader_frame(r, i, &f, NULL) != 0) {
+            if (rep->ndamage < PIO_RECOVER_MAX_DAMAGE) {
+                uint64_t off = 0, len = 0;
+                pio_reader_frame_extent(r, i, &off, &len);
+                rep->damage[rep->ndamage] = (struct pio_recover_damage){off, len, i, 1, false};
+            }
+            rep->ndamage++;
+            rep->damaged_frames++;
+            continue;
+        }
+        if ((rc = pio_writer_append(w, &f, err)) != 0)
+            goto out;
+        kept++;
+    }
+    rc = pio_writer_close(w, err);
+    w = NULL;
+    if (rc != 0)
+        goto out;
+    if (chmod(tmp, st.st_mode & 07777) != 0 || rename(tmp, real) != 0) {
+        rc = -errno;
+        pio_error_set(err, rc, "%s: replacing it with %s: %s", path, tmp, pio_strerror(rc));
+        goto out;
+    }
+    created = false;
+    pio__holo_fsync_dir(real);
+    rep->nframes = kept;
+    rep->rewritten = true;
+out:
+    if (w) {
+        struct pio_error ignored;
+        pio_writer_close(w, &ignored);
+    }
+    if (created)
+        unlink(tmp);
+    free(tmp);
+    free(real);
+    pio_reader_close(r);
+    return rc;
+}
+
+PIO_API int pio_holo_recover_flags(const char *path, uint32_t flags,
+                                   struct pio_recover_report *report, struct pio_error *err)
+{
+    struct pio_recover_report rep = {0};
+    bool rewrite;
+    int rc = pio__holo_recover_in_place(path, flags, &rep, &rewrite, err);
+    if (rc == 0 && rewrite) {
+        /* a committed file's rewrite counts the bytes it cut; after a
+         * scan, the cut tail's bytes are what was removed */
+        uint64_t removed = rep.removed_bytes;
+        rc = rewrite_intact(path, &rep, err);
+        if (!rep.was_committed)
+            rep.removed_bytes = removed;
+    }
+    if (rc == 0 && report)
+        *report = rep;
+    return rc;
+}
+
+PIO_API int pio_holo_recover(const char *path, struct pio_recover_report *report,
+                             struct pio_error *err)
+{
+    return pio_holo_recover_flags(path, 0, report, err);
+}

@@ -1,0 +1,26 @@
+/*
+ * hash: what the modules above it may use besides prismio/blake3.h: many
+ * equal-length inputs hashed at once (the HOLO writer's frame records).
+ */
+#ifndef PIO_HASH_H
+#define PIO_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prismio/blake3.h"
+
+/*
+ * The BLAKE3 hashes (32 bytes each, into out) of n inputs that all have
+ * `len` bytes, a non-zero multiple of the block size (64), of at most 64
+ * KiB: the same bytes as pio_blake3_hash() of each, every node of the n
+ * trees computed at once in SIMD lanes (records of one frame size).
+ */
+#define PIO_B3_EQUAL_MAX 16
+void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8_t *out);
+/* The same, with each input given chunk by chunk, so it need not be
+ * contiguous: input k's chunk c (1024 bytes, the last one what is left) at
+ * chunks[k * nch + c], nch = ceil(len / 1024). */
+void pio_b3_hash_equal_chunks(const uint8_t *const *chunks, size_t n, size_t len, uint8_t *out);
+
+#endif /* PIO_HASH_H */

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""The module graph runs one way, and the library exports only pio_ names.
+
+Checks, each failing with one line per offence:
+  includes  every #include in src/ and python/src/ is the file's own module's,
+            a public header (prismio/*.h) of its module or of one below it,
+            or a module below's interface header src/<module>/pio_<module>.h
+            (never another module's private header);
+  calls     (--objects) an object file only uses symbols defined in its own
+            module or in modules below it, and no two files of the library
+            use each other (no file-level cycle, through any path);
+  symbols   (--static-lib) every global symbol the static library defines
+            starts with pio_ (public or pio__ internal).
+The layers are in LAYERS below: a module may use the modules of lower
+layers only, never one of its own layer or above.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+LAYERS = [
+    ["common"],
+    ["concurrent", "telemetry"],
+    ["hash", "io"],
+    ["format"],
+    ["pipeline", "arrow"],
+    ["formats"],
+    ["cli", "benchcli", "python"],
+]
+LEVEL = {m: i for i, layer in enumerate(LAYERS) for m in layer}
+# The public headers and the module that owns each.
+PUBLIC = {
+    "common.h": "common",
+    "concurrent.h": "concurrent",
+    "telemetry.h": "telemetry",
+    "blake3.h": "hash",
+    "io.h": "io",
+    "holo.h": "format",
+    "pipeline.h": "pipeline",
+    "arrow.h": "arrow",
+    "convert.h": "formats",
+    "prismio.h": "cli",  # the umbrella header: for applications
+}
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+
+
+def below(user, used):
+    return used == user or LEVEL[used] < LEVEL[user]
+
+
+def module_of(path, root):
+    rel = os.path.relpath(path, root)
+    parts = rel.split(os.sep)
+    if parts[0] == "src" and len(parts) > 2:
+        return parts[1]
+    if parts[:2] == ["python", "src"]:
+        return "python"
+    return None
+
+
+def check_includes(root, errors):
+    files = []
+    for top in ("src", os.path.join("python", "src")):
+        for d, _, names in os.walk(os.path.join(root, top)):
+            files += [os.path.join(d, n) for n in names if n.endswith((".c", ".h", ".S"))]
+    for f in sorted(files):
+        mod = module_of(f, root)
+        rel = os.path.relpath(f, root)
+        if mod not in LEVEL:
+            errors.append(f"{rel}: module '{mod}' is in no layer (add it to LAYERS)")
+            continue
+        text = open(f, encoding="utf-8", errors="replace").read()
+        for m in INCLUDE.finditer(text):
+            inc = m.group(1)
+            line = text.count("\n", 0, m.start()) + 1
+            where = f"{rel}:{line}: #include \"{inc}\""
+            parts = inc.split("/")
+            if len(parts) == 1:
+                # a system header, or a file of this module's own folder
+                if os.path.exists(os.path.join(os.path.dirname(f), inc)):
+                    continue
+                if '"' in m.group(0) and not os.path.exists(os.path.join(root, "include", inc)):
+                    errors.append(f"{where}: no such file beside it")
+                continue
+            if parts[0] == "prismio" and len(parts) == 2:
+                owner = PUBLIC.get(parts[1])
+                if owner is None:
+                    errors.append(f"{where}: public header owned by no module (add it to PUBLIC)")
+                elif not below(mod, owner) and mod not in ("cli", "benchcli", "python"):
+                    errors.append(f"{where}: '{mod}' uses '{owner}', which is not below it")
+                continue
+            if parts[0] in LEVEL and len(parts) == 2:
+                other = parts[0]
+                if other == mod:
+                    continue
+                if mod in ("cli", "benchcli", "python") and other not in ("cli", "benchcli"):
+                    errors.append(f"{where}: '{mod}' uses the public API only")
+                elif not below(mod, other):
+                    errors.append(f"{where}: '{mod}' uses '{other}', which is not below it")
+                elif parts[1] != f"pio_{other}.h" and mod not in ("cli", "benchcli"):
+                    errors.append(
+                        f"{where}: private header of '{other}' (only pio_{other}.h is for other modules)"
+                    )
+                continue
+            # <sys/uio.h>, <linux/...>: system headers
+            if m.group(0).find("<") < 0:
+                errors.append(f"{where}: unknown header")
+
+
+def nm(path):
+    out = subprocess.run(["nm", "-P", path], capture_output=True, text=True, check=True).stdout
+    defined, undefined = set(), set()
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 2 or f[0].endswith(":"):
+            continue
+        name, kind = f[0], f[1]
+        if kind == "U":
+            undefined.add(name)
+        elif kind.isupper() and kind not in "NUW" or kind in "VW" and len(f) > 2:
+            defined.add(name)
+    return defined, undefined
+
+
+def object_module(obj):
+    # .../CMakeFiles/prismio_obj.dir/src/<module>/<file>.c.o
+    p = obj.replace("\\", "/")
+    m = re.search(r"/src/([^/]+)/([^/]+?)\.(c|S)\.o$", p)
+    return (m.group(1), f"src/{m.group(1)}/{m.group(2)}.{m.group(3)}") if m else (None, p)
+
+
+def check_calls(objects, errors):
+    owner, uses, mods = {}, {}, {}
+    for o in objects:
+        mod, name = object_module(o)
+        if mod is None:
+            continue
+        d, u = nm(o)
+        mods[name] = mod
+        uses[name] = u
+        for s in d:
+            owner[s] = name
+    edges = {n: set() for n in uses}
+    for n, u in uses.items():
+        for s in sorted(u):
+            f = owner.get(s)
+            if f is None or f == n:
+                continue
+            edges[n].add(f)
+            a, b = mods[n], mods[f]
+            if a != b and not below(a, b):
+                errors.append(f"{n}: uses {s} of {f}: '{a}' uses '{b}', which is not below it")
+    # file-level cycles (Tarjan's strongly connected components)
+    index, low, stack, on, comps, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                comps.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    for c in comps:
+        errors.append("file-level cycle: " + " <-> ".join(c))
+
+
+def check_symbols(lib, errors):
+    d, _ = nm(lib)
+    for s in sorted(d):
+        # what sanitizers add (ODR indicators, instrumentation) is not ours
+        if s.startswith(("__odr_asan", "__asan", "__ubsan", "__tsan", "__sanitizer")):
+            continue
+        if not s.startswith("pio_"):
+            errors.append(f"{os.path.basename(lib)}: global symbol '{s}' lacks the pio_ prefix")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--objects", default="", help="the library's object files, ';'-separated")
+    ap.add_argument("--static-lib")
+    a = ap.parse_args()
+    errors = []
+    check_includes(a.root, errors)
+    objects = [o for o in re.split(r"[;:]", a.objects) if o]
+    if objects:
+        check_calls(objects, errors)
+    if a.static_lib:
+        check_symbols(a.static_lib, errors)
+    for e in errors:
+        print(e)
+    checked = "includes" + (", calls" if objects else "") + (", symbols" if a.static_lib else "")
+    print(f"check_layers: {checked}: {len(errors)} problem(s)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
