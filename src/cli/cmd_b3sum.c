@@ -25,26 +25,6 @@ struct b3opts {
     bool check, no_names, raw, quiet, no_mmap;
 };
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: prismio b3sum [OPTIONS] [FILE...]\n\n"
-               "BLAKE3 checksums, output and --check compatible with b3sum. With no FILE,\n"
-               "or when FILE is -, read standard input.\n\n"
-               "  -c, --check          read BLAKE3 sums from the FILEs and check them\n"
-               "      --keyed          keyed mode; the 32-byte key is read from standard input\n"
-               "      --derive-key CTX key derivation mode with context string CTX\n"
-               "  -l, --length N       output bytes before hex encoding (default 32)\n"
-               "      --threads N      threads for large files (default: all cores);\n"
-               "                       --num-threads is accepted as in b3sum\n"
-               "      --no-mmap        read files instead of mapping them\n"
-               "      --no-names       omit file names\n"
-               "      --raw            write raw output bytes (a single input only)\n"
-               "      --quiet          with --check, print only failures\n"
-               "      --tier T         BLAKE3 implementation: auto, portable, sse41, avx2, avx512\n"
-               "  -h, --help           this help\n\n"
-               "Exit status: 0 when every file was hashed (and matched); 1 otherwise.\n");
-}
-
 static void hasher_init(pio_blake3_hasher *h, const struct b3opts *o)
 {
     switch (o->mode) {
@@ -259,96 +239,67 @@ static int read_key(uint8_t key[PIO_BLAKE3_KEY_LEN])
     return 0;
 }
 
-/* Value of an option given as "--opt=V", "--opt V", "-lV" or "-l V". */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, size_t name_len)
+static int parse_tier(const char *v, void *dest)
 {
-    const char *a = argv[*i];
-    if (a[name_len] == '=')
-        return a + name_len + 1;
-    if (a[name_len] != '\0' && name_len == 2) /* short option glued: -l8 */
-        return a + 2;
-    if (*i + 1 >= argc) {
-        cli_err(CMD, "option %s needs a value", name);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static bool is_opt(const char *a, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=' || (n == 2 && a[1] != '-'));
+    return pio_blake3_tier_parse(v, dest) == 0 ? 0 : -1;
 }
 
 int cmd_b3sum(int argc, char **argv)
 {
     struct b3opts o = {.mode = MODE_HASH, .length = PIO_BLAKE3_OUT_LEN};
-    const char **files = calloc((size_t)argc + 1, sizeof(*files));
+    uint64_t threads = 0;
+    enum pio_blake3_tier tier = PIO_BLAKE3_TIER_AUTO;
+    const char **files = NULL;
     int nfiles = 0, status = 0;
-    bool keyed = false, opts_done = false;
+    bool keyed = false;
+    struct cli_opt opts[] = {
+        CLI_OPT_FLAG("check", 'c', &o.check, "read BLAKE3 sums from the FILEs and check them"),
+        CLI_OPT_FLAG("keyed", 0, &keyed, "keyed mode; the 32-byte key is read from standard input"),
+        CLI_OPT_STRING("derive-key", 0, &o.context, "CTX",
+                       "key derivation mode with context string CTX"),
+        {.name = "length",
+         .short_name = 'l',
+         .kind = CLI_U64,
+         .dest = &o.length,
+         .value = "N",
+         .max = (uint64_t)1 << 32,
+         .help = "output bytes before hex encoding (default 32)"},
+        CLI_OPT_U64("threads", &threads, "N", 0, 1024,
+                    "threads for large files (default 0: all cores)"),
+        CLI_OPT_U64("num-threads", &threads, "N", 0, 1024, "the same, under b3sum's name"),
+        CLI_OPT_FLAG("no-mmap", 0, &o.no_mmap, "read files instead of mapping them"),
+        CLI_OPT_FLAG("no-names", 0, &o.no_names, "omit file names"),
+        CLI_OPT_FLAG("raw", 0, &o.raw, "write raw output bytes (a single input only)"),
+        CLI_OPT_FLAG("quiet", 0, &o.quiet, "with --check, print only failures"),
+        CLI_OPT_CUSTOM("tier", &tier, "T", parse_tier, "auto, portable, sse41, avx2 or avx512",
+                       "BLAKE3 implementation: auto, portable, sse41, avx2, avx512"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = CMD,
+        .synopsis = "[FILE...]",
+        .min_args = 0,
+        .max_args = -1,
+        .about = "BLAKE3 checksums, output and --check compatible with b3sum. With no FILE,\n"
+                 "or when FILE is -, read standard input.\n",
+        .more = "Exit status: 0 when every file was hashed (and matched); 1 otherwise,\n"
+                "usage errors included (as b3sum).\n",
+        .opts = opts,
+        .usage_exit = 1, /* b3sum exits 1 on usage errors too */
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    o.threads = (unsigned)threads;
+    if (cli_seen(opts, "tier") && pio_blake3_tier_force(tier) != 0) {
+        cli_err(CMD, "tier '%s' is not supported by this build or CPU", pio_blake3_tier_name(tier));
+        goto usage_error;
+    }
+    files = calloc((size_t)cmd.nargs + 1, sizeof(*files));
     if (!files)
         return EXIT_INTEGRITY;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (opts_done || a[0] != '-' || strcmp(a, "-") == 0) {
-            files[nfiles++] = a;
-        } else if (strcmp(a, "--") == 0) {
-            opts_done = true;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            goto out;
-        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--check") == 0) {
-            o.check = true;
-        } else if (strcmp(a, "--keyed") == 0) {
-            keyed = true;
-        } else if (strcmp(a, "--no-names") == 0) {
-            o.no_names = true;
-        } else if (strcmp(a, "--raw") == 0) {
-            o.raw = true;
-        } else if (strcmp(a, "--quiet") == 0) {
-            o.quiet = true;
-        } else if (strcmp(a, "--no-mmap") == 0) {
-            o.no_mmap = true;
-        } else if (is_opt(a, "--derive-key")) {
-            if (!(v = opt_value(argc, argv, &i, "--derive-key", 12)))
-                goto usage_error;
-            o.context = v;
-        } else if (is_opt(a, "--length") || is_opt(a, "-l")) {
-            size_t nl = a[1] == '-' ? 8 : 2;
-            if (!(v = opt_value(argc, argv, &i, a[1] == '-' ? "--length" : "-l", nl)))
-                goto usage_error;
-            if (!cli_parse_u64(v, &o.length, false) || o.length > ((uint64_t)1 << 32)) {
-                cli_err(CMD, "invalid length '%s' (a byte count up to 2^32)", v);
-                goto usage_error;
-            }
-        } else if (is_opt(a, "--threads") || is_opt(a, "--num-threads")) {
-            size_t nl = a[2] == 't' ? 9 : 13;
-            uint64_t t;
-            if (!(v = opt_value(argc, argv, &i, a[2] == 't' ? "--threads" : "--num-threads", nl)))
-                goto usage_error;
-            if (!cli_parse_u64(v, &t, false) || t > 1024) {
-                cli_err(CMD, "invalid thread count '%s' (0 to 1024)", v);
-                goto usage_error;
-            }
-            o.threads = (unsigned)t;
-        } else if (is_opt(a, "--tier")) {
-            enum pio_blake3_tier tier;
-            if (!(v = opt_value(argc, argv, &i, "--tier", 6)))
-                goto usage_error;
-            if (pio_blake3_tier_parse(v, &tier) != 0) {
-                cli_err(CMD, "unknown tier '%s' (auto, portable, sse41, avx2, avx512)", v);
-                goto usage_error;
-            }
-            if (pio_blake3_tier_force(tier) != 0) {
-                cli_err(CMD, "tier '%s' is not supported by this build or CPU", v);
-                goto usage_error;
-            }
-        } else {
-            cli_err(CMD, "unknown option '%s' (see --help)", a);
-            goto usage_error;
-        }
-    }
+    for (int i = 0; i < cmd.nargs; i++)
+        files[nfiles++] = cmd.args[i];
     if (keyed && o.context) {
         cli_err(CMD, "--keyed cannot be used with --derive-key");
         goto usage_error;

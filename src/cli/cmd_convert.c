@@ -11,39 +11,6 @@
 
 #include "cli.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: prismio convert IN.holo OUT.holo [--frames SPEC] [--atoms SPEC]\n"
-               "                       [--drop v,f,box,scalars] [--threads N] [--batch N]\n"
-               "                       [--memory BYTES] [--commit-every N] [--overwrite]\n"
-               "                       [--engine mmap|pread|uring] [--direct] [--no-verify]\n"
-               "                       [--layout frames|atoms] [--quiet] [--strict]\n\n"
-               "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
-               "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz .arrow (both ways).\n"
-               "  --top FILE      topology (names, residues, chains) from a .gro or .pdb\n"
-               "  --precision P   XTC output precision (default 1000: 0.001 nm)\n"
-               "  --layout L      Arrow output: a row per frame (frames, the default) or per\n"
-               "                  atom per frame (atoms); docs/ARROW.md gives the columns\n"
-               "  --frames SPEC   START:STOP:STEP (Python slice), N, N-M, comma lists\n"
-               "  --atoms SPEC    e.g. '0-99', 'name CA', 'resname SOL and not element H',\n"
-               "                  'chain A or (resid 1-10 and name C*)'\n"
-               "  --drop LIST     leave out velocities (v), forces (f), box, scalars\n"
-               "  --threads N     transform workers and XTC decoders (default: all CPUs,\n"
-               "                  and half of them as XTC decoders, at least one: the\n"
-               "                  others hash and write the output)\n"
-               "  --batch N       frames per batch (default 128)\n"
-               "  --memory BYTES  batch memory (default 8M; k, M, G suffixes)\n"
-               "  --commit-every N  commit OUT every N frames (default: at the end)\n"
-               "  --no-verify     skip the BLAKE3 check of each input frame (default: a\n"
-               "                  damaged frame stops the run instead of being copied)\n"
-               "  --quiet         no progress bar (it shows only on a terminal anyway) and no\n"
-               "                  summary line; warnings still go to stderr\n"
-               "  --strict        refuse an input with a truncated or torn last frame instead\n"
-               "                  of skipping it with a warning (exit 65)\n"
-               "On an error a .holo OUT keeps, committed, the frames written before it;\n"
-               "other formats are written as OUT.part and renamed only when complete.\n");
-}
-
 struct progress {
     bool on;
     double last;
@@ -81,12 +48,13 @@ static void progress_cb(void *ctx, const struct pio_pipeline_progress *p)
     fflush(stderr);
 }
 
-static bool parse_drop(const char *s, uint32_t *out)
+static int parse_drop(const char *s, void *dest)
 {
+    uint32_t *out = dest;
     *out = 0;
     char buf[128];
     if (strlen(s) >= sizeof(buf))
-        return false;
+        return -1;
     strcpy(buf, s);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (!strcmp(t, "v") || !strcmp(t, "velocities"))
@@ -98,100 +66,84 @@ static bool parse_drop(const char *s, uint32_t *out)
         else if (!strcmp(t, "scalars"))
             *out |= PIO_DROP_SCALARS;
         else
-            return false;
+            return -1;
     }
-    return *out != 0;
+    return *out != 0 ? 0 : -1;
 }
 
 int cmd_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
     struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
-    uint64_t commit_every = 0;
-    bool quiet = false, verify = true, strict = false;
+    static const char *const layouts[] = {"frames", "atoms", NULL};
+    uint64_t commit_every = 0, threads = 0, batch = 0, memory = 0;
+    bool quiet = false, no_verify = false, strict = false, overwrite = false, direct = false;
     const char *top = NULL;
-    float precision = 0;
-    uint32_t layout = PIO_ARROW_FRAMES;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r = cli_reader_option("convert", argc, argv, &i, &ro);
-        if (r < 0)
-            return EXIT_USAGE;
-        if (r > 0)
-            continue;
-        bool has_val = i + 1 < argc;
-        uint64_t v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = true;
-        } else if (!strcmp(a, "--strict")) {
-            strict = true;
-        } else if (!strcmp(a, "--no-verify")) {
-            verify = false;
-        } else if (!strcmp(a, "--overwrite")) {
-            wo.flags |= PIO_WRITER_OVERWRITE;
-        } else if (!strcmp(a, "--frames") && has_val) {
-            po.frames = argv[++i];
-        } else if (!strcmp(a, "--atoms") && has_val) {
-            po.atoms = argv[++i];
-        } else if (!strcmp(a, "--drop") && has_val) {
-            if (!parse_drop(argv[++i], &po.drop)) {
-                cli_err("convert", "--drop takes a list of v, f, box, scalars, not '%s'", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if ((!strcmp(a, "--threads") || !strcmp(a, "--batch")) && has_val) {
-            if (!cli_parse_u64(argv[++i], &v, false) || v == 0 || v > (1u << 20)) {
-                cli_err("convert", "%s needs a number from 1 to %u, not '%s'", a, 1u << 20,
-                        argv[i]);
-                return EXIT_USAGE;
-            }
-            *(a[2] == 't' ? &po.threads : &po.batch_frames) = (uint32_t)v;
-        } else if (!strcmp(a, "--memory") && has_val) {
-            if (!cli_parse_u64(argv[++i], &po.max_bytes, true) || po.max_bytes == 0) {
-                cli_err("convert", "--memory needs a size such as 64M, not '%s'", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--top") && has_val) {
-            top = argv[++i];
-        } else if (!strcmp(a, "--precision") && has_val) {
-            char *endp;
-            precision = strtof(argv[++i], &endp);
-            if (*endp || !(precision > 0)) {
-                cli_err("convert", "--precision needs a positive number such as 1000");
-                return EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--layout") && has_val) {
-            const char *l = argv[++i];
-            if (strcmp(l, "frames") && strcmp(l, "atoms")) {
-                cli_err("convert", "--layout is frames or atoms, not '%s'", l);
-                return EXIT_USAGE;
-            }
-            layout = l[0] == 'a' ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
-        } else if (!strcmp(a, "--commit-every") && has_val) {
-            if (!cli_parse_u64(argv[++i], &commit_every, false)) {
-                cli_err("convert", "--commit-every needs a frame count, not '%s'", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_err("convert", "unknown or incomplete option '%s' (see --help)", a);
-            return EXIT_USAGE;
-        } else if (!in) {
-            in = a;
-        } else if (!out) {
-            out = a;
-        } else {
-            cli_err("convert", "unexpected argument '%s' (see --help)", a);
-            return EXIT_USAGE;
-        }
-    }
-    if (!in || !out) {
-        cli_err("convert", "need IN and OUT (see --help)");
-        return EXIT_USAGE;
-    }
+    double precision = 0;
+    int layout_ix = 0;
+    struct cli_opt opts[] = {
+        CLI_OPT_STRING("top", 0, &top, "FILE",
+                       "topology (names, residues, chains) from a .gro or .pdb"),
+        CLI_OPT_STRING("frames", 0, &po.frames, "SPEC",
+                       "START:STOP:STEP (Python slice), N, N-M, comma lists"),
+        CLI_OPT_STRING("atoms", 0, &po.atoms, "SPEC",
+                       "e.g. '0-99', 'name CA', 'resname SOL and not element H', "
+                       "'chain A or (resid 1-10 and name C*)'"),
+        CLI_OPT_CUSTOM("drop", &po.drop, "LIST", parse_drop, "a list of v, f, box, scalars",
+                       "leave out velocities (v), forces (f), box, scalars"),
+        CLI_OPT_U64("threads", &threads, "N", 1, 1u << 20,
+                    "transform workers and XTC decoders (default: all CPUs, "
+                    "and half of them as XTC decoders, at least one: the "
+                    "others hash and write the output)"),
+        CLI_OPT_U64("batch", &batch, "N", 1, 1u << 20, "frames per batch (default 128)"),
+        CLI_OPT_SIZE("memory", &memory, "BYTES", 1, 0, "batch memory (default 8M)"),
+        CLI_OPT_U64("commit-every", &commit_every, "N", 0, 0,
+                    "commit OUT every N frames (default: at the end)"),
+        CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
+        CLI_OPT_FLOAT("precision", &precision, "P",
+                      "XTC output precision (default 1000: 0.001 nm)"),
+        CLI_OPT_CHOICE("layout", &layout_ix, "L", layouts,
+                       "Arrow output: a row per frame (frames, the default) or per "
+                       "atom per frame (atoms); docs/ARROW.md gives the columns"),
+        CLI_OPTS_READER(&ro.engine, &direct),
+        CLI_OPT_FLAG("no-verify", 0, &no_verify,
+                     "skip the BLAKE3 check of each input frame (default: a "
+                     "damaged frame stops the run instead of being copied)"),
+        CLI_OPT_FLAG("quiet", 'q', &quiet,
+                     "no progress bar (it shows only on a terminal anyway) and no "
+                     "summary line; warnings still go to stderr"),
+        CLI_OPT_FLAG("strict", 0, &strict,
+                     "refuse an input with a truncated or torn last frame instead "
+                     "of skipping it with a warning (exit 65)"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = "convert",
+        .synopsis = "IN OUT",
+        .min_args = 2,
+        .max_args = 2,
+        .about = "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
+                 "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz .arrow (both ways).\n",
+        .more = "On an error a .holo OUT keeps, committed, the frames written before it;\n"
+                "other formats are written as OUT.part and renamed only when complete.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *in = cmd.args[0], *out = cmd.args[1];
+    bool verify = !no_verify;
+    po.threads = (uint32_t)threads;
+    if (batch)
+        po.batch_frames = (uint32_t)batch;
+    if (memory)
+        po.max_bytes = memory;
+    if (overwrite)
+        wo.flags |= PIO_WRITER_OVERWRITE;
+    if (direct)
+        ro.io_flags |= PIO_READER_DIRECT;
+    uint32_t layout = layout_ix == 1 ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
     struct stat si, so;
     if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev &&
         si.st_ino == so.st_ino) {
@@ -219,7 +171,7 @@ int cmd_convert(int argc, char **argv)
     ko.flags = (wo.flags & PIO_WRITER_OVERWRITE) ? PIO_SINK_OVERWRITE : 0;
     ko.writer = &wo;
     ko.commit_frames = commit_every;
-    ko.xtc_precision = precision;
+    ko.xtc_precision = (float)precision;
     ko.arrow_layout = layout;
     int rc = pio_source_open(&src, in, &so_, &e);
     if (rc != 0)

@@ -37,70 +37,67 @@ static double rng_gauss(uint64_t *s)
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
-static void usage(FILE *f)
+/* --fields: x, v, f, comma-separated or not ("x,v,f", "xvf") -> bits
+ * 1 (velocities) and 2 (forces). */
+static int parse_fields(const char *s, void *dest)
 {
-    fprintf(f, "usage: prismio gen OUT.holo --atoms N --frames M [--fields x,v,f] [--seed S]\n"
-               "                  [--overwrite] [--engine pread|uring] [--direct]\n\n"
-               "Writes a synthetic water-box trajectory (positions always; v = velocities,\n"
-               "f = forces), streaming, so atoms x frames may exceed memory.\n");
+    unsigned *out = dest;
+    *out = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == 'v')
+            *out |= 1;
+        else if (*p == 'f')
+            *out |= 2;
+        else if (*p != 'x' && *p != ',')
+            return -1;
+    }
+    return 0;
 }
 
 int cmd_gen(int argc, char **argv)
 {
-    const char *out = NULL, *fields = "x";
+    unsigned fields = 0;
     uint64_t natoms = 0, nframes = 0, seed = 1;
     bool overwrite = false, direct = false;
     enum pio_io_engine engine = PIO_IO_AUTO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (strcmp(a, "--engine") == 0 && i + 1 < argc) {
-            if (pio_io_engine_parse(argv[++i], &engine) != 0) {
-                cli_err("gen", "--engine needs pread or uring");
-                return EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--direct") == 0) {
-            direct = true;
-        } else if (strcmp(a, "--overwrite") == 0) {
-            overwrite = true;
-        } else if (i + 1 < argc && (strcmp(a, "--atoms") == 0 || strcmp(a, "--frames") == 0 ||
-                                    strcmp(a, "--seed") == 0)) {
-            uint64_t *dst = a[2] == 'a' ? &natoms : a[2] == 'f' ? &nframes : &seed;
-            if (!cli_parse_u64(argv[++i], dst, a[2] != 's')) {
-                cli_err("gen", "invalid %s '%s'", a, argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--fields") == 0 && i + 1 < argc) {
-            fields = argv[++i];
-        } else if (a[0] == '-' || out) {
-            cli_err("gen", "unexpected argument '%s' (see --help)", a);
-            return EXIT_USAGE;
-        } else {
-            out = a;
-        }
-    }
-    if (!out || natoms == 0) {
-        cli_err("gen", "need OUT.holo and --atoms N (N > 0) (see --help)");
-        return EXIT_USAGE;
-    }
-    if (natoms > PIO_HOLO_MAX_ATOMS) {
-        cli_err("gen", "--atoms %llu exceeds the format's limit of %llu",
-                (unsigned long long)natoms, (unsigned long long)PIO_HOLO_MAX_ATOMS);
-        return EXIT_USAGE;
-    }
-    bool want_v = false, want_f = false;
-    for (const char *p = fields; *p; p++) {
-        if (*p == 'v')
-            want_v = true;
-        else if (*p == 'f')
-            want_f = true;
-        else if (*p != 'x' && *p != ',') {
-            cli_err("gen", "unknown field '%c' in --fields (x, v, f)", *p);
-            return EXIT_USAGE;
-        }
-    }
+    struct cli_opt opts[] = {
+        {.name = "atoms",
+         .kind = CLI_SIZE,
+         .dest = &natoms,
+         .value = "N",
+         .min = 1,
+         .max = PIO_HOLO_MAX_ATOMS,
+         .flags = CLI_REQUIRED,
+         .help = "atoms per frame; required"},
+        CLI_OPT_SIZE("frames", &nframes, "M", 0, 0,
+                     "frames (default 0: topology and metadata only)"),
+        CLI_OPT_CUSTOM("fields", &fields, "LIST", parse_fields, "a list of x, v, f",
+                       "x (positions, always), v (velocities), f (forces), "
+                       "comma-separated (default x)"),
+        CLI_OPT_U64("seed", &seed, "S", 0, 0,
+                    "random seed (default 1): the same seed, the same file"),
+        CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
+        CLI_OPT_CUSTOM("engine", &engine, "E", cli_parse_engine, CLI_ENGINES,
+                       "I/O engine of the writer: pread or uring (default: "
+                       "PIO_IO_ENGINE, else pread)"),
+        CLI_OPT_FLAG("direct", 0, &direct, "O_DIRECT writes"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = "gen",
+        .synopsis = "OUT.holo",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Writes a synthetic water-box trajectory (positions always; v = velocities,\n"
+                 "f = forces), streaming, so atoms x frames may exceed memory. The same seed\n"
+                 "gives the same file contents.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *out = cmd.args[0];
+    bool want_v = fields & 1, want_f = fields & 2;
 
     size_t n = (size_t)natoms;
     float(*x)[3] = malloc(n * sizeof(*x));

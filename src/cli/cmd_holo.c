@@ -46,22 +46,6 @@ int cli_fail(const char *cmd, int rc, const struct pio_error *e)
     return cli_exit_code(rc);
 }
 
-int cli_reader_option(const char *cmd, int argc, char **argv, int *i, struct pio_reader_options *o)
-{
-    if (strcmp(argv[*i], "--direct") == 0) {
-        o->io_flags |= PIO_READER_DIRECT;
-        return 1;
-    }
-    if (strcmp(argv[*i], "--engine") != 0)
-        return 0;
-    if (*i + 1 >= argc || pio_io_engine_parse(argv[*i + 1], &o->engine) != 0) {
-        cli_err(cmd, "--engine needs one of mmap, pread, uring");
-        return -1;
-    }
-    *i += 1;
-    return 1;
-}
-
 static void print_io(const char *what, const struct pio_io_info *io)
 {
     printf("%-11s %s%s (asked: %s%s)", what, pio_io_engine_name(io->engine),
@@ -74,14 +58,6 @@ static void print_io(const char *what, const struct pio_io_info *io)
         printf("            fallback: %s\n", io->note);
 }
 
-static bool has_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
-    return false;
-}
-
 static void print_fixed(FILE *f, const char *s, size_t n)
 {
     size_t l = strnlen(s, n);
@@ -89,14 +65,6 @@ static void print_fixed(FILE *f, const char *s, size_t n)
 }
 
 /* ---- info ---- */
-
-static void info_usage(FILE *f)
-{
-    fprintf(f, "usage: prismio info FILE [--json] [--verbose] [--engine E] [--direct]\n\n"
-               "Format version, frames, atoms, fields, step and time range, size, topology\n"
-               "summary, metadata, and whether the file needed a recovery scan. --verbose\n"
-               "adds the I/O engine bulk reads would use and why it fell back, if it did.\n");
-}
 
 struct fields_seen {
     uint32_t any, all;
@@ -141,33 +109,31 @@ static const char *const field_names[] = {"positions", "velocities", "forces", "
 
 int cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
-    bool json = false, verbose = false;
+    bool json = false, verbose = false, direct = false;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
-    if (has_help(argc, argv)) {
-        info_usage(stdout);
-        return EXIT_OK;
-    }
-    for (int i = 1; i < argc; i++) {
-        int o = cli_reader_option("info", argc, argv, &i, &ro);
-        if (o < 0)
-            return EXIT_USAGE;
-        if (o > 0)
-            continue;
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
-            verbose = true;
-        else if (argv[i][0] == '-' || path) {
-            cli_err("info", "unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        info_usage(stderr);
-        return EXIT_USAGE;
-    }
+    struct cli_opt opts[] = {
+        CLI_OPT_FLAG("json", 0, &json, "one JSON object instead of the text summary"),
+        CLI_OPT_FLAG("verbose", 'v', &verbose,
+                     "add the I/O engine bulk reads would use, and why it fell "
+                     "back if it did, and where the data ends"),
+        CLI_OPTS_READER(&ro.engine, &direct),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = "info",
+        .synopsis = "FILE",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Format version, frames, atoms, fields, step and time range, size, topology\n"
+                 "summary, metadata, and whether the file needed a recovery scan.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
+    if (direct)
+        ro.io_flags |= PIO_READER_DIRECT;
     struct pio_error e = {0};
     pio_reader *r;
     int rc = pio_reader_open(&r, path, &ro, &e);
@@ -293,38 +259,32 @@ int cmd_info(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
-    const char *path = NULL;
     uint64_t threads = 0;
+    bool direct = false;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
-    if (has_help(argc, argv)) {
-        printf("usage: prismio verify FILE [--threads N] [--engine mmap|pread|uring] [--direct]\n\n"
-               "Checks every checksum of the file (every byte is covered), reading it\n"
-               "through the chosen I/O engine. Exit 0 and a\n"
-               "one-line summary when intact; exit 1 and a line naming the first bad frame\n"
-               "and its byte offset otherwise (65 for a file that is not HOLO).\n");
-        return EXIT_OK;
-    }
-    for (int i = 1; i < argc; i++) {
-        int o = cli_reader_option("verify", argc, argv, &i, &ro);
-        if (o < 0)
-            return EXIT_USAGE;
-        if (o > 0)
-            continue;
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            if (!cli_parse_u64(argv[++i], &threads, false) || threads > 1024) {
-                cli_err("verify", "invalid --threads '%s'", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (argv[i][0] == '-' || path) {
-            cli_err("verify", "unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        cli_err("verify", "no FILE given (see --help)");
-        return EXIT_USAGE;
-    }
+    struct cli_opt opts[] = {
+        CLI_OPT_U64("threads", &threads, "N", 0, 1024, "hashing threads (default 0: all cores)"),
+        CLI_OPTS_READER(&ro.engine, &direct),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = "verify",
+        .synopsis = "FILE",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Checks every checksum of the file (every byte is covered), reading it\n"
+                 "through the chosen I/O engine.\n",
+        .more = "Exit 0 and a one-line summary when intact; exit 1 and a line naming the\n"
+                "first bad frame and its byte offset otherwise (65 for a file that is not\n"
+                "HOLO).\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
+    if (direct)
+        ro.io_flags |= PIO_READER_DIRECT;
     struct pio_error e = {0};
     pio_reader *r;
     double t0 = cli_now();
@@ -356,34 +316,32 @@ int cmd_verify(int argc, char **argv)
 
 int cmd_recover(int argc, char **argv)
 {
-    const char *path = NULL;
-    uint32_t flags = 0;
-    if (has_help(argc, argv)) {
-        printf("usage: prismio recover FILE [--drop-damaged]\n\n"
-               "Commits a file whose writer was killed: keeps every complete frame, removes\n"
-               "the torn tail (bytes no commit covered and no valid record follows), appends\n"
-               "an index and footer. Committed bytes are never rewritten. A damaged record\n"
-               "with valid records after it is not a torn tail: the frames after it are\n"
-               "kept, the damaged frames stay in the index (reading them fails) and are\n"
-               "listed; exit 1 then. No reader may have the file open.\n\n"
-               "  --drop-damaged  rewrite the file with only the frames whose checksums\n"
-               "                  hold (later frames renumbered), through a temporary file\n"
-               "                  renamed over FILE; also for a committed file.\n");
-        return EXIT_OK;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--drop-damaged") == 0)
-            flags |= PIO_RECOVER_DROP_DAMAGED;
-        else if (argv[i][0] == '-' || path) {
-            cli_err("recover", "unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        cli_err("recover", "no FILE given (see --help)");
-        return EXIT_USAGE;
-    }
+    bool drop = false;
+    struct cli_opt opts[] = {
+        CLI_OPT_FLAG("drop-damaged", 0, &drop,
+                     "rewrite the file with only the frames whose checksums "
+                     "hold (later frames renumbered), through a temporary file "
+                     "renamed over FILE; also for a committed file"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = "recover",
+        .synopsis = "FILE",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Commits a file whose writer was killed: keeps every complete frame, removes\n"
+                 "the torn tail (bytes no commit covered and no valid record follows), appends\n"
+                 "an index and footer. Committed bytes are never rewritten. A damaged record\n"
+                 "with valid records after it is not a torn tail: the frames after it are\n"
+                 "kept, the damaged frames stay in the index (reading them fails) and are\n"
+                 "listed; exit 1 then. No reader may have the file open.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
+    uint32_t flags = drop ? PIO_RECOVER_DROP_DAMAGED : 0;
     struct pio_error e = {0};
     struct pio_recover_report rep;
     int rc = pio_holo_recover_flags(path, flags, &rep, &e);
@@ -455,43 +413,38 @@ int cmd_recover(int argc, char **argv)
 
 int cmd_dump(int argc, char **argv)
 {
-    const char *path = NULL, *format = "csv";
+    static const char *const formats[] = {"csv", "xyz", NULL};
     uint64_t frame = 0;
-    bool have_frame = false, check = true;
-    if (has_help(argc, argv)) {
-        printf("usage: prismio dump FILE --frame N [--format csv|xyz] [--no-verify]\n\n"
-               "The frame's BLAKE3 is checked first: a damaged frame is refused (exit 1)\n"
-               "naming its offset; --no-verify prints what is stored without the check.\n"
-               "csv: header atom,x,y,z (plus vx,vy,vz and fx,fy,fz when present), one row\n"
-               "     per atom, values exactly as stored (nm, nm/ps, kJ/mol/nm; %%.9g).\n"
-               "xyz: element and coordinates in Angstrom, step and time in the comment.\n");
-        return EXIT_OK;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--frame") == 0 && i + 1 < argc) {
-            if (!cli_parse_u64(argv[++i], &frame, false)) {
-                cli_err("dump", "invalid --frame '%s'", argv[i]);
-                return EXIT_USAGE;
-            }
-            have_frame = true;
-        } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
-            format = argv[++i];
-            if (strcmp(format, "csv") != 0 && strcmp(format, "xyz") != 0) {
-                cli_err("dump", "unknown format '%s' (csv or xyz)", format);
-                return EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--no-verify") == 0) {
-            check = false;
-        } else if (argv[i][0] == '-' || path) {
-            cli_err("dump", "unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else
-            path = argv[i];
-    }
-    if (!path || !have_frame) {
-        cli_err("dump", "usage: prismio dump FILE --frame N [--format csv|xyz]");
-        return EXIT_USAGE;
-    }
+    int format = 0;
+    bool no_verify = false;
+    struct cli_opt opts[] = {
+        {.name = "frame",
+         .kind = CLI_U64,
+         .dest = &frame,
+         .value = "N",
+         .flags = CLI_REQUIRED,
+         .help = "the frame to print (from 0); required"},
+        CLI_OPT_CHOICE("format", &format, "csv|xyz", formats, "output format (default csv)"),
+        CLI_OPT_FLAG("no-verify", 0, &no_verify, "print what is stored without the BLAKE3 check"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = "dump",
+        .synopsis = "FILE",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Prints one frame. The frame's BLAKE3 is checked first: a damaged frame is\n"
+                 "refused (exit 1) naming its offset.\n",
+        .more = "csv: header atom,x,y,z (plus vx,vy,vz and fx,fy,fz when present), one row\n"
+                "     per atom, values exactly as stored (nm, nm/ps, kJ/mol/nm; %.9g).\n"
+                "xyz: element and coordinates in Angstrom, step and time in the comment.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
+    bool check = !no_verify;
     struct pio_error e = {0};
     pio_reader *r;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
@@ -505,7 +458,7 @@ int cmd_dump(int argc, char **argv)
         return rc == -ERANGE ? (cli_err("dump", "%s", e.message), EXIT_USAGE)
                              : cli_fail("dump", rc, &e);
     }
-    if (strcmp(format, "csv") == 0) {
+    if (format == 0) {
         printf("atom,x,y,z%s%s\n", f.velocities ? ",vx,vy,vz" : "", f.forces ? ",fx,fy,fz" : "");
         for (uint64_t a = 0; a < f.natoms; a++) {
             printf("%llu,%.9g,%.9g,%.9g", (unsigned long long)a, f.positions[a][0],

@@ -78,15 +78,22 @@ static bool word(const char *line, const char *key, char *out, size_t n)
     return k > 0;
 }
 
-int cmd_trace(int argc, char **argv)
+static int trace_summarize(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "summarize") != 0) {
-        fprintf(argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
-                "usage: prismio trace summarize FILE\n\n"
-                "FILE: a trace written by --trace, or a crash dump (FILE.crash).\n");
-        return argc >= 2 && !strcmp(argv[1], "--help") ? EXIT_OK : EXIT_USAGE;
-    }
-    const char *path = argv[2];
+    struct cli_opt opts[] = {CLI_OPT_END};
+    struct cli_cmd cmd = {
+        .name = "trace summarize",
+        .synopsis = "FILE",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Per-operation counts, bytes and latency percentiles (exact, from the\n"
+                 "events) of FILE: a trace written by --trace, or a crash dump (FILE.crash).\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
     FILE *f = fopen(path, "r");
     if (!f) {
         cli_err("trace", "%s: cannot open", path);
@@ -147,4 +154,33 @@ int cmd_trace(int argc, char **argv)
         free(g->dur);
     }
     return EXIT_OK;
+}
+
+static void trace_subcommands(FILE *f)
+{
+    fputs("subcommands:\n"
+          "  summarize FILE  per-operation counts and latency percentiles of a trace\n"
+          "                  or crash dump ('prismio trace summarize --help')\n",
+          f);
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    struct cli_opt opts[] = {CLI_OPT_END};
+    struct cli_cmd cmd = {
+        .name = "trace",
+        .synopsis = "SUBCOMMAND [ARGS...]",
+        .min_args = 1,
+        .max_args = -1,
+        .about = "Reads what the global --trace FILE option wrote.\n",
+        .epilog = trace_subcommands,
+        .opts = opts,
+        .stop_at_arg = true,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    if (strcmp(cmd.args[0], "summarize") == 0)
+        return trace_summarize(cmd.nargs, cmd.args);
+    return cli_usage_error(&cmd, "unknown subcommand '%s' (see --help)", cmd.args[0]);
 }

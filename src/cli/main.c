@@ -1,10 +1,14 @@
 /*
  * prismio: command-line entry point. Each command lives in its own
- * cmd_<name>.c and gets the remaining arguments.
+ * cmd_<name>.c (the benchmarks in their own module, src/benchcli/) and
+ * gets the remaining arguments; every command parses them with the shared
+ * table-driven parser (cli_args.c), which also accepts the global options
+ * below, so that they work before or after the command.
  */
 #include <stdbool.h>
 #include <string.h>
 
+#include "benchcli.h"
 #include "cli.h"
 
 struct command {
@@ -25,71 +29,92 @@ static const struct command commands[] = {
     {"trace", cmd_trace, "summarize a trace or crash dump written with --trace"},
 };
 
-static void usage(FILE *f)
+/* ---- global options ---- */
+
+static bool g_stats;
+static const char *g_trace;
+
+static struct cli_opt globals[] = {
+    CLI_OPT_FLAG("stats", 0, &g_stats,
+                 "at the end, print counters and latency percentiles per operation"),
+    CLI_OPT_STRING("trace", 0, &g_trace, "FILE",
+                   "write a Chrome trace (Perfetto, chrome://tracing) of the last "
+                   "events of each thread; a crash (or SIGUSR1) writes FILE.crash"),
+    CLI_OPT_END,
+};
+
+/* After each parse: recording on as soon as either option is seen, and the
+ * crash handler pointed at the latest --trace FILE (idempotent). */
+static void apply_globals(void)
 {
-    fprintf(f, "usage: prismio [--version] [--help] COMMAND [ARGS...] [--stats] [--trace FILE]\n\n"
-               "High-performance I/O for molecular-dynamics trajectories.\n\n"
-               "  --stats        print counters and latency percentiles per operation at the end\n"
-               "  --trace FILE   write a Chrome trace (Perfetto, chrome://tracing) of the last\n"
-               "                 events of each thread; a crash (or SIGUSR1) writes FILE.crash\n\n"
-               "commands:\n");
+    static const char *installed;
+    static char crash[4096];
+    if (g_stats || g_trace)
+        pio_telemetry_enable(true);
+    if (g_trace && g_trace != installed) {
+        snprintf(crash, sizeof(crash), "%s.crash", g_trace);
+        pio_telemetry_install_crash_handler(crash, true);
+        installed = g_trace;
+    }
+}
+
+static void list_commands(FILE *f)
+{
+    fprintf(f, "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'prismio COMMAND --help' describes a command.\n");
+    fprintf(f, "\n'prismio COMMAND --help' describes a command; man prismio-COMMAND too.\n");
 }
 
 int main(int argc, char **argv)
 {
+    bool version = false;
+    struct cli_opt opts[] = {
+        CLI_OPT_FLAG("version", 'V', &version, "print the version and the BLAKE3 tier in use"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd top = {
+        .name = NULL,
+        .synopsis = "COMMAND [ARGS...]",
+        .min_args = 0, /* --version alone */
+        .max_args = -1,
+        .about = "High-performance I/O for molecular-dynamics trajectories.\n",
+        .more = "Exit status: 0 ok, 1 integrity (a checksum or damaged frame), 64 usage,\n"
+                "65 bad data, 66 missing input, 69 unsupported, 74 I/O error.\n",
+        .epilog = list_commands,
+        .opts = opts,
+        .stop_at_arg = true,
+    };
+    cli_set_globals(globals, apply_globals);
     if (argc < 2) {
-        usage(stderr);
+        cli_help(&top, stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        usage(stdout);
-        return EXIT_OK;
-    }
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+    int rc = cli_parse(&top, argc, argv);
+    if (rc != CLI_GO_ON)
+        return rc;
+    const char *cmd = top.nargs ? top.args[0] : NULL;
+    if (version || (cmd && strcmp(cmd, "version") == 0)) {
         printf("prismio %s (blake3 tier %s)\n", pio_version(),
                pio_blake3_tier_name(pio_blake3_tier_active()));
         return EXIT_OK;
     }
-    /* Global options, anywhere after the command: taken out before it runs. */
-    const char *trace = NULL;
-    bool stats = false;
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i > 1 && strcmp(argv[i], "--stats") == 0) {
-            stats = true;
-        } else if (i > 1 && strcmp(argv[i], "--trace") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "prismio: --trace needs a FILE\n");
-                return EXIT_USAGE;
-            }
-            trace = argv[++i];
-        } else {
-            argv[n++] = argv[i];
-        }
-    }
-    argc = n;
-    argv[argc] = NULL;
-    char crash[4096];
-    if (stats || trace)
-        pio_telemetry_enable(true);
-    if (trace) {
-        snprintf(crash, sizeof(crash), "%s.crash", trace);
-        pio_telemetry_install_crash_handler(crash, true);
+    if (!cmd)
+        return cli_usage_error(&top, "missing COMMAND (see --help)");
+    if (strcmp(cmd, "help") == 0) {
+        cli_help(&top, stdout);
+        return EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(cmd, commands[i].name) != 0)
             continue;
-        int rc = commands[i].fn(argc - 1, argv + 1);
-        if (stats)
+        rc = commands[i].fn(top.nargs, top.args);
+        if (g_stats)
             pio_telemetry_summary(stderr, false);
-        if (trace) {
-            int t = pio_telemetry_write_trace(trace);
+        if (g_trace) {
+            int t = pio_telemetry_write_trace(g_trace);
             if (t != 0) {
-                fprintf(stderr, "prismio: %s: cannot write the trace: %s\n", trace,
+                fprintf(stderr, "prismio: %s: cannot write the trace: %s\n", g_trace,
                         pio_strerror(t));
                 if (rc == 0)
                     rc = EXIT_IOERR;
@@ -97,7 +122,5 @@ int main(int argc, char **argv)
         }
         return rc;
     }
-    fprintf(stderr, "prismio: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return EXIT_USAGE;
+    return cli_usage_error(&top, "unknown command '%s' (see --help)", cmd);
 }

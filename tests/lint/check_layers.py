@@ -27,8 +27,13 @@ LAYERS = [
     ["format"],
     ["pipeline", "arrow"],
     ["formats"],
-    ["cli", "benchcli", "python"],
+    ["clikit"],
+    ["benchcli"],
+    ["cli", "python"],
 ]
+# The program's modules: the public API only, and the program modules
+# below them (each a folder on the program's include path: bare names).
+PROGRAM = {"clikit", "benchcli", "cli", "python"}
 LEVEL = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 # The public headers and the module that owns each.
 PUBLIC = {
@@ -41,7 +46,7 @@ PUBLIC = {
     "pipeline.h": "pipeline",
     "arrow.h": "arrow",
     "convert.h": "formats",
-    "prismio.h": "cli",  # the umbrella header: for applications
+    "prismio.h": "clikit",  # the umbrella header: for programs
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 
@@ -78,28 +83,40 @@ def check_includes(root, errors):
             where = f"{rel}:{line}: #include \"{inc}\""
             parts = inc.split("/")
             if len(parts) == 1:
-                # a system header, or a file of this module's own folder
+                # a system header, a file of this module's own folder, or
+                # (in the program) a lower program module's header
                 if os.path.exists(os.path.join(os.path.dirname(f), inc)):
                     continue
-                if '"' in m.group(0) and not os.path.exists(os.path.join(root, "include", inc)):
+                if inc == "prismio.h":
+                    if mod not in PROGRAM:
+                        errors.append(f"{where}: the umbrella header is for programs")
+                    continue
+                if '"' not in m.group(0):
+                    continue
+                found = [p for p in sorted(PROGRAM) if os.path.exists(os.path.join(root, "src", p, inc))]
+                if mod in PROGRAM and found:
+                    if not below(mod, found[0]) or found[0] == mod:
+                        errors.append(f"{where}: '{mod}' uses '{found[0]}', which is not below it")
+                else:
                     errors.append(f"{where}: no such file beside it")
                 continue
             if parts[0] == "prismio" and len(parts) == 2:
                 owner = PUBLIC.get(parts[1])
                 if owner is None:
                     errors.append(f"{where}: public header owned by no module (add it to PUBLIC)")
-                elif not below(mod, owner) and mod not in ("cli", "benchcli", "python"):
+                elif not below(mod, owner) and mod not in PROGRAM:
                     errors.append(f"{where}: '{mod}' uses '{owner}', which is not below it")
                 continue
             if parts[0] in LEVEL and len(parts) == 2:
                 other = parts[0]
                 if other == mod:
                     continue
-                if mod in ("cli", "benchcli", "python") and other not in ("cli", "benchcli"):
-                    errors.append(f"{where}: '{mod}' uses the public API only")
+                if mod in PROGRAM or other in PROGRAM:
+                    errors.append(f"{where}: the program uses the public API only, and its own "
+                                  "modules by bare name")
                 elif not below(mod, other):
                     errors.append(f"{where}: '{mod}' uses '{other}', which is not below it")
-                elif parts[1] != f"pio_{other}.h" and mod not in ("cli", "benchcli"):
+                elif parts[1] != f"pio_{other}.h":
                     errors.append(
                         f"{where}: private header of '{other}' (only pio_{other}.h is for other modules)"
                     )

@@ -1,4 +1,4 @@
-/* Small helpers shared by the CLI commands. */
+/* clikit: small helpers shared by the CLI commands and benchmarks. */
 #include <math.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "clikit.h"
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {

@@ -10,26 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "bench_common.h"
 
 #define CMD "bench convert"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: prismio bench convert FILE.holo [--frames SPEC] [--atoms SPEC]\n"
-               "       [--threads N] [--memory BYTES] [--cold] [--repeat N] [--json]\n\n"
-               "Converts FILE to FILE.bench-out.holo (removed afterwards) through the\n"
-               "pipeline, next to read() of FILE into a reused 1 MiB buffer. Throughput is\n"
-               "FILE's size over the wall time (what a user waits for), so a stride that\n"
-               "skips frames counts in the pipeline's favour; the JSON also gives the\n"
-               "array bytes actually taken from FILE. --cold drops FILE's pages before\n"
-               "every run of either; best of N runs (3).\n\n"
-               "With a foreign FILE (.xtc, .trr, .dcd, ...): decoding on 1 and on all\n"
-               "threads (or --threads N) next to MDAnalysis reading the same file\n"
-               "(/usr/bin/python3), and conversion to FILE.bench-out.holo (durable,\n"
-               "removed) next to the decode on as many threads; decode and conversion\n"
-               "runs alternate; CPU per frame of each.\n");
-}
 
 struct run {
     double seconds;
@@ -246,51 +229,45 @@ static int bench_foreign(const char *path, uint32_t threads, uint64_t max_bytes,
     return EXIT_OK;
 }
 
-int cmd_bench_convert(int argc, char **argv)
+int bench_convert(int argc, char **argv)
 {
-    const char *path = NULL;
     struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
     bool json = false, cold = false;
-    uint64_t repeat = 3, v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool val = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--cold")) {
-            cold = true;
-        } else if (!strcmp(a, "--frames") && val) {
-            po.frames = argv[++i];
-        } else if (!strcmp(a, "--atoms") && val) {
-            po.atoms = argv[++i];
-        } else if ((!strcmp(a, "--threads") || !strcmp(a, "--repeat")) && val) {
-            if (!cli_parse_u64(argv[++i], &v, false) || v == 0 || v > 1024) {
-                cli_err(CMD, "%s needs a number from 1 to 1024", a);
-                return EXIT_USAGE;
-            }
-            if (a[2] == 't')
-                po.threads = (uint32_t)v;
-            else
-                repeat = v;
-        } else if (!strcmp(a, "--memory") && val) {
-            if (!cli_parse_u64(argv[++i], &po.max_bytes, true)) {
-                cli_err(CMD, "--memory needs a size such as 32M");
-                return EXIT_USAGE;
-            }
-        } else if (a[0] == '-' || path) {
-            cli_err(CMD, "unexpected argument '%s' (see --help)", a);
-            return EXIT_USAGE;
-        } else {
-            path = a;
-        }
-    }
-    if (!path) {
-        cli_err(CMD, "no FILE given (see --help)");
-        return EXIT_USAGE;
-    }
+    uint64_t repeat = 3, threads = 0;
+    struct cli_opt opts[] = {
+        CLI_OPT_STRING("frames", 0, &po.frames, "SPEC", "frame selection, as prismio convert's"),
+        CLI_OPT_STRING("atoms", 0, &po.atoms, "SPEC", "atom selection, as prismio convert's"),
+        CLI_OPT_U64("threads", &threads, "N", 1, 1024,
+                    "pipeline workers; decoder threads (default: all)"),
+        CLI_OPT_SIZE("memory", &po.max_bytes, "BYTES", 0, 0, "batch memory (default 8M)"),
+        CLI_OPT_FLAG("cold", 0, &cold, "drop FILE's pages before every run of either side"),
+        CLI_OPT_U64("repeat", &repeat, "N", 1, 1024, "runs of each; the best counts (default 3)"),
+        CLI_OPT_FLAG("json", 0, &json, "one JSON object"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = CMD,
+        .synopsis = "FILE",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "Converts FILE.holo to FILE.bench-out.holo (removed afterwards) through the\n"
+                 "pipeline, next to read() of FILE into a reused 1 MiB buffer. Throughput is\n"
+                 "FILE's size over the wall time (what a user waits for), so a stride that\n"
+                 "skips frames counts in the pipeline's favour; the JSON also gives the\n"
+                 "array bytes actually taken from FILE. Also reports the process's peak RSS\n"
+                 "and the pool's size.\n\n"
+                 "With a foreign FILE (.xtc, .trr, .dcd, ...): decoding on 1 and on all\n"
+                 "threads (or --threads N) next to MDAnalysis reading the same file\n"
+                 "(/usr/bin/python3), and conversion to FILE.bench-out.holo (durable,\n"
+                 "removed) next to the decode on as many threads; decode and conversion\n"
+                 "runs alternate; CPU per frame of each.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
+    po.threads = (uint32_t)threads;
     struct stat sb;
     if (stat(path, &sb) != 0) {
         cli_err(CMD, "%s: cannot open", path);

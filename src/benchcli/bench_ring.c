@@ -2,24 +2,22 @@
  * prismio bench ring: items/s through the SPSC ring and the MPMC queue,
  * one producer and one consumer thread (this machine has two cores), next
  * to Concurrency Kit's ck_ring (SPSC and MPMC flavours) measured in the
- * same run when the CLI was built with it. Both sides spin on their try
- * operations, so this measures the structures, not sleeping. ck_ring's
- * operations are inline functions in its header; ours are calls into the
- * shared library, so the bulk row (32 items per call, how the pipeline
- * moves batches) is shown too.
+ * same run when the CLI was built with it (bench_ring_ck.c; without libck,
+ * or with -DPIO_WITH_CK=OFF, bench_ring_nock.c stands in and the output
+ * says the peer is not built). Both sides spin on their try operations, so
+ * this measures the structures, not sleeping. ck_ring's operations are
+ * inline functions in its header; ours are calls into the shared library,
+ * so the bulk row (32 items per call, how the pipeline moves batches) is
+ * shown too.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "bench_common.h"
 
-#ifdef PIO_HAVE_CK
-#include <ck_ring.h>
-#endif
-
-#define CMD "bench"
+#define CMD "bench ring"
 #define CAP 1024
 
 enum kind { OURS_SPSC, OURS_MPMC, CK_SPSC, CK_MPMC, OURS_SPSC_BULK, KINDS };
@@ -32,48 +30,17 @@ struct run {
     uint64_t n;
     pio_spsc *spsc;
     pio_mpmc *mpmc;
-#ifdef PIO_HAVE_CK
-    ck_ring_t ck;
-    ck_ring_buffer_t *ckbuf;
-#endif
     _Atomic int go;
-    uint64_t sum;
 };
 
 static bool push(struct run *r, void *v)
 {
-    switch (r->kind) {
-    case OURS_SPSC:
-        return pio_spsc_push(r->spsc, v);
-    case OURS_MPMC:
-        return pio_mpmc_push(r->mpmc, v);
-#ifdef PIO_HAVE_CK
-    case CK_SPSC:
-        return ck_ring_enqueue_spsc(&r->ck, r->ckbuf, v);
-    case CK_MPMC:
-        return ck_ring_enqueue_mpmc(&r->ck, r->ckbuf, v);
-#endif
-    default:
-        return false;
-    }
+    return r->kind == OURS_MPMC ? pio_mpmc_push(r->mpmc, v) : pio_spsc_push(r->spsc, v);
 }
 
 static bool pop(struct run *r, void **v)
 {
-    switch (r->kind) {
-    case OURS_SPSC:
-        return pio_spsc_pop(r->spsc, v);
-    case OURS_MPMC:
-        return pio_mpmc_pop(r->mpmc, v);
-#ifdef PIO_HAVE_CK
-    case CK_SPSC:
-        return ck_ring_dequeue_spsc(&r->ck, r->ckbuf, v);
-    case CK_MPMC:
-        return ck_ring_dequeue_mpmc(&r->ck, r->ckbuf, v);
-#endif
-    default:
-        return false;
-    }
+    return r->kind == OURS_MPMC ? pio_mpmc_pop(r->mpmc, v) : pio_spsc_pop(r->spsc, v);
 }
 
 static void *producer(void *arg)
@@ -100,8 +67,8 @@ static void *producer(void *arg)
     return NULL;
 }
 
-/* Seconds to move r->n items through; the consumer runs on this thread. */
-static double run_once(enum kind k, uint64_t n)
+/* Seconds to move n items through ours; the consumer runs on this thread. */
+static double run_ours(enum kind k, uint64_t n)
 {
     struct run r;
     memset(&r, 0, sizeof(r));
@@ -111,19 +78,12 @@ static double run_once(enum kind k, uint64_t n)
         return -1;
     if (k == OURS_MPMC && pio_mpmc_create(&r.mpmc, CAP) != 0)
         return -1;
-#ifdef PIO_HAVE_CK
-    if (k == CK_SPSC || k == CK_MPMC) {
-        r.ckbuf = aligned_alloc(64, sizeof(ck_ring_buffer_t) * CAP);
-        if (!r.ckbuf)
-            return -1;
-        ck_ring_init(&r.ck, CAP);
-    }
-#else
-    if (k == CK_SPSC || k == CK_MPMC)
-        return -1;
-#endif
     pthread_t t;
-    pthread_create(&t, NULL, producer, &r);
+    if (pthread_create(&t, NULL, producer, &r) != 0) {
+        pio_spsc_destroy(r.spsc);
+        pio_mpmc_destroy(r.mpmc);
+        return -1;
+    }
     double t0 = cli_now();
     /* release: pairs with the producer's acquire. */
     atomic_store_explicit(&r.go, 1, memory_order_release);
@@ -148,49 +108,54 @@ static double run_once(enum kind k, uint64_t n)
     pthread_join(t, NULL);
     pio_spsc_destroy(r.spsc);
     pio_mpmc_destroy(r.mpmc);
-#ifdef PIO_HAVE_CK
-    free(r.ckbuf);
-#endif
     /* every item exactly once: 1 + 2 + ... + n */
     return sum == n * (n + 1) / 2 ? dt : -1;
 }
 
-int cmd_bench_ring(int argc, char **argv)
+static double run_once(enum kind k, uint64_t n)
+{
+    if (k == CK_SPSC || k == CK_MPMC)
+        return bench_ck_ring_run(k == CK_MPMC, n, CAP);
+    return run_ours(k, n);
+}
+
+int bench_ring(int argc, char **argv)
 {
     uint64_t n = 20000000, repeat = 5;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if ((strcmp(argv[i], "--items") == 0 || strcmp(argv[i], "--repeat") == 0) &&
-                 i + 1 < argc) {
-            uint64_t *dst = argv[i][2] == 'i' ? &n : &repeat;
-            if (!cli_parse_u64(argv[++i], dst, true) || *dst == 0) {
-                cli_err(CMD, "ring: invalid %s '%s'", argv[i - 1], argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: prismio bench ring [--items N] [--repeat N] [--json]\n\n"
-                   "Items/s through pio_spsc and pio_mpmc (capacity %d, one producer, one\n"
-                   "consumer, spinning), next to ck_ring's SPSC and MPMC in the same run; best\n"
-                   "of N runs (5) of N items (20M) each.\n",
-                   CAP);
-            return EXIT_OK;
-        } else {
-            cli_err(CMD, "ring: unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
+    struct cli_opt opts[] = {
+        CLI_OPT_SIZE("items", &n, "N", 1, 0, "items per run (default 20M)"),
+        CLI_OPT_SIZE("repeat", &repeat, "N", 1, 0,
+                     "runs of each structure; the best counts (default 5)"),
+        CLI_OPT_FLAG("json", 0, &json, "one JSON object"),
+        CLI_OPT_END,
+    };
+    char more[256];
+    snprintf(more, sizeof(more), "Concurrency Kit peer: %s.\n", bench_ck_note);
+    struct cli_cmd cmd = {
+        .name = CMD,
+        .synopsis = NULL,
+        .min_args = 0,
+        .max_args = 0,
+        .about = "Items/s through pio_spsc and pio_mpmc (capacity 1024, one producer, one\n"
+                 "consumer, spinning), next to ck_ring's SPSC and MPMC in the same run; best\n"
+                 "of N runs of N items each.\n",
+        .more = more,
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    if (!bench_ck_built && !json)
+        fprintf(stderr, "prismio bench ring: note: the ck_ring peer is %s; measuring ours only\n",
+                bench_ck_note);
     double best_t[KINDS];
     for (int k = 0; k < KINDS; k++)
         best_t[k] = -1;
     /* interleaved repetitions, so drift hits every structure alike */
     for (uint64_t rep = 0; rep < repeat; rep++)
-        for (int k = 0; k < KINDS; k++) {
-            double t = run_once((enum kind)k, n);
-            if (t > 0 && (best_t[k] < 0 || t < best_t[k]))
-                best_t[k] = t;
-        }
+        for (int k = 0; k < KINDS; k++)
+            best_t[k] = bench_best(best_t[k], run_once((enum kind)k, n));
     double rate[KINDS];
     for (int k = 0; k < KINDS; k++)
         rate[k] = best_t[k] > 0 ? (double)n / best_t[k] : 0;
@@ -200,6 +165,7 @@ int cmd_bench_ring(int argc, char **argv)
         cli_json_printf(",\"spsc_items_per_s\":%.0f,\"mpmc_items_per_s\":%.0f", rate[OURS_SPSC],
                         rate[OURS_MPMC]);
         cli_json_printf(",\"spsc_bulk%d_items_per_s\":%.0f", BULK, rate[OURS_SPSC_BULK]);
+        printf(",\"ck_built\":%s", bench_ck_built ? "true" : "false");
         if (rate[CK_SPSC] > 0)
             cli_json_printf(",\"ck_spsc_items_per_s\":%.0f,\"ck_mpmc_items_per_s\":%.0f,"
                             "\"ratio_spsc\":%.3f,\"ratio_spsc_bulk\":%.3f,\"ratio_mpmc\":%.3f",
@@ -212,7 +178,9 @@ int cmd_bench_ring(int argc, char **argv)
            (unsigned long long)n, (unsigned long long)repeat);
     for (int k = 0; k < KINDS; k++) {
         if (rate[k] <= 0) {
-            printf("  %-13s not available (built without libck)\n", kind_names[k]);
+            bool ck = k == CK_SPSC || k == CK_MPMC;
+            printf("  %-13s %s\n", kind_names[k],
+                   ck && !bench_ck_built ? bench_ck_note : "not available (the run failed)");
             continue;
         }
         printf("  %-13s %8.1f M items/s", kind_names[k], rate[k] / 1e6);

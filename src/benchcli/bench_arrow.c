@@ -20,32 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "bench_common.h"
 
 #define CMD "bench arrow"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: prismio bench arrow FILE.holo [--out DIR] [--repeat N] [--json]\n\n"
-               "IPC export: FILE through the zero-copy C Data Interface stream (frames\n"
-               "layout; frames under 64 Ki atoms several to a batch) into DIR/prismio-bench.arrow "
-               "(default DIR: /dev/shm, else FILE's\n"
-               "directory), next to memcpy of the same bytes from the same mapping and\n"
-               "write() of them to DIR; the same export serialized into memory next to\n"
-               "memcpy into a warm and into a new buffer; best of N runs (3). C Data export: "
-               "median time to\n"
-               "export a range and get its first batch, for ranges of 1 to all frames.\n");
-}
 
 static uint64_t u64_min(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* One export of the whole file to `out`: seconds, bytes written. */
@@ -191,43 +172,44 @@ static double export_range(const pio_reader *r, uint64_t n, int reps, struct pio
         st.release(&st);
         t[k] = cli_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof(*t), cmp_double);
+    qsort(t, (size_t)reps, sizeof(*t), bench_cmp_double);
     double m = t[reps / 2];
     free(t);
     return m;
 }
 
-int cmd_bench_arrow(int argc, char **argv)
+int bench_arrow(int argc, char **argv)
 {
-    const char *path = NULL, *dir = NULL;
-    int repeat = 3;
+    const char *dir = NULL;
+    uint64_t nrepeat = 3;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        uint64_t v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
-            if (!cli_parse_u64(argv[++i], &v, false) || v == 0 || v > 1000) {
-                cli_err(CMD, "--repeat needs 1 to 1000, not '%s'", argv[i]);
-                return EXIT_USAGE;
-            }
-            repeat = (int)v;
-        } else if (argv[i][0] == '-' || path) {
-            cli_err(CMD, "unexpected argument '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else {
-            path = argv[i];
-        }
-    }
-    if (!path) {
-        cli_err(CMD, "no FILE given (see --help)");
-        return EXIT_USAGE;
-    }
+    struct cli_opt opts[] = {
+        CLI_OPT_STRING("out", 0, &dir, "DIR",
+                       "where the export is written (default /dev/shm, else "
+                       "FILE's directory); removed afterwards"),
+        CLI_OPT_U64("repeat", &nrepeat, "N", 1, 1000, "runs of each; the best counts (default 3)"),
+        CLI_OPT_FLAG("json", 0, &json, "one JSON object"),
+        CLI_OPT_END,
+    };
+    struct cli_cmd cmd = {
+        .name = CMD,
+        .synopsis = "FILE.holo",
+        .min_args = 1,
+        .max_args = 1,
+        .about = "IPC export: FILE through the zero-copy C Data Interface stream (frames\n"
+                 "layout; frames under 64 Ki atoms several to a batch) into\n"
+                 "DIR/prismio-bench.arrow, next to memcpy of the same bytes from the same\n"
+                 "mapping and write() of them to DIR; the same export serialized into\n"
+                 "memory next to memcpy into a warm and into a new buffer; best of N runs.\n"
+                 "C Data export: median time to export a range and get its first batch,\n"
+                 "for ranges of 1 to all frames.\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    const char *path = cmd.args[0];
+    int repeat = (int)nrepeat;
     struct stat sb;
     char dirbuf[4096];
     if (!dir) {

@@ -1,0 +1,60 @@
+/*
+ * Helpers shared by the benchmarks of `prismio bench` (see bench_common.h).
+ * Nothing here calls a benchmark: calls go bench_cmd.c -> a benchmark ->
+ * this file.
+ */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+
+volatile uint64_t bench_sink;
+
+/* Bytes of a frame's record (docs/FORMAT.md): header, each array padded
+ * to 64, the scalar table padded to 64. */
+uint64_t bench_record_bytes(uint64_t natoms, int arrays, uint32_t nscalars)
+{
+    return 192 + (uint64_t)arrays * ((natoms * 12 + 63) / 64 * 64) +
+           ((uint64_t)nscalars * 32 + 63) / 64 * 64;
+}
+
+double bench_best(double cur, double t)
+{
+    return (t >= 0 && (cur < 0 || t < cur)) ? t : cur;
+}
+
+int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Raw limit for buffered engines: read() the file into a reused 1 MiB
+ * buffer and sum it. */
+double bench_raw_read(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    static uint8_t buf[1 << 20] __attribute__((aligned(64)));
+    double t0 = cli_now();
+    ssize_t n;
+    uint64_t s = 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        s += bench_sum_words(buf, (size_t)n);
+    double t = cli_now() - t0;
+    close(fd);
+    bench_sink += s;
+    return n < 0 ? -1 : t;
+}
+
+/* Drop the file's pages from the page cache (for cold runs). */
+void bench_drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        fdatasync(fd);
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+}
