@@ -11,12 +11,60 @@ while any of them lives: close() raises BufferError until they are gone
 (copy what you keep: x.copy()), close(defer=True) and the end of a `with`
 block close the trajectory at once and unmap the file when the last array
 goes.
+
+Selections. Wherever a frame or atom selection is taken (indexing a
+Trajectory, read(), blocks(), to_arrow(), convert()), it may be
+
+- a slice: ``slice(10, None, 5)``;
+- a sequence or numpy array of integers, in the order given (negative
+  ones count from the end; one past either end raises RangeError, an
+  IndexError);
+- a numpy boolean mask (or list of bools) with exactly one entry per frame
+  or atom (UsageError, a ValueError, otherwise);
+- a string, as the CLI takes it: frames ``"::10"``, ``"0-99,200"``; atoms
+  ``"name CA"``, ``"resid 1-10 and not element H"``, ``"0-99"``
+  (Trajectory.select_frames and select_atoms give the indices a string
+  picks). Indexing takes no strings: ``t["0"]`` is a TypeError.
+
+Errors. What the C library reports is raised as a subclass of
+prismio.Error, one per error code; `code` holds the code:
+
+    Error                                     base of all below
+    +-- FileError (OSError)                   reading or writing failed
+    |   +-- CorruptError                      PIO_ECORRUPT: damaged data
+    |   |   +-- ChecksumError                 PIO_ECHECKSUM
+    |   |   +-- TruncatedError                PIO_ETRUNCATED
+    |   +-- FormatError                       PIO_EFORMAT: not that format
+    |   +-- VersionError                      PIO_EVERSION
+    |   +-- LimitError                        PIO_ELIMIT
+    |   +-- UnsupportedError                  PIO_ENOTSUPPORTED
+    |   +-- NotFoundError (FileNotFoundError)            -ENOENT
+    |   +-- ExistsError (FileExistsError)                -EEXIST
+    |   +-- PermissionDeniedError (PermissionError)      -EACCES, -EPERM
+    |   +-- IsDirectoryError (IsADirectoryError)         -EISDIR
+    |   (any other -errno: FileError itself, with errno set)
+    +-- UsageError (ValueError)               PIO_EUSAGE: bad argument or call
+        +-- RangeError (IndexError)           -ERANGE: index out of range
+
+So `except OSError` and `except ValueError` catch what they always caught.
+For -errno codes errno is set (e.errno == errno.ENOENT). Other exceptions
+keep their Python meaning: TypeError for an argument of the wrong type,
+BufferError for close() while arrays view the file, RuntimeError for a
+Writer used by two threads at once, KeyError from find_step().
 """
 import numpy as np
 
 from . import _prismio
+from ._prismio import (ChecksumError, CorruptError, Error, ExistsError, FileError,  # noqa: F401
+                       FormatError, IsDirectoryError, LimitError, NotFoundError,
+                       PermissionDeniedError, RangeError, TruncatedError, UnsupportedError,
+                       UsageError, VersionError)
 
-__all__ = ["open", "Trajectory", "Frame", "Writer", "ArrowStream", "convert", "__version__"]
+__all__ = ["open", "Trajectory", "Frame", "Writer", "ArrowStream", "convert", "__version__",
+           "Error", "FileError", "CorruptError", "ChecksumError", "TruncatedError",
+           "FormatError", "VersionError", "LimitError", "UnsupportedError", "NotFoundError",
+           "ExistsError", "PermissionDeniedError", "IsDirectoryError", "UsageError",
+           "RangeError"]
 __version__ = _prismio.version()
 
 
@@ -27,65 +75,97 @@ Frame = _prismio.Frame
 
 
 class Trajectory(_prismio.Trajectory):
-    """A mapped HOLO file: len(), indexing and slicing (Frame objects),
-    iteration (both in C), blocks() (many frames in one view), read(),
-    .topology, .metadata, info(), find_step(), find_time(), verify(frame=None),
-    close(); a context manager."""
+    """A mapped HOLO file: len(), indexing (an int: a Frame; a slice, a
+    sequence of indices or a boolean mask: a list of Frames) and iteration
+    (both in C), blocks() (many frames in one view), read(), .topology,
+    .metadata, info(), find_step(), find_time(), select_frames(),
+    select_atoms(), verify(frame=None), close(); a context manager.
+    Trajectory(path, check=False, engine="auto"): see prismio.open."""
 
-    def read(self, frames=None, atoms=None, engine="auto"):
+    def __init__(self, path, check=False, engine="auto"):
+        super().__init__(path, check=check, engine=engine)
+        self._engine_asked = engine
+
+    def frame_indices(self, frames=None):
+        """The frame indices (int64 array) a frame selection picks: None
+        (all), a string, a slice, a sequence of indices or a boolean mask
+        (see the module's docstring)."""
+        if frames is None:
+            return np.arange(len(self), dtype=np.int64)
+        if isinstance(frames, str):
+            return self.select_frames(frames)
+        return _prismio.selection_indices(frames, len(self), "frame")
+
+    def atom_indices(self, atoms=None, natoms=None):
+        """The atom indices (int64 array) an atom selection picks out of
+        natoms atoms (None: the topology's count, else frame 0's): None
+        (all), a string (with the file's topology), a slice, a sequence of
+        indices or a boolean mask (see the module's docstring)."""
+        if natoms is None:
+            top = self.topology_raw
+            natoms = top["natoms"] if top is not None else self[0].natoms if len(self) else 0
+        if atoms is None:
+            return np.arange(natoms, dtype=np.int64)
+        if isinstance(atoms, str):
+            return self.select_atoms(atoms, natoms)
+        return _prismio.selection_indices(atoms, natoms, "atom")
+
+    def read(self, frames=None, atoms=None, engine=None):
         """Positions of many frames at once: a new (frames, atoms, 3) float32
-        array (nm), read through the streaming pipeline and the I/O engine
-        asked for. frames: a slice, a sequence of indices or None (all);
-        atoms: a sequence of atom indices (sorted, unique) or None (all)."""
+        array (nm), copied out of this open trajectory (never the file
+        again by its path), without the GIL. frames and atoms: None (all)
+        or any selection (see the module's docstring); atoms come in the
+        order given, repeats kept, and with atoms=None every frame read
+        must have the same atom count. engine: None or "auto" (this
+        trajectory's engine), or the name of the engine it was opened with
+        (prismio.open(path, engine=...)); another raises UsageError."""
+        idx = self.frame_indices(frames)
+        n0 = self[int(idx[0])].natoms if len(idx) else (self[0].natoms if len(self) else 0)
+        sel = None if atoms is None else self.atom_indices(atoms, n0)
+        natoms = n0 if sel is None else len(sel)
+        out = np.empty((len(idx), natoms, 3), dtype=np.float32)
+        self.read_into(out, idx, sel, natoms, "auto" if engine is None else str(engine))
+        return out
+
+    def _run(self, frames, what):
+        """(start, stop) of a frame selection that is one run of
+        consecutive frames in order (None: all); UsageError otherwise."""
         n = len(self)
         if frames is None:
-            idx = list(range(n))
-        elif isinstance(frames, slice):
-            idx = list(range(*frames.indices(n)))
-        else:
-            idx = []
-            for i in frames:
-                i = int(i)
-                if not -n <= i < n:
-                    raise IndexError(f"frame {i} out of range ({n} frames)")
-                idx.append(i + n if i < 0 else i)
-        if not idx:
-            natoms = 0 if atoms is None else len(atoms)
-            return np.empty((0, natoms, 3), dtype=np.float32)
-        if atoms is None:
-            natoms, spec = self[idx[0]].natoms, None
-        else:
-            a = np.unique(np.asarray(atoms, dtype=np.int64))
-            if len(a) != len(atoms):
-                raise ValueError("atoms: indices must be unique")
-            natoms, spec = len(a), _ranges(a)
-        out = np.empty((len(idx), natoms, 3), dtype=np.float32)
-        self.read_into(out, len(idx), natoms, ",".join(str(i) for i in idx), spec, engine)
-        return out
+            return 0, n
+        if isinstance(frames, slice):
+            start, stop, step = frames.indices(n)
+            if step != 1:
+                raise UsageError(f"{what}: frames must be a slice with step 1")
+            return start, max(start, stop)
+        idx = self.frame_indices(frames)
+        if len(idx) == 0:
+            return 0, 0
+        if (np.diff(idx) != 1).any():
+            raise UsageError(f"{what}: frames must be consecutive and in order")
+        return int(idx[0]), int(idx[-1]) + 1
 
     def blocks(self, size=128, field="positions", frames=None):
         """Iterate in blocks: read-only (k, natoms, 3) float32 views of up
         to `size` consecutive frames each, no copy (the frames' arrays lie at
         one spacing in the file, and a block's strides step over the bytes
-        between them). Blocks come in frame order and cover `frames` (a
-        slice with step 1, or None: all) exactly; a block is shorter than
-        `size` at the end, and wherever the next frame has another atom
-        count, lacks the field, or is not at the same spacing (after a
-        commit, whose index lies between frames). field: "positions",
-        "velocities" or "forces" (a frame without it raises ValueError).
-        Numpy's per-call cost (microseconds) is paid once per block rather
-        than once per frame: block.sum(axis=(1, 2)) sums each frame."""
+        between them). Blocks come in frame order and cover `frames`
+        exactly: None (all), or a selection of consecutive frames in order
+        (a slice with step 1, "10-20", [3, 4, 5], a mask); a block is
+        shorter than `size` at the end, and wherever the next frame has
+        another atom count, lacks the field, or is not at the same spacing
+        (after a commit, whose index lies between frames). field:
+        "positions", "velocities" or "forces" (a frame without it raises
+        ValueError). Numpy's per-call cost (microseconds) is paid once per
+        block rather than once per frame: block.sum(axis=(1, 2)) sums each
+        frame."""
         try:
             f = ("positions", "velocities", "forces").index(field)
         except ValueError:
-            raise ValueError(f"blocks: unknown field {field!r}") from None
+            raise UsageError(f"blocks: unknown field {field!r}") from None
         if int(size) < 1:
-            raise ValueError(f"blocks: size {size} (at least 1)")
-        start, stop = 0, len(self)
-        if frames is not None:
-            start, stop, step = frames.indices(stop)
-            if step != 1:
-                raise ValueError("blocks: frames must be a slice with step 1")
+            raise UsageError(f"blocks: size {size} (at least 1)")
+        start, stop = self._run(frames, "blocks")
         while start < stop:
             b = self.block(start, min(int(size), stop - start), f)
             start += len(b)
@@ -120,20 +200,18 @@ class Trajectory(_prismio.Trajectory):
         file, no copy) or "atoms" (a row per atom per frame, with the
         topology). frames: a slice with step 1, or None (all). fields: a
         subset of ("positions", "velocities", "forces"), or None (all three;
-        absent ones are nulls). docs/ARROW.md gives the columns."""
-        n = len(self)
+        absent ones are nulls). docs/ARROW.md gives the columns. frames may
+        also be any selection of consecutive frames in order (see blocks)."""
         first, count = 0, -1
         if frames is not None:
-            start, stop, step = frames.indices(n)
-            if step != 1:
-                raise ValueError("to_arrow: frames must be a slice with step 1")
-            first, count = start, max(0, stop - start)
+            start, stop = self._run(frames, "to_arrow")
+            first, count = start, stop - start
         bits = 0
         for name in fields or ():
             try:
                 bits |= {"positions": 1, "velocities": 2, "forces": 4}[name]
             except KeyError:
-                raise ValueError(f"to_arrow: unknown field {name!r}") from None
+                raise UsageError(f"to_arrow: unknown field {name!r}") from None
         return ArrowStream(self, layout, first, count, bits, batch_frames)
 
     def __arrow_c_stream__(self, requested_schema=None):
@@ -145,8 +223,8 @@ class Trajectory(_prismio.Trajectory):
         """Pickled as its path (for multiprocessing): unpickling maps the
         file again, in the other process."""
         if self.closed:
-            raise ValueError("a closed trajectory cannot be pickled")
-        return (type(self), (self.path, self.check))
+            raise UsageError("a closed trajectory cannot be pickled")
+        return (type(self), (self.path, self.check, self._engine_asked))
 
     def __enter__(self):
         return self
@@ -169,7 +247,7 @@ class ArrowStream:
 
     def __init__(self, traj, layout, first, count, fields, batch_frames):
         if layout not in ("frames", "atoms"):
-            raise ValueError(f"layout is 'frames' or 'atoms', not {layout!r}")
+            raise UsageError(f"layout is 'frames' or 'atoms', not {layout!r}")
         self._args = (traj, layout, first, count, fields, batch_frames)
 
     def __arrow_c_stream__(self, requested_schema=None):
@@ -177,10 +255,36 @@ class ArrowStream:
         return traj.arrow_stream(layout, first, count, fields, batch)
 
 
+def _spec(sel, what, count):
+    """A frame or atom selection as the C pipeline's selection string:
+    strings pass as they are, a frame slice becomes START:STOP:STEP (the
+    pipeline's own Python-style slice), anything else is resolved against
+    count(0) frames or count(1) atoms."""
+    if sel is None or isinstance(sel, str):
+        return sel
+    if what == "frame" and isinstance(sel, slice):
+        parts = [sel.start, sel.stop, sel.step]
+        for v in parts:
+            if v is not None and not isinstance(v, (int, np.integer)):
+                raise TypeError(f"frame slice: {v!r} is not an integer")
+        if sel.step == 0:
+            raise UsageError("frame slice: step 0")
+        return ":".join("" if v is None else str(int(v)) for v in parts)
+    idx = _prismio.selection_indices(sel, count(0 if what == "frame" else 1), what)
+    if len(idx) == 0:
+        raise UsageError(f"convert: the {what} selection is empty")
+    if what == "frame":
+        return ",".join(str(int(i)) for i in idx)
+    if (np.diff(idx) <= 0).any():
+        raise UsageError("convert: atoms keep the input's order: give the indices sorted, "
+                         "without repeats")
+    return "index " + _ranges(idx)
+
+
 def _ranges(a):
     """Sorted unique indices as the pipeline's atom selection: "0-9,12,20-31"."""
     if len(a) == 0:
-        raise ValueError("atoms: an empty selection")
+        raise UsageError("atoms: an empty selection")
     parts, start, prev = [], int(a[0]), int(a[0])
     for v in a[1:]:
         v = int(v)
@@ -192,18 +296,23 @@ def _ranges(a):
     return ",".join(parts)
 
 
-def open(path, check=False):  # noqa: A001 (the package's entry point, like io.open)
+def open(path, check=False, engine="auto"):  # noqa: A001 (the entry point, like io.open)
     """Map a HOLO file (a torn tail is recovered in memory). Frames are
     zero-copy views checked for structure only; check=True also checks each
     frame's BLAKE3 the first time it is read (a damaged frame raises
-    OSError naming its offset), at the cost of hashing it once."""
-    return Trajectory(path, check=check)
+    ChecksumError, an OSError, naming its offset), at the cost of hashing
+    it once. engine: the I/O engine of bulk reads (read(), verify()):
+    "auto" (PIO_IO_ENGINE from the environment, else mmap), "mmap",
+    "pread" or "uring" (pread where io_uring cannot be set up); the
+    `engine` attribute says which is in use. A missing file raises
+    NotFoundError (a FileNotFoundError), another file FormatError."""
+    return Trajectory(path, check=check, engine=engine)
 
 
 def _f32(a, n, what):
     a = np.ascontiguousarray(a, dtype=np.float32)
     if a.shape != (n, 3):
-        raise ValueError(f"{what}: shape {a.shape}, expected ({n}, 3)")
+        raise UsageError(f"{what}: shape {a.shape}, expected ({n}, 3)")
     return a
 
 
@@ -213,7 +322,7 @@ def _scalar_name(k):
     k = str(k)
     b = k.encode("utf-8")
     if not b or len(b) > 23 or b"\0" in b:
-        raise ValueError(f"scalar name {k!r}: {len(b)} bytes; names are 1 to 23 bytes of "
+        raise UsageError(f"scalar name {k!r}: {len(b)} bytes; names are 1 to 23 bytes of "
                          "UTF-8 without NUL")
     return k
 
@@ -227,12 +336,12 @@ def _bonds(bonds):
     if a.size == 0:
         return None
     if a.ndim != 2 or a.shape[1] != 2:
-        raise ValueError(f"topology bonds: shape {a.shape}, expected (n, 2) pairs of atom "
+        raise UsageError(f"topology bonds: shape {a.shape}, expected (n, 2) pairs of atom "
                          "indices")
     if a.dtype.kind not in "iu":
-        raise ValueError(f"topology bonds: dtype {a.dtype}, expected integers")
+        raise UsageError(f"topology bonds: dtype {a.dtype}, expected integers")
     if (a < 0).any():
-        raise ValueError("topology bonds: negative atom index")
+        raise UsageError("topology bonds: negative atom index")
     return np.ascontiguousarray(a, dtype=np.uint32)
 
 
@@ -258,7 +367,7 @@ class Writer(_prismio.Writer):
                 return None
             a = np.ascontiguousarray(np.asarray(top[name]).astype(dtype))
             if shape is not None and a.shape[0] != shape:
-                raise ValueError(f"topology {name}: {a.shape[0]} entries, expected {shape}")
+                raise UsageError(f"topology {name}: {a.shape[0]} entries, expected {shape}")
             return a
 
         self.set_topology(n, col("names", "S8", n), col("elements", "S4", n),
@@ -296,13 +405,20 @@ def convert(src, dst, frames=None, atoms=None, topology=None, drop=(), overwrite
     DCD, NetCDF, PDB, GRO, XYZ, Arrow; from the extensions) through the
     library's streaming pipeline, in this process (the GIL is released),
     as `prismio convert` does. frames: a selection such as "::10" or
-    "0-99"; atoms: such as "name CA" or "0-99"; topology: a GRO or PDB file
+    "0-99", or a slice, a sequence of indices or a boolean mask; atoms:
+    such as "name CA" or "0-99", or a slice, indices (the output keeps the
+    input's atom order, so sorted and without repeats) or a boolean mask
+    (see the module's docstring: counting from the end, and a mask's length,
+    are checked against the input's frame and atom counts; the input is
+    opened once more to count them). topology: a GRO or PDB file
     whose atoms the frames get; drop: any of "velocities", "forces", "box",
     "scalars"; overwrite: replace an existing output (a HOLO output is
     refused otherwise). Returns a dict: frames written, bytes_in and
-    bytes_out (atom arrays), seconds. Errors raise OSError (ValueError for
-    a bad selection) naming the file, frame and offset; a truncated last
-    frame of the input is skipped with a RuntimeWarning."""
+    bytes_out (atom arrays), seconds. Errors raise FileError, an OSError
+    (UsageError, a ValueError, for a bad selection; RangeError, an
+    IndexError, for an index out of range) naming the file, frame and
+    offset; a truncated last frame of the input is skipped with a
+    RuntimeWarning."""
     import os
     c = _prismio
     bits = {"velocities": c.FIELD_VELOCITIES, "v": c.FIELD_VELOCITIES, "forces": c.FIELD_FORCES,
@@ -310,12 +426,20 @@ def convert(src, dst, frames=None, atoms=None, topology=None, drop=(), overwrite
     mask = 0
     for name in ([drop] if isinstance(drop, str) else drop):
         if name not in bits:
-            raise ValueError(f"convert: drop {name!r}: one of velocities, forces, box, scalars")
+            raise UsageError(f"convert: drop {name!r}: one of velocities, forces, box, scalars")
         mask |= bits[name]
     src, dst = os.fspath(src), os.fspath(dst)
+    top = None if topology is None else os.fspath(topology)
     if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
-        raise ValueError(f"{dst}: input and output are the same file")
+        raise UsageError(f"{dst}: input and output are the same file")
+    counts = []
+
+    def count(k):  # the input's frames (k 0) or atoms (k 1), opened once for both
+        if not counts:
+            counts.extend(_prismio.source_info(src, top))
+        return counts[k]
+
     n, bin_, bout, secs = _prismio.convert(
-        src, dst, None if frames is None else str(frames), None if atoms is None else str(atoms),
-        None if topology is None else os.fspath(topology), mask, bool(overwrite))
+        src, dst, _spec(frames, "frame", count), _spec(atoms, "atom", count), top, mask,
+        bool(overwrite))
     return {"frames": n, "bytes_in": bin_, "bytes_out": bout, "seconds": secs}

@@ -1,12 +1,24 @@
 """MDAnalysis support: importing this module registers, for format HOLO
-(files ending in .holo), a coordinate Reader and a topology Parser, so
+(files ending in .holo), a coordinate Reader, a Writer and a topology
+Parser, so
 
     import prismio.mdanalysis
     u = mda.Universe("traj.holo")              # topology from the file
     u = mda.Universe("top.pdb", "traj.holo")   # or from elsewhere
+    with u.trajectory.Writer("out.holo") as w: # or mda.Writer("out.holo", n_atoms)
+        for ts in u.trajectory[::10]:
+            w.write(u.atoms)
 
-work, with random access, ts.dimensions, per-frame scalars in ts.data, and
-pickling (the reader reopens the file by name).
+work, with random access, slicing and fancy indexing, ts.dimensions,
+per-frame scalars in ts.data, transformations, auxiliaries, timeseries()
+(a bulk read in C), copy() and pickling (the reader reopens the file by
+name, as MDAnalysis's readers do, and so it does after close()).
+
+The contract kept is the one MDAnalysis's own XTC and TRR readers and
+writers keep (MDAnalysisTests' BaseReaderTest, MultiframeReaderTest and
+BaseWriterTest check it; tests/python/test_mdanalysis_contract.py checks
+the same behaviours here). A file without a topology gives a Universe of
+N atoms in one residue and one segment, as an XTC file alone does.
 """
 import warnings
 
@@ -16,11 +28,18 @@ from MDAnalysis.core.topology import Topology
 from MDAnalysis.core.topologyattrs import (Atomids, Atomnames, Bonds, ChainIDs, Charges,
                                            Elements, Masses, Resids, Resnames, Resnums,
                                            Segids)
-from MDAnalysis.lib.mdamath import triclinic_box
+from MDAnalysis.lib.mdamath import triclinic_vectors
+from MDAnalysis.lib.util import store_init_arguments
 from MDAnalysis.topology.base import TopologyReaderBase
 
+from . import UsageError
 from . import Writer as _Writer
-from . import open as _open
+from . import open as _prismio_open
+
+try:
+    from MDAnalysis.exceptions import NoDataError as _NoDataError
+except ImportError:  # pragma: no cover
+    _NoDataError = AttributeError
 
 __all__ = ["HOLOReader", "HOLOParser", "HOLOWriter"]
 
@@ -29,17 +48,27 @@ def _strings(a):
     return np.array([s.decode("ascii", "replace") for s in a], dtype=object)
 
 
+def _natoms_of(t):
+    """A trajectory's atom count: its first frame's, else its topology's."""
+    if len(t):
+        return t[0].natoms
+    top = t.topology_raw
+    return top["natoms"] if top is not None else 0
+
+
 class HOLOParser(TopologyReaderBase):
     """Topology of a HOLO file (names, residues, chains, elements, masses,
-    charges, bonds)."""
+    charges, bonds); for a file without one, N atoms in one residue and one
+    segment (what MDAnalysis's MinimalParser gives an XTC file)."""
 
     format = "HOLO"
 
     def parse(self, **kwargs):
-        with _open(self.filename) as t:
+        with _prismio_open(self.filename) as t:
             top = t.topology
+            natoms = _natoms_of(t)
         if top is None:
-            raise ValueError(f"{self.filename}: the HOLO file has no topology")
+            return Topology(kwargs.get("n_atoms", natoms), 1, 1)
         n = top["natoms"]
         resids = top["resids"].astype(np.int64)
         chains = _strings(top["chains"])
@@ -73,38 +102,55 @@ class HOLOParser(TopologyReaderBase):
 class HOLOReader(base.ReaderBase):
     """Frames of a HOLO file. Positions, velocities and forces come in
     MDAnalysis units (Angstrom, Angstrom/ps, kJ/mol/Angstrom) when
-    convert_units is true (the default)."""
+    convert_units is true (the default); has_velocities and has_forces
+    follow each frame, as with TRR. check=True checks each frame's BLAKE3
+    before it is used (prismio.open's check). After close() the next use
+    opens the file again by its name."""
 
     format = "HOLO"
     units = {"time": "ps", "length": "nm", "velocity": "nm/ps", "force": "kJ/(mol*nm)"}
 
-    def __init__(self, filename, convert_units=True, **kwargs):
+    @store_init_arguments
+    def __init__(self, filename, convert_units=True, check=False, **kwargs):
         super().__init__(filename, convert_units=convert_units, **kwargs)
-        self._traj = _open(self.filename)
-        self.n_atoms = self._traj[0].natoms if len(self._traj) else 0
-        first = self._traj[0] if len(self._traj) else None
+        self._check = bool(check)
+        self._traj = None
+        t = self._t
+        self.n_atoms = _natoms_of(t)
         self.ts = self._Timestep(self.n_atoms,
-                                 velocities=first is not None and first.velocities is not None,
-                                 forces=first is not None and first.forces is not None,
                                  reader=self,  # ts.dt asks the reader (_get_dt)
                                  **self._ts_kwargs)
-        del first
         self._frame = -1
-        self._read_next_timestep()
+        if len(t):
+            self._read_next_timestep()
+
+    @property
+    def _t(self):
+        """The open prismio.Trajectory, opened again (by name) after close()."""
+        t = self._traj
+        if t is None or t.closed:
+            t = self._traj = _prismio_open(self.filename, check=self._check)
+        return t
+
+    @classmethod
+    def parse_n_atoms(cls, filename, **kwargs):
+        with _prismio_open(filename) as t:
+            return _natoms_of(t)
 
     @property
     def n_frames(self):
-        return len(self._traj)
+        return len(self._t)
 
     def _get_dt(self):
         """Time between the first two frames (ps), as MDAnalysis's XTC and
         TRR readers give it; one frame: MDAnalysis's own fallback."""
-        if len(self._traj) < 2:
+        t = self._t
+        if len(t) < 2:
             raise AttributeError("dt: fewer than two frames")
-        return self._traj[1].time - self._traj[0].time
+        return t[1].time - t[0].time
 
     def _read_frame(self, i):
-        if i < 0 or i >= len(self._traj):
+        if i < 0 or i >= len(self._t):
             raise IOError(f"{self.filename}: frame {i} out of range")
         self._frame = i - 1
         return self._read_next_timestep()
@@ -112,15 +158,15 @@ class HOLOReader(base.ReaderBase):
     def _read_next_timestep(self, ts=None):
         if ts is None:
             ts = self.ts
-        if self._frame + 1 >= len(self._traj):
+        t = self._t
+        if self._frame + 1 >= len(t):
             raise IOError(f"{self.filename}: no frame after {self._frame}")
         self._frame += 1
         # one C call: arrays copied (and scaled to Angstrom) into the
-        # Timestep's own, the box as MDAnalysis's dimensions
+        # Timestep's own, has_velocities/has_forces set, the box as
+        # MDAnalysis's dimensions
         ls, fs = (10.0, 0.1) if self.convert_units else (1.0, 1.0)
-        step, time, dims, scalars = self._traj.fill(
-            self._frame, ts._pos, ts._velocities if ts.has_velocities else None,
-            ts._forces if ts.has_forces else None, ls, fs)
+        step, time, dims, scalars = t.fill(self._frame, ts, ls, fs)
         ts.frame = self._frame
         ts.dimensions = dims
         ts.time = self.convert_time_from_native(time) if self.convert_units else time
@@ -135,38 +181,93 @@ class HOLOReader(base.ReaderBase):
         return ts
 
     def _reopen(self):
+        self._t  # opened again if close() was called
+        self.ts.frame = 0  # as the XDR readers (auxiliaries' next_nonempty_frame reads it)
         self._frame = -1
 
+    def timeseries(self, asel=None, start=None, stop=None, step=None, order="fac"):
+        """As MDAnalysis's (positions of asel's atoms, or all, for frames
+        start:stop:step, in `order`), read in one C call (prismio's
+        Trajectory.read) rather than a Timestep per frame; with
+        transformations or auxiliaries, MDAnalysis's own loop. Like that
+        loop, it leaves the reader at the first frame."""
+        if self.transformations or self.aux_list:
+            return super().timeseries(asel=asel, start=start, stop=stop, step=step, order=order)
+        start, stop, step = self.check_slice_indices(start, stop, step)
+        atoms = None
+        if asel is not None:
+            if len(asel) == 0:
+                raise ValueError("Timeseries requires at least one atom to analyze")
+            atoms = asel.indices
+        frames = np.arange(start, stop, step, dtype=np.int64)
+        x = self._t.read(frames=frames, atoms=atoms)
+        if self.convert_units:
+            x *= np.float32(10.0)  # the product the per-frame path computes
+        if order != "fac":
+            try:
+                axes = ["fac".index(c) for c in order]
+            except ValueError:
+                raise ValueError(f"Unrecognized order key in {order}, must be permutation of "
+                                 "'fac'") from None
+            if sorted(axes) != [0, 1, 2]:
+                raise ValueError(f"Repeated or missing keys passed to argument `order`: "
+                                 f"{order}, each key must be used once")
+            x = np.moveaxis(x, axes, [0, 1, 2])
+        if len(self._t):
+            self.rewind()
+        return x
+
+    def Writer(self, filename, n_atoms=None, **kwargs):
+        """A HOLOWriter for `filename`, for this trajectory's atoms unless
+        n_atoms says otherwise."""
+        if n_atoms is None:
+            n_atoms = self.n_atoms
+        return HOLOWriter(filename, n_atoms=n_atoms, **kwargs)
+
     def close(self):
-        if getattr(self, "_traj", None) is not None:
-            self._traj.close(defer=True)
+        """Close the file (again after each reopen); the next use reopens it."""
+        t, self._traj = getattr(self, "_traj", None), None
+        if t is not None:
+            t.close(defer=True)
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_traj", None)
+        state["_traj"] = None
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._traj = _open(self.filename)
+        # the file again by its name; then, as MDAnalysis's readers do, the
+        # frame the pickled reader was at
+        state["_traj"] = None
+        self.__dict__ = state
+        if 0 <= self.ts.frame < self.n_frames:
+            self[self.ts.frame]
 
 
 class HOLOWriter(base.WriterBase):
-    """mda.Writer("out.holo", n_atoms): frames from AtomGroups or Universes,
-    converted to HOLO's units (nm), with step, time, box and the numbers of
-    ts.data (energies) as named scalars; the topology of the first frame's
-    atoms (names, residues, chains, elements, masses, charges) goes with
-    them."""
+    """HOLOWriter(filename, n_atoms, convert_units=True, overwrite=True,
+    sync=True): frames from AtomGroups or Universes (mda.Writer("out.holo",
+    n_atoms), or a reader's Writer("out.holo")), converted to HOLO's units
+    (nm), with step, time, box, velocities and forces where the Timestep
+    has them, and the numbers of ts.data (energies) as named scalars; the
+    topology of the first frame's atoms (names, residues, chains, elements,
+    masses, charges) goes with them. n_atoms must be given, as for XTC and
+    TRR (None: the first frame's); a frame of another size raises
+    ValueError, an object without atoms TypeError."""
 
     format = "HOLO"
     multiframe = True
     units = {"time": "ps", "length": "nm", "velocity": "nm/ps", "force": "kJ/(mol*nm)"}
 
-    def __init__(self, filename, n_atoms=None, convert_units=True, overwrite=True, **kwargs):
+    def __init__(self, filename, n_atoms, convert_units=True, overwrite=True, sync=True,
+                 **kwargs):
+        self._w = None
         self.filename = str(filename)
-        self.n_atoms = n_atoms
+        if n_atoms is not None and int(n_atoms) < 0:
+            raise ValueError(f"{self.filename}: n_atoms {n_atoms}")
+        self.n_atoms = None if n_atoms is None else int(n_atoms)
         self.convert_units = convert_units
-        self._w = _Writer(self.filename, overwrite=overwrite)
+        self._w = _Writer(self.filename, overwrite=overwrite, sync=sync)
         self._started = False
         self._skipped = set()
 
@@ -174,7 +275,7 @@ class HOLOWriter(base.WriterBase):
         def get(attr, default):
             try:
                 return getattr(ag, attr)
-            except (AttributeError, mda_NoDataError):
+            except (AttributeError, _NoDataError):
                 return default
         n = ag.n_atoms
         return {"natoms": n,
@@ -187,9 +288,17 @@ class HOLOWriter(base.WriterBase):
                 "charges": np.array(get("charges", np.zeros(n)), dtype=np.float32)}
 
     def _write_next_frame(self, obj):
-        ag = obj.atoms
-        ts = ag.ts
-        if self.n_atoms is not None and ag.n_atoms != self.n_atoms:
+        try:
+            ag = obj.atoms
+            ts = ag.ts
+        except AttributeError:
+            raise TypeError(f"{self.filename}: write() takes an AtomGroup or a Universe, not "
+                            f"{type(obj).__name__}") from None
+        if self._w is None:
+            raise UsageError(f"{self.filename}: the writer is closed")
+        if self.n_atoms is None:
+            self.n_atoms = ag.n_atoms
+        if ag.n_atoms != self.n_atoms:
             raise ValueError(f"{self.filename}: {ag.n_atoms} atoms, the writer was opened for "
                              f"{self.n_atoms}")
         if not self._started:
@@ -200,8 +309,7 @@ class HOLOWriter(base.WriterBase):
         v = ag.velocities * np.float32(s) if ts.has_velocities else None
         f = ag.forces * np.float32(10.0 if self.convert_units else 1.0) if ts.has_forces else None
         box = None
-        if ts.dimensions is not None:
-            from MDAnalysis.lib.mdamath import triclinic_vectors
+        if ts.dimensions is not None and np.any(ts.dimensions[:3] > 0):
             box = triclinic_vectors(ts.dimensions).astype(np.float64) * s
         step = ts.data.get("step", ts.frame)
         self._w.append(x, velocities=v, forces=f, box=box, step=int(step), time=float(ts.time),
@@ -226,12 +334,7 @@ class HOLOWriter(base.WriterBase):
         return out
 
     def close(self):
-        if self._w is not None:
-            self._w.close()
-            self._w = None
-
-
-try:
-    from MDAnalysis.exceptions import NoDataError as mda_NoDataError
-except ImportError:  # pragma: no cover
-    mda_NoDataError = AttributeError
+        """Commit and close (again: nothing)."""
+        w, self._w = getattr(self, "_w", None), None
+        if w is not None:
+            w.close()

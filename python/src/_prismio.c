@@ -18,7 +18,10 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include <prismio.h>
@@ -41,13 +44,167 @@ typedef struct {
 
 static PyTypeObject TrajectoryType, FrameType, TrajIterType;
 
+/* ---- exceptions ------------------------------------------------------------------- *
+ *
+ * One class per error code, under prismio.Error (see the module's docstring
+ * in prismio/__init__.py for the tree). A failure of the file or the OS
+ * (the data, the format, -errno) is also an OSError, so `except OSError`
+ * keeps catching what it always caught; a bad argument or call sequence is
+ * also a ValueError, an index past the end also an IndexError. Each class
+ * has the C code as `code`; an instance has the code it was raised for
+ * (errno too, for -errno codes). */
+
+static PyObject *Error, *FileError, *CorruptError, *ChecksumError, *TruncatedError, *FormatError,
+    *VersionError, *LimitError, *UnsupportedError, *NotFoundError, *ExistsError,
+    *PermissionDeniedError, *IsDirectoryError, *UsageError, *RangeError;
+
+static const struct exc_def {
+    PyObject **cls;
+    const char *name;
+    PyObject **base, **builtin; /* a prismio base (NULL: Exception), a builtin base or NULL */
+    int code;
+    const char *doc;
+} exc_defs[] = {
+    {&Error, "prismio.Error", NULL, NULL, 0,
+     "Base of every error prism-io raises for a failure the C library reports.\n"
+     "`code` is the library's code (0 when none applies: see the subclasses)."},
+    {&FileError, "prismio.FileError", &Error, &PyExc_OSError, 0,
+     "A file could not be read or written as asked (also an OSError): the base of\n"
+     "damaged data, wrong formats and versions, limits, unsupported features and\n"
+     "operating-system failures (-errno codes, with errno set)."},
+    {&CorruptError, "prismio.CorruptError", &FileError, NULL, PIO_ECORRUPT,
+     "PIO_ECORRUPT: the structure of the data is invalid (the file is damaged)."},
+    {&ChecksumError, "prismio.ChecksumError", &CorruptError, NULL, PIO_ECHECKSUM,
+     "PIO_ECHECKSUM: a checksum does not match the data (the file is damaged)."},
+    {&TruncatedError, "prismio.TruncatedError", &CorruptError, NULL, PIO_ETRUNCATED,
+     "PIO_ETRUNCATED: the data ends before a structure it promises (a cut file)."},
+    {&FormatError, "prismio.FormatError", &FileError, NULL, PIO_EFORMAT,
+     "PIO_EFORMAT: not a file of the expected format (bad magic)."},
+    {&VersionError, "prismio.VersionError", &FileError, NULL, PIO_EVERSION,
+     "PIO_EVERSION: a format version or required feature this library does not know."},
+    {&LimitError, "prismio.LimitError", &FileError, NULL, PIO_ELIMIT,
+     "PIO_ELIMIT: a value exceeds a limit of the format or the library."},
+    {&UnsupportedError, "prismio.UnsupportedError", &FileError, NULL, PIO_ENOTSUPPORTED,
+     "PIO_ENOTSUPPORTED: a feature this build or CPU does not support."},
+    {&NotFoundError, "prismio.NotFoundError", &FileError, &PyExc_FileNotFoundError, -ENOENT,
+     "-ENOENT: no such file (also a FileNotFoundError)."},
+    {&ExistsError, "prismio.ExistsError", &FileError, &PyExc_FileExistsError, -EEXIST,
+     "-EEXIST: the file exists and is not replaced (also a FileExistsError)."},
+    {&PermissionDeniedError, "prismio.PermissionDeniedError", &FileError, &PyExc_PermissionError,
+     -EACCES, "-EACCES, -EPERM: permission denied (also a PermissionError)."},
+    {&IsDirectoryError, "prismio.IsDirectoryError", &FileError, &PyExc_IsADirectoryError, -EISDIR,
+     "-EISDIR: a directory where a file was expected (also an IsADirectoryError)."},
+    {&UsageError, "prismio.UsageError", &Error, &PyExc_ValueError, PIO_EUSAGE,
+     "PIO_EUSAGE: an invalid argument or call sequence (also a ValueError): a bad\n"
+     "selection, a closed trajectory or writer, an unknown engine, ..."},
+    {&RangeError, "prismio.RangeError", &UsageError, &PyExc_IndexError, -ERANGE,
+     "-ERANGE: an index out of range, a frame or an atom (also an IndexError and,\n"
+     "as a UsageError, a ValueError)."},
+};
+
+static int exceptions_init(PyObject *m)
+{
+    for (size_t k = 0; k < sizeof(exc_defs) / sizeof(exc_defs[0]); k++) {
+        const struct exc_def *d = &exc_defs[k];
+        PyObject *b0 = d->base ? *d->base : PyExc_Exception;
+        PyObject *bases = d->builtin ? PyTuple_Pack(2, b0, *d->builtin) : PyTuple_Pack(1, b0);
+        PyObject *dict = Py_BuildValue("{s:i}", "code", d->code);
+        if (bases && dict)
+            *d->cls = PyErr_NewExceptionWithDoc(d->name, d->doc, bases, dict);
+        Py_XDECREF(bases);
+        Py_XDECREF(dict);
+        if (!*d->cls)
+            return -1;
+        Py_INCREF(*d->cls);
+        if (PyModule_AddObject(m, strchr(d->name, '.') + 1, *d->cls) < 0) {
+            Py_DECREF(*d->cls);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The class raised for a code: 0 is no error (NULL). */
+static PyObject *error_class(int rc)
+{
+    switch (rc) {
+    case 0:
+        return NULL;
+    case PIO_ECORRUPT:
+        return CorruptError;
+    case PIO_ECHECKSUM:
+        return ChecksumError;
+    case PIO_ETRUNCATED:
+        return TruncatedError;
+    case PIO_EFORMAT:
+        return FormatError;
+    case PIO_EVERSION:
+        return VersionError;
+    case PIO_ELIMIT:
+        return LimitError;
+    case PIO_ENOTSUPPORTED:
+        return UnsupportedError;
+    case PIO_EUSAGE:
+        return UsageError;
+    case -ERANGE:
+        return RangeError;
+    case -ENOENT:
+        return NotFoundError;
+    case -EEXIST:
+        return ExistsError;
+    case -EACCES:
+    case -EPERM:
+        return PermissionDeniedError;
+    case -EISDIR:
+        return IsDirectoryError;
+    default:
+        return FileError; /* any other -errno, or a code this build does not know */
+    }
+}
+
+/* Raise the class for rc with `msg` (UTF-8; bytes that are not become
+ * U+FFFD: paths need not be UTF-8): -errno codes as OSError(errno, msg),
+ * the library's own as Class(msg); either with `code` = rc. */
+static PyObject *raise_code(int rc, const char *msg)
+{
+    PyObject *cls = error_class(rc);
+    PyObject *text = PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace");
+    if (!cls || !text) {
+        Py_XDECREF(text);
+        if (!cls)
+            PyErr_SetString(PyExc_SystemError, "raise_code: no error");
+        return NULL;
+    }
+    bool os_errno = rc < 0 && rc > -4096 && rc != -ERANGE; /* Linux errno values < 4096 */
+    PyObject *exc = os_errno ? PyObject_CallFunction(cls, "iO", -rc, text)
+                             : PyObject_CallFunctionObjArgs(cls, text, NULL);
+    Py_DECREF(text);
+    if (!exc)
+        return NULL;
+    PyObject *code = PyLong_FromLong(rc);
+    if (code && PyObject_SetAttrString(exc, "code", code) == 0)
+        PyErr_SetObject(cls, exc);
+    Py_XDECREF(code);
+    Py_DECREF(exc);
+    return NULL;
+}
+
 static PyObject *raise_pio(int rc, const struct pio_error *e)
 {
-    PyObject *exc = rc == -ENOENT      ? PyExc_FileNotFoundError
-                    : rc == -ERANGE    ? PyExc_IndexError
-                    : rc == PIO_EUSAGE ? PyExc_ValueError
-                                       : PyExc_OSError;
-    PyErr_SetString(exc, e && e->message[0] ? e->message : pio_strerror(rc));
+    return raise_code(rc, e && e->message[0] ? e->message : pio_strerror(rc));
+}
+
+/* raise_code with a printf-style message (PyUnicode_FromFormat's). */
+static PyObject *raise_fmt(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *s = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    const char *u = s ? PyUnicode_AsUTF8(s) : NULL;
+    if (u)
+        raise_code(rc, u);
+    Py_XDECREF(s);
     return NULL;
 }
 
@@ -195,7 +352,7 @@ static PyObject *frame_make(Trajectory *t, Py_ssize_t i)
     if (i < 0)
         i += n;
     if (i < 0 || i >= n)
-        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", given, n);
+        return raise_fmt(-ERANGE, "frame %zd out of range (%zd frames)", given, n);
     Frame *fr = PyObject_New(Frame, &FrameType);
     if (!fr)
         return NULL;
@@ -248,21 +405,29 @@ static PyTypeObject TrajIterType = {
 
 static int traj_init(Trajectory *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", "check", NULL};
+    static char *kwlist[] = {"path", "check", "engine", NULL};
     PyObject *path;
     int check = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p", kwlist, PyUnicode_FSConverter, &path,
-                                     &check))
+    const char *engine = "auto";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|ps", kwlist, PyUnicode_FSConverter, &path,
+                                     &check, &engine))
         return -1;
+    enum pio_io_engine eng;
+    if (pio_io_engine_parse(engine, &eng) != 0) {
+        Py_DECREF(path);
+        raise_fmt(PIO_EUSAGE, "engine '%s': one of auto, mmap, pread, uring", engine);
+        return -1;
+    }
     if (self->r || self->path) { /* __init__ again: the old mapping may have views */
         Py_DECREF(path);
-        PyErr_SetString(PyExc_ValueError, "this trajectory was opened once already (open another)");
+        raise_fmt(PIO_EUSAGE, "this trajectory was opened once already (open another)");
         return -1;
     }
     struct pio_error e = {0};
     int rc;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     ro.flags = check ? PIO_READER_CHECK_FRAMES : 0;
+    ro.engine = eng;
     Py_BEGIN_ALLOW_THREADS rc = pio_reader_open(&self->r, PyBytes_AS_STRING(path), &ro, &e);
     Py_END_ALLOW_THREADS if (rc != 0)
     {
@@ -306,7 +471,7 @@ static void traj_dealloc(Trajectory *self)
 static bool traj_open(Trajectory *t)
 {
     if (!t->r || t->pending) {
-        PyErr_SetString(PyExc_ValueError, "the trajectory is closed");
+        raise_fmt(PIO_EUSAGE, "the trajectory is closed");
         return false;
     }
     return true;
@@ -319,31 +484,134 @@ static Py_ssize_t traj_len(Trajectory *t)
     return (Py_ssize_t)pio_reader_nframes(t->r);
 }
 
-/* t[i]: a Frame; t[a:b:c]: a list of Frames. */
-static PyObject *traj_subscript(Trajectory *t, PyObject *key)
+/* ---- selections as Python objects ------------------------------------------------- */
+
+/* The indices a selection object picks out of n frames or atoms (`what`:
+ * "frame" or "atom", for messages), as a new 1-D int64 array: a slice; a
+ * sequence or array of integers, in the order given, repeats kept, negative
+ * ones counting from the end (RangeError past either end); a boolean mask
+ * of exactly n entries (UsageError otherwise). A string, a scalar or None
+ * is a TypeError: strings are the callers' (pio_select_frames/atoms). */
+static PyObject *selection_indices(PyObject *key, Py_ssize_t n, const char *what)
 {
-    if (!traj_open(t))
-        return NULL;
     if (PySlice_Check(key)) {
         Py_ssize_t start, stop, step;
         if (PySlice_Unpack(key, &start, &stop, &step) < 0)
             return NULL;
-        Py_ssize_t n =
-            PySlice_AdjustIndices((Py_ssize_t)pio_reader_nframes(t->r), &start, &stop, step);
-        PyObject *list = PyList_New(n);
-        for (Py_ssize_t k = 0; list && k < n; k++) {
-            PyObject *fr = frame_make(t, start + k * step);
-            if (!fr)
-                Py_CLEAR(list);
-            else
-                PyList_SET_ITEM(list, k, fr);
-        }
-        return list;
+        npy_intp k = PySlice_AdjustIndices(n, &start, &stop, step);
+        PyObject *out = PyArray_SimpleNew(1, &k, NPY_INT64);
+        if (!out)
+            return NULL;
+        int64_t *p = PyArray_DATA((PyArrayObject *)out);
+        for (npy_intp j = 0; j < k; j++)
+            p[j] = start + j * step;
+        return out;
     }
-    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
-    if (i == -1 && PyErr_Occurred())
+    if (key == Py_None || PyUnicode_Check(key) || PyBytes_Check(key) || PyFloat_Check(key) ||
+        (PyIndex_Check(key) && !PyArray_Check(key))) /* arrays have __index__ too */
+        return PyErr_Format(PyExc_TypeError,
+                            "%s selection: a slice, a sequence of indices or a boolean mask, "
+                            "not %.100s",
+                            what, Py_TYPE(key)->tp_name);
+    PyArrayObject *a = (PyArrayObject *)PyArray_FROM_O(key);
+    if (!a)
         return NULL;
-    return frame_make(t, i);
+    PyObject *out = NULL;
+    char kind = PyArray_DESCR(a)->kind;
+    npy_intp len = PyArray_NDIM(a) == 1 ? PyArray_DIM(a, 0) : -1;
+    if (len < 0) {
+        if (PyArray_NDIM(a) == 0)
+            PyErr_Format(PyExc_TypeError, "%s selection: not a sequence (%.100s)", what,
+                         Py_TYPE(key)->tp_name);
+        else
+            raise_fmt(PIO_EUSAGE, "%s selection: %d dimensions, expected 1", what, PyArray_NDIM(a));
+    } else if (len == 0) { /* [] is float64 to numpy: empty whatever its type */
+        npy_intp zero = 0;
+        out = PyArray_SimpleNew(1, &zero, NPY_INT64);
+    } else if (kind == 'b') {
+        PyArrayObject *m =
+            (PyArrayObject *)PyArray_FROM_OTF((PyObject *)a, NPY_BOOL, NPY_ARRAY_IN_ARRAY);
+        if (m && len != n)
+            raise_fmt(PIO_EUSAGE, "%s mask: %zd entries, expected %zd (one per %s)", what,
+                      (Py_ssize_t)len, n, what);
+        else if (m) {
+            const npy_bool *b = PyArray_DATA(m);
+            npy_intp k = 0;
+            for (npy_intp j = 0; j < len; j++)
+                k += b[j] != 0;
+            if ((out = PyArray_SimpleNew(1, &k, NPY_INT64))) {
+                int64_t *p = PyArray_DATA((PyArrayObject *)out);
+                for (npy_intp j = 0, o = 0; j < len; j++)
+                    if (b[j])
+                        p[o++] = j;
+            }
+        }
+        Py_XDECREF(m);
+    } else if (kind == 'i' || kind == 'u') {
+        /* uint64 values past INT64_MAX must not wrap to negative indices */
+        bool u64 = kind == 'u' && PyArray_ITEMSIZE(a) == 8;
+        PyArrayObject *v = (PyArrayObject *)PyArray_FROM_OTF(
+            (PyObject *)a, u64 ? NPY_UINT64 : NPY_INT64, NPY_ARRAY_IN_ARRAY);
+        if (v && (out = PyArray_SimpleNew(1, &len, NPY_INT64))) {
+            int64_t *p = PyArray_DATA((PyArrayObject *)out);
+            for (npy_intp j = 0; j < len; j++) {
+                uint64_t uv = u64 ? ((const uint64_t *)PyArray_DATA(v))[j] : 0;
+                int64_t x = u64 ? (uv > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)uv)
+                                : ((const int64_t *)PyArray_DATA(v))[j];
+                if (x < -(int64_t)n || x >= (int64_t)n) {
+                    if (u64)
+                        raise_fmt(-ERANGE, "%s %llu out of range (%zd %ss)", what,
+                                  (unsigned long long)uv, n, what);
+                    else
+                        raise_fmt(-ERANGE, "%s %lld out of range (%zd %ss)", what, (long long)x, n,
+                                  what);
+                    Py_CLEAR(out);
+                    break;
+                }
+                p[j] = x < 0 ? x + n : x;
+            }
+        }
+        Py_XDECREF(v);
+    } else {
+        PyErr_Format(PyExc_TypeError, "%s selection: an array of %s; expected integers or booleans",
+                     what, PyArray_DESCR(a)->typeobj->tp_name);
+    }
+    Py_DECREF(a);
+    return out;
+}
+
+/* t[i]: a Frame; t[a:b:c], t[[i, j, ...]], t[mask]: a list of Frames. */
+static PyObject *traj_subscript(Trajectory *t, PyObject *key)
+{
+    if (!traj_open(t))
+        return NULL;
+    if (PyIndex_Check(key) && !(PyArray_Check(key) && PyArray_NDIM((PyArrayObject *)key) > 0)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        return frame_make(t, i);
+    }
+    if (PyUnicode_Check(key) || PyBytes_Check(key))
+        return PyErr_Format(PyExc_TypeError,
+                            "trajectory indices are integers, slices, sequences of integers or "
+                            "boolean masks, not %.100s (t.select_frames(spec) for a string)",
+                            Py_TYPE(key)->tp_name);
+    PyArrayObject *idx =
+        (PyArrayObject *)selection_indices(key, (Py_ssize_t)pio_reader_nframes(t->r), "frame");
+    if (!idx)
+        return NULL;
+    npy_intp n = PyArray_DIM(idx, 0);
+    const int64_t *p = PyArray_DATA(idx);
+    PyObject *list = PyList_New(n);
+    for (npy_intp k = 0; list && k < n; k++) {
+        PyObject *fr = frame_make(t, (Py_ssize_t)p[k]);
+        if (!fr)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, k, fr);
+    }
+    Py_DECREF(idx);
+    return list;
 }
 
 static PyObject *traj_iter(Trajectory *t)
@@ -380,18 +648,18 @@ static PyObject *traj_block(Trajectory *t, PyObject *args)
     if (!PyArg_ParseTuple(args, "nni", &start, &max, &field) || !traj_open(t))
         return NULL;
     if (field < 0 || field > 2 || max < 1)
-        return PyErr_Format(PyExc_ValueError, "block: field %d, size %zd", field, max);
+        return raise_fmt(PIO_EUSAGE, "block: field %d, size %zd", field, max);
     Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r);
     if (start < 0 || start >= n)
-        return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", start, n);
+        return raise_fmt(-ERANGE, "frame %zd out of range (%zd frames)", start, n);
     Frame *fr = (Frame *)frame_make(t, start);
     if (!fr)
         return NULL;
     const char *p0 = (const char *)field_of(&fr->f, field);
     if (!p0) {
         Py_DECREF(fr);
-        return PyErr_Format(PyExc_ValueError, "%s: frame %zd has no %s", PyBytes_AS_STRING(t->path),
-                            start, names[field]);
+        return raise_fmt(PIO_EUSAGE, "%s: frame %zd has no %s", PyBytes_AS_STRING(t->path), start,
+                         names[field]);
     }
     Py_ssize_t k = 1, stride = 0;
     for (; k < max && start + k < n; k++) {
@@ -436,7 +704,7 @@ static int fill_array(PyObject *dst, const float (*src)[3], uint64_t n, float sc
         return -1;
     int rc = 0;
     if (b.itemsize != 4 || !b.format || strcmp(b.format, "f") != 0 ||
-        b.len != (Py_ssize_t)(n * 12)) {
+        b.len != (Py_ssize_t)(n * 12) || (n && !src)) {
         PyErr_Format(PyExc_ValueError, "fill: need a C-contiguous float32 array of %llu x 3",
                      (unsigned long long)n);
         rc = -1;
@@ -453,31 +721,48 @@ static int fill_array(PyObject *dst, const float (*src)[3], uint64_t n, float sc
     return rc;
 }
 
-/* fill(i, pos, vel, frc, length_scale, force_scale): frame i's arrays into
- * the given float32 arrays (vel, frc may be None), positions and
- * velocities times length_scale, forces times force_scale, and return
- * (step, time, dimensions or None, scalars or None); dimensions are the box's lengths (scaled) and
- * angles in degrees, as MDAnalysis keeps them. One C call per frame instead of views, a box matrix
- * and unit conversions made in Python. */
+/* Copy one field of a frame into the Timestep's array named `attr`, after
+ * setting its flag `has` to whether the frame has it (True allocates the
+ * array on first use, as MDAnalysis's TRR reader does per frame). */
+static int fill_field(PyObject *ts, const char *has, const char *attr, const float (*src)[3],
+                      uint64_t n, float scale)
+{
+    if (PyObject_SetAttrString(ts, has, src ? Py_True : Py_False) != 0)
+        return -1;
+    if (!src)
+        return 0;
+    PyObject *dst = PyObject_GetAttrString(ts, attr);
+    int rc = dst ? fill_array(dst, src, n, scale) : -1;
+    Py_XDECREF(dst);
+    return rc;
+}
+
+/* fill(i, ts, length_scale, force_scale): frame i into an MDAnalysis
+ * Timestep: positions and velocities times length_scale, forces times
+ * force_scale into its own arrays (has_velocities and has_forces set per
+ * frame), and return (step, time, dimensions or None, scalars or None);
+ * dimensions are the box's lengths (scaled) and angles in degrees, as
+ * MDAnalysis keeps them. One C call per frame instead of views, a box
+ * matrix and unit conversions made in Python. */
 static PyObject *traj_fill(Trajectory *t, PyObject *args)
 {
     Py_ssize_t i;
-    PyObject *pos, *vel, *frc;
+    PyObject *ts;
     float ls, fs;
-    if (!PyArg_ParseTuple(args, "nOOOff", &i, &pos, &vel, &frc, &ls, &fs) || !traj_open(t))
+    if (!PyArg_ParseTuple(args, "nOff", &i, &ts, &ls, &fs) || !traj_open(t))
         return NULL;
     if (i < 0 || (uint64_t)i >= pio_reader_nframes(t->r))
-        return PyErr_Format(PyExc_IndexError, "frame %zd out of range", i);
+        return raise_fmt(-ERANGE, "frame %zd out of range", i);
     struct pio_frame f;
     struct pio_error e = {0};
     int rc = pio_reader_frame(t->r, (uint64_t)i, &f, &e);
     if (rc != 0)
         return raise_pio(rc, &e);
-    if (fill_array(pos, f.positions, f.natoms, ls) != 0)
-        return NULL;
-    bool hv = f.velocities && vel != Py_None, hf = f.forces && frc != Py_None;
-    if ((hv && fill_array(vel, f.velocities, f.natoms, ls) != 0) ||
-        (hf && fill_array(frc, f.forces, f.natoms, fs) != 0))
+    PyObject *pos = PyObject_GetAttrString(ts, "_pos");
+    rc = pos ? fill_array(pos, f.positions, f.natoms, ls) : -1;
+    Py_XDECREF(pos);
+    if (rc != 0 || fill_field(ts, "has_velocities", "_velocities", f.velocities, f.natoms, ls) ||
+        fill_field(ts, "has_forces", "_forces", f.forces, f.natoms, fs))
         return NULL;
     PyObject *dims = Py_None, *sc = Py_None;
     Py_INCREF(Py_None);
@@ -523,98 +808,222 @@ static PyObject *traj_fill(Trajectory *t, PyObject *args)
     return out;
 }
 
-/* ---- bulk reads through the pipeline ------------------------------------------------- */
+/* ---- bulk reads and selections ------------------------------------------------------ */
 
-struct bulk_sink {
-    float *out; /* nframes x natoms x 3 */
-    Py_ssize_t natoms, nframes, done;
-};
-
-static int bulk_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
+/* Fill e with a PIO_EUSAGE message and return PIO_EUSAGE (no GIL needed). */
+static int err_usage(struct pio_error *e, const char *fmt, ...)
 {
-    (void)ctx;
-    (void)info;
-    (void)err;
-    return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return e->code = PIO_EUSAGE;
 }
 
-static int bulk_write(void *ctx, const struct pio_batch *b, struct pio_error *err)
+/* An int64 1-D C array of o (None: NULL, not an error); each value in
+ * [0, n) when n >= 0 (RangeError naming `what` otherwise). */
+static int index_array(PyObject *o, Py_ssize_t n, const char *what, PyArrayObject **out)
 {
-    struct bulk_sink *s = ctx;
-    for (uint32_t f = 0; f < b->nframes; f++) {
-        if ((Py_ssize_t)b->natoms[f] != s->natoms || s->done >= s->nframes) {
-            err->code = PIO_EUSAGE;
-            snprintf(err->message, sizeof(err->message),
-                     "frame %llu has %llu selected atoms, the output array %zd",
-                     (unsigned long long)b->index[f], (unsigned long long)b->natoms[f], s->natoms);
-            return PIO_EUSAGE;
-        }
-        memcpy(s->out + s->done * s->natoms * 3,
-               (const float *)b->positions + b->atom_offset[f] * 3, (size_t)s->natoms * 12);
-        s->done++;
+    *out = NULL;
+    if (o == Py_None)
+        return 0;
+    PyArrayObject *a = (PyArrayObject *)PyArray_FROM_OTF(o, NPY_INT64, NPY_ARRAY_IN_ARRAY);
+    if (!a)
+        return -1;
+    if (PyArray_NDIM(a) != 1) {
+        Py_DECREF(a);
+        raise_fmt(PIO_EUSAGE, "%s indices: %d dimensions, expected 1", what, PyArray_NDIM(a));
+        return -1;
     }
+    const int64_t *p = PyArray_DATA(a);
+    for (npy_intp k = 0; n >= 0 && k < PyArray_DIM(a, 0); k++)
+        if (p[k] < 0 || p[k] >= n) {
+            raise_fmt(-ERANGE, "%s %lld out of range (%zd %ss)", what, (long long)p[k], n, what);
+            Py_DECREF(a);
+            return -1;
+        }
+    *out = a;
     return 0;
 }
 
-static int bulk_end(void *ctx, bool ok, struct pio_error *err)
+/* Whether bulk reads may go through `engine` ("auto", or the engine this
+ * reader was opened with, or fell back to): UsageError otherwise. A reader's
+ * engine is chosen when it opens; another would mean opening the file again
+ * by its path, which may name another file by now (or none). */
+static int engine_ok(Trajectory *t, const char *engine)
 {
-    (void)ctx;
-    (void)ok;
-    (void)err;
-    return 0;
+    enum pio_io_engine eng;
+    struct pio_io_info io;
+    if (pio_io_engine_parse(engine, &eng) != 0) {
+        raise_fmt(PIO_EUSAGE, "engine '%s': one of auto, mmap, pread, uring", engine);
+        return -1;
+    }
+    if (eng == PIO_IO_AUTO || pio_reader_io_info(t->r, &io) != 0 || eng == io.requested ||
+        eng == io.engine)
+        return 0;
+    raise_fmt(PIO_EUSAGE,
+              "engine '%s': this trajectory reads through %s, chosen when it was opened "
+              "(prismio.open(path, engine='%s') reads through %s)",
+              engine, pio_io_engine_name(io.engine), engine, engine);
+    return -1;
 }
 
-/* read_into(out, frames_spec, atoms_spec, engine): positions of the
- * selected frames and atoms into a writable float32 buffer of exactly
- * nframes x natoms x 3 (the Python layer sizes it), through the pipeline
- * and the engine named ("auto", "mmap", "pread", "uring"). */
+/* read_into(out, frames, atoms, natoms, engine): positions (nm) of frames
+ * (int64 indices) and atoms (int64 indices, any order, repeats kept; or
+ * None: every atom of each frame, which must then have natoms) into `out`,
+ * a writable C-contiguous float32 buffer of exactly len(frames) x natoms x
+ * 3. Read through a frame stream of this trajectory's own reader (never the
+ * file again by its path), with its engine, without the GIL; with check=True
+ * each frame's BLAKE3 is checked as a view's is. */
 static PyObject *traj_read_into(Trajectory *t, PyObject *args)
 {
-    PyObject *outo;
-    const char *frames, *atoms, *engine;
-    Py_ssize_t nframes, natoms;
-    if (!traj_open(t) ||
-        !PyArg_ParseTuple(args, "Onnzzs", &outo, &nframes, &natoms, &frames, &atoms, &engine))
+    PyObject *outo, *fo, *ao;
+    Py_ssize_t natoms;
+    const char *engine;
+    if (!PyArg_ParseTuple(args, "OOOns", &outo, &fo, &ao, &natoms, &engine) || !traj_open(t) ||
+        engine_ok(t, engine) != 0)
         return NULL;
-    enum pio_io_engine eng;
-    if (pio_io_engine_parse(engine, &eng) != 0)
-        return PyErr_Format(PyExc_ValueError, "engine '%s': one of auto, mmap, pread, uring",
-                            engine);
+    PyArrayObject *fa, *aa;
+    if (index_array(fo, (Py_ssize_t)pio_reader_nframes(t->r), "frame", &fa) != 0)
+        return NULL;
+    if (!fa || index_array(ao, -1, "atom", &aa) != 0) {
+        Py_XDECREF(fa);
+        return fo == Py_None ? raise_fmt(PIO_EUSAGE, "read_into: frames") : NULL;
+    }
+    npy_intp nf = PyArray_DIM(fa, 0);
+    if (aa && PyArray_DIM(aa, 0) != natoms) {
+        Py_DECREF(fa);
+        Py_DECREF(aa);
+        return raise_fmt(PIO_EUSAGE, "read_into: %zd atom indices for %zd atoms",
+                         (Py_ssize_t)PyArray_DIM(aa, 0), natoms);
+    }
     Py_buffer b;
-    if (PyObject_GetBuffer(outo, &b, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0)
+    if (PyObject_GetBuffer(outo, &b, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+        Py_DECREF(fa);
+        Py_XDECREF(aa);
         return NULL;
-    if (b.len != nframes * natoms * 12) {
+    }
+    if (natoms < 0 || b.len != nf * natoms * 12) {
         PyBuffer_Release(&b);
+        Py_DECREF(fa);
+        Py_XDECREF(aa);
         return PyErr_Format(PyExc_ValueError, "output: %zd bytes, expected %zd", b.len,
-                            nframes * natoms * 12);
+                            (Py_ssize_t)nf * natoms * 12);
     }
-    struct bulk_sink bs = {b.buf, natoms, nframes, 0};
-    struct pio_sink sink = {.name = "sink numpy",
-                            .ctx = &bs,
-                            .precision = PIO_FLOAT32,
-                            .length_unit = PIO_UNIT_NM,
-                            .begin = bulk_begin,
-                            .write = bulk_write,
-                            .end = bulk_end};
-    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
-    ro.engine = eng;
-    struct pio_source src;
+    const int64_t *atoms = aa ? PyArray_DATA(aa) : NULL;
+    const pio_reader *r = t->r;
+    float *out = b.buf;
+    int check = t->check;
     struct pio_error e = {0};
-    int rc = pio_source_holo(&src, PyBytes_AS_STRING(t->path), &ro, PIO_SOURCE_NO_VERIFY, &e);
-    if (rc == 0) {
-        struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
-        po.frames = frames;
-        po.atoms = atoms;
-        po.drop = PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES | PIO_DROP_SCALARS;
-        Py_BEGIN_ALLOW_THREADS rc = pio_pipeline_run(&src, &sink, &po, NULL, &e);
-        Py_END_ALLOW_THREADS pio_source_destroy(&src);
+    int rc = 0;
+    pio_frame_stream *st = NULL;
+    /* Without the GIL another thread may call close(): the read counts as a
+     * live export until it ends, so close() raises or defers. */
+    t->exports++;
+    PyThreadState *ts = PyEval_SaveThread();
+    if (nf > 0) /* int64 indices, all checked >= 0: the same bits as uint64 */
+        rc = pio_frame_stream_open(&st, r, (const uint64_t *)PyArray_DATA(fa), (uint64_t)nf, NULL,
+                                   &e);
+    for (npy_intp k = 0; rc == 0 && k < nf; k++) {
+        struct pio_frame f, g;
+        int got = pio_frame_stream_next(st, &f, &e);
+        if (got <= 0) {
+            rc = got < 0 ? got : err_usage(&e, "frame stream ended after %zd frames", k);
+            break;
+        }
+        if (check) /* hashes the frame the first time (what a view does) */
+            rc = pio_reader_frame(r, f.index, &g, &e);
+        float *dst = out + (size_t)k * (size_t)natoms * 3;
+        if (rc != 0) {
+        } else if (f.natoms && !f.positions) {
+            rc = err_usage(&e, "frame %llu has no positions", (unsigned long long)f.index);
+        } else if (!atoms && f.natoms != (uint64_t)natoms) {
+            rc = err_usage(&e,
+                           "frame %llu has %llu atoms, the first frame read %zd: select "
+                           "atoms (or frames of one size) to read them together",
+                           (unsigned long long)f.index, (unsigned long long)f.natoms, natoms);
+        } else if (!atoms) {
+            memcpy(dst, f.positions, (size_t)natoms * 12);
+        } else {
+            for (Py_ssize_t j = 0; j < natoms; j++) {
+                if ((uint64_t)atoms[j] >= f.natoms) {
+                    rc = -ERANGE;
+                    e.code = rc;
+                    snprintf(e.message, sizeof(e.message),
+                             "atom %lld out of range (frame %llu has %llu atoms)",
+                             (long long)atoms[j], (unsigned long long)f.index,
+                             (unsigned long long)f.natoms);
+                    break;
+                }
+                memcpy(dst + 3 * j, f.positions[atoms[j]], 12);
+            }
+        }
+        pio_frame_stream_release(st, &f);
     }
+    if (st)
+        pio_frame_stream_close(st);
+    PyEval_RestoreThread(ts);
+    export_done(t);
     PyBuffer_Release(&b);
+    Py_DECREF(fa);
+    Py_XDECREF(aa);
     if (rc != 0)
         return raise_pio(rc, &e);
-    if (bs.done != nframes)
-        return PyErr_Format(PyExc_RuntimeError, "%zd frames read, %zd expected", bs.done, nframes);
     Py_RETURN_NONE;
+}
+
+/* select_frames(spec): pio_select_frames over this trajectory's frames. */
+static PyObject *traj_select_frames(Trajectory *t, PyObject *arg)
+{
+    const char *spec = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!spec) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "select_frames: a string, not %.100s",
+                         Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    if (!traj_open(t))
+        return NULL;
+    uint64_t *idx = NULL, n = 0;
+    struct pio_error e = {0};
+    int rc = pio_select_frames(spec, pio_reader_nframes(t->r), &idx, &n, &e);
+    PyObject *out = NULL;
+    if (rc != 0)
+        raise_pio(rc, &e);
+    else if ((out = PyArray_SimpleNew(1, (npy_intp[]){(npy_intp)n}, NPY_INT64)))
+        memcpy(PyArray_DATA((PyArrayObject *)out), idx, (size_t)n * 8);
+    free(idx);
+    return out;
+}
+
+/* select_atoms(spec, natoms=-1): pio_select_atoms with this file's topology
+ * (if any) over natoms atoms (-1: the topology's count, else frame 0's). */
+static PyObject *traj_select_atoms(Trajectory *t, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"spec", "natoms", NULL};
+    const char *spec;
+    long long natoms = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|L", kwlist, &spec, &natoms) || !traj_open(t))
+        return NULL;
+    struct pio_topology top;
+    bool has_top = pio_reader_topology(t->r, &top) == 0;
+    if (natoms < 0) {
+        struct pio_frame f;
+        natoms = has_top ? (long long)top.natoms
+                 : pio_reader_nframes(t->r) && pio_reader_frame(t->r, 0, &f, NULL) == 0
+                     ? (long long)f.natoms
+                     : 0;
+    }
+    uint64_t *idx = NULL, n = 0;
+    struct pio_error e = {0};
+    int rc = pio_select_atoms(spec, has_top ? &top : NULL, (uint64_t)natoms, &idx, &n, &e);
+    PyObject *out = NULL;
+    if (rc != 0)
+        raise_pio(rc, &e);
+    else if ((out = PyArray_SimpleNew(1, (npy_intp[]){(npy_intp)n}, NPY_INT64)))
+        memcpy(PyArray_DATA((PyArrayObject *)out), idx, (size_t)n * 8);
+    free(idx);
+    return out;
 }
 
 /* verify(frame=None): every byte of the file, or one frame's hash; True,
@@ -634,7 +1043,7 @@ static PyObject *traj_verify(Trajectory *t, PyObject *args, PyObject *kw)
         if (i < 0)
             i += n;
         if (i < 0 || i >= n)
-            return PyErr_Format(PyExc_IndexError, "frame %zd out of range (%zd frames)", given, n);
+            return raise_fmt(-ERANGE, "frame %zd out of range (%zd frames)", given, n);
     }
     struct pio_error e = {0};
     /* Without the GIL another thread may call close(): the check counts
@@ -690,10 +1099,10 @@ static PyObject *traj_find_time(Trajectory *t, PyObject *arg)
     if ((time == -1.0 && PyErr_Occurred()) || !traj_open(t))
         return NULL;
     if (isnan(time))
-        return PyErr_Format(PyExc_ValueError, "find_time: NaN");
+        return raise_fmt(PIO_EUSAGE, "find_time: NaN");
     int64_t i = pio_reader_find_time(t->r, time);
     if (i < 0)
-        return PyErr_Format(PyExc_IndexError, "find_time: the trajectory has no frames");
+        return raise_fmt(-ERANGE, "find_time: the trajectory has no frames");
     return PyLong_FromLongLong(i);
 }
 
@@ -783,7 +1192,7 @@ static PyObject *traj_arrow_stream(Trajectory *t, PyObject *args, PyObject *kw)
         return NULL;
     struct pio_arrow_options o = PIO_ARROW_OPTIONS_INIT;
     if (strcmp(layout, "frames") && strcmp(layout, "atoms"))
-        return PyErr_Format(PyExc_ValueError, "layout is 'frames' or 'atoms', not '%s'", layout);
+        return raise_fmt(PIO_EUSAGE, "layout is 'frames' or 'atoms', not '%s'", layout);
     o.layout = layout[0] == 'a' ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
     o.first = first;
     o.count = count < 0 ? UINT64_MAX : (uint64_t)count;
@@ -824,8 +1233,17 @@ static PyMethodDef traj_methods[] = {
      "find_time(time): index of the frame whose time (ps) is nearest (the earlier on a tie)."},
     {"read_into", (PyCFunction)traj_read_into, METH_VARARGS, "(see Trajectory.read)"},
     {"fill", (PyCFunction)traj_fill, METH_VARARGS,
-     "fill(i, pos, vel, frc, length_scale, force_scale): frame i into a Timestep's arrays "
+     "fill(i, ts, length_scale, force_scale): frame i into an MDAnalysis Timestep's arrays "
      "(the MDAnalysis reader's fast path)."},
+    {"select_frames", (PyCFunction)traj_select_frames, METH_O,
+     "select_frames(spec): the frame indices a selection string picks (int64 array, in the "
+     "order written, repeats kept): items separated by commas, each a slice START:STOP:STEP "
+     "(Python's rules), a frame N or an inclusive range N-M. UsageError for a bad spec."},
+    {"select_atoms", (PyCFunction)(void (*)(void))traj_select_atoms, METH_VARARGS | METH_KEYWORDS,
+     "select_atoms(spec, natoms=-1): the atom indices (sorted, unique int64 array) a selection "
+     "string picks, such as 'name CA', 'resid 1-10 and not element H', 'index 0-99' or "
+     "'0-99', with this file's topology; natoms -1: the topology's atom count (else frame "
+     "0's). UsageError for a bad spec."},
     {"arrow_stream", (PyCFunction)(void (*)(void))traj_arrow_stream, METH_VARARGS | METH_KEYWORDS,
      "arrow_stream(layout='frames', first=0, count=-1, fields=0, batch_frames=1): an "
      "'arrow_array_stream' PyCapsule (see Trajectory.to_arrow)."},
@@ -837,7 +1255,20 @@ static PyObject *traj_check(Trajectory *t, void *unused)
     return PyBool_FromLong(t->check);
 }
 
+static PyObject *traj_engine(Trajectory *t, void *unused)
+{
+    (void)unused;
+    struct pio_io_info io;
+    if (!traj_open(t))
+        return NULL;
+    if (pio_reader_io_info(t->r, &io) != 0)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(pio_io_engine_name(io.engine));
+}
+
 static PyGetSetDef traj_getset[] = {
+    {"engine", (getter)traj_engine, NULL,
+     "the engine bulk reads (read(), verify()) go through: mmap, pread or uring", NULL},
     {"metadata", (getter)traj_metadata, NULL, "metadata pairs", NULL},
     {"topology_raw", (getter)traj_topology, NULL, "topology columns as bytes", NULL},
     {"live_arrays", (getter)traj_exports, NULL, "frames (and so arrays) viewing the mapping now",
@@ -924,7 +1355,7 @@ static int writer_init(Writer *self, PyObject *args, PyObject *kw)
 static bool writer_open(Writer *w)
 {
     if (!w->w) {
-        PyErr_SetString(PyExc_ValueError, "the writer is closed");
+        raise_fmt(PIO_EUSAGE, "the writer is closed");
         return false;
     }
     if (w->busy) {
@@ -1205,9 +1636,74 @@ static PyObject *mod_convert(PyObject *self, PyObject *args)
     return ret;
 }
 
-static PyMethodDef mod_methods[] = {{"version", mod_version, METH_NOARGS, "Version of libprismio."},
-                                    {"convert", mod_convert, METH_VARARGS, "(see prismio.convert)"},
-                                    {NULL, NULL, 0, NULL}};
+/* selection_indices(sel, n, what="frame"): see selection_indices() above. */
+static PyObject *mod_selection_indices(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {"sel", "n", "what", NULL};
+    PyObject *sel;
+    Py_ssize_t n;
+    const char *what = "frame";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "On|s", kwlist, &sel, &n, &what))
+        return NULL;
+    if (n < 0)
+        return raise_fmt(PIO_EUSAGE, "selection_indices: n = %zd", n);
+    return selection_indices(sel, n, what);
+}
+
+/* source_info(path, topology): (frames, max_natoms) of any input the
+ * converters read (HOLO, XTC, ...), through pio_source_open. */
+static PyObject *mod_source_info(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *path;
+    const char *top;
+    if (!PyArg_ParseTuple(args, "O&z", PyUnicode_FSConverter, &path, &top))
+        return NULL;
+    struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
+    so.topology = top;
+    so.threads = 1;
+    struct pio_source src;
+    struct pio_source_info si;
+    struct pio_error e = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = pio_source_open(&src, PyBytes_AS_STRING(path), &so, &e);
+    if (rc == 0) {
+        rc = src.info(src.ctx, &si, &e);
+        pio_source_destroy(&src);
+    }
+    Py_END_ALLOW_THREADS Py_DECREF(path);
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    return Py_BuildValue("(KK)", (unsigned long long)si.nframes, (unsigned long long)si.max_natoms);
+}
+
+/* error_class(code): the class raise_code uses for a C code. */
+static PyObject *mod_error_class(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long code = PyLong_AsLong(arg);
+    if (code == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *cls = error_class((int)code);
+    if (!cls)
+        Py_RETURN_NONE;
+    Py_INCREF(cls);
+    return cls;
+}
+
+static PyMethodDef mod_methods[] = {
+    {"version", mod_version, METH_NOARGS, "Version of libprismio."},
+    {"convert", mod_convert, METH_VARARGS, "(see prismio.convert)"},
+    {"selection_indices", (PyCFunction)(void (*)(void))mod_selection_indices,
+     METH_VARARGS | METH_KEYWORDS,
+     "selection_indices(sel, n, what='frame'): the indices (int64 array) a slice, a sequence "
+     "of integers (negative ones from the end) or a boolean mask of n picks out of n."},
+    {"source_info", mod_source_info, METH_VARARGS,
+     "source_info(path, topology): (frames, max_natoms) of an input the converters read."},
+    {"error_class", mod_error_class, METH_O,
+     "error_class(code): the prismio exception class for a C error code (None for 0)."},
+    {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT,
                                     "_prismio",
@@ -1231,7 +1727,8 @@ PyMODINIT_FUNC PyInit__prismio(void)
     Py_INCREF(&TrajectoryType);
     Py_INCREF(&FrameType);
     Py_INCREF(&WriterType);
-    if (PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0 ||
+    if (exceptions_init(m) < 0 ||
+        PyModule_AddObject(m, "Trajectory", (PyObject *)&TrajectoryType) < 0 ||
         PyModule_AddObject(m, "Frame", (PyObject *)&FrameType) < 0 ||
         PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0 ||
         PyModule_AddIntConstant(m, "FIELD_VELOCITIES", PIO_FIELD_VELOCITIES) < 0 ||
