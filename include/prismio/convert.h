@@ -60,13 +60,17 @@ enum pio_format_caps {
 
 /* One entry of the format registry. */
 struct pio_format_info {
-    uint32_t size; /* sizeof(struct pio_format_info): set it before the call */
+    uint32_t size; /* sizeof(struct pio_format_info): PIO_FORMAT_INFO_INIT sets it */
     enum pio_format format;
     const char *name;        /* as pio_format_name */
     const char *extensions;  /* ".pdb .ent": the first is the one written */
     uint32_t caps;           /* enum pio_format_caps */
     const char *unavailable; /* NULL; or why this build cannot open it */
 };
+#define PIO_FORMAT_INFO_INIT                                                                       \
+    {                                                                                              \
+        sizeof(struct pio_format_info), PIO_FORMAT_UNKNOWN, NULL, NULL, 0, NULL                    \
+    }
 
 /* Describe format f (static strings): 0, or PIO_EUSAGE for a value no
  * format has (or out->size too small). Formats are numbered from 1 with

@@ -341,7 +341,7 @@ static void ncdf_header(void)
  * bundled samples (text formats have none). */
 static void registry(void)
 {
-    struct pio_format_info fi = {.size = sizeof(fi)};
+    struct pio_format_info fi = PIO_FORMAT_INFO_INIT;
     int n = 0;
     for (int f = 1; pio_format_info((enum pio_format)f, &fi) == 0; f++) {
         n++;
@@ -413,7 +413,7 @@ int main(void)
     const char *sels[] = {NULL, "::-1", "7,3,3,150-160,0", "1::4"};
     for (size_t fi = 0; fi < sizeof(files) / sizeof(files[0]); fi++) {
         struct frames ref;
-        struct pio_format_info fi_ = {.size = sizeof(fi_)};
+        struct pio_format_info fi_ = PIO_FORMAT_INFO_INIT;
         if (pio_format_info(pio_format_from_path(files[fi]), &fi_) == 0 && fi_.unavailable) {
             printf("skipped %s: %s\n", files[fi], fi_.unavailable);
             continue;
