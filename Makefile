@@ -9,7 +9,8 @@
 #   make install PREFIX=/usr/local
 #   make bench      the benchmarks (ratios against same-run baselines)
 #   make format     clang-format every C source and header
-#   make fuzz       fuzz the HOLO, foreign-format and Arrow readers with libFuzzer
+#   make fuzz       fuzz the HOLO, foreign-format and Arrow readers and the selection
+#                   parsers with libFuzzer
 #                   (FUZZ_SECONDS=60 each); corpora in tests/fuzz/corpus/
 #   make stress     the fault-injection loops of `make test` (CTest label faults:
 #                   writer kills, truncations and bit flips, converter mutants,
@@ -82,14 +83,18 @@ fuzz: deps
 	@CC=clang $(CMAKE) -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIO_FUZZ=ON \
 	    -DPIO_BUILD_TESTS=OFF -DPIO_BUILD_BENCH=OFF >/dev/null
 	@$(CMAKE) --build $(BUILD)/fuzz -j $(JOBS) --target fuzz_holo_reader fuzz_convert_reader \
-	    fuzz_arrow_reader
-	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-convert $(BUILD)/fuzz/corpus-arrow
+	    fuzz_arrow_reader fuzz_select
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-convert $(BUILD)/fuzz/corpus-arrow \
+	    $(BUILD)/fuzz/corpus-select
 	$(BUILD)/fuzz/fuzz_holo_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/holo
 	$(BUILD)/fuzz/fuzz_convert_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    $(BUILD)/fuzz/corpus-convert tests/fuzz/corpus/convert
 	$(BUILD)/fuzz/fuzz_arrow_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    $(BUILD)/fuzz/corpus-arrow tests/fuzz/corpus/arrow
+	UBSAN_OPTIONS=halt_on_error=1 $(BUILD)/fuzz/fuzz_select -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=32768 -dict=tests/fuzz/select.dict $(BUILD)/fuzz/corpus-select \
+	    tests/fuzz/corpus/select
 
 format:
 	@clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')

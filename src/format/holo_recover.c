@@ -57,12 +57,17 @@ int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_reco
         return pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
     }
     struct stat st0;
-    if (fstat(fd, &st0) == 0 && S_ISREG(st0.st_mode)) {
+    if (fstat(fd, &st0) != 0) {
+        int rc = -errno;
+        close(fd);
+        return pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
+    }
+    if (S_ISREG(st0.st_mode)) {
         int wfd = open(path, O_RDWR | O_CLOEXEC);
         struct stat st1;
-        if (wfd < 0 || fstat(wfd, &st1) != 0 || st1.st_ino != st0.st_ino ||
-            st1.st_dev != st0.st_dev) {
-            int rc = wfd < 0 ? -errno : -EAGAIN;
+        int frc = wfd < 0 ? -errno : fstat(wfd, &st1) != 0 ? -errno : 0;
+        if (frc != 0 || st1.st_ino != st0.st_ino || st1.st_dev != st0.st_dev) {
+            int rc = frc ? frc : -EAGAIN;
             if (wfd >= 0)
                 close(wfd);
             close(fd);

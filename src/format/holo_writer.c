@@ -372,7 +372,13 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
         return pio_error_set(err, rc, "%s: cannot create: %s", path, pio_strerror(rc));
     }
     struct stat wst;
-    if (fstat(w->fd, &wst) != 0 || !S_ISREG(wst.st_mode)) {
+    if (fstat(w->fd, &wst) != 0) {
+        int rc = -errno;
+        writer_free(w);
+        unlink(path); /* made, or emptied (O_TRUNC), by this open */
+        return pio_error_set(err, rc, "%s: %s", path, pio_strerror(rc));
+    }
+    if (!S_ISREG(wst.st_mode)) {
         writer_free(w);
         return pio_error_set(err, PIO_EFORMAT, "%s: not a regular file; refusing to write to it",
                              path);
@@ -400,6 +406,11 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
         size_t at = 0;
         struct iovec iov = {h, sizeof(h)};
         rc = stage_add(w, &iov, 1, &at, NULL);
+        /* and now, buffered: until the stage's first flush the file would
+         * hold nothing, and a writer failing before it would leave no
+         * HOLO file at all */
+        if (rc == 0)
+            rc = pio__holo_pwrite_all(w->fd, h, sizeof(h), 0);
     } else {
         rc = pio__holo_pwrite_all(w->fd, h, sizeof(h), 0);
     }
@@ -735,20 +746,25 @@ static void rec_hash(struct rec *r)
     pio_blake3_hasher_finalize(&h, r->hdr + HOLO_HASH_OFF, 32);
 }
 
-/* The record is in the file: index it. */
+/* Room in the index for n more frames, before their records are written
+ * or staged (a staged record cannot be taken back). */
+static int entries_reserve(pio_writer *w, uint64_t n, struct pio_error *err)
+{
+    if (w->nframes + n <= w->cap)
+        return 0;
+    uint64_t cap = PIO_MAX(w->cap ? w->cap * 2 : 1024, w->nframes + n);
+    struct holo_entry *e = realloc(w->entries, (size_t)cap * sizeof(*e));
+    if (!e)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory for the index", w->path);
+    w->entries = e;
+    w->cap = cap;
+    return 0;
+}
+
+/* The record is in the file: index it (room was reserved). */
 static int rec_commit(pio_writer *w, const struct rec *r, struct pio_error *err)
 {
-    if (w->nframes == w->cap) {
-        uint64_t cap = w->cap ? w->cap * 2 : 1024;
-        struct holo_entry *e = realloc(w->entries, (size_t)cap * sizeof(*e));
-        if (!e) {
-            if (ftruncate(w->fd, (off_t)w->end) != 0)
-                w->failed = -ENOMEM;
-            return pio_error_set(err, -ENOMEM, "%s: out of memory for the index", w->path);
-        }
-        w->entries = e;
-        w->cap = cap;
-    }
+    (void)err;
     w->entries[w->nframes] = (struct holo_entry){w->end, r->lay.length, r->f->step, r->f->time};
     pio_blake3_hasher_update(&w->digest, r->hdr + HOLO_HASH_OFF, 32);
     w->nframes++;
@@ -777,6 +793,8 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
     if (rc)
         return rc;
     struct rec r;
+    if ((rc = entries_reserve(w, 1, err)) != 0)
+        return rc;
     if ((rc = rec_prepare(w, f, w->nframes, &r, err)) != 0)
         return rc;
     if ((rc = write_meta(w, err)) != 0) {
@@ -953,6 +971,8 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
     for (size_t base = 0; base < n && rc == 0; base += GROUP) {
         size_t m = PIO_MIN((size_t)GROUP, n - base), ready = 0;
         uint64_t t0 = pio_tm_start(), end0 = w->end, frame = w->nframes;
+        if ((rc = entries_reserve(w, m, err)) != 0)
+            break;
         for (; ready < m; ready++)
             if ((rc = rec_prepare(w, &frames[base + ready], w->nframes + ready, &recs[ready],
                                   err)) != 0)

@@ -37,8 +37,10 @@ int pio__outfile_open(struct outfile *o, const char *path, bool overwrite, struc
     int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || !(o->f = fdopen(fd, "wb"))) {
         int e = errno;
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
+            unlink(o->tmp);
+        }
         pio_error_set(err, -e, "%s: cannot create: %s", o->tmp, strerror(e));
         free(o->path);
         free(o->tmp);

@@ -97,7 +97,7 @@ static int frames_slice(const char **pp, const char *spec, uint64_t nframes, str
             stop = PIO_MAX(stop + n, 0);
         start = PIO_MIN(start, n);
         stop = PIO_MIN(stop, n);
-        for (int64_t i = start; i < stop; i += step)
+        for (int64_t i = start; i<stop; i = stop - i> step ? i + step : stop)
             if (vec_push(a, (uint64_t)i))
                 return -ENOMEM;
     } else {
@@ -196,6 +196,13 @@ static int sel_fail(struct sel *s, const char *at, const char *fmt, const char *
     if (s->rc == 0)
         s->rc = pio_error_set(s->err, PIO_EUSAGE, "atom selection '%s': %s at character %d",
                               s->spec, why, (int)(at - s->spec) + 1);
+    return s->rc;
+}
+
+static int sel_oom(struct sel *s)
+{
+    if (s->rc == 0)
+        s->rc = pio_error_set(s->err, -ENOMEM, "atom selection '%s': out of memory", s->spec);
     return s->rc;
 }
 
@@ -373,14 +380,17 @@ static int sel_unary(struct sel *s, uint8_t *mask)
 {
     skip_space(s);
     if (token_is(s->p, "not")) {
+        if (++s->depth > 64)
+            return sel_fail(s, s->p, "%s", "nesting too deep");
         s->p += 3;
         uint8_t *m = calloc((size_t)s->natoms + 1, 1);
         if (!m)
-            return sel_fail(s, s->p, "%s", "out of memory");
+            return sel_oom(s);
         if (sel_unary(s, m) == 0)
             for (uint64_t i = 0; i < s->natoms; i++)
                 mask[i] |= !m[i];
         free(m);
+        s->depth--;
         return s->rc;
     }
     return sel_primary(s, mask);
@@ -395,7 +405,7 @@ static int sel_chain(struct sel *s, uint8_t *mask, const char *op,
     if (!acc || !m) {
         free(acc);
         free(m);
-        return sel_fail(s, s->p, "%s", "out of memory");
+        return sel_oom(s);
     }
     if (sub(s, acc) == 0) {
         for (;;) {

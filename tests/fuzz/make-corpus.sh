@@ -45,3 +45,35 @@ for off in 12 100 400 $((size / 2)) $((size - 200)) $((size - 60)); do
     printf '\377' | dd of="$A/flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
 done
 ls "$A" | wc -l
+
+# Seed corpus for fuzz_select: frame and atom selections, valid and not
+# (each file one selection, no newline), and the two crash reproducers
+# (tests/fuzz/corpus/select/crash_*: a slice step past INT64_MAX - i, and
+# a chain of 'not's deeper than the stack).
+S=$(dirname "$0")/corpus/select
+mkdir -p "$S"
+n=0
+seed() { printf '%s' "$2" >"$S/$1"; }
+for spec in '0:10' '::-1' '5,3,1-4' '2:8:3,0' '-3:' '1-2,x' '0:100:7' '9' '1000' '::0' \
+    '-1::-2' '1:' ':' '::' '0-0' '3-1' '-5' '+2' '1,,2' '0:1000:999' '10:2:-3' \
+    '-9223372036854775807::-1' '9223372036854775807' '0-999,500:'; do
+    n=$((n + 1))
+    seed "frames_$n" "$spec"
+done
+n=0
+for spec in 'all' 'name CA' 'name H* and not resname SOL' 'resid 1-3 or index 15:19' \
+    '(name OW or name HW?) and chain B' 'not (element O)' 'index 0 2 4,6' 'name' 'bogus' \
+    'resname ALA SOL and (resid 2 or not chain A)' 'not not not all' '((((index 3))))' \
+    'element C N or (resid -1:1 and name C*)' 'index 25' 'resid -2--1' 'name [OH]*' \
+    'chain A B and element H' '0-22' '0:5 or 7' '((index 1)' 'index 1)' 'and' 'or all' \
+    'name CA or' 'resid 1-' 'index 3-1' 'name ?' 'name *\*' 'name ABCDEFGH' 'chain WXYZ' \
+    'resname LONG*' 'element Na Cl' 'name [' 'index 0,,1' 'all and not all or all' ''; do
+    n=$((n + 1))
+    seed "atoms_$n" "$spec"
+done
+seed atoms_nest64 "$(printf '(%.0s' $(seq 64))all$(printf ')%.0s' $(seq 64))"
+seed atoms_nest65 "$(printf '(%.0s' $(seq 65))all$(printf ')%.0s' $(seq 65))"
+seed atoms_longword "name $(printf 'A%.0s' $(seq 70))"
+seed crash_slice_overflow '5::9223372036854775807'
+seed crash_not_chain "$(printf 'not %.0s' $(seq 30000))all"
+ls "$S" | wc -l
