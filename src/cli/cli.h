@@ -26,5 +26,6 @@ int cmd_dump(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_formats(int argc, char **argv);
 
 #endif /* PIO_CLI_H */

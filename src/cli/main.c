@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"dump", cmd_dump, "print one frame as CSV or XYZ"},
     {"convert", cmd_convert, "stream a trajectory through selections into a new file"},
     {"gen", cmd_gen, "write a synthetic trajectory (benchmarks, tests)"},
+    {"formats", cmd_formats, "the formats this build reads and writes, or what files are"},
     {"b3sum", cmd_b3sum, "BLAKE3 checksums of files, compatible with b3sum"},
     {"bench", cmd_bench, "benchmarks measured against a baseline in the same run"},
     {"trace", cmd_trace, "summarize a trace or crash dump written with --trace"},

@@ -27,6 +27,8 @@ rc=0; "$P" convert "$T/a.holo" "$T/a.ncdf" 2>"$T/err" || rc=$?
 [ "$rc" = 69 ] || fail "convert to .ncdf: exit $rc, wanted 69: $(cat "$T/err")"
 grep -q 'this build has no NetCDF (libnetcdf-dev)' "$T/err" || fail "ncdf message: $(cat "$T/err")"
 [ ! -e "$T/a.ncdf" ] || fail "an .ncdf output was left behind"
+"$P" formats | grep -q '^ncdf .*(unavailable: this build has no NetCDF (libnetcdf-dev))' ||
+    fail "formats does not say NetCDF is unavailable: $("$P" formats)"
 # io_uring asked for: read through pread, and said so
 "$P" verify "$T/a.holo" --engine uring >"$T/out" 2>"$T/err" || fail "verify --engine uring: $(cat "$T/err")"
 grep -q ', pread)' "$T/out" || fail "verify did not fall back to pread: $(cat "$T/out")"

@@ -64,4 +64,19 @@ grep -Eq "part.holo holds the [0-9]+ frames written before the error, committed"
 "$P" verify "$T/part.holo" >/dev/null || bad "the partial output verifies"
 [ "$(code "$P" convert "$T/dmg.holo" "$T/nv.holo" --no-verify)" = 0 ] || bad "--no-verify copies it"
 
+# the format registry: every format listed once with its extensions; files
+# named by extension and by magic bytes, a disagreement exits 1
+"$P" formats >"$T/fmts" || bad "formats"
+for f in holo xtc trr dcd ncdf gro pdb xyz arrow; do
+    [ "$(grep -c "^$f " "$T/fmts")" = 1 ] || bad "formats lists $f once: $(cat "$T/fmts")"
+done
+grep -q '^holo .*checksums' "$T/fmts" || bad "holo capabilities: $(cat "$T/fmts")"
+"$P" formats --json | grep -q '"name":"pdb","extensions":".pdb .ent"' || bad "formats --json"
+[ "$(code "$P" formats "$T/in.holo")" = 0 ] || bad "formats FILE"
+grep -q 'in.holo: extension holo, magic holo' "$T/out" || bad "formats FILE output: $(cat "$T/out")"
+cp "$T/in.holo" "$T/fake.xtc"
+[ "$(code "$P" formats "$T/fake.xtc")" = 1 ] || bad "extension and magic disagree: exit 1"
+grep -q 'extension xtc, magic holo (they disagree)' "$T/out" || bad "disagreement named: $(cat "$T/out")"
+[ "$(code "$P" formats "$T/nothing.holo")" = 66 ] || bad "formats of a missing file: 66"
+
 exit $fail
