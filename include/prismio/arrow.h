@@ -126,7 +126,10 @@ struct pio_arrow_options {
  * not its hash (pio_reader_verify first when the file is untrusted).
  * Errors from the stream's callbacks are EIO/EINVAL/ENOMEM with the
  * message in get_last_error(). opts may be NULL. Returns 0, PIO_EUSAGE
- * (range or options) or -ENOMEM.
+ * (opts->size too small, an unknown layout, fields other than atom arrays,
+ * first beyond the last frame) or -ENOMEM; on failure *out is zeroed
+ * (release NULL) and no reference is taken. Like every Arrow stream, one
+ * thread at a time; batches may move between threads.
  */
 PIO_API int pio_arrow_export(struct ArrowArrayStream *out, const pio_reader *r,
                              const struct pio_arrow_options *opts, struct pio_error *err);
@@ -136,9 +139,13 @@ PIO_API int pio_arrow_export(struct ArrowArrayStream *out, const pio_reader *r,
 /*
  * Write every batch of `in` to an Arrow IPC file at `path` (written as
  * PATH.part and renamed when complete; an existing file is an error unless
- * overwrite). Bodies are 64-byte aligned. The stream is consumed, not
- * released. Types: those listed at the top of this header; anything else
- * is PIO_ENOTSUPPORTED.
+ * overwrite is non-zero). Bodies are 64-byte aligned. The stream is
+ * consumed, not released: the caller still calls in->release. Types: those
+ * listed at the top of this header; anything else is PIO_ENOTSUPPORTED.
+ * Other errors: -EEXIST, -errno (create, write, sync, rename), -ENOMEM,
+ * PIO_EUSAGE (a batch that does not match the schema), PIO_ECORRUPT (the
+ * input's get_schema or get_next failed: its get_last_error as the
+ * message). On failure PATH.part is removed and PATH is untouched.
  */
 PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, int overwrite,
                                 struct pio_error *err);
@@ -148,29 +155,37 @@ PIO_API int pio_arrow_ipc_write(const char *path, struct ArrowArrayStream *in, i
  * what pio_arrow_ipc_write would put in a file (to send over a socket,
  * into shared memory, to an in-process reader); give it back with
  * pio_arrow_ipc_free(*out, *len) (it is a memory mapping, not malloc'd:
- * it grows without copying). The stream is consumed, not released.
+ * it grows without copying). The stream is consumed, not released. Errors
+ * as for pio_arrow_ipc_write, less the file's; *out is NULL and *len 0 on
+ * failure.
  */
 PIO_API int pio_arrow_ipc_serialize(struct ArrowArrayStream *in, void **out, size_t *len,
                                     struct pio_error *err);
-/* Unmap an image from pio_arrow_ipc_serialize (NULL: nothing). */
+/* Unmap an image from pio_arrow_ipc_serialize, with the *len it gave
+ * (NULL: nothing). */
 PIO_API void pio_arrow_ipc_free(void *image, size_t len);
 
 /*
  * The same image into the caller's buffer of `cap` bytes (shared memory,
- * a buffer reused from one export to the next): *len bytes written.
- * PIO_ELIMIT when the image does not fit (the buffer then holds a partial
- * image; the stream is consumed as far as it got).
+ * a buffer reused from one export to the next): *len bytes written (0 on
+ * failure). PIO_ELIMIT when the image does not fit (the buffer then holds
+ * a partial image; the stream is consumed as far as it got), PIO_EUSAGE
+ * for buf NULL with cap > 0; other errors as for pio_arrow_ipc_serialize.
  */
 PIO_API int pio_arrow_ipc_serialize_into(struct ArrowArrayStream *in, void *buf, size_t cap,
                                          size_t *len, struct pio_error *err);
 
 /*
- * Open an Arrow IPC file as a stream (*out) of its record batches. Every
+ * Open an Arrow IPC file as a stream (*out) of its record batches, which
+ * the caller releases with out->release (zeroed on failure). Every
  * flatbuffer offset, buffer offset and length, list offset and string
- * offset is validated first (the file is untrusted): damage is
- * PIO_ECORRUPT/PIO_ETRUNCATED naming the file, the batch and the offset.
- * Arrays are views into a mapping of the file that the stream and batches
- * keep alive. Types: those listed at the top; others are PIO_ENOTSUPPORTED.
+ * offset is validated before use (the file is untrusted): damage is
+ * PIO_ECORRUPT/PIO_ETRUNCATED naming the file, the batch and the offset;
+ * here for the footer and schema, from get_next (EINVAL, the message in
+ * get_last_error) for a batch. Arrays are views into a mapping of the file
+ * that the stream and batches keep alive. Types: those listed at the top;
+ * others are PIO_ENOTSUPPORTED. Other errors: -errno, PIO_EFORMAT (no
+ * ARROW1 magic), PIO_EUSAGE (not a regular file), -ENOMEM.
  */
 PIO_API int pio_arrow_ipc_open(struct ArrowArrayStream *out, const char *path,
                                struct pio_error *err);

@@ -47,21 +47,27 @@ typedef struct pio_blake3_hasher {
     uint8_t cv_stack[(PIO_BLAKE3_MAX_DEPTH + 1) * PIO_BLAKE3_OUT_LEN];
 } pio_blake3_hasher;
 
-/* Plain hashing mode. */
+/*
+ * Start `h` (caller storage; nothing to free) in plain hashing mode. No
+ * hasher function allocates or fails: they return void.
+ */
 PIO_API void pio_blake3_hasher_init(pio_blake3_hasher *h);
-/* Keyed hashing mode with a 32-byte key (a MAC / PRF). */
+/* Keyed hashing mode with a 32-byte key (a MAC / PRF); the key is copied. */
 PIO_API void pio_blake3_hasher_init_keyed(pio_blake3_hasher *h,
                                           const uint8_t key[PIO_BLAKE3_KEY_LEN]);
 /*
  * Key derivation mode: `context` is a hard-coded, globally unique,
- * application-specific string (NUL-terminated here; see the _raw variant).
- * Feed the key material with update(), read the derived key with finalize().
+ * application-specific string, NUL-terminated for
+ * pio_blake3_hasher_init_derive_key, `context_len` bytes for
+ * pio_blake3_hasher_init_derive_key_raw (read during the call only). Feed
+ * the key material with update(), read the derived key with finalize().
  */
 PIO_API void pio_blake3_hasher_init_derive_key(pio_blake3_hasher *h, const char *context);
 PIO_API void pio_blake3_hasher_init_derive_key_raw(pio_blake3_hasher *h, const void *context,
                                                    size_t context_len);
 
-/* Absorb `len` bytes. Any split of the input gives the same hash. */
+/* Absorb `len` bytes (input may be NULL when len is 0). Any split of the
+ * input gives the same hash. */
 PIO_API void pio_blake3_hasher_update(pio_blake3_hasher *h, const void *input, size_t len);
 
 /*
@@ -92,13 +98,17 @@ PIO_API int pio_blake3_hasher_update_fd(pio_blake3_hasher *h, int fd, uint64_t o
  * twice gives the same bytes.
  */
 PIO_API void pio_blake3_hasher_finalize(const pio_blake3_hasher *h, uint8_t *out, size_t out_len);
-/* Output bytes [seek, seek + out_len) of the extendable output. */
+/* Output bytes [seek, seek + out_len) of the extendable output (the hasher
+ * is not modified, as with finalize). */
 PIO_API void pio_blake3_hasher_finalize_seek(const pio_blake3_hasher *h, uint64_t seek,
                                              uint8_t *out, size_t out_len);
 /* Forget all input, keeping the mode and key. */
 PIO_API void pio_blake3_hasher_reset(pio_blake3_hasher *h);
 
-/* One-shot helpers: `out_len` bytes of output into `out`. */
+/* One-shot helpers, `out_len` bytes of output into `out`: pio_blake3_hash
+ * (plain), pio_blake3_keyed_hash (keyed mode), pio_blake3_derive_key (key
+ * derivation: NUL-terminated context, then the key material). Reentrant;
+ * they cannot fail. */
 PIO_API void pio_blake3_hash(uint8_t *out, size_t out_len, const void *input, size_t len);
 PIO_API void pio_blake3_keyed_hash(uint8_t *out, size_t out_len,
                                    const uint8_t key[PIO_BLAKE3_KEY_LEN], const void *input,
@@ -120,13 +130,15 @@ enum pio_blake3_tier {
 };
 #define PIO_BLAKE3_TIER_COUNT 4
 
-/* Name of a tier ("portable", "sse41", "avx2", "avx512"); NULL if out of range. */
+/* Name of a tier ("portable", "sse41", "avx2", "avx512"; a static string);
+ * NULL if out of range (PIO_BLAKE3_TIER_AUTO included). */
 PIO_API const char *pio_blake3_tier_name(enum pio_blake3_tier tier);
-/* Parse a tier name (as above, or "auto"). 0 and *out set, or PIO_EUSAGE. */
+/* Parse a tier name (as above, or "auto"). 0 and *out set, or PIO_EUSAGE
+ * (name NULL or unknown; *out untouched). Does not check support. */
 PIO_API int pio_blake3_tier_parse(const char *name, enum pio_blake3_tier *out);
 /* Whether this build includes the tier and this CPU (and OS) can run it. */
 PIO_API bool pio_blake3_tier_supported(enum pio_blake3_tier tier);
-/* The tier in use (chosen on first call if not yet chosen). */
+/* The tier in use (chosen on first call if not yet chosen). Thread-safe. */
 PIO_API enum pio_blake3_tier pio_blake3_tier_active(void);
 /*
  * Use `tier` for every later hash in the process (PIO_BLAKE3_TIER_AUTO:

@@ -38,7 +38,9 @@ extern "C" {
 #define PIO_VERSION_STRING "0.1.0"
 #define PIO_VERSION_NUMBER (PIO_VERSION_MAJOR * 10000 + PIO_VERSION_MINOR * 100 + PIO_VERSION_PATCH)
 
-/* Version of the library actually linked, as "MAJOR.MINOR.PATCH". Static string. */
+/* Version of the library actually linked, as "MAJOR.MINOR.PATCH" (the
+ * macros above give the version compiled against). A static string: do not
+ * free it. Never fails; thread-safe. */
 PIO_API const char *pio_version(void);
 /* Same, as MAJOR*10000 + MINOR*100 + PATCH, to compare with PIO_VERSION_NUMBER. */
 PIO_API int pio_version_number(void);
@@ -76,8 +78,10 @@ struct pio_error {
 };
 
 /*
- * A static description of `code` (0, -errno or a PIO_E* value). Never NULL;
- * unknown codes give "unknown error". Thread-safe.
+ * A static description of `code` (0, -errno or a PIO_E* value): never NULL,
+ * never to be freed; unknown codes give "unknown error". Thread-safe (on
+ * glibc before 2.32 and other C libraries, -errno texts come from
+ * strerror(), whose buffer the C library owns).
  */
 PIO_API const char *pio_strerror(int code);
 

@@ -85,14 +85,13 @@ PIO_API enum pio_format pio_format_probe(const void *head, size_t n);
  * .ncdf (.nc) .gro .pdb (.ent) .xyz .arrow (.feather); PIO_FORMAT_UNKNOWN
  * otherwise. */
 PIO_API enum pio_format pio_format_from_path(const char *path);
-/* "holo", "xtc", ...; "unknown". */
+/* "holo", "xtc", ... (static strings); "unknown" for a value no format has. */
 PIO_API const char *pio_format_name(enum pio_format f);
-/* Parse a name as printed by pio_format_name: 0 or PIO_EUSAGE. */
+/* Parse a name as printed by pio_format_name (case-insensitive; not NULL):
+ * 0 and *out set, or PIO_EUSAGE (*out untouched). */
 PIO_API int pio_format_parse(const char *name, enum pio_format *out);
 
-/* A HOLO file read through the reader's engine (ro may be NULL). Engine
- * AUTO means PIO_IO_ENGINE, else pread (not mmap: a stream reads every
- * frame once, and a mapping would keep every page it touched resident). */
+/* Flags of pio_source_holo and struct pio_source_options. */
 enum pio_source_flags {
     /* Skip the BLAKE3 check of each frame record read (by default a frame
      * whose checksum fails stops the run: a conversion never launders a
@@ -104,16 +103,31 @@ enum pio_source_flags {
      * warning as the message. */
     PIO_SOURCE_STRICT = 1u << 1,
 };
+/*
+ * A HOLO file as a pipeline source, read through the reader's engine (ro
+ * may be NULL; one whose size is below sizeof(struct pio_reader_options)
+ * is ignored). Engine AUTO means PIO_IO_ENGINE, else pread (not mmap: a
+ * stream reads every frame once, and a mapping would keep every page it
+ * touched resident). flags: enum pio_source_flags (PIO_SOURCE_STRICT acts
+ * only through pio_source_open). On success *out is the caller's, ended
+ * with pio_source_destroy (which closes the file); its info's topology and
+ * metadata strings live as long as it. On failure *out is zeroed and the
+ * error is pio_reader_open's, or -ENOMEM.
+ */
 PIO_API int pio_source_holo(struct pio_source *out, const char *path,
                             const struct pio_reader_options *ro, uint32_t flags,
                             struct pio_error *err);
-/* Deterministic frames: positions (and velocities, forces, box, two
- * scalars as `fields` asks) from `seed` and the frame number, so any
- * frame can be regenerated (tests, benchmarks). */
+/* Deterministic frames: positions, two scalars (and velocities, forces,
+ * box as `fields` asks) and a topology, from `seed` and the frame number,
+ * so any frame can be regenerated (tests, benchmarks). *out as for
+ * pio_source_holo. PIO_EUSAGE (natoms 0 or above PIO_HOLO_MAX_ATOMS) or
+ * -ENOMEM. */
 PIO_API int pio_source_synthetic(struct pio_source *out, uint64_t nframes, uint64_t natoms,
                                  uint32_t fields, uint64_t seed, struct pio_error *err);
 /* Frame i of pio_source_synthetic(.., natoms, fields, seed) into caller
- * arrays of natoms * 3 floats (v and f may be NULL); fills out. */
+ * arrays of natoms * 3 floats (v and f may be NULL) and sc; fills out,
+ * whose pointers are x, v, f and sc (out->fields holds only the box bit:
+ * the arrays show by their pointers). Cannot fail. */
 PIO_API void pio_synthetic_frame(uint64_t i, uint64_t natoms, uint32_t fields, uint64_t seed,
                                  float *x, float *v, float *f, struct pio_scalar sc[2],
                                  struct pio_frame *out);
@@ -124,6 +138,11 @@ PIO_API void pio_synthetic_frame(uint64_t i, uint64_t natoms, uint32_t fields, u
  * commit every that many frames (0: only at the end). On a failed run the
  * frames written so far are committed. wo->hash_threads 0 means the CPUs
  * the source's threads leave free (pio_source_info.threads; at least 1).
+ * wo may be NULL; it, its salt and path are copied. The file is created
+ * when the run begins, so pio_writer_create's errors (-EEXIST, ...) fail
+ * the run, not this call. *out is the caller's, ended with
+ * pio_sink_destroy; zeroed on failure: PIO_EUSAGE (wo->size too small) or
+ * -ENOMEM.
  */
 PIO_API int pio_sink_holo(struct pio_sink *out, const char *path,
                           const struct pio_writer_options *wo, uint64_t commit_frames,
@@ -148,7 +167,13 @@ struct pio_source_options {
 
 /* Open `path` as a pipeline source. Truncated last frames are skipped
  * with a warning (pio_source_info.warning); other damage is an error
- * naming the file, frame and offset. o may be NULL. */
+ * naming the file, frame and offset. o may be NULL (else o->size must be
+ * at least sizeof(struct pio_source_options)). *out is the caller's, ended
+ * with pio_source_destroy; zeroed on failure: PIO_EUSAGE (options, an
+ * unknown format, a topology file not .gro or .pdb), PIO_ETRUNCATED
+ * (PIO_SOURCE_STRICT), PIO_ENOTSUPPORTED (a format this build lacks), or
+ * the format's own (-errno, PIO_EFORMAT, PIO_ECORRUPT, -ENOMEM, ...). A
+ * topology file whose atom count differs fails the run (PIO_EUSAGE). */
 PIO_API int pio_source_open(struct pio_source *out, const char *path,
                             const struct pio_source_options *o, struct pio_error *err);
 
@@ -170,6 +195,14 @@ struct pio_sink_options {
         sizeof(struct pio_sink_options), 0, PIO_FORMAT_UNKNOWN, 0.0f, NULL, 0, 0                   \
     }
 
+/* Open `path` as a pipeline sink, in o->format or the extension's. o may
+ * be NULL (a struct from before arrow_layout is fine). Foreign formats are
+ * written to PATH.part, renamed when the run ends well, removed otherwise;
+ * HOLO as pio_sink_holo. The output is created when the run begins, so an
+ * existing file (-EEXIST without PIO_SINK_OVERWRITE) fails the run, not
+ * this call. *out is the caller's, ended with pio_sink_destroy; zeroed on
+ * failure: PIO_EUSAGE (options, an unknown format, a bad xtc_precision),
+ * PIO_ENOTSUPPORTED (a format this build lacks) or -ENOMEM. */
 PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
                           struct pio_error *err);
 

@@ -131,30 +131,49 @@ struct pio_writer_options {
 
 /*
  * Create a new file (fails with -EEXIST if it exists, unless
- * PIO_WRITER_OVERWRITE). opts may be NULL. On success *out owns the file.
+ * PIO_WRITER_OVERWRITE) and write its header; nothing is durable before
+ * the first commit. opts may be NULL; the path and salt are copied. On
+ * success *out owns the file: the caller ends it with pio_writer_close.
+ * On failure *out is NULL and the call returns -errno (open, write),
+ * PIO_EFORMAT (path is not a regular file) or -ENOMEM, with the path in
+ * err's message (err may be NULL, for every function here).
  */
 PIO_API int pio_writer_create(pio_writer **out, const char *path,
                               const struct pio_writer_options *opts, struct pio_error *err);
 
 /*
  * Open an existing file to append frames after its last one. A file whose
- * writer was killed is recovered first (as pio_holo_recover). Topology and
- * metadata are those of the file and can no longer change.
+ * writer was killed is recovered first (as pio_holo_recover: no reader may
+ * have it mapped then). Topology and metadata are those of the file and
+ * can no longer change. *out as for pio_writer_create. Errors: those of
+ * pio_holo_recover and pio_reader_open, -errno, -ENOMEM.
  */
 PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
                                    const struct pio_writer_options *opts, struct pio_error *err);
 
-/* Set the topology (copied). Only before the first frame. */
+/* Set the topology (copied: top's arrays may be freed on return); a second
+ * call replaces it. Only before the first append or commit, and never on a
+ * writer from pio_writer_open_append (else PIO_EUSAGE). PIO_ELIMIT (too
+ * many atoms or bonds), PIO_EUSAGE (a bond names an atom >= natoms),
+ * -ENOMEM, or the error that failed the writer earlier. */
 PIO_API int pio_writer_set_topology(pio_writer *w, const struct pio_topology *top,
                                     struct pio_error *err);
-/* Add a metadata pair (copied; the key must be new). Only before the first frame. */
+/* Add a metadata pair (both strings copied). PIO_EUSAGE for a NULL or
+ * empty key, a key already set, a NULL value, or a call after the first
+ * append or commit (or on an appending writer); -ENOMEM. */
 PIO_API int pio_writer_set_metadata(pio_writer *w, const char *key, const char *value,
                                     struct pio_error *err);
 
 /* Append a frame (arrays are read, not kept: reuse them on return). With
  * the pwrite engine the bytes are in the file (the page cache) on return;
  * with io_uring or O_DIRECT they may still be in flight or staged. Either
- * way only a commit makes them durable. */
+ * way only a commit makes them durable. PIO_EUSAGE (no positions,
+ * nscalars without scalars, a scalar name over 23 characters), PIO_ELIMIT
+ * (atoms or scalars beyond the format), -ENOMEM, or -errno from the write
+ * (err names frame and offset). A failed pwrite is taken back and the
+ * writer stays usable (after ENOSPC, say); a failed O_DIRECT or io_uring
+ * write fails the writer for good: every later call returns that error
+ * (close it; pio_writer_open_append keeps the committed frames). */
 PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *frame, struct pio_error *err);
 
 /* Append frames[0..n) in order, as n calls of pio_writer_append would, but
@@ -166,16 +185,23 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
                                    struct pio_error *err);
 
 /* Make every frame appended so far durable (fdatasync), then record them in
- * a new index and footer. A failed commit fails the writer for good. */
+ * a new index and footer (fdatasync again; a new file's directory too).
+ * Nothing to do when nothing changed. 0 or -errno / -ENOMEM. A failed
+ * fdatasync or engine write fails the writer for good (the frames since the
+ * last commit may be lost); a failure before them (-ENOMEM, an index write
+ * taken back) leaves it usable, to commit again. */
 PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err);
 
-/* Commit and close; frees w (NULL is accepted). Returns the commit's result. */
+/* Commit and close: frees w whatever the result (NULL is accepted: 0).
+ * Returns 0, or the error of the commit (or of close(2)), or the one that
+ * failed the writer earlier. */
 PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err);
 
-/* The engine writes use, and why it is not the one asked for, if not. */
+/* The engine writes use, and why it is not the one asked for, if not,
+ * copied into *out. Always 0. */
 PIO_API int pio_writer_io_info(const pio_writer *w, struct pio_io_info *out);
 
-/* Frames in the file, committed or not. */
+/* Frames in the file, committed or not (O(1); never fails). */
 PIO_API uint64_t pio_writer_nframes(const pio_writer *w);
 
 /* ---- reader ------------------------------------------------------------ */
@@ -212,46 +238,65 @@ struct pio_reader_options {
  * Map and validate a file (header, footer, index: O(frames), no frame
  * bodies). A file without a valid footer is recovered in memory: every
  * complete frame is available and pio_reader_info() says so. opts may be
- * NULL. The file must not be truncated while mapped (SIGBUS).
+ * NULL. The file must not be truncated while mapped (SIGBUS). On success
+ * *out holds one reference (pio_reader_close drops it); on failure *out is
+ * NULL and the call returns -errno (open, fstat, mmap), PIO_EFORMAT (not a
+ * HOLO file, or not a regular file), PIO_ETRUNCATED, PIO_ECHECKSUM (the
+ * header), PIO_EVERSION, PIO_ECORRUPT (also: no valid footer with
+ * PIO_READER_NO_RECOVERY), PIO_EUSAGE (a bad PIO_IO_ENGINE) or -ENOMEM,
+ * with path and offset in err's message (err may be NULL, for every
+ * function here).
  */
 PIO_API int pio_reader_open(pio_reader **out, const char *path,
                             const struct pio_reader_options *opts, struct pio_error *err);
 /* Drop a reference: the last one unmaps and frees, and every view from this
- * reader becomes invalid. NULL is accepted. */
+ * reader (frames, topology, metadata strings) becomes invalid. NULL is
+ * accepted. Thread-safe against other holders' use and close. */
 PIO_API void pio_reader_close(pio_reader *r);
 /* Take another reference (thread-safe): the reader stays open until
  * pio_reader_close has been called once more per retain. Returns r. */
 PIO_API const pio_reader *pio_reader_retain(const pio_reader *r);
 
+/* Frames in the file (the index's count, damaged frames included). O(1). */
 PIO_API uint64_t pio_reader_nframes(const pio_reader *r);
 
 /*
- * Frame `i` as a zero-copy view (its record header is validated; its hash
- * is not: see pio_reader_verify_frame). Returns 0, -ERANGE for i out of
- * range, or PIO_ECORRUPT.
+ * Frame `i` as a zero-copy view into the mapping, valid until the reader's
+ * last reference is closed: nothing to free. Its record header is
+ * validated; its hash is not, unless PIO_READER_CHECK_FRAMES (see also
+ * pio_reader_verify_frame). Returns 0, -ERANGE for i out of range,
+ * PIO_ECORRUPT, PIO_EVERSION (an element type or codec this library does
+ * not read), or PIO_ECHECKSUM (PIO_READER_CHECK_FRAMES only); err names
+ * frame and offset. Thread-safe.
  */
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err);
 
-/* Index of the first frame with this step, or -ENOENT. Binary search when
- * steps never decrease, else a scan of the index. */
-/* Where frame i's record lies in the file (offset, length): 0 or -ERANGE. */
+/* Where frame i's record lies in the file (offset, length): 0, or -ERANGE
+ * (*offset and *length untouched). */
 PIO_API int pio_reader_frame_extent(const pio_reader *r, uint64_t i, uint64_t *offset,
                                     uint64_t *length);
 
+/* Index of the first frame with this step, or -ENOENT. Binary search when
+ * steps never decrease, else a scan of the index. */
 PIO_API int64_t pio_reader_find_step(const pio_reader *r, int64_t step);
 /* Index of the frame whose time is nearest to t (the earlier on a tie), or
- * -ENOENT when there are no frames. */
+ * -ENOENT when there are no frames or t is NaN. */
 PIO_API int64_t pio_reader_find_time(const pio_reader *r, double time);
 
-/* The topology (views into the mapping), or -ENOENT if the file has none. */
+/* The topology: *out's arrays are views into the mapping, valid until the
+ * reader's last reference is closed. 0, or -ENOENT if the file has none
+ * (or its metadata record is damaged; *out untouched). */
 PIO_API int pio_reader_topology(const pio_reader *r, struct pio_topology *out);
 
-/* Metadata pairs, NUL-terminated strings in the mapping. */
+/* Metadata pairs: pio_reader_metadata_count says how many (0 without a
+ * metadata record); pio_reader_metadata_at sets *key and *value to pair i,
+ * NUL-terminated strings in the mapping, valid until the reader's last
+ * reference is closed (do not free them): 0, or -ERANGE. O(i). */
 PIO_API uint64_t pio_reader_metadata_count(const pio_reader *r);
 PIO_API int pio_reader_metadata_at(const pio_reader *r, uint64_t i, const char **key,
                                    const char **value);
-/* Value for `key`, or NULL. */
+/* Value for `key` (a string in the mapping, as above), or NULL. O(pairs). */
 PIO_API const char *pio_reader_metadata_get(const pio_reader *r, const char *key);
 
 struct pio_reader_info {
@@ -273,8 +318,8 @@ struct pio_reader_info {
      * topology and metadata (the frames are unaffected). */
     bool metadata_damaged;
 };
-/* O(frames): min/max_natoms come from reading every frame's header. For the
- * frame count alone, pio_reader_nframes is O(1). */
+/* Fill *out. O(frames): min/max_natoms come from reading every frame's
+ * header. For the frame count alone, pio_reader_nframes is O(1). Always 0. */
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
 
 /* An upper bound on any frame's atom count, from the index alone (no
@@ -288,7 +333,7 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r);
 PIO_API size_t pio_reader_warning(const pio_reader *r, char *buf, size_t len);
 
 /* The engine this reader's streams and verification use, and why it is
- * not the one asked for, if it is not. */
+ * not the one asked for, if it is not, copied into *out. Always 0. */
 PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
 
 /* ---- frame streams: bulk and asynchronous reading ---- */
@@ -320,11 +365,15 @@ struct pio_stream_options {
 typedef struct pio_frame_stream pio_frame_stream;
 
 /*
- * Read frames[0..n) (all frames in order when frames is NULL) through the
- * reader's engine: views into the mapping (mmap), or into the stream's
- * buffers (pread, io_uring), which keeps up to queue_depth reads in flight
- * ahead of the consumer. One stream per thread; many streams may share a
- * reader. opts may be NULL.
+ * Read frames[0..n) (all frames in order when frames is NULL; the list is
+ * copied) through the reader's engine: views into the mapping (mmap), or
+ * into the stream's buffers (pread, io_uring), which keeps up to
+ * queue_depth reads in flight ahead of the consumer. One stream per
+ * thread; many streams may share a reader, which must stay open until
+ * they are closed (a stream takes no reference). opts may be NULL. *out is
+ * the caller's, ended with pio_frame_stream_close (NULL on failure).
+ * Errors: -ERANGE (a frame out of range), -ENOMEM, or the engine's
+ * set-up failure; err names the file.
  */
 PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
                                   const uint64_t *frames, uint64_t n,
@@ -333,28 +382,42 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
  * Next frame: 1 and *out set (out->index is its frame number), 0 at the
  * end, or an error naming frame and offset. The view stays valid until
  * pio_frame_stream_release(s, out) or close; hold fewer views than
- * queue_depth (holding all is PIO_EUSAGE).
+ * queue_depth (holding all is PIO_EUSAGE). A read error (-errno,
+ * PIO_ETRUNCATED) ends the stream: every later call returns it again. A
+ * damaged frame (PIO_ECORRUPT, PIO_EVERSION, PIO_ECHECKSUM with
+ * PIO_STREAM_VERIFY) does not: the next call goes on with the next frame.
  */
 PIO_API int pio_frame_stream_next(pio_frame_stream *s, struct pio_frame *out,
                                   struct pio_error *err);
-/* Like next, without blocking: -EAGAIN when no read has completed yet.
- * (The pread engine reads synchronously, so it never returns -EAGAIN.) */
+/* Like next, without blocking: -EAGAIN (err not written) when no read has
+ * completed yet. (The mmap and pread engines never return -EAGAIN.) */
 PIO_API int pio_frame_stream_poll(pio_frame_stream *s, struct pio_frame *out,
                                   struct pio_error *err);
+/* Give back a view from next or poll (f as it was returned), so its buffer
+ * can be reused; f's arrays are invalid afterwards. */
 PIO_API void pio_frame_stream_release(pio_frame_stream *s, const struct pio_frame *f);
+/* The engine the stream uses (io_uring with registered buffers or not,
+ * O_DIRECT or not), copied into *out. Always 0. */
 PIO_API int pio_frame_stream_io_info(const pio_frame_stream *s, struct pio_io_info *out);
+/* Wait for reads in flight, free the stream (NULL is accepted): every view
+ * from it not in the mapping becomes invalid. The reader stays open. */
 PIO_API void pio_frame_stream_close(pio_frame_stream *s);
 
-/* Check frame i's hash. 0, PIO_ECHECKSUM or PIO_ECORRUPT (message names
- * frame and offset). */
+/* Check frame i's record header and hash (a frame already checked under
+ * PIO_READER_CHECK_FRAMES is not hashed again). 0, PIO_ECHECKSUM, or an
+ * error of pio_reader_frame (-ERANGE, PIO_ECORRUPT, ...); the message names
+ * frame and offset. Thread-safe. */
 PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_error *err);
 
 /*
  * Check every byte of the file: header, each record in file order (frames,
  * metadata, old indexes), every footer, the file digest. Fails on the
- * first problem with a message naming the frame (if any) and byte offset.
- * Record bytes are read through the reader's engine (every engine gives
- * the same result). threads: hashing threads for large records (0: all).
+ * first problem with a message naming the frame (if any) and byte offset:
+ * PIO_ECHECKSUM, PIO_ECORRUPT (also for a file opened by recovery, which
+ * has no valid footer), PIO_EVERSION, -errno from a read, -ENOMEM. Record
+ * bytes are read through the reader's engine (every engine gives the same
+ * result). threads: hashing threads for large records (0: all).
+ * Thread-safe.
  */
 PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_error *err);
 
@@ -406,12 +469,17 @@ enum pio_recover_flags {
  * bytes are never rewritten, and bytes before a valid record are never
  * removed: a damaged record in the middle (with valid records after it) is
  * stepped over, its frames kept in the index (their reads fail their
- * checks) and listed in the report. Readers must not have the file mapped
- * while its tail is removed. report may be NULL.
+ * checks) and listed in the report. A committed file is left as it is
+ * (report->was_committed). Readers must not have the file mapped while its
+ * tail is removed. report may be NULL; it is written only on success.
+ * Errors: -errno, PIO_EFORMAT (not a HOLO file or not a regular file),
+ * PIO_ETRUNCATED (no complete header: nothing to recover), PIO_ECHECKSUM,
+ * PIO_EVERSION, PIO_ECORRUPT (records the scan could not number: nothing
+ * is cut without PIO_RECOVER_DROP_DAMAGED), -ENOMEM; err may be NULL.
  */
 PIO_API int pio_holo_recover(const char *path, struct pio_recover_report *report,
                              struct pio_error *err);
-/* The same with enum pio_recover_flags. */
+/* pio_holo_recover with enum pio_recover_flags (0: the same). */
 PIO_API int pio_holo_recover_flags(const char *path, uint32_t flags,
                                    struct pio_recover_report *report, struct pio_error *err);
 

@@ -34,9 +34,10 @@ enum pio_io_engine {
 };
 #define PIO_IO_ENGINE_COUNT 4
 
-/* "auto", "mmap", "pread", "uring"; NULL if out of range. */
+/* "auto", "mmap", "pread", "uring" (static strings); NULL if out of range. */
 PIO_API const char *pio_io_engine_name(enum pio_io_engine e);
-/* Parse one of those names: 0, or PIO_EUSAGE. */
+/* Parse one of those names: 0 and *out set, or PIO_EUSAGE (name NULL or
+ * unknown; *out untouched). */
 PIO_API int pio_io_engine_parse(const char *name, enum pio_io_engine *out);
 /* Whether this build has engine e: mmap and pread always; io_uring when it
  * was built with liburing (else asking for it falls back to pread, with a

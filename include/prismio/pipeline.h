@@ -81,8 +81,9 @@ struct pio_batch {
     uint64_t atom_capacity, scalar_capacity;
 };
 
-/* Frame f of a float32 batch as a pio_frame whose arrays point into the
- * batch (index and offset: index[f] and 0). */
+/* Frame f of a float32 batch as a pio_frame whose arrays and scalars point
+ * into the batch: valid while the batch is (the sink's write or the
+ * transform call that was handed it). index and offset: index[f] and 0. */
 PIO_API void pio_batch_frame(const struct pio_batch *b, uint32_t f, struct pio_frame *out);
 
 /* ---- sources and sinks --------------------------------------------------- */
@@ -106,8 +107,9 @@ struct pio_source_info {
  * A source. `info` is called once; `start` once with the selected frames
  * (indices below nframes, in the order wanted); then `next` until it
  * returns 0 (end) or an error. A frame from `next` stays valid until
- * `release`; the pipeline holds one at a time. All calls come from one
- * thread. Messages should name the file, frame and offset.
+ * `release`; the pipeline holds one at a time. Calls come from one thread
+ * at a time (info and start from pio_pipeline_run's caller, the others
+ * from its source thread). Messages should name the file, frame and offset.
  */
 struct pio_source {
     /* sizeof(struct pio_source) (PIO_SOURCE_INIT sets it), so the struct
@@ -157,7 +159,9 @@ struct pio_sink {
         sizeof(struct pio_sink), NULL, NULL, 0, 0, NULL, NULL, NULL, NULL                          \
     }
 
-/* Release a source or sink (NULL members are fine; the struct is zeroed). */
+/* pio_source_destroy and pio_sink_destroy release a source or a sink: its
+ * destroy(ctx), if set, then the struct is zeroed, so a second call does
+ * nothing. NULL, and NULL members, are fine. Never while a pipeline runs it. */
 PIO_API void pio_source_destroy(struct pio_source *s);
 PIO_API void pio_sink_destroy(struct pio_sink *s);
 
@@ -168,7 +172,9 @@ PIO_API void pio_sink_destroy(struct pio_sink *s);
  * each a slice START:STOP:STEP (Python semantics: parts may be empty or
  * negative; STEP may be negative), a frame N, or an inclusive range N-M.
  * The result keeps the order and repetitions written. *out is malloc'd
- * (free it) and never NULL; *n may be 0.
+ * (free it) and never NULL; *n may be 0. Errors: PIO_EUSAGE (syntax, with
+ * the character; a frame N or N-M out of range) or -ENOMEM, *out then NULL
+ * and *n 0.
  */
 PIO_API int pio_select_frames(const char *spec, uint64_t nframes, uint64_t **out, uint64_t *n,
                               struct pio_error *err);
@@ -182,7 +188,10 @@ PIO_API int pio_select_frames(const char *spec, uint64_t nframes, uint64_t **out
  * RANGES are N, N-M or N:M (inclusive), separated by spaces or commas;
  * WORDS may use * and ? wildcards. Names need a topology (top may be NULL
  * otherwise). The result is sorted and unique, every index < natoms. *out
- * is malloc'd.
+ * is malloc'd (free it) and never NULL; *n may be 0. Errors: PIO_EUSAGE
+ * (syntax, with the character; an index out of range; a name, resname,
+ * chain or element without a topology; top->natoms != natoms), PIO_ELIMIT
+ * (natoms above 2^34) or -ENOMEM, *out then NULL and *n 0.
  */
 PIO_API int pio_select_atoms(const char *spec, const struct pio_topology *top, uint64_t natoms,
                              uint64_t **out, uint64_t *n, struct pio_error *err);
@@ -230,9 +239,16 @@ struct pio_pipeline_options {
 
 /*
  * Run source -> transforms -> sink to the end or the first error; the
- * calling thread runs the sink. Returns 0 or the error (err names the
- * stage, frame and cause). stats may be NULL. The source and sink are not
- * destroyed.
+ * calling thread runs the sink (and progress), threads of the pipeline's
+ * own the source and transforms. Returns 0 or the error: the failing
+ * stage's code (-errno, a PIO_E* value, a transform's return), PIO_EUSAGE
+ * (opts->size below sizeof(struct pio_pipeline_options), a source or sink
+ * from a newer prism-io, a bad selection), -ENOMEM, -EAGAIN (threads could
+ * not start); err (may be NULL) names the stage, frame and cause. Once
+ * sink->begin has succeeded, sink->end is called whatever happens. opts
+ * may be NULL. stats may be NULL; it is written also on failure (what was
+ * done). The source and sink are not destroyed (pio_source_destroy,
+ * pio_sink_destroy); each serves one run.
  */
 PIO_API int pio_pipeline_run(struct pio_source *src, struct pio_sink *sink,
                              const struct pio_pipeline_options *opts,
