@@ -87,8 +87,8 @@ PIO_API enum pio_format pio_format_probe(const void *head, size_t n);
 PIO_API enum pio_format pio_format_from_path(const char *path);
 /* "holo", "xtc", ... (static strings); "unknown" for a value no format has. */
 PIO_API const char *pio_format_name(enum pio_format f);
-/* Parse a name as printed by pio_format_name (case-insensitive; not NULL):
- * 0 and *out set, or PIO_EUSAGE (*out untouched). */
+/* Parse a name as printed by pio_format_name (case-insensitive): 0 and
+ * *out set, or PIO_EUSAGE (*out untouched; also for NULL). */
 PIO_API int pio_format_parse(const char *name, enum pio_format *out);
 
 /* Flags of pio_source_holo and struct pio_source_options. */
@@ -105,8 +105,8 @@ enum pio_source_flags {
 };
 /*
  * A HOLO file as a pipeline source, read through the reader's engine (ro
- * may be NULL; one whose size is below sizeof(struct pio_reader_options)
- * is ignored). Engine AUTO means PIO_IO_ENGINE, else pread (not mmap: a
+ * may be NULL; from an older, smaller struct the members its size covers
+ * are taken). Engine AUTO means PIO_IO_ENGINE, else pread (not mmap: a
  * stream reads every frame once, and a mapping would keep every page it
  * touched resident). flags: enum pio_source_flags (PIO_SOURCE_STRICT acts
  * only through pio_source_open). On success *out is the caller's, ended

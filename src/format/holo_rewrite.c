@@ -114,9 +114,13 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
         goto out;
     }
     created = false;
-    pio__holo_fsync_dir(real);
     rep->nframes = kept;
     rep->rewritten = true;
+    if ((rc = pio__holo_fsync_dir(real)) != 0)
+        pio_error_set(err, rc,
+                      "%s: rewritten with the %llu intact frames, but syncing its directory "
+                      "failed (%s): the rename may not survive a crash",
+                      path, OFFX(kept), pio_strerror(rc));
 out:
     if (w) {
         struct pio_error ignored;

@@ -89,8 +89,10 @@ PIO_API int pio_source_holo(struct pio_source *out, const char *path,
     /* A stream reads each frame once: pread by default, since a mapping
      * would keep every page it touched resident. */
     struct pio_reader_options o = PIO_READER_OPTIONS_INIT;
-    if (ro && ro->size >= sizeof(o))
-        o = *ro;
+    if (ro) { /* an older, smaller struct: the members it has */
+        memcpy(&o, ro, PIO_MIN((size_t)ro->size, sizeof(o)));
+        o.size = sizeof(o);
+    }
     const char *env = getenv("PIO_IO_ENGINE");
     if (o.engine == PIO_IO_AUTO && (!env || !*env))
         o.engine = PIO_IO_PREAD;

@@ -38,6 +38,8 @@ PIO_API const char *pio_format_name(enum pio_format f)
 
 PIO_API int pio_format_parse(const char *name, enum pio_format *out)
 {
+    if (!name)
+        return PIO_EUSAGE;
     for (size_t i = 0; i < PIO_ARRAY_LEN(formats); i++)
         if (strcasecmp(name, formats[i]->name) == 0) {
             *out = formats[i]->id;

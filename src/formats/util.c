@@ -67,20 +67,26 @@ int pio__outfile_finish(struct outfile *o, bool ok, struct pio_error *err)
             rc = pio_error_set(err, -errno, "%s: cannot rename to %s: %s", o->tmp, o->path,
                                strerror(errno));
         else {
-            /* make the rename durable */
+            /* make the rename durable; an output whose name may not
+             * survive a crash is not complete: removed, like any failed one */
+            int drc = -ENOMEM;
             char *dir = strdup(o->path);
-            char *slash = dir ? strrchr(dir, '/') : NULL;
-            int dfd = -1;
             if (dir) {
+                char *slash = strrchr(dir, '/');
                 if (slash)
                     *(slash == dir ? slash + 1 : slash) = '\0';
-                dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                drc = dfd < 0 ? -errno : fsync(dfd) != 0 ? -errno : 0;
+                if (dfd >= 0)
+                    close(dfd);
+                free(dir);
             }
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
+            if (drc != 0) {
+                unlink(o->path);
+                rc = pio_error_set(err, drc,
+                                   "%s: syncing its directory failed (%s); the output is removed",
+                                   o->path, strerror(-drc));
             }
-            free(dir);
         }
     }
     if (!ok || rc != 0)

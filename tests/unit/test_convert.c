@@ -366,6 +366,9 @@ static void registry(void)
     }
     CHECKF(n == 9, "%d formats registered", n);
     CHECK(pio_format_info(PIO_FORMAT_UNKNOWN, &fi) == PIO_EUSAGE);
+    enum pio_format untouched = PIO_FORMAT_XYZ;
+    CHECK(pio_format_parse(NULL, &untouched) == PIO_EUSAGE && untouched == PIO_FORMAT_XYZ);
+    CHECK(pio_format_parse("tng", &untouched) == PIO_EUSAGE && untouched == PIO_FORMAT_XYZ);
     struct pio_format_info small = {.size = 4};
     CHECK(pio_format_info(PIO_FORMAT_XTC, &small) == PIO_EUSAGE);
     CHECK(pio_format_from_path("a.holo/b") == PIO_FORMAT_UNKNOWN);
