@@ -33,9 +33,9 @@ extern "C" {
 
 /* Library version (not the file format's: see prismio/holo.h for that). */
 #define PIO_VERSION_MAJOR  0
-#define PIO_VERSION_MINOR  1
+#define PIO_VERSION_MINOR  2
 #define PIO_VERSION_PATCH  0
-#define PIO_VERSION_STRING "0.1.0"
+#define PIO_VERSION_STRING "0.2.0"
 #define PIO_VERSION_NUMBER (PIO_VERSION_MAJOR * 10000 + PIO_VERSION_MINOR * 100 + PIO_VERSION_PATCH)
 
 /* Version of the library actually linked, as "MAJOR.MINOR.PATCH" (the

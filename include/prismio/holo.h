@@ -356,10 +356,15 @@ struct pio_stream_options {
     uint32_t queue_depth; /* reads in flight / buffers (0: 32 with O_DIRECT,
                            * else ~4 MiB of buffers, at least 2) */
     uint64_t max_bytes;   /* buffer memory cap (0: 256 MiB) */
+    /* The engine this stream reads through (enum pio_io_engine): AUTO is
+     * the reader's; another gets the stream its own, set up on the
+     * reader's open descriptor (never the path again), falling back as a
+     * reader's does (pio_frame_stream_io_info says to what, and why). */
+    uint32_t engine;
 };
 #define PIO_STREAM_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_stream_options), 0, 0, 0                                                 \
+        sizeof(struct pio_stream_options), 0, 0, 0, PIO_IO_AUTO                                    \
     }
 
 typedef struct pio_frame_stream pio_frame_stream;

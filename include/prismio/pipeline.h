@@ -114,7 +114,8 @@ struct pio_source_info {
 struct pio_source {
     /* sizeof(struct pio_source) (PIO_SOURCE_INIT sets it), so the struct
      * can grow: members past `size` bytes count as absent. 0 means the
-     * layout of prism-io 0.1, which ends at next_into. */
+     * layout of prism-io 0.2 (the first with `size`; it ends at
+     * next_into): what a caller that sets the members by name gets. */
     uint32_t size;
     const char *name; /* "source holo", "source xtc", ... (for messages) */
     void *ctx;
@@ -138,7 +139,7 @@ struct pio_source {
  * are in the sink's precision and length unit.
  */
 struct pio_sink {
-    uint32_t size;    /* sizeof(struct pio_sink) (PIO_SINK_INIT); 0: the 0.1 layout */
+    uint32_t size;    /* sizeof(struct pio_sink) (PIO_SINK_INIT); 0: the 0.2 layout */
     const char *name; /* "sink holo", ... (for messages) */
     void *ctx;
     uint32_t precision;   /* enum pio_precision the sink wants */

@@ -16,9 +16,9 @@ Selections. Wherever a frame or atom selection is taken (indexing a
 Trajectory, read(), blocks(), to_arrow(), convert()), it may be
 
 - a slice: ``slice(10, None, 5)``;
-- a sequence or numpy array of integers, in the order given (negative
-  ones count from the end; one past either end raises RangeError, an
-  IndexError);
+- a sequence, iterable or numpy array of integers (negative ones count
+  from the end; one past either end raises RangeError, an IndexError):
+  frames in the order given; read()'s atoms ascending, and unique;
 - a numpy boolean mask (or list of bools) with exactly one entry per frame
   or atom (UsageError, a ValueError, otherwise);
 - a string, as the CLI takes it: frames ``"::10"``, ``"0-99,200"``; atoms
@@ -68,6 +68,16 @@ __all__ = ["open", "Trajectory", "Frame", "Writer", "ArrowStream", "convert", "_
 __version__ = _prismio.version()
 
 
+def _file_error_reduce(self):
+    """Pickle a FileError with its errno (an OSError keeps only its args,
+    and the message alone is its one argument, so str(e) stays the
+    message)."""
+    return (type(self), self.args, {**self.__dict__, "errno": self.errno})
+
+
+FileError.__reduce__ = _file_error_reduce
+
+
 # One frame (a C type): positions, velocities, forces as read-only float32
 # views of the file (None when absent), box, step, time, natoms, index,
 # scalars. Its arrays are made on each access (views: no copy).
@@ -94,7 +104,7 @@ class Trajectory(_prismio.Trajectory):
             return np.arange(len(self), dtype=np.int64)
         if isinstance(frames, str):
             return self.select_frames(frames)
-        return _prismio.selection_indices(frames, len(self), "frame")
+        return _prismio.selection_indices(_sequence(frames), len(self), "frame")
 
     def atom_indices(self, atoms=None, natoms=None):
         """The atom indices (int64 array) an atom selection picks out of
@@ -108,21 +118,29 @@ class Trajectory(_prismio.Trajectory):
             return np.arange(natoms, dtype=np.int64)
         if isinstance(atoms, str):
             return self.select_atoms(atoms, natoms)
-        return _prismio.selection_indices(atoms, natoms, "atom")
+        return _prismio.selection_indices(_sequence(atoms), natoms, "atom")
 
-    def read(self, frames=None, atoms=None, engine=None):
+    def read(self, frames=None, atoms=None, engine="auto"):
         """Positions of many frames at once: a new (frames, atoms, 3) float32
         array (nm), copied out of this open trajectory (never the file
-        again by its path), without the GIL. frames and atoms: None (all)
-        or any selection (see the module's docstring); atoms come in the
-        order given, repeats kept, and with atoms=None every frame read
-        must have the same atom count. engine: None or "auto" (this
-        trajectory's engine), or the name of the engine it was opened with
-        (prismio.open(path, engine=...)); another raises UsageError."""
+        again by its path) through the I/O engine asked for, without the
+        GIL; every frame's checksum is checked on the bytes read. frames:
+        None (all) or any selection (see the module's docstring), in the
+        order given; atoms: None (all: every frame read must then have the
+        same atom count) or any selection, taken in ascending order (indices
+        must be unique). engine: "auto" (PIO_IO_ENGINE, else pread), "mmap",
+        "pread" or "uring", whatever engine this trajectory was opened with."""
         idx = self.frame_indices(frames)
-        n0 = self[int(idx[0])].natoms if len(idx) else (self[0].natoms if len(self) else 0)
-        sel = None if atoms is None else self.atom_indices(atoms, n0)
-        natoms = n0 if sel is None else len(sel)
+        sel = None
+        if atoms is not None:
+            n0 = self[int(idx[0])].natoms if len(idx) else (self[0].natoms if len(self) else 0)
+            raw = self.atom_indices(atoms, n0)
+            sel = np.unique(raw)
+            if len(sel) != len(raw):
+                raise UsageError("atoms: indices must be unique")
+        if not len(idx):
+            return np.empty((0, 0 if sel is None else len(sel), 3), dtype=np.float32)
+        natoms = self[int(idx[0])].natoms if sel is None else len(sel)
         out = np.empty((len(idx), natoms, 3), dtype=np.float32)
         self.read_into(out, idx, sel, natoms, "auto" if engine is None else str(engine))
         return out
@@ -255,6 +273,23 @@ class ArrowStream:
         return traj.arrow_stream(layout, first, count, fields, batch)
 
 
+def _sequence(sel):
+    """Any iterable of indices as selection_indices takes it: a generator or
+    iterator becomes a list, numbers that are whole (1.0) integers, as
+    int() always took them; slices, arrays and boolean masks pass as they
+    are."""
+    if isinstance(sel, (slice, np.ndarray, str, bytes)):
+        return sel
+    if not hasattr(sel, "__len__"):
+        sel = list(sel)
+    if any(isinstance(i, (float, np.floating)) for i in sel):
+        for i in sel:
+            if isinstance(i, (float, np.floating)) and not float(i).is_integer():
+                raise TypeError(f"index {i!r} is not a whole number")
+        return [int(i) for i in sel]
+    return sel
+
+
 def _spec(sel, what, count):
     """A frame or atom selection as the C pipeline's selection string:
     strings pass as they are, a frame slice becomes START:STOP:STEP (the
@@ -262,6 +297,8 @@ def _spec(sel, what, count):
     count(0) frames or count(1) atoms."""
     if sel is None or isinstance(sel, str):
         return sel
+    if isinstance(sel, (int, np.integer)) and not isinstance(sel, bool):
+        return str(int(sel))  # one index, as str(frames) always gave it
     if what == "frame" and isinstance(sel, slice):
         parts = [sel.start, sel.stop, sel.step]
         for v in parts:
@@ -270,7 +307,7 @@ def _spec(sel, what, count):
         if sel.step == 0:
             raise UsageError("frame slice: step 0")
         return ":".join("" if v is None else str(int(v)) for v in parts)
-    idx = _prismio.selection_indices(sel, count(0 if what == "frame" else 1), what)
+    idx = _prismio.selection_indices(_sequence(sel), count(0 if what == "frame" else 1), what)
     if len(idx) == 0:
         raise UsageError(f"convert: the {what} selection is empty")
     if what == "frame":

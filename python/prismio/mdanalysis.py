@@ -200,7 +200,13 @@ class HOLOReader(base.ReaderBase):
                 raise ValueError("Timeseries requires at least one atom to analyze")
             atoms = asel.indices
         frames = np.arange(start, stop, step, dtype=np.int64)
-        x = self._t.read(frames=frames, atoms=atoms)
+        if len(frames) == 0:
+            x = np.empty((0, self.n_atoms if atoms is None else len(atoms), 3), np.float32)
+        elif atoms is None:
+            x = self._t.read(frames=frames)
+        else:  # read() takes atoms ascending and unique: asel's order after
+            uniq, inverse = np.unique(np.asarray(atoms, dtype=np.int64), return_inverse=True)
+            x = self._t.read(frames=frames, atoms=uniq)[:, inverse]
         if self.convert_units:
             x *= np.float32(10.0)  # the product the per-frame path computes
         if order != "fac":

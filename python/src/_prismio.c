@@ -163,8 +163,8 @@ static PyObject *error_class(int rc)
 }
 
 /* Raise the class for rc with `msg` (UTF-8; bytes that are not become
- * U+FFFD: paths need not be UTF-8): -errno codes as OSError(errno, msg),
- * the library's own as Class(msg); either with `code` = rc. */
+ * U+FFFD: paths need not be UTF-8) as Class(msg), so str(e) is the message
+ * as it always was; `code` = rc, and for -errno codes `errno` too. */
 static PyObject *raise_code(int rc, const char *msg)
 {
     PyObject *cls = error_class(rc);
@@ -176,15 +176,16 @@ static PyObject *raise_code(int rc, const char *msg)
         return NULL;
     }
     bool os_errno = rc < 0 && rc > -4096 && rc != -ERANGE; /* Linux errno values < 4096 */
-    PyObject *exc = os_errno ? PyObject_CallFunction(cls, "iO", -rc, text)
-                             : PyObject_CallFunctionObjArgs(cls, text, NULL);
+    PyObject *exc = PyObject_CallFunctionObjArgs(cls, text, NULL);
     Py_DECREF(text);
     if (!exc)
         return NULL;
-    PyObject *code = PyLong_FromLong(rc);
-    if (code && PyObject_SetAttrString(exc, "code", code) == 0)
+    PyObject *code = PyLong_FromLong(rc), *eno = os_errno ? PyLong_FromLong(-rc) : NULL;
+    if (code && (!os_errno || (eno && PyObject_SetAttrString(exc, "errno", eno) == 0)) &&
+        PyObject_SetAttrString(exc, "code", code) == 0)
         PyErr_SetObject(cls, exc);
     Py_XDECREF(code);
+    Py_XDECREF(eno);
     Py_DECREF(exc);
     return NULL;
 }
@@ -846,42 +847,37 @@ static int index_array(PyObject *o, Py_ssize_t n, const char *what, PyArrayObjec
     return 0;
 }
 
-/* Whether bulk reads may go through `engine` ("auto", or the engine this
- * reader was opened with, or fell back to): UsageError otherwise. A reader's
- * engine is chosen when it opens; another would mean opening the file again
- * by its path, which may name another file by now (or none). */
-static int engine_ok(Trajectory *t, const char *engine)
+/* The engine bulk reads go through: `engine` by name; "auto" as a pipeline
+ * source has it (PIO_IO_ENGINE, else pread: a read touches each frame
+ * once, and mapped pages would stay resident). -1 with UsageError for a
+ * name that is no engine. */
+static int bulk_engine(const char *engine, enum pio_io_engine *out)
 {
-    enum pio_io_engine eng;
-    struct pio_io_info io;
-    if (pio_io_engine_parse(engine, &eng) != 0) {
+    if (pio_io_engine_parse(engine, out) != 0) {
         raise_fmt(PIO_EUSAGE, "engine '%s': one of auto, mmap, pread, uring", engine);
         return -1;
     }
-    if (eng == PIO_IO_AUTO || pio_reader_io_info(t->r, &io) != 0 || eng == io.requested ||
-        eng == io.engine)
-        return 0;
-    raise_fmt(PIO_EUSAGE,
-              "engine '%s': this trajectory reads through %s, chosen when it was opened "
-              "(prismio.open(path, engine='%s') reads through %s)",
-              engine, pio_io_engine_name(io.engine), engine, engine);
-    return -1;
+    const char *env = getenv("PIO_IO_ENGINE");
+    if (*out == PIO_IO_AUTO && !(env && *env))
+        *out = PIO_IO_PREAD;
+    return 0;
 }
 
 /* read_into(out, frames, atoms, natoms, engine): positions (nm) of frames
- * (int64 indices) and atoms (int64 indices, any order, repeats kept; or
- * None: every atom of each frame, which must then have natoms) into `out`,
- * a writable C-contiguous float32 buffer of exactly len(frames) x natoms x
- * 3. Read through a frame stream of this trajectory's own reader (never the
- * file again by its path), with its engine, without the GIL; with check=True
- * each frame's BLAKE3 is checked as a view's is. */
+ * (int64 indices) and atoms (int64 indices; or None: every atom of each
+ * frame, which must then have natoms) into `out`, a writable C-contiguous
+ * float32 buffer of exactly len(frames) x natoms x 3. Read through a frame
+ * stream of this trajectory's own reader (never the file again by its
+ * path) on `engine` (bulk_engine), without the GIL; every frame's BLAKE3
+ * is checked on the bytes read (PIO_STREAM_VERIFY), as a conversion's are. */
 static PyObject *traj_read_into(Trajectory *t, PyObject *args)
 {
     PyObject *outo, *fo, *ao;
     Py_ssize_t natoms;
     const char *engine;
+    enum pio_io_engine eng;
     if (!PyArg_ParseTuple(args, "OOOns", &outo, &fo, &ao, &natoms, &engine) || !traj_open(t) ||
-        engine_ok(t, engine) != 0)
+        bulk_engine(engine, &eng) != 0)
         return NULL;
     PyArrayObject *fa, *aa;
     if (index_array(fo, (Py_ssize_t)pio_reader_nframes(t->r), "frame", &fa) != 0)
@@ -913,7 +909,9 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     const int64_t *atoms = aa ? PyArray_DATA(aa) : NULL;
     const pio_reader *r = t->r;
     float *out = b.buf;
-    int check = t->check;
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.flags = PIO_STREAM_VERIFY;
+    so.engine = eng;
     struct pio_error e = {0};
     int rc = 0;
     pio_frame_stream *st = NULL;
@@ -922,20 +920,17 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     t->exports++;
     PyThreadState *ts = PyEval_SaveThread();
     if (nf > 0) /* int64 indices, all checked >= 0: the same bits as uint64 */
-        rc = pio_frame_stream_open(&st, r, (const uint64_t *)PyArray_DATA(fa), (uint64_t)nf, NULL,
+        rc = pio_frame_stream_open(&st, r, (const uint64_t *)PyArray_DATA(fa), (uint64_t)nf, &so,
                                    &e);
     for (npy_intp k = 0; rc == 0 && k < nf; k++) {
-        struct pio_frame f, g;
+        struct pio_frame f;
         int got = pio_frame_stream_next(st, &f, &e);
         if (got <= 0) {
             rc = got < 0 ? got : err_usage(&e, "frame stream ended after %zd frames", k);
             break;
         }
-        if (check) /* hashes the frame the first time (what a view does) */
-            rc = pio_reader_frame(r, f.index, &g, &e);
         float *dst = out + (size_t)k * (size_t)natoms * 3;
-        if (rc != 0) {
-        } else if (f.natoms && !f.positions) {
+        if (f.natoms && !f.positions) {
             rc = err_usage(&e, "frame %llu has no positions", (unsigned long long)f.index);
         } else if (!atoms && f.natoms != (uint64_t)natoms) {
             rc = err_usage(&e,

@@ -106,7 +106,8 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_CHOICE("layout", &layout_ix, "L", layouts,
                        "Arrow output: a row per frame (frames, the default) or per "
                        "atom per frame (atoms); docs/ARROW.md gives the columns"),
-        CLI_OPTS_READER(&ro.engine, &direct),
+        /* a HOLO input is a stream: pread unless asked (pio_source_holo) */
+        CLI_OPTS_READER_DEFAULT(&ro.engine, &direct, "pread"),
         CLI_OPT_FLAG("no-verify", 0, &no_verify,
                      "skip the BLAKE3 check of each input frame (default: a "
                      "damaged frame stops the run instead of being copied)"),

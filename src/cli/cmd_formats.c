@@ -64,7 +64,7 @@ static void list(bool json)
 
 /* FILE: its extension's format, and its magic bytes' (text formats have
  * none); 1 when they disagree or neither names a format. */
-static int probe(const char *path, bool json, bool first)
+static int probe(const char *path, bool json, bool *first)
 {
     unsigned char head[64];
     ssize_t n = -1;
@@ -82,7 +82,8 @@ static int probe(const char *path, bool json, bool first)
     bool ok = ext != PIO_FORMAT_UNKNOWN && (magic == PIO_FORMAT_UNKNOWN || magic == ext);
     ok = ok || (ext == PIO_FORMAT_UNKNOWN && magic != PIO_FORMAT_UNKNOWN);
     if (json) {
-        printf("%s{\"file\":", first ? "" : ",\n");
+        printf("%s{\"file\":", *first ? "" : ",\n");
+        *first = false;
         cli_json_string(stdout, path);
         printf(",\"extension\":\"%s\",\"magic\":\"%s\",\"consistent\":%s}", pio_format_name(ext),
                pio_format_name(magic), ok && !(ext && magic && ext != magic) ? "true" : "false");
@@ -123,8 +124,9 @@ int cmd_formats(int argc, char **argv)
     int worst = EXIT_OK;
     if (json)
         printf("[");
+    bool first = true; /* no object printed yet */
     for (int i = 0; i < cmd.nargs; i++) {
-        int rc = probe(cmd.args[i], json, i == 0);
+        int rc = probe(cmd.args[i], json, &first);
         if (rc > worst)
             worst = rc;
     }

@@ -1,7 +1,7 @@
 /*
  * prismio info | verify | recover | dump: looking at and repairing HOLO
  * files. Errors print one line naming file, frame and offset (the
- * library's message) and map to the exit codes in cli.h.
+ * library's message) and map to the exit codes in clikit.h.
  */
 #include <errno.h>
 #include <math.h>
@@ -10,41 +10,6 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-
-int cli_exit_code(int rc)
-{
-    switch (rc) {
-    case 0:
-        return EXIT_OK;
-    case PIO_ECHECKSUM:
-        return EXIT_INTEGRITY;
-    case PIO_ECORRUPT:
-    case PIO_EFORMAT:
-    case PIO_ETRUNCATED:
-    case PIO_EVERSION:
-    case PIO_ELIMIT:
-        return EXIT_DATAERR;
-    case PIO_EUSAGE:
-        return EXIT_USAGE;
-    case PIO_ENOTSUPPORTED:
-        return EXIT_UNAVAILABLE;
-    case -ENOENT:
-    case -EACCES:
-    case -ENOTDIR:
-        return EXIT_NOINPUT;
-    default:
-        return EXIT_IOERR;
-    }
-}
-
-int cli_fail(const char *cmd, int rc, const struct pio_error *e)
-{
-    if (e && e->message[0])
-        cli_err(cmd, "%s", e->message);
-    else
-        cli_err(cmd, "%s", pio_strerror(rc));
-    return cli_exit_code(rc);
-}
 
 static void print_io(const char *what, const struct pio_io_info *io)
 {

@@ -28,13 +28,15 @@ enum {
 };
 
 /* The reader options' rows in an option table: --engine E into an enum
- * pio_io_engine, --direct into a bool (the caller sets PIO_READER_DIRECT). */
-#define CLI_OPTS_READER(engine, direct)                                                            \
+ * pio_io_engine, --direct into a bool (the caller sets PIO_READER_DIRECT);
+ * dflt names the engine AUTO means when PIO_IO_ENGINE is unset. */
+#define CLI_OPTS_READER_DEFAULT(engine, direct, dflt)                                              \
     CLI_OPT_CUSTOM("engine", (engine), "E", cli_parse_engine, CLI_ENGINES,                         \
                    "I/O engine for bulk reads: mmap, pread or uring (default: "                    \
-                   "PIO_IO_ENGINE, else mmap); falls back, and says why, where "                   \
+                   "PIO_IO_ENGINE, else " dflt "); falls back, and says why, where "               \
                    "one cannot be used"),                                                          \
         CLI_OPT_FLAG("direct", 0, (direct), "O_DIRECT reads (pread and uring engines)")
+#define CLI_OPTS_READER(engine, direct) CLI_OPTS_READER_DEFAULT(engine, direct, "mmap")
 
 /* Exit code for a library return code (see the enum above). */
 int cli_exit_code(int rc);

@@ -210,3 +210,38 @@ void cli_json_printf(const char *fmt, ...)
     fputs(buf, stdout);
     free(buf);
 }
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case 0:
+        return EXIT_OK;
+    case PIO_ECHECKSUM:
+        return EXIT_INTEGRITY;
+    case PIO_ECORRUPT:
+    case PIO_EFORMAT:
+    case PIO_ETRUNCATED:
+    case PIO_EVERSION:
+    case PIO_ELIMIT:
+        return EXIT_DATAERR;
+    case PIO_EUSAGE:
+        return EXIT_USAGE;
+    case PIO_ENOTSUPPORTED:
+        return EXIT_UNAVAILABLE;
+    case -ENOENT:
+    case -EACCES:
+    case -ENOTDIR:
+        return EXIT_NOINPUT;
+    default:
+        return EXIT_IOERR;
+    }
+}
+
+int cli_fail(const char *cmd, int rc, const struct pio_error *e)
+{
+    if (e && e->message[0])
+        cli_err(cmd, "%s", e->message);
+    else
+        cli_err(cmd, "%s", pio_strerror(rc));
+    return cli_exit_code(rc);
+}

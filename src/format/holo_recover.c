@@ -41,9 +41,8 @@ static void report_damage(struct pio_recover_report *rep, const struct holo_scan
                                                      s->damage[i].meta};
 }
 
-/* Copy the topology and metadata of r into w, if its META record is
- * intact (hash included: a committed file's is not hashed at open, and a
- * rewrite must not launder a damaged topology); *damaged otherwise. */
+/* Recover `path` in place: scan, cut the torn tail, append an INDEX
+ * record and footer (see holo_internal.h). */
 int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_recover_report *report,
                                bool *rewrite, struct pio_error *err)
 {

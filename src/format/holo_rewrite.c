@@ -19,6 +19,9 @@
 
 #define OFFX(o) ((unsigned long long)(o))
 
+/* Copy the topology and metadata of r into w, if its META record is
+ * intact (hash included: a committed file's is not hashed at open, and a
+ * rewrite must not launder a damaged topology); *damaged otherwise. */
 static int copy_meta(const pio_reader *r, pio_writer *w, bool *damaged, struct pio_error *err)
 {
     if (r->meta_damaged) {

@@ -4,6 +4,7 @@
  * pio_reader_frame's, into the mapping or into the stream's buffers.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "format/holo_internal.h"
@@ -15,7 +16,9 @@ struct pio_frame_stream {
     const pio_reader *r;
     uint64_t *frames;
     pio_io_ranges *io;
-    bool verify; /* PIO_STREAM_VERIFY */
+    bool verify;            /* PIO_STREAM_VERIFY */
+    bool own_io;            /* an engine of its own (options' engine) */
+    struct pio_io_file own; /* ... set up on the reader's descriptor */
 };
 
 PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
@@ -59,9 +62,24 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
         ro.queue_depth = opts->queue_depth;
         ro.max_bytes = opts->max_bytes;
     }
-    int rc = pio_io_ranges_open(&s->io, &r->io, ranges, n, &ro, err);
+    enum pio_io_engine engine = PIO_IO_AUTO;
+    if (opts && opts->size >= offsetof(struct pio_stream_options, engine) + sizeof(opts->engine))
+        engine = (enum pio_io_engine)opts->engine;
+    int rc = 0;
+    if (engine != PIO_IO_AUTO && engine != r->io.info.requested && engine != r->io.info.engine) {
+        if ((int)engine < 0 || (int)engine >= PIO_IO_ENGINE_COUNT)
+            rc = pio_error_set(err, PIO_EUSAGE, "%s: stream engine %u", r->path, opts->engine);
+        else
+            rc = pio_io_file_init(&s->own, r->path, r->fd, r->size, r->map, engine, r->io.dfd >= 0,
+                                  err);
+        s->own_io = rc == 0;
+    }
+    if (rc == 0)
+        rc = pio_io_ranges_open(&s->io, s->own_io ? &s->own : &r->io, ranges, n, &ro, err);
     free(ranges);
     if (rc != 0) {
+        if (s->own_io)
+            pio_io_file_close(&s->own);
         free(s->frames);
         free(s);
         return rc;
@@ -118,6 +136,8 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
     if (!s)
         return;
     pio_io_ranges_close(s->io);
+    if (s->own_io)
+        pio_io_file_close(&s->own);
     free(s->frames);
     free(s);
 }

@@ -85,14 +85,16 @@ PIO_API enum pio_format pio_format_probe(const void *head, size_t n)
 PIO_API int pio_format_info(enum pio_format f, struct pio_format_info *out)
 {
     const struct pio__format *d = format_get(f);
-    if (!d || !out || out->size < sizeof(*out))
+    /* an older, smaller struct gets the members it has */
+    if (!d || !out || out->size < offsetof(struct pio_format_info, caps) + sizeof(out->caps))
         return PIO_EUSAGE;
-    *out = (struct pio_format_info){.size = sizeof(*out),
-                                    .format = d->id,
-                                    .name = d->name,
-                                    .extensions = d->extensions,
-                                    .caps = d->caps,
-                                    .unavailable = d->unavailable};
+    struct pio_format_info fi = {.size = out->size,
+                                 .format = d->id,
+                                 .name = d->name,
+                                 .extensions = d->extensions,
+                                 .caps = d->caps,
+                                 .unavailable = d->unavailable};
+    memcpy(out, &fi, PIO_MIN((size_t)out->size, sizeof(fi)));
     return 0;
 }
 
@@ -177,10 +179,11 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
 {
     memset(out, 0, sizeof(*out));
     struct pio_source_options opt = PIO_SOURCE_OPTIONS_INIT;
-    if (o) {
-        if (o->size < sizeof(opt))
+    if (o) { /* an older, smaller struct: the members it has */
+        if (o->size < offsetof(struct pio_source_options, reader) + sizeof(o->reader))
             return pio_error_set(err, PIO_EUSAGE, "source options: size %u", o->size);
-        opt = *o;
+        memcpy(&opt, o, PIO_MIN((size_t)o->size, sizeof(opt)));
+        opt.size = sizeof(opt);
     }
     const struct pio__format *d = format_get(opt.format ? opt.format : pio_format_from_path(path));
     if (!d || !d->open_source)

@@ -10,7 +10,7 @@
 #include "prismio/pipeline.h"
 
 /* A source's next_into, or NULL when it has none or its `size` says the
- * struct predates the member (size 0: the 0.1 layout, which has it). */
+ * struct predates the member (size 0: the 0.2 layout, which has it). */
 static inline int (*pio__source_next_into(const struct pio_source *s))(void *, struct pio_frame *,
                                                                        float *, uint64_t,
                                                                        struct pio_error *)

@@ -78,5 +78,8 @@ cp "$T/in.holo" "$T/fake.xtc"
 [ "$(code "$P" formats "$T/fake.xtc")" = 1 ] || bad "extension and magic disagree: exit 1"
 grep -q 'extension xtc, magic holo (they disagree)' "$T/out" || bad "disagreement named: $(cat "$T/out")"
 [ "$(code "$P" formats "$T/nothing.holo")" = 66 ] || bad "formats of a missing file: 66"
+"$P" formats --json "$T/nothing.holo" "$T/in.holo" 2>/dev/null | tr -d '\n' |
+    grep -q '^\[{"file":.*in.holo","extension":"holo","magic":"holo","consistent":true}\]$' ||
+    bad "formats --json with an unreadable first file: $("$P" formats --json "$T/nothing.holo" "$T/in.holo" 2>/dev/null)"
 
 exit $fail

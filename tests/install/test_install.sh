@@ -31,7 +31,7 @@ LD_LIBRARY_PATH="$(dirname "$libdir")" "$T/pc"
 # the shared library exports pio_* symbols only
 nm -D --defined-only "$(dirname "$libdir")/libprismio.so" | awk '$2 ~ /^[TDBR]$/ { print $3 }' |
     grep -v '^pio_' | grep -v '^_' && { echo "non-pio symbol exported" >&2; exit 1; }
-readelf -d "$(dirname "$libdir")/libprismio.so" | grep -q 'SONAME.*libprismio.so.0' ||
+readelf -d "$(dirname "$libdir")/libprismio.so" | grep -q 'SONAME.*libprismio.so.0.2' ||
     { echo "SONAME missing" >&2; exit 1; }
 [ -x "$T/prefix/bin/prismio" ] && "$T/prefix/bin/prismio" --version
 
@@ -39,7 +39,7 @@ mkdir "$T/cm"
 cat >"$T/cm/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.20)
 project(consumer C)
-find_package(prismio 0.1 REQUIRED)
+find_package(prismio 0.2 REQUIRED)
 add_executable(consumer ../main.c)
 target_link_libraries(consumer PRIVATE prismio::prismio)
 CM

@@ -82,7 +82,8 @@ def declarations(lines, has_code):
     """(first line, last line, function name) of each PIO_API declaration."""
     decls, k = [], 0
     while k < len(lines):
-        if has_code[k] and re.match(r"\s*PIO_API\b", lines[k]):
+        if has_code[k] and not lines[k].lstrip().startswith("#") and \
+                re.search(r"\bPIO_API\b", re.sub(r"/\*.*?\*/", " ", lines[k])):
             first, parts = k, []
             while k < len(lines):
                 parts.append(re.sub(r"/\*.*?\*/", " ", lines[k]))
@@ -95,10 +96,19 @@ def declarations(lines, has_code):
     return decls
 
 
+def is_doc(body):
+    """Prose, not a banner, an empty comment or commented-out code."""
+    return (not BANNER.match(body) and re.search(r"[A-Za-z]", body) is not None
+            and not body.rstrip().endswith(";"))
+
+
 def check_text(text, where):
     lines, has_code, comments = scan(text)
-    docs = {last: body for last, body in doc_blocks(comments).items() if not BANNER.match(body)}
+    docs = {last: body for last, body in doc_blocks(comments).items() if is_doc(body)}
     offences = []
+    for k, line in enumerate(lines):
+        if has_code[k] and len(re.findall(r"\bPIO_API\b", line)) > 1:
+            offences.append(f"{where}:{k + 1}: one PIO_API declaration per line")
     prev = None  # (last line, the comment heading its run or None)
     for first, last, name in declarations(lines, has_code):
         if first - 1 in docs:
@@ -131,6 +141,10 @@ SELF_TEST = [
      "    __attribute__((format(printf, 1, 2)))\n#endif\n    ;\nPIO_API int pio_b(void);\n", []),
     ("/* x */ /* y */\nPIO_API int pio_a(void);\n", []),
     ("#define S \"/* not a comment\"\nPIO_API int pio_a(void);\n", ["pio_a"]),
+    ("/**/\nPIO_API int pio_a(void);\n", ["pio_a"]),
+    ("/* int pio_a(void); */\nPIO_API int pio_a(void);\n", ["pio_a"]),
+    ("/* Does a. */\nextern PIO_API int pio_a(void);\n", []),
+    ("extern PIO_API int pio_a(void);\n", ["pio_a"]),
 ]
 
 

@@ -49,6 +49,7 @@ PUBLIC = {
     "prismio.h": "clikit",  # the umbrella header: for programs
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+ANY_INCLUDE = re.compile(r"^\s*#\s*include\b(.*)$", re.M)
 
 
 def below(user, used):
@@ -76,7 +77,13 @@ def check_includes(root, errors):
         if mod not in LEVEL:
             errors.append(f"{rel}: module '{mod}' is in no layer (add it to LAYERS)")
             continue
-        text = open(f, encoding="utf-8", errors="replace").read()
+        # lines continued with a backslash are one line to the preprocessor
+        text = open(f, encoding="utf-8", errors="replace").read().replace("\\\n", " ")
+        for m in ANY_INCLUDE.finditer(text):
+            if not re.match(r'\s*[<"]', m.group(1)):
+                line = text.count("\n", 0, m.start()) + 1
+                errors.append(f"{rel}:{line}: #include{m.group(1)}: a computed include (the "
+                              "check cannot follow it: name the header)")
         for m in INCLUDE.finditer(text):
             inc = m.group(1)
             line = text.count("\n", 0, m.start()) + 1
@@ -97,6 +104,9 @@ def check_includes(root, errors):
                 if mod in PROGRAM and found:
                     if not below(mod, found[0]) or found[0] == mod:
                         errors.append(f"{where}: '{mod}' uses '{found[0]}', which is not below it")
+                    elif inc != f"{found[0]}.h":
+                        errors.append(f"{where}: private header of '{found[0]}' (only "
+                                      f"{found[0]}.h is for other modules)")
                 else:
                     errors.append(f"{where}: no such file beside it")
                 continue
@@ -212,13 +222,57 @@ def check_symbols(lib, errors):
             errors.append(f"{os.path.basename(lib)}: global symbol '{s}' lacks the pio_ prefix")
 
 
+def self_test():
+    """Plant one violation of each kind in a scratch tree: each must be
+    reported (so the check cannot silently stop seeing them), and a clean
+    file must not be."""
+    import tempfile
+    planted = {
+        "src/pipeline/up.c": '#include "formats/pio_formats.h"\n',
+        "src/pipeline/private.c": '#include "format/holo_internal.h"\n',
+        "src/pipeline/public_up.c": '#include "prismio/convert.h"\n',
+        "src/format/computed.c": '#define H "formats/formats_internal.h"\n#include H\n',
+        "src/format/continued.c": '# include \\\n "pipeline/pio_pipeline.h"\n',
+        "src/cli/prog_private.c": '#include "bench_common.h"\n',
+        "src/benchcli/prog_up.c": '#include "cli.h"\n',
+        "python/src/lib.c": '#include "format/pio_format.h"\n',
+        "src/newmod/x.c": "int x;\n",
+    }
+    clean = {
+        "src/formats/ok.c": '#include "pipeline/pio_pipeline.h"\n#include "prismio/holo.h"\n'
+                            "#include <stdio.h>\n",
+        "src/cli/ok.c": '#include "benchcli.h"\n#include "clikit.h"\n#include <prismio.h>\n',
+        "src/benchcli/benchcli.h": "", "src/benchcli/bench_common.h": "",
+        "src/clikit/clikit.h": "", "src/cli/cli.h": "",
+        "src/format/holo_internal.h": "", "src/format/pio_format.h": "",
+        "src/formats/pio_formats.h": "", "src/pipeline/pio_pipeline.h": "",
+        "src/formats/formats_internal.h": "",
+    }
+    with tempfile.TemporaryDirectory() as root:
+        for name, text in {**planted, **clean}.items():
+            os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+            with open(os.path.join(root, name), "w") as f:
+                f.write(text)
+        errors = []
+        check_includes(root, errors)
+    bad = []
+    for name in planted:
+        if not any(e.startswith(name) for e in errors):
+            bad.append(f"self-test: the violation planted in {name} was not reported")
+    for name in clean:
+        for e in errors:
+            if e.startswith(name):
+                bad.append(f"self-test: a clean file was reported: {e}")
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True)
     ap.add_argument("--objects", default="", help="the library's object files, ';'-separated")
     ap.add_argument("--static-lib")
     a = ap.parse_args()
-    errors = []
+    errors = self_test()
     check_includes(a.root, errors)
     objects = [o for o in re.split(r"[;:]", a.objects) if o]
     if objects:

@@ -371,6 +371,11 @@ static void registry(void)
     CHECK(pio_format_parse("tng", &untouched) == PIO_EUSAGE && untouched == PIO_FORMAT_XYZ);
     struct pio_format_info small = {.size = 4};
     CHECK(pio_format_info(PIO_FORMAT_XTC, &small) == PIO_EUSAGE);
+    /* an older struct that ends at caps gets those members, nothing past */
+    struct pio_format_info older = {.size = offsetof(struct pio_format_info, unavailable),
+                                    .unavailable = "untouched"};
+    CHECK(pio_format_info(PIO_FORMAT_NCDF, &older) == 0 && older.caps != 0 &&
+          strcmp(older.name, "ncdf") == 0 && strcmp(older.unavailable, "untouched") == 0);
     CHECK(pio_format_from_path("a.holo/b") == PIO_FORMAT_UNKNOWN);
     CHECK(pio_format_from_path("b.tng") == PIO_FORMAT_UNKNOWN);
     CHECK(strcmp(pio_format_name((enum pio_format)77), "unknown") == 0);
