@@ -73,8 +73,10 @@ struct pio_format_info {
     }
 
 /* Describe format f (static strings): 0, or PIO_EUSAGE for a value no
- * format has (or out->size too small). Formats are numbered from 1 with
- * no gap, so `for (f = 1; pio_format_info(f, &fi) == 0; f++)` lists them. */
+ * format has (or out->size short of `caps`). An older, smaller struct gets
+ * the members it has, and out->size says how many bytes were filled.
+ * Formats are numbered from 1 with no gap, so
+ * `for (f = 1; pio_format_info(f, &fi) == 0; f++)` lists them. */
 PIO_API int pio_format_info(enum pio_format f, struct pio_format_info *out);
 
 /* The format whose magic bytes start `head` (n bytes: 64 are enough);
@@ -167,10 +169,11 @@ struct pio_source_options {
 
 /* Open `path` as a pipeline source. Truncated last frames are skipped
  * with a warning (pio_source_info.warning); other damage is an error
- * naming the file, frame and offset. o may be NULL (else o->size must be
- * at least sizeof(struct pio_source_options)). *out is the caller's, ended
- * with pio_source_destroy; zeroed on failure: PIO_EUSAGE (options, an
- * unknown format, a topology file not .gro or .pdb), PIO_ETRUNCATED
+ * naming the file, frame and offset. o may be NULL (from an older, smaller
+ * struct the members its size covers are taken; it must reach `reader`).
+ * *out is the caller's, ended with pio_source_destroy; zeroed on failure:
+ * PIO_EUSAGE (options, an unknown format, a topology file not .gro or
+ * .pdb), PIO_ETRUNCATED
  * (PIO_SOURCE_STRICT), PIO_ENOTSUPPORTED (a format this build lacks), or
  * the format's own (-errno, PIO_EFORMAT, PIO_ECORRUPT, -ENOMEM, ...). A
  * topology file whose atom count differs fails the run (PIO_EUSAGE). */

@@ -132,8 +132,12 @@ class Trajectory(_prismio.Trajectory):
         "pread" or "uring", whatever engine this trajectory was opened with."""
         idx = self.frame_indices(frames)
         sel = None
+        if atoms is not None and not len(idx) and not len(self):
+            # nothing to resolve a selection against: its length, as before
+            n = 0 if isinstance(atoms, str) else len(_sequence(atoms))
+            return np.empty((0, n, 3), dtype=np.float32)
         if atoms is not None:
-            n0 = self[int(idx[0])].natoms if len(idx) else (self[0].natoms if len(self) else 0)
+            n0 = self[int(idx[0])].natoms if len(idx) else self[0].natoms
             raw = self.atom_indices(atoms, n0)
             sel = np.unique(raw)
             if len(sel) != len(raw):
@@ -142,7 +146,10 @@ class Trajectory(_prismio.Trajectory):
             return np.empty((0, 0 if sel is None else len(sel), 3), dtype=np.float32)
         natoms = self[int(idx[0])].natoms if sel is None else len(sel)
         out = np.empty((len(idx), natoms, 3), dtype=np.float32)
-        self.read_into(out, idx, sel, natoms, "auto" if engine is None else str(engine))
+        engine = "auto" if engine is None else str(engine)
+        if engine == "auto" and self._engine_asked not in (None, "auto"):
+            engine = str(self._engine_asked)  # the engine open() was given
+        self.read_into(out, idx, sel, natoms, engine)
         return out
 
     def _run(self, frames, what):
@@ -278,10 +285,14 @@ def _sequence(sel):
     iterator becomes a list, numbers that are whole (1.0) integers, as
     int() always took them; slices, arrays and boolean masks pass as they
     are."""
-    if isinstance(sel, (slice, np.ndarray, str, bytes)):
+    if isinstance(sel, (slice, str, bytes)):
         return sel
-    if not hasattr(sel, "__len__"):
+    if isinstance(sel, np.ndarray):
+        if sel.dtype.kind not in "fO":
+            return sel  # integers and boolean masks as they are
         sel = list(sel)
+    elif not isinstance(sel, (list, tuple, range)):
+        sel = list(sel)  # generators, iterators, sets, dict views
     if any(isinstance(i, (float, np.floating)) for i in sel):
         for i in sel:
             if isinstance(i, (float, np.floating)) and not float(i).is_integer():

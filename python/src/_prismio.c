@@ -847,10 +847,12 @@ static int index_array(PyObject *o, Py_ssize_t n, const char *what, PyArrayObjec
     return 0;
 }
 
-/* The engine bulk reads go through: `engine` by name; "auto" as a pipeline
- * source has it (PIO_IO_ENGINE, else pread: a read touches each frame
- * once, and mapped pages would stay resident). -1 with UsageError for a
- * name that is no engine. */
+/* The engine bulk reads go through: `engine` by name; "auto" (the Python
+ * layer passes the engine open() was given instead, if one was) as a
+ * pipeline source has it: PIO_IO_ENGINE (the reader's engine, which took
+ * it at open), else pread (a read touches each frame once, and mapped
+ * pages would stay resident). -1 with UsageError for a name that is no
+ * engine. */
 static int bulk_engine(const char *engine, enum pio_io_engine *out)
 {
     if (pio_io_engine_parse(engine, out) != 0) {

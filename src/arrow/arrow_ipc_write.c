@@ -30,6 +30,7 @@
 #include "arrow/arrow_internal.h"
 #include "arrow/flatbuf.h"
 #include "common/pio_common.h"
+#include "io/pio_io.h"
 
 #define IPC_ALIGN 64
 static const uint8_t zeros[IPC_ALIGN];
@@ -650,17 +651,8 @@ int pio__arw_ipc_writer_close(struct arw_ipc_writer *w, bool ok, struct pio_erro
         rc = pio_error_set(err, -errno, "%s: close: %s", w->tmp, strerror(errno));
     if (ok && rc == 0 && rename(w->tmp, w->path) != 0)
         rc = pio_error_set(err, -errno, "%s: rename to %s: %s", w->tmp, w->path, strerror(errno));
-    if (ok && rc == 0) {
-        /* make the rename durable: sync the directory */
-        char *slash = strrchr(w->path, '/');
-        char *dir = slash ? strndup(w->path, (size_t)(slash - w->path + 1)) : strdup(".");
-        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
+    if (ok && rc == 0) /* make the rename durable */
+        rc = pio_io_sync_dir_of(w->path, err);
     if (!ok || rc != 0)
         unlink(w->tmp);
     writer_free(w);

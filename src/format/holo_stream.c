@@ -70,8 +70,8 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
         if ((int)engine < 0 || (int)engine >= PIO_IO_ENGINE_COUNT)
             rc = pio_error_set(err, PIO_EUSAGE, "%s: stream engine %u", r->path, opts->engine);
         else
-            rc = pio_io_file_init(&s->own, r->path, r->fd, r->size, r->map, engine, r->io.dfd >= 0,
-                                  err);
+            rc = pio_io_file_init(&s->own, r->path, r->fd, r->size, r->map, engine,
+                                  r->io.info.direct_requested, err);
         s->own_io = rc == 0;
     }
     if (rc == 0)

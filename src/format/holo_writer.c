@@ -191,9 +191,10 @@ static void start_engine(pio_writer *w)
         int rc = pio_io_fault_take(PIO_FAULT_DIRECT_OPEN);
         if (rc == 0 && w->end % HOLO_COMMIT_ALIGN != 0)
             rc = PIO_EVERSION; /* a 1.0 file: its end is not block-aligned */
-        if (rc == 0) {
-            w->dfd = open(w->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-            rc = w->dfd < 0 ? -errno : 0;
+        if (rc == 0) {         /* on the file w->fd has open, not whatever the path names */
+            int d = pio_io_open_direct(w->path, w->fd, O_WRONLY);
+            w->dfd = d >= 0 ? d : -1;
+            rc = d < 0 ? d : 0;
         }
         uint32_t a = 4096;
 #ifdef STATX_DIOALIGN

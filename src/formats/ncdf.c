@@ -28,6 +28,7 @@
 #include "formats/formats_internal.h"
 
 #include "common/pio_common.h"
+#include "io/pio_io.h"
 #include "telemetry/pio_telemetry.h"
 
 #include <netcdf.h>
@@ -474,6 +475,8 @@ static int nk_end(void *ctx, bool ok, struct pio_error *err)
         if (fd < 0 || fsync(fd) != 0 || rename(s->base.of.tmp, s->base.path) != 0)
             rc = pio_error_set(err, -errno, "%s: cannot finish: %s", s->base.of.tmp,
                                strerror(errno));
+        else
+            rc = pio_io_sync_dir_of(s->base.path, err); /* the rename, durable */
         if (fd >= 0)
             close(fd);
     } else {

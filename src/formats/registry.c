@@ -88,7 +88,7 @@ PIO_API int pio_format_info(enum pio_format f, struct pio_format_info *out)
     /* an older, smaller struct gets the members it has */
     if (!d || !out || out->size < offsetof(struct pio_format_info, caps) + sizeof(out->caps))
         return PIO_EUSAGE;
-    struct pio_format_info fi = {.size = out->size,
+    struct pio_format_info fi = {.size = (uint32_t)PIO_MIN((size_t)out->size, sizeof(fi)),
                                  .format = d->id,
                                  .name = d->name,
                                  .extensions = d->extensions,

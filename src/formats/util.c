@@ -16,6 +16,7 @@
 #include "formats/formats_internal.h"
 
 #include "common/pio_common.h"
+#include "io/pio_io.h"
 
 /* ---- outputs ------------------------------------------------------------------ */
 
@@ -67,29 +68,7 @@ int pio__outfile_finish(struct outfile *o, bool ok, struct pio_error *err)
             rc = pio_error_set(err, -errno, "%s: cannot rename to %s: %s", o->tmp, o->path,
                                strerror(errno));
         else {
-            /* make the rename durable. A directory this process may not
-             * read cannot be synced (as before: no error); a sync that
-             * fails is reported, and the output, complete, is kept: the
-             * rename cannot be taken back (OUT may have replaced a file) */
-            int drc = -ENOMEM;
-            char *dir = strdup(o->path);
-            if (dir) {
-                char *slash = strrchr(dir, '/');
-                if (slash)
-                    *(slash == dir ? slash + 1 : slash) = '\0';
-                int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                drc = dfd >= 0                            ? (fsync(dfd) != 0 ? -errno : 0)
-                      : errno == EACCES || errno == EPERM ? 0
-                                                          : -errno;
-                if (dfd >= 0)
-                    close(dfd);
-                free(dir);
-            }
-            if (drc != 0)
-                rc = pio_error_set(err, drc,
-                                   "%s: written, but syncing its directory failed (%s): the "
-                                   "rename may not survive a crash",
-                                   o->path, strerror(-drc));
+            rc = pio_io_sync_dir_of(o->path, err);
         }
     }
     if (!ok || rc != 0)

@@ -92,6 +92,25 @@ static int probe_uring(void)
     return 0;
 }
 
+int pio_io_open_direct(const char *path, int fd, int flags)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    int d = open(self, flags | O_DIRECT | O_CLOEXEC);
+    if (d >= 0)
+        return d;
+    if (errno != ENOENT && errno != ENOTDIR)
+        return -errno;
+    if ((d = open(path, flags | O_DIRECT | O_CLOEXEC)) < 0)
+        return -errno;
+    struct stat a, b;
+    if (fstat(d, &a) != 0 || fstat(fd, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(d);
+        return -ESTALE; /* the path names another file now */
+    }
+    return d;
+}
+
 int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t size,
                      const uint8_t *map, enum pio_io_engine requested, bool direct,
                      struct pio_error *err)
@@ -133,8 +152,9 @@ int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t s
         } else {
             int rc = pio_io_fault_take(PIO_FAULT_DIRECT_OPEN);
             if (rc == 0) {
-                f->dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-                rc = f->dfd < 0 ? -errno : 0;
+                int d = pio_io_open_direct(path, fd, O_RDONLY);
+                f->dfd = d >= 0 ? d : -1;
+                rc = d < 0 ? d : 0;
             }
             if (rc != 0) {
                 note(f, "%s%s refused (%s); buffered reads", "O_DIRECT", rc);
@@ -161,4 +181,31 @@ void pio_io_file_close(struct pio_io_file *f)
     if (f->dfd >= 0)
         close(f->dfd);
     f->dfd = -1;
+}
+
+int pio_io_sync_dir_of(const char *path, struct pio_error *err)
+{
+    /* A directory this process may not read cannot be synced (no error, as
+     * ever); a sync that fails is reported, and the output, complete, is
+     * kept: the rename cannot be taken back (it may have replaced a file) */
+    int drc = -ENOMEM;
+    char *dir = strdup(path);
+    if (dir) {
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = '\0';
+        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        drc = dfd >= 0                            ? (fsync(dfd) != 0 ? -errno : 0)
+              : errno == EACCES || errno == EPERM ? 0
+                                                  : -errno;
+        if (dfd >= 0)
+            close(dfd);
+        free(dir);
+    }
+    if (drc == 0)
+        return 0;
+    return pio_error_set(err, drc,
+                         "%s: written, but syncing its directory failed (%s): the rename may "
+                         "not survive a crash",
+                         path, strerror(-drc));
 }

@@ -37,6 +37,18 @@ int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t s
                      struct pio_error *err);
 void pio_io_file_close(struct pio_io_file *f);
 
+/* An O_DIRECT descriptor (open flags | O_DIRECT) on the file `fd` has open,
+ * never on whatever `path` names by now: /proc/self/fd/N (the same inode,
+ * even renamed or unlinked); where /proc is missing, `path`, refused with
+ * -ESTALE unless it is still the same inode. The descriptor, or -errno. */
+int pio_io_open_direct(const char *path, int fd, int flags);
+
+/* fsync the directory holding `path`, after a rename into it: 0, or the
+ * error with a message saying the rename may not be durable (the renamed
+ * file stays: a rename cannot be taken back). A directory this process may
+ * not read cannot be synced: 0. */
+int pio_io_sync_dir_of(const char *path, struct pio_error *err);
+
 /* ---- range reader ---- */
 
 struct pio_io_range {

@@ -107,7 +107,8 @@ def check_text(text, where):
     docs = {last: body for last, body in doc_blocks(comments).items() if is_doc(body)}
     offences = []
     for k, line in enumerate(lines):
-        if has_code[k] and len(re.findall(r"\bPIO_API\b", line)) > 1:
+        code = re.sub(r"/\*.*?\*/|//.*$", " ", line)
+        if has_code[k] and len(re.findall(r"\bPIO_API\b", code)) > 1:
             offences.append(f"{where}:{k + 1}: one PIO_API declaration per line")
     prev = None  # (last line, the comment heading its run or None)
     for first, last, name in declarations(lines, has_code):
@@ -145,6 +146,9 @@ SELF_TEST = [
     ("/* int pio_a(void); */\nPIO_API int pio_a(void);\n", ["pio_a"]),
     ("/* Does a. */\nextern PIO_API int pio_a(void);\n", []),
     ("extern PIO_API int pio_a(void);\n", ["pio_a"]),
+    ("/* Both. */\nPIO_API int pio_a(void); PIO_API int pio_b(void);\n",
+     ["one PIO_API declaration per line"]),
+    ("/* Does a. */\nPIO_API int pio_a(void); /* unlike PIO_API b */\n", []),
 ]
 
 

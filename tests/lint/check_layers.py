@@ -77,16 +77,27 @@ def check_includes(root, errors):
         if mod not in LEVEL:
             errors.append(f"{rel}: module '{mod}' is in no layer (add it to LAYERS)")
             continue
-        # lines continued with a backslash are one line to the preprocessor
-        text = open(f, encoding="utf-8", errors="replace").read().replace("\\\n", " ")
-        for m in ANY_INCLUDE.finditer(text):
-            if not re.match(r'\s*[<"]', m.group(1)):
-                line = text.count("\n", 0, m.start()) + 1
+        # lines continued with a backslash are one line to the preprocessor:
+        # (first physical line, logical line)
+        logical, buf, start = [], "", None
+        for n, phys in enumerate(open(f, encoding="utf-8", errors="replace").read().split("\n")):
+            if start is None:
+                start = n + 1
+            if phys.endswith("\\"):
+                buf += phys[:-1] + " "
+                continue
+            logical.append((start, buf + phys))
+            buf, start = "", None
+        for line, text in logical:
+            m = ANY_INCLUDE.match(text)
+            if m and not re.match(r'\s*[<"]', m.group(1)):
                 errors.append(f"{rel}:{line}: #include{m.group(1)}: a computed include (the "
                               "check cannot follow it: name the header)")
-        for m in INCLUDE.finditer(text):
+        for line, text in logical:
+            m = INCLUDE.match(text)
+            if not m:
+                continue
             inc = m.group(1)
-            line = text.count("\n", 0, m.start()) + 1
             where = f"{rel}:{line}: #include \"{inc}\""
             parts = inc.split("/")
             if len(parts) == 1:
@@ -98,10 +109,15 @@ def check_includes(root, errors):
                     if mod not in PROGRAM:
                         errors.append(f"{where}: the umbrella header is for programs")
                     continue
-                if '"' not in m.group(0):
-                    continue
+                # (the program's folders are on its include path: <x.h>
+                # finds them as well as "x.h")
                 found = [p for p in sorted(PROGRAM) if os.path.exists(os.path.join(root, "src", p, inc))]
-                if mod in PROGRAM and found:
+                if '"' not in m.group(0) and not found:
+                    continue  # a system header
+                if found and mod not in PROGRAM:
+                    errors.append(f"{where}: the library uses no header of the program "
+                                  f"('{found[0]}')")
+                elif mod in PROGRAM and found:
                     if not below(mod, found[0]) or found[0] == mod:
                         errors.append(f"{where}: '{mod}' uses '{found[0]}', which is not below it")
                     elif inc != f"{found[0]}.h":
@@ -237,6 +253,12 @@ def self_test():
         "src/benchcli/prog_up.c": '#include "cli.h"\n',
         "python/src/lib.c": '#include "format/pio_format.h"\n',
         "src/newmod/x.c": "int x;\n",
+        "src/cli/angle.c": "#include <bench_common.h>\n",
+        "src/pipeline/prog.c": "#include <clikit.h>\n",
+        "src/format/unknown.c": '#include "nowhere.h"\n',
+        "src/format/umbrella.c": "#include <prismio.h>\n",
+        "src/format/orphan.c": '#include "prismio/nobody.h"\n',
+        "src/format/lineno.c": '#define A \\\n  1\n#include "pipeline/pio_pipeline.h"\n',
     }
     clean = {
         "src/formats/ok.c": '#include "pipeline/pio_pipeline.h"\n#include "prismio/holo.h"\n'
@@ -259,10 +281,53 @@ def self_test():
     for name in planted:
         if not any(e.startswith(name) for e in errors):
             bad.append(f"self-test: the violation planted in {name} was not reported")
+    if not any(e.startswith("src/format/lineno.c:3:") for e in errors):
+        bad.append("self-test: a violation after a continued line is reported on another line")
+    bad += self_test_objects()
     for name in clean:
         for e in errors:
             if e.startswith(name):
                 bad.append(f"self-test: a clean file was reported: {e}")
+    return bad
+
+
+def self_test_objects():
+    """The object-file checks on objects compiled here (skipped without a C
+    compiler): an upward call, a file-level cycle inside a module, and a
+    global symbol without the prefix must each be reported."""
+    import shutil
+    import tempfile
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc or not shutil.which("ar"):
+        return []
+    files = {
+        "src/format/low.c": "int pio__up(void); int pio__low(void) { return pio__up(); }\n",
+        "src/pipeline/high.c": "int pio__up(void) { return 1; }\n",
+        "src/io/a.c": "int pio__b(void); int pio__a(void) { return pio__b(); }\n",
+        "src/io/b.c": "int pio__a(void); int pio__b(void) { return pio__a() + 1; }\n",
+        "src/io/c.c": "int xtc_open(void) { return 0; }\n",
+    }
+    bad = []
+    with tempfile.TemporaryDirectory() as root:
+        objs = []
+        for name, text in files.items():
+            c = os.path.join(root, name)
+            os.makedirs(os.path.dirname(c), exist_ok=True)
+            with open(c, "w") as f:
+                f.write(text)
+            o = c + ".o"
+            if subprocess.run([cc, "-c", c, "-o", o], capture_output=True).returncode != 0:
+                return [f"self-test: {cc} cannot compile {name}"]
+            objs.append(o)
+        lib = os.path.join(root, "libt.a")
+        subprocess.run(["ar", "rcs", lib] + objs, check=True, capture_output=True)
+        errors = []
+        check_calls(objs, errors)
+        check_symbols(lib, errors)
+    for what, key in (("an upward call", "uses pio__up"), ("a file-level cycle", "cycle"),
+                      ("a symbol without the prefix", "'xtc_open'")):
+        if not any(key in e for e in errors):
+            bad.append(f"self-test: {what} was not reported ({errors})")
     return bad
 
 

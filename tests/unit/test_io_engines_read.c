@@ -355,50 +355,59 @@ static void test_coalescing(void)
 static void test_stream_engine(void)
 {
     static const enum pio_io_engine engines[] = {PIO_IO_MMAP, PIO_IO_PREAD, PIO_IO_URING};
-    const char *copy = fixture_tmpname("engines_copy"), *moved = fixture_tmpname("engines_moved");
-    size_t len = 0;
-    uint8_t *bytes = fixture_slurp(path, &len);
-    CHECK(bytes && fixture_spit(copy, bytes, len) == 0);
-    free(bytes);
-    const char *saved = path;
-    path = copy;
-    pio_reader *r = open_with(PIO_IO_MMAP, false);
-    path = saved;
-    CHECK(r != NULL && rename(copy, moved) == 0 && unlink(moved) == 0);
-    for (int k = 0; r && k < 3; k++) {
-        struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
-        so.engine = engines[k];
-        pio_frame_stream *s;
-        struct pio_error e = {0};
-        CHECKF(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0, "%s: %s",
-               pio_io_engine_name(engines[k]), e.message);
-        struct pio_io_info io;
-        pio_frame_stream_io_info(s, &io);
-        CHECKF(io.engine == built_or_pread(engines[k]), "stream engine %s: got %s (%s)",
-               pio_io_engine_name(engines[k]), pio_io_engine_name(io.engine), io.note);
-        uint64_t got = 0;
-        struct pio_frame f;
-        while (pio_frame_stream_next(s, &f, &e) == 1) {
-            struct fixture_frame ff;
-            fixture_make(&ff, f.index, SEED, true, 40);
-            CHECKF(f.index == got && fixture_equal(&f, &ff), "%s: frame %llu",
-                   pio_io_engine_name(engines[k]), (unsigned long long)f.index);
-            fixture_free(&ff);
-            pio_frame_stream_release(s, &f);
-            got++;
+    for (int d = 0; d < 2; d++) { /* d: the reader asked for O_DIRECT */
+        const char *copy = fixture_tmpname("engines_copy");
+        const char *moved = fixture_tmpname("engines_moved");
+        size_t len = 0;
+        uint8_t *bytes = fixture_slurp(path, &len);
+        CHECK(bytes && fixture_spit(copy, bytes, len) == 0);
+        free(bytes);
+        const char *saved = path;
+        path = copy;
+        pio_reader *r = open_with(d ? PIO_IO_PREAD : PIO_IO_MMAP, d);
+        path = saved;
+        /* gone by its name: a stream that opened the path again would fail
+         * (or, with another file renamed there, read that one) */
+        CHECK(r != NULL && rename(copy, moved) == 0 && unlink(moved) == 0);
+        for (int k = 0; r && k < 3; k++) {
+            const char *e_name = pio_io_engine_name(engines[k]);
+            struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+            so.engine = engines[k];
+            pio_frame_stream *s;
+            struct pio_error e = {0};
+            CHECKF(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0, "%s: %s", e_name,
+                   e.message);
+            struct pio_io_info io;
+            pio_frame_stream_io_info(s, &io);
+            CHECKF(io.engine == built_or_pread(engines[k]), "stream engine %s: got %s (%s)", e_name,
+                   pio_io_engine_name(io.engine), io.note);
+            if (d && io.engine != PIO_IO_MMAP)
+                CHECKF(io.direct, "%s + O_DIRECT of a renamed, unlinked file: %s", e_name, io.note);
+            uint64_t got = 0;
+            struct pio_frame f;
+            while (pio_frame_stream_next(s, &f, &e) == 1) {
+                struct fixture_frame ff;
+                fixture_make(&ff, f.index, SEED, true, 40);
+                CHECKF(f.index == got && fixture_equal(&f, &ff), "%s: frame %llu", e_name,
+                       (unsigned long long)f.index);
+                fixture_free(&ff);
+                pio_frame_stream_release(s, &f);
+                got++;
+            }
+            CHECKF(got == NFRAMES, "%s: %llu frames", e_name, (unsigned long long)got);
+            pio_frame_stream_close(s);
+            pio_reader_io_info(r, &io);
+            CHECK(io.engine == (d ? PIO_IO_PREAD : PIO_IO_MMAP));
         }
-        CHECKF(got == NFRAMES, "%s: %llu frames", pio_io_engine_name(engines[k]),
-               (unsigned long long)got);
-        pio_frame_stream_close(s);
-        pio_reader_io_info(r, &io);
-        CHECK(io.engine == PIO_IO_MMAP);
+        if (d == 0) {
+            struct pio_stream_options bad = PIO_STREAM_OPTIONS_INIT;
+            bad.engine = 77;
+            pio_frame_stream *s = NULL;
+            struct pio_error e = {0};
+            CHECK(r && pio_frame_stream_open(&s, r, NULL, 0, &bad, &e) == PIO_EUSAGE && !s);
+        }
+        pio_reader_close(r);
     }
-    struct pio_stream_options bad = PIO_STREAM_OPTIONS_INIT;
-    bad.engine = 77;
-    pio_frame_stream *s = NULL;
-    struct pio_error e = {0};
-    CHECK(r && pio_frame_stream_open(&s, r, NULL, 0, &bad, &e) == PIO_EUSAGE && s == NULL);
-    pio_reader_close(r);
 }
 
 int main(void)
