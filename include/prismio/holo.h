@@ -212,8 +212,9 @@ enum pio_reader_flags {
     PIO_READER_NO_RECOVERY = 1u << 0, /* fail on a file without a valid footer */
     /* pio_reader_frame also checks the frame's BLAKE3 the first time it is
      * asked for (PIO_ECHECKSUM for a damaged frame): each frame is hashed
-     * once, so a view costs a hash of the record on first access. Without
-     * it views are zero-copy and checked for structure only. */
+     * once, so a view costs a hash of the record on first access; the
+     * reader's frame streams check theirs too (as PIO_STREAM_VERIFY).
+     * Without it views are zero-copy and checked for structure only. */
     PIO_READER_CHECK_FRAMES = 1u << 1,
 };
 
@@ -321,6 +322,21 @@ struct pio_reader_info {
 /* Fill *out. O(frames): min/max_natoms come from reading every frame's
  * header. For the frame count alone, pio_reader_nframes is O(1). Always 0. */
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
+
+/*
+ * See commits made since the reader opened (or last refreshed), by another
+ * process or thread, without reopening: if the file grew and its new end
+ * is a valid footer, the reader takes that commit's frames (checked as at
+ * open) and maps the new bytes; *added (may be NULL) says how many frames
+ * arrived. Frames appended but not yet committed are not taken (0, and
+ * the reader keeps its view). Views, topology and metadata strings from
+ * before stay valid (earlier mappings are kept until close). Not to be
+ * called while another thread uses this reader or a stream of it.
+ * Returns 0; PIO_ECORRUPT (the file shrank, or a commit holds fewer
+ * frames than the reader already has: reopen), -ENOMEM or an mmap error;
+ * on error the reader is unchanged.
+ */
+PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error *err);
 
 /* An upper bound on any frame's atom count, from the index alone (no
  * frame is read): for sizing buffers. O(frames) over the index in memory. */

@@ -32,6 +32,7 @@ typedef struct {
     PyObject *path;
     int pending; /* closed with live views: unmap when the last one goes */
     int check;   /* PIO_READER_CHECK_FRAMES: each frame's BLAKE3 checked on first access */
+    int running; /* reads and checks running without the GIL (refresh() waits for none) */
 } Trajectory;
 
 /* One frame: its header values, pointers into the mapping, and what its
@@ -920,6 +921,7 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     /* Without the GIL another thread may call close(): the read counts as a
      * live export until it ends, so close() raises or defers. */
     t->exports++;
+    t->running++;
     PyThreadState *ts = PyEval_SaveThread();
     if (nf > 0) /* int64 indices, all checked >= 0: the same bits as uint64 */
         rc = pio_frame_stream_open(&st, r, (const uint64_t *)PyArray_DATA(fa), (uint64_t)nf, &so,
@@ -960,6 +962,7 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     if (st)
         pio_frame_stream_close(st);
     PyEval_RestoreThread(ts);
+    t->running--;
     export_done(t);
     PyBuffer_Release(&b);
     Py_DECREF(fa);
@@ -967,6 +970,24 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     if (rc != 0)
         return raise_pio(rc, &e);
     Py_RETURN_NONE;
+}
+
+/* refresh(): pio_reader_refresh; the number of frames that arrived. Arrays
+ * from before stay valid (the reader keeps earlier mappings). Refused while
+ * a check or a read runs without the GIL on another thread. */
+static PyObject *traj_refresh(Trajectory *t, PyObject *unused)
+{
+    (void)unused;
+    if (!traj_open(t))
+        return NULL;
+    if (t->running)
+        return raise_fmt(PIO_EUSAGE, "refresh(): a read or check of this trajectory is running");
+    uint64_t added = 0;
+    struct pio_error e = {0};
+    int rc = pio_reader_refresh(t->r, &added, &e);
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    return PyLong_FromUnsignedLongLong(added);
 }
 
 /* select_frames(spec): pio_select_frames over this trajectory's frames. */
@@ -1046,10 +1067,12 @@ static PyObject *traj_verify(Trajectory *t, PyObject *args, PyObject *kw)
     /* Without the GIL another thread may call close(): the check counts
      * as a live export until it ends, so close() raises or defers. */
     t->exports++;
+    t->running++;
     PyThreadState *ts = PyEval_SaveThread();
     int rc =
         i < 0 ? pio_reader_verify(t->r, 0, &e) : pio_reader_verify_frame(t->r, (uint64_t)i, &e);
     PyEval_RestoreThread(ts);
+    t->running--;
     export_done(t);
     if (rc != 0)
         return raise_pio(rc, &e);
@@ -1232,6 +1255,10 @@ static PyMethodDef traj_methods[] = {
     {"fill", (PyCFunction)traj_fill, METH_VARARGS,
      "fill(i, ts, length_scale, force_scale): frame i into an MDAnalysis Timestep's arrays "
      "(the MDAnalysis reader's fast path)."},
+    {"refresh", (PyCFunction)traj_refresh, METH_NOARGS,
+     "refresh(): take the commits made since the file was opened (by another process or "
+     "thread): returns how many frames arrived (0: none, or only uncommitted ones). Frames "
+     "and arrays from before stay valid."},
     {"select_frames", (PyCFunction)traj_select_frames, METH_O,
      "select_frames(spec): the frame indices a selection string picks (int64 array, in the "
      "order written, repeats kept): items separated by commas, each a slice START:STOP:STEP "

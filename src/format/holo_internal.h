@@ -33,6 +33,13 @@ struct pio_reader {
     uint64_t ndamage;
     _Atomic uint8_t *checked; /* PIO_READER_CHECK_FRAMES: frames hashed and found intact */
     struct pio_io_file io;    /* engine for streams and verification */
+    /* Mappings a refresh replaced: kept until close, so views into them
+     * (frames, topology) stay valid. */
+    struct holo_old_map {
+        const uint8_t *map;
+        uint64_t size;
+    } * old_maps;
+    uint64_t nold_maps;
 };
 
 /* View of frame i from its record bytes (`avail` bytes at `rec`, read from

@@ -216,6 +216,108 @@ fail:
     return rc;
 }
 
+PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error *err)
+{
+    if (added)
+        *added = 0;
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        int rc = -errno;
+        return pio_error_set(err, rc, "%s: %s", r->path, pio_strerror(rc));
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size == r->size)
+        return 0;
+    if (size < r->size)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: the file shrank from %llu to %llu bytes since it was opened "
+                             "(committed bytes are never removed): reopen it",
+                             r->path, OFFX(r->size), OFFX(size));
+    /* Only a commit is taken: without a valid footer at the new end (the
+     * writer has appended frames but not committed them, or is committing
+     * now) the reader keeps its view. */
+    if (size < HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE)
+        return 0;
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, r->fd, 0);
+    if (m == MAP_FAILED) {
+        int rc = -errno;
+        return pio_error_set(err, rc, "%s: mmap of %llu bytes failed: %s", r->path, OFFX(size),
+                             pio_strerror(rc));
+    }
+    struct holo_old_map *olds = realloc(r->old_maps, (size_t)(r->nold_maps + 1) * sizeof(*olds));
+    if (olds)
+        r->old_maps = olds;
+    uint64_t io, il;
+    if (!olds || !pio__holo_footer_valid(m, size, size - HOLO_FOOTER_SIZE, r->hdr.salt, &io, &il)) {
+        munmap(m, (size_t)size);
+        return olds ? 0 : pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+    }
+    /* Load the new commit into a copy; the reader changes only if it holds
+     * (a failed refresh leaves the reader as it was). */
+    pio_reader n;
+    memcpy(&n, r, sizeof(n)); /* read-only fields (path, salt, ...) for the checks */
+    n.map = m;
+    n.size = size;
+    n.owned = NULL;
+    n.damage = NULL;
+    n.ndamage = 0;
+    n.recovered = false;
+    n.has_meta = n.meta_damaged = false;
+    memset(&n.meta, 0, sizeof(n.meta));
+    int rc = open_committed(&n, io, il, err);
+    _Atomic uint8_t *checked = r->checked;
+    if (rc == 0 && n.nframes < r->nframes)
+        rc = pio_error_set(err, PIO_ECORRUPT,
+                           "%s: the commit at offset 0x%llx holds %llu frames, fewer than the "
+                           "%llu already read: reopen it",
+                           r->path, OFFX(io), OFFX(n.nframes), OFFX(r->nframes));
+    if (rc == 0 && checked && n.nframes > r->nframes) {
+        checked = realloc((void *)checked, (size_t)n.nframes);
+        if (!checked)
+            rc = pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+        else
+            memset((uint8_t *)checked + r->nframes, 0, (size_t)(n.nframes - r->nframes));
+    }
+    if (rc != 0) {
+        free(n.owned);
+        free(n.damage);
+        munmap(m, (size_t)size);
+        return rc;
+    }
+    if (checked)
+        r->checked = checked;
+    r->old_maps[r->nold_maps++] = (struct holo_old_map){r->map, r->size};
+    uint64_t before = r->nframes;
+    free(r->owned);
+    free(r->damage);
+    /* field by field: refs and the rest are not the refresh's business
+     * (another thread may drop a reference meanwhile) */
+    r->map = n.map;
+    r->size = n.size;
+    r->entries = n.entries;
+    r->owned = n.owned;
+    r->nframes = n.nframes;
+    r->recovered = false;
+    r->data_end = n.data_end;
+    r->has_meta = n.has_meta;
+    r->meta_damaged = n.meta_damaged;
+    r->meta_off = n.meta_off;
+    r->meta_len = n.meta_len;
+    r->meta = n.meta;
+    r->index_off = n.index_off;
+    r->index_len = n.index_len;
+    memcpy(r->digest, n.digest, 32);
+    r->steps_sorted = n.steps_sorted;
+    r->times_sorted = n.times_sorted;
+    r->damage = NULL;
+    r->ndamage = 0;
+    r->io.size = size;
+    r->io.map = m;
+    if (added)
+        *added = r->nframes - before;
+    return 0;
+}
+
 PIO_API const pio_reader *pio_reader_retain(const pio_reader *r)
 {
     /* relaxed: taking a reference needs no ordering (the caller already
@@ -234,6 +336,9 @@ PIO_API void pio_reader_close(pio_reader *r)
         return;
     if (r->map)
         munmap((void *)r->map, (size_t)r->size);
+    for (uint64_t i = 0; i < r->nold_maps; i++)
+        munmap((void *)r->old_maps[i].map, (size_t)r->old_maps[i].size);
+    free(r->old_maps);
     pio_io_file_close(&r->io);
     if (r->fd >= 0)
         close(r->fd);

@@ -41,6 +41,7 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
                              (unsigned long long)n);
     }
     s->r = r;
+    s->verify = r->checked != NULL; /* a PIO_READER_CHECK_FRAMES reader's streams check too */
     for (uint64_t k = 0; k < n; k++) {
         uint64_t i = frames ? frames[k] : k;
         if (i >= r->nframes) {
@@ -57,7 +58,7 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
     if (opts &&
         opts->size >= offsetof(struct pio_stream_options, max_bytes) + sizeof(opts->max_bytes)) {
         ro.ordered = !(opts->flags & PIO_STREAM_UNORDERED);
-        s->verify = opts->flags & PIO_STREAM_VERIFY;
+        s->verify = s->verify || (opts->flags & PIO_STREAM_VERIFY);
         ro.no_coalesce = opts->flags & PIO_STREAM_NO_COALESCE;
         ro.queue_depth = opts->queue_depth;
         ro.max_bytes = opts->max_bytes;
@@ -97,10 +98,14 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         return rc;
     uint64_t i = s->frames[k];
     rc = pio__holo_frame_view(s->r, i, rec, s->r->entries[i].length, out, err);
-    if (rc == 0 && s->verify && !(s->r->checked && s->r->checked[i])) {
+    /* relaxed: the flag only saves rehashing (as in pio_reader_frame) */
+    if (rc == 0 && s->verify &&
+        !(s->r->checked && atomic_load_explicit(&s->r->checked[i], memory_order_relaxed))) {
         uint64_t t0 = pio_tm_start();
         rc = pio__holo_frame_checksum(s->r, i, rec, err);
         pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, i, s->r->entries[i].length, t0, 0);
+        if (rc == 0 && s->r->checked)
+            atomic_store_explicit(&s->r->checked[i], 1, memory_order_relaxed);
     }
     if (rc != 0) {
         pio_io_ranges_release(s->io, rec);

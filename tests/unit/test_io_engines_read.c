@@ -148,6 +148,29 @@ static void test_damaged_same_everywhere(void)
             CHECKF(strcmp(first, e.message) == 0, "engines disagree: '%s' vs '%s'", first,
                    e.message);
             pio_reader_close(r);
+            /* a PIO_READER_CHECK_FRAMES reader's streams check frames too,
+             * without PIO_STREAM_VERIFY; a plain reader's do not */
+            for (int chk = 0; chk < 2; chk++) {
+                struct pio_reader_options o = PIO_READER_OPTIONS_INIT;
+                o.engine = engines[k];
+                o.io_flags = d ? PIO_READER_DIRECT : 0;
+                o.flags = chk ? PIO_READER_CHECK_FRAMES : 0;
+                CHECK(pio_reader_open(&r, path, &o, &e) == 0);
+                pio_frame_stream *s;
+                uint64_t want = 77;
+                CHECK(pio_frame_stream_open(&s, r, &want, 1, NULL, &e) == 0);
+                struct pio_frame g;
+                int got = pio_frame_stream_next(s, &g, &e);
+                if (chk)
+                    CHECKF(got == PIO_ECHECKSUM && strstr(e.message, "frame 77 at offset"),
+                           "CHECK_FRAMES stream: %d %s", got, e.message);
+                else
+                    CHECKF(got == 1, "plain stream: %d %s", got, e.message);
+                if (got == 1)
+                    pio_frame_stream_release(s, &g);
+                pio_frame_stream_close(s);
+                pio_reader_close(r);
+            }
         }
     CHECK(pwrite(fd, &orig[off], 1, (off_t)off) == 1);
     close(fd);

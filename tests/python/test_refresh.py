@@ -1,0 +1,33 @@
+"""Trajectory.refresh(): commits made after open are seen without reopening;
+uncommitted frames are not; arrays from before stay valid."""
+import numpy as np
+import pytest
+
+import prismio
+
+
+def test_refresh_sees_commits(tmp_path):
+    p = str(tmp_path / "live.holo")
+    w = prismio.Writer(p, sync=False)
+    w.append(np.zeros((4, 3)))
+    w.commit()
+    with prismio.open(p) as t:
+        assert len(t) == 1 and t.refresh() == 0
+        old = t[0].positions  # a view into the mapping of the time
+        w.append(np.ones((4, 3)))
+        assert t.refresh() == 0 and len(t) == 1  # appended, not committed
+        w.commit()
+        assert t.refresh() == 1 and len(t) == 2
+        assert np.array_equal(t[1].positions, np.ones((4, 3)))
+        assert np.array_equal(old, np.zeros((4, 3)))  # still valid
+        for k in range(3):
+            w.append(np.full((4, 3), k + 2.0))
+            w.commit()
+        assert t.refresh() == 3 and len(t) == 5
+        assert np.array_equal(t.read()[:, 0, 0], [0, 1, 2, 3, 4])
+        del old
+    w.close()
+    t = prismio.open(p)
+    t.close()
+    with pytest.raises(ValueError):
+        t.refresh()
