@@ -10,6 +10,7 @@
  *   bench_hash.c       BLAKE3 per tier and thread count, next to b3sum
  *   bench_read.c       HOLO reading (views, streams) next to raw scans/fio
  *   bench_write.c      the HOLO writer next to fio
+ *   bench_commit.c     commits (per frame, per 1,000) next to one commit; a follower
  *   bench_convert.c    the pipeline next to read(); decoders next to MDAnalysis
  *   bench_arrow.c      Arrow export next to memcpy and write()
  *   bench_ring.c       the SPSC ring and MPMC queue next to Concurrency Kit
@@ -34,6 +35,7 @@
 int bench_hash(int argc, char **argv);
 int bench_read(int argc, char **argv);
 int bench_write(int argc, char **argv);
+int bench_commit(int argc, char **argv);
 int bench_ring(int argc, char **argv);
 int bench_convert(int argc, char **argv);
 int bench_arrow(int argc, char **argv);

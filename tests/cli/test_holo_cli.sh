@@ -95,4 +95,17 @@ done
 "$P" --version | grep -q '^prismio 0\.' || bad "--version"
 
 [ $fail = 0 ] && echo "cli holo: all checks passed"
+# bench commit: every key of its JSON, the per-frame file bigger than the
+# single-commit one in 1.x, and the refusal of a quadratic run
+"$P" bench commit "$T/bc.holo" --frames 60 --atoms 10 --json >"$T/bc.json" 2>"$T/err" ||
+    bad "bench commit: $(cat "$T/err")"
+for k in single_vs_per_frame_size_ratio commits_per_second open_last_frame_ms \
+    follow_latency_p50_ms follow_latency_p99_ms; do
+    grep -q "\"$k\":[0-9]" "$T/bc.json" || bad "bench commit --json lacks $k: $(cat "$T/bc.json")"
+done
+grep -q '"follow_samples":59' "$T/bc.json" || bad "the follower saw every commit: $(cat "$T/bc.json")"
+ls "$T"/bc.holo* >/dev/null 2>&1 && bad "bench commit left its files"
+[ "$(code "$P" bench commit "$T/bc.holo" --frames 1000000)" = 64 ] || bad "a quadratic run is refused"
+grep -q 'would write .* GB of index' "$T/err" || bad "the refusal says why: $(cat "$T/err")"
+
 exit $fail
