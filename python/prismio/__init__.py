@@ -170,6 +170,27 @@ class Trajectory(_prismio.Trajectory):
             raise UsageError(f"{what}: frames must be consecutive and in order")
         return int(idx[0]), int(idx[-1]) + 1
 
+    def follow(self, start=0, poll=0.01, timeout=None):
+        """Iterate frames as a writer commits them: from frame `start`, every
+        frame there is, then, at the end, refresh() every `poll` seconds and
+        go on with the frames each commit brings. Stops after `timeout`
+        seconds without a new frame (None: never; stop iterating, or
+        interrupt, when done). Frames come once each, in order; uncommitted
+        ones are not seen (see refresh())."""
+        import time
+        i = int(start)
+        idle_since = time.monotonic()
+        while True:
+            while i < len(self):
+                yield self[i]
+                i += 1
+                idle_since = time.monotonic()
+            if self.refresh():
+                continue
+            if timeout is not None and time.monotonic() - idle_since >= timeout:
+                return
+            time.sleep(poll)
+
     def blocks(self, size=128, field="positions", frames=None):
         """Iterate in blocks: read-only (k, natoms, 3) float32 views of up
         to `size` consecutive frames each, no copy (the frames' arrays lie at

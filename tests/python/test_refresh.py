@@ -1,5 +1,6 @@
 """Trajectory.refresh(): commits made after open are seen without reopening;
-uncommitted frames are not; arrays from before stay valid."""
+uncommitted frames are not; arrays from before stay valid. follow(): the
+frames of a file being written, as they are committed."""
 import numpy as np
 import pytest
 
@@ -31,3 +32,29 @@ def test_refresh_sees_commits(tmp_path):
     t.close()
     with pytest.raises(ValueError):
         t.refresh()
+
+
+def test_follow_sees_every_commit_once_in_order(tmp_path):
+    """follow() yields frames as another thread commits them, each once and
+    in order, and stops `timeout` seconds after the last."""
+    import threading
+    import time
+    p = str(tmp_path / "follow.holo")
+    w = prismio.Writer(p, sync=False)
+    w.append(np.zeros((3, 3)))
+    w.commit()
+
+    def write():
+        for k in range(1, 25):
+            w.append(np.full((3, 3), float(k)))
+            if k % 3 == 0 or k == 24:  # commits at irregular points
+                w.commit()
+            time.sleep(0.002)
+        w.close()
+
+    th = threading.Thread(target=write)
+    with prismio.open(p) as t:
+        th.start()
+        seen = [float(f.positions[0, 0]) for f in t.follow(timeout=2.0)]
+        th.join()
+    assert seen == [float(k) for k in range(25)]
