@@ -141,6 +141,23 @@ class HOLOReader(base.ReaderBase):
     def n_frames(self):
         return len(self._t)
 
+    def refresh(self):
+        """Take the commits made since the file was opened (prismio's
+        Trajectory.refresh): returns how many frames arrived; n_frames and
+        iteration see them."""
+        return self._t.refresh()
+
+    def follow(self, start=0, poll=0.01, timeout=None):
+        """Timesteps of a file being written, as the writer commits them:
+        from frame `start` on (prismio's Trajectory.follow), each read into
+        self.ts as iteration does; stops after `timeout` seconds without a
+        new frame (None: never). An analysis alongside a simulation:
+        ``for ts in u.trajectory.follow(timeout=60): ...``."""
+        i = int(start)
+        for _ in self._t.follow(start=start, poll=poll, timeout=timeout):
+            yield self._read_frame(i)
+            i += 1
+
     def _get_dt(self):
         """Time between the first two frames (ps), as MDAnalysis's XTC and
         TRR readers give it; one frame: MDAnalysis's own fallback."""

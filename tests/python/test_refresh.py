@@ -58,3 +58,26 @@ def test_follow_sees_every_commit_once_in_order(tmp_path):
         seen = [float(f.positions[0, 0]) for f in t.follow(timeout=2.0)]
         th.join()
     assert seen == [float(k) for k in range(25)]
+
+
+def test_mdanalysis_universe_on_a_growing_file(tmp_path):
+    """A Universe on a file being written sees new commits after
+    u.trajectory.refresh(), and u.trajectory.follow() runs alongside."""
+    mda = pytest.importorskip("MDAnalysis")
+    import prismio.mdanalysis  # noqa: F401  (registers HOLO)
+    p = str(tmp_path / "grow.holo")
+    w = prismio.Writer(p, sync=False)
+    w.append(np.zeros((5, 3)))
+    w.commit()
+    u = mda.Universe(p)
+    assert len(u.trajectory) == 1 and u.atoms.n_atoms == 5
+    for k in (1, 2):
+        w.append(np.full((5, 3), float(k)))
+    w.commit()
+    assert u.trajectory.refresh() == 2 and len(u.trajectory) == 3
+    assert np.allclose(u.trajectory[2].positions, 20.0)  # nm -> Angstrom
+    w.append(np.full((5, 3), 3.0))
+    w.commit()
+    w.close()
+    seen = [ts.positions[0, 0] for ts in u.trajectory.follow(start=1, timeout=0.2)]
+    assert np.allclose(seen, [10.0, 20.0, 30.0])
