@@ -990,6 +990,19 @@ static PyObject *traj_refresh(Trajectory *t, PyObject *unused)
     return PyLong_FromUnsignedLongLong(added);
 }
 
+/* What pio_select_frames/_atoms gave: an int64 array of the n indices, or
+ * the error raised; idx is freed either way. */
+static PyObject *selection_result(int rc, uint64_t *idx, uint64_t n, const struct pio_error *e)
+{
+    PyObject *out = NULL;
+    if (rc != 0)
+        raise_pio(rc, e);
+    else if ((out = PyArray_SimpleNew(1, (npy_intp[]){(npy_intp)n}, NPY_INT64)))
+        memcpy(PyArray_DATA((PyArrayObject *)out), idx, (size_t)n * 8);
+    free(idx);
+    return out;
+}
+
 /* select_frames(spec): pio_select_frames over this trajectory's frames. */
 static PyObject *traj_select_frames(Trajectory *t, PyObject *arg)
 {
@@ -1005,13 +1018,7 @@ static PyObject *traj_select_frames(Trajectory *t, PyObject *arg)
     uint64_t *idx = NULL, n = 0;
     struct pio_error e = {0};
     int rc = pio_select_frames(spec, pio_reader_nframes(t->r), &idx, &n, &e);
-    PyObject *out = NULL;
-    if (rc != 0)
-        raise_pio(rc, &e);
-    else if ((out = PyArray_SimpleNew(1, (npy_intp[]){(npy_intp)n}, NPY_INT64)))
-        memcpy(PyArray_DATA((PyArrayObject *)out), idx, (size_t)n * 8);
-    free(idx);
-    return out;
+    return selection_result(rc, idx, n, &e);
 }
 
 /* select_atoms(spec, natoms=-1): pio_select_atoms with this file's topology
@@ -1035,13 +1042,7 @@ static PyObject *traj_select_atoms(Trajectory *t, PyObject *args, PyObject *kw)
     uint64_t *idx = NULL, n = 0;
     struct pio_error e = {0};
     int rc = pio_select_atoms(spec, has_top ? &top : NULL, (uint64_t)natoms, &idx, &n, &e);
-    PyObject *out = NULL;
-    if (rc != 0)
-        raise_pio(rc, &e);
-    else if ((out = PyArray_SimpleNew(1, (npy_intp[]){(npy_intp)n}, NPY_INT64)))
-        memcpy(PyArray_DATA((PyArrayObject *)out), idx, (size_t)n * 8);
-    free(idx);
-    return out;
+    return selection_result(rc, idx, n, &e);
 }
 
 /* verify(frame=None): every byte of the file, or one frame's hash; True,

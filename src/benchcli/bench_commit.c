@@ -41,7 +41,6 @@ struct run {
 /* A follower: woken by inotify when the file changes, refreshes its reader
  * and records when each commit's frames became visible. */
 struct follower {
-    const char *path;
     int ino;
     pio_reader *r;
     _Atomic uint64_t want; /* frames the writer has committed */
@@ -110,7 +109,7 @@ static int write_run(const char *path, uint64_t natoms, uint64_t nframes, const 
     int rc = pio_writer_create(&w, path, &wo, &e);
     if (rc != 0)
         return cli_fail(CMD, rc, &e);
-    struct follower fo = {.path = path, .nframes = nframes, .ino = -1};
+    struct follower fo = {.nframes = nframes, .ino = -1};
     pthread_t th;
     bool following = false;
     run->commits = 0;

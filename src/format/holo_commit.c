@@ -2,11 +2,10 @@
  * HOLO: writing records and commits, shared by the writer and recovery:
  * whole writes (retrying short ones and EINTR; the writer's fault
  * injection point for torn writes), the INDEX record and footer of a
- * commit, and the directory fsync after creating or renaming a file.
+ * commit.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,20 +50,6 @@ int pio__holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
     struct iovec iov = {(void *)buf, len};
     return pio__holo_pwritev_all(fd, &iov, 1, off);
-}
-
-int pio__holo_fsync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (dfd < 0)
-        return -errno;
-    int rc = fsync(dfd) == 0 ? 0 : -errno;
-    close(dfd);
-    return rc;
 }
 
 int pio__holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t meta_off,

@@ -62,9 +62,6 @@ int pio__holo_pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off);
 /* Write all of buf at off (retrying short writes and EINTR): 0 or -errno. */
 int pio__holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
-/* fsync the directory holding `path` (after creating or renaming a file). */
-int pio__holo_fsync_dir(const char *path);
-
 /* Recover `path` in place (holo_recover.c): *rewrite says whether
  * PIO_RECOVER_DROP_DAMAGED still has damaged frames to drop by a rewrite
  * (holo_rewrite.c). */

@@ -119,7 +119,7 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
     created = false;
     rep->nframes = kept;
     rep->rewritten = true;
-    if ((rc = pio__holo_fsync_dir(real)) != 0)
+    if ((rc = pio_io_fsync_dir(real)) != 0)
         pio_error_set(err, rc,
                       "%s: rewritten with the %llu intact frames, but syncing its directory "
                       "failed (%s): the rename may not survive a crash",

@@ -1119,7 +1119,7 @@ static int commit_one(pio_writer *w, struct pio_error *err)
     if ((rc = sync_or_fail(w, "of the index", err)) != 0)
         return rc;
     if (w->is_new && !(w->flags & PIO_WRITER_NO_SYNC)) {
-        if ((rc = pio__holo_fsync_dir(w->path)) != 0) {
+        if ((rc = pio_io_fsync_dir(w->path)) != 0) {
             w->failed = rc;
             return pio_error_set(err, rc, "%s: fsync of its directory failed: %s", w->path,
                                  pio_strerror(rc));

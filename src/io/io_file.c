@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,29 +184,30 @@ void pio_io_file_close(struct pio_io_file *f)
     f->dfd = -1;
 }
 
+int pio_io_fsync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (dfd < 0)
+        return -errno;
+    int rc = fsync(dfd) == 0 ? 0 : -errno;
+    close(dfd);
+    return rc;
+}
+
 int pio_io_sync_dir_of(const char *path, struct pio_error *err)
 {
     /* A directory this process may not read cannot be synced (no error, as
      * ever); a sync that fails is reported, and the output, complete, is
      * kept: the rename cannot be taken back (it may have replaced a file) */
-    int drc = -ENOMEM;
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *(slash == dir ? slash + 1 : slash) = '\0';
-        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        drc = dfd >= 0                            ? (fsync(dfd) != 0 ? -errno : 0)
-              : errno == EACCES || errno == EPERM ? 0
-                                                  : -errno;
-        if (dfd >= 0)
-            close(dfd);
-        free(dir);
-    }
-    if (drc == 0)
+    int rc = pio_io_fsync_dir(path);
+    if (rc == 0 || rc == -EACCES || rc == -EPERM)
         return 0;
-    return pio_error_set(err, drc,
+    return pio_error_set(err, rc,
                          "%s: written, but syncing its directory failed (%s): the rename may "
                          "not survive a crash",
-                         path, strerror(-drc));
+                         path, strerror(-rc));
 }

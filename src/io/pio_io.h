@@ -43,6 +43,10 @@ void pio_io_file_close(struct pio_io_file *f);
  * -ESTALE unless it is still the same inode. The descriptor, or -errno. */
 int pio_io_open_direct(const char *path, int fd, int flags);
 
+/* fsync the directory holding `path` (after creating or renaming a file
+ * there): 0 or -errno (of opening it, or of the fsync). */
+int pio_io_fsync_dir(const char *path);
+
 /* fsync the directory holding `path`, after a rename into it: 0, or the
  * error with a message saying the rename may not be durable (the renamed
  * file stays: a rename cannot be taken back). A directory this process may
