@@ -119,6 +119,20 @@ enum pio_source_flags {
 PIO_API int pio_source_holo(struct pio_source *out, const char *path,
                             const struct pio_reader_options *ro, uint32_t flags,
                             struct pio_error *err);
+/*
+ * A HOLO file being written, as a source that follows it
+ * (pio_frame_stream_follow with `so`, which may be NULL: no timeout,
+ * inotify): every frame from the first on, as it is committed, ending
+ * when the file is final; -ETIMEDOUT from next when no commit comes within
+ * so->follow_timeout_ms. Opening waits for the first frame (or the final
+ * commit of an empty file) and sizes the run by it: a later frame with
+ * more atoms than the file held when it opened (its topology, its largest
+ * frame) stops the run with PIO_ELIMIT. The source is read whole: a frame
+ * selection is PIO_EUSAGE. Otherwise as pio_source_holo.
+ */
+PIO_API int pio_source_holo_follow(struct pio_source *out, const char *path,
+                                   const struct pio_reader_options *ro, uint32_t flags,
+                                   const struct pio_stream_options *so, struct pio_error *err);
 /* Deterministic frames: positions, two scalars (and velocities, forces,
  * box as `fields` asks) and a topology, from `seed` and the frame number,
  * so any frame can be regenerated (tests, benchmarks). *out as for

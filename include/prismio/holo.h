@@ -24,11 +24,11 @@
 extern "C" {
 #endif
 
-/* Format version this library writes (and the major version it reads). */
-#define PIO_HOLO_VERSION_MAJOR 1
-#define PIO_HOLO_VERSION_MINOR 1
+/* Format version this library writes (PIO_WRITER_FORMAT_1: 1.1); it
+ * reads 1.x and 2.x. */
+#define PIO_HOLO_VERSION_MAJOR 2
+#define PIO_HOLO_VERSION_MINOR 0
 
-/* Limits of format version 1. */
 /* A HOLO file's first 8 bytes (docs/FORMAT.md), as a string literal. */
 #define PIO_HOLO_MAGIC       "\x89HOL\r\n\x1a\n"
 #define PIO_HOLO_MAX_ATOMS   ((uint64_t)0x7fffffff)
@@ -105,6 +105,11 @@ enum pio_writer_flags {
      * pio_writer_io_info, where the filesystem refuses it or the file (1.0)
      * does not end on a block boundary. */
     PIO_WRITER_DIRECT = 1u << 2,
+    /* create: write HOLO 1.1, which prismio 0.1 also reads, instead of 2.0.
+     * Each 1.1 commit rewrites the whole index (O(frames), 4 KiB padded):
+     * for files committed once, not for per-frame commits. Appending to an
+     * existing file keeps its version whatever this says. */
+    PIO_WRITER_FORMAT_1 = 1u << 3,
 };
 
 struct pio_writer_options {
@@ -191,6 +196,19 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
  * last commit may be lost); a failure before them (-ENOMEM, an index write
  * taken back) leaves it usable, to commit again. */
 PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err);
+
+/*
+ * Keep frames 0 .. nframes-1 and drop the rest (committed or not): a
+ * restart from a checkpoint. A commit is made at once whose index holds
+ * only the frames kept (HOLO 2.0: a FULL INDEX and a COMMIT record); no
+ * byte already written is changed, the dropped frames' records stay as
+ * dead bytes (prismio compact leaves them out), and frames appended next
+ * take the numbers from nframes on. 0; -ERANGE (more frames than the
+ * writer has); PIO_EVERSION for a HOLO 1.x file (its recovery scan cannot
+ * tell dropped frames from new ones); or a commit's errors. Readers that
+ * follow the file see fewer frames on refresh and must reopen it.
+ */
+PIO_API int pio_writer_truncate(pio_writer *w, uint64_t nframes, struct pio_error *err);
 
 /* Commit and close: frees w whatever the result (NULL is accepted: 0).
  * Returns 0, or the error of the commit (or of close(2)), or the one that
@@ -338,6 +356,24 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
  */
 PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error *err);
 
+/* Whether the newest commit the reader holds is final: the writer closed
+ * the file (pio_writer_close) and wrote nothing after. A file whose writer
+ * was killed, or is still writing, is not final. 1.x files have no such
+ * mark: always false. O(1). */
+PIO_API bool pio_reader_final(const pio_reader *r);
+
+/*
+ * Wait for the next commit of a file being written, then take it (as
+ * pio_reader_refresh): returns 0 with *added (may be NULL) the frames that
+ * arrived, or 0 with *added 0 once the file is final (at once if it
+ * already is); -ETIMEDOUT when nothing came within timeout_ms (0: wait as
+ * long as it takes), the message saying the file is not final; or a
+ * refresh's error. Waits on inotify (set up on the first call; polling
+ * every 50 ms where the kernel refuses it). Same thread rules as refresh.
+ */
+PIO_API int pio_reader_wait(pio_reader *r, uint32_t timeout_ms, uint64_t *added,
+                            struct pio_error *err);
+
 /* An upper bound on any frame's atom count, from the index alone (no
  * frame is read): for sizing buffers. O(frames) over the index in memory. */
 PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r);
@@ -364,6 +400,10 @@ enum pio_stream_flags {
      * again): a damaged frame is PIO_ECHECKSUM naming file, frame and
      * offset, and the stream may go on with the next. */
     PIO_STREAM_VERIFY = 1u << 2,
+    /* pio_frame_stream_follow: wait for commits by polling the file every
+     * follow_poll_ms instead of with inotify (which is the default where
+     * the kernel offers it; polling is the fallback where it does not). */
+    PIO_STREAM_FOLLOW_POLL = 1u << 3,
 };
 
 struct pio_stream_options {
@@ -377,10 +417,16 @@ struct pio_stream_options {
      * reader's open descriptor (never the path again), falling back as a
      * reader's does (pio_frame_stream_io_info says to what, and why). */
     uint32_t engine;
+    /* pio_frame_stream_follow: how long next() waits for a new commit
+     * before it returns -ETIMEDOUT (0: as long as it takes), and how often
+     * it looks at the file when polling (0: 50 ms; with inotify it also
+     * looks every second, in case an event is missed). */
+    uint32_t follow_timeout_ms;
+    uint32_t follow_poll_ms;
 };
 #define PIO_STREAM_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_stream_options), 0, 0, 0, PIO_IO_AUTO                                    \
+        sizeof(struct pio_stream_options), 0, 0, 0, PIO_IO_AUTO, 0, 0                              \
     }
 
 typedef struct pio_frame_stream pio_frame_stream;
@@ -410,8 +456,26 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
  */
 PIO_API int pio_frame_stream_next(pio_frame_stream *s, struct pio_frame *out,
                                   struct pio_error *err);
+/*
+ * Follow a file being written: a stream of the frames from `start` on, in
+ * order, that waits for commits when it has delivered every committed
+ * frame (inotify, or polling: PIO_STREAM_FOLLOW_POLL) and refreshes r to
+ * take them. next() returns 0 (the end) once the file is final (its writer
+ * closed it: pio_reader_final) and every frame is delivered, and
+ * -ETIMEDOUT (err says the file is not final: its writer may have been
+ * stopped) when no commit came within follow_timeout_ms. The stream owns
+ * r's refreshes: while it is open, r may not be used by another thread,
+ * and is not refreshed by anyone else. Views from next() stay valid until
+ * released (or close), across the waits. UNORDERED is ignored. Errors of
+ * open: as pio_frame_stream_open (start past the committed frames is
+ * fine: the stream waits for them); -errno where inotify and polling are
+ * both impossible.
+ */
+PIO_API int pio_frame_stream_follow(pio_frame_stream **out, pio_reader *r, uint64_t start,
+                                    const struct pio_stream_options *opts, struct pio_error *err);
 /* Like next, without blocking: -EAGAIN (err not written) when no read has
- * completed yet. (The mmap and pread engines never return -EAGAIN.) */
+ * completed yet. (The mmap and pread engines never return -EAGAIN; a
+ * following stream returns -EAGAIN instead of waiting for a commit.) */
 PIO_API int pio_frame_stream_poll(pio_frame_stream *s, struct pio_frame *out,
                                   struct pio_error *err);
 /* Give back a view from next or poll (f as it was returned), so its buffer

@@ -89,12 +89,23 @@ class Trajectory(_prismio.Trajectory):
     sequence of indices or a boolean mask: a list of Frames) and iteration
     (both in C), blocks() (many frames in one view), read(), .topology,
     .metadata, info(), find_step(), find_time(), select_frames(),
-    select_atoms(), verify(frame=None), close(); a context manager.
-    Trajectory(path, check=False, engine="auto"): see prismio.open."""
+    select_atoms(), verify(frame=None), refresh(), follow(), .final,
+    close(); a context manager.
+    Trajectory(path, check=False, engine="auto", follow=False, timeout=None):
+    see prismio.open."""
 
-    def __init__(self, path, check=False, engine="auto"):
+    def __init__(self, path, check=False, engine="auto", follow=False, timeout=None):
         super().__init__(path, check=check, engine=engine)
         self._engine_asked = engine
+        self._follow = bool(follow)
+        self._follow_timeout = timeout
+
+    def __iter__(self):
+        """Every frame; with open(..., follow=True), the frames of a file
+        being written as they are committed, until it is final (follow())."""
+        if self._follow:
+            return self.follow(timeout=self._follow_timeout)
+        return super().__iter__()
 
     def frame_indices(self, frames=None):
         """The frame indices (int64 array) a frame selection picks: None
@@ -170,26 +181,25 @@ class Trajectory(_prismio.Trajectory):
             raise UsageError(f"{what}: frames must be consecutive and in order")
         return int(idx[0]), int(idx[-1]) + 1
 
-    def follow(self, start=0, poll=0.01, timeout=None):
+    def follow(self, start=0, poll=None, timeout=None):
         """Iterate frames as a writer commits them: from frame `start`, every
-        frame there is, then, at the end, refresh() every `poll` seconds and
-        go on with the frames each commit brings. Stops after `timeout`
-        seconds without a new frame (None: never; stop iterating, or
-        interrupt, when done). Frames come once each, in order; uncommitted
-        ones are not seen (see refresh())."""
-        import time
+        frame there is, then wait for the next commit (inotify, without the
+        GIL; polling every 50 ms where the kernel refuses inotify) and go on
+        with the frames it brings. Ends when the file is final (its writer
+        closed it: .final), or after `timeout` seconds without a new frame
+        (None: never) with the file not final (its writer may have been
+        stopped). Frames come once each, in order; uncommitted ones are not
+        seen (see refresh()). `poll` is accepted for compatibility and
+        unused."""
+        del poll
         i = int(start)
-        idle_since = time.monotonic()
+        ms = 0 if timeout is None else max(1, int(float(timeout) * 1000))
         while True:
             while i < len(self):
                 yield self[i]
                 i += 1
-                idle_since = time.monotonic()
-            if self.refresh():
-                continue
-            if timeout is not None and time.monotonic() - idle_since >= timeout:
+            if self.final or self._wait(ms) is None:
                 return
-            time.sleep(poll)
 
     def blocks(self, size=128, field="positions", frames=None):
         """Iterate in blocks: read-only (k, natoms, 3) float32 views of up
@@ -365,7 +375,8 @@ def _ranges(a):
     return ",".join(parts)
 
 
-def open(path, check=False, engine="auto"):  # noqa: A001 (the entry point, like io.open)
+def open(path, check=False, engine="auto", follow=False,  # noqa: A001 (like io.open)
+         timeout=None):
     """Map a HOLO file (a torn tail is recovered in memory). Frames are
     zero-copy views checked for structure only; check=True also checks each
     frame's BLAKE3 the first time it is read (a damaged frame raises
@@ -373,9 +384,12 @@ def open(path, check=False, engine="auto"):  # noqa: A001 (the entry point, like
     it once. engine: the I/O engine of bulk reads (read(), verify()):
     "auto" (PIO_IO_ENGINE from the environment, else mmap), "mmap",
     "pread" or "uring" (pread where io_uring cannot be set up); the
-    `engine` attribute says which is in use. A missing file raises
-    NotFoundError (a FileNotFoundError), another file FormatError."""
-    return Trajectory(path, check=check, engine=engine)
+    `engine` attribute says which is in use. follow=True: iterating the
+    trajectory follows a file being written (follow(): frames as they are
+    committed, until the file is final, or `timeout` seconds without a
+    commit). A missing file raises NotFoundError (a FileNotFoundError),
+    another file FormatError."""
+    return Trajectory(path, check=check, engine=engine, follow=follow, timeout=timeout)
 
 
 def _f32(a, n, what):
@@ -416,13 +430,21 @@ def _bonds(bonds):
 
 class Writer(_prismio.Writer):
     """Write a HOLO file: Writer(path, topology=None, metadata=None,
-    overwrite=False, sync=True), then append() frames; a context manager
-    (commit and close at the end). topology: a dict like Trajectory.topology
-    (names, resnames, elements, chains, resids, masses, charges, bonds; any
-    may be missing)."""
+    overwrite=False, sync=True, append=False), then append() frames; a
+    context manager (commit and close at the end). topology: a dict like
+    Trajectory.topology (names, resnames, elements, chains, resids, masses,
+    charges, bonds; any may be missing). append=True opens an existing file
+    (recovering a killed writer's tail first) to add frames after its own;
+    its topology and metadata stay. commit() makes the frames durable and
+    visible to readers; truncate(n) keeps the first n frames and drops the
+    rest (a restart from a checkpoint); .nframes counts the frames."""
 
-    def __init__(self, path, topology=None, metadata=None, overwrite=False, sync=True):
-        super().__init__(path, overwrite=overwrite, sync=sync)
+    def __init__(self, path, topology=None, metadata=None, overwrite=False, sync=True,
+                 append=False):
+        if append and (topology is not None or metadata):
+            raise UsageError("Writer(append=True): the file's topology and metadata stay; "
+                             "none can be given")
+        super().__init__(path, overwrite=overwrite, sync=sync, append=append)
         if topology is not None:
             self._set_topology(topology)
         for k, v in (metadata or {}).items():

@@ -147,11 +147,12 @@ class HOLOReader(base.ReaderBase):
         iteration see them."""
         return self._t.refresh()
 
-    def follow(self, start=0, poll=0.01, timeout=None):
+    def follow(self, start=0, poll=None, timeout=None):
         """Timesteps of a file being written, as the writer commits them:
         from frame `start` on (prismio's Trajectory.follow), each read into
-        self.ts as iteration does; stops after `timeout` seconds without a
-        new frame (None: never). An analysis alongside a simulation:
+        self.ts as iteration does; ends when the writer closes the file
+        (its final commit), or after `timeout` seconds without a new frame
+        (None: never). An analysis alongside a simulation:
         ``for ts in u.trajectory.follow(timeout=60): ...``."""
         i = int(start)
         for _ in self._t.follow(start=start, poll=poll, timeout=timeout):

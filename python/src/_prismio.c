@@ -990,6 +990,39 @@ static PyObject *traj_refresh(Trajectory *t, PyObject *unused)
     return PyLong_FromUnsignedLongLong(added);
 }
 
+/* _wait(timeout_ms): pio_reader_wait without the GIL: the frames that
+ * arrived (0: the file is final), or None when nothing came in time. */
+static PyObject *traj_wait(Trajectory *t, PyObject *args)
+{
+    unsigned long long ms = 0;
+    if (!PyArg_ParseTuple(args, "K", &ms))
+        return NULL;
+    if (!traj_open(t))
+        return NULL;
+    if (t->running)
+        return raise_fmt(PIO_EUSAGE, "follow: a read or check of this trajectory is running");
+    uint64_t added = 0;
+    struct pio_error e = {0};
+    int rc;
+    uint32_t tmo = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    t->running++; /* no refresh() or close() from another thread meanwhile */
+    Py_BEGIN_ALLOW_THREADS rc = pio_reader_wait(t->r, tmo, &added, &e);
+    Py_END_ALLOW_THREADS t->running--;
+    if (rc == -ETIMEDOUT)
+        Py_RETURN_NONE;
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    return PyLong_FromUnsignedLongLong(added);
+}
+
+static PyObject *traj_final(Trajectory *t, void *unused)
+{
+    (void)unused;
+    if (!traj_open(t))
+        return NULL;
+    return PyBool_FromLong(pio_reader_final(t->r));
+}
+
 /* What pio_select_frames/_atoms gave: an int64 array of the n indices, or
  * the error raised; idx is freed either way. */
 static PyObject *selection_result(int rc, uint64_t *idx, uint64_t n, const struct pio_error *e)
@@ -1256,6 +1289,9 @@ static PyMethodDef traj_methods[] = {
     {"fill", (PyCFunction)traj_fill, METH_VARARGS,
      "fill(i, ts, length_scale, force_scale): frame i into an MDAnalysis Timestep's arrays "
      "(the MDAnalysis reader's fast path)."},
+    {"_wait", (PyCFunction)traj_wait, METH_VARARGS,
+     "_wait(timeout_ms): wait for a commit (0: no limit) and take it; the frames that "
+     "arrived, 0 when the file is final, None on timeout"},
     {"refresh", (PyCFunction)traj_refresh, METH_NOARGS,
      "refresh(): take the commits made since the file was opened (by another process or "
      "thread): returns how many frames arrived (0: none, or only uncommitted ones). Frames "
@@ -1300,6 +1336,8 @@ static PyGetSetDef traj_getset[] = {
      NULL},
     {"path", (getter)traj_path, NULL, "the file's path", NULL},
     {"closed", (getter)traj_closed, NULL, "whether close() was called", NULL},
+    {"final", (getter)traj_final, NULL,
+     "whether the file is final: its writer closed it (HOLO 2.0; 1.x files never are)", NULL},
     {"check", (getter)traj_check, NULL, "whether each frame's BLAKE3 is checked on first access",
      NULL},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -1357,17 +1395,25 @@ static void put_buf(Py_buffer *b)
 
 static int writer_init(Writer *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", "overwrite", "sync", NULL};
+    static char *kwlist[] = {"path", "overwrite", "sync", "append", NULL};
     PyObject *path;
-    int overwrite = 0, sync = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist, PyUnicode_FSConverter, &path,
-                                     &overwrite, &sync))
+    int overwrite = 0, sync = 1, append = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|ppp", kwlist, PyUnicode_FSConverter, &path,
+                                     &overwrite, &sync, &append))
         return -1;
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (sync ? 0 : PIO_WRITER_NO_SYNC);
     struct pio_error e = {0};
-    int rc = pio_writer_create(&self->w, PyBytes_AS_STRING(path), &o, &e);
-    Py_DECREF(path);
+    int rc;
+    if (append && overwrite) {
+        Py_DECREF(path);
+        raise_fmt(PIO_EUSAGE, "Writer: append and overwrite exclude each other");
+        return -1;
+    }
+    Py_BEGIN_ALLOW_THREADS rc =
+        append ? pio_writer_open_append(&self->w, PyBytes_AS_STRING(path), &o, &e)
+               : pio_writer_create(&self->w, PyBytes_AS_STRING(path), &o, &e);
+    Py_END_ALLOW_THREADS Py_DECREF(path);
     if (rc != 0) {
         raise_pio(rc, &e);
         return -1;
@@ -1539,6 +1585,23 @@ static PyObject *writer_commit(Writer *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* truncate(nframes): pio_writer_truncate. */
+static PyObject *writer_truncate(Writer *self, PyObject *args)
+{
+    unsigned long long n;
+    if (!PyArg_ParseTuple(args, "K", &n) || !writer_open(self))
+        return NULL;
+    struct pio_error e = {0};
+    self->busy = 1;
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = pio_writer_truncate(self->w, n, &e);
+    PyEval_RestoreThread(ts);
+    self->busy = 0;
+    if (rc != 0)
+        return raise_pio(rc, &e);
+    Py_RETURN_NONE;
+}
+
 static PyObject *writer_close(Writer *self, PyObject *unused)
 {
     (void)unused;
@@ -1572,6 +1635,9 @@ static PyMethodDef writer_methods[] = {
     {"set_metadata", (PyCFunction)writer_set_metadata, METH_VARARGS, "set_metadata(key, value)"},
     {"append_raw", (PyCFunction)writer_append, METH_VARARGS, "(see the Python layer)"},
     {"commit", (PyCFunction)writer_commit, METH_NOARGS, "make the frames so far durable"},
+    {"truncate", (PyCFunction)writer_truncate, METH_VARARGS,
+     "truncate(nframes): keep frames 0 .. nframes-1, drop the rest, and commit (a restart "
+     "from a checkpoint; HOLO 2.0; the dropped records stay as dead bytes)"},
     {"close", (PyCFunction)writer_close, METH_NOARGS, "commit and close"},
     {NULL, NULL, 0, NULL}};
 

@@ -9,9 +9,9 @@
  * follower (another thread woken by inotify, refreshing its reader)
  * seeing its frame.
  *
- * Where the file format makes a run's index cost quadratic (1.x: every
- * commit writes the whole index, padded to 4 KiB), the run is refused with
- * the bytes it would write, unless it stays under --max-index bytes.
+ * --format-1 measures HOLO 1.1 instead (what 0.1 wrote), where every
+ * commit writes the whole index, padded to 4 KiB: a run whose index would
+ * pass --max-index bytes is refused with the figure.
  */
 #include <errno.h>
 #include <math.h>
@@ -100,10 +100,10 @@ static uint64_t max_frames_1x(uint64_t budget)
 }
 
 static int write_run(const char *path, uint64_t natoms, uint64_t nframes, const float *x,
-                     struct run *run, bool follow)
+                     struct run *run, bool follow, uint32_t flags)
 {
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
-    wo.flags = PIO_WRITER_OVERWRITE | (run->sync ? 0 : PIO_WRITER_NO_SYNC);
+    wo.flags = PIO_WRITER_OVERWRITE | flags | (run->sync ? 0 : PIO_WRITER_NO_SYNC);
     struct pio_error e = {0};
     pio_writer *w;
     int rc = pio_writer_create(&w, path, &wo, &e);
@@ -208,14 +208,15 @@ static double pct(const double *v, uint64_t n, double p)
 int bench_commit(int argc, char **argv)
 {
     uint64_t natoms = 100, nframes = 100000, max_index = 2ull << 30;
-    bool json = false, sync = false;
+    bool json = false, sync = false, format1 = false;
     struct cli_opt opts[] = {
         CLI_OPT_SIZE("atoms", &natoms, "N", 1, PIO_HOLO_MAX_ATOMS, "atoms per frame (default 100)"),
         CLI_OPT_SIZE("frames", &nframes, "M", 2, 0, "frames (default 100000)"),
         CLI_OPT_FLAG("sync", 0, &sync, "also the per-frame and per-1,000 runs with fsync"),
+        CLI_OPT_FLAG("format-1", 0, &format1, "write HOLO 1.1 files (what prismio 0.1 wrote)"),
         CLI_OPT_SIZE("max-index", &max_index, "BYTES", 1, 0,
-                     "refuse a run whose format would write more index bytes than this "
-                     "(default 2G)"),
+                     "with --format-1, refuse a run that would write more index bytes than "
+                     "this (default 2G)"),
         CLI_OPT_FLAG("json", 0, &json, "one JSON object"),
         CLI_OPT_END,
     };
@@ -229,21 +230,22 @@ int bench_commit(int argc, char **argv)
                  "it, --sync), in one run: file size and open + last frame against the\n"
                  "baseline, commits per second, and how soon a follower (a thread woken\n"
                  "by inotify, refreshing its reader) sees each per-frame commit.\n",
-        .more = "Where this build's file format makes per-frame commits quadratic (1.x:\n"
-                "each commit writes the whole index), a run that would write more than\n"
-                "--max-index bytes of index is refused with the figure.\n",
+        .more = "HOLO 1.1 (--format-1) makes per-frame commits quadratic (each commit\n"
+                "writes the whole index): a run that would write more than --max-index\n"
+                "bytes of index is refused with the figure.\n",
         .opts = opts,
     };
     int prc = cli_parse(&cmd, argc, argv);
     if (prc != CLI_GO_ON)
         return prc;
     const char *path = cmd.args[0];
-    if (PIO_HOLO_VERSION_MAJOR == 1 && index_bytes_1x(nframes, 1) > (double)max_index) {
+    int vmajor = format1 ? 1 : PIO_HOLO_VERSION_MAJOR,
+        vminor = format1 ? 1 : PIO_HOLO_VERSION_MINOR;
+    if (format1 && index_bytes_1x(nframes, 1) > (double)max_index) {
         cli_err(CMD,
                 "per-frame commits of %llu frames would write %.1f GB of index in HOLO %d.%d "
                 "(every commit writes the whole index); --frames %llu stays under --max-index",
-                (unsigned long long)nframes, index_bytes_1x(nframes, 1) / 1e9,
-                PIO_HOLO_VERSION_MAJOR, PIO_HOLO_VERSION_MINOR,
+                (unsigned long long)nframes, index_bytes_1x(nframes, 1) / 1e9, vmajor, vminor,
                 (unsigned long long)max_frames_1x(max_index));
         return EXIT_USAGE;
     }
@@ -264,7 +266,8 @@ int bench_commit(int argc, char **argv)
     double open_single = -1, open_per = -1;
     for (int k = 0; k < nruns && status == EXIT_OK; k++) {
         snprintf(p, sizeof(p), "%s.%d", path, k);
-        status = write_run(p, natoms, nframes, x, &runs[k], k == 1);
+        status =
+            write_run(p, natoms, nframes, x, &runs[k], k == 1, format1 ? PIO_WRITER_FORMAT_1 : 0);
         if (status == EXIT_OK && k == 0)
             open_single = open_last(p);
         if (status == EXIT_OK && k == 1)
@@ -282,8 +285,7 @@ int bench_commit(int argc, char **argv)
     double p50 = pct(per->lat, per->nlat, 0.5) * 1e3, p99 = pct(per->lat, per->nlat, 0.99) * 1e3;
     if (json) {
         printf("{\"benchmark\":\"commit\",\"atoms\":%llu,\"frames\":%llu,\"format\":\"%d.%d\"",
-               (unsigned long long)natoms, (unsigned long long)nframes, PIO_HOLO_VERSION_MAJOR,
-               PIO_HOLO_VERSION_MINOR);
+               (unsigned long long)natoms, (unsigned long long)nframes, vmajor, vminor);
         cli_json_printf(",\"single_commit_bytes\":%llu,\"per_frame_bytes\":%llu,"
                         "\"per_1000_bytes\":%llu,\"single_vs_per_frame_size_ratio\":%.4f,"
                         "\"commits_per_second\":%.0f,\"per_frame_vs_single_time_ratio\":%.4f,"
@@ -299,9 +301,8 @@ int bench_commit(int argc, char **argv)
                             (double)runs[3].commits / runs[3].seconds, runs[4].seconds);
         printf("}\n");
     } else {
-        printf("HOLO %d.%d commits: %llu frames x %llu atoms, without fsync\n",
-               PIO_HOLO_VERSION_MAJOR, PIO_HOLO_VERSION_MINOR, (unsigned long long)nframes,
-               (unsigned long long)natoms);
+        printf("HOLO %d.%d commits: %llu frames x %llu atoms, without fsync\n", vmajor, vminor,
+               (unsigned long long)nframes, (unsigned long long)natoms);
         printf("  one commit (baseline)   %10.1f MB  %8.3f s\n", (double)one->bytes / 1e6,
                one->seconds);
         printf("  a commit every frame    %10.1f MB  %8.3f s  size ratio %.3f (single/per-frame)"

@@ -27,5 +27,7 @@ int cmd_gen(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_formats(int argc, char **argv);
+int cmd_truncate(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 #endif /* PIO_CLI_H */

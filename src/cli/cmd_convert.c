@@ -79,6 +79,8 @@ int cmd_convert(int argc, char **argv)
     static const char *const layouts[] = {"frames", "atoms", NULL};
     uint64_t commit_every = 0, threads = 0, batch = 0, memory = 0;
     bool quiet = false, no_verify = false, strict = false, overwrite = false, direct = false;
+    bool follow = false;
+    double timeout = 0;
     const char *top = NULL;
     double precision = 0;
     int layout_ix = 0;
@@ -117,6 +119,9 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_FLAG("strict", 0, &strict,
                      "refuse an input with a truncated or torn last frame instead "
                      "of skipping it with a warning (exit 65)"),
+        CLI_OPTS_FOLLOW(&follow, &timeout,
+                        "IN (HOLO) is being written: convert its frames as they are "
+                        "committed, until its writer closes it"),
         CLI_OPT_END,
     };
     struct cli_cmd cmd = {
@@ -127,7 +132,9 @@ int cmd_convert(int argc, char **argv)
         .about = "Streams IN to OUT through the pipeline in bounded memory. Formats by\n"
                  "extension: .holo .xtc .trr .dcd .ncdf .gro .pdb .xyz .arrow (both ways).\n",
         .more = "On an error a .holo OUT keeps, committed, the frames written before it;\n"
-                "other formats are written as OUT.part and renamed only when complete.\n",
+                "other formats are written as OUT.part and renamed only when complete.\n"
+                "With --follow each frame is written as it arrives (--batch 1 unless\n"
+                "given), and OUT is complete when IN's writer closes it.\n",
         .opts = opts,
     };
     int prc = cli_parse(&cmd, argc, argv);
@@ -136,6 +143,23 @@ int cmd_convert(int argc, char **argv)
     const char *in = cmd.args[0], *out = cmd.args[1];
     bool verify = !no_verify;
     po.threads = (uint32_t)threads;
+    uint32_t timeout_ms = 0;
+    if (cli_follow_timeout("convert", timeout, &timeout_ms) != EXIT_OK)
+        return EXIT_USAGE;
+    if (follow && po.frames) {
+        cli_err("convert", "--follow converts the whole file: no --frames");
+        return EXIT_USAGE;
+    }
+    if (!follow && timeout) {
+        cli_err("convert", "--timeout goes with --follow");
+        return EXIT_USAGE;
+    }
+    if (follow && pio_format_from_path(in) != PIO_FORMAT_HOLO) {
+        cli_err("convert", "%s: --follow follows HOLO files being written", in);
+        return EXIT_USAGE;
+    }
+    if (follow && !batch)
+        batch = 1;
     if (batch)
         po.batch_frames = (uint32_t)batch;
     if (memory)
@@ -174,7 +198,14 @@ int cmd_convert(int argc, char **argv)
     ko.commit_frames = commit_every;
     ko.xtc_precision = (float)precision;
     ko.arrow_layout = layout;
-    int rc = pio_source_open(&src, in, &so_, &e);
+    int rc;
+    if (follow) {
+        struct pio_stream_options sto = PIO_STREAM_OPTIONS_INIT;
+        sto.follow_timeout_ms = timeout_ms;
+        rc = pio_source_holo_follow(&src, in, &ro, so_.flags, &sto, &e);
+    } else {
+        rc = pio_source_open(&src, in, &so_, &e);
+    }
     if (rc != 0)
         return cli_fail("convert", rc, &e);
     struct pio_source_info si_;

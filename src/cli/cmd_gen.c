@@ -10,9 +10,11 @@
  * kinetic and total energy scalars. Everything is seeded: the same seed
  * gives the same file contents.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -57,8 +59,8 @@ static int parse_fields(const char *s, void *dest)
 int cmd_gen(int argc, char **argv)
 {
     unsigned fields = 0;
-    uint64_t natoms = 0, nframes = 0, seed = 1;
-    bool overwrite = false, direct = false;
+    uint64_t natoms = 0, nframes = 0, seed = 1, every = 0, pause_ms = 0;
+    bool overwrite = false, direct = false, format1 = false;
     enum pio_io_engine engine = PIO_IO_AUTO;
     struct cli_opt opts[] = {
         {.name = "atoms",
@@ -81,6 +83,11 @@ int cmd_gen(int argc, char **argv)
                        "I/O engine of the writer: pread or uring (default: "
                        "PIO_IO_ENGINE, else pread)"),
         CLI_OPT_FLAG("direct", 0, &direct, "O_DIRECT writes"),
+        CLI_OPT_SIZE("commit-every", &every, "N", 0, 0,
+                     "commit after every N frames (default 0: once, at the end)"),
+        CLI_OPT_SIZE("pause", &pause_ms, "MS", 0, 3600000,
+                     "sleep MS milliseconds after each commit (a simulation to follow)"),
+        CLI_OPT_FLAG("format-1", 0, &format1, "write HOLO 1.1 (what prismio 0.1 reads)"),
         CLI_OPT_END,
     };
     struct cli_cmd cmd = {
@@ -152,7 +159,8 @@ int cmd_gen(int argc, char **argv)
     top.bonds = (const uint32_t(*)[2])bonds;
 
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
-    wo.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (direct ? PIO_WRITER_DIRECT : 0);
+    wo.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (direct ? PIO_WRITER_DIRECT : 0) |
+               (format1 ? PIO_WRITER_FORMAT_1 : 0);
     wo.engine = engine;
     struct pio_error e = {0};
     pio_writer *w;
@@ -206,10 +214,16 @@ int cmd_gen(int argc, char **argv)
             .forces = (const float(*)[3])f,
             .scalars = sc,
         };
-        if ((rc = pio_writer_append(w, &fr_, &e)) != 0) {
+        if ((rc = pio_writer_append(w, &fr_, &e)) != 0 ||
+            (every && (fr + 1) % every == 0 && (rc = pio_writer_commit(w, &e)) != 0)) {
             pio_writer_close(w, NULL);
             status = cli_fail("gen", rc, &e);
             goto out;
+        }
+        if (every && (fr + 1) % every == 0 && pause_ms) {
+            struct timespec ts = {(time_t)(pause_ms / 1000), (long)(pause_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
         }
     }
     if ((rc = pio_writer_close(w, &e)) != 0)

@@ -72,12 +72,90 @@ static void topo_counts(const struct pio_topology *t, uint64_t *residues, uint64
 
 static const char *const field_names[] = {"positions", "velocities", "forces", "box"};
 
+/* ---- following a file being written (info, dump) ---- */
+
+/* A following stream from frame `start`, timing out after `timeout`
+ * seconds without a commit (0: never). */
+static int follow_open(pio_frame_stream **s, pio_reader *r, uint64_t start, uint32_t timeout_ms,
+                       struct pio_error *e)
+{
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.follow_timeout_ms = timeout_ms;
+    return pio_frame_stream_follow(s, r, start, &so, e);
+}
+
+/* A 1.x file is never final: following it ends only by a timeout. */
+static bool no_final_mark(const pio_reader *r, const char *cmd, const char *path, uint32_t timeout)
+{
+    struct pio_reader_info in;
+    pio_reader_info(r, &in);
+    if (in.version_major >= 2 || timeout > 0)
+        return false;
+    cli_err(cmd, "%s: HOLO %u.%u has no final mark; --follow needs --timeout to end", path,
+            in.version_major, in.version_minor);
+    return true;
+}
+
+/* info --follow: a line (or JSON object) each time commits arrive, until
+ * the file is final. */
+static int info_follow(pio_reader *r, bool json, uint32_t timeout)
+{
+    pio_frame_stream *s;
+    struct pio_error e = {0};
+    int rc = follow_open(&s, r, pio_reader_nframes(r), timeout, &e);
+    if (rc != 0)
+        return cli_fail("info", rc, &e);
+    struct pio_frame f;
+    uint64_t n = pio_reader_nframes(r);
+    while ((rc = pio_frame_stream_next(s, &f, &e)) == 1) {
+        /* what else is committed already, without waiting */
+        uint64_t added = 0;
+        do {
+            added++;
+            n = f.index + 1;
+            int64_t step = f.step;
+            double time = f.time;
+            pio_frame_stream_release(s, &f);
+            f.step = step;
+            f.time = time;
+        } while ((rc = pio_frame_stream_poll(s, &f, &e)) == 1);
+        if (rc != -EAGAIN && rc != 0)
+            break;
+        if (json)
+            printf("{\"frames\":%llu,\"added\":%llu,\"step_last\":%lld,\"time_last\":",
+                   (unsigned long long)n, (unsigned long long)added, (long long)f.step);
+        if (json) {
+            cli_json_number(stdout, f.time);
+            printf(",\"final\":false}\n");
+        } else {
+            printf("frames:     %llu (+%llu), step %lld, time %g ps\n", (unsigned long long)n,
+                   (unsigned long long)added, (long long)f.step, f.time);
+        }
+        fflush(stdout);
+        if (rc == 0)
+            break;
+    }
+    pio_frame_stream_close(s);
+    if (rc < 0)
+        return cli_fail("info", rc, &e);
+    if (json)
+        printf("{\"frames\":%llu,\"final\":true}\n", (unsigned long long)pio_reader_nframes(r));
+    else
+        printf("final:      %llu frames (the writer closed the file)\n",
+               (unsigned long long)pio_reader_nframes(r));
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+}
+
 int cmd_info(int argc, char **argv)
 {
-    bool json = false, verbose = false, direct = false;
+    bool json = false, verbose = false, direct = false, follow = false;
+    double timeout = 0;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     struct cli_opt opts[] = {
         CLI_OPT_FLAG("json", 0, &json, "one JSON object instead of the text summary"),
+        CLI_OPTS_FOLLOW(&follow, &timeout,
+                        "then a line (JSON: an object) each time commits arrive, until the "
+                        "file's writer closes it"),
         CLI_OPT_FLAG("verbose", 'v', &verbose,
                      "add the I/O engine bulk reads would use, and why it fell "
                      "back if it did, and where the data ends"),
@@ -91,6 +169,8 @@ int cmd_info(int argc, char **argv)
         .max_args = 1,
         .about = "Format version, frames, atoms, fields, step and time range, size, topology\n"
                  "summary, metadata, and whether the file needed a recovery scan.\n",
+        .more = "--follow exits 0 when the file is final (its writer closed it), and 74\n"
+                "after --timeout seconds without a commit (the writer may have stopped).\n",
         .opts = opts,
     };
     int prc = cli_parse(&cmd, argc, argv);
@@ -101,9 +181,16 @@ int cmd_info(int argc, char **argv)
         ro.io_flags |= PIO_READER_DIRECT;
     struct pio_error e = {0};
     pio_reader *r;
+    uint32_t timeout_ms = 0;
+    if (cli_follow_timeout("info", timeout, &timeout_ms) != EXIT_OK)
+        return EXIT_USAGE;
     int rc = pio_reader_open(&r, path, &ro, &e);
     if (rc != 0)
         return cli_fail("info", rc, &e);
+    if (follow && no_final_mark(r, "info", path, timeout_ms)) {
+        pio_reader_close(r);
+        return EXIT_USAGE;
+    }
     struct pio_io_info io;
     pio_reader_io_info(r, &io);
     struct pio_reader_info in;
@@ -140,8 +227,9 @@ int cmd_info(int argc, char **argv)
             cli_json_string(stdout, fs.scalar_names[k]);
         }
         printf("]");
-        printf(",\"damaged_frames\":%llu,\"metadata_damaged\":%s",
-               (unsigned long long)in.damaged_frames, in.metadata_damaged ? "true" : "false");
+        printf(",\"damaged_frames\":%llu,\"metadata_damaged\":%s,\"final\":%s",
+               (unsigned long long)in.damaged_frames, in.metadata_damaged ? "true" : "false",
+               pio_reader_final(r) ? "true" : "false");
         if (in.nframes) {
             printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":",
                    (long long)in.step_first, (long long)in.step_last);
@@ -179,6 +267,10 @@ int cmd_info(int argc, char **argv)
                in.recovered ? "  (no valid footer: recovered by scanning; run prismio recover)"
                             : "");
         printf("frames:     %llu\n", (unsigned long long)in.nframes);
+        if (in.version_major >= 2 && !in.recovered)
+            printf("state:      %s\n", pio_reader_final(r)
+                                           ? "final (its writer closed it)"
+                                           : "open (its writer is still writing, or was stopped)");
         if (in.damaged_frames)
             printf("damaged:    %llu frames (their records fail their checks; see prismio "
                    "verify)\n",
@@ -216,8 +308,13 @@ int cmd_info(int argc, char **argv)
             printf("data end:   %llu\n", (unsigned long long)in.data_end);
         }
     }
+    int status = EXIT_OK;
+    if (follow && !pio_reader_final(r)) { /* (final already: the summary says so) */
+        fflush(stdout);
+        status = info_follow(r, json, timeout_ms);
+    }
     pio_reader_close(r);
-    return EXIT_OK;
+    return status;
 }
 
 /* ---- verify ---- */
@@ -376,12 +473,84 @@ int cmd_recover(int argc, char **argv)
 
 /* ---- dump ---- */
 
+/* One frame as csv (with_frame: a frame column first; header: the header
+ * line too) or xyz. */
+static void print_frame(const pio_reader *r, const struct pio_frame *f, int format, bool with_frame,
+                        bool header)
+{
+    if (format == 0) {
+        if (header)
+            printf("%satom,x,y,z%s%s\n", with_frame ? "frame," : "",
+                   f->velocities ? ",vx,vy,vz" : "", f->forces ? ",fx,fy,fz" : "");
+        for (uint64_t a = 0; a < f->natoms; a++) {
+            if (with_frame)
+                printf("%llu,", (unsigned long long)f->index);
+            printf("%llu,%.9g,%.9g,%.9g", (unsigned long long)a, f->positions[a][0],
+                   f->positions[a][1], f->positions[a][2]);
+            if (f->velocities)
+                printf(",%.9g,%.9g,%.9g", f->velocities[a][0], f->velocities[a][1],
+                       f->velocities[a][2]);
+            if (f->forces)
+                printf(",%.9g,%.9g,%.9g", f->forces[a][0], f->forces[a][1], f->forces[a][2]);
+            putchar('\n');
+        }
+        return;
+    }
+    struct pio_topology t;
+    bool top = pio_reader_topology(r, &t) == 0 && t.natoms == f->natoms;
+    printf("%llu\nframe %llu step %lld time %.9g ps (coordinates in Angstrom)\n",
+           (unsigned long long)f->natoms, (unsigned long long)f->index, (long long)f->step,
+           f->time);
+    for (uint64_t a = 0; a < f->natoms; a++) {
+        if (top && t.elements[a][0])
+            print_fixed(stdout, t.elements[a], 4);
+        else
+            putchar('X');
+        printf(" %.6f %.6f %.6f\n", 10.0 * f->positions[a][0], 10.0 * f->positions[a][1],
+               10.0 * f->positions[a][2]);
+    }
+}
+
+/* dump --follow: frame `start` and every later one as it is committed
+ * (each checked: the stream verifies), until the file is final. */
+static int dump_follow(pio_reader *r, const char *path, uint64_t start, int format, double timeout)
+{
+    pio_frame_stream *s;
+    struct pio_error e = {0};
+    int rc = follow_open(&s, r, start, timeout, &e);
+    if (rc != 0)
+        return cli_fail("dump", rc, &e);
+    struct pio_frame f;
+    bool header = true;
+    while ((rc = pio_frame_stream_next(s, &f, &e)) == 1) {
+        print_frame(r, &f, format, true, header);
+        header = false;
+        pio_frame_stream_release(s, &f);
+        if (fflush(stdout) != 0) {
+            rc = -EIO;
+            break;
+        }
+    }
+    pio_frame_stream_close(s);
+    if (rc == -EIO)
+        return EXIT_IOERR;
+    if (rc < 0)
+        return cli_fail("dump", rc, &e);
+    if (start >= pio_reader_nframes(r)) {
+        cli_err("dump", "%s: the file is final with %llu frames: no frame %llu", path,
+                (unsigned long long)pio_reader_nframes(r), (unsigned long long)start);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
 int cmd_dump(int argc, char **argv)
 {
     static const char *const formats[] = {"csv", "xyz", NULL};
     uint64_t frame = 0;
     int format = 0;
-    bool no_verify = false;
+    bool no_verify = false, follow = false;
+    double timeout = 0;
     struct cli_opt opts[] = {
         {.name = "frame",
          .kind = CLI_U64,
@@ -391,6 +560,9 @@ int cmd_dump(int argc, char **argv)
          .help = "the frame to print (from 0); required"},
         CLI_OPT_CHOICE("format", &format, "csv|xyz", formats, "output format (default csv)"),
         CLI_OPT_FLAG("no-verify", 0, &no_verify, "print what is stored without the BLAKE3 check"),
+        CLI_OPTS_FOLLOW(&follow, &timeout,
+                        "then every later frame as it is committed, until the file's writer "
+                        "closes it"),
         CLI_OPT_END,
     };
     struct cli_cmd cmd = {
@@ -402,7 +574,10 @@ int cmd_dump(int argc, char **argv)
                  "refused (exit 1) naming its offset.\n",
         .more = "csv: header atom,x,y,z (plus vx,vy,vz and fx,fy,fz when present), one row\n"
                 "     per atom, values exactly as stored (nm, nm/ps, kJ/mol/nm; %.9g).\n"
-                "xyz: element and coordinates in Angstrom, step and time in the comment.\n",
+                "xyz: element and coordinates in Angstrom, step and time in the comment.\n"
+                "--follow prints frame N and every frame after it as it is committed (csv:\n"
+                "a frame column first; xyz: one frame after the other), waiting for frame N\n"
+                "if it is not there yet, and exits 0 when the file is final.\n",
         .opts = opts,
     };
     int prc = cli_parse(&cmd, argc, argv);
@@ -410,6 +585,9 @@ int cmd_dump(int argc, char **argv)
         return prc;
     const char *path = cmd.args[0];
     bool check = !no_verify;
+    uint32_t timeout_ms = 0;
+    if (cli_follow_timeout("dump", timeout, &timeout_ms) != EXIT_OK)
+        return EXIT_USAGE;
     struct pio_error e = {0};
     pio_reader *r;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
@@ -417,39 +595,20 @@ int cmd_dump(int argc, char **argv)
     int rc = pio_reader_open(&r, path, &ro, &e);
     if (rc != 0)
         return cli_fail("dump", rc, &e);
+    if (follow) {
+        int status = no_final_mark(r, "dump", path, timeout_ms)
+                         ? EXIT_USAGE
+                         : dump_follow(r, path, frame, format, timeout_ms);
+        pio_reader_close(r);
+        return status;
+    }
     struct pio_frame f;
     if ((rc = pio_reader_frame(r, frame, &f, &e)) != 0) {
         pio_reader_close(r);
         return rc == -ERANGE ? (cli_err("dump", "%s", e.message), EXIT_USAGE)
                              : cli_fail("dump", rc, &e);
     }
-    if (format == 0) {
-        printf("atom,x,y,z%s%s\n", f.velocities ? ",vx,vy,vz" : "", f.forces ? ",fx,fy,fz" : "");
-        for (uint64_t a = 0; a < f.natoms; a++) {
-            printf("%llu,%.9g,%.9g,%.9g", (unsigned long long)a, f.positions[a][0],
-                   f.positions[a][1], f.positions[a][2]);
-            if (f.velocities)
-                printf(",%.9g,%.9g,%.9g", f.velocities[a][0], f.velocities[a][1],
-                       f.velocities[a][2]);
-            if (f.forces)
-                printf(",%.9g,%.9g,%.9g", f.forces[a][0], f.forces[a][1], f.forces[a][2]);
-            putchar('\n');
-        }
-    } else {
-        struct pio_topology t;
-        bool top = pio_reader_topology(r, &t) == 0 && t.natoms == f.natoms;
-        printf("%llu\nframe %llu step %lld time %.9g ps (coordinates in Angstrom)\n",
-               (unsigned long long)f.natoms, (unsigned long long)f.index, (long long)f.step,
-               f.time);
-        for (uint64_t a = 0; a < f.natoms; a++) {
-            if (top && t.elements[a][0])
-                print_fixed(stdout, t.elements[a], 4);
-            else
-                putchar('X');
-            printf(" %.6f %.6f %.6f\n", 10.0 * f.positions[a][0], 10.0 * f.positions[a][1],
-                   10.0 * f.positions[a][2]);
-        }
-    }
+    print_frame(r, &f, format, false, true);
     pio_reader_close(r);
     if (fflush(stdout) != 0)
         return EXIT_IOERR;

@@ -37,6 +37,15 @@ enum {
                    "one cannot be used"),                                                          \
         CLI_OPT_FLAG("direct", 0, (direct), "O_DIRECT reads (pread and uring engines)")
 #define CLI_OPTS_READER(engine, direct) CLI_OPTS_READER_DEFAULT(engine, direct, "mmap")
+/* --follow (help: what it does) and --timeout S, for the commands that
+ * follow a HOLO file being written. */
+#define CLI_OPTS_FOLLOW(follow, timeout, help)                                                     \
+    CLI_OPT_FLAG("follow", 0, (follow), help),                                                     \
+        CLI_OPT_FLOAT("timeout", (timeout), "S",                                                   \
+                      "with --follow: give up when no commit comes for S seconds "                 \
+                      "(default: wait as long as it takes)")
+/* --timeout's seconds as milliseconds, or a usage error printed (0: fine). */
+int cli_follow_timeout(const char *cmd, double seconds, uint32_t *ms);
 
 /* Exit code for a library return code (see the enum above). */
 int cli_exit_code(int rc);

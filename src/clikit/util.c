@@ -245,3 +245,15 @@ int cli_fail(const char *cmd, int rc, const struct pio_error *e)
         cli_err(cmd, "%s", pio_strerror(rc));
     return cli_exit_code(rc);
 }
+
+int cli_follow_timeout(const char *cmd, double seconds, uint32_t *ms)
+{
+    if (!(seconds >= 0) || seconds > 86400.0 * 30) {
+        cli_err(cmd, "--timeout %g: 0 to 30 days of seconds", seconds);
+        return EXIT_USAGE;
+    }
+    *ms = (uint32_t)(seconds * 1000.0 + 0.5);
+    if (seconds > 0 && *ms == 0)
+        *ms = 1;
+    return EXIT_OK;
+}

@@ -65,11 +65,7 @@ int pio__holo_build_index(const struct holo_entry *entries, uint64_t n, uint64_t
     uint8_t *buf = calloc(1, (size_t)(len + HOLO_FOOTER_SIZE));
     if (!buf)
         return -ENOMEM;
-    memcpy(buf, HOLO_REC_MAGIC, 4);
-    holo_wr32(buf + 4, HOLO_REC_INDEX);
-    holo_wr64(buf + 8, len);
-    holo_wr64(buf + 16, n);
-    memcpy(buf + 24, salt, 8);
+    holo_put_rec_header(buf, HOLO_REC_INDEX, len, n, salt);
     holo_wr64(buf + 64, n);
     holo_wr64(buf + 80, meta_off);
     holo_wr64(buf + 88, meta_len);

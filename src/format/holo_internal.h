@@ -16,6 +16,7 @@ struct pio_reader {
     int fd;
     const uint8_t *map;
     uint64_t size;
+    uint64_t map_len; /* address space reserved at map: the file grows into it */
     struct holo_header hdr;
     const struct holo_entry *entries; /* in the mapping, or `owned` */
     struct holo_entry *owned;
@@ -33,19 +34,62 @@ struct pio_reader {
     uint64_t ndamage;
     _Atomic uint8_t *checked; /* PIO_READER_CHECK_FRAMES: frames hashed and found intact */
     struct pio_io_file io;    /* engine for streams and verification */
+    /* 2.0 (committed): no entries array; frames are found through the
+     * newest commit `tip`, its chain of back links and its FULL INDEX,
+     * each piece hashed the first time a lookup reaches it. */
+    bool v2;
+    bool final; /* the newest commit is a writer's close */
+    struct holo_commit tip;
+    struct holo_full full;      /* full.off 0: none */
+    _Atomic uint8_t *page_ok;   /* per page of `full`: hashed and intact */
+    _Atomic uint64_t *chain_ok; /* per chain number: offset + 1 of a COMMIT found intact */
+    /* every entry, gathered on first need (find_step, info, ...) */
+    struct holo_entry *_Atomic all;
+    _Atomic int all_sorted; /* 0 unknown, else 1 | 2 steps sorted | 4 times sorted */
+    int ino; /* pio_reader_wait: inotify watching the file (-1: none yet or polling) */
+    bool ino_tried;
     /* Mappings a refresh replaced: kept until close, so views into them
      * (frames, topology) stay valid. */
     struct holo_old_map {
         const uint8_t *map;
-        uint64_t size;
+        uint64_t size; /* its reservation */
     } * old_maps;
     uint64_t nold_maps;
 };
 
+/* Frame i's index entry (i < nframes), checked for bounds and alignment:
+ * 0, PIO_ECORRUPT or PIO_ECHECKSUM (2.0: an index record on the way to it
+ * is damaged), naming the file, frame and offset. Thread-safe. */
+int pio__holo_entry(const pio_reader *r, uint64_t i, struct holo_entry *e, struct pio_error *err);
+
+/* Every entry in one array (1.x: the index itself; 2.0: gathered once and
+ * kept until the next refresh). Thread-safe. */
+int pio__holo_entries(const pio_reader *r, const struct holo_entry **out, struct pio_error *err);
+
+/* Take the 2.0 commit c (checked by pio__holo_tail_commit) as r's view:
+ * its FULL INDEX head, META record, lookup caches (holo_lookup.c). */
+int pio__holo_open_v2(pio_reader *r, const struct holo_commit *c, struct pio_error *err);
+/* The COMMIT record back link j of `from` names, checked against the link
+ * and hashed on first use (2.0). */
+int pio__holo_follow_link(const pio_reader *r, const struct holo_commit *from, uint32_t j,
+                          struct holo_commit *to, struct pio_error *err);
+/* Refresh r until it holds more than `have` frames or is final: 0,
+ * -EAGAIN (!wait), -ETIMEDOUT after timeout_ms (0: never), or a refresh's
+ * error. Between looks it sleeps on `ino` (an inotify descriptor watching
+ * the file; at most a second, in case an event is missed) or, with ino -1,
+ * for poll_ms. */
+int pio__holo_wait(pio_reader *r, int ino, uint32_t poll_ms, uint32_t timeout_ms, uint64_t have,
+                   bool wait, struct pio_error *err);
+/* Free what pio__holo_open_v2 allocated. */
+void pio__holo_v2_free(pio_reader *r);
+/* Load a META record at off/len into r (has_meta) or mark it damaged. */
+int pio__holo_load_meta(pio_reader *r, uint64_t off, uint64_t len, struct pio_error *err);
+
 /* View of frame i from its record bytes (`avail` bytes at `rec`, read from
- * the entry's offset): record header, body, and agreement with the index. */
-int pio__holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
-                         struct pio_frame *out, struct pio_error *err);
+ * entry e's offset): record header, body, and agreement with the index. */
+int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                         const uint8_t *rec, uint64_t avail, struct pio_frame *out,
+                         struct pio_error *err);
 
 /*
  * Build an INDEX record for `n` entries followed by its footer, into a
@@ -68,9 +112,9 @@ int pio__holo_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_recover_report *report,
                                bool *rewrite, struct pio_error *err);
 
-/* Check frame i's BLAKE3 (rec: its record's bytes): 0 or PIO_ECHECKSUM
- * naming the file, frame and offset. */
-int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const uint8_t *rec,
-                             struct pio_error *err);
+/* Check frame i's BLAKE3 (rec: its record's bytes, e its entry): 0 or
+ * PIO_ECHECKSUM naming the file, frame and offset. */
+int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                             const uint8_t *rec, struct pio_error *err);
 
 #endif /* PIO_HOLO_INTERNAL_H */

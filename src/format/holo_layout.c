@@ -79,18 +79,26 @@ int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
     uint16_t major, minor;
     memcpy(&major, map + 8, 2);
     memcpy(&minor, map + 10, 2);
-    if (major != PIO_HOLO_VERSION_MAJOR)
-        return pio_error_set(err, PIO_EVERSION, "%s: format version %u.%u, this library reads %u.x",
-                             path, major, minor, PIO_HOLO_VERSION_MAJOR);
+    if (major != 1 && major != PIO_HOLO_VERSION_MAJOR)
+        return pio_error_set(err, PIO_EVERSION,
+                             "%s: format version %u.%u, this library reads 1.x and %u.x", path,
+                             major, minor, PIO_HOLO_VERSION_MAJOR);
     if (holo_rd32(map + 12) != HOLO_HEADER_SIZE)
         return pio_error_set(err, PIO_ECORRUPT, "%s: header size %u at offset 0xc, expected 128",
                              path, holo_rd32(map + 12));
     uint64_t required = holo_rd64(map + 16);
+    if (major == 2 && (required & 3) != 0)
+        return pio_error_set(err, PIO_EVERSION,
+                             "%s: the file needs %s (required feature flags %#llx at offset "
+                             "0x10), which this version of the library does not read",
+                             path, (required & 1) ? "BLOCK records" : "zstd-coded payloads",
+                             OFFX(required));
     if (required != 0)
         return pio_error_set(err, PIO_EVERSION,
                              "%s: required feature flags %#llx at offset 0x10 are unknown to "
                              "this library",
                              path, OFFX(required));
+    h->optional = holo_rd64(map + 24);
     h->major = major;
     h->minor = minor;
     memcpy(h->salt, map + 32, 16);
@@ -131,7 +139,7 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
                              OFFX(off));
     uint32_t t = holo_rd32(p + 4);
     uint64_t l = holo_rd64(p + 8);
-    if (t < HOLO_REC_META || t > HOLO_REC_INDEX)
+    if (t < HOLO_REC_META || t > HOLO_REC_PAD || t == HOLO_REC_BLOCK)
         return pio_error_set(err, PIO_ECORRUPT, "%s: unknown record type %u at offset 0x%llx", path,
                              t, OFFX(off));
     if (l < HOLO_REC_HDR || l % 64 != 0 || l > avail)
@@ -409,9 +417,9 @@ static int scan_resync(const uint8_t *map, uint64_t size, uint64_t pos, const ui
  * (their type known), footers, and blobs (bytes with no readable header). */
 struct scan_piece {
     uint64_t off, len;
-    uint32_t type; /* HOLO_REC_*, 0 for a blob, 4 for a footer */
+    uint32_t type; /* HOLO_REC_*, 0 for a blob, PIECE_FOOTER for a 1.x footer */
 };
-#define PIECE_FOOTER 4u
+#define PIECE_FOOTER 0x100u
 
 /* The shortest record of a type: a shorter header is not believed. */
 static uint64_t piece_min(uint32_t type)
@@ -580,6 +588,31 @@ out:
     return 0;
 }
 
+/* A valid COMMIT record keeps only frames 0 .. n-1 (pio_writer_truncate):
+ * the scan's view drops the rest (their records are dead bytes) and its
+ * digest is taken again over the frames kept (their stored hashes). */
+static void scan_truncate(const uint8_t *map, struct holo_scan *s, uint64_t n)
+{
+    s->nframes = n;
+    pio_blake3_hasher_init(&s->digest);
+    if (s->meta_len)
+        pio_blake3_hasher_update(&s->digest, map + s->meta_off + HOLO_HASH_OFF, 32);
+    for (uint64_t i = 0; i < n; i++)
+        pio_blake3_hasher_update(&s->digest, map + s->entries[i].offset + HOLO_HASH_OFF, 32);
+    uint64_t k = 0;
+    s->damaged_frames = 0;
+    for (uint64_t d = 0; d < s->ndamage; d++) {
+        struct holo_damage x = s->damage[d];
+        if (x.first_frame >= n && x.nframes)
+            continue;
+        if (x.first_frame + x.nframes > n)
+            x.nframes = n - x.first_frame;
+        s->damaged_frames += x.nframes;
+        s->damage[k++] = x;
+    }
+    s->ndamage = k;
+}
+
 int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const uint8_t salt[16],
                    struct holo_scan *s, struct pio_error *err)
 {
@@ -615,8 +648,11 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
         /* its place first (no hash for a record out of place): a META
          * record first of all; a frame the next one; an INDEX covering the
          * frames before it */
+        bool truncates = false; /* 2.0: a commit dropping the frames from seq on */
         if (ok && type == HOLO_REC_META)
             ok = seq == 0 && !s->meta_len && !s->nframes && s->ndamage == 0;
+        else if (ok && (type == HOLO_REC_FULL || type == HOLO_REC_COMMIT) && seq < s->nframes)
+            truncates = type == HOLO_REC_COMMIT; /* (its FULL INDEX comes first) */
         else if (ok)
             ok = seq == s->nframes;
         if (ok)
@@ -641,6 +677,8 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
                 pio_blake3_hasher_update(&s->digest, hash, 32);
             } else if (type == HOLO_REC_INDEX && holo_rd64(map + pos + 80)) {
                 s->index_names_meta = true;
+            } else if (truncates) {
+                scan_truncate(map, s, seq);
             }
             pos += len;
             s->end = pos;

@@ -30,7 +30,29 @@
 #define HOLO_SCALAR_SIZE   32
 #define HOLO_COMMIT_ALIGN  4096 /* 1.1: a commit's footer ends on this boundary */
 
-enum holo_rec_type { HOLO_REC_META = 1, HOLO_REC_FRAME = 2, HOLO_REC_INDEX = 3 };
+enum holo_rec_type {
+    HOLO_REC_META = 1,
+    HOLO_REC_FRAME = 2,
+    HOLO_REC_INDEX = 3,  /* 1.x */
+    HOLO_REC_COMMIT = 4, /* 2.x from here on */
+    HOLO_REC_BLOCK = 5,  /* designed, not read yet (required feature bit 0) */
+    HOLO_REC_FULL = 6,
+    HOLO_REC_PAD = 7,
+};
+
+/* HOLO 2.0 index records (docs/FORMAT.md). */
+#define HOLO_COMMIT_HDR       192 /* record header and fields; links follow */
+#define HOLO_LINK_SIZE        48
+#define HOLO_FOOTER2_SIZE     32 /* 2.0: the footer is a COMMIT record's last bytes */
+#define HOLO_FULL_HDR         128
+#define HOLO_PAGE_ENTRIES     1024
+#define HOLO_PAGE_DESC        40
+#define HOLO_FULL_MIN         1024 /* the doubling rule's least index */
+#define HOLO_COMMIT_FINAL     1u   /* COMMIT flags */
+#define HOLO_COMMIT_ONE_FRAME 2u
+#define HOLO_COMMIT_META      4u
+#define HOLO_COMMIT_FLAGS     7u
+#define HOLO_OPT_ALIGNED      1u /* optional header flag: an O_DIRECT writer made it */
 
 static const uint8_t HOLO_MAGIC[8] = {0x89, 'H', 'O', 'L', '\r', '\n', 0x1a, '\n'};
 static const uint8_t HOLO_REC_MAGIC[4] = {'H', 'R', 'E', 'C'};
@@ -69,9 +91,22 @@ static inline void holo_wr32(uint8_t *p, uint32_t v)
     memcpy(p, &v, 4);
 }
 
+/* The first 32 bytes of a record header (magic, type, length, sequence,
+ * salt prefix); the hash field after them is the caller's. */
+static inline void holo_put_rec_header(uint8_t *p, uint32_t type, uint64_t len, uint64_t seq,
+                                       const uint8_t salt[16])
+{
+    memcpy(p, HOLO_REC_MAGIC, 4);
+    holo_wr32(p + 4, type);
+    holo_wr64(p + 8, len);
+    holo_wr64(p + 16, seq);
+    memcpy(p + 24, salt, 8);
+}
+
 /* What a file's header says (after pio__holo_check_header). */
 struct holo_header {
     uint16_t major, minor;
+    uint64_t optional;
     uint8_t salt[16];
 };
 
@@ -177,6 +212,87 @@ static inline void holo_scan_free(struct holo_scan *s)
     free(s->damage);
     s->entries = NULL;
     s->damage = NULL;
+}
+
+/* ---- HOLO 2.0 index records (holo_index.c) ---- */
+
+/* A COMMIT record, structurally checked (pio__holo_parse_commit); the
+ * pointers are into the bytes it was parsed from. */
+struct holo_commit {
+    uint64_t off, len;
+    uint64_t nframes, first, chain;
+    uint32_t nentries, flags, nlinks;
+    uint64_t full_off, full_n;
+    const uint8_t *full_head; /* H(head) of that FULL INDEX, 32 bytes */
+    const uint8_t *digest;    /* 32 bytes */
+    const uint8_t *links;     /* nlinks x 48: offset, nframes, hash */
+    const uint8_t *entries;   /* nentries x 32 (struct holo_entry) */
+    const uint8_t *hash;      /* the record's stored hash */
+};
+
+/* Parse the COMMIT record at `off` (structure only; no hash):
+ * PIO_ECORRUPT naming the file and offset. */
+int pio__holo_parse_commit(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                           const uint8_t salt[16], struct holo_commit *c, struct pio_error *err);
+
+/* The newest commit of a 2.0 file: the footer in its last 32 bytes names a
+ * COMMIT record that ends there, parses, and whose hash holds. */
+bool pio__holo_tail_commit(const uint8_t *map, uint64_t size, const uint8_t salt[16],
+                           struct holo_commit *c);
+
+/* A FULL INDEX record, structurally checked; pointers into the mapping. */
+struct holo_full {
+    uint64_t off, len, n;
+    uint32_t nentries, npages;
+    const uint8_t *table; /* npages x 40: first frame, H(page) */
+    const uint8_t *pages; /* page k at pages + k * 32 KiB */
+    uint64_t head_len;
+};
+int pio__holo_parse_full(const char *path, const uint8_t *map, uint64_t size, uint64_t off,
+                         const uint8_t salt[16], struct holo_full *fi, struct pio_error *err);
+/* Bytes of page k of a FULL INDEX (entries, padded to 64). */
+static inline uint64_t holo_full_page_len(const struct holo_full *fi, uint32_t k)
+{
+    uint64_t left = fi->nentries - (uint64_t)k * HOLO_PAGE_ENTRIES;
+    return holo_pad64((left < HOLO_PAGE_ENTRIES ? left : HOLO_PAGE_ENTRIES) * HOLO_ENTRY_SIZE);
+}
+
+/* What a writer or recovery puts in a COMMIT record. */
+struct holo_commit_in {
+    uint64_t off; /* where it goes */
+    uint64_t nframes, first, chain;
+    uint32_t flags;
+    const struct holo_entry *entries; /* frames first .. nframes-1 */
+    uint32_t nentries;
+    uint64_t full_off, full_n;
+    uint8_t full_head[32];
+    uint8_t digest[32];
+    const uint8_t *links; /* nlinks x 48 */
+    uint32_t nlinks;
+    uint32_t align; /* end the record on a multiple of this (0: 64) */
+};
+/* Build it into a malloc'd buffer; -ENOMEM. */
+int pio__holo_build_commit(const struct holo_commit_in *in, const uint8_t salt[16], uint8_t **out,
+                           uint64_t *out_len);
+
+/* Build a FULL INDEX of n entries into a malloc'd buffer; head_hash
+ * gets H(head). -ENOMEM, or PIO_ELIMIT past 2^32 - 1 entries. */
+int pio__holo_build_full(const struct holo_entry *e, uint64_t n, const uint8_t salt[16],
+                         uint8_t **out, uint64_t *out_len, uint8_t head_hash[32]);
+
+/* A PAD record of `len` bytes (a multiple of 64, at least 64) into buf,
+ * with `seq` frames before it. */
+void pio__holo_build_pad(uint8_t *buf, uint64_t len, uint64_t seq, const uint8_t salt[16]);
+
+/* Number of back links commit `chain` has (to chain - 2^j for every
+ * 2^j dividing it, where that commit exists: 0 only with a FULL INDEX). */
+static inline uint32_t holo_nlinks(uint64_t chain, bool has_full)
+{
+    if (chain == 0)
+        return 0;
+    uint32_t tz = (uint32_t)__builtin_ctzll(chain);
+    bool pow2 = (chain & (chain - 1)) == 0; /* its longest link is to commit 0 */
+    return tz + 1 - (pow2 && !has_full ? 1u : 0u);
 }
 
 #endif /* PIO_HOLO_LAYOUT_H */

@@ -13,8 +13,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "format/holo_internal.h"
@@ -23,28 +26,6 @@
 #include "common/pio_common.h"
 
 #define OFFX(o) ((unsigned long long)(o))
-
-static int load_meta(pio_reader *r, uint64_t off, uint64_t len, struct pio_error *err)
-{
-    if (off == 0 && len == 0)
-        return 0;
-    uint32_t type;
-    uint64_t l, seq;
-    int rc =
-        pio__holo_check_record(r->path, r->map, r->size, off, r->hdr.salt, &type, &l, &seq, err);
-    if (rc != 0)
-        return rc;
-    if (type != HOLO_REC_META || l != len)
-        return pio_error_set(err, PIO_ECORRUPT,
-                             "%s: index names a metadata record at offset 0x%llx that is not one",
-                             r->path, OFFX(off));
-    if ((rc = pio__holo_parse_meta(r->path, r->map + off, len, off, &r->meta, err)) != 0)
-        return rc;
-    r->has_meta = true;
-    r->meta_off = off;
-    r->meta_len = len;
-    return 0;
-}
 
 /* Check index entries: bounds, alignment, order; record sortedness. */
 static int check_entries(pio_reader *r, uint64_t limit, struct pio_error *err)
@@ -93,17 +74,9 @@ static int open_committed(pio_reader *r, uint64_t io, uint64_t il, struct pio_er
     r->index_len = il;
     memcpy(r->digest, rec + 96, 32);
     uint64_t moff = holo_rd64(rec + 80), mlen = holo_rd64(rec + 88);
-    int rc = load_meta(r, moff, mlen, NULL);
-    if (rc == PIO_ECORRUPT || rc == PIO_EFORMAT) {
-        /* A damaged META record (topology, metadata) must not make the
-         * frames unreachable: open without it and say so (info, verify). */
-        r->has_meta = false;
-        r->meta_damaged = true;
-        r->meta_off = moff;
-        r->meta_len = mlen;
-    } else if (rc != 0) {
-        return load_meta(r, moff, mlen, err);
-    }
+    int rc = moff || mlen ? pio__holo_load_meta(r, moff, mlen, err) : 0;
+    if (rc != 0)
+        return rc;
     r->data_end = r->size;
     return check_entries(r, io, err);
 }
@@ -124,11 +97,76 @@ static int open_recovered(pio_reader *r, struct pio_error *err)
     r->recovered = true;
     r->data_end = s.end;
     pio_blake3_hasher_finalize(&s.digest, r->digest, 32);
-    if ((rc = load_meta(r, s.meta_off, s.meta_len, err)) != 0)
-        return rc;
+    if (s.meta_len) {
+        if ((rc = pio__holo_load_meta(r, s.meta_off, s.meta_len, err)) != 0)
+            return rc;
+        if (r->meta_damaged)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: metadata record at offset 0x%llx does not parse", r->path,
+                                 OFFX(s.meta_off));
+    }
     for (uint64_t i = 0; i < s.ndamage; i++)
         r->meta_damaged |= s.damage[i].meta;
     return check_entries(r, s.end, err);
+}
+
+/*
+ * The mapping. The file is mapped at the start of a larger reservation of
+ * address space (PROT_NONE, nothing committed), so that a refresh maps the
+ * bytes a writer added right after the ones already mapped: the mapping
+ * grows in place, views into it stay valid, and a follower refreshing after
+ * each of 10^5 commits holds one mapping, not 10^5. Only a file that
+ * outgrows its reservation gets a new mapping (with twice the room; the old
+ * one is kept until close), O(log size) times.
+ */
+#define MAP_ROOM_MIN ((uint64_t)256 << 20)
+
+static uint64_t page_up(uint64_t n)
+{
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+
+/* Map `size` bytes of fd at the start of a reservation: *map, *len (the
+ * reservation), or -errno. */
+static int map_reserved(int fd, uint64_t size, const uint8_t **map, uint64_t *len)
+{
+    uint64_t need = page_up(size), room = need + PIO_MAX(need, MAP_ROOM_MIN);
+    void *base =
+        mmap(NULL, (size_t)room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) { /* no room to spare: the file alone */
+        base = NULL;
+        room = need;
+    }
+    void *m = mmap(base, (size_t)need, PROT_READ, MAP_SHARED | (base ? MAP_FIXED : 0), fd, 0);
+    if (m == MAP_FAILED) {
+        int rc = -errno;
+        if (base)
+            munmap(base, (size_t)room);
+        return rc;
+    }
+    *map = m;
+    *len = room;
+    return 0;
+}
+
+/* Map the file up to `size` in place, after what r maps: whether it fits
+ * the reservation and the mapping succeeded. */
+static bool map_grow(pio_reader *r, uint64_t size)
+{
+    uint64_t have = page_up(r->size), need = page_up(size);
+    if (need <= have)
+        return true;
+    if (need > r->map_len)
+        return false;
+    void *m = mmap((uint8_t *)r->map + have, (size_t)(need - have), PROT_READ,
+                   MAP_SHARED | MAP_FIXED, r->fd, (off_t)have);
+    return m != MAP_FAILED;
+}
+
+static uint64_t footer_size(const pio_reader *r)
+{
+    return r->hdr.major >= 2 ? HOLO_FOOTER2_SIZE : HOLO_FOOTER_SIZE;
 }
 
 static int reader_open(pio_reader **out, const char *path, const struct pio_reader_options *opts,
@@ -152,6 +190,7 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
     r->io.dfd = -1;
+    r->ino = -1;
     int rc;
     /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
      * refused below as not a regular file); cleared once it is one. */
@@ -178,26 +217,26 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
                            "%s: %llu bytes is too short for a HOLO file", path, OFFX(r->size));
         goto fail;
     }
-    void *m = mmap(NULL, (size_t)r->size, PROT_READ, MAP_SHARED, r->fd, 0);
-    if (m == MAP_FAILED) {
-        rc = -errno;
+    if ((rc = map_reserved(r->fd, r->size, &r->map, &r->map_len)) != 0) {
         pio_error_set(err, rc, "%s: mmap of %llu bytes failed: %s", path, OFFX(r->size),
                       pio_strerror(rc));
         goto fail;
     }
-    r->map = m;
     if ((rc = pio__holo_check_header(path, r->map, r->size, &r->hdr, err)) != 0)
         goto fail;
     uint64_t io, il;
-    if (r->size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
-        pio__holo_footer_valid(r->map, r->size, r->size - HOLO_FOOTER_SIZE, r->hdr.salt, &io,
-                               &il)) {
+    struct holo_commit tip;
+    if (r->hdr.major >= 2 && pio__holo_tail_commit(r->map, r->size, r->hdr.salt, &tip)) {
+        rc = pio__holo_open_v2(r, &tip, err);
+    } else if (r->hdr.major == 1 && r->size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
+               pio__holo_footer_valid(r->map, r->size, r->size - HOLO_FOOTER_SIZE, r->hdr.salt, &io,
+                                      &il)) {
         rc = open_committed(r, io, il, err);
     } else if (flags & PIO_READER_NO_RECOVERY) {
         rc = pio_error_set(err, PIO_ECORRUPT,
                            "%s: no valid footer at offset 0x%llx (the writer did not commit; "
                            "run prismio recover)",
-                           path, OFFX(r->size >= 64 ? r->size - 64 : 0));
+                           path, OFFX(r->size >= footer_size(r) ? r->size - footer_size(r) : 0));
     } else {
         rc = open_recovered(r, err);
     }
@@ -236,21 +275,32 @@ PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error 
     /* Only a commit is taken: without a valid footer at the new end (the
      * writer has appended frames but not committed them, or is committing
      * now) the reader keeps its view. */
-    if (size < HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE)
+    if (size < HOLO_HEADER_SIZE + footer_size(r))
         return 0;
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, r->fd, 0);
-    if (m == MAP_FAILED) {
-        int rc = -errno;
-        return pio_error_set(err, rc, "%s: mmap of %llu bytes failed: %s", r->path, OFFX(size),
-                             pio_strerror(rc));
+    const uint8_t *m = r->map;
+    uint64_t mlen = r->map_len;
+    bool grown = map_grow(r, size);
+    struct holo_old_map *olds = r->old_maps;
+    if (!grown) {
+        int rc = map_reserved(r->fd, size, &m, &mlen);
+        if (rc != 0)
+            return pio_error_set(err, rc, "%s: mmap of %llu bytes failed: %s", r->path, OFFX(size),
+                                 pio_strerror(rc));
+        olds = realloc(r->old_maps, (size_t)(r->nold_maps + 1) * sizeof(*olds));
+        if (olds)
+            r->old_maps = olds;
     }
-    struct holo_old_map *olds = realloc(r->old_maps, (size_t)(r->nold_maps + 1) * sizeof(*olds));
-    if (olds)
-        r->old_maps = olds;
-    uint64_t io, il;
-    if (!olds || !pio__holo_footer_valid(m, size, size - HOLO_FOOTER_SIZE, r->hdr.salt, &io, &il)) {
-        munmap(m, (size_t)size);
-        return olds ? 0 : pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+    uint64_t io = 0, il = 0;
+    struct holo_commit tip;
+    bool room = grown || olds != NULL; /* a new mapping needs a slot in old_maps */
+    bool found =
+        room && (r->hdr.major >= 2 ? pio__holo_tail_commit(m, size, r->hdr.salt, &tip)
+                                   : pio__holo_footer_valid(m, size, size - HOLO_FOOTER_SIZE,
+                                                            r->hdr.salt, &io, &il));
+    if (!found) {
+        if (!grown)
+            munmap((void *)m, (size_t)mlen);
+        return room ? 0 : pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
     }
     /* Load the new commit into a copy; the reader changes only if it holds
      * (a failed refresh leaves the reader as it was). */
@@ -258,19 +308,23 @@ PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error 
     memcpy(&n, r, sizeof(n)); /* read-only fields (path, salt, ...) for the checks */
     n.map = m;
     n.size = size;
+    n.entries = NULL;
     n.owned = NULL;
     n.damage = NULL;
     n.ndamage = 0;
     n.recovered = false;
     n.has_meta = n.meta_damaged = false;
+    n.page_ok = NULL;
+    n.chain_ok = NULL;
+    atomic_init(&n.all, NULL);
     memset(&n.meta, 0, sizeof(n.meta));
-    int rc = open_committed(&n, io, il, err);
+    int rc = r->hdr.major >= 2 ? pio__holo_open_v2(&n, &tip, err) : open_committed(&n, io, il, err);
     _Atomic uint8_t *checked = r->checked;
     if (rc == 0 && n.nframes < r->nframes)
         rc = pio_error_set(err, PIO_ECORRUPT,
                            "%s: the commit at offset 0x%llx holds %llu frames, fewer than the "
                            "%llu already read: reopen it",
-                           r->path, OFFX(io), OFFX(n.nframes), OFFX(r->nframes));
+                           r->path, OFFX(n.index_off), OFFX(n.nframes), OFFX(r->nframes));
     if (rc == 0 && checked && n.nframes > r->nframes) {
         checked = realloc((void *)checked, (size_t)n.nframes);
         if (!checked)
@@ -281,18 +335,23 @@ PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error 
     if (rc != 0) {
         free(n.owned);
         free(n.damage);
-        munmap(m, (size_t)size);
+        pio__holo_v2_free(&n);
+        if (!grown)
+            munmap((void *)m, (size_t)mlen);
         return rc;
     }
     if (checked)
         r->checked = checked;
-    r->old_maps[r->nold_maps++] = (struct holo_old_map){r->map, r->size};
+    if (!grown)
+        r->old_maps[r->nold_maps++] = (struct holo_old_map){r->map, r->map_len};
     uint64_t before = r->nframes;
     free(r->owned);
     free(r->damage);
+    pio__holo_v2_free(r);
     /* field by field: refs and the rest are not the refresh's business
      * (another thread may drop a reference meanwhile) */
     r->map = n.map;
+    r->map_len = mlen;
     r->size = n.size;
     r->entries = n.entries;
     r->owned = n.owned;
@@ -311,11 +370,82 @@ PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error 
     r->times_sorted = n.times_sorted;
     r->damage = NULL;
     r->ndamage = 0;
+    r->v2 = n.v2;
+    r->final = n.final;
+    r->tip = n.tip;
+    r->full = n.full;
+    r->page_ok = n.page_ok;
+    r->chain_ok = n.chain_ok;
     r->io.size = size;
     r->io.map = m;
     if (added)
         *added = r->nframes - before;
     return 0;
+}
+
+PIO_API bool pio_reader_final(const pio_reader *r)
+{
+    return r->final;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int pio__holo_wait(pio_reader *r, int ino, uint32_t poll_ms, uint32_t timeout_ms, uint64_t have,
+                   bool wait, struct pio_error *err)
+{
+    double deadline = timeout_ms ? now_ms() + timeout_ms : 0;
+    for (;;) {
+        int rc = pio_reader_refresh(r, NULL, err);
+        if (rc != 0)
+            return rc;
+        if (r->nframes > have || r->final)
+            return 0;
+        if (!wait)
+            return -EAGAIN;
+        double left = deadline ? deadline - now_ms() : 1e9;
+        if (left <= 0)
+            return pio_error_set(err, -ETIMEDOUT,
+                                 "%s: no new commit in %u ms after frame %llu, and the file is not "
+                                 "final (its writer may have stopped)",
+                                 r->path, timeout_ms, OFFX(have));
+        int ms = (int)PIO_MIN(left, ino >= 0 ? 1000.0 : (double)PIO_MAX(poll_ms, 1u)) + 1;
+        if (ino >= 0) {
+            struct pollfd p = {ino, POLLIN, 0};
+            if (poll(&p, 1, ms) > 0) {
+                char buf[4096];
+                while (read(ino, buf, sizeof(buf)) > 0)
+                    ;
+            }
+        } else {
+            struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+PIO_API int pio_reader_wait(pio_reader *r, uint32_t timeout_ms, uint64_t *added,
+                            struct pio_error *err)
+{
+    if (added)
+        *added = 0;
+    if (!r->ino_tried) { /* the watch comes before the first look */
+        r->ino_tried = true;
+        r->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (r->ino >= 0 && inotify_add_watch(r->ino, r->path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+            close(r->ino);
+            r->ino = -1;
+        }
+    }
+    uint64_t before = r->nframes;
+    int rc = pio__holo_wait(r, r->ino, 50, timeout_ms, before, true, err);
+    if (rc == 0 && added)
+        *added = r->nframes - before;
+    return rc;
 }
 
 PIO_API const pio_reader *pio_reader_retain(const pio_reader *r)
@@ -335,15 +465,18 @@ PIO_API void pio_reader_close(pio_reader *r)
     if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (r->map)
-        munmap((void *)r->map, (size_t)r->size);
+        munmap((void *)r->map, (size_t)r->map_len);
     for (uint64_t i = 0; i < r->nold_maps; i++)
         munmap((void *)r->old_maps[i].map, (size_t)r->old_maps[i].size);
     free(r->old_maps);
     pio_io_file_close(&r->io);
     if (r->fd >= 0)
         close(r->fd);
+    if (r->ino >= 0)
+        close(r->ino);
     free(r->owned);
     free(r->damage);
+    pio__holo_v2_free(r);
     free((void *)r->checked);
     free(r->path);
     free(r);
@@ -354,10 +487,10 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r)
     return r->nframes;
 }
 
-int pio__holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, uint64_t avail,
-                         struct pio_frame *out, struct pio_error *err)
+int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                         const uint8_t *rec, uint64_t avail, struct pio_frame *out,
+                         struct pio_error *err)
 {
-    const struct holo_entry *e = &r->entries[i];
     uint32_t type;
     uint64_t len, seq;
     int rc = pio__holo_check_record_buf(r->path, rec, avail, e->offset, r->hdr.salt, &type, &len,
@@ -378,16 +511,16 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const uint8_t *rec, ui
     return 0;
 }
 
-int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const uint8_t *rec,
-                             struct pio_error *err)
+int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                             const uint8_t *rec, struct pio_error *err)
 {
     uint8_t hash[32];
-    pio__holo_record_hash(rec, r->entries[i].length, 1, hash);
+    pio__holo_record_hash(rec, e->length, 1, hash);
     if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0)
         return pio_error_set(err, PIO_ECHECKSUM,
                              "%s: frame %llu at offset 0x%llx: checksum mismatch (the frame is "
                              "damaged)",
-                             r->path, OFFX(i), OFFX(r->entries[i].offset));
+                             r->path, OFFX(i), OFFX(e->offset));
     return 0;
 }
 
@@ -397,15 +530,19 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
     if (i >= r->nframes)
         return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
                              OFFX(i), OFFX(r->nframes));
-    uint64_t off = r->entries[i].offset;
+    struct holo_entry e;
+    int rc = pio__holo_entry(r, i, &e, err);
+    if (rc != 0)
+        return rc;
+    uint64_t off = e.offset;
     if (off > r->size)
         return pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end",
                              r->path, OFFX(i), OFFX(off));
-    int rc = pio__holo_frame_view(r, i, r->map + off, r->size - off, out, err);
+    rc = pio__holo_frame_view(r, i, &e, r->map + off, r->size - off, out, err);
     /* relaxed: the flag only saves rehashing; a thread that misses another's
      * store hashes the frame once more */
     if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
-        if ((rc = pio__holo_frame_checksum(r, i, r->map + off, err)) == 0)
+        if ((rc = pio__holo_frame_checksum(r, i, &e, r->map + off, err)) == 0)
             atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
     }
     return rc;
@@ -416,8 +553,12 @@ PIO_API int pio_reader_frame_extent(const pio_reader *r, uint64_t i, uint64_t *o
 {
     if (i >= r->nframes)
         return -ERANGE;
-    *offset = r->entries[i].offset;
-    *length = r->entries[i].length;
+    struct holo_entry e;
+    int rc = pio__holo_entry(r, i, &e, NULL);
+    if (rc != 0)
+        return rc;
+    *offset = e.offset;
+    *length = e.length;
     return 0;
 }
 
@@ -427,21 +568,56 @@ PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out)
     return 0;
 }
 
+/* Every entry, and whether steps and times never decrease (2.0: found
+ * when the entries are first gathered). */
+static const struct holo_entry *all_entries(const pio_reader *r, bool *steps_sorted,
+                                            bool *times_sorted)
+{
+    const struct holo_entry *e;
+    *steps_sorted = *times_sorted = true;
+    if (pio__holo_entries(r, &e, NULL) != 0)
+        return NULL;
+    if (!r->v2) {
+        *steps_sorted = r->steps_sorted;
+        *times_sorted = r->times_sorted;
+        return e;
+    }
+    /* relaxed: a thread that misses the store computes the same flags */
+    int f = atomic_load_explicit(&r->all_sorted, memory_order_relaxed);
+    if (f == 0) {
+        f = 1 | 2 | 4;
+        for (uint64_t i = 1; i < r->nframes; i++) {
+            if (e[i].step < e[i - 1].step)
+                f &= ~2;
+            if (!(e[i].time >= e[i - 1].time))
+                f &= ~4;
+        }
+        atomic_store_explicit(&((pio_reader *)r)->all_sorted, f, memory_order_relaxed);
+    }
+    *steps_sorted = (f & 2) != 0;
+    *times_sorted = (f & 4) != 0;
+    return e;
+}
+
 PIO_API int64_t pio_reader_find_step(const pio_reader *r, int64_t step)
 {
-    if (r->steps_sorted) {
+    bool steps_sorted, times_sorted;
+    const struct holo_entry *entries = all_entries(r, &steps_sorted, &times_sorted);
+    if (!entries)
+        return r->nframes ? -ENOMEM : -ENOENT;
+    if (steps_sorted) {
         uint64_t lo = 0, hi = r->nframes;
         while (lo < hi) {
             uint64_t mid = lo + (hi - lo) / 2;
-            if (r->entries[mid].step < step)
+            if (entries[mid].step < step)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        return lo < r->nframes && r->entries[lo].step == step ? (int64_t)lo : -ENOENT;
+        return lo < r->nframes && entries[lo].step == step ? (int64_t)lo : -ENOENT;
     }
     for (uint64_t i = 0; i < r->nframes; i++)
-        if (r->entries[i].step == step)
+        if (entries[i].step == step)
             return (int64_t)i;
     return -ENOENT;
 }
@@ -450,12 +626,16 @@ PIO_API int64_t pio_reader_find_time(const pio_reader *r, double t)
 {
     if (r->nframes == 0 || isnan(t))
         return -ENOENT;
+    bool steps_sorted, times_sorted;
+    const struct holo_entry *entries = all_entries(r, &steps_sorted, &times_sorted);
+    if (!entries)
+        return -ENOMEM;
     uint64_t best = 0;
-    if (r->times_sorted) {
+    if (times_sorted) {
         uint64_t lo = 0, hi = r->nframes; /* first time >= t */
         while (lo < hi) {
             uint64_t mid = lo + (hi - lo) / 2;
-            if (r->entries[mid].time < t)
+            if (entries[mid].time < t)
                 lo = mid + 1;
             else
                 hi = mid;
@@ -463,13 +643,13 @@ PIO_API int64_t pio_reader_find_time(const pio_reader *r, double t)
         if (lo == r->nframes)
             return (int64_t)(r->nframes - 1);
         best = lo;
-        if (lo > 0 && t - r->entries[lo - 1].time <= r->entries[lo].time - t)
+        if (lo > 0 && t - entries[lo - 1].time <= entries[lo].time - t)
             best = lo - 1;
         return (int64_t)best;
     }
     double bd = INFINITY;
     for (uint64_t i = 0; i < r->nframes; i++) {
-        double d = fabs(r->entries[i].time - t);
+        double d = fabs(entries[i].time - t);
         if (d < bd) {
             bd = d;
             best = i;
@@ -524,15 +704,18 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
     out->file_size = r->size;
     out->data_end = r->data_end;
     out->nframes = r->nframes;
-    out->steps_sorted = r->steps_sorted;
-    out->times_sorted = r->times_sorted;
+    const struct holo_entry *entries = all_entries(r, &out->steps_sorted, &out->times_sorted);
     out->metadata_damaged = r->meta_damaged;
     if (r->nframes == 0)
         return 0;
-    out->step_first = r->entries[0].step;
-    out->step_last = r->entries[r->nframes - 1].step;
-    out->time_first = r->entries[0].time;
-    out->time_last = r->entries[r->nframes - 1].time;
+    if (!entries) { /* 2.0: an index record is damaged; every frame counts as damaged */
+        out->damaged_frames = r->nframes;
+        return 0;
+    }
+    out->step_first = entries[0].step;
+    out->step_last = entries[r->nframes - 1].step;
+    out->time_first = entries[0].time;
+    out->time_last = entries[r->nframes - 1].time;
     out->min_natoms = UINT64_MAX;
     uint64_t d = 0; /* the next damaged range */
     for (uint64_t i = 0; i < r->nframes; i++) {
@@ -540,8 +723,8 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
             d++;
         struct pio_frame f;
         if ((d < r->ndamage && i >= r->damage[d].first_frame) ||
-            pio__holo_frame_view(r, i, r->map + r->entries[i].offset,
-                                 r->size - r->entries[i].offset, &f, NULL) != 0) {
+            pio__holo_frame_view(r, i, &entries[i], r->map + entries[i].offset,
+                                 r->size - entries[i].offset, &f, NULL) != 0) {
             out->damaged_frames++;
             continue;
         }
@@ -559,25 +742,92 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
     int rc = pio_reader_frame(r, i, &f, err);
     if (rc != 0 || (r->checked && r->checked[i]))
         return rc;
-    return pio__holo_frame_checksum(r, i, r->map + r->entries[i].offset, err);
+    struct holo_entry e;
+    if ((rc = pio__holo_entry(r, i, &e, err)) != 0)
+        return rc;
+    return pio__holo_frame_checksum(r, i, &e, r->map + e.offset, err);
 }
 
 struct vrec {
     uint64_t off, len, seq;
     uint32_t type;
+    bool live; /* a FRAME the index names (2.0: not one a truncation dropped) */
 };
 
 /* Verification, pass 1: the structure, from record headers in the mapping
  * (footers are checked here: they are not records). */
+/* What verify_index_record remembers between records. */
+struct vstate {
+    uint64_t full_off; /* the FULL INDEX whose head was last checked */
+    uint8_t full_head[32];
+};
+
+/* 2.0: a COMMIT record's structure and back links (each names a COMMIT
+ * record with that frame count and stored hash; the hashes themselves are
+ * checked in pass 2) and the head of the FULL INDEX it names; a FULL
+ * INDEX's structure and every page hash. */
+static int verify_index_record(const pio_reader *r, uint64_t pos, uint32_t type, struct vstate *vs,
+                               struct pio_error *err)
+{
+    if (type == HOLO_REC_FULL) {
+        struct holo_full fi;
+        int rc = pio__holo_parse_full(r->path, r->map, r->size, pos, r->hdr.salt, &fi, err);
+        for (uint32_t k = 0; rc == 0 && k < fi.npages; k++) {
+            uint8_t h[32];
+            pio_blake3_hash(h, 32, fi.pages + (uint64_t)k * HOLO_PAGE_ENTRIES * HOLO_ENTRY_SIZE,
+                            (size_t)holo_full_page_len(&fi, k));
+            if (memcmp(h, fi.table + (uint64_t)k * HOLO_PAGE_DESC + 8, 32) != 0)
+                rc = pio_error_set(err, PIO_ECHECKSUM,
+                                   "%s: full index at offset 0x%llx: page %u: checksum mismatch",
+                                   r->path, OFFX(pos), k);
+        }
+        return rc;
+    }
+    struct holo_commit c;
+    int rc = pio__holo_parse_commit(r->path, r->map, r->size, pos, r->hdr.salt, &c, err);
+    if (rc != 0)
+        return rc;
+    for (uint32_t j = 0; j < c.nlinks; j++) {
+        const uint8_t *l = c.links + (uint64_t)j * HOLO_LINK_SIZE;
+        struct holo_commit t;
+        if (pio__holo_parse_commit(r->path, r->map, pos, holo_rd64(l), r->hdr.salt, &t, NULL) !=
+                0 ||
+            t.chain != c.chain - ((uint64_t)1 << j) || t.nframes != holo_rd64(l + 8) ||
+            memcmp(t.hash, l + 16, 32) != 0 || t.full_off != c.full_off)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: commit record at offset 0x%llx: back link %u does not name "
+                                 "the commit at offset 0x%llx",
+                                 r->path, OFFX(pos), j, OFFX(holo_rd64(l)));
+    }
+    if (c.full_off && (c.full_off != vs->full_off || memcmp(c.full_head, vs->full_head, 32))) {
+        struct holo_full fi;
+        uint8_t h[32];
+        if ((rc = pio__holo_parse_full(r->path, r->map, pos, c.full_off, r->hdr.salt, &fi, err)) !=
+            0)
+            return rc;
+        pio_blake3_hash(h, 32, r->map + c.full_off, (size_t)fi.head_len);
+        if (fi.n != c.full_n || memcmp(h, c.full_head, 32) != 0)
+            return pio_error_set(err, PIO_ECHECKSUM,
+                                 "%s: commit record at offset 0x%llx: the full index at offset "
+                                 "0x%llx does not match it",
+                                 r->path, OFFX(pos), OFFX(c.full_off));
+        vs->full_off = c.full_off;
+        memcpy(vs->full_head, c.full_head, 32);
+    }
+    return 0;
+}
+
 static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
                        struct pio_error *err)
 {
+    struct vstate vs = {0};
     struct vrec *v = NULL;
     uint64_t n = 0, cap = 0, pos = HOLO_HEADER_SIZE, frames = 0;
     int rc = 0;
     while (pos < r->size) {
         uint64_t io, il;
-        if (r->size - pos >= 8 && memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
+        if (r->hdr.major == 1 && r->size - pos >= 8 &&
+            memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
             if (!pio__holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il)) {
                 rc = pio_error_set(err, PIO_ECHECKSUM, "%s: footer at offset 0x%llx is invalid",
                                    r->path, OFFX(pos));
@@ -591,8 +841,36 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
         if ((rc = pio__holo_check_record(r->path, r->map, r->size, pos, r->hdr.salt, &type, &len,
                                          &seq, err)) != 0)
             goto fail;
-        if (type == HOLO_REC_FRAME) {
-            if (seq != frames || frames >= r->nframes || r->entries[frames].offset != pos) {
+        if (r->hdr.major >= 2 ? type == HOLO_REC_INDEX : type > HOLO_REC_INDEX) {
+            rc = pio_error_set(err, PIO_ECORRUPT,
+                               "%s: record of type %u at offset 0x%llx does not belong in a "
+                               "version %u file",
+                               r->path, type, OFFX(pos), r->hdr.major);
+            goto fail;
+        }
+        struct holo_entry e = {0};
+        bool live = true;
+        if (type == HOLO_REC_FRAME && r->v2) {
+            /* 2.0: a frame record the view does not name is dead bytes (a
+             * truncation dropped it): hashed below, not in the digest */
+            if (seq < r->nframes && (rc = pio__holo_entry(r, seq, &e, err)) != 0)
+                goto fail;
+            live = seq < r->nframes && e.offset == pos;
+            if (live && seq != frames) {
+                rc = pio_error_set(err, PIO_ECORRUPT,
+                                   "%s: frame record %llu at offset 0x%llx comes after frame %llu",
+                                   r->path, OFFX(seq), OFFX(pos), OFFX(frames));
+                goto fail;
+            }
+            frames += live;
+        } else if (type == HOLO_REC_FRAME && frames < r->nframes &&
+                   (rc = pio__holo_entry(r, frames, &e, err)) != 0) {
+            goto fail;
+        }
+        if (type == HOLO_REC_FRAME && r->v2) {
+            /* checked above */
+        } else if (type == HOLO_REC_FRAME) {
+            if (seq != frames || frames >= r->nframes || e.offset != pos) {
                 rc = pio_error_set(err, PIO_ECORRUPT,
                                    "%s: frame record %llu at offset 0x%llx is not the index's "
                                    "frame %llu",
@@ -605,11 +883,14 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
                                "%s: metadata record at offset 0x%llx is not the index's", r->path,
                                OFFX(pos));
             goto fail;
-        } else if (type == HOLO_REC_INDEX && seq != frames) {
+        } else if (!r->v2 && type != HOLO_REC_FRAME && type != HOLO_REC_META && seq != frames) {
             rc = pio_error_set(err, PIO_ECORRUPT,
                                "%s: index record at offset 0x%llx covers %llu frames, %llu "
                                "precede it",
                                r->path, OFFX(pos), OFFX(seq), OFFX(frames));
+            goto fail;
+        } else if ((type == HOLO_REC_COMMIT || type == HOLO_REC_FULL) &&
+                   (rc = verify_index_record(r, pos, type, &vs, err)) != 0) {
             goto fail;
         }
         if (n == cap) {
@@ -621,7 +902,7 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
             }
             v = nv;
         }
-        v[n++] = (struct vrec){pos, len, seq, type};
+        v[n++] = (struct vrec){pos, len, seq, type, live};
         pos += len;
     }
     if (frames != r->nframes) {
@@ -647,7 +928,9 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: no valid footer at offset 0x%llx: the writer did not commit "
                              "(%llu complete frames; run prismio recover)",
-                             r->path, OFFX(r->size >= 64 ? r->size - 64 : 0), OFFX(r->nframes));
+                             r->path,
+                             OFFX(r->size >= footer_size(r) ? r->size - footer_size(r) : 0),
+                             OFFX(r->nframes));
     struct vrec *v = NULL;
     uint64_t n = 0;
     if ((rc = verify_walk(r, &v, &n, err)) != 0)
@@ -685,15 +968,22 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
             else
                 rc = pio_error_set(err, PIO_ECHECKSUM,
                                    "%s: %s record at offset 0x%llx: checksum mismatch", r->path,
-                                   x->type == HOLO_REC_META ? "metadata" : "index", OFFX(x->off));
+                                   x->type == HOLO_REC_META     ? "metadata"
+                                   : x->type == HOLO_REC_PAD    ? "padding"
+                                   : x->type == HOLO_REC_FULL   ? "full index"
+                                   : x->type == HOLO_REC_COMMIT ? "commit"
+                                                                : "index",
+                                   OFFX(x->off));
             break;
         }
-        if (x->type == HOLO_REC_FRAME) {
+        if (x->type == HOLO_REC_FRAME && x->live) {
             struct pio_frame f;
-            if ((rc = pio__holo_frame_view(r, x->seq, rec, x->len, &f, err)) != 0)
+            struct holo_entry e;
+            if ((rc = pio__holo_entry(r, x->seq, &e, err)) != 0 ||
+                (rc = pio__holo_frame_view(r, x->seq, &e, rec, x->len, &f, err)) != 0)
                 break;
         }
-        if (x->type != HOLO_REC_INDEX)
+        if (x->type == HOLO_REC_META || (x->type == HOLO_REC_FRAME && x->live))
             pio_blake3_hasher_update(&digest, hash, 32);
         pio_io_ranges_release(s, rec);
     }
@@ -707,15 +997,20 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
         return pio_error_set(err, PIO_ECHECKSUM,
                              "%s: file digest in the index at offset 0x%llx does not match the "
                              "records",
-                             r->path, OFFX(r->index_off + 96));
+                             r->path, OFFX(r->index_off + (r->v2 ? 136 : 96)));
     return 0;
 }
 
 PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
 {
     uint64_t m = 0;
-    for (uint64_t i = 0; i < r->nframes; i++)
-        m = PIO_MAX(m, r->entries[i].length);
+    /* entry by entry (no allocation); a frame whose entry cannot be had
+     * fails when it is read, with its own error */
+    for (uint64_t i = 0; i < r->nframes; i++) {
+        struct holo_entry e;
+        if (pio__holo_entry(r, i, &e, NULL) == 0)
+            m = PIO_MAX(m, e.length);
+    }
     /* every atom costs at least 12 bytes of positions */
     uint64_t overhead = HOLO_REC_HDR + HOLO_FRAME_HDR;
     return m > overhead ? (m - overhead) / 12 : 0;

@@ -41,8 +41,80 @@ static void report_damage(struct pio_recover_report *rep, const struct holo_scan
                                                      s->damage[i].meta};
 }
 
+/* 2.0: a FULL INDEX of every frame the scan found and the COMMIT record
+ * (number 0 of a new chain) naming it, to be written at s->end. */
+static int build_v2(const struct holo_scan *s, const uint8_t digest[32], const uint8_t salt[16],
+                    uint8_t **out, uint64_t *out_len)
+{
+    struct holo_commit_in in = {0};
+    uint8_t *fbuf, *cbuf;
+    uint64_t flen, clen;
+    int rc = pio__holo_build_full(s->entries, s->nframes, salt, &fbuf, &flen, in.full_head);
+    if (rc != 0)
+        return rc;
+    in.off = s->end + flen;
+    in.nframes = in.first = in.full_n = s->nframes;
+    in.full_off = s->end;
+    in.flags = s->meta_len ? HOLO_COMMIT_META : 0;
+    memcpy(in.digest, digest, 32);
+    if ((rc = pio__holo_build_commit(&in, salt, &cbuf, &clen)) != 0) {
+        free(fbuf);
+        return rc;
+    }
+    uint8_t *buf = realloc(fbuf, (size_t)(flen + clen));
+    if (!buf) {
+        free(fbuf);
+        free(cbuf);
+        return -ENOMEM;
+    }
+    memcpy(buf + flen, cbuf, (size_t)clen);
+    free(cbuf);
+    *out = buf;
+    *out_len = flen + clen;
+    return 0;
+}
+
+/* 2.0: whether every index record the newest commit depends on holds:
+ * the commits of its chain (each reached by its link to the one before,
+ * checked against it and hashed) and its FULL INDEX (head and pages).
+ * O(commits in the chain + the index). */
+static bool v2_index_intact(const uint8_t *map, const uint8_t salt[16],
+                            const struct holo_commit *tip)
+{
+    struct holo_commit cur = *tip, prev;
+    uint64_t stop = tip->full_off ? 0 : 1;
+    while (cur.chain > stop) {
+        const uint8_t *l = cur.links;
+        uint8_t h[32];
+        if (pio__holo_parse_commit("", map, cur.off, holo_rd64(l), salt, &prev, NULL) != 0 ||
+            prev.chain != cur.chain - 1 || prev.nframes != holo_rd64(l + 8) ||
+            memcmp(prev.hash, l + 16, 32) != 0 || prev.full_off != tip->full_off)
+            return false;
+        pio__holo_record_hash(map + prev.off, prev.len, 1, h);
+        if (memcmp(h, prev.hash, 32) != 0)
+            return false;
+        cur = prev;
+    }
+    if (!tip->full_off)
+        return true;
+    struct holo_full fi;
+    uint8_t h[32];
+    if (pio__holo_parse_full("", map, tip->off, tip->full_off, salt, &fi, NULL) != 0)
+        return false;
+    pio_blake3_hash(h, 32, map + fi.off, (size_t)fi.head_len);
+    if (fi.n != tip->full_n || memcmp(h, tip->full_head, 32) != 0)
+        return false;
+    for (uint32_t k = 0; k < fi.npages; k++) {
+        pio_blake3_hash(h, 32, fi.pages + (uint64_t)k * HOLO_PAGE_ENTRIES * HOLO_ENTRY_SIZE,
+                        (size_t)holo_full_page_len(&fi, k));
+        if (memcmp(h, fi.table + (uint64_t)k * HOLO_PAGE_DESC + 8, 32) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* Recover `path` in place: scan, cut the torn tail, append an INDEX
- * record and footer (see holo_internal.h). */
+ * record and footer (2.0: a FULL INDEX and a COMMIT record). */
 int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_recover_report *report,
                                bool *rewrite, struct pio_error *err)
 {
@@ -116,10 +188,16 @@ int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_reco
     if ((rc = pio__holo_check_header(path, map, size, &h, err)) != 0)
         goto out;
     uint64_t io, il;
-    if (size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
-        pio__holo_footer_valid(map, size, size - HOLO_FOOTER_SIZE, h.salt, &io, &il)) {
+    struct holo_commit tip;
+    /* 2.0: a newest commit whose chain or full index is damaged is
+     * recovered like an uncommitted file: the scan finds every frame, and
+     * a new FULL INDEX makes the damaged index records dead bytes */
+    if (h.major >= 2
+            ? pio__holo_tail_commit(map, size, h.salt, &tip) && v2_index_intact(map, h.salt, &tip)
+            : size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
+                  pio__holo_footer_valid(map, size, size - HOLO_FOOTER_SIZE, h.salt, &io, &il)) {
         rep.was_committed = true;
-        rep.nframes = holo_rd64(map + size - HOLO_FOOTER_SIZE + 24);
+        rep.nframes = h.major >= 2 ? tip.nframes : holo_rd64(map + size - HOLO_FOOTER_SIZE + 24);
         *rewrite = (flags & PIO_RECOVER_DROP_DAMAGED) != 0;
         goto out;
     }
@@ -146,9 +224,10 @@ int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_reco
     uint8_t digest[32], *buf;
     uint64_t len;
     pio_blake3_hasher_finalize(&s.digest, digest, 32);
-    if ((rc = pio__holo_build_index(s.entries, s.nframes, s.meta_off, s.meta_len, digest, h.salt,
-                                    s.end, &buf, &len)) != 0) {
-        pio_error_set(err, rc, "%s: out of memory for the index", path);
+    if ((rc = h.major >= 2 ? build_v2(&s, digest, h.salt, &buf, &len)
+                           : pio__holo_build_index(s.entries, s.nframes, s.meta_off, s.meta_len,
+                                                   digest, h.salt, s.end, &buf, &len)) != 0) {
+        pio_error_set(err, rc, "%s: building the index: %s", path, pio_strerror(rc));
         goto out;
     }
     rc = pio__holo_pwrite_all(fd, buf, (size_t)len, s.end);

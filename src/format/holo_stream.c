@@ -2,66 +2,101 @@
  * HOLO frame streams: frames read in bulk through the reader's engine
  * (io/io_ranges.c), each delivered as a view checked exactly like
  * pio_reader_frame's, into the mapping or into the stream's buffers.
+ *
+ * A following stream (pio_frame_stream_follow) reads the committed frames
+ * the same way; when it has delivered them all it waits for the file to
+ * change (inotify, or polling), refreshes its reader and reads the new
+ * frames with a new set of reads. The old set stays open until the caller
+ * has released every view from it.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "format/holo_internal.h"
 
 #include "common/pio_common.h"
 #include "telemetry/pio_telemetry.h"
 
+#define OFFX(o) ((unsigned long long)(o))
+
 struct pio_frame_stream {
     const pio_reader *r;
     uint64_t *frames;
     pio_io_ranges *io;
+    struct pio_io_ranges_options ro;
     bool verify;            /* PIO_STREAM_VERIFY */
     bool own_io;            /* an engine of its own (options' engine) */
     struct pio_io_file own; /* ... set up on the reader's descriptor */
+    /* following (fr != NULL): the reader it refreshes, the next frame to
+     * read, how it waits; sets of reads whose views are still held */
+    pio_reader *fr;
+    uint64_t next, last; /* last: the frame stream_next last took */
+    uint32_t timeout_ms, poll_ms;
+    int ino; /* inotify descriptor, or -1: polling */
+    pio_io_ranges **retired;
+    size_t nretired;
 };
 
-PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
-                                  const uint64_t *frames, uint64_t n,
-                                  const struct pio_stream_options *opts, struct pio_error *err)
+/* Read frames (the list, or first .. first + n - 1 when frames is NULL)
+ * with a new set of reads: s->io and s->frames. */
+static int arm(pio_frame_stream *s, const uint64_t *frames, uint64_t first, uint64_t n,
+               struct pio_error *err)
 {
-    *out = NULL;
-    if (!frames)
-        n = r->nframes;
-    pio_frame_stream *s = calloc(1, sizeof(*s));
+    const pio_reader *r = s->r;
     struct pio_io_range *ranges = malloc((size_t)PIO_MAX(n, 1) * sizeof(*ranges));
-    if (s)
-        s->frames = malloc((size_t)PIO_MAX(n, 1) * sizeof(*s->frames));
-    if (!s || !ranges || !s->frames) {
+    uint64_t *list = malloc((size_t)PIO_MAX(n, 1) * sizeof(*list));
+    if (!ranges || !list) {
         free(ranges);
-        if (s)
-            free(s->frames);
-        free(s);
+        free(list);
         return pio_error_set(err, -ENOMEM, "%s: out of memory for a stream of %llu frames", r->path,
-                             (unsigned long long)n);
+                             OFFX(n));
     }
-    s->r = r;
-    s->verify = r->checked != NULL; /* a PIO_READER_CHECK_FRAMES reader's streams check too */
-    for (uint64_t k = 0; k < n; k++) {
-        uint64_t i = frames ? frames[k] : k;
+    int rc = 0;
+    for (uint64_t k = 0; k < n && rc == 0; k++) {
+        uint64_t i = frames ? frames[k] : first + k;
         if (i >= r->nframes) {
-            free(ranges);
-            free(s->frames);
-            free(s);
-            return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
-                                 (unsigned long long)i, (unsigned long long)r->nframes);
+            rc = pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
+                               OFFX(i), OFFX(r->nframes));
+            break;
         }
-        s->frames[k] = i;
-        ranges[k] = (struct pio_io_range){r->entries[i].offset, r->entries[i].length};
+        list[k] = i;
+        struct holo_entry e;
+        if ((rc = pio__holo_entry(r, i, &e, err)) == 0)
+            ranges[k] = (struct pio_io_range){e.offset, e.length};
     }
-    struct pio_io_ranges_options ro = {.ordered = true};
+    if (rc == 0 && s->own_io) { /* a refresh may have grown the file since */
+        s->own.size = r->size;
+        s->own.map = r->map;
+    }
+    if (rc == 0)
+        rc = pio_io_ranges_open(&s->io, s->own_io ? &s->own : &r->io, ranges, n, &s->ro, err);
+    free(ranges);
+    if (rc != 0) {
+        free(list);
+        return rc;
+    }
+    free(s->frames);
+    s->frames = list;
+    return 0;
+}
+
+/* Options, and an engine of the stream's own if they ask for one. */
+static int setup(pio_frame_stream *s, const struct pio_stream_options *opts, struct pio_error *err)
+{
+    const pio_reader *r = s->r;
+    s->ino = -1;
+    s->verify = r->checked != NULL; /* a PIO_READER_CHECK_FRAMES reader's streams check too */
+    s->ro = (struct pio_io_ranges_options){.ordered = true};
     if (opts &&
         opts->size >= offsetof(struct pio_stream_options, max_bytes) + sizeof(opts->max_bytes)) {
-        ro.ordered = !(opts->flags & PIO_STREAM_UNORDERED);
+        s->ro.ordered = !(opts->flags & PIO_STREAM_UNORDERED);
         s->verify = s->verify || (opts->flags & PIO_STREAM_VERIFY);
-        ro.no_coalesce = opts->flags & PIO_STREAM_NO_COALESCE;
-        ro.queue_depth = opts->queue_depth;
-        ro.max_bytes = opts->max_bytes;
+        s->ro.no_coalesce = opts->flags & PIO_STREAM_NO_COALESCE;
+        s->ro.queue_depth = opts->queue_depth;
+        s->ro.max_bytes = opts->max_bytes;
     }
     enum pio_io_engine engine = PIO_IO_AUTO;
     if (opts && opts->size >= offsetof(struct pio_stream_options, engine) + sizeof(opts->engine))
@@ -75,18 +110,98 @@ PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
                                   r->io.info.direct_requested, err);
         s->own_io = rc == 0;
     }
+    return rc;
+}
+
+PIO_API int pio_frame_stream_open(pio_frame_stream **out, const pio_reader *r,
+                                  const uint64_t *frames, uint64_t n,
+                                  const struct pio_stream_options *opts, struct pio_error *err)
+{
+    *out = NULL;
+    if (!frames)
+        n = r->nframes;
+    pio_frame_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory for a stream of %llu frames", r->path,
+                             OFFX(n));
+    s->r = r;
+    int rc = setup(s, opts, err);
     if (rc == 0)
-        rc = pio_io_ranges_open(&s->io, s->own_io ? &s->own : &r->io, ranges, n, &ro, err);
-    free(ranges);
+        rc = arm(s, frames, 0, n, err);
     if (rc != 0) {
-        if (s->own_io)
-            pio_io_file_close(&s->own);
-        free(s->frames);
-        free(s);
+        pio_frame_stream_close(s);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+PIO_API int pio_frame_stream_follow(pio_frame_stream **out, pio_reader *r, uint64_t start,
+                                    const struct pio_stream_options *opts, struct pio_error *err)
+{
+    *out = NULL;
+    pio_frame_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+    s->r = s->fr = r;
+    s->next = start;
+    int rc = setup(s, opts, err);
+    s->ro.ordered = true;
+    bool poll_only = false;
+    if (opts && opts->size >= offsetof(struct pio_stream_options, follow_poll_ms) +
+                                  sizeof(opts->follow_poll_ms)) {
+        s->timeout_ms = opts->follow_timeout_ms;
+        s->poll_ms = opts->follow_poll_ms;
+        poll_only = (opts->flags & PIO_STREAM_FOLLOW_POLL) != 0;
+    }
+    if (s->poll_ms == 0)
+        s->poll_ms = 50;
+    /* the watch comes before the first look at the file (arm below): a
+     * commit made after that look is an event the first wait sees */
+    if (rc == 0 && !poll_only) {
+        s->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (s->ino >= 0 && inotify_add_watch(s->ino, r->path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+            close(s->ino);
+            s->ino = -1; /* polling, then */
+        }
+    }
+    if (rc == 0 && start < r->nframes)
+        rc = arm(s, NULL, start, r->nframes - start, err);
+    if (rc != 0) {
+        pio_frame_stream_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Close the retired sets of reads whose views are all released. */
+static void retire_sweep(pio_frame_stream *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nretired; i++) {
+        if (pio_io_ranges_held(s->retired[i]) == 0)
+            pio_io_ranges_close(s->retired[i]);
+        else
+            s->retired[k++] = s->retired[i];
+    }
+    s->nretired = k;
+}
+
+/* The frames after s->next are committed: read them with a new set of
+ * reads, the current one retired. */
+static int rearm(pio_frame_stream *s, struct pio_error *err)
+{
+    if (s->io) {
+        pio_io_ranges **n = realloc(s->retired, (s->nretired + 1) * sizeof(*n));
+        if (!n)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", s->r->path);
+        s->retired = n;
+        s->retired[s->nretired++] = s->io;
+        s->io = NULL;
+        retire_sweep(s);
+    }
+    return arm(s, NULL, s->next, s->fr->nframes - s->next, err);
 }
 
 static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, struct pio_error *err)
@@ -97,13 +212,17 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
     if (rc != 1)
         return rc;
     uint64_t i = s->frames[k];
-    rc = pio__holo_frame_view(s->r, i, rec, s->r->entries[i].length, out, err);
+    s->last = i;
+    struct holo_entry e;
+    rc = pio__holo_entry(s->r, i, &e, err);
+    if (rc == 0)
+        rc = pio__holo_frame_view(s->r, i, &e, rec, e.length, out, err);
     /* relaxed: the flag only saves rehashing (as in pio_reader_frame) */
     if (rc == 0 && s->verify &&
         !(s->r->checked && atomic_load_explicit(&s->r->checked[i], memory_order_relaxed))) {
         uint64_t t0 = pio_tm_start();
-        rc = pio__holo_frame_checksum(s->r, i, rec, err);
-        pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, i, s->r->entries[i].length, t0, 0);
+        rc = pio__holo_frame_checksum(s->r, i, &e, rec, err);
+        pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, i, e.length, t0, 0);
         if (rc == 0 && s->r->checked)
             atomic_store_explicit(&s->r->checked[i], 1, memory_order_relaxed);
     }
@@ -114,25 +233,59 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
     return 1;
 }
 
+static int follow_next(pio_frame_stream *s, bool wait, struct pio_frame *out, struct pio_error *err)
+{
+    for (;;) {
+        if (s->io) {
+            int rc = stream_next(s, wait, out, err);
+            if (rc == 1 || rc == PIO_ECORRUPT || rc == PIO_EVERSION || rc == PIO_ECHECKSUM)
+                s->next = s->last + 1; /* a damaged frame is passed, as in any stream */
+            if (rc != 0)
+                return rc;
+        }
+        if (s->fr->nframes <= s->next) {
+            if (pio_reader_final(s->fr))
+                return 0;
+            int rc = pio__holo_wait(s->fr, s->ino, s->poll_ms, s->timeout_ms, s->next, wait, err);
+            if (rc != 0)
+                return rc;
+            if (s->fr->nframes <= s->next)
+                return 0; /* final */
+        }
+        int rc = rearm(s, err);
+        if (rc != 0)
+            return rc;
+    }
+}
+
 PIO_API int pio_frame_stream_next(pio_frame_stream *s, struct pio_frame *out, struct pio_error *err)
 {
-    return stream_next(s, true, out, err);
+    return s->fr ? follow_next(s, true, out, err) : stream_next(s, true, out, err);
 }
 
 PIO_API int pio_frame_stream_poll(pio_frame_stream *s, struct pio_frame *out, struct pio_error *err)
 {
-    return stream_next(s, false, out, err);
+    return s->fr ? follow_next(s, false, out, err) : stream_next(s, false, out, err);
 }
 
 PIO_API void pio_frame_stream_release(pio_frame_stream *s, const struct pio_frame *f)
 {
     /* The record starts HOLO_FRAME_HDR bytes before its positions. */
-    pio_io_ranges_release(s->io, (const uint8_t *)f->positions - HOLO_FRAME_HDR);
+    const uint8_t *rec = (const uint8_t *)f->positions - HOLO_FRAME_HDR;
+    if (s->io)
+        pio_io_ranges_release(s->io, rec);
+    for (size_t i = 0; i < s->nretired; i++) /* a no-op where it is not theirs */
+        pio_io_ranges_release(s->retired[i], rec);
+    if (s->nretired)
+        retire_sweep(s);
 }
 
 PIO_API int pio_frame_stream_io_info(const pio_frame_stream *s, struct pio_io_info *out)
 {
-    *out = *pio_io_ranges_info(s->io);
+    if (s->io)
+        *out = *pio_io_ranges_info(s->io);
+    else
+        *out = s->own_io ? s->own.info : s->r->io.info;
     return 0;
 }
 
@@ -141,8 +294,13 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
     if (!s)
         return;
     pio_io_ranges_close(s->io);
+    for (size_t i = 0; i < s->nretired; i++)
+        pio_io_ranges_close(s->retired[i]);
+    free(s->retired);
     if (s->own_io)
         pio_io_file_close(&s->own);
+    if (s->ino >= 0)
+        close(s->ino);
     free(s->frames);
     free(s);
 }

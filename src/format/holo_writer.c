@@ -83,6 +83,20 @@ struct pio_writer {
     uint64_t cap;
     pio_blake3_hasher digest;
     uint64_t meta_rec_off, meta_rec_len; /* META record in the file (0: none) */
+    /* 2.0 (docs/FORMAT.md): the commit chain. `chain` is the number of the
+     * newest commit (0 before the first, which is number 1); level[j] is
+     * the newest commit whose number 2^j divides, the target of the next
+     * commits' back links. */
+    bool v2;
+    bool final_on_disk;   /* the newest commit is FINAL and nothing followed it */
+    uint64_t truncate_to; /* pio_writer_truncate: the view to commit (UINT64_MAX: none) */
+    uint64_t chain;
+    uint64_t full_off, full_n;
+    uint8_t full_head[32];
+    struct {
+        uint64_t off, nframes;
+        uint8_t hash[32];
+    } level[64];
     /* pending META contents */
     struct pio_topology top;
     void *top_mem;
@@ -171,6 +185,7 @@ static pio_writer *writer_alloc(const char *path, const struct pio_writer_option
     w->io.requested = w->engine;
     w->io.engine = w->engine;
     pio_blake3_hasher_init(&w->digest);
+    w->truncate_to = UINT64_MAX;
     return w;
 }
 
@@ -182,6 +197,28 @@ static void io_note(pio_writer *w, const char *what, int rc)
     pio_telemetry_note("%s: writer: %s (%s)", w->path, what, pio_strerror(rc));
 }
 
+/* 2.0: a PAD record from w->end to the next block boundary, written
+ * buffered, so that O_DIRECT appends can start there (a buffered writer or
+ * recovery left the file's end unaligned). 0 or -errno. */
+static int write_pad(pio_writer *w)
+{
+    uint64_t len = HOLO_COMMIT_ALIGN - w->end % HOLO_COMMIT_ALIGN; /* a multiple of 64 */
+    uint8_t *buf = malloc((size_t)len);
+    if (!buf)
+        return -ENOMEM;
+    pio__holo_build_pad(buf, len, w->nframes, w->salt);
+    int rc = pio__holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
+    free(buf);
+    if (rc != 0) {
+        if (ftruncate(w->fd, (off_t)w->end) != 0)
+            w->failed = rc;
+        return rc;
+    }
+    w->end += len;
+    w->dirty = true;
+    return 0;
+}
+
 /* Set up O_DIRECT (at w->end, which must be block-aligned) and the
  * io_uring write queue, if asked for; fall back to buffered pwrite. */
 static void start_engine(pio_writer *w)
@@ -190,8 +227,8 @@ static void start_engine(pio_writer *w)
         w->io.direct_requested = true;
         int rc = pio_io_fault_take(PIO_FAULT_DIRECT_OPEN);
         if (rc == 0 && w->end % HOLO_COMMIT_ALIGN != 0)
-            rc = PIO_EVERSION; /* a 1.0 file: its end is not block-aligned */
-        if (rc == 0) {         /* on the file w->fd has open, not whatever the path names */
+            rc = w->v2 ? write_pad(w) : PIO_EVERSION; /* 1.0: its end is not block-aligned */
+        if (rc == 0) { /* on the file w->fd has open, not whatever the path names */
             int d = pio_io_open_direct(w->path, w->fd, O_WRONLY);
             w->dfd = d >= 0 ? d : -1;
             rc = d < 0 ? d : 0;
@@ -387,7 +424,8 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) & ~O_NONBLOCK);
     uint8_t h[HOLO_HEADER_SIZE] = {0};
     memcpy(h, HOLO_MAGIC, 8);
-    uint16_t major = PIO_HOLO_VERSION_MAJOR, minor = PIO_HOLO_VERSION_MINOR;
+    w->v2 = !(w->flags & PIO_WRITER_FORMAT_1);
+    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = w->v2 ? PIO_HOLO_VERSION_MINOR : 1;
     memcpy(h + 8, &major, 2);
     memcpy(h + 10, &minor, 2);
     holo_wr32(h + 12, HOLO_HEADER_SIZE);
@@ -427,6 +465,40 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     return 0;
 }
 
+/* 2.0: the chain state of the file r has open: the newest commit's number
+ * and FULL INDEX, and level[j] found by walking the longest back links
+ * (each clears the lowest set bit of the commit number): O(log commits). */
+static int chain_load(pio_writer *w, const pio_reader *r, struct pio_error *err)
+{
+    w->v2 = true;
+    w->final_on_disk = r->final;
+    w->chain = r->tip.chain;
+    w->full_off = r->tip.full_off;
+    w->full_n = r->tip.full_n;
+    if (w->full_off)
+        memcpy(w->full_head, r->tip.full_head, 32);
+    struct holo_commit cur = r->tip;
+    uint32_t filled = 0;
+    for (;;) {
+        uint64_t c = cur.chain;
+        uint32_t top = c == 0 ? 64 : (uint32_t)__builtin_ctzll(c) + 1;
+        for (uint32_t j = filled; j < top; j++) {
+            w->level[j].off = cur.off;
+            w->level[j].nframes = cur.nframes;
+            memcpy(w->level[j].hash, cur.hash, 32);
+        }
+        filled = PIO_MAX(filled, top);
+        uint32_t tz = top - 1;
+        if (c == 0 || (c == ((uint64_t)1 << tz) && !w->full_off))
+            return 0;
+        struct holo_commit next;
+        int rc = pio__holo_follow_link(r, &cur, tz, &next, err);
+        if (rc != 0)
+            return rc;
+        cur = next;
+    }
+}
+
 PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
                                    const struct pio_writer_options *opts, struct pio_error *err)
 {
@@ -448,6 +520,9 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
     }
     memcpy(w->salt, r->hdr.salt, 16);
     w->nframes = w->committed_frames = w->cap = r->nframes;
+    const struct holo_entry *entries;
+    if ((rc = pio__holo_entries(r, &entries, err)) != 0)
+        goto fail;
     w->entries = malloc((size_t)PIO_MAX(r->nframes, 1) * sizeof(*w->entries));
     if (!w->entries) {
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory for %llu index entries", path,
@@ -455,7 +530,9 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
         goto fail;
     }
     if (r->nframes)
-        memcpy(w->entries, r->entries, (size_t)r->nframes * sizeof(*w->entries));
+        memcpy(w->entries, entries, (size_t)r->nframes * sizeof(*w->entries));
+    if (r->v2 && (rc = chain_load(w, r, err)) != 0)
+        goto fail;
     /* Rebuild the running file digest from the stored record hashes (the
      * index's entries are in bounds). A damaged frame, or a damaged META
      * record the index names, stays as it is: new commits keep naming them
@@ -465,7 +542,7 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
     if (meta)
         pio_blake3_hasher_update(&w->digest, r->map + r->meta_off + HOLO_HASH_OFF, 32);
     for (uint64_t i = 0; i < r->nframes; i++)
-        pio_blake3_hasher_update(&w->digest, r->map + r->entries[i].offset + HOLO_HASH_OFF, 32);
+        pio_blake3_hasher_update(&w->digest, r->map + entries[i].offset + HOLO_HASH_OFF, 32);
     w->meta_done = true; /* topology and metadata are the file's */
     w->meta_rec_off = meta ? r->meta_off : 0;
     w->meta_rec_len = meta ? r->meta_len : 0;
@@ -593,10 +670,7 @@ static int write_meta(pio_writer *w, struct pio_error *err)
     uint8_t *rec = calloc(1, (size_t)lay.length);
     if (!rec)
         return pio_error_set(err, -ENOMEM, "%s: out of memory for the metadata record", w->path);
-    memcpy(rec, HOLO_REC_MAGIC, 4);
-    holo_wr32(rec + 4, HOLO_REC_META);
-    holo_wr64(rec + 8, lay.length);
-    memcpy(rec + 24, w->salt, 8);
+    holo_put_rec_header(rec, HOLO_REC_META, lay.length, 0, w->salt);
     holo_wr64(rec + 64, w->top.natoms);
     holo_wr64(rec + 72, w->top.nbonds);
     holo_wr64(rec + 80, w->nmeta);
@@ -695,11 +769,7 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
         }
     }
     uint8_t *hdr = r->hdr;
-    memcpy(hdr, HOLO_REC_MAGIC, 4);
-    holo_wr32(hdr + 4, HOLO_REC_FRAME);
-    holo_wr64(hdr + 8, r->lay.length);
-    holo_wr64(hdr + 16, seq);
-    memcpy(hdr + 24, w->salt, 8);
+    holo_put_rec_header(hdr, HOLO_REC_FRAME, r->lay.length, seq, w->salt);
     holo_wr64(hdr + 64, f->natoms);
     holo_wr32(hdr + 72, fields);
     holo_wr32(hdr + 76, f->nscalars);
@@ -1058,24 +1128,164 @@ static int sync_or_fail(pio_writer *w, const char *what, struct pio_error *err)
                          pio_strerror(w->failed));
 }
 
-static int commit_one(pio_writer *w, struct pio_error *err);
+static int commit_one(pio_writer *w, bool final, struct pio_error *err);
 
 PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
 {
     uint64_t t0 = pio_tm_start();
-    int rc = commit_one(w, err);
+    int rc = commit_one(w, false, err);
     pio_tm_end(PIO_OP_COMMIT, 0, (uint64_t)w->fd, w->nframes, 0, t0, rc);
     return rc;
 }
 
-static int commit_one(pio_writer *w, struct pio_error *err)
+/* 2.0: what a commit appends (docs/FORMAT.md): a COMMIT record with the
+ * entries since the previous commit and back links to earlier ones, or,
+ * when the doubling rule asks (or `final` finds a long chain), a FULL
+ * INDEX of every frame and a COMMIT record that starts a new chain.
+ * *hash gets the COMMIT record's hash; *full_len the FULL INDEX's length
+ * (0: none); *chain the new commit's number. */
+static int build_commit_v2(pio_writer *w, bool final, const uint8_t digest[32], uint8_t **out,
+                           uint64_t *out_len, uint64_t *full_len, uint64_t *chain)
+{
+    uint64_t nf = w->nframes, since = nf - w->full_n;
+    bool full = (since >= PIO_MAX(w->full_n, HOLO_FULL_MIN)) || (final && since > HOLO_FULL_MIN) ||
+                w->truncate_to != UINT64_MAX;
+    struct holo_commit_in in = {0};
+    in.nframes = nf;
+    in.flags = (final ? HOLO_COMMIT_FINAL : 0) | (w->meta_rec_off ? HOLO_COMMIT_META : 0);
+    in.align = w->dfd >= 0 ? HOLO_COMMIT_ALIGN : 0;
+    memcpy(in.digest, digest, 32);
+    uint8_t *fbuf = NULL, links[64 * HOLO_LINK_SIZE];
+    uint64_t flen = 0;
+    int rc;
+    if (full) {
+        if ((rc = pio__holo_build_full(w->entries, nf, w->salt, &fbuf, &flen, in.full_head)) != 0)
+            return rc;
+        in.first = nf;
+        in.chain = 0;
+        in.full_off = w->end;
+        in.full_n = nf;
+    } else {
+        if (nf - w->committed_frames > UINT32_MAX)
+            return PIO_ELIMIT;
+        in.first = w->committed_frames;
+        in.entries = w->entries + in.first;
+        in.nentries = (uint32_t)(nf - in.first);
+        in.chain = w->chain + 1;
+        in.full_off = w->full_off;
+        in.full_n = w->full_n;
+        memcpy(in.full_head, w->full_head, 32);
+        in.nlinks = holo_nlinks(in.chain, w->full_off != 0);
+        for (uint32_t j = 0; j < in.nlinks; j++) {
+            uint8_t *l = links + (size_t)j * HOLO_LINK_SIZE;
+            holo_wr64(l, w->level[j].off);
+            holo_wr64(l + 8, w->level[j].nframes);
+            memcpy(l + 16, w->level[j].hash, 32);
+        }
+        in.links = links;
+    }
+    in.off = w->end + flen;
+    uint8_t *cbuf;
+    uint64_t clen;
+    if ((rc = pio__holo_build_commit(&in, w->salt, &cbuf, &clen)) != 0) {
+        free(fbuf);
+        return rc;
+    }
+    uint8_t *buf = fbuf ? realloc(fbuf, (size_t)(flen + clen)) : cbuf;
+    if (!buf) {
+        free(fbuf);
+        free(cbuf);
+        return -ENOMEM;
+    }
+    if (fbuf) {
+        memcpy(buf + flen, cbuf, (size_t)clen);
+        free(cbuf);
+    }
+    *out = buf;
+    *out_len = flen + clen;
+    *full_len = flen;
+    *chain = in.chain;
+    return 0;
+}
+
+/* 2.0: the commit at `off` (its record in buf) is in the file: it is the
+ * newest of its chain and the target of later back links. */
+static void chain_advance(pio_writer *w, const uint8_t *rec, uint64_t off, uint64_t chain,
+                          uint64_t full_off)
+{
+    uint32_t top = chain == 0 ? 64 : (uint32_t)__builtin_ctzll(chain) + 1;
+    for (uint32_t j = 0; j < top; j++) {
+        w->level[j].off = off;
+        w->level[j].nframes = w->nframes;
+        memcpy(w->level[j].hash, rec + HOLO_HASH_OFF, 32);
+    }
+    w->chain = chain;
+    if (chain == 0) {
+        w->full_off = full_off;
+        w->full_n = w->nframes;
+        memcpy(w->full_head, rec + 104, 32);
+    }
+}
+
+/* pio_writer_truncate's view: frames 0 .. truncate_to - 1, and the running
+ * digest over their records' stored hashes (read back: the records are
+ * in the file, synced). 0 or -errno. */
+static int truncate_view(pio_writer *w)
+{
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    uint8_t hash[32];
+    if (w->meta_rec_off) {
+        if (pread(w->fd, hash, 32, (off_t)(w->meta_rec_off + HOLO_HASH_OFF)) != 32)
+            return -EIO;
+        pio_blake3_hasher_update(&h, hash, 32);
+    }
+    for (uint64_t i = 0; i < w->truncate_to; i++) {
+        ssize_t n = pread(w->fd, hash, 32, (off_t)(w->entries[i].offset + HOLO_HASH_OFF));
+        if (n != 32)
+            return n < 0 ? -errno : -EIO;
+        pio_blake3_hasher_update(&h, hash, 32);
+    }
+    w->digest = h;
+    w->nframes = w->truncate_to;
+    if (w->committed_frames > w->nframes)
+        w->committed_frames = w->nframes;
+    return 0;
+}
+
+PIO_API int pio_writer_truncate(pio_writer *w, uint64_t nframes, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (!w->v2)
+        return pio_error_set(err, PIO_EVERSION,
+                             "%s: a HOLO 1.x file cannot drop frames in place (copy the frames "
+                             "to keep into a new file: prismio convert --frames)",
+                             w->path);
+    if (nframes > w->nframes)
+        return pio_error_set(err, -ERANGE, "%s: cannot keep %llu frames of %llu", w->path,
+                             OFFX(nframes), OFFX(w->nframes));
+    uint64_t t0 = pio_tm_start();
+    uint64_t before = w->nframes;
+    w->truncate_to = nframes;
+    w->dirty = true;
+    rc = commit_one(w, false, err);
+    w->truncate_to = UINT64_MAX;
+    if (rc != 0 && w->nframes != before && !w->failed)
+        w->failed = rc; /* its view and the file's newest commit now differ */
+    pio_tm_end(PIO_OP_COMMIT, 0, (uint64_t)w->fd, w->nframes, 0, t0, rc);
+    return rc;
+}
+
+static int commit_one(pio_writer *w, bool final, struct pio_error *err)
 {
     int rc = check_usable(w, err);
     if (rc)
         return rc;
     if ((rc = write_meta(w, err)) != 0)
         return rc;
-    if (!w->dirty)
+    if (!w->dirty && !(final && w->v2 && !w->final_on_disk))
         return 0;
     if (w->dfd >= 0 && ((rc = stage_flush(w, false)) != 0 || (rc = direct_wait(w)) != 0)) {
         w->failed = rc;
@@ -1089,11 +1299,19 @@ static int commit_one(pio_writer *w, struct pio_error *err)
     uint8_t digest[32];
     pio_blake3_hasher_finalize(&w->digest, digest, 32);
     uint8_t *buf;
-    uint64_t len;
-    rc = pio__holo_build_index(w->entries, w->nframes, w->meta_rec_off, w->meta_rec_len, digest,
-                               w->salt, w->end, &buf, &len);
+    uint64_t len, full_len = 0, chain = 0;
+    if (w->v2 && w->truncate_to != UINT64_MAX && (rc = truncate_view(w)) != 0)
+        return pio_error_set(err, rc, "%s: reading back the records kept: %s", w->path,
+                             pio_strerror(rc));
+    if (w->truncate_to != UINT64_MAX) /* the digest of the frames kept */
+        pio_blake3_hasher_finalize(&w->digest, digest, 32);
+    if (w->v2)
+        rc = build_commit_v2(w, final, digest, &buf, &len, &full_len, &chain);
+    else
+        rc = pio__holo_build_index(w->entries, w->nframes, w->meta_rec_off, w->meta_rec_len, digest,
+                                   w->salt, w->end, &buf, &len);
     if (rc != 0)
-        return pio_error_set(err, rc, "%s: out of memory for the index", w->path);
+        return pio_error_set(err, rc, "%s: building the index: %s", w->path, pio_strerror(rc));
     if (w->dfd >= 0) {
         /* The footer ends block-aligned, so the stage now does too. */
         size_t at = 0;
@@ -1108,13 +1326,16 @@ static int commit_one(pio_writer *w, struct pio_error *err)
     } else {
         rc = pio__holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
     }
-    free(buf);
     if (rc != 0) {
+        free(buf);
         if (ftruncate(w->fd, (off_t)w->end) != 0)
             w->failed = rc;
         return pio_error_set(err, rc, "%s: writing the index at offset 0x%llx: %s", w->path,
                              OFFX(w->end), pio_strerror(rc));
     }
+    if (w->v2)
+        chain_advance(w, buf + full_len, w->end + full_len, chain, w->end);
+    free(buf);
     w->end += len;
     if ((rc = sync_or_fail(w, "of the index", err)) != 0)
         return rc;
@@ -1128,6 +1349,7 @@ static int commit_one(pio_writer *w, struct pio_error *err)
     }
     w->committed_frames = w->nframes;
     w->dirty = false;
+    w->final_on_disk = final;
     return 0;
 }
 
@@ -1135,7 +1357,9 @@ PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err)
 {
     if (!w)
         return 0;
-    int rc = pio_writer_commit(w, err);
+    uint64_t t0 = pio_tm_start();
+    int rc = commit_one(w, true, err);
+    pio_tm_end(PIO_OP_COMMIT, 0, (uint64_t)w->fd, w->nframes, 0, t0, rc);
     if (rc == 0 && close(w->fd) != 0) {
         rc = -errno;
         pio_error_set(err, rc, "%s: close failed: %s", w->path, pio_strerror(rc));

@@ -18,6 +18,10 @@
 struct holo_src {
     pio_reader *r;
     bool verify;
+    /* following: the stream is made at open, its first frame held back
+     * for the first next() */
+    bool follow, pending;
+    struct pio_frame first;
     uint64_t natoms_bound;
     pio_frame_stream *stream;
     struct pio_topology top;
@@ -47,6 +51,11 @@ static int holo_src_info(void *ctx, struct pio_source_info *out, struct pio_erro
 static int holo_src_start(void *ctx, const uint64_t *frames, uint64_t n, struct pio_error *err)
 {
     struct holo_src *s = ctx;
+    if (s->follow && frames)
+        return pio_error_set(err, PIO_EUSAGE,
+                             "a file being followed is read whole: no frame selection");
+    if (s->follow)
+        return 0;
     if (s->stream)
         return pio_error_set(err, PIO_EUSAGE, "source started twice");
     struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
@@ -57,7 +66,21 @@ static int holo_src_start(void *ctx, const uint64_t *frames, uint64_t n, struct 
 static int holo_src_next(void *ctx, struct pio_frame *out, struct pio_error *err)
 {
     struct holo_src *s = ctx;
-    return pio_frame_stream_next(s->stream, out, err);
+    if (s->pending) {
+        s->pending = false;
+        *out = s->first;
+        return 1;
+    }
+    int rc = pio_frame_stream_next(s->stream, out, err);
+    if (rc == 1 && s->follow && out->natoms > s->natoms_bound)
+        rc = pio_error_set(err, PIO_ELIMIT,
+                           "frame %llu has %llu atoms, more than the %llu this run was sized for "
+                           "when the file was opened",
+                           (unsigned long long)out->index, (unsigned long long)out->natoms,
+                           (unsigned long long)s->natoms_bound);
+    if (rc == PIO_ELIMIT)
+        pio_frame_stream_release(s->stream, out);
+    return rc;
 }
 
 static void holo_src_release(void *ctx, const struct pio_frame *f)
@@ -78,9 +101,9 @@ static void holo_src_destroy(void *ctx)
     free(s);
 }
 
-PIO_API int pio_source_holo(struct pio_source *out, const char *path,
-                            const struct pio_reader_options *ro, uint32_t flags,
-                            struct pio_error *err)
+static int source_holo(struct pio_source *out, const char *path,
+                       const struct pio_reader_options *ro, uint32_t flags,
+                       const struct pio_stream_options *follow, struct pio_error *err)
 {
     memset(out, 0, sizeof(*out));
     struct holo_src *s = calloc(1, sizeof(*s));
@@ -103,10 +126,26 @@ PIO_API int pio_source_holo(struct pio_source *out, const char *path,
     }
     s->verify = !(flags & PIO_SOURCE_NO_VERIFY);
     s->natoms_bound = pio_reader_natoms_bound(s->r);
+    if (follow) {
+        struct pio_stream_options so = *follow;
+        so.size = sizeof(so);
+        so.flags |= s->verify ? PIO_STREAM_VERIFY : 0;
+        s->follow = true;
+        if ((rc = pio_frame_stream_follow(&s->stream, s->r, 0, &so, err)) != 0 ||
+            (rc = pio_frame_stream_next(s->stream, &s->first, err)) < 0) {
+            holo_src_destroy(s);
+            return rc;
+        }
+        s->pending = rc == 1;
+        if (s->pending)
+            s->natoms_bound = PIO_MAX(s->natoms_bound, s->first.natoms);
+    }
     char why[200];
     if (pio_reader_warning(s->r, why, sizeof(why)) > 0)
         snprintf(s->warning, sizeof(s->warning), "%s: %s", path, why);
     s->has_top = pio_reader_topology(s->r, &s->top) == 0;
+    if (s->follow && s->has_top)
+        s->natoms_bound = PIO_MAX(s->natoms_bound, s->top.natoms);
     uint64_t nm = pio_reader_metadata_count(s->r);
     s->keys = calloc((size_t)nm + 1, sizeof(*s->keys));
     s->values = calloc((size_t)nm + 1, sizeof(*s->values));
@@ -125,6 +164,23 @@ PIO_API int pio_source_holo(struct pio_source *out, const char *path,
     out->release = holo_src_release;
     out->destroy = holo_src_destroy;
     return 0;
+}
+
+PIO_API int pio_source_holo(struct pio_source *out, const char *path,
+                            const struct pio_reader_options *ro, uint32_t flags,
+                            struct pio_error *err)
+{
+    return source_holo(out, path, ro, flags, NULL, err);
+}
+
+PIO_API int pio_source_holo_follow(struct pio_source *out, const char *path,
+                                   const struct pio_reader_options *ro, uint32_t flags,
+                                   const struct pio_stream_options *so, struct pio_error *err)
+{
+    struct pio_stream_options o = PIO_STREAM_OPTIONS_INIT;
+    if (so) /* an older, smaller struct: the members it has */
+        memcpy(&o, so, PIO_MIN((size_t)so->size, sizeof(o)));
+    return source_holo(out, path, ro, flags, &o, err);
 }
 
 /* ---- HOLO sink ----------------------------------------------------------------- */

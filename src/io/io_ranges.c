@@ -375,6 +375,14 @@ void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data)
     }
 }
 
+unsigned pio_io_ranges_held(const pio_io_ranges *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->nslots; i++)
+        n += (unsigned)s->slots[i].held;
+    return n;
+}
+
 const struct pio_io_info *pio_io_ranges_info(const pio_io_ranges *s)
 {
     return &s->info;

@@ -84,6 +84,8 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
 int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8_t **data,
                        struct pio_error *err);
 void pio_io_ranges_release(pio_io_ranges *s, const uint8_t *data);
+/* Deliveries not yet released (0: closing frees nothing in use). */
+unsigned pio_io_ranges_held(const pio_io_ranges *s);
 const struct pio_io_info *pio_io_ranges_info(const pio_io_ranges *s);
 void pio_io_ranges_close(pio_io_ranges *s);
 

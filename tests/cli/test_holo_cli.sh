@@ -17,7 +17,7 @@ grep -q '^atoms: *50$' "$T/info" || bad "info atoms"
 grep -q 'positions velocities forces box' "$T/info" || bad "info fields"
 grep -q 'topology: *50 atoms' "$T/info" || bad "info topology"
 "$P" info "$T/a.holo" --json >"$T/json" || bad "info --json exit"
-for k in '"frames":20' '"atoms":50' '"recovered":false' '"format_version":"1.1"'; do
+for k in '"frames":20' '"atoms":50' '"recovered":false' '"format_version":"2.0"'; do
     grep -q "$k" "$T/json" || bad "info --json lacks $k"
 done
 if command -v node >/dev/null 2>&1; then
@@ -95,8 +95,8 @@ done
 "$P" --version | grep -q '^prismio 0\.' || bad "--version"
 
 [ $fail = 0 ] && echo "cli holo: all checks passed"
-# bench commit: every key of its JSON, the per-frame file bigger than the
-# single-commit one in 1.x, and the refusal of a quadratic run
+# bench commit: every key of its JSON, the follower saw every commit, and
+# the refusal of a quadratic run in 1.1 (--format-1)
 "$P" bench commit "$T/bc.holo" --frames 60 --atoms 10 --json >"$T/bc.json" 2>"$T/err" ||
     bad "bench commit: $(cat "$T/err")"
 for k in single_vs_per_frame_size_ratio commits_per_second open_last_frame_ms \
@@ -105,7 +105,8 @@ for k in single_vs_per_frame_size_ratio commits_per_second open_last_frame_ms \
 done
 grep -q '"follow_samples":59' "$T/bc.json" || bad "the follower saw every commit: $(cat "$T/bc.json")"
 ls "$T"/bc.holo* >/dev/null 2>&1 && bad "bench commit left its files"
-[ "$(code "$P" bench commit "$T/bc.holo" --frames 1000000)" = 64 ] || bad "a quadratic run is refused"
+[ "$(code "$P" bench commit "$T/bc.holo" --frames 1000000 --format-1)" = 64 ] ||
+    bad "a quadratic 1.1 run is refused"
 grep -q 'would write .* GB of index' "$T/err" || bad "the refusal says why: $(cat "$T/err")"
 
 exit $fail

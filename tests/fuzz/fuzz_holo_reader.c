@@ -1,7 +1,8 @@
 /*
  * Fuzz target for the HOLO reader: any bytes, opened as a file, must give
  * an error or a reader whose every view, topology, metadata and
- * verification stay inside the mapping (ASan checks each access).
+ * verification stay inside the mapping (ASan checks each access); then
+ * recovery of the same bytes, and what it leaves.
  *
  * Built two ways: with clang -fsanitize=fuzzer for fuzzing (make fuzz),
  * and as an ordinary program that replays a corpus directory, which
@@ -65,7 +66,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct pio_reader_info in;
         pio_reader_info(r, &in);
         pio_reader_verify(r, 1, &e);
+        pio_reader_final(r);
+        pio_reader_natoms_bound(r);
         (void)sink;
+        pio_reader_close(r);
+    }
+    /* recovery of the same bytes in place (a memfd takes the cut and the
+     * appended index), then what it left must open and verify or fail
+     * cleanly */
+    struct pio_recover_report rep;
+    if (pio_holo_recover(path, &rep, &e) == 0 && pio_reader_open(&r, path, NULL, &e) == 0) {
+        for (uint64_t i = 0; i < pio_reader_nframes(r) && i < 4096; i++)
+            pio_reader_verify_frame(r, i, &e);
+        pio_reader_verify(r, 1, &e);
         pio_reader_close(r);
     }
     close(fd);

@@ -9,9 +9,10 @@ D=$(dirname "$0")/corpus/holo
 mkdir -p "$D"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-"$P" gen "$T/a.holo" --atoms 3 --frames 3 --fields x,v,f --seed 1
-"$P" gen "$T/b.holo" --atoms 1 --frames 5 --seed 2
-"$P" gen "$T/c.holo" --atoms 6 --frames 0 --seed 3
+# HOLO 1.1 (INDEX records and footers)
+"$P" gen "$T/a.holo" --atoms 3 --frames 3 --fields x,v,f --seed 1 --format-1
+"$P" gen "$T/b.holo" --atoms 1 --frames 5 --seed 2 --format-1
+"$P" gen "$T/c.holo" --atoms 6 --frames 0 --seed 3 --format-1
 cp "$T/a.holo" "$D/valid_xvf"
 cp "$T/b.holo" "$D/valid_x"
 cp "$T/c.holo" "$D/valid_empty"
@@ -23,6 +24,20 @@ done
 for off in 20 200 1000 $((size - 300)) $((size - 40)); do
     cp "$T/a.holo" "$D/flip_$off"
     printf '\377' | dd of="$D/flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
+done
+# HOLO 2.0: COMMIT records with back links (a commit per frame), a FULL
+# INDEX with a chain after it, cuts and flips of both
+"$P" gen "$T/d.holo" --atoms 2 --frames 9 --seed 4 --commit-every 1
+"$P" gen "$T/e.holo" --atoms 1 --frames 1030 --seed 5 --commit-every 1025
+cp "$T/d.holo" "$D/v2_commits"
+cp "$T/e.holo" "$D/v2_full"
+size=$(wc -c <"$T/d.holo")
+for cut in 200 $((size / 2)) $((size - 32)) $((size - 1)); do
+    head -c "$cut" "$T/d.holo" >"$D/v2_cut_$cut"
+done
+for off in 24 300 $((size / 2)) $((size - 200)) $((size - 20)); do
+    cp "$T/d.holo" "$D/v2_flip_$off"
+    printf '\377' | dd of="$D/v2_flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
 done
 ls "$D" | wc -l
 

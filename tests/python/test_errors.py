@@ -122,17 +122,17 @@ def test_version_error(gen, tmp_path):
     """A major version this library does not read: VersionError (the header
     hash recomputed with the CLI's BLAKE3, so the version is what fails)."""
     d = bytearray(open(gen, "rb").read())
-    d[8] = 2
+    d[8] = 3
     head = tmp_path / "head96"
     head.write_bytes(bytes(d[:96]))
     h = subprocess.run([PRISMIO, "b3sum", str(head)], check=True, capture_output=True,
                        text=True).stdout.split()[0]
     d[96:128] = bytes.fromhex(h)
-    p = tmp_path / "v2.holo"
+    p = tmp_path / "v3.holo"
     p.write_bytes(bytes(d))
     with pytest.raises(prismio.VersionError) as e:
         prismio.open(p)
-    assert isinstance(e.value, OSError) and e.value.code == EVERSION and "version 2" in str(e.value)
+    assert isinstance(e.value, OSError) and e.value.code == EVERSION and "version 3" in str(e.value)
 
 
 def test_usage_errors_are_value_errors(gen, tmp_path):

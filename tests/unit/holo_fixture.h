@@ -123,11 +123,15 @@ static inline int fixture_append(pio_writer *w, uint64_t first, uint64_t count, 
  * tests need the bytes, not durability. A fixed salt (16 bytes, or NULL
  * for a random one) makes the file reproducible. NULL (with a message) on
  * failure. */
+/* Extra writer flags for fixture_writer (PIO_WRITER_FORMAT_1: the tests
+ * of 1.x layouts). */
+static uint32_t fixture_writer_flags;
+
 static inline pio_writer *fixture_writer_salted(const char *path, const uint8_t *salt)
 {
     unlink(path);
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
-    o.flags = PIO_WRITER_NO_SYNC;
+    o.flags = PIO_WRITER_NO_SYNC | fixture_writer_flags;
     o.salt = salt;
     pio_writer *w = NULL;
     struct pio_error e = {0};

@@ -1,5 +1,6 @@
 /*
  * HOLO under damage:
+ * in a 2.0 and a 1.1 file:
  *  - every bit of a small file flipped, one at a time: open fails or verify
  *    fails, every time (every byte is covered by a checksum), and reading
  *    whatever opens never crashes;
@@ -16,7 +17,7 @@
 static void test_bit_flips(const char *path)
 {
     make_small(path, 5, 3);
-    size_t len;
+    size_t len = 0;
     uint8_t *orig = fixture_slurp(path, &len);
     CHECK(open_read_verify(path, NULL) == 0);
     int fd = open(path, O_RDWR);
@@ -42,7 +43,7 @@ static void test_bit_flips(const char *path)
 static void test_truncation(const char *path, const char *cut)
 {
     make_small(path, 6, 4);
-    size_t len;
+    size_t len = 0;
     uint8_t *orig = fixture_slurp(path, &len);
     /* frame record extents from the intact file */
     pio_reader *r;
@@ -86,8 +87,11 @@ static void test_truncation(const char *path, const char *cut)
         /* committed exactly when a valid footer ends at the cut (the end of
          * the file, or of the first commit) */
         uint64_t io, il;
-        bool committed = c >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
-                         pio__holo_footer_valid(orig, c, c - HOLO_FOOTER_SIZE, orig + 32, &io, &il);
+        struct holo_commit tip;
+        bool committed = orig[8] == 2 ? pio__holo_tail_commit(orig, c, orig + 32, &tip)
+                                      : c >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
+                                            pio__holo_footer_valid(orig, c, c - HOLO_FOOTER_SIZE,
+                                                                   orig + 32, &io, &il);
         CHECKF(in.recovered == !committed, "cut at %zu: recovered flag", c);
         commits += committed;
         pio_reader_close(t);
@@ -102,8 +106,13 @@ static void test_truncation(const char *path, const char *cut)
 int main(void)
 {
     const char *path = fixture_tmpname("damage"), *other = fixture_tmpname("damage2");
-    test_bit_flips(path);
-    test_truncation(path, other);
+    /* 2.0 (COMMIT and FULL INDEX records), then 1.1 (INDEX and footers) */
+    for (int v = 2; v >= 1; v--) {
+        fprintf(stderr, "-- HOLO %d.x\n", v);
+        fixture_writer_flags = v == 1 ? PIO_WRITER_FORMAT_1 : 0;
+        test_bit_flips(path);
+        test_truncation(path, other);
+    }
     unlink(path);
     return TEST_RESULT();
 }

@@ -65,10 +65,10 @@ static void test_hostile(const char *path, const char *out)
 
 #define RESET() memcpy(b, orig, len)
     RESET();
-    uint16_t v2 = 2;
-    memcpy(b + 8, &v2, 2);
+    uint16_t v3 = 3;
+    memcpy(b + 8, &v3, 2);
     pio_blake3_hash(b + 96, 32, b, 96);
-    CHECK(expect_error(out, b, len, true, "major version 2") == PIO_EVERSION);
+    CHECK(expect_error(out, b, len, true, "major version 3") == PIO_EVERSION);
 
     RESET();
     holo_wr64(b + 16, 1u << 5);
@@ -151,9 +151,139 @@ static void test_hostile(const char *path, const char *out)
     free(orig);
 }
 
+/* ---- 2.0: COMMIT and FULL INDEX records ---- */
+
+static uint64_t tip_off(const uint8_t *b, size_t len)
+{
+    return holo_rd64(b + len - HOLO_FOOTER2_SIZE + 8);
+}
+
+/* Patch the tip COMMIT's entry area etc., then rehash it. */
+static void rehash_tip(uint8_t *b, size_t len)
+{
+    rehash_record(b, tip_off(b, len));
+}
+
+static void test_hostile_v2(const char *path, const char *out)
+{
+    make_small(path, 4, 2); /* commits 1 (frames 0, 1) and 2 (frames 2, 3) */
+    size_t len = 0;
+    uint8_t *orig = fixture_slurp(path, &len);
+    uint8_t *b = malloc(len);
+    CHECK(orig[8] == 2);
+    uint64_t c = tip_off(orig, len);
+    CHECK(holo_rd64(orig + c + 176) == 2 && holo_rd32(orig + c + 168) == 1);
+    uint64_t link = c + HOLO_COMMIT_HDR, e0 = link + HOLO_LINK_SIZE; /* entry of frame 2 */
+    uint64_t f2 = holo_rd64(orig + e0);
+
+    RESET();
+    holo_wr64(b + 16, 1);
+    pio_blake3_hash(b + 96, 32, b, 96);
+    CHECK(expect_error(out, b, len, true, "2.0 needs BLOCK records") == PIO_EVERSION);
+
+    RESET();
+    holo_wr64(b + e0, (uint64_t)len * 4);
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 entry past EOF") == PIO_ECORRUPT);
+
+    RESET();
+    holo_wr64(b + e0, f2 + 8);
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 misaligned entry") == PIO_ECORRUPT);
+
+    RESET();
+    holo_wr64(b + e0 + 8, (uint64_t)1 << 62);
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 entry length 2^62") == PIO_ECORRUPT);
+
+    RESET();
+    holo_wr64(b + e0 + HOLO_ENTRY_SIZE, f2); /* frame 3 names frame 2's record */
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 overlapping entries") == PIO_ECORRUPT);
+
+    RESET();
+    b[link + 16] ^= 1; /* the back link's hash of commit 1 */
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 back link hash") == PIO_ECORRUPT);
+
+    RESET();
+    holo_wr64(b + link, c); /* a back link to itself */
+    rehash_tip(b, len);
+    expect_error(out, b, len, true, "2.0 back link to itself");
+
+    RESET();
+    holo_wr64(b + link + 8, 0); /* commit 1 said to hold no frame */
+    rehash_tip(b, len);
+    expect_error(out, b, len, true, "2.0 back link frame count");
+
+    RESET();
+    holo_wr64(b + c + 176, (uint64_t)1 << 40); /* commit number past what the file holds */
+    rehash_tip(b, len);
+    expect_error(out, b, len, true, "2.0 commit number 2^40");
+
+    RESET();
+    holo_wr32(b + c + 80, 0x7fffffff); /* entries past its length */
+    rehash_tip(b, len);
+    expect_error(out, b, len, true, "2.0 2^31 entries");
+
+    RESET();
+    holo_wr64(b + c + 88, 128); /* a full index where the META record is */
+    holo_wr64(b + c + 96, 0);
+    rehash_tip(b, len);
+    expect_error(out, b, len, true, "2.0 full index at META");
+    free(b);
+    free(orig);
+
+    /* a FULL INDEX: 1,100 frames in one commit */
+    pio_writer *w = fixture_writer(path);
+    struct pio_error e = {0};
+    CHECK(fixture_append(w, 0, 1100, SEED, false, 1) == 0);
+    CHECK(pio_writer_close(w, &e) == 0);
+    orig = fixture_slurp(path, &len);
+    b = malloc(len);
+    c = tip_off(orig, len);
+    uint64_t fi = holo_rd64(orig + c + 88);
+    CHECK(fi != 0 && holo_rd64(orig + c + 96) == 1100 && holo_rd32(orig + fi + 80) == 2);
+    uint64_t head = HOLO_FULL_HDR + 128; /* two page descriptors, padded */
+    uint64_t page1 = fi + head + HOLO_PAGE_ENTRIES * HOLO_ENTRY_SIZE;
+    CHECK(open_read_verify(path, NULL) == 0);
+
+    RESET();
+    b[fi + HOLO_FULL_HDR + 8] ^= 1; /* page 0's hash, head and record rehashed */
+    rehash_record(b, fi);
+    pio_blake3_hash(b + c + 104, 32, b + fi, (size_t)head);
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 page hash") == PIO_ECHECKSUM);
+
+    RESET();
+    holo_wr64(b + page1, holo_rd64(b + page1) + 64); /* frame 1024 moved, every hash redone */
+    pio_blake3_hash(b + fi + HOLO_FULL_HDR + HOLO_PAGE_DESC + 8, 32, b + page1,
+                    (size_t)holo_pad64(76 * HOLO_ENTRY_SIZE));
+    rehash_record(b, fi);
+    pio_blake3_hash(b + c + 104, 32, b + fi, (size_t)head);
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, false, "2.0 page entry moved") == PIO_ECORRUPT);
+
+    RESET();
+    holo_wr32(b + fi + 80, 0x10000000); /* pages past its length */
+    rehash_record(b, fi);
+    pio_blake3_hash(b + c + 104, 32, b + fi, (size_t)head);
+    rehash_tip(b, len);
+    CHECK(expect_error(out, b, len, true, "2.0 2^28 pages") == PIO_ECORRUPT);
+
+    RESET();
+    b[page1 + 5] ^= 1; /* not rehashed: the page check catches it */
+    CHECK(expect_error(out, b, len, false, "2.0 page damaged") == PIO_ECHECKSUM);
+    unlink(out);
+    free(b);
+    free(orig);
+}
+
 int main(void)
 {
     const char *path = fixture_tmpname("hostile"), *other = fixture_tmpname("hostile2");
+    test_hostile_v2(path, other);
+    fixture_writer_flags = PIO_WRITER_FORMAT_1; /* the rest patch 1.x INDEX records */
     test_hostile(path, other);
     unlink(path);
     return TEST_RESULT();

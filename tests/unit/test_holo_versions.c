@@ -1,8 +1,9 @@
 /* Every HOLO format version written so far still reads and verifies: the
- * samples in tests/data (1.0 by the last 1.0 writer, 1.1 by this one, the
- * same `prismio gen` frames) open with their own version number, verify,
- * hold the same frames, topology and metadata, stream, and take appends
- * (a copy of each: appended frames verify after reopening). */
+ * samples in tests/data (1.0 by the last 1.0 writer, 1.1 by the last 1.1
+ * writer, 2.0 by this one committed once and after every frame; the same
+ * `prismio gen` frames) open with their own version number, verify, hold
+ * the same frames, topology and metadata, stream, and take appends (a copy
+ * of each: appended frames verify after reopening). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,11 +17,14 @@
 
 static const struct {
     const char *file;
-    uint16_t minor;
+    uint16_t major, minor;
 } samples[] = {
-    {DATA "/sample_v1_0.holo", 0},
-    {DATA "/sample_v1_1.holo", 1},
+    {DATA "/sample_v1_0.holo", 1, 0},
+    {DATA "/sample_v1_1.holo", 1, 1},
+    {DATA "/sample_v2_0.holo", 2, 0},
+    {DATA "/sample_v2_0_commits.holo", 2, 0},
 };
+#define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
 static bool same_frame(const struct pio_frame *a, const struct pio_frame *b)
 {
@@ -34,15 +38,16 @@ static bool same_frame(const struct pio_frame *a, const struct pio_frame *b)
 
 int main(void)
 {
-    pio_reader *r[2] = {NULL, NULL};
+    pio_reader *r[NSAMPLES] = {NULL};
     struct pio_error e = {0};
-    for (int k = 0; k < 2; k++) {
+    for (size_t k = 0; k < NSAMPLES; k++) {
         CHECKF(pio_reader_open(&r[k], samples[k].file, NULL, &e) == 0, "%s", e.message);
         if (!r[k])
             return TEST_RESULT();
         struct pio_reader_info in;
         CHECK(pio_reader_info(r[k], &in) == 0);
-        CHECKF(in.version_major == 1 && in.version_minor == samples[k].minor && !in.recovered &&
+        CHECKF(in.version_major == samples[k].major && in.version_minor == samples[k].minor &&
+                   !in.recovered && pio_reader_final(r[k]) == (samples[k].major >= 2) &&
                    in.nframes == 6 && in.max_natoms == 12,
                "%s: version %u.%u, %llu frames", samples[k].file, in.version_major,
                in.version_minor, (unsigned long long)in.nframes);
@@ -62,20 +67,24 @@ int main(void)
                e.message);
         pio_frame_stream_close(s);
     }
-    for (uint64_t i = 0; i < 6; i++) {
-        struct pio_frame a, b;
-        CHECK(pio_reader_frame(r[0], i, &a, &e) == 0 && pio_reader_frame(r[1], i, &b, &e) == 0);
-        CHECKF(same_frame(&a, &b), "frame %llu differs between 1.0 and 1.1", (unsigned long long)i);
+    for (size_t k = 1; k < NSAMPLES; k++) {
+        for (uint64_t i = 0; i < 6; i++) {
+            struct pio_frame a, b;
+            CHECK(pio_reader_frame(r[0], i, &a, &e) == 0 && pio_reader_frame(r[k], i, &b, &e) == 0);
+            CHECKF(same_frame(&a, &b), "frame %llu differs between %s and %s",
+                   (unsigned long long)i, samples[0].file, samples[k].file);
+        }
+        struct pio_topology t0, t1;
+        CHECK(pio_reader_topology(r[0], &t0) == 0 && pio_reader_topology(r[k], &t1) == 0);
+        CHECK(t0.natoms == 12 && t1.natoms == 12 && memcmp(t0.names, t1.names, 12 * 8) == 0);
+        CHECK(pio_reader_metadata_count(r[0]) == pio_reader_metadata_count(r[k]));
     }
-    struct pio_topology t0, t1;
-    CHECK(pio_reader_topology(r[0], &t0) == 0 && pio_reader_topology(r[1], &t1) == 0);
-    CHECK(t0.natoms == 12 && t1.natoms == 12 && memcmp(t0.names, t1.names, 12 * 8) == 0);
-    CHECK(pio_reader_metadata_count(r[0]) == pio_reader_metadata_count(r[1]));
     /* append to a copy of each: a new frame, committed, verifies */
     struct pio_frame f0;
     CHECK(pio_reader_frame(r[0], 5, &f0, &e) == 0);
-    for (int k = 0; k < 2; k++) {
-        const char *copy = fixture_tmpname(k ? "v11_append" : "v10_append");
+    for (size_t k = 0; k < NSAMPLES; k++) {
+        static const char *tags[] = {"v10_append", "v11_append", "v20_append", "v20c_append"};
+        const char *copy = fixture_tmpname(tags[k]);
         size_t len = 0;
         uint8_t *bytes = fixture_slurp(samples[k].file, &len);
         CHECK(bytes && fixture_spit(copy, bytes, len) == 0);
@@ -94,7 +103,7 @@ int main(void)
         pio_reader_close(a);
         unlink(copy);
     }
-    pio_reader_close(r[0]);
-    pio_reader_close(r[1]);
+    for (size_t k = 0; k < NSAMPLES; k++)
+        pio_reader_close(r[k]);
     return TEST_RESULT();
 }
