@@ -32,10 +32,10 @@ int pio__holo_parse_commit(const char *path, const uint8_t *map, uint64_t size, 
     int rc = pio__holo_check_record(path, map, size, off, salt, &type, &len, &seq, err);
     if (rc != 0)
         return rc;
-    if (type != HOLO_REC_COMMIT)
+    if (type != HOLO_REC_COMMIT || len < HOLO_COMMIT_HDR + HOLO_FOOTER2_SIZE)
         return pio_error_set(err, PIO_ECORRUPT,
-                             "%s: record at offset 0x%llx is of type %u, not a commit", path,
-                             OFFX(off), type);
+                             "%s: record at offset 0x%llx (type %u, length %llu) is not a commit",
+                             path, OFFX(off), type, OFFX(len));
     const uint8_t *p = map + off;
     memset(c, 0, sizeof(*c));
     c->off = off;
@@ -64,6 +64,8 @@ int pio__holo_parse_commit(const char *path, const uint8_t *map, uint64_t size, 
         why = "unknown flags";
     else if (seq != c->nframes || c->first > c->nframes || c->nframes - c->first != c->nentries)
         why = "its frame counts disagree";
+    else if (c->nframes > size / HOLO_FRAME_HDR || c->full_n > c->nframes)
+        why = "it holds more frames than the file can"; /* each is a record of 192 bytes or more */
     else if (holo_rd32(p + 172) != 0 || holo_rd64(p + 184) != 0)
         why = "reserved bytes are not zero";
     else if (has_full && (c->full_off % 64 || c->full_off < HOLO_HEADER_SIZE ||
@@ -125,6 +127,11 @@ int pio__holo_parse_full(const char *path, const uint8_t *map, uint64_t size, ui
     int rc = pio__holo_check_record(path, map, size, off, salt, &type, &len, &seq, err);
     if (rc != 0)
         return rc;
+    if (len < HOLO_FULL_HDR)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: record at offset 0x%llx (type %u, length %llu) is not a full "
+                             "index",
+                             path, OFFX(off), type, OFFX(len));
     const uint8_t *p = map + off;
     memset(fi, 0, sizeof(*fi));
     fi->off = off;
@@ -230,11 +237,4 @@ int pio__holo_build_full(const struct holo_entry *e, uint64_t n, const uint8_t s
     *out = p;
     *out_len = len;
     return 0;
-}
-
-void pio__holo_build_pad(uint8_t *buf, uint64_t len, uint64_t seq, const uint8_t salt[16])
-{
-    memset(buf, 0, (size_t)len);
-    holo_put_rec_header(buf, HOLO_REC_PAD, len, seq, salt);
-    pio__holo_record_hash(buf, len, 1, buf + HOLO_HASH_OFF);
 }

@@ -368,6 +368,14 @@ static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, cons
         struct pio_frame f;
         if (pio__holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) != 0)
             return false;
+    } else if (*type == HOLO_REC_COMMIT) {
+        struct holo_commit c;
+        if (pio__holo_parse_commit("", map, size, pos, salt, &c, NULL) != 0)
+            return false;
+    } else if (*type == HOLO_REC_FULL) {
+        struct holo_full fi;
+        if (pio__holo_parse_full("", map, size, pos, salt, &fi, NULL) != 0)
+            return false;
     }
     if (budget) {
         if (*len > *budget) {
@@ -492,10 +500,7 @@ static int place_frame(const char *path, const uint8_t *map, struct holo_scan *s
         e.step = s->entries[s->nframes - 1].step;
         e.time = s->entries[s->nframes - 1].time;
     }
-    int rc = scan_push(path, s, &e, err);
-    if (rc == 0)
-        pio_blake3_hasher_update(&s->digest, map + off + HOLO_HASH_OFF, 32);
-    return rc;
+    return scan_push(path, s, &e, err);
 }
 
 /* Account for a damaged range [a, b) in which the frames s->nframes ..
@@ -534,7 +539,6 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
         }
     }
     uint64_t first = s->nframes;
-    pio_blake3_hasher saved = s->digest;
     int rc = 0;
     if (m == 0) /* no frame lies there: an old INDEX record, a footer */
         goto out;
@@ -577,7 +581,6 @@ out:
      * frames): spread the m frames evenly over the range instead, if each
      * can have a frame's least size. Reading them fails all the same. */
     s->nframes = first;
-    s->digest = saved;
     uint64_t step = m ? (b - a) / 64 / m * 64 : 0;
     if (step < HOLO_FRAME_HDR)
         return 1;
@@ -589,16 +592,10 @@ out:
 }
 
 /* A valid COMMIT record keeps only frames 0 .. n-1 (pio_writer_truncate):
- * the scan's view drops the rest (their records are dead bytes) and its
- * digest is taken again over the frames kept (their stored hashes). */
-static void scan_truncate(const uint8_t *map, struct holo_scan *s, uint64_t n)
+ * the scan's view drops the rest (their records are dead bytes). */
+static void scan_truncate(struct holo_scan *s, uint64_t n)
 {
     s->nframes = n;
-    pio_blake3_hasher_init(&s->digest);
-    if (s->meta_len)
-        pio_blake3_hasher_update(&s->digest, map + s->meta_off + HOLO_HASH_OFF, 32);
-    for (uint64_t i = 0; i < n; i++)
-        pio_blake3_hasher_update(&s->digest, map + s->entries[i].offset + HOLO_HASH_OFF, 32);
     uint64_t k = 0;
     s->damaged_frames = 0;
     for (uint64_t d = 0; d < s->ndamage; d++) {
@@ -666,7 +663,6 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
             if (type == HOLO_REC_META) {
                 s->meta_off = pos;
                 s->meta_len = len;
-                pio_blake3_hasher_update(&s->digest, hash, 32);
             } else if (type == HOLO_REC_FRAME) {
                 struct pio_frame f;
                 pio__holo_parse_frame("", map + pos, len, pos, seq, &f, NULL);
@@ -674,11 +670,10 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
                 int rc = scan_push(path, s, &e, err);
                 if (rc != 0)
                     return rc;
-                pio_blake3_hasher_update(&s->digest, hash, 32);
             } else if (type == HOLO_REC_INDEX && holo_rd64(map + pos + 80)) {
                 s->index_names_meta = true;
             } else if (truncates) {
-                scan_truncate(map, s, seq);
+                scan_truncate(s, seq);
             }
             pos += len;
             s->end = pos;
@@ -717,5 +712,11 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
         pos = next;
         s->end = pos;
     }
+    /* the digest of the view: the stored hashes of the META record and of
+     * each frame (a damaged frame's too: where its record was placed) */
+    if (s->meta_len)
+        pio_blake3_hasher_update(&s->digest, map + s->meta_off + HOLO_HASH_OFF, 32);
+    for (uint64_t i = 0; i < s->nframes; i++)
+        pio_blake3_hasher_update(&s->digest, map + s->entries[i].offset + HOLO_HASH_OFF, 32);
     return 0;
 }

@@ -52,7 +52,6 @@ enum holo_rec_type {
 #define HOLO_COMMIT_ONE_FRAME 2u
 #define HOLO_COMMIT_META      4u
 #define HOLO_COMMIT_FLAGS     7u
-#define HOLO_OPT_ALIGNED      1u /* optional header flag: an O_DIRECT writer made it */
 
 static const uint8_t HOLO_MAGIC[8] = {0x89, 'H', 'O', 'L', '\r', '\n', 0x1a, '\n'};
 static const uint8_t HOLO_REC_MAGIC[4] = {'H', 'R', 'E', 'C'};
@@ -279,10 +278,6 @@ int pio__holo_build_commit(const struct holo_commit_in *in, const uint8_t salt[1
  * gets H(head). -ENOMEM, or PIO_ELIMIT past 2^32 - 1 entries. */
 int pio__holo_build_full(const struct holo_entry *e, uint64_t n, const uint8_t salt[16],
                          uint8_t **out, uint64_t *out_len, uint8_t head_hash[32]);
-
-/* A PAD record of `len` bytes (a multiple of 64, at least 64) into buf,
- * with `seq` frames before it. */
-void pio__holo_build_pad(uint8_t *buf, uint64_t len, uint64_t seq, const uint8_t salt[16]);
 
 /* Number of back links commit `chain` has (to chain - 2^j for every
  * 2^j dividing it, where that commit exists: 0 only with a FULL INDEX). */

@@ -135,7 +135,8 @@ int pio__holo_follow_link(const pio_reader *r, const struct holo_commit *from, u
     if (rc != 0)
         return rc;
     if (to->chain != chain || to->nframes != holo_rd64(l + 8) || memcmp(to->hash, l + 16, 32) ||
-        to->full_off != r->tip.full_off || to->full_n != r->tip.full_n)
+        to->full_off != r->tip.full_off || to->full_n != r->tip.full_n ||
+        (to->full_off && memcmp(to->full_head, r->tip.full_head, 32) != 0))
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: commit record at offset 0x%llx is not the one the back link at "
                              "offset 0x%llx names",

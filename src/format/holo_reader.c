@@ -325,6 +325,15 @@ PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error 
                            "%s: the commit at offset 0x%llx holds %llu frames, fewer than the "
                            "%llu already read: reopen it",
                            r->path, OFFX(n.index_off), OFFX(n.nframes), OFFX(r->nframes));
+    /* a truncation followed by new frames: the last frame this reader had
+     * is another record in the new view */
+    struct holo_entry was, now;
+    if (rc == 0 && r->nframes > 0 && pio__holo_entry(r, r->nframes - 1, &was, NULL) == 0 &&
+        (pio__holo_entry(&n, r->nframes - 1, &now, NULL) != 0 || now.offset != was.offset))
+        rc = pio_error_set(err, PIO_ECORRUPT,
+                           "%s: the commit at offset 0x%llx replaces frame %llu (the file was "
+                           "truncated and written again): reopen it",
+                           r->path, OFFX(n.index_off), OFFX(r->nframes - 1));
     if (rc == 0 && checked && n.nframes > r->nframes) {
         checked = realloc((void *)checked, (size_t)n.nframes);
         if (!checked)

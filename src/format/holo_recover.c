@@ -74,16 +74,16 @@ static int build_v2(const struct holo_scan *s, const uint8_t digest[32], const u
     return 0;
 }
 
-/* 2.0: whether every index record the newest commit depends on holds:
- * the commits of its chain (each reached by its link to the one before,
- * checked against it and hashed) and its FULL INDEX (head and pages).
- * O(commits in the chain + the index). */
+/* 2.0: whether every index record a lookup through the newest commit can
+ * need holds: the commits of its chain from number 1 on (each reached by
+ * its link to the one before, checked against it and hashed; commit 0
+ * holds no entries, so a lookup never needs it) and its FULL INDEX (head
+ * and pages). O(commits in the chain + the index). */
 static bool v2_index_intact(const uint8_t *map, const uint8_t salt[16],
                             const struct holo_commit *tip)
 {
     struct holo_commit cur = *tip, prev;
-    uint64_t stop = tip->full_off ? 0 : 1;
-    while (cur.chain > stop) {
+    while (cur.chain > 1) {
         const uint8_t *l = cur.links;
         uint8_t h[32];
         if (pio__holo_parse_commit("", map, cur.off, holo_rd64(l), salt, &prev, NULL) != 0 ||
@@ -192,8 +192,9 @@ int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_reco
     /* 2.0: a newest commit whose chain or full index is damaged is
      * recovered like an uncommitted file: the scan finds every frame, and
      * a new FULL INDEX makes the damaged index records dead bytes */
+    bool tip_ok = h.major >= 2 && pio__holo_tail_commit(map, size, h.salt, &tip);
     if (h.major >= 2
-            ? pio__holo_tail_commit(map, size, h.salt, &tip) && v2_index_intact(map, h.salt, &tip)
+            ? tip_ok && v2_index_intact(map, h.salt, &tip)
             : size >= HOLO_HEADER_SIZE + HOLO_FOOTER_SIZE &&
                   pio__holo_footer_valid(map, size, size - HOLO_FOOTER_SIZE, h.salt, &io, &il)) {
         rep.was_committed = true;
@@ -203,6 +204,21 @@ int pio__holo_recover_in_place(const char *path, uint32_t flags, struct pio_reco
     }
     if ((rc = pio__holo_scan(path, map, size, h.salt, &s, err)) != 0)
         goto out;
+    /* an intact newest commit over damaged index records: the scan must
+     * find the frames it names where it names them, or nothing is changed
+     * (and the frames it can still reach stay readable) */
+    bool agrees = !tip_ok || (!s.unplaced && s.nframes == tip.nframes);
+    for (uint32_t k = 0; agrees && tip_ok && k < tip.nentries; k++)
+        agrees = s.entries[tip.first + k].offset ==
+                 holo_rd64(tip.entries + (uint64_t)k * HOLO_ENTRY_SIZE);
+    if (!agrees) {
+        rc = pio_error_set(err, PIO_ECORRUPT,
+                           "%s: index records the commit at offset 0x%llx depends on are damaged, "
+                           "and a scan of the file does not find the %llu frames it names; "
+                           "nothing changed",
+                           path, OFFX(tip.off), OFFX(tip.nframes));
+        goto out;
+    }
     if (s.unplaced && !(flags & PIO_RECOVER_DROP_DAMAGED)) {
         rc =
             pio_error_set(err, PIO_ECORRUPT,

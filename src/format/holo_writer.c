@@ -90,6 +90,7 @@ struct pio_writer {
     bool v2;
     bool final_on_disk;   /* the newest commit is FINAL and nothing followed it */
     uint64_t truncate_to; /* pio_writer_truncate: the view to commit (UINT64_MAX: none) */
+    bool align_next;      /* the next commit ends on a block boundary (align_commit) */
     uint64_t chain;
     uint64_t full_off, full_n;
     uint8_t full_head[32];
@@ -197,26 +198,19 @@ static void io_note(pio_writer *w, const char *what, int rc)
     pio_telemetry_note("%s: writer: %s (%s)", w->path, what, pio_strerror(rc));
 }
 
-/* 2.0: a PAD record from w->end to the next block boundary, written
- * buffered, so that O_DIRECT appends can start there (a buffered writer or
- * recovery left the file's end unaligned). 0 or -errno. */
-static int write_pad(pio_writer *w)
+static int commit_one(pio_writer *w, bool final, struct pio_error *err);
+
+/* 2.0: a buffered commit of nothing new, padded to end on a block
+ * boundary, so that O_DIRECT appends can start there (a buffered writer or
+ * recovery left the file's end unaligned). The file stays committed
+ * throughout. 0 or an error code. */
+static int align_commit(pio_writer *w)
 {
-    uint64_t len = HOLO_COMMIT_ALIGN - w->end % HOLO_COMMIT_ALIGN; /* a multiple of 64 */
-    uint8_t *buf = malloc((size_t)len);
-    if (!buf)
-        return -ENOMEM;
-    pio__holo_build_pad(buf, len, w->nframes, w->salt);
-    int rc = pio__holo_pwrite_all(w->fd, buf, (size_t)len, w->end);
-    free(buf);
-    if (rc != 0) {
-        if (ftruncate(w->fd, (off_t)w->end) != 0)
-            w->failed = rc;
-        return rc;
-    }
-    w->end += len;
+    w->align_next = true;
     w->dirty = true;
-    return 0;
+    int rc = commit_one(w, false, NULL);
+    w->align_next = false;
+    return rc;
 }
 
 /* Set up O_DIRECT (at w->end, which must be block-aligned) and the
@@ -227,7 +221,7 @@ static void start_engine(pio_writer *w)
         w->io.direct_requested = true;
         int rc = pio_io_fault_take(PIO_FAULT_DIRECT_OPEN);
         if (rc == 0 && w->end % HOLO_COMMIT_ALIGN != 0)
-            rc = w->v2 ? write_pad(w) : PIO_EVERSION; /* 1.0: its end is not block-aligned */
+            rc = w->v2 ? align_commit(w) : PIO_EVERSION; /* 1.0: its end is not block-aligned */
         if (rc == 0) { /* on the file w->fd has open, not whatever the path names */
             int d = pio_io_open_direct(w->path, w->fd, O_WRONLY);
             w->dfd = d >= 0 ? d : -1;
@@ -1128,8 +1122,6 @@ static int sync_or_fail(pio_writer *w, const char *what, struct pio_error *err)
                          pio_strerror(w->failed));
 }
 
-static int commit_one(pio_writer *w, bool final, struct pio_error *err);
-
 PIO_API int pio_writer_commit(pio_writer *w, struct pio_error *err)
 {
     uint64_t t0 = pio_tm_start();
@@ -1153,7 +1145,7 @@ static int build_commit_v2(pio_writer *w, bool final, const uint8_t digest[32], 
     struct holo_commit_in in = {0};
     in.nframes = nf;
     in.flags = (final ? HOLO_COMMIT_FINAL : 0) | (w->meta_rec_off ? HOLO_COMMIT_META : 0);
-    in.align = w->dfd >= 0 ? HOLO_COMMIT_ALIGN : 0;
+    in.align = w->dfd >= 0 || w->align_next ? HOLO_COMMIT_ALIGN : 0;
     memcpy(in.digest, digest, 32);
     uint8_t *fbuf = NULL, links[64 * HOLO_LINK_SIZE];
     uint64_t flen = 0;

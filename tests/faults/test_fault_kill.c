@@ -29,7 +29,7 @@
 
 #define SEED       2020
 #define BASE_ATOMS 20
-#define MAX_FRAMES 1500 /* start a new file past this (every commit rewrites the index) */
+#define MAX_FRAMES 1500 /* start a new file past this (past 1,024: a FULL INDEX and a chain) */
 
 /* ---- the writer ---- */
 

@@ -9,6 +9,7 @@
  * A 1.x file refuses to truncate.
  */
 #include <errno.h>
+#include <fcntl.h>
 
 #include "format/holo_layout.h"
 #include "holo_fixture.h"
@@ -66,6 +67,25 @@ static void test_truncate(const char *path, const char *cut)
     CHECK(pio_reader_nframes(old) == 300);
     pio_reader_close(old);
 
+    /* nor a truncation followed by more frames than it dropped: its frame
+     * 299 is another record now */
+    const char *copy = fixture_tmpname("truncate_refill");
+    size_t clen = 0;
+    uint8_t *cb = fixture_slurp(path, &clen);
+    CHECK(fixture_spit(copy, before, before_len) == 0);
+    CHECK(pio_reader_open(&old, copy, NULL, &e) == 0 && pio_reader_nframes(old) == 300);
+    CHECK(pio_writer_open_append(&w, copy, &o, &e) == 0 && pio_writer_truncate(w, 120, &e) == 0);
+    CHECK(fixture_append(w, 120, 200, SEED_NEW, true, BASE) == 0 && pio_writer_close(w, &e) == 0);
+    CHECKF(pio_reader_refresh(old, &added, &e) == PIO_ECORRUPT && strstr(e.message, "replaces"),
+           "refresh over a truncation and 200 new frames: %s", e.message);
+    CHECK(pio_reader_nframes(old) == 300);
+    pio_reader_close(old);
+    pio_reader *fresh;
+    CHECK(pio_reader_open(&fresh, copy, NULL, &e) == 0 && frames_are(fresh, 320, 120));
+    pio_reader_close(fresh);
+    unlink(copy);
+    free(cb);
+
     pio_reader *r;
     CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
     CHECK(r && frames_are(r, 170, 120) && pio_reader_final(r));
@@ -96,6 +116,25 @@ static void test_truncate(const char *path, const char *cut)
     free(b);
     free(mid);
     free(before);
+
+    /* the truncating commit damaged: lookups never need it (it holds no
+     * entries; its FULL INDEX and the commits after it do), so the file
+     * stays committed and readable; recover changes nothing; verify fails */
+    {
+        off_t at = (off_t)mid_len - 100; /* its padding, before its footer */
+        uint8_t byte, flipped;
+        int fd = open(path, O_RDWR);
+        CHECK(fd >= 0 && pread(fd, &byte, 1, at) == 1);
+        flipped = byte ^ 0x10;
+        CHECK(pwrite(fd, &flipped, 1, at) == 1);
+        CHECKF(pio_holo_recover(path, &rep, &e) == 0 && rep.was_committed,
+               "recover with a damaged truncating commit: %s", e.message);
+        CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && frames_are(r, 170, 120));
+        CHECK(pio_reader_verify(r, 1, &e) == PIO_ECHECKSUM);
+        pio_reader_close(r);
+        CHECK(pwrite(fd, &byte, 1, at) == 1);
+        close(fd);
+    }
 
     /* append after reopening the truncated file; truncate to nothing */
     CHECK(pio_writer_open_append(&w, path, &o, &e) == 0);
