@@ -267,7 +267,7 @@ int cmd_info(int argc, char **argv)
                in.recovered ? "  (no valid footer: recovered by scanning; run prismio recover)"
                             : "");
         printf("frames:     %llu\n", (unsigned long long)in.nframes);
-        if (in.version_major >= 2 && !in.recovered)
+        if (in.version_major >= 2)
             printf("state:      %s\n", pio_reader_final(r)
                                            ? "final (its writer closed it)"
                                            : "open (its writer is still writing, or was stopped)");
