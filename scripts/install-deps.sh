@@ -17,8 +17,8 @@ PKGS="$PKGS b3sum"
 PKGS="$PKGS fio hyperfine"
 # /usr/bin/time -v: peak RSS in the pipeline benchmark
 PKGS="$PKGS time"
-# io_uring engine; AMBER NetCDF.
-PKGS="$PKGS liburing-dev libnetcdf-dev"
+# io_uring engine; AMBER NetCDF; zstd (HOLO compression).
+PKGS="$PKGS liburing-dev libnetcdf-dev libzstd-dev"
 # Lock-free peer for the ring benchmark.
 PKGS="$PKGS libck-dev"
 # Independent readers the converter tests compare with (Debian's Python).

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A build with every optional package off, as a user without liburing-dev,
-# libnetcdf-dev and libck-dev gets it: everything compiles with -Werror,
+# libnetcdf-dev, libzstd-dev and libck-dev gets it: everything compiles with -Werror,
 # the unit, CLI and converter tests pass, and the missing features report
 # themselves unsupported (exit 69, a message naming the missing package).
 # usage: test_build_minimal.sh SOURCE_DIR BUILD_DIR
@@ -8,13 +8,15 @@ set -e
 SRC=$1
 B=$2
 cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Release -DPIO_BUILD_BENCH=OFF \
-    -DPIO_WITH_URING=OFF -DPIO_WITH_NETCDF=OFF -DPIO_WITH_CK=OFF >"$B.cmake.log" 2>&1 ||
+    -DPIO_WITH_URING=OFF -DPIO_WITH_NETCDF=OFF -DPIO_WITH_CK=OFF -DPIO_WITH_ZSTD=OFF \
+    >"$B.cmake.log" 2>&1 ||
     { cat "$B.cmake.log"; exit 1; }
 grep -q 'io_uring engine: not built' "$B.cmake.log" || { echo "FAIL: liburing still used"; exit 1; }
 grep -q 'AMBER NetCDF: not built' "$B.cmake.log" || { echo "FAIL: libnetcdf still used"; exit 1; }
+grep -q 'HOLO compression: not built' "$B.cmake.log" || { echo "FAIL: libzstd still used"; exit 1; }
 cmake --build "$B" -j2 >"$B.build.log" 2>&1 || { tail -n 40 "$B.build.log"; exit 1; }
 # nothing of the missing packages is linked
-if ldd "$B/libprismio.so" | grep -Eq 'liburing|libnetcdf'; then
+if ldd "$B/libprismio.so" | grep -Eq 'liburing|libnetcdf|libzstd'; then
     echo "FAIL: libprismio.so links an optional package:"; ldd "$B/libprismio.so"; exit 1
 fi
 P=$B/prismio

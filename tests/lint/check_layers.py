@@ -23,7 +23,7 @@ import sys
 LAYERS = [
     ["common"],
     ["concurrent", "telemetry"],
-    ["hash", "io"],
+    ["hash", "io", "codec"],
     ["format"],
     ["pipeline", "arrow"],
     ["formats"],
