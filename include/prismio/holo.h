@@ -40,6 +40,21 @@ enum pio_field {
     PIO_FIELD_VELOCITIES = 1u << 1,
     PIO_FIELD_FORCES = 1u << 2,
     PIO_FIELD_BOX = 1u << 3,
+    /* Set by readers on a frame whose arrays were compressed in the file:
+     * they point into a decoded copy, not the mapping (see
+     * pio_reader_frame and pio_frame_stream_next for how long it lives). */
+    PIO_FIELD_DECODED = 1u << 8,
+};
+
+/* How a frame's arrays are stored (docs/FORMAT.md, "Array codecs"):
+ * raw (zero-copy), lossy at a precision in nm (decoded within precision/2,
+ * plus the float32 rounding of the result), or lossless (bit-exact). The
+ * compressed codecs need a build with libzstd, and a file that holds them
+ * announces it (required feature bit 1: older readers refuse it). */
+enum pio_codec {
+    PIO_CODEC_NONE = 0,
+    PIO_CODEC_LOSSY = 1,
+    PIO_CODEC_LOSSLESS = 2,
 };
 
 /* A named per-frame value (energies, temperature, ...): 32 bytes, the same
@@ -128,10 +143,18 @@ struct pio_writer_options {
      * included: 0 means every CPU, 1 the caller alone. Lower it where
      * other threads keep the cores busy (a pipeline's sink). */
     uint32_t hash_threads;
+    /* create (HOLO 2.0): the codec of positions, velocities and forces
+     * (enum pio_codec; all NONE: raw records, as before). Appending to a
+     * file created without compression refuses any other. lossy needs
+     * finite values within 2^31 precisions of zero (else PIO_ELIMIT
+     * naming the frame and atom). */
+    uint32_t codec[3];
+    double precision; /* lossy, nm (0: 0.001, XTC's) */
+    int32_t level;    /* zstd level (0: 3) */
 };
 #define PIO_WRITER_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL, 0                                 \
+        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL, 0, {0, 0, 0}, 0, 0                \
     }
 
 /*
@@ -283,13 +306,25 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r);
  * Frame `i` as a zero-copy view into the mapping, valid until the reader's
  * last reference is closed: nothing to free. Its record header is
  * validated; its hash is not, unless PIO_READER_CHECK_FRAMES (see also
- * pio_reader_verify_frame). Returns 0, -ERANGE for i out of range,
+ * pio_reader_verify_frame). A compressed frame's arrays are decoded into
+ * a buffer of the calling thread (fields has PIO_FIELD_DECODED): valid
+ * until that thread has decoded 16 more compressed frames through
+ * pio_reader_frame (of any reader), or exits; copy what must live longer
+ * (frame streams give each frame a buffer of its own until it is
+ * released). Returns 0, -ERANGE for i out of range,
  * PIO_ECORRUPT, PIO_EVERSION (an element type or codec this library does
  * not read), or PIO_ECHECKSUM (PIO_READER_CHECK_FRAMES only); err names
  * frame and offset. Thread-safe.
  */
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err);
+
+/* How frame i's arrays are stored: codec[0..2] of positions, velocities
+ * and forces (enum pio_codec; NONE for an absent array) and the lossy
+ * precision (0 if none is lossy). 0, -ERANGE, or PIO_ECORRUPT for a record
+ * whose header does not check. O(1), nothing decoded. */
+PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t codec[3],
+                                    double *precision);
 
 /* Where frame i's record lies in the file (offset, length): 0, or -ERANGE
  * (*offset and *length untouched). */
@@ -375,7 +410,8 @@ PIO_API int pio_reader_wait(pio_reader *r, uint32_t timeout_ms, uint64_t *added,
                             struct pio_error *err);
 
 /* An upper bound on any frame's atom count, from the index alone (no
- * frame is read): for sizing buffers. O(frames) over the index in memory. */
+ * frame is read; a compressed file: from each record's header, nothing
+ * decoded): for sizing buffers. O(frames). */
 PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r);
 
 /* What a reader of this file should be warned of, as one line without the

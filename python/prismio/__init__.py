@@ -210,7 +210,8 @@ class Trajectory(_prismio.Trajectory):
         (a slice with step 1, "10-20", [3, 4, 5], a mask); a block is
         shorter than `size` at the end, and wherever the next frame has
         another atom count, lacks the field, or is not at the same spacing
-        (after a commit, whose index lies between frames). field:
+        (after a commit, whose index lies between frames; in a compressed
+        file every block is one decoded frame). field:
         "positions", "velocities" or "forces" (a frame without it raises
         ValueError). Numpy's per-call cost (microseconds) is paid once per
         block rather than once per frame: block.sum(axis=(1, 2)) sums each
@@ -433,18 +434,27 @@ class Writer(_prismio.Writer):
     overwrite=False, sync=True, append=False), then append() frames; a
     context manager (commit and close at the end). topology: a dict like
     Trajectory.topology (names, resnames, elements, chains, resids, masses,
-    charges, bonds; any may be missing). append=True opens an existing file
+    charges, bonds; any may be missing). compression: None (raw records,
+    read in place), "lossy" (positions within precision/2 nm, velocities
+    and forces bit-exact) or "lossless"; a compressed file reads the same
+    way, each frame decoded on access. append=True opens an existing file
     (recovering a killed writer's tail first) to add frames after its own;
     its topology and metadata stay. commit() makes the frames durable and
     visible to readers; truncate(n) keeps the first n frames and drops the
     rest (a restart from a checkpoint); .nframes counts the frames."""
 
     def __init__(self, path, topology=None, metadata=None, overwrite=False, sync=True,
-                 append=False):
+                 append=False, compression=None, precision=0.001):
         if append and (topology is not None or metadata):
             raise UsageError("Writer(append=True): the file's topology and metadata stay; "
                              "none can be given")
-        super().__init__(path, overwrite=overwrite, sync=sync, append=append)
+        codecs = {None: (0, 0), "none": (0, 0), "lossy": (1, 2), "lossless": (2, 2)}
+        if compression not in codecs:
+            raise UsageError(f"Writer: compression {compression!r}: None, 'lossy' or "
+                             "'lossless'")
+        super().__init__(path, overwrite=overwrite, sync=sync, append=append,
+                         codec_positions=codecs[compression][0],
+                         codec_other=codecs[compression][1], precision=float(precision))
         if topology is not None:
             self._set_topology(topology)
         for k, v in (metadata or {}).items():

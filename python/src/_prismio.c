@@ -41,6 +41,8 @@ typedef struct {
     PyObject_HEAD Trajectory *traj;
     struct pio_frame f;
     PyObject *box, *scalars;
+    float *owned; /* a compressed frame's decoded arrays, copied (the reader's
+                   * decode buffers are reused) */
 } Frame;
 
 static PyTypeObject TrajectoryType, FrameType, TrajIterType;
@@ -231,6 +233,7 @@ static void frame_dealloc(Frame *fr)
     Py_XDECREF(fr->box);
     Py_XDECREF(fr->scalars);
     Py_XDECREF(fr->traj);
+    PyMem_Free(fr->owned);
     PyObject_Free(fr);
 }
 
@@ -360,11 +363,25 @@ static PyObject *frame_make(Trajectory *t, Py_ssize_t i)
         return NULL;
     fr->traj = NULL;
     fr->box = fr->scalars = NULL;
+    fr->owned = NULL;
     struct pio_error e = {0};
     int rc = pio_reader_frame(t->r, (uint64_t)i, &fr->f, &e);
     if (rc != 0) {
         Py_DECREF(fr);
         return raise_pio(rc, &e);
+    }
+    if (fr->f.fields & PIO_FIELD_DECODED) { /* a copy that lives as long as the Frame */
+        size_t n = (size_t)fr->f.natoms * 3;
+        const float(**arr[3])[3] = {&fr->f.positions, &fr->f.velocities, &fr->f.forces};
+        if (!(fr->owned = PyMem_Malloc(n * 3 * sizeof(float) + 4))) {
+            Py_DECREF(fr);
+            return PyErr_NoMemory();
+        }
+        for (int a = 0; a < 3; a++)
+            if (*arr[a]) {
+                memcpy(fr->owned + (size_t)a * n, *arr[a], n * sizeof(float));
+                *arr[a] = (const float(*)[3])(fr->owned + (size_t)a * n);
+            }
     }
     Py_INCREF(t);
     fr->traj = t;
@@ -673,7 +690,9 @@ static PyObject *traj_block(Trajectory *t, PyObject *args)
             return raise_pio(rc, &e);
         }
         const char *p = (const char *)field_of(&g, field);
-        if (!p || g.natoms != fr->f.natoms)
+        /* a compressed frame is a decoded copy, not in the mapping: no
+         * strided view reaches it (the block ends before it) */
+        if (!p || g.natoms != fr->f.natoms || (g.fields | fr->f.fields) & PIO_FIELD_DECODED)
             break;
         if (k == 1)
             stride = p - p0;
@@ -1395,14 +1414,20 @@ static void put_buf(Py_buffer *b)
 
 static int writer_init(Writer *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", "overwrite", "sync", "append", NULL};
+    static char *kwlist[] = {"path",        "overwrite", "sync", "append", "codec_positions",
+                             "codec_other", "precision", NULL};
     PyObject *path;
     int overwrite = 0, sync = 1, append = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|ppp", kwlist, PyUnicode_FSConverter, &path,
-                                     &overwrite, &sync, &append))
+    unsigned int cpos = 0, cother = 0;
+    double precision = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pppIId", kwlist, PyUnicode_FSConverter, &path,
+                                     &overwrite, &sync, &append, &cpos, &cother, &precision))
         return -1;
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (sync ? 0 : PIO_WRITER_NO_SYNC);
+    o.codec[0] = cpos;
+    o.codec[1] = o.codec[2] = cother;
+    o.precision = precision;
     struct pio_error e = {0};
     int rc;
     if (append && overwrite) {

@@ -46,6 +46,15 @@ static int ex_get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
         int rc = pio_reader_frame(s->r, s->next + k, &s->frames[k], &s->err);
         if (rc != 0)
             return EIO;
+        if (s->frames[k].fields & PIO_FIELD_DECODED) {
+            /* batches point into the mapping, which a compressed frame's
+             * arrays are not in */
+            pio_error_set(&s->err, PIO_ENOTSUPPORTED,
+                          "frame %llu is compressed: the Arrow export reads raw HOLO files "
+                          "only (prismio convert --compress none makes one)",
+                          (unsigned long long)(s->next + k));
+            return ENOTSUP;
+        }
     }
     int rc = pio__arw_layout_batch(s->layout, s->frames, (size_t)n, out, &s->err);
     if (rc != 0)

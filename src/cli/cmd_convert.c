@@ -81,6 +81,9 @@ int cmd_convert(int argc, char **argv)
     bool quiet = false, no_verify = false, strict = false, overwrite = false, direct = false;
     bool follow = false;
     double timeout = 0;
+    static const char *const codecs[] = {"none", "lossy", "lossless", NULL};
+    int codec_ix = 0;
+    uint64_t level = 0;
     const char *top = NULL;
     double precision = 0;
     int layout_ix = 0;
@@ -104,7 +107,8 @@ int cmd_convert(int argc, char **argv)
                     "commit OUT every N frames (default: at the end)"),
         CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
         CLI_OPT_FLOAT("precision", &precision, "P",
-                      "XTC output precision (default 1000: 0.001 nm)"),
+                      "XTC output, and --compress lossy: values per nm (default 1000: "
+                      "0.001 nm)"),
         CLI_OPT_CHOICE("layout", &layout_ix, "L", layouts,
                        "Arrow output: a row per frame (frames, the default) or per "
                        "atom per frame (atoms); docs/ARROW.md gives the columns"),
@@ -119,6 +123,10 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_FLAG("strict", 0, &strict,
                      "refuse an input with a truncated or torn last frame instead "
                      "of skipping it with a warning (exit 65)"),
+        CLI_OPT_CHOICE("compress", &codec_ix, "none|lossy|lossless", codecs,
+                       "a .holo OUT: positions lossy at --precision (velocities and forces "
+                       "lossless), or everything lossless; default none (raw, zero-copy)"),
+        CLI_OPT_U64("level", &level, "N", 1, 19, "zstd level of --compress (default 3)"),
         CLI_OPTS_FOLLOW(&follow, &timeout,
                         "IN (HOLO) is being written: convert its frames as they are "
                         "committed, until its writer closes it"),
@@ -169,6 +177,19 @@ int cmd_convert(int argc, char **argv)
     if (direct)
         ro.io_flags |= PIO_READER_DIRECT;
     uint32_t layout = layout_ix == 1 ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
+    if (codec_ix) {
+        if (pio_format_from_path(out) != PIO_FORMAT_HOLO) {
+            cli_err("convert", "--compress is for a .holo OUT");
+            return EXIT_USAGE;
+        }
+        wo.codec[0] = codec_ix == 1 ? PIO_CODEC_LOSSY : PIO_CODEC_LOSSLESS;
+        wo.codec[1] = wo.codec[2] = PIO_CODEC_LOSSLESS;
+        wo.precision = precision > 0 ? 1.0 / precision : 0.001;
+        wo.level = (int32_t)level;
+    } else if (level) {
+        cli_err("convert", "--level goes with --compress");
+        return EXIT_USAGE;
+    }
     struct stat si, so;
     if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev &&
         si.st_ino == so.st_ino) {

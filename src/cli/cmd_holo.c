@@ -35,7 +35,12 @@ struct fields_seen {
     uint32_t any, all;
     uint32_t nscalar_names;
     char scalar_names[16][PIO_SCALAR_NAME_SIZE];
+    uint32_t codecs[3]; /* per array: a bit per enum pio_codec seen */
+    double precision;   /* of lossy arrays (the last seen) */
+    double stored, raw; /* record bytes, and what raw records would take */
 };
+
+static const char *const codec_names[3] = {"none", "lossy", "lossless"};
 
 static void scan_fields(pio_reader *r, struct fields_seen *fs)
 {
@@ -48,6 +53,27 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
             continue;
         fs->any |= f.fields;
         fs->all &= f.fields;
+        uint32_t codec[3];
+        double prec;
+        uint64_t off, len;
+        if (pio_reader_frame_codecs(r, i, codec, &prec) == 0 &&
+            pio_reader_frame_extent(r, i, &off, &len) == 0) {
+            int arrays = 0;
+            for (int a = 0; a < 3; a++) {
+                const void *p = a == 0   ? (const void *)f.positions
+                                : a == 1 ? (const void *)f.velocities
+                                         : (const void *)f.forces;
+                if (p) {
+                    fs->codecs[a] |= 1u << codec[a];
+                    arrays++;
+                }
+            }
+            if (prec > 0)
+                fs->precision = prec;
+            fs->stored += (double)len;
+            fs->raw += 192.0 + (double)arrays * (double)((f.natoms * 12 + 63) / 64 * 64) +
+                       (double)((f.nscalars * 32 + 63) / 64 * 64);
+        }
         for (uint32_t k = 0; k < f.nscalars && i == 0; k++)
             if (fs->nscalar_names < 16)
                 memcpy(fs->scalar_names[fs->nscalar_names++], f.scalars[k].name,
@@ -230,6 +256,24 @@ int cmd_info(int argc, char **argv)
         printf(",\"damaged_frames\":%llu,\"metadata_damaged\":%s,\"final\":%s",
                (unsigned long long)in.damaged_frames, in.metadata_damaged ? "true" : "false",
                pio_reader_final(r) ? "true" : "false");
+        printf(",\"codecs\":{");
+        for (int a = 0, first = 1; a < 3; a++) {
+            if (!fs.codecs[a])
+                continue;
+            printf("%s\"%s\":\"", first ? "" : ",",
+                   a == 0   ? "positions"
+                   : a == 1 ? "velocities"
+                            : "forces");
+            for (int c = 0, k = 0; c < 3; c++)
+                if (fs.codecs[a] & (1u << c))
+                    printf("%s%s", k++ ? "+" : "", codec_names[c]);
+            printf("\"");
+            first = 0;
+        }
+        printf("},\"precision\":");
+        cli_json_number(stdout, fs.precision);
+        printf(",\"compression_ratio\":");
+        cli_json_number(stdout, fs.stored > 0 ? fs.raw / fs.stored : 1.0);
         if (in.nframes) {
             printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":",
                    (long long)in.step_first, (long long)in.step_last);
@@ -287,6 +331,21 @@ int cmd_info(int argc, char **argv)
         for (uint32_t k = 0; k < fs.nscalar_names; k++)
             printf(" %s", fs.scalar_names[k]);
         printf("\n");
+        if ((fs.codecs[0] | fs.codecs[1] | fs.codecs[2]) & ~1u) {
+            printf("codecs:    ");
+            for (int a = 0; a < 3; a++) {
+                if (!fs.codecs[a])
+                    continue;
+                printf(" %s", a == 0 ? "positions" : a == 1 ? "velocities" : "forces");
+                for (int c = 0, k = 0; c < 3; c++)
+                    if (fs.codecs[a] & (1u << c))
+                        printf("%s%s", k++ ? "+" : " ", codec_names[c]);
+                if (fs.codecs[a] & 2u)
+                    printf(" (%g nm)", fs.precision);
+                printf("%s", a < 2 && (fs.codecs[a + 1] || (a == 0 && fs.codecs[2])) ? "," : "");
+            }
+            printf("; %.2fx smaller than raw\n", fs.stored > 0 ? fs.raw / fs.stored : 1.0);
+        }
         if (in.nframes)
             printf("steps:      %lld to %lld\ntime:       %g to %g ps\n", (long long)in.step_first,
                    (long long)in.step_last, in.time_first, in.time_last);

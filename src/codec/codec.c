@@ -143,9 +143,16 @@ int pio__codec_encode(unsigned codec, const float (*xyz)[3], uint64_t natoms, do
     } else {
         lossless_forward(xyz, n, sh);
     }
-    if (!s->cctx && !(s->cctx = ZSTD_createCCtx()))
-        return -ENOMEM;
-    size_t r = ZSTD_compressCCtx(s->cctx, out, cap, sh, bytes, level ? level : 3);
+    if (!s->cctx) {
+        if (!(s->cctx = ZSTD_createCCtx()))
+            return -ENOMEM;
+        /* a checksum of the content in the frame: a payload changed after
+         * it was written fails to decode even where its record's hash was
+         * made to match */
+        ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
+    }
+    ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level ? level : 3);
+    size_t r = ZSTD_compress2(s->cctx, out, cap, sh, bytes);
     if (ZSTD_isError(r)) /* cap under pio__codec_bound, or zstd out of memory */
         return cap < ZSTD_compressBound(bytes) ? PIO_EUSAGE : -ENOMEM;
     *len = r;

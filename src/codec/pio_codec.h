@@ -11,7 +11,8 @@
  *   atom's, byte-shuffled, zstd-coded: bit-exact (NaN payloads, -0.0,
  *   denormals).
  *
- * A payload is one zstd frame whose content is exactly 12 * natoms bytes:
+ * A payload is one zstd frame (with its content checksum) whose content
+ * is exactly 12 * natoms bytes:
  * the decoder checks that before it decodes anything, so a payload can
  * neither make it allocate by a size of its own choosing nor write past
  * the caller's array. Built without libzstd (codec_none.c), both codecs

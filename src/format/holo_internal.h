@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <sys/uio.h>
 
+#include "codec/pio_codec.h"
 #include "format/holo_layout.h"
 #include "io/pio_io.h"
 
@@ -89,7 +90,13 @@ int pio__holo_load_meta(pio_reader *r, uint64_t off, uint64_t len, struct pio_er
  * entry e's offset): record header, body, and agreement with the index. */
 int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entry *e,
                          const uint8_t *rec, uint64_t avail, struct pio_frame *out,
-                         struct pio_error *err);
+                         struct holo_coded *coded, struct pio_error *err);
+/* Decode frame f's coded arrays (cd from pio__holo_frame_view) into dst
+ * (room for 3 arrays of natoms triples, array a at dst + 3 a natoms),
+ * pointing f's arrays there and setting PIO_FIELD_DECODED: 0, or
+ * PIO_ECORRUPT naming the file, frame, array and offset. */
+int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
+                     float *dst, struct pio__codec_scratch *s, struct pio_error *err);
 
 /*
  * Build an INDEX record for `n` entries followed by its footer, into a

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "format/holo_layout.h"
+#include "codec/pio_codec.h"
 
 #include "common/pio_common.h"
 
@@ -87,18 +88,25 @@ int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
         return pio_error_set(err, PIO_ECORRUPT, "%s: header size %u at offset 0xc, expected 128",
                              path, holo_rd32(map + 12));
     uint64_t required = holo_rd64(map + 16);
-    if (major == 2 && (required & 3) != 0)
+    if (major == 2 && (required & HOLO_REQ_BLOCK))
         return pio_error_set(err, PIO_EVERSION,
-                             "%s: the file needs %s (required feature flags %#llx at offset "
-                             "0x10), which this version of the library does not read",
-                             path, (required & 1) ? "BLOCK records" : "zstd-coded payloads",
-                             OFFX(required));
+                             "%s: the file needs BLOCK records (required feature flags %#llx at "
+                             "offset 0x10), which this version of the library does not read",
+                             path, OFFX(required));
+    if (major == 2 && (required & HOLO_REQ_ZSTD) && !pio__codec_built())
+        return pio_error_set(err, PIO_ENOTSUPPORTED,
+                             "%s: the file is compressed (required feature flags %#llx at offset "
+                             "0x10), and this build has no zstd (libzstd-dev)",
+                             path, OFFX(required));
+    if (major == 2)
+        required &= ~(uint64_t)HOLO_REQ_ZSTD;
     if (required != 0)
         return pio_error_set(err, PIO_EVERSION,
                              "%s: required feature flags %#llx at offset 0x10 are unknown to "
                              "this library",
                              path, OFFX(required));
     h->optional = holo_rd64(map + 24);
+    h->required = holo_rd64(map + 16);
     h->major = major;
     h->minor = minor;
     memcpy(h->salt, map + 32, 16);
@@ -168,8 +176,9 @@ int pio__holo_check_record(const char *path, const uint8_t *map, uint64_t size, 
     return pio__holo_check_record_buf(path, map + off, size - off, off, salt, type, len, seq, err);
 }
 
-int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
-                          uint64_t seq, struct pio_frame *out, struct pio_error *err)
+int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                                uint64_t seq, struct pio_frame *out, struct holo_coded *coded,
+                                struct pio_error *err)
 {
     if (len < HOLO_FRAME_HDR)
         return pio_error_set(err, PIO_ECORRUPT,
@@ -185,18 +194,69 @@ int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, ui
                              "%s: frame %llu at offset 0x%llx: invalid header (atoms %llu, "
                              "fields %#x, scalars %u)",
                              path, OFFX(seq), OFFX(off), OFFX(natoms), fields, nscalars);
-    if (holo_rd32(rec + 168) != 1 || holo_rd32(rec + 172) != 0)
+    uint32_t codecs = holo_rd32(rec + 172);
+    if (holo_rd32(rec + 168) != 1 || (codecs >> 24) != 0)
         return pio_error_set(err, PIO_EVERSION,
-                             "%s: frame %llu at offset 0x%llx: element type %u / codec %u not "
+                             "%s: frame %llu at offset 0x%llx: element type %u / codec %#x not "
                              "supported",
-                             path, OFFX(seq), OFFX(off), holo_rd32(rec + 168),
-                             holo_rd32(rec + 172));
-    if (lay.length != len)
+                             path, OFFX(seq), OFFX(off), holo_rd32(rec + 168), codecs);
+    /* the arrays one after the other: raw ones pad64(12 natoms), coded
+     * ones pad64(16 + their payload's length), each bounded by the record */
+    const uint32_t bits[3] = {PIO_FIELD_POSITIONS, PIO_FIELD_VELOCITIES, PIO_FIELD_FORCES};
+    const float(*arr[3])[3] = {NULL, NULL, NULL};
+    struct holo_coded cd = {{0}, {NULL}, {0}, {0}, {0}};
+    uint64_t at = HOLO_FRAME_HDR;
+    for (int a = 0; a < 3; a++) {
+        unsigned c = (codecs >> (8 * a)) & 0xff;
+        if (!(fields & bits[a])) {
+            if (c != 0)
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame %llu at offset 0x%llx: a codec for an absent "
+                                     "array",
+                                     path, OFFX(seq), OFFX(off));
+            continue;
+        }
+        if (c > PIO_CODEC_LOSSLESS)
+            return pio_error_set(err, PIO_EVERSION,
+                                 "%s: frame %llu at offset 0x%llx: codec %u not supported", path,
+                                 OFFX(seq), OFFX(off), c);
+        uint64_t size = lay.array_bytes;
+        if (c != 0) {
+            if (len - at < HOLO_CODED_HDR)
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame %llu at offset 0x%llx: coded array past the "
+                                     "record",
+                                     path, OFFX(seq), OFFX(off));
+            cd.codec[a] = (uint8_t)c;
+            cd.at[a] = at;
+            cd.len[a] = holo_rd32(rec + at);
+            memcpy(&cd.precision[a], rec + at + 8, 8);
+            cd.payload[a] = rec + at + HOLO_CODED_HDR;
+            size = holo_pad64(HOLO_CODED_HDR + cd.len[a]);
+            if (holo_rd32(rec + at + 4) != 0 ||
+                (c == PIO_CODEC_LOSSY ? !(cd.precision[a] > 0 && cd.precision[a] < 1e30)
+                                      : cd.precision[a] != 0))
+                return pio_error_set(err, PIO_ECORRUPT,
+                                     "%s: frame %llu at offset 0x%llx: coded array header at "
+                                     "offset 0x%llx is invalid",
+                                     path, OFFX(seq), OFFX(off), OFFX(off + at));
+        } else {
+            arr[a] = (const float(*)[3])(rec + at);
+        }
+        if (size > len - at)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: arrays past the record's "
+                                 "length %llu",
+                                 path, OFFX(seq), OFFX(off), OFFX(len));
+        at += size;
+    }
+    uint64_t want = at + holo_pad64((uint64_t)nscalars * HOLO_SCALAR_SIZE);
+    if (want != len)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: record length %llu, its header "
                              "implies %llu",
-                             path, OFFX(seq), OFFX(off), OFFX(len), OFFX(lay.length));
-    const struct pio_scalar *sc = (const struct pio_scalar *)(rec + lay.scalar_off);
+                             path, OFFX(seq), OFFX(off), OFFX(len), OFFX(want));
+    const struct pio_scalar *sc = (const struct pio_scalar *)(rec + at);
     for (uint32_t i = 0; i < nscalars; i++)
         if (memchr(sc[i].name, '\0', PIO_SCALAR_NAME_SIZE) == NULL)
             return pio_error_set(err, PIO_ECORRUPT,
@@ -208,13 +268,21 @@ int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, ui
     memcpy(&out->step, rec + 80, 8);
     memcpy(&out->time, rec + 88, 8);
     memcpy(out->box, rec + 96, 72);
-    out->positions = (const float(*)[3])(rec + HOLO_FRAME_HDR);
-    out->velocities = lay.vel_off ? (const float(*)[3])(rec + lay.vel_off) : NULL;
-    out->forces = lay.force_off ? (const float(*)[3])(rec + lay.force_off) : NULL;
+    out->positions = arr[0];
+    out->velocities = arr[1];
+    out->forces = arr[2];
     out->scalars = nscalars ? sc : NULL;
     out->index = seq;
     out->offset = off;
+    if (coded)
+        *coded = cd;
     return 0;
+}
+
+int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                          uint64_t seq, struct pio_frame *out, struct pio_error *err)
+{
+    return pio__holo_parse_frame_coded(path, rec, len, off, seq, out, NULL, err);
 }
 
 /* ---- 2.0 index records: COMMIT and FULL INDEX structure ---- */

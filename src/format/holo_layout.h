@@ -52,6 +52,8 @@ enum holo_rec_type {
 #define HOLO_COMMIT_ONE_FRAME 2u
 #define HOLO_COMMIT_META      4u
 #define HOLO_COMMIT_FLAGS     7u
+#define HOLO_REQ_BLOCK        1u /* required header flags (2.0) */
+#define HOLO_REQ_ZSTD         2u
 
 static const uint8_t HOLO_MAGIC[8] = {0x89, 'H', 'O', 'L', '\r', '\n', 0x1a, '\n'};
 static const uint8_t HOLO_REC_MAGIC[4] = {'H', 'R', 'E', 'C'};
@@ -105,7 +107,7 @@ static inline void holo_put_rec_header(uint8_t *p, uint32_t type, uint64_t len, 
 /* What a file's header says (after pio__holo_check_header). */
 struct holo_header {
     uint16_t major, minor;
-    uint64_t optional;
+    uint64_t optional, required;
     uint8_t salt[16];
 };
 
@@ -147,9 +149,22 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
                                struct pio_error *err);
 
 /* Structural check of a FRAME record's body; fills a view (frame number
- * `seq`) pointing into the record. */
+ * `seq`) pointing into the record. A compressed array (2.0, codec byte
+ * set) gets a NULL pointer there, and its payload in `coded` (may be NULL:
+ * structure only). */
+#define HOLO_CODED_HDR 16 /* a coded array: payload length (4), zero (4), precision (f64) */
+struct holo_coded {
+    uint8_t codec[3]; /* enum pio_codec of positions, velocities, forces */
+    const uint8_t *payload[3];
+    uint64_t len[3];
+    uint64_t at[3]; /* record offset of each coded array's header */
+    double precision[3];
+};
 int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
                           uint64_t seq, struct pio_frame *out, struct pio_error *err);
+int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                                uint64_t seq, struct pio_frame *out, struct holo_coded *coded,
+                                struct pio_error *err);
 
 /* Structural check of a META record; fills topology and metadata views. */
 struct holo_meta_view {

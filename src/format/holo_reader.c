@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -498,8 +499,9 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r)
 
 int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entry *e,
                          const uint8_t *rec, uint64_t avail, struct pio_frame *out,
-                         struct pio_error *err)
+                         struct holo_coded *coded, struct pio_error *err)
 {
+    struct holo_coded cd;
     uint32_t type;
     uint64_t len, seq;
     int rc = pio__holo_check_record_buf(r->path, rec, avail, e->offset, r->hdr.salt, &type, &len,
@@ -511,13 +513,96 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
                              "%s: frame %llu at offset 0x%llx: record (type %u, length %llu, "
                              "sequence %llu) does not match the index",
                              r->path, OFFX(i), OFFX(e->offset), type, OFFX(len), OFFX(seq));
-    if ((rc = pio__holo_parse_frame(r->path, rec, len, e->offset, i, out, err)) != 0)
+    if ((rc = pio__holo_parse_frame_coded(r->path, rec, len, e->offset, i, out, &cd, err)) != 0)
         return rc;
     if (out->step != e->step || memcmp(&out->time, &e->time, 8) != 0)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: step/time differ from the index",
                              r->path, OFFX(i), OFFX(e->offset));
+    if ((cd.codec[0] | cd.codec[1] | cd.codec[2]) && !(r->hdr.required & HOLO_REQ_ZSTD))
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: a compressed record in a file "
+                             "that does not announce compression",
+                             r->path, OFFX(i), OFFX(e->offset));
+    if (coded)
+        *coded = cd;
     return 0;
+}
+
+int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
+                     float *dst, struct pio__codec_scratch *s, struct pio_error *err)
+{
+    static const char *const what[3] = {"positions", "velocities", "forces"};
+    const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
+    for (int a = 0; a < 3; a++) {
+        if (!cd->codec[a])
+            continue;
+        float(*out)[3] = (float(*)[3])(dst + (size_t)a * 3 * f->natoms);
+        int rc = pio__codec_decode(cd->codec[a], cd->payload[a], (size_t)cd->len[a], f->natoms,
+                                   cd->precision[a], out, s);
+        if (rc != 0)
+            return pio_error_set(err, rc == PIO_ECORRUPT ? PIO_ECORRUPT : rc,
+                                 "%s: frame %llu at offset 0x%llx: %s (%s, %llu bytes at offset "
+                                 "0x%llx) %s",
+                                 r->path, OFFX(f->index), OFFX(f->offset), what[a],
+                                 pio__codec_name(cd->codec[a]), OFFX(cd->len[a]),
+                                 OFFX(f->offset + cd->at[a]),
+                                 rc == PIO_ECORRUPT ? "do not decode" : pio_strerror(rc));
+        *arr[a] = (const float(*)[3])out;
+        f->fields |= PIO_FIELD_DECODED;
+    }
+    return 0;
+}
+
+/* pio_reader_frame's decoded copies: a ring of slots per thread, so the
+ * last DECODE_RING compressed frames a thread asked for stay valid. */
+#define DECODE_RING 16
+struct decode_tls {
+    float *slot[DECODE_RING];
+    size_t cap[DECODE_RING];
+    unsigned next;
+    struct pio__codec_scratch scratch;
+};
+static pthread_key_t decode_key;
+static pthread_once_t decode_once = PTHREAD_ONCE_INIT;
+static bool decode_key_ok;
+
+static void decode_tls_free(void *p)
+{
+    struct decode_tls *t = p;
+    for (int k = 0; k < DECODE_RING; k++)
+        free(t->slot[k]);
+    pio__codec_scratch_free(&t->scratch);
+    free(t);
+}
+
+static void decode_key_make(void)
+{
+    decode_key_ok = pthread_key_create(&decode_key, decode_tls_free) == 0;
+}
+
+static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
+                       struct pio_error *err)
+{
+    pthread_once(&decode_once, decode_key_make);
+    struct decode_tls *t = decode_key_ok ? pthread_getspecific(decode_key) : NULL;
+    if (decode_key_ok && !t && (t = calloc(1, sizeof(*t))) &&
+        pthread_setspecific(decode_key, t) != 0) {
+        free(t);
+        t = NULL;
+    }
+    size_t need = (size_t)f->natoms * 36 + 64;
+    unsigned k = t ? t->next++ % DECODE_RING : 0;
+    if (t && t->cap[k] < need) {
+        free(t->slot[k]);
+        t->cap[k] = 0;
+        if ((t->slot[k] = malloc(need)))
+            t->cap[k] = need;
+    }
+    if (!t || !t->slot[k])
+        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode it", r->path,
+                             OFFX(f->index));
+    return pio__holo_decode(r, f, cd, t->slot[k], &t->scratch, err);
 }
 
 int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const struct holo_entry *e,
@@ -547,14 +632,39 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
     if (off > r->size)
         return pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end",
                              r->path, OFFX(i), OFFX(off));
-    rc = pio__holo_frame_view(r, i, &e, r->map + off, r->size - off, out, err);
+    struct holo_coded cd;
+    rc = pio__holo_frame_view(r, i, &e, r->map + off, r->size - off, out, &cd, err);
     /* relaxed: the flag only saves rehashing; a thread that misses another's
      * store hashes the frame once more */
     if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
         if ((rc = pio__holo_frame_checksum(r, i, &e, r->map + off, err)) == 0)
             atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
     }
+    if (rc == 0 && (cd.codec[0] | cd.codec[1] | cd.codec[2]))
+        rc = decode_ring(r, out, &cd, err);
     return rc;
+}
+
+PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t codec[3],
+                                    double *precision)
+{
+    if (i >= r->nframes)
+        return -ERANGE;
+    struct holo_entry e;
+    struct pio_frame f;
+    struct holo_coded cd;
+    int rc = pio__holo_entry(r, i, &e, NULL);
+    if (rc == 0)
+        rc = pio__holo_frame_view(r, i, &e, r->map + e.offset, r->size - e.offset, &f, &cd, NULL);
+    if (rc != 0)
+        return rc;
+    *precision = 0;
+    for (int a = 0; a < 3; a++) {
+        codec[a] = cd.codec[a];
+        if (cd.codec[a] == PIO_CODEC_LOSSY)
+            *precision = cd.precision[a];
+    }
+    return 0;
 }
 
 PIO_API int pio_reader_frame_extent(const pio_reader *r, uint64_t i, uint64_t *offset,
@@ -733,7 +843,7 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
         struct pio_frame f;
         if ((d < r->ndamage && i >= r->damage[d].first_frame) ||
             pio__holo_frame_view(r, i, &entries[i], r->map + entries[i].offset,
-                                 r->size - entries[i].offset, &f, NULL) != 0) {
+                                 r->size - entries[i].offset, &f, NULL, NULL) != 0) {
             out->damaged_frames++;
             continue;
         }
@@ -989,7 +1099,7 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
             struct pio_frame f;
             struct holo_entry e;
             if ((rc = pio__holo_entry(r, x->seq, &e, err)) != 0 ||
-                (rc = pio__holo_frame_view(r, x->seq, &e, rec, x->len, &f, err)) != 0)
+                (rc = pio__holo_frame_view(r, x->seq, &e, rec, x->len, &f, NULL, err)) != 0)
                 break;
         }
         if (x->type == HOLO_REC_META || (x->type == HOLO_REC_FRAME && x->live))
@@ -1015,11 +1125,22 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
     uint64_t m = 0;
     /* entry by entry (no allocation); a frame whose entry cannot be had
      * fails when it is read, with its own error */
+    bool coded = (r->hdr.required & HOLO_REQ_ZSTD) != 0;
+    uint64_t natoms = 0;
     for (uint64_t i = 0; i < r->nframes; i++) {
         struct holo_entry e;
-        if (pio__holo_entry(r, i, &e, NULL) == 0)
-            m = PIO_MAX(m, e.length);
+        if (pio__holo_entry(r, i, &e, NULL) != 0)
+            continue;
+        m = PIO_MAX(m, e.length);
+        /* a compressed record is shorter than its atoms: its header says */
+        if (coded && e.length >= HOLO_FRAME_HDR && e.offset <= r->size - e.length) {
+            uint64_t n = holo_rd64(r->map + e.offset + 64);
+            if (n <= PIO_HOLO_MAX_ATOMS)
+                natoms = PIO_MAX(natoms, n);
+        }
     }
+    if (coded)
+        return natoms;
     /* every atom costs at least 12 bytes of positions */
     uint64_t overhead = HOLO_REC_HDR + HOLO_FRAME_HDR;
     return m > overhead ? (m - overhead) / 12 : 0;

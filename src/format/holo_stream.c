@@ -38,7 +38,50 @@ struct pio_frame_stream {
     int ino; /* inotify descriptor, or -1: polling */
     pio_io_ranges **retired;
     size_t nretired;
+    /* compressed frames: each delivery's decoded arrays (freed on release)
+     * and the record they came from (its scalars are still viewed) */
+    struct decoded {
+        float *block;
+        const uint8_t *rec;
+    } * decoded;
+    size_t ndecoded, decoded_cap;
+    struct pio__codec_scratch scratch;
 };
+
+/* A block for the decoded arrays of a frame read from rec, kept until
+ * release. */
+static float *decoded_block(pio_frame_stream *s, uint64_t natoms, const uint8_t *rec)
+{
+    if (s->ndecoded == s->decoded_cap) {
+        size_t cap = s->decoded_cap ? s->decoded_cap * 2 : 8;
+        struct decoded *n = realloc(s->decoded, cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        s->decoded = n;
+        s->decoded_cap = cap;
+    }
+    float *b = malloc((size_t)natoms * 36 + 64);
+    if (b)
+        s->decoded[s->ndecoded++] = (struct decoded){b, rec};
+    return b;
+}
+
+/* The record frame f (decoded) came from, its block freed; NULL if none. */
+static const uint8_t *decoded_release(pio_frame_stream *s, const struct pio_frame *f)
+{
+    const float *a[3] = {(const float *)f->positions, (const float *)f->velocities,
+                         (const float *)f->forces};
+    for (size_t k = 0; k < s->ndecoded; k++)
+        for (int j = 0; j < 3; j++)
+            if (a[j] && a[j] >= s->decoded[k].block &&
+                a[j] < s->decoded[k].block + 9 * f->natoms + 16) {
+                const uint8_t *rec = s->decoded[k].rec;
+                free(s->decoded[k].block);
+                s->decoded[k] = s->decoded[--s->ndecoded];
+                return rec;
+            }
+    return NULL;
+}
 
 /* Read frames (the list, or first .. first + n - 1 when frames is NULL)
  * with a new set of reads: s->io and s->frames. */
@@ -215,8 +258,9 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
     s->last = i;
     struct holo_entry e;
     rc = pio__holo_entry(s->r, i, &e, err);
+    struct holo_coded cd;
     if (rc == 0)
-        rc = pio__holo_frame_view(s->r, i, &e, rec, e.length, out, err);
+        rc = pio__holo_frame_view(s->r, i, &e, rec, e.length, out, &cd, err);
     /* relaxed: the flag only saves rehashing (as in pio_reader_frame) */
     if (rc == 0 && s->verify &&
         !(s->r->checked && atomic_load_explicit(&s->r->checked[i], memory_order_relaxed))) {
@@ -225,6 +269,17 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, i, e.length, t0, 0);
         if (rc == 0 && s->r->checked)
             atomic_store_explicit(&s->r->checked[i], 1, memory_order_relaxed);
+    }
+    if (rc == 0 && (cd.codec[0] | cd.codec[1] | cd.codec[2])) {
+        /* into a block of its own, so views held at once differ */
+        float *b = decoded_block(s, out->natoms, rec);
+        if (!b)
+            rc = pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode it",
+                               s->r->path, (unsigned long long)i);
+        else if ((rc = pio__holo_decode(s->r, out, &cd, b, &s->scratch, err)) != 0) {
+            free(b);
+            s->ndecoded--;
+        }
     }
     if (rc != 0) {
         pio_io_ranges_release(s->io, rec);
@@ -271,7 +326,11 @@ PIO_API int pio_frame_stream_poll(pio_frame_stream *s, struct pio_frame *out, st
 PIO_API void pio_frame_stream_release(pio_frame_stream *s, const struct pio_frame *f)
 {
     /* The record starts HOLO_FRAME_HDR bytes before its positions. */
-    const uint8_t *rec = (const uint8_t *)f->positions - HOLO_FRAME_HDR;
+    const uint8_t *rec = (f->fields & PIO_FIELD_DECODED)
+                             ? decoded_release(s, f)
+                             : (const uint8_t *)f->positions - HOLO_FRAME_HDR;
+    if (!rec)
+        return;
     if (s->io)
         pio_io_ranges_release(s->io, rec);
     for (size_t i = 0; i < s->nretired; i++) /* a no-op where it is not theirs */
@@ -301,6 +360,10 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
         pio_io_file_close(&s->own);
     if (s->ino >= 0)
         close(s->ino);
+    for (size_t k = 0; k < s->ndecoded; k++)
+        free(s->decoded[k].block);
+    free(s->decoded);
+    pio__codec_scratch_free(&s->scratch);
     free(s->frames);
     free(s);
 }

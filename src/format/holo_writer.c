@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -91,6 +92,11 @@ struct pio_writer {
     bool final_on_disk;   /* the newest commit is FINAL and nothing followed it */
     uint64_t truncate_to; /* pio_writer_truncate: the view to commit (UINT64_MAX: none) */
     bool align_next;      /* the next commit ends on a block boundary (align_commit) */
+    /* compression (2.0 files that announce it): codec of each array */
+    uint32_t codec[3];
+    double precision;
+    int zlevel;
+    struct pio__codec_scratch scratch;
     uint64_t chain;
     uint64_t full_off, full_n;
     uint8_t full_head[32];
@@ -152,6 +158,7 @@ static void writer_free(pio_writer *w)
     free(w->entries);
     free(w->top_mem);
     free(w->meta);
+    pio__codec_scratch_free(&w->scratch);
     free(w);
 }
 
@@ -177,6 +184,13 @@ static pio_writer *writer_alloc(const char *path, const struct pio_writer_option
     if (opts && opts->size >=
                     offsetof(struct pio_writer_options, hash_threads) + sizeof(opts->hash_threads))
         w->hash_threads = opts->hash_threads;
+    if (opts && opts->size >= offsetof(struct pio_writer_options, level) + sizeof(opts->level)) {
+        memcpy(w->codec, opts->codec, sizeof(w->codec));
+        w->precision = opts->precision;
+        w->zlevel = opts->level;
+    }
+    if (w->precision == 0)
+        w->precision = 0.001;
     /* AUTO: PIO_IO_ENGINE, for programs that cannot pass options (an
      * unknown name there is ignored: pwrite). */
     const char *env = getenv("PIO_IO_ENGINE");
@@ -388,6 +402,33 @@ static int direct_wait(pio_writer *w)
     return w->flush.rc;
 }
 
+/* The options' codecs, checked: 0, PIO_EUSAGE or PIO_ENOTSUPPORTED. */
+static int check_codecs(const pio_writer *w, struct pio_error *err)
+{
+    bool any = false;
+    for (int a = 0; a < 3; a++) {
+        if (w->codec[a] > PIO_CODEC_LOSSLESS)
+            return pio_error_set(err, PIO_EUSAGE, "%s: codec %u unknown", w->path, w->codec[a]);
+        any |= w->codec[a] != 0;
+    }
+    if (!any)
+        return 0;
+    if (w->flags & PIO_WRITER_FORMAT_1)
+        return pio_error_set(err, PIO_EUSAGE, "%s: HOLO 1.x has no compression", w->path);
+    if (!pio__codec_built())
+        return pio_error_set(err, PIO_ENOTSUPPORTED,
+                             "%s: compression: this build has no zstd (libzstd-dev)", w->path);
+    if (!(w->precision > 0 && isfinite(w->precision)))
+        return pio_error_set(err, PIO_EUSAGE, "%s: precision %g nm: must be above 0", w->path,
+                             w->precision);
+    return 0;
+}
+
+static bool any_codec(const pio_writer *w)
+{
+    return (w->codec[0] | w->codec[1] | w->codec[2]) != 0;
+}
+
 PIO_API int pio_writer_create(pio_writer **out, const char *path,
                               const struct pio_writer_options *opts, struct pio_error *err)
 {
@@ -395,6 +436,11 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     pio_writer *w = writer_alloc(path, opts);
     if (!w)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    int crc = check_codecs(w, err);
+    if (crc != 0) {
+        writer_free(w);
+        return crc;
+    }
     int oflags =
         O_RDWR | O_CREAT | O_CLOEXEC | ((w->flags & PIO_WRITER_OVERWRITE) ? O_TRUNC : O_EXCL);
     w->fd = open(path, oflags | O_NONBLOCK, 0644); /* an existing FIFO must not block */
@@ -419,6 +465,8 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     uint8_t h[HOLO_HEADER_SIZE] = {0};
     memcpy(h, HOLO_MAGIC, 8);
     w->v2 = !(w->flags & PIO_WRITER_FORMAT_1);
+    if (any_codec(w))
+        holo_wr64(h + 16, HOLO_REQ_ZSTD);
     uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = w->v2 ? PIO_HOLO_VERSION_MINOR : 1;
     memcpy(h + 8, &major, 2);
     memcpy(h + 10, &minor, 2);
@@ -511,6 +559,15 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
     if (!w) {
         pio_reader_close(r);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    }
+    if ((rc = check_codecs(w, err)) != 0)
+        goto fail;
+    if (any_codec(w) && !(r->hdr.required & HOLO_REQ_ZSTD)) {
+        rc = pio_error_set(err, PIO_EUSAGE,
+                           "%s: the file was created without compression; appended frames "
+                           "cannot be compressed",
+                           path);
+        goto fail;
     }
     memcpy(w->salt, r->hdr.salt, 16);
     w->nframes = w->committed_frames = w->cap = r->nframes;
@@ -722,9 +779,54 @@ struct rec {
     struct iovec iov[9];
     int n;
     struct pio_scalar *sc;
+    uint8_t *coded[3]; /* compressed arrays: header, payload, padding */
     struct holo_frame_layout lay;
     const struct pio_frame *f;
 };
+
+static void rec_free(struct rec *r)
+{
+    free(r->sc);
+    r->sc = NULL;
+    for (int a = 0; a < 3; a++) {
+        free(r->coded[a]);
+        r->coded[a] = NULL;
+    }
+}
+
+/* Encode array a of frame f (codec w->codec[a]) into r->coded[a]: its
+ * 16-byte header, the payload, zero padding to 64; *size gets it all. */
+static int rec_encode(pio_writer *w, const struct pio_frame *f, int a, const float (*xyz)[3],
+                      uint64_t seq, struct rec *r, uint64_t *size, struct pio_error *err)
+{
+    static const char *const what[3] = {"positions", "velocities", "forces"};
+    size_t bound = pio__codec_bound(f->natoms);
+    r->coded[a] = calloc(1, (size_t)holo_pad64(HOLO_CODED_HDR + bound));
+    if (!r->coded[a])
+        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to compress it", w->path,
+                             OFFX(seq));
+    size_t len = 0;
+    uint64_t bad = 0;
+    int rc = pio__codec_encode(w->codec[a], xyz, f->natoms, w->precision, w->zlevel,
+                               r->coded[a] + HOLO_CODED_HDR, bound, &len, &bad, &w->scratch);
+    if (rc == PIO_ELIMIT)
+        return pio_error_set(err, rc,
+                             "%s: frame %llu: %s of atom %llu (%g, %g, %g) cannot be stored "
+                             "lossy at %g nm (not finite, or past 2^31 precisions)",
+                             w->path, OFFX(seq), what[a], OFFX(bad), xyz[bad][0], xyz[bad][1],
+                             xyz[bad][2], w->precision);
+    if (rc != 0)
+        return pio_error_set(err, rc, "%s: frame %llu: compressing %s: %s", w->path, OFFX(seq),
+                             what[a], pio_strerror(rc));
+    if (len > UINT32_MAX)
+        return pio_error_set(err, PIO_ELIMIT, "%s: frame %llu: %s compress to %zu bytes", w->path,
+                             OFFX(seq), what[a], len);
+    holo_wr32(r->coded[a], (uint32_t)len);
+    double p = w->codec[a] == PIO_CODEC_LOSSY ? w->precision : 0;
+    memcpy(r->coded[a] + 8, &p, 8);
+    *size = holo_pad64(HOLO_CODED_HDR + len);
+    return 0;
+}
 
 /* Check frame f and build its record as frame number `seq`. */
 static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, struct rec *r,
@@ -752,8 +854,7 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
         for (uint32_t i = 0; i < f->nscalars; i++) {
             size_t nl = strnlen(f->scalars[i].name, PIO_SCALAR_NAME_SIZE);
             if (nl == PIO_SCALAR_NAME_SIZE) {
-                free(r->sc);
-                r->sc = NULL;
+                rec_free(r);
                 return pio_error_set(err, PIO_EUSAGE,
                                      "%s: frame %llu: scalar %u name longer than 23 characters",
                                      w->path, OFFX(seq), i);
@@ -761,6 +862,21 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
             memcpy(r->sc[i].name, f->scalars[i].name, nl);
             r->sc[i].value = f->scalars[i].value;
         }
+    }
+    /* compressed arrays first: their sizes make the record's length */
+    const float(*arrays[3])[3] = {f->positions, f->velocities, f->forces};
+    uint64_t coded_size[3] = {0, 0, 0};
+    uint32_t codecs = 0;
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a] || !w->codec[a])
+            continue;
+        int rc = rec_encode(w, f, a, arrays[a], seq, r, &coded_size[a], err);
+        if (rc != 0) {
+            rec_free(r);
+            return rc;
+        }
+        codecs |= w->codec[a] << (8 * a);
+        r->lay.length += coded_size[a] - r->lay.array_bytes;
     }
     uint8_t *hdr = r->hdr;
     holo_put_rec_header(hdr, HOLO_REC_FRAME, r->lay.length, seq, w->salt);
@@ -772,16 +888,20 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
     if (fields & PIO_FIELD_BOX)
         memcpy(hdr + 96, f->box, 72);
     holo_wr32(hdr + 168, 1);
+    holo_wr32(hdr + 172, codecs);
 
     static const uint8_t zeros[64];
     size_t abytes = (size_t)(f->natoms * 12), apad = (size_t)(r->lay.array_bytes - abytes);
     size_t sbytes = (size_t)f->nscalars * HOLO_SCALAR_SIZE;
     size_t spad = (size_t)(holo_pad64(sbytes) - sbytes);
     r->iov[r->n++] = (struct iovec){hdr, HOLO_FRAME_HDR};
-    const void *arrays[3] = {f->positions, f->velocities, f->forces};
     for (int a = 0; a < 3; a++) {
         if (!arrays[a])
             continue;
+        if (r->coded[a]) {
+            r->iov[r->n++] = (struct iovec){r->coded[a], (size_t)coded_size[a]};
+            continue;
+        }
         r->iov[r->n++] = (struct iovec){(void *)arrays[a], abytes};
         r->iov[r->n++] = (struct iovec){(void *)zeros, apad};
     }
@@ -863,7 +983,7 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
     if ((rc = rec_prepare(w, f, w->nframes, &r, err)) != 0)
         return rc;
     if ((rc = write_meta(w, err)) != 0) {
-        free(r.sc);
+        rec_free(&r);
         return rc;
     }
     uint8_t *hdr = r.hdr;
@@ -889,7 +1009,7 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
          * cache, submit, and hash the next frame while this one is written. */
         uint8_t *buf = pio_io_wq_get(w->wq, (size_t)r.lay.length, &rc);
         if (!buf) {
-            free(r.sc);
+            rec_free(&r);
             w->failed = rc;
             return pio_error_set(err, rc, "%s: frame %llu: no staging buffer: %s", w->path,
                                  OFFX(w->nframes), pio_strerror(rc));
@@ -925,7 +1045,7 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         rec_hash(&r);
         rc = pio__holo_pwritev_all(w->fd, r.iov, r.n, w->end);
     }
-    free(r.sc);
+    rec_free(&r);
     if (rc != 0) {
         /* Take the partial record back; committed bytes are untouched. */
         if (ftruncate(w->fd, (off_t)w->end) != 0)
@@ -1098,7 +1218,7 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
                 rc = rec_commit(w, &recs[k], err);
         }
         for (size_t k = 0; k < ready; k++)
-            free(recs[k].sc);
+            rec_free(&recs[k]);
         pio_tm_end(PIO_OP_WRITE, w->io.engine, (uint64_t)w->fd, frame, w->end - end0, t0, rc);
         if (rc == 0)
             start_writeback(w);

@@ -31,6 +31,13 @@ grep -q 'this build has no NetCDF (libnetcdf-dev)' "$T/err" || fail "ncdf messag
 [ ! -e "$T/a.ncdf" ] || fail "an .ncdf output was left behind"
 "$P" formats | grep -q '^ncdf .*(unavailable: this build has no NetCDF (libnetcdf-dev))' ||
     fail "formats does not say NetCDF is unavailable: $("$P" formats)"
+# compression: refused, naming zstd (writing, and opening a compressed file)
+rc=0; "$P" convert "$T/a.holo" "$T/c.holo" --compress lossy 2>"$T/err" || rc=$?
+[ "$rc" = 69 ] || fail "convert --compress: exit $rc, wanted 69: $(cat "$T/err")"
+grep -q 'zstd' "$T/err" || fail "compress message: $(cat "$T/err")"
+rc=0; "$P" info "$SRC/tests/data/sample_v2_0_lossy.holo" >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" = 69 ] || fail "info of a compressed file: exit $rc, wanted 69: $(cat "$T/err")"
+grep -q 'no zstd' "$T/err" || fail "open message: $(cat "$T/err")"
 # io_uring asked for: read through pread, and said so
 "$P" verify "$T/a.holo" --engine uring >"$T/out" 2>"$T/err" || fail "verify --engine uring: $(cat "$T/err")"
 grep -q ', pread)' "$T/out" || fail "verify did not fall back to pread: $(cat "$T/out")"

@@ -1,0 +1,65 @@
+#!/bin/sh
+# prismio convert --compress: XTC -> HOLO lossy -> XTC gives the same bytes
+# for every bundled XTC, and the HOLO is far smaller than raw; lossless
+# keeps a TRR's every bit; info names the codecs; usage errors (64); a
+# build without zstd says so (69).
+# usage: test_compress_cli.sh PRISMIO DATA_DIR
+. "$(dirname "$0")/harness.sh"
+P=$1
+D=$2
+
+rc=$(code "$P" convert "$D/peptide.xtc" "$T/probe.holo" --compress lossy)
+if [ "$rc" = 69 ]; then # a build without zstd: says so, and nothing else to check
+    grep -q 'zstd' "$T/err" || bad "no zstd: the message says why: $(cat "$T/err")"
+    [ ! -e "$T/probe.holo" ] || bad "no zstd: an output was left behind"
+    echo "cli compress: this build has no zstd (exit 69, said so)"
+    exit $fail
+fi
+[ "$rc" = 0 ] || bad "convert --compress lossy: exit $rc: $(cat "$T/err")"
+
+for x in peptide solvated; do
+    "$P" convert "$D/$x.xtc" "$T/$x.holo" --compress lossy --quiet || bad "$x: convert --compress lossy"
+    "$P" convert "$D/$x.xtc" "$T/$x.raw.holo" --quiet || bad "$x: convert raw"
+    "$P" verify "$T/$x.holo" >/dev/null || bad "$x: verify the compressed file"
+    "$P" convert "$T/$x.holo" "$T/$x.xtc" --quiet || bad "$x: back to XTC"
+    cmp -s "$T/$x.xtc" "$D/$x.xtc" || bad "$x: XTC -> HOLO lossy -> XTC differs"
+    c=$(wc -c <"$T/$x.holo")
+    r=$(wc -c <"$T/$x.raw.holo")
+    [ $((c * 2)) -lt "$r" ] || bad "$x: lossy $c bytes, raw $r"
+    "$P" info "$T/$x.holo" | grep -q '^codecs: *positions lossy (0.001 nm); .* smaller than raw$' ||
+        bad "$x: info codecs: $("$P" info "$T/$x.holo" | grep codecs)"
+    "$P" info "$T/$x.holo" --json | grep -q '"codecs":{"positions":"lossy"},"precision":0.001' ||
+        bad "$x: info --json codecs"
+done
+
+"$P" convert "$D/water.trr" "$T/w.holo" --compress lossless --quiet || bad "lossless"
+"$P" convert "$D/water.trr" "$T/wr.holo" --quiet || bad "raw"
+for f in 0 9 19; do
+    "$P" dump "$T/w.holo" --frame $f >"$T/a" && "$P" dump "$T/wr.holo" --frame $f >"$T/b" &&
+        cmp -s "$T/a" "$T/b" || bad "lossless frame $f differs from raw"
+done
+"$P" info "$T/w.holo" | grep -q 'positions lossless, velocities lossless, forces lossless' ||
+    bad "lossless info: $("$P" info "$T/w.holo" | grep codecs)"
+# recompression, holo -> holo, and back to raw
+"$P" convert "$T/w.holo" "$T/w2.holo" --compress lossy --precision 100 --level 9 --quiet ||
+    bad "recompress"
+"$P" info "$T/w2.holo" | grep -q 'positions lossy (0.01 nm)' || bad "recompress at 0.01 nm"
+"$P" convert "$T/w2.holo" "$T/w3.holo" --quiet && "$P" info "$T/w3.holo" | grep -q '^codecs' &&
+    bad "convert without --compress writes raw records"
+
+# the bundled compressed sample (made from sample_v2_0.holo): verifies,
+# and its frames are the raw sample's within 0.0005 nm
+"$P" verify "$D/sample_v2_0_lossy.holo" >/dev/null || bad "verify sample_v2_0_lossy.holo"
+"$P" dump "$D/sample_v2_0.holo" --frame 5 >"$T/raw.csv" &&
+    "$P" dump "$D/sample_v2_0_lossy.holo" --frame 5 >"$T/lossy.csv" || bad "dump the samples"
+paste -d, "$T/raw.csv" "$T/lossy.csv" | tail -n +2 | awk -F, '
+    { for (c = 2; c <= 4; c++) { d = $c - $(c + 10); if (d < 0) d = -d; if (d > m) m = d }
+      for (c = 5; c <= 10; c++) if ($c != $(c + 10)) bad = 1 }
+    END { if (m > 0.0005 + 1e-6 || bad) exit 1 }' || bad "the lossy sample's frame 5 is off"
+
+[ "$(code "$P" convert "$D/peptide.xtc" "$T/x.xtc" --compress lossy)" = 64 ] || bad "--compress to XTC"
+[ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --level 3)" = 64 ] || bad "--level alone"
+[ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --compress zip)" = 64 ] || bad "--compress zip"
+
+[ $fail = 0 ] && echo "cli compress: all checks passed"
+exit $fail
