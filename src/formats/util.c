@@ -162,8 +162,13 @@ int pio__infile_open(struct infile *in, const char *path, struct pio_error *err)
     if (in->fd < 0)
         return pio_error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno ? errno : EINVAL;
+    if (fstat(in->fd, &st) != 0) { /* (st is not filled then) */
+        int e = errno;
+        close(in->fd);
+        return pio_error_set(err, -e, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
         close(in->fd);
         return pio_error_set(err, -e, "%s: not a regular file", path);
     }
