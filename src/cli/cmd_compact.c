@@ -156,10 +156,18 @@ int cmd_compact(int argc, char **argv)
     struct pio_error e = {0};
     struct pio_source src;
     struct pio_sink sink;
+    struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+    /* a compressed file's copy is compressed the way its first frame is */
+    pio_reader *r;
+    if (pio_reader_open(&r, in, NULL, NULL) == 0) {
+        for (uint64_t i = 0; i < pio_reader_nframes(r); i++)
+            if (pio_reader_frame_codecs(r, i, wo.codec, &wo.precision) == 0)
+                break;
+        pio_reader_close(r);
+    }
     int rc = pio_source_holo(&src, in, NULL, 0, &e);
     if (rc != 0)
         return cli_fail("compact", rc, &e);
-    struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
     ko.flags = overwrite ? PIO_SINK_OVERWRITE : 0;
     wo.flags = overwrite ? PIO_WRITER_OVERWRITE : 0;

@@ -159,6 +159,17 @@ int pio__codec_encode(unsigned codec, const float (*xyz)[3], uint64_t natoms, do
     return 0;
 }
 
+bool pio__codec_payload_ok(const uint8_t *in, size_t len, uint64_t natoms)
+{
+    if (natoms > SIZE_MAX / 12)
+        return false;
+    size_t bytes = (size_t)natoms * 12;
+    if (bytes > ((size_t)64 << 20) && bytes / 1024 > len)
+        return false;
+    return ZSTD_getFrameContentSize(in, len) == (unsigned long long)bytes &&
+           ZSTD_findFrameCompressedSize(in, len) == len;
+}
+
 int pio__codec_decode(unsigned codec, const uint8_t *in, size_t len, uint64_t natoms,
                       double precision, float (*dst)[3], struct pio__codec_scratch *s)
 {
@@ -169,8 +180,7 @@ int pio__codec_decode(unsigned codec, const uint8_t *in, size_t len, uint64_t na
     size_t n = (size_t)natoms, bytes = n * 12;
     /* one frame, of exactly the size the atom count says, before anything
      * is allocated or written */
-    if (ZSTD_getFrameContentSize(in, len) != (unsigned long long)bytes ||
-        ZSTD_findFrameCompressedSize(in, len) != len)
+    if (!pio__codec_payload_ok(in, len, natoms))
         return PIO_ECORRUPT;
     uint8_t *sh = scratch_get(s, bytes);
     if (!sh)

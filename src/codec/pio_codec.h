@@ -67,6 +67,13 @@ int pio__codec_encode(unsigned codec, const float (*xyz)[3], uint64_t natoms, do
                       int level, uint8_t *out, size_t cap, size_t *len, uint64_t *bad,
                       struct pio__codec_scratch *s);
 
+/* Whether `in` (len bytes) is one payload of natoms triples: a zstd
+ * frame ending exactly at len, of content size 12 * natoms, and not more
+ * than 1024 times its own size above 64 MiB (a frame of a few bytes cannot
+ * claim gigabytes). What a record's structural check asks, before any
+ * buffer is sized by natoms. Without zstd: false. */
+bool pio__codec_payload_ok(const uint8_t *in, size_t len, uint64_t natoms);
+
 /* Decode a payload of len bytes into natoms triples at dst (12 * natoms
  * bytes). 0, PIO_ECORRUPT (not a zstd frame of exactly 12 * natoms
  * bytes, or one that does not decode), PIO_ENOTSUPPORTED, -ENOMEM. */

@@ -92,7 +92,8 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
                          const uint8_t *rec, uint64_t avail, struct pio_frame *out,
                          struct holo_coded *coded, struct pio_error *err);
 /* Decode frame f's coded arrays (cd from pio__holo_frame_view) into dst
- * (room for 3 arrays of natoms triples, array a at dst + 3 a natoms),
+ * (room for holo_coded_count(cd) arrays of natoms triples, one after the
+ * other),
  * pointing f's arrays there and setting PIO_FIELD_DECODED: 0, or
  * PIO_ECORRUPT naming the file, frame, array and offset. */
 int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,

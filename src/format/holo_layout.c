@@ -248,6 +248,13 @@ int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t l
                                  "%s: frame %llu at offset 0x%llx: arrays past the record's "
                                  "length %llu",
                                  path, OFFX(seq), OFFX(off), OFFX(len));
+        /* the payload must be what the atom count says (nothing is sized
+         * by natoms before this) */
+        if (c != 0 && !pio__codec_payload_ok(cd.payload[a], (size_t)cd.len[a], natoms))
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: coded array at offset 0x%llx "
+                                 "is not a payload of %llu atoms",
+                                 path, OFFX(seq), OFFX(off), OFFX(off + at), OFFX(natoms));
         at += size;
     }
     uint64_t want = at + holo_pad64((uint64_t)nscalars * HOLO_SCALAR_SIZE);

@@ -160,6 +160,10 @@ struct holo_coded {
     uint64_t at[3]; /* record offset of each coded array's header */
     double precision[3];
 };
+static inline size_t holo_coded_count(const struct holo_coded *cd)
+{
+    return (size_t)(cd->codec[0] != 0) + (cd->codec[1] != 0) + (cd->codec[2] != 0);
+}
 int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
                           uint64_t seq, struct pio_frame *out, struct pio_error *err);
 int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,

@@ -534,10 +534,11 @@ int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo
 {
     static const char *const what[3] = {"positions", "velocities", "forces"};
     const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
+    size_t k = 0; /* the coded arrays one after the other in dst */
     for (int a = 0; a < 3; a++) {
         if (!cd->codec[a])
             continue;
-        float(*out)[3] = (float(*)[3])(dst + (size_t)a * 3 * f->natoms);
+        float(*out)[3] = (float(*)[3])(dst + k++ * 3 * f->natoms);
         int rc = pio__codec_decode(cd->codec[a], cd->payload[a], (size_t)cd->len[a], f->natoms,
                                    cd->precision[a], out, s);
         if (rc != 0)
@@ -591,9 +592,10 @@ static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct ho
         free(t);
         t = NULL;
     }
-    size_t need = (size_t)f->natoms * 36 + 64;
+    size_t need = (size_t)f->natoms * 12 * holo_coded_count(cd) + 64;
     unsigned k = t ? t->next++ % DECODE_RING : 0;
-    if (t && t->cap[k] < need) {
+    if (t && (t->cap[k] < need || t->cap[k] > 4 * need + ((size_t)1 << 20))) {
+        /* sized to this frame: a ring of huge frames shrinks again */
         free(t->slot[k]);
         t->cap[k] = 0;
         if ((t->slot[k] = malloc(need)))
@@ -618,8 +620,19 @@ int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const struct holo_
     return 0;
 }
 
+static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
+                        struct pio_error *err);
+
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err)
+{
+    return reader_frame(r, i, out, true, err);
+}
+
+/* A frame view; a compressed frame's arrays decoded if `decode`, else left
+ * NULL (its structure and, with PIO_READER_CHECK_FRAMES, hash checked). */
+static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
+                        struct pio_error *err)
 {
     if (i >= r->nframes)
         return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
@@ -640,7 +653,7 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
         if ((rc = pio__holo_frame_checksum(r, i, &e, r->map + off, err)) == 0)
             atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
     }
-    if (rc == 0 && (cd.codec[0] | cd.codec[1] | cd.codec[2]))
+    if (rc == 0 && decode && holo_coded_count(&cd))
         rc = decode_ring(r, out, &cd, err);
     return rc;
 }
@@ -858,7 +871,7 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
 PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_error *err)
 {
     struct pio_frame f;
-    int rc = pio_reader_frame(r, i, &f, err);
+    int rc = reader_frame(r, i, &f, false, err); /* the stored bytes: nothing decoded */
     if (rc != 0 || (r->checked && r->checked[i]))
         return rc;
     struct holo_entry e;
@@ -1132,12 +1145,13 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
         if (pio__holo_entry(r, i, &e, NULL) != 0)
             continue;
         m = PIO_MAX(m, e.length);
-        /* a compressed record is shorter than its atoms: its header says */
-        if (coded && e.length >= HOLO_FRAME_HDR && e.offset <= r->size - e.length) {
-            uint64_t n = holo_rd64(r->map + e.offset + 64);
-            if (n <= PIO_HOLO_MAX_ATOMS)
-                natoms = PIO_MAX(natoms, n);
-        }
+        /* a compressed record is shorter than its atoms: its header says,
+         * once the record's structure (payload sizes included) holds */
+        struct pio_frame f;
+        if (coded && e.offset <= r->size &&
+            pio__holo_frame_view(r, i, &e, r->map + e.offset, r->size - e.offset, &f, NULL, NULL) ==
+                0)
+            natoms = PIO_MAX(natoms, f.natoms);
     }
     if (coded)
         return natoms;

@@ -71,6 +71,10 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
         goto out;
     }
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT; /* O_EXCL: never another's file */
+    /* a compressed file stays compressed, as its first readable frame is */
+    for (uint64_t i = 0; i < pio_reader_nframes(r); i++)
+        if (pio_reader_frame_codecs(r, i, o.codec, &o.precision) == 0)
+            break;
     for (int k = 0; k < 16; k++) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -42,6 +42,7 @@ struct pio_frame_stream {
      * and the record they came from (its scalars are still viewed) */
     struct decoded {
         float *block;
+        size_t nfloats;
         const uint8_t *rec;
     } * decoded;
     size_t ndecoded, decoded_cap;
@@ -50,7 +51,8 @@ struct pio_frame_stream {
 
 /* A block for the decoded arrays of a frame read from rec, kept until
  * release. */
-static float *decoded_block(pio_frame_stream *s, uint64_t natoms, const uint8_t *rec)
+static float *decoded_block(pio_frame_stream *s, uint64_t natoms, size_t narrays,
+                            const uint8_t *rec)
 {
     if (s->ndecoded == s->decoded_cap) {
         size_t cap = s->decoded_cap ? s->decoded_cap * 2 : 8;
@@ -60,9 +62,10 @@ static float *decoded_block(pio_frame_stream *s, uint64_t natoms, const uint8_t 
         s->decoded = n;
         s->decoded_cap = cap;
     }
-    float *b = malloc((size_t)natoms * 36 + 64);
+    size_t nfloats = (size_t)natoms * 3 * narrays;
+    float *b = malloc(nfloats * sizeof(float) + 64);
     if (b)
-        s->decoded[s->ndecoded++] = (struct decoded){b, rec};
+        s->decoded[s->ndecoded++] = (struct decoded){b, nfloats, rec};
     return b;
 }
 
@@ -74,7 +77,8 @@ static const uint8_t *decoded_release(pio_frame_stream *s, const struct pio_fram
     for (size_t k = 0; k < s->ndecoded; k++)
         for (int j = 0; j < 3; j++)
             if (a[j] && a[j] >= s->decoded[k].block &&
-                a[j] < s->decoded[k].block + 9 * f->natoms + 16) {
+                (a[j] < s->decoded[k].block + s->decoded[k].nfloats ||
+                 (s->decoded[k].nfloats == 0 && a[j] == s->decoded[k].block))) {
                 const uint8_t *rec = s->decoded[k].rec;
                 free(s->decoded[k].block);
                 s->decoded[k] = s->decoded[--s->ndecoded];
@@ -270,9 +274,9 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         if (rc == 0 && s->r->checked)
             atomic_store_explicit(&s->r->checked[i], 1, memory_order_relaxed);
     }
-    if (rc == 0 && (cd.codec[0] | cd.codec[1] | cd.codec[2])) {
+    if (rc == 0 && holo_coded_count(&cd)) {
         /* into a block of its own, so views held at once differ */
-        float *b = decoded_block(s, out->natoms, rec);
+        float *b = decoded_block(s, out->natoms, holo_coded_count(&cd), rec);
         if (!b)
             rc = pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode it",
                                s->r->path, (unsigned long long)i);

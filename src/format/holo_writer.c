@@ -418,9 +418,9 @@ static int check_codecs(const pio_writer *w, struct pio_error *err)
     if (!pio__codec_built())
         return pio_error_set(err, PIO_ENOTSUPPORTED,
                              "%s: compression: this build has no zstd (libzstd-dev)", w->path);
-    if (!(w->precision > 0 && isfinite(w->precision)))
-        return pio_error_set(err, PIO_EUSAGE, "%s: precision %g nm: must be above 0", w->path,
-                             w->precision);
+    if (!(w->precision > 0 && w->precision < 1e30)) /* what readers accept */
+        return pio_error_set(err, PIO_EUSAGE, "%s: precision %g nm: must be above 0 and below 1e30",
+                             w->path, w->precision);
     return 0;
 }
 

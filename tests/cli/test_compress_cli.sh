@@ -57,6 +57,11 @@ paste -d, "$T/raw.csv" "$T/lossy.csv" | tail -n +2 | awk -F, '
       for (c = 5; c <= 10; c++) if ($c != $(c + 10)) bad = 1 }
     END { if (m > 0.0005 + 1e-6 || bad) exit 1 }' || bad "the lossy sample's frame 5 is off"
 
+# compact and recover --drop-damaged keep a file compressed
+"$P" compact "$T/peptide.holo" "$T/pc.holo" --quiet || bad "compact a compressed file"
+"$P" info "$T/pc.holo" | grep -q 'positions lossy (0.001 nm)' || bad "compact kept the codecs"
+[ "$(wc -c <"$T/pc.holo")" -le "$(wc -c <"$T/peptide.holo")" ] || bad "compact grew the file"
+
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.xtc" --compress lossy)" = 64 ] || bad "--compress to XTC"
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --level 3)" = 64 ] || bad "--level alone"
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --compress zip)" = 64 ] || bad "--compress zip"
