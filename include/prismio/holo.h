@@ -319,6 +319,19 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r);
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err);
 
+/*
+ * Frame i with its arrays in the caller's buffers: each of xyz[0..2]
+ * (positions, velocities, forces) room for cap_atoms triples, or NULL to
+ * leave that array out (out's pointer is then NULL). Raw arrays are
+ * copied, compressed ones decoded straight there: no reader-owned buffer
+ * is used, so the arrays live as long as the caller's. *out's other
+ * fields as pio_reader_frame's (scalars point into the mapping). Returns
+ * 0; -ENOSPC (the frame has more than cap_atoms atoms: out->natoms says
+ * how many); or pio_reader_frame's errors. Thread-safe.
+ */
+PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const xyz[3])[3],
+                                  uint64_t cap_atoms, struct pio_frame *out, struct pio_error *err);
+
 /* How frame i's arrays are stored: codec[0..2] of positions, velocities
  * and forces (enum pio_codec; NONE for an absent array) and the lossy
  * precision (0 if none is lossy). 0, -ERANGE, or PIO_ECORRUPT for a record

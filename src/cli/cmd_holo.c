@@ -378,13 +378,37 @@ int cmd_info(int argc, char **argv)
 
 /* ---- verify ---- */
 
+/* verify --decode: every frame's arrays into buffers of the largest
+ * frame's size (compressed ones decoded there; raw ones copied). */
+static int decode_all(pio_reader *r, struct pio_error *e)
+{
+    uint64_t cap = pio_reader_natoms_bound(r), n = pio_reader_nframes(r);
+    float(*buf)[3] = malloc((size_t)(cap ? cap : 1) * 36);
+    if (!buf) {
+        snprintf(e->message, sizeof(e->message), "out of memory for %llu atoms",
+                 (unsigned long long)cap);
+        return -ENOMEM;
+    }
+    float(*const xyz[3])[3] = {buf, buf + cap, buf + 2 * cap};
+    int rc = 0;
+    for (uint64_t i = 0; i < n && rc == 0; i++) {
+        struct pio_frame f;
+        rc = pio_reader_frame_into(r, i, xyz, cap, &f, e);
+    }
+    free(buf);
+    return rc;
+}
+
 int cmd_verify(int argc, char **argv)
 {
     uint64_t threads = 0;
-    bool direct = false;
+    bool direct = false, decode = false;
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
     struct cli_opt opts[] = {
         CLI_OPT_U64("threads", &threads, "N", 0, 1024, "hashing threads (default 0: all cores)"),
+        CLI_OPT_FLAG("decode", 0, &decode,
+                     "also decode every frame of a compressed file (checksums cover the "
+                     "stored bytes; this checks that they decode)"),
         CLI_OPTS_READER(&ro.engine, &direct),
         CLI_OPT_END,
     };
@@ -415,8 +439,10 @@ int cmd_verify(int argc, char **argv)
     struct pio_io_info io;
     pio_reader_io_info(r, &io);
     rc = pio_reader_verify(r, (unsigned)threads, &e);
-    double dt = cli_now() - t0;
     uint64_t nframes = pio_reader_nframes(r);
+    if (rc == 0 && decode)
+        rc = decode_all(r, &e);
+    double dt = cli_now() - t0;
     pio_reader_close(r);
     struct stat st;
     uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
@@ -424,8 +450,8 @@ int cmd_verify(int argc, char **argv)
         cli_err("verify", "%s", e.message);
         return rc == PIO_ECORRUPT || rc == PIO_ECHECKSUM ? EXIT_INTEGRITY : cli_exit_code(rc);
     }
-    printf("%s: OK, %llu frames, %llu bytes verified in %.3f s (%.2f GB/s, %s%s)\n", path,
-           (unsigned long long)nframes, (unsigned long long)size, dt,
+    printf("%s: OK, %llu frames, %llu bytes verified%s in %.3f s (%.2f GB/s, %s%s)\n", path,
+           (unsigned long long)nframes, (unsigned long long)size, decode ? " and decoded" : "", dt,
            (double)size / (dt > 0 ? dt : 1e-9) / 1e9, pio_io_engine_name(io.engine),
            io.direct ? " + O_DIRECT" : "");
     if (io.note[0])

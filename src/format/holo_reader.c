@@ -582,8 +582,7 @@ static void decode_key_make(void)
     decode_key_ok = pthread_key_create(&decode_key, decode_tls_free) == 0;
 }
 
-static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
-                       struct pio_error *err)
+static struct decode_tls *decode_tls_get(void)
 {
     pthread_once(&decode_once, decode_key_make);
     struct decode_tls *t = decode_key_ok ? pthread_getspecific(decode_key) : NULL;
@@ -592,6 +591,20 @@ static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct ho
         free(t);
         t = NULL;
     }
+    return t;
+}
+
+/* The calling thread's codec scratch (zstd contexts), or NULL. */
+static struct pio__codec_scratch *decode_scratch(void)
+{
+    struct decode_tls *t = decode_tls_get();
+    return t ? &t->scratch : NULL;
+}
+
+static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
+                       struct pio_error *err)
+{
+    struct decode_tls *t = decode_tls_get();
     size_t need = (size_t)f->natoms * 12 * holo_coded_count(cd) + 64;
     unsigned k = t ? t->next++ % DECODE_RING : 0;
     if (t && (t->cap[k] < need || t->cap[k] > 4 * need + ((size_t)1 << 20))) {
@@ -656,6 +669,57 @@ static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, 
     if (rc == 0 && decode && holo_coded_count(&cd))
         rc = decode_ring(r, out, &cd, err);
     return rc;
+}
+
+PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const xyz[3])[3],
+                                  uint64_t cap_atoms, struct pio_frame *out, struct pio_error *err)
+{
+    if (i >= r->nframes)
+        return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
+                             OFFX(i), OFFX(r->nframes));
+    struct holo_entry e;
+    struct holo_coded cd;
+    int rc = pio__holo_entry(r, i, &e, err);
+    if (rc == 0 && e.offset > r->size)
+        rc = pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end", r->path,
+                           OFFX(i), OFFX(e.offset));
+    if (rc == 0)
+        rc = pio__holo_frame_view(r, i, &e, r->map + e.offset, r->size - e.offset, out, &cd, err);
+    if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
+        if ((rc = pio__holo_frame_checksum(r, i, &e, r->map + e.offset, err)) == 0)
+            atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
+    }
+    if (rc != 0)
+        return rc;
+    if (out->natoms > cap_atoms)
+        return pio_error_set(err, -ENOSPC, "%s: frame %llu has %llu atoms, the buffers hold %llu",
+                             r->path, OFFX(i), OFFX(out->natoms), OFFX(cap_atoms));
+    const float(**arr[3])[3] = {&out->positions, &out->velocities, &out->forces};
+    struct pio__codec_scratch *s = NULL;
+    for (int a = 0; a < 3; a++) {
+        bool present = *arr[a] || cd.codec[a];
+        if (!xyz[a] || !present) {
+            *arr[a] = NULL;
+            continue;
+        }
+        if (!cd.codec[a]) {
+            memcpy(xyz[a], *arr[a], (size_t)out->natoms * 12);
+        } else {
+            if (!s && !(s = decode_scratch()))
+                return pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+            struct holo_coded one = {{0}, {NULL}, {0}, {0}, {0}};
+            one.codec[a] = cd.codec[a];
+            one.payload[a] = cd.payload[a];
+            one.len[a] = cd.len[a];
+            one.at[a] = cd.at[a];
+            one.precision[a] = cd.precision[a];
+            if ((rc = pio__holo_decode(r, out, &one, (float *)xyz[a], s, err)) != 0)
+                return rc;
+        }
+        *arr[a] = (const float(*)[3])xyz[a];
+    }
+    out->fields &= ~(uint32_t)PIO_FIELD_DECODED; /* the caller's arrays */
+    return 0;
 }
 
 PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t codec[3],

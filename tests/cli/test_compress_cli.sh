@@ -20,7 +20,7 @@ fi
 for x in peptide solvated; do
     "$P" convert "$D/$x.xtc" "$T/$x.holo" --compress lossy --quiet || bad "$x: convert --compress lossy"
     "$P" convert "$D/$x.xtc" "$T/$x.raw.holo" --quiet || bad "$x: convert raw"
-    "$P" verify "$T/$x.holo" >/dev/null || bad "$x: verify the compressed file"
+    "$P" verify "$T/$x.holo" --decode | grep -q 'verified and decoded' || bad "$x: verify --decode"
     "$P" convert "$T/$x.holo" "$T/$x.xtc" --quiet || bad "$x: back to XTC"
     cmp -s "$T/$x.xtc" "$D/$x.xtc" || bad "$x: XTC -> HOLO lossy -> XTC differs"
     c=$(wc -c <"$T/$x.holo")

@@ -15,6 +15,7 @@
  *    writer usable; compression cannot be asked of a raw file's appends
  *    or of a 1.x file.
  */
+#include <errno.h>
 #include <math.h>
 
 #include "codec/pio_codec.h"
@@ -153,6 +154,23 @@ static void test_codec_file(const char *path, const char *cut, uint32_t pos_code
         pio_frame_stream_close(s);
     }
     CHECKF(pio_reader_verify(r, 1, &e) == 0, "verify: %s", e.message);
+    /* into the caller's buffers: the same values, nothing of the reader's */
+    uint64_t cap = pio_reader_natoms_bound(r);
+    float(*buf)[3] = malloc((size_t)cap * 36 + 12);
+    float(*const xyz[3])[3] = {buf, buf + cap, buf + 2 * cap};
+    for (uint64_t i = 0; i < N; i++) {
+        struct pio_frame f, g;
+        CHECK(pio_reader_frame_into(r, i, xyz, cap, &f, &e) == 0 && f.positions == xyz[0] &&
+              !(f.fields & PIO_FIELD_DECODED));
+        CHECK(pio_reader_frame(r, i, &g, &e) == 0 &&
+              memcmp(f.positions, g.positions, (size_t)g.natoms * 12) == 0 &&
+              (!g.forces || memcmp(f.forces, g.forces, (size_t)g.natoms * 12) == 0));
+    }
+    float(*const only_pos[3])[3] = {buf, NULL, NULL};
+    struct pio_frame f;
+    CHECK(pio_reader_frame_into(r, 3, only_pos, cap, &f, &e) == 0 && !f.velocities && !f.forces);
+    CHECK(pio_reader_frame_into(r, 3, xyz, 1, &f, &e) == -ENOSPC && f.natoms > 1);
+    free(buf);
     pio_reader_close(r);
 
     /* a payload byte changed, its record rehashed: the decoder says so */
@@ -172,6 +190,12 @@ static void test_codec_file(const char *path, const char *cut, uint32_t pos_code
            "corrupt payload: %d %s", rc, e.message);
     struct pio_frame f6;
     CHECK(pio_reader_frame(r, 6, &f6, &e) == 0 && frame_ok(&f6, 6, lossy));
+    float(*into)[3] = malloc(3 * 12 * (size_t)pio_reader_natoms_bound(r) + 12);
+    uint64_t icap = pio_reader_natoms_bound(r);
+    float(*const ixyz[3])[3] = {into, into + icap, into + 2 * icap};
+    CHECK(pio_reader_frame_into(r, 5, ixyz, icap, &f6, &e) == PIO_ECORRUPT); /* verify --decode */
+    CHECK(pio_reader_frame_into(r, 6, ixyz, icap, &f6, &e) == 0);
+    free(into);
     pio_reader_close(r);
     /* an atom count the payload does not hold (2^31 - 1): refused by the
      * record's structure, before anything is sized by it */
