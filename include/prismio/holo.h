@@ -325,7 +325,8 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
  * leave that array out (out's pointer is then NULL). Raw arrays are
  * copied, compressed ones decoded straight there: no reader-owned buffer
  * is used, so the arrays live as long as the caller's. *out's other
- * fields as pio_reader_frame's (scalars point into the mapping). Returns
+ * fields as pio_reader_frame's (scalars point into the mapping); with
+ * every buffer NULL, the header alone (nothing copied or decoded). Returns
  * 0; -ENOSPC (the frame has more than cap_atoms atoms: out->natoms says
  * how many); or pio_reader_frame's errors. Thread-safe.
  */

@@ -47,9 +47,10 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
     memset(fs, 0, sizeof(*fs));
     fs->all = ~0u;
     uint64_t n = pio_reader_nframes(r);
+    float(*const none[3])[3] = {NULL, NULL, NULL};
     for (uint64_t i = 0; i < n; i++) {
-        struct pio_frame f;
-        if (pio_reader_frame(r, i, &f, NULL) != 0)
+        struct pio_frame f; /* the header: a compressed frame is not decoded */
+        if (pio_reader_frame_into(r, i, none, 0, &f, NULL) != 0)
             continue;
         fs->any |= f.fields;
         fs->all &= f.fields;
@@ -60,10 +61,7 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
             pio_reader_frame_extent(r, i, &off, &len) == 0) {
             int arrays = 0;
             for (int a = 0; a < 3; a++) {
-                const void *p = a == 0   ? (const void *)f.positions
-                                : a == 1 ? (const void *)f.velocities
-                                         : (const void *)f.forces;
-                if (p) {
+                if (f.fields & (PIO_FIELD_POSITIONS << a)) {
                     fs->codecs[a] |= 1u << codec[a];
                     arrays++;
                 }

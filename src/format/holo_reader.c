@@ -691,7 +691,7 @@ PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const
     }
     if (rc != 0)
         return rc;
-    if (out->natoms > cap_atoms)
+    if (out->natoms > cap_atoms && (xyz[0] || xyz[1] || xyz[2]))
         return pio_error_set(err, -ENOSPC, "%s: frame %llu has %llu atoms, the buffers hold %llu",
                              r->path, OFFX(i), OFFX(out->natoms), OFFX(cap_atoms));
     const float(**arr[3])[3] = {&out->positions, &out->velocities, &out->forces};

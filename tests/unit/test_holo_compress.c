@@ -170,6 +170,9 @@ static void test_codec_file(const char *path, const char *cut, uint32_t pos_code
     struct pio_frame f;
     CHECK(pio_reader_frame_into(r, 3, only_pos, cap, &f, &e) == 0 && !f.velocities && !f.forces);
     CHECK(pio_reader_frame_into(r, 3, xyz, 1, &f, &e) == -ENOSPC && f.natoms > 1);
+    float(*const none[3])[3] = {NULL, NULL, NULL}; /* the header alone */
+    CHECK(pio_reader_frame_into(r, 3, none, 0, &f, &e) == 0 && f.natoms > 1 && !f.positions &&
+          !f.forces);
     free(buf);
     pio_reader_close(r);
 
