@@ -24,10 +24,11 @@
 extern "C" {
 #endif
 
-/* Format version this library writes (PIO_WRITER_FORMAT_1: 1.1); it
- * reads 1.x and 2.x. */
+/* Newest format version this library writes: 2.1 where a file has BLOCK
+ * records (pio_writer_options.keyframe), else 2.0 (PIO_WRITER_FORMAT_1:
+ * 1.1); it reads 1.x and 2.x. */
 #define PIO_HOLO_VERSION_MAJOR 2
-#define PIO_HOLO_VERSION_MINOR 0
+#define PIO_HOLO_VERSION_MINOR 1
 
 /* A HOLO file's first 8 bytes (docs/FORMAT.md), as a string literal. */
 #define PIO_HOLO_MAGIC       "\x89HOL\r\n\x1a\n"
@@ -151,10 +152,23 @@ struct pio_writer_options {
     uint32_t codec[3];
     double precision; /* lossy, nm (0: 0.001, XTC's) */
     int32_t level;    /* zstd level (0: 3) */
+    /* Compressed frames coded together in BLOCK records (HOLO 2.1) of up
+     * to `keyframe` frames: the first alone, each later one from the frame
+     * before it (about a third smaller than frames coded alone); a frame
+     * read at random costs one block's decode. 0: 32 where every array is
+     * compressed (and the file, when appending, has blocks), else 1; 1:
+     * each frame its own FRAME record (2.0). The writer holds up to
+     * keyframe - 1 frames in memory until the block is full or the next
+     * commit. A block is also cut where the atom count, arrays, box
+     * presence or scalar names change, and kept under 64 MiB per array. */
+    uint32_t keyframe;
+    /* Atoms per group in a block (0: 4096): reading some atoms decodes
+     * only the groups that hold them. */
+    uint32_t group_atoms;
 };
 #define PIO_WRITER_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL, 0, {0, 0, 0}, 0, 0                \
+        sizeof(struct pio_writer_options), 0, PIO_IO_AUTO, NULL, 0, {0, 0, 0}, 0, 0, 0, 0          \
     }
 
 /*
@@ -332,6 +346,30 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
  */
 PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const xyz[3])[3],
                                   uint64_t cap_atoms, struct pio_frame *out, struct pio_error *err);
+
+/*
+ * Frames first .. first + n - 1, atoms `atoms` (nsel atom numbers in
+ * increasing order; NULL: atoms 0 .. nsel - 1), into the caller's arrays:
+ * xyz[0] positions, xyz[1] velocities, xyz[2] forces, each NULL (not
+ * wanted) or room for n x nsel triples, frame after frame. Raw frames are
+ * gathered from the mapping; a compressed FRAME record is decoded whole;
+ * a BLOCK record (2.1) decodes only the atom groups that hold the atoms
+ * asked, once for all its frames asked (docs/FORMAT.md): reading a small
+ * part of a large compressed system costs that part. Thread-safe (each
+ * thread decodes into its own cache). Returns 0, -ERANGE (a frame past
+ * the end, or an atom past a frame's atom count), PIO_EUSAGE (atoms not
+ * increasing), -ENOENT (a frame without an array asked for), PIO_ECORRUPT
+ * or PIO_ECHECKSUM naming the file, frame and offset, -ENOMEM.
+ */
+PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, const uint64_t *atoms,
+                            uint64_t nsel, float (*const xyz[3])[3], struct pio_error *err);
+
+/* The record frame i is in: *first gets its first frame and *nframes its
+ * frame count (a FRAME record: i and 1; a BLOCK record, HOLO 2.1: the
+ * frames coded together with i, which a read of i decodes). 0, -ERANGE,
+ * or PIO_ECORRUPT. O(1), nothing decoded. */
+PIO_API int pio_reader_frame_block(const pio_reader *r, uint64_t i, uint64_t *first,
+                                   uint32_t *nframes);
 
 /* How frame i's arrays are stored: codec[0..2] of positions, velocities
  * and forces (enum pio_codec; NONE for an absent array) and the lossy

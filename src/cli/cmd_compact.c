@@ -163,6 +163,15 @@ int cmd_compact(int argc, char **argv)
         for (uint64_t i = 0; i < pio_reader_nframes(r); i++)
             if (pio_reader_frame_codecs(r, i, wo.codec, &wo.precision) == 0)
                 break;
+        /* and in blocks as large as its largest among the first ones */
+        wo.keyframe = 1;
+        uint64_t first;
+        uint32_t k;
+        for (uint64_t i = 0; i < pio_reader_nframes(r) && i < 4096; i += k)
+            if (pio_reader_frame_block(r, i, &first, &k) != 0)
+                k = 1;
+            else if (k > wo.keyframe)
+                wo.keyframe = k;
         pio_reader_close(r);
     }
     int rc = pio_source_holo(&src, in, NULL, 0, &e);

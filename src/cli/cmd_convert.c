@@ -83,7 +83,7 @@ int cmd_convert(int argc, char **argv)
     double timeout = 0;
     static const char *const codecs[] = {"none", "lossy", "lossless", NULL};
     int codec_ix = 0;
-    uint64_t level = 0;
+    uint64_t level = 0, keyframe = 0, group_atoms = 0;
     const char *top = NULL;
     double precision = 0;
     int layout_ix = 0;
@@ -127,6 +127,12 @@ int cmd_convert(int argc, char **argv)
                        "a .holo OUT: positions lossy at --precision (velocities and forces "
                        "lossless), or everything lossless; default none (raw, zero-copy)"),
         CLI_OPT_U64("level", &level, "N", 1, 19, "zstd level of --compress (default 3)"),
+        CLI_OPT_U64("keyframe", &keyframe, "K", 1, 1u << 16,
+                    "--compress: code K frames together, each from the one before "
+                    "(default 32; 1: each frame alone, HOLO 2.0)"),
+        CLI_OPT_U64("group-atoms", &group_atoms, "G", 1, UINT32_MAX,
+                    "--compress with blocks: atoms per group, the unit a partial read "
+                    "decodes (default 4096)"),
         CLI_OPTS_FOLLOW(&follow, &timeout,
                         "IN (HOLO) is being written: convert its frames as they are "
                         "committed, until its writer closes it"),
@@ -186,8 +192,13 @@ int cmd_convert(int argc, char **argv)
         wo.codec[1] = wo.codec[2] = PIO_CODEC_LOSSLESS;
         wo.precision = precision > 0 ? 1.0 / precision : 0.001;
         wo.level = (int32_t)level;
-    } else if (level) {
-        cli_err("convert", "--level goes with --compress");
+        wo.keyframe = (uint32_t)keyframe;
+        wo.group_atoms = (uint32_t)group_atoms;
+    } else if (level || keyframe || group_atoms) {
+        cli_err("convert", "--%s goes with --compress",
+                level      ? "level"
+                : keyframe ? "keyframe"
+                           : "group-atoms");
         return EXIT_USAGE;
     }
     struct stat si, so;

@@ -38,6 +38,8 @@ struct fields_seen {
     uint32_t codecs[3]; /* per array: a bit per enum pio_codec seen */
     double precision;   /* of lossy arrays (the last seen) */
     double stored, raw; /* record bytes, and what raw records would take */
+    uint64_t blocks;    /* BLOCK records (2.1) */
+    uint32_t block_max; /* frames in the largest */
 };
 
 static const char *const codec_names[3] = {"none", "lossy", "lossless"};
@@ -48,15 +50,20 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
     fs->all = ~0u;
     uint64_t n = pio_reader_nframes(r);
     float(*const none[3])[3] = {NULL, NULL, NULL};
+    uint64_t last_off = 0;
     for (uint64_t i = 0; i < n; i++) {
         struct pio_frame f; /* the header: a compressed frame is not decoded */
         if (pio_reader_frame_into(r, i, none, 0, &f, NULL) != 0)
             continue;
         fs->any |= f.fields;
         fs->all &= f.fields;
-        uint32_t codec[3];
+        uint32_t codec[3], bn;
         double prec;
-        uint64_t off, len;
+        uint64_t off, len, bfirst;
+        if (pio_reader_frame_block(r, i, &bfirst, &bn) == 0 && bn > 1 && bfirst == i) {
+            fs->blocks++;
+            fs->block_max = bn > fs->block_max ? bn : fs->block_max;
+        }
         if (pio_reader_frame_codecs(r, i, codec, &prec) == 0 &&
             pio_reader_frame_extent(r, i, &off, &len) == 0) {
             int arrays = 0;
@@ -68,7 +75,9 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
             }
             if (prec > 0)
                 fs->precision = prec;
-            fs->stored += (double)len;
+            if (off != last_off) /* a block's frames share one record */
+                fs->stored += (double)len;
+            last_off = off;
             fs->raw += 192.0 + (double)arrays * (double)((f.natoms * 12 + 63) / 64 * 64) +
                        (double)((f.nscalars * 32 + 63) / 64 * 64);
         }
@@ -272,6 +281,8 @@ int cmd_info(int argc, char **argv)
         cli_json_number(stdout, fs.precision);
         printf(",\"compression_ratio\":");
         cli_json_number(stdout, fs.stored > 0 ? fs.raw / fs.stored : 1.0);
+        printf(",\"blocks\":%llu,\"block_frames_max\":%u", (unsigned long long)fs.blocks,
+               fs.block_max);
         if (in.nframes) {
             printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":",
                    (long long)in.step_first, (long long)in.step_last);
@@ -344,6 +355,10 @@ int cmd_info(int argc, char **argv)
             }
             printf("; %.2fx smaller than raw\n", fs.stored > 0 ? fs.raw / fs.stored : 1.0);
         }
+        if (fs.blocks)
+            printf("blocks:     %llu of up to %u frames coded together (a frame read alone "
+                   "decodes its block)\n",
+                   (unsigned long long)fs.blocks, fs.block_max);
         if (in.nframes)
             printf("steps:      %lld to %lld\ntime:       %g to %g ps\n", (long long)in.step_first,
                    (long long)in.step_last, in.time_first, in.time_last);

@@ -25,6 +25,7 @@ bool pio__codec_built(void)
 void pio__codec_scratch_free(struct pio__codec_scratch *s)
 {
     free(s->buf);
+    free(s->q);
     ZSTD_freeCCtx(s->cctx);
     ZSTD_freeDCtx(s->dctx);
     memset(s, 0, sizeof(*s));
@@ -61,87 +62,172 @@ static inline uint32_t get_shuffled(const uint8_t *sh, size_t m, size_t k)
            (uint32_t)sh[3 * m + k] << 24;
 }
 
-/* lossy: quantise, predict from the previous atom, zigzag. */
-static int lossy_forward(const float (*xyz)[3], size_t n, double precision, uint8_t *sh,
-                         uint64_t *bad)
+static inline uint32_t zigzag(uint32_t d)
 {
-    size_t m = 3 * n;
+    return (d << 1) ^ (uint32_t)((int32_t)d >> 31);
+}
+
+static inline uint32_t unzigzag(uint32_t z)
+{
+    return (z >> 1) ^ (0u - (z & 1));
+}
+
+/* lossy: quantise; frame 0 predicted from the previous atom, each later
+ * frame from the same atom in the frame before; zigzag. Word
+ * (t * 3 + c) * n + i is coordinate c of atom i in frame t. */
+static int lossy_forward(const float (*const *xyz)[3], uint32_t nf, size_t n, double precision,
+                         uint8_t *sh, int32_t *q, uint32_t *bad_frame, uint64_t *bad)
+{
+    size_t m = 3 * n * nf;
     double inv = 1.0 / precision;
-    for (int c = 0; c < 3; c++) {
-        uint32_t prev = 0;
-        for (size_t i = 0; i < n; i++) {
-            double q = nearbyint((double)xyz[i][c] * inv);
-            if (!(fabs(q) <= (double)INT32_MAX)) { /* NaN and infinities too */
-                *bad = i;
-                return PIO_ELIMIT;
+    for (uint32_t t = 0; t < nf; t++) {
+        for (int c = 0; c < 3; c++) {
+            int32_t *qc = q + (size_t)c * n;
+            uint32_t prev = 0;
+            size_t base = ((size_t)t * 3 + (size_t)c) * n;
+            for (size_t i = 0; i < n; i++) {
+                double v = nearbyint((double)xyz[t][i][c] * inv);
+                if (!(fabs(v) <= (double)INT32_MAX)) { /* NaN and infinities too */
+                    *bad_frame = t;
+                    *bad = i;
+                    return PIO_ELIMIT;
+                }
+                uint32_t u = (uint32_t)(int32_t)v;
+                uint32_t d;
+                if (t == 0) {
+                    d = u - prev;
+                    prev = u;
+                } else {
+                    d = u - (uint32_t)qc[i];
+                }
+                qc[i] = (int32_t)u;
+                put_shuffled(sh, m, base + i, zigzag(d));
             }
-            uint32_t u = (uint32_t)(int32_t)q;
-            uint32_t d = u - prev;
-            prev = u;
-            put_shuffled(sh, m, (size_t)c * n + i, (d << 1) ^ (uint32_t)((int32_t)d >> 31));
         }
     }
     return 0;
 }
 
-static void lossy_inverse(const uint8_t *sh, size_t n, double precision, float (*xyz)[3])
+static void lossy_inverse(const uint8_t *sh, uint32_t nf, size_t n, double precision,
+                          float (*const *xyz)[3], int32_t *q)
 {
-    size_t m = 3 * n;
-    for (int c = 0; c < 3; c++) {
-        uint32_t prev = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t z = get_shuffled(sh, m, (size_t)c * n + i);
-            prev += (z >> 1) ^ (0u - (z & 1));
-            xyz[i][c] = (float)((double)(int32_t)prev * precision);
+    size_t m = 3 * n * nf;
+    for (uint32_t t = 0; t < nf; t++) {
+        for (int c = 0; c < 3; c++) {
+            int32_t *qc = q + (size_t)c * n;
+            size_t base = ((size_t)t * 3 + (size_t)c) * n;
+            float(*out)[3] = xyz[t];
+            if (t == 0) {
+                uint32_t prev = 0;
+                for (size_t i = 0; i < n; i++) {
+                    prev += unzigzag(get_shuffled(sh, m, base + i));
+                    qc[i] = (int32_t)prev;
+                    out[i][c] = (float)((double)(int32_t)prev * precision);
+                }
+            } else {
+                for (size_t i = 0; i < n; i++) {
+                    uint32_t u = (uint32_t)qc[i] + unzigzag(get_shuffled(sh, m, base + i));
+                    qc[i] = (int32_t)u;
+                    out[i][c] = (float)((double)(int32_t)u * precision);
+                }
+            }
         }
     }
 }
 
-/* lossless: each plane's bit patterns XOR the previous atom's. */
-static void lossless_forward(const float (*xyz)[3], size_t n, uint8_t *sh)
+/* lossless: frame 0's bit patterns XOR the previous atom's, each later
+ * frame's XOR the same atom's in the frame before. */
+static void lossless_forward(const float (*const *xyz)[3], uint32_t nf, size_t n, uint8_t *sh)
 {
-    size_t m = 3 * n;
-    for (int c = 0; c < 3; c++) {
-        uint32_t prev = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u;
-            memcpy(&u, &xyz[i][c], 4);
-            put_shuffled(sh, m, (size_t)c * n + i, u ^ prev);
-            prev = u;
+    size_t m = 3 * n * nf;
+    for (uint32_t t = 0; t < nf; t++) {
+        for (int c = 0; c < 3; c++) {
+            uint32_t prev = 0;
+            size_t base = ((size_t)t * 3 + (size_t)c) * n;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u, p;
+                memcpy(&u, &xyz[t][i][c], 4);
+                if (t == 0) {
+                    p = prev;
+                    prev = u;
+                } else {
+                    memcpy(&p, &xyz[t - 1][i][c], 4);
+                }
+                put_shuffled(sh, m, base + i, u ^ p);
+            }
         }
     }
 }
 
-static void lossless_inverse(const uint8_t *sh, size_t n, float (*xyz)[3])
+static void lossless_inverse(const uint8_t *sh, uint32_t nf, size_t n, float (*const *xyz)[3])
 {
-    size_t m = 3 * n;
-    for (int c = 0; c < 3; c++) {
-        uint32_t prev = 0;
-        for (size_t i = 0; i < n; i++) {
-            prev ^= get_shuffled(sh, m, (size_t)c * n + i);
-            memcpy(&xyz[i][c], &prev, 4);
+    size_t m = 3 * n * nf;
+    for (uint32_t t = 0; t < nf; t++) {
+        for (int c = 0; c < 3; c++) {
+            uint32_t prev = 0;
+            size_t base = ((size_t)t * 3 + (size_t)c) * n;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t w = get_shuffled(sh, m, base + i), u;
+                if (t == 0) {
+                    u = prev ^ w;
+                    prev = u;
+                } else {
+                    uint32_t p;
+                    memcpy(&p, &xyz[t - 1][i][c], 4);
+                    u = p ^ w;
+                }
+                memcpy(&xyz[t][i][c], &u, 4);
+            }
         }
     }
 }
 
-int pio__codec_encode(unsigned codec, const float (*xyz)[3], uint64_t natoms, double precision,
-                      int level, uint8_t *out, size_t cap, size_t *len, uint64_t *bad,
-                      struct pio__codec_scratch *s)
+/* Room for the predictor's previous integers (3 n). */
+static int32_t *scratch_q(struct pio__codec_scratch *s, size_t n)
+{
+    if (s->qcap < n * 3 || !s->q) {
+        void *p = realloc(s->q, PIO_MAX(n * 3, (size_t)16) * sizeof(int32_t));
+        if (!p)
+            return NULL;
+        s->q = p;
+        s->qcap = PIO_MAX(n * 3, (size_t)16);
+    }
+    return s->q;
+}
+
+/* n atoms times nf frames, in bytes, if it fits a size_t. */
+static bool block_bytes(uint64_t natoms, uint32_t nframes, size_t *bytes)
+{
+    if (nframes == 0 || natoms > SIZE_MAX / 12 / nframes)
+        return false;
+    *bytes = (size_t)natoms * 12 * nframes;
+    return true;
+}
+
+int pio__codec_encode_frames(unsigned codec, const float (*const *xyz)[3], uint32_t nframes,
+                             uint64_t natoms, double precision, int level, uint8_t *out, size_t cap,
+                             size_t *len, uint32_t *bad_frame, uint64_t *bad,
+                             struct pio__codec_scratch *s)
 {
     if (codec != PIO__CODEC_LOSSY && codec != PIO__CODEC_LOSSLESS)
         return PIO_EUSAGE;
     if (codec == PIO__CODEC_LOSSY && !(precision > 0 && isfinite(precision)))
         return PIO_EUSAGE;
-    size_t n = (size_t)natoms, bytes = n * 12;
+    size_t n = (size_t)natoms, bytes;
+    if (!block_bytes(natoms, nframes, &bytes))
+        return PIO_ELIMIT;
     uint8_t *sh = scratch_get(s, bytes);
     if (!sh)
         return -ENOMEM;
     if (codec == PIO__CODEC_LOSSY) {
-        int rc = lossy_forward(xyz, n, precision, sh, bad);
+        int32_t *q = scratch_q(s, n);
+        if (!q)
+            return -ENOMEM;
+        int rc = lossy_forward(xyz, nframes, n, precision, sh, q, bad_frame, bad);
         if (rc != 0)
             return rc;
     } else {
-        lossless_forward(xyz, n, sh);
+        lossless_forward(xyz, nframes, n, sh);
     }
     if (!s->cctx) {
         if (!(s->cctx = ZSTD_createCCtx()))
@@ -153,37 +239,39 @@ int pio__codec_encode(unsigned codec, const float (*xyz)[3], uint64_t natoms, do
     }
     ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level ? level : 3);
     size_t r = ZSTD_compress2(s->cctx, out, cap, sh, bytes);
-    if (ZSTD_isError(r)) /* cap under pio__codec_bound, or zstd out of memory */
+    if (ZSTD_isError(r)) /* cap under the bound, or zstd out of memory */
         return cap < ZSTD_compressBound(bytes) ? PIO_EUSAGE : -ENOMEM;
     *len = r;
     return 0;
 }
 
-bool pio__codec_payload_ok(const uint8_t *in, size_t len, uint64_t natoms)
+bool pio__codec_frames_ok(const uint8_t *in, size_t len, uint32_t nframes, uint64_t natoms)
 {
-    if (natoms > SIZE_MAX / 12)
+    size_t bytes;
+    if (!block_bytes(natoms, nframes, &bytes))
         return false;
-    size_t bytes = (size_t)natoms * 12;
     if (bytes > ((size_t)64 << 20) && bytes / 1024 > len)
         return false;
     return ZSTD_getFrameContentSize(in, len) == (unsigned long long)bytes &&
            ZSTD_findFrameCompressedSize(in, len) == len;
 }
 
-int pio__codec_decode(unsigned codec, const uint8_t *in, size_t len, uint64_t natoms,
-                      double precision, float (*dst)[3], struct pio__codec_scratch *s)
+int pio__codec_decode_frames(unsigned codec, const uint8_t *in, size_t len, uint32_t nframes,
+                             uint64_t natoms, double precision, float (*const *dst)[3],
+                             struct pio__codec_scratch *s)
 {
     if (codec != PIO__CODEC_LOSSY && codec != PIO__CODEC_LOSSLESS)
         return PIO_ECORRUPT;
     if (codec == PIO__CODEC_LOSSY && !(precision > 0 && isfinite(precision)))
         return PIO_ECORRUPT;
-    size_t n = (size_t)natoms, bytes = n * 12;
+    size_t n = (size_t)natoms, bytes;
     /* one frame, of exactly the size the atom count says, before anything
      * is allocated or written */
-    if (!pio__codec_payload_ok(in, len, natoms))
+    if (!pio__codec_frames_ok(in, len, nframes, natoms) || !block_bytes(natoms, nframes, &bytes))
         return PIO_ECORRUPT;
     uint8_t *sh = scratch_get(s, bytes);
-    if (!sh)
+    int32_t *q = codec == PIO__CODEC_LOSSY ? scratch_q(s, n) : NULL;
+    if (!sh || (codec == PIO__CODEC_LOSSY && !q))
         return -ENOMEM;
     if (!s->dctx && !(s->dctx = ZSTD_createDCtx()))
         return -ENOMEM;
@@ -191,8 +279,8 @@ int pio__codec_decode(unsigned codec, const uint8_t *in, size_t len, uint64_t na
     if (ZSTD_isError(r) || r != bytes)
         return PIO_ECORRUPT;
     if (codec == PIO__CODEC_LOSSY)
-        lossy_inverse(sh, n, precision, dst);
+        lossy_inverse(sh, nframes, n, precision, dst, q);
     else
-        lossless_inverse(sh, n, dst);
+        lossless_inverse(sh, nframes, n, dst);
     return 0;
 }

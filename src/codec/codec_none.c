@@ -25,24 +25,27 @@ size_t pio__codec_bound(uint64_t natoms)
     return (size_t)(natoms * 12);
 }
 
-int pio__codec_encode(unsigned codec, const float (*xyz)[3], uint64_t natoms, double precision,
-                      int level, uint8_t *out, size_t cap, size_t *len, uint64_t *bad,
-                      struct pio__codec_scratch *s)
+int pio__codec_encode_frames(unsigned codec, const float (*const *xyz)[3], uint32_t nframes,
+                             uint64_t natoms, double precision, int level, uint8_t *out, size_t cap,
+                             size_t *len, uint32_t *bad_frame, uint64_t *bad,
+                             struct pio__codec_scratch *s)
 {
-    (void)codec, (void)xyz, (void)natoms, (void)precision, (void)level;
-    (void)out, (void)cap, (void)len, (void)bad, (void)s;
+    (void)codec, (void)xyz, (void)nframes, (void)natoms, (void)precision, (void)level;
+    (void)out, (void)cap, (void)len, (void)bad_frame, (void)bad, (void)s;
     return PIO_ENOTSUPPORTED;
 }
 
-bool pio__codec_payload_ok(const uint8_t *in, size_t len, uint64_t natoms)
+bool pio__codec_frames_ok(const uint8_t *in, size_t len, uint32_t nframes, uint64_t natoms)
 {
-    (void)in, (void)len, (void)natoms;
+    (void)in, (void)len, (void)nframes, (void)natoms;
     return false;
 }
 
-int pio__codec_decode(unsigned codec, const uint8_t *in, size_t len, uint64_t natoms,
-                      double precision, float (*dst)[3], struct pio__codec_scratch *s)
+int pio__codec_decode_frames(unsigned codec, const uint8_t *in, size_t len, uint32_t nframes,
+                             uint64_t natoms, double precision, float (*const *dst)[3],
+                             struct pio__codec_scratch *s)
 {
-    (void)codec, (void)in, (void)len, (void)natoms, (void)precision, (void)dst, (void)s;
+    (void)codec, (void)in, (void)len, (void)nframes, (void)natoms, (void)precision, (void)dst;
+    (void)s;
     return PIO_ENOTSUPPORTED;
 }

@@ -94,10 +94,12 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
 /* Decode frame f's coded arrays (cd from pio__holo_frame_view) into dst
  * (room for holo_coded_count(cd) arrays of natoms triples, one after the
  * other),
- * pointing f's arrays there and setting PIO_FIELD_DECODED: 0, or
+ * pointing f's arrays there (a frame of a BLOCK record: its block decoded
+ * into bc, or found there, and the frame copied out) and setting PIO_FIELD_DECODED: 0, or
  * PIO_ECORRUPT naming the file, frame, array and offset. */
 int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
-                     float *dst, struct pio__codec_scratch *s, struct pio_error *err);
+                     float *dst, struct pio__codec_scratch *s, struct holo_block_cache *bc,
+                     struct pio_error *err);
 
 /*
  * Build an INDEX record for `n` entries followed by its footer, into a

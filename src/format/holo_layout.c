@@ -88,18 +88,13 @@ int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
         return pio_error_set(err, PIO_ECORRUPT, "%s: header size %u at offset 0xc, expected 128",
                              path, holo_rd32(map + 12));
     uint64_t required = holo_rd64(map + 16);
-    if (major == 2 && (required & HOLO_REQ_BLOCK))
-        return pio_error_set(err, PIO_EVERSION,
-                             "%s: the file needs BLOCK records (required feature flags %#llx at "
-                             "offset 0x10), which this version of the library does not read",
-                             path, OFFX(required));
     if (major == 2 && (required & HOLO_REQ_ZSTD) && !pio__codec_built())
         return pio_error_set(err, PIO_ENOTSUPPORTED,
                              "%s: the file is compressed (required feature flags %#llx at offset "
                              "0x10), and this build has no zstd (libzstd-dev)",
                              path, OFFX(required));
     if (major == 2)
-        required &= ~(uint64_t)HOLO_REQ_ZSTD;
+        required &= ~(uint64_t)(HOLO_REQ_ZSTD | HOLO_REQ_BLOCK);
     if (required != 0)
         return pio_error_set(err, PIO_EVERSION,
                              "%s: required feature flags %#llx at offset 0x10 are unknown to "
@@ -147,7 +142,7 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
                              OFFX(off));
     uint32_t t = holo_rd32(p + 4);
     uint64_t l = holo_rd64(p + 8);
-    if (t < HOLO_REC_META || t > HOLO_REC_PAD || t == HOLO_REC_BLOCK)
+    if (t < HOLO_REC_META || t > HOLO_REC_PAD)
         return pio_error_set(err, PIO_ECORRUPT, "%s: unknown record type %u at offset 0x%llx", path,
                              t, OFFX(off));
     if (l < HOLO_REC_HDR || l % 64 != 0 || l > avail)
@@ -204,7 +199,8 @@ int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t l
      * ones pad64(16 + their payload's length), each bounded by the record */
     const uint32_t bits[3] = {PIO_FIELD_POSITIONS, PIO_FIELD_VELOCITIES, PIO_FIELD_FORCES};
     const float(*arr[3])[3] = {NULL, NULL, NULL};
-    struct holo_coded cd = {{0}, {NULL}, {0}, {0}, {0}};
+    struct holo_coded cd;
+    memset(&cd, 0, sizeof(cd));
     uint64_t at = HOLO_FRAME_HDR;
     for (int a = 0; a < 3; a++) {
         unsigned c = (codecs >> (8 * a)) & 0xff;
@@ -595,6 +591,10 @@ static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, cons
         struct pio_frame f;
         if (pio__holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) != 0)
             return false;
+    } else if (*type == HOLO_REC_BLOCK) {
+        struct holo_block b;
+        if (pio__holo_parse_block("", map + pos, *len, pos, *seq, *seq, &b, NULL) != 0)
+            return false;
     } else if (*type == HOLO_REC_COMMIT) {
         struct holo_commit c;
         if (pio__holo_parse_commit("", map, size, pos, salt, &c, NULL) != 0)
@@ -897,6 +897,17 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
                 int rc = scan_push(path, s, &e, err);
                 if (rc != 0)
                     return rc;
+            } else if (type == HOLO_REC_BLOCK) {
+                struct holo_block b;
+                pio__holo_parse_block("", map + pos, len, pos, seq, seq, &b, NULL);
+                for (uint32_t k = 0; k < b.nframes; k++) {
+                    struct pio_frame f;
+                    pio__holo_block_frame(&b, k, &f);
+                    struct holo_entry e = {pos, len, f.step, f.time};
+                    int rc = scan_push(path, s, &e, err);
+                    if (rc != 0)
+                        return rc;
+                }
             } else if (type == HOLO_REC_INDEX && holo_rd64(map + pos + 80)) {
                 s->index_names_meta = true;
             } else if (truncates) {
@@ -943,7 +954,6 @@ int pio__holo_scan(const char *path, const uint8_t *map, uint64_t size, const ui
      * each frame (a damaged frame's too: where its record was placed) */
     if (s->meta_len)
         pio_blake3_hasher_update(&s->digest, map + s->meta_off + HOLO_HASH_OFF, 32);
-    for (uint64_t i = 0; i < s->nframes; i++)
-        pio_blake3_hasher_update(&s->digest, map + s->entries[i].offset + HOLO_HASH_OFF, 32);
+    holo_digest_entries(&s->digest, map, s->entries, s->nframes);
     return 0;
 }

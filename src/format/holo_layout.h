@@ -35,7 +35,7 @@ enum holo_rec_type {
     HOLO_REC_FRAME = 2,
     HOLO_REC_INDEX = 3,  /* 1.x */
     HOLO_REC_COMMIT = 4, /* 2.x from here on */
-    HOLO_REC_BLOCK = 5,  /* designed, not read yet (required feature bit 0) */
+    HOLO_REC_BLOCK = 5,  /* 2.1: several frames coded together (required feature bit 0) */
     HOLO_REC_FULL = 6,
     HOLO_REC_PAD = 7,
 };
@@ -104,6 +104,16 @@ static inline void holo_put_rec_header(uint8_t *p, uint32_t type, uint64_t len, 
     memcpy(p + 24, salt, 8);
 }
 
+/* Add each frame record's stored hash to a file digest, in frame order:
+ * once per record (the frames of a BLOCK record share one). */
+static inline void holo_digest_entries(pio_blake3_hasher *h, const uint8_t *map,
+                                       const struct holo_entry *e, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (i == 0 || e[i].offset != e[i - 1].offset)
+            pio_blake3_hasher_update(h, map + e[i].offset + HOLO_HASH_OFF, 32);
+}
+
 /* What a file's header says (after pio__holo_check_header). */
 struct holo_header {
     uint16_t major, minor;
@@ -153,12 +163,120 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
  * set) gets a NULL pointer there, and its payload in `coded` (may be NULL:
  * structure only). */
 #define HOLO_CODED_HDR 16 /* a coded array: payload length (4), zero (4), precision (f64) */
+/* A BLOCK record (2.1, holo_block.c), structurally checked: pointers into
+ * its bytes. */
+#define HOLO_BLOCK_HDR        128
+#define HOLO_BLOCK_BOX_ONCE   (1u << 16)           /* fields: one box for every frame */
+#define HOLO_BLOCK_MAX_BYTES  ((uint64_t)64 << 20) /* a writer's block: decoded bytes per array */
+#define HOLO_KEYFRAME_DEFAULT 32 /* frames in a block unless asked (docs/FORMAT.md) */
+struct holo_block {
+    const uint8_t *rec;
+    uint64_t off, len, first; /* file offset, length, first frame */
+    uint32_t nframes, fields, nscalars, ngroups, narrays;
+    uint64_t natoms;
+    uint8_t codec[3];
+    double precision;
+    const uint8_t *times;    /* nframes x (step, time) */
+    const uint8_t *boxes;    /* nframes x 72, or 72 (BOX_ONCE), or NULL */
+    const uint8_t *scalars;  /* nframes x nscalars x 32 */
+    const uint8_t *groups;   /* ngroups x (first atom, atoms) */
+    const uint8_t *payloads; /* narrays x ngroups x (offset, length) */
+};
+/* Payload of array slot `slot` (the present arrays in order) and group g. */
+static inline const uint8_t *holo_block_payload(const struct holo_block *b, uint32_t slot,
+                                                uint32_t g, uint64_t *len)
+{
+    const uint8_t *p = b->payloads + ((uint64_t)slot * b->ngroups + g) * 16;
+    *len = holo_rd64(p + 8);
+    return b->rec + holo_rd64(p);
+}
+static inline uint64_t holo_block_group_first(const struct holo_block *b, uint32_t g)
+{
+    return holo_rd64(b->groups + (uint64_t)g * 16);
+}
+static inline uint64_t holo_block_group_atoms(const struct holo_block *b, uint32_t g)
+{
+    return holo_rd64(b->groups + (uint64_t)g * 16 + 8);
+}
+/* Check the BLOCK record rec (len bytes, read from file offset off; its
+ * record header already checked): every count, table and payload bounded
+ * by the record, before anything is sized by them. PIO_ECORRUPT or
+ * PIO_EVERSION naming the file, frame and offset. */
+int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                          uint64_t seq, uint64_t frame, struct holo_block *b,
+                          struct pio_error *err);
+/* Frame k of a parsed block as a view (arrays NULL: they are coded). */
+void pio__holo_block_frame(const struct holo_block *b, uint32_t k, struct pio_frame *out);
+
+/* Decoded arrays of the last block a thread (or stream) read: every frame
+ * of the groups decoded so far. Known by the file's salt, the record's
+ * offset and its stored hash, so a cache never serves another record's
+ * bytes. Zero it to start. */
+struct holo_block_cache {
+    bool valid;
+    uint8_t salt[16], hash[32];
+    uint64_t off, natoms;
+    uint32_t nframes, ngroups;
+    float *arr[3]; /* nframes x natoms x 3 per coded array */
+    size_t cap[3]; /* floats */
+    uint8_t *done; /* 3 x ngroups: decoded */
+    size_t done_cap;
+    float (**frames)[3];
+    size_t frames_cap;
+};
+void pio__holo_block_cache_free(struct holo_block_cache *c);
+struct pio__codec_scratch;
+/* Decode, into c, the groups of block b that hold atoms [a0, a0 + n) of
+ * each array in mask (bit a: positions, velocities, forces); what c holds
+ * already is kept. PIO_ECORRUPT naming the file, frame (`frame`), array
+ * and offset for a payload that does not decode; -ENOMEM. */
+int pio__holo_block_fetch(const char *path, const uint8_t salt[16], const struct holo_block *b,
+                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n,
+                          struct holo_block_cache *c, struct pio__codec_scratch *s,
+                          struct pio_error *err);
+/* The same for the groups holding atoms[0 .. nsel) (sorted; NULL: atoms
+ * 0 .. nsel - 1, each below the block's atom count). */
+int pio__holo_block_fetch_atoms(const char *path, const uint8_t salt[16],
+                                const struct holo_block *b, uint64_t frame, unsigned mask,
+                                const uint64_t *atoms, uint64_t nsel, struct holo_block_cache *c,
+                                struct pio__codec_scratch *s, struct pio_error *err);
+/* Frame k of array a in the cache (after a fetch). */
+static inline const float *holo_block_cached(const struct holo_block_cache *c, int a, uint32_t k)
+{
+    return c->arr[a] + (size_t)k * c->natoms * 3;
+}
+
+/* What the writer puts in a BLOCK record (holo_block.c). */
+struct holo_block_in {
+    uint32_t nframes, fields, nscalars;
+    uint64_t natoms, group_atoms; /* group_atoms 0: one group */
+    const int64_t *steps;
+    const double *times;
+    const double *boxes;              /* nframes x 9, or NULL */
+    const struct pio_scalar *scalars; /* nframes x nscalars */
+    const float *arrays[3];           /* nframes x natoms x 3 each, or NULL */
+    uint8_t codec[3];
+    double precision;
+    int level;
+};
+struct pio__codec_scratch;
+/* Encode and lay out a BLOCK record for frames seq .. seq + nframes - 1
+ * into a malloc'd buffer (its hash field zero). PIO_ELIMIT with *bad set
+ * (array, frame, atom) for a value lossy cannot hold; -ENOMEM. */
+int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const uint8_t salt[16],
+                          struct pio__codec_scratch *s, uint8_t **out, uint64_t *out_len,
+                          uint64_t bad[3]);
+
 struct holo_coded {
     uint8_t codec[3]; /* enum pio_codec of positions, velocities, forces */
     const uint8_t *payload[3];
     uint64_t len[3];
     uint64_t at[3]; /* record offset of each coded array's header */
     double precision[3];
+    /* a frame of a BLOCK record: the block, and the frame's place in it */
+    bool in_block;
+    uint32_t k;
+    struct holo_block block;
 };
 static inline size_t holo_coded_count(const struct holo_coded *cd)
 {

@@ -35,7 +35,9 @@ static int check_entries(pio_reader *r, uint64_t limit, struct pio_error *err)
     r->steps_sorted = r->times_sorted = true;
     for (uint64_t i = 0; i < r->nframes; i++) {
         const struct holo_entry *e = &r->entries[i];
-        if (e->offset % 64 || e->offset < prev_end || e->length < HOLO_FRAME_HDR ||
+        bool same = i > 0 && e->offset == e[-1].offset && e->length == e[-1].length &&
+                    (r->hdr.required & HOLO_REQ_BLOCK); /* a block's frames */
+        if (e->offset % 64 || (e->offset < prev_end && !same) || e->length < HOLO_FRAME_HDR ||
             e->length % 64 || e->offset > limit || e->length > limit - e->offset)
             return pio_error_set(err, PIO_ECORRUPT,
                                  "%s: frame %llu: index entry (offset 0x%llx, length %llu) is "
@@ -508,13 +510,32 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
                                         &seq, err);
     if (rc != 0)
         return rc;
-    if (type != HOLO_REC_FRAME || len != e->length || seq != i)
+    bool block = type == HOLO_REC_BLOCK && (r->hdr.required & HOLO_REQ_BLOCK);
+    if ((type != HOLO_REC_FRAME && !block) || len != e->length || (block ? seq > i : seq != i))
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: record (type %u, length %llu, "
                              "sequence %llu) does not match the index",
                              r->path, OFFX(i), OFFX(e->offset), type, OFFX(len), OFFX(seq));
-    if ((rc = pio__holo_parse_frame_coded(r->path, rec, len, e->offset, i, out, &cd, err)) != 0)
+    memset(&cd, 0, sizeof(cd));
+    if (block) {
+        if ((rc = pio__holo_parse_block(r->path, rec, len, e->offset, seq, i, &cd.block, err)) != 0)
+            return rc;
+        if (i - seq >= cd.block.nframes)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: the block there holds frames "
+                                 "%llu..%llu",
+                                 r->path, OFFX(i), OFFX(e->offset), OFFX(seq),
+                                 OFFX(seq + cd.block.nframes - 1));
+        cd.in_block = true;
+        cd.k = (uint32_t)(i - seq);
+        memcpy(cd.codec, cd.block.codec, 3);
+        for (int a = 0; a < 3; a++)
+            cd.precision[a] = cd.codec[a] == PIO_CODEC_LOSSY ? cd.block.precision : 0;
+        pio__holo_block_frame(&cd.block, cd.k, out);
+    } else if ((rc = pio__holo_parse_frame_coded(r->path, rec, len, e->offset, i, out, &cd, err)) !=
+               0) {
         return rc;
+    }
     if (out->step != e->step || memcmp(&out->time, &e->time, 8) != 0)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: step/time differ from the index",
@@ -530,25 +551,37 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
 }
 
 int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
-                     float *dst, struct pio__codec_scratch *s, struct pio_error *err)
+                     float *dst, struct pio__codec_scratch *s, struct holo_block_cache *bc,
+                     struct pio_error *err)
 {
     static const char *const what[3] = {"positions", "velocities", "forces"};
     const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
+    if (cd->in_block) {
+        unsigned mask = (cd->codec[0] ? 1u : 0) | (cd->codec[1] ? 2u : 0) | (cd->codec[2] ? 4u : 0);
+        int rc = pio__holo_block_fetch(r->path, r->hdr.salt, &cd->block, f->index, mask, 0,
+                                       f->natoms, bc, s, err);
+        if (rc != 0)
+            return rc;
+    }
     size_t k = 0; /* the coded arrays one after the other in dst */
     for (int a = 0; a < 3; a++) {
         if (!cd->codec[a])
             continue;
         float(*out)[3] = (float(*)[3])(dst + k++ * 3 * f->natoms);
-        int rc = pio__codec_decode(cd->codec[a], cd->payload[a], (size_t)cd->len[a], f->natoms,
-                                   cd->precision[a], out, s);
-        if (rc != 0)
-            return pio_error_set(err, rc == PIO_ECORRUPT ? PIO_ECORRUPT : rc,
-                                 "%s: frame %llu at offset 0x%llx: %s (%s, %llu bytes at offset "
-                                 "0x%llx) %s",
-                                 r->path, OFFX(f->index), OFFX(f->offset), what[a],
-                                 pio__codec_name(cd->codec[a]), OFFX(cd->len[a]),
-                                 OFFX(f->offset + cd->at[a]),
-                                 rc == PIO_ECORRUPT ? "do not decode" : pio_strerror(rc));
+        if (cd->in_block) {
+            memcpy(out, holo_block_cached(bc, a, cd->k), (size_t)f->natoms * 12);
+        } else {
+            int rc = pio__codec_decode(cd->codec[a], cd->payload[a], (size_t)cd->len[a], f->natoms,
+                                       cd->precision[a], out, s);
+            if (rc != 0)
+                return pio_error_set(err, rc == PIO_ECORRUPT ? PIO_ECORRUPT : rc,
+                                     "%s: frame %llu at offset 0x%llx: %s (%s, %llu bytes at "
+                                     "offset 0x%llx) %s",
+                                     r->path, OFFX(f->index), OFFX(f->offset), what[a],
+                                     pio__codec_name(cd->codec[a]), OFFX(cd->len[a]),
+                                     OFFX(f->offset + cd->at[a]),
+                                     rc == PIO_ECORRUPT ? "do not decode" : pio_strerror(rc));
+        }
         *arr[a] = (const float(*)[3])out;
         f->fields |= PIO_FIELD_DECODED;
     }
@@ -563,6 +596,7 @@ struct decode_tls {
     size_t cap[DECODE_RING];
     unsigned next;
     struct pio__codec_scratch scratch;
+    struct holo_block_cache block; /* the last block this thread decoded */
 };
 static pthread_key_t decode_key;
 static pthread_once_t decode_once = PTHREAD_ONCE_INIT;
@@ -574,6 +608,7 @@ static void decode_tls_free(void *p)
     for (int k = 0; k < DECODE_RING; k++)
         free(t->slot[k]);
     pio__codec_scratch_free(&t->scratch);
+    pio__holo_block_cache_free(&t->block);
     free(t);
 }
 
@@ -601,6 +636,13 @@ static struct pio__codec_scratch *decode_scratch(void)
     return t ? &t->scratch : NULL;
 }
 
+/* The calling thread's block cache (decode_scratch first). */
+static struct holo_block_cache *decode_cache(void)
+{
+    struct decode_tls *t = decode_tls_get();
+    return t ? &t->block : NULL;
+}
+
 static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
                        struct pio_error *err)
 {
@@ -617,7 +659,7 @@ static int decode_ring(const pio_reader *r, struct pio_frame *f, const struct ho
     if (!t || !t->slot[k])
         return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode it", r->path,
                              OFFX(f->index));
-    return pio__holo_decode(r, f, cd, t->slot[k], &t->scratch, err);
+    return pio__holo_decode(r, f, cd, t->slot[k], &t->scratch, &t->block, err);
 }
 
 int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const struct holo_entry *e,
@@ -636,6 +678,25 @@ int pio__holo_frame_checksum(const pio_reader *r, uint64_t i, const struct holo_
 static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
                         struct pio_error *err);
 
+/* PIO_READER_CHECK_FRAMES: frame i's record hashed (once) and found
+ * intact; a block's every frame with it. */
+static int check_once(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                      const struct holo_coded *cd, struct pio_error *err)
+{
+    /* relaxed: the flag only saves rehashing; a thread that misses another's
+     * store hashes the frame once more */
+    if (!r->checked || atomic_load_explicit(&r->checked[i], memory_order_relaxed))
+        return 0;
+    int rc = pio__holo_frame_checksum(r, i, e, r->map + e->offset, err);
+    if (rc != 0)
+        return rc;
+    uint64_t from = cd->in_block ? cd->block.first : i;
+    uint64_t to = cd->in_block ? PIO_MIN(cd->block.first + cd->block.nframes, r->nframes) : i + 1;
+    for (uint64_t j = from; j < to; j++)
+        atomic_store_explicit(&r->checked[j], 1, memory_order_relaxed);
+    return 0;
+}
+
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err)
 {
@@ -644,28 +705,31 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
 
 /* A frame view; a compressed frame's arrays decoded if `decode`, else left
  * NULL (its structure and, with PIO_READER_CHECK_FRAMES, hash checked). */
-static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
-                        struct pio_error *err)
+/* Frame i's entry and the view of its record (nothing decoded). */
+static int frame_look(const pio_reader *r, uint64_t i, struct holo_entry *e, struct pio_frame *f,
+                      struct holo_coded *cd, struct pio_error *err)
 {
+    memset(cd, 0, sizeof(*cd));
     if (i >= r->nframes)
         return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
                              OFFX(i), OFFX(r->nframes));
+    int rc = pio__holo_entry(r, i, e, err);
+    if (rc == 0 && e->offset > r->size)
+        rc = pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end", r->path,
+                           OFFX(i), OFFX(e->offset));
+    if (rc == 0)
+        rc = pio__holo_frame_view(r, i, e, r->map + e->offset, r->size - e->offset, f, cd, err);
+    return rc;
+}
+
+static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
+                        struct pio_error *err)
+{
     struct holo_entry e;
-    int rc = pio__holo_entry(r, i, &e, err);
-    if (rc != 0)
-        return rc;
-    uint64_t off = e.offset;
-    if (off > r->size)
-        return pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end",
-                             r->path, OFFX(i), OFFX(off));
     struct holo_coded cd;
-    rc = pio__holo_frame_view(r, i, &e, r->map + off, r->size - off, out, &cd, err);
-    /* relaxed: the flag only saves rehashing; a thread that misses another's
-     * store hashes the frame once more */
-    if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
-        if ((rc = pio__holo_frame_checksum(r, i, &e, r->map + off, err)) == 0)
-            atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
-    }
+    int rc = frame_look(r, i, &e, out, &cd, err);
+    if (rc == 0)
+        rc = check_once(r, i, &e, &cd, err);
     if (rc == 0 && decode && holo_coded_count(&cd))
         rc = decode_ring(r, out, &cd, err);
     return rc;
@@ -674,21 +738,11 @@ static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, 
 PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const xyz[3])[3],
                                   uint64_t cap_atoms, struct pio_frame *out, struct pio_error *err)
 {
-    if (i >= r->nframes)
-        return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
-                             OFFX(i), OFFX(r->nframes));
     struct holo_entry e;
     struct holo_coded cd;
-    int rc = pio__holo_entry(r, i, &e, err);
-    if (rc == 0 && e.offset > r->size)
-        rc = pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end", r->path,
-                           OFFX(i), OFFX(e.offset));
+    int rc = frame_look(r, i, &e, out, &cd, err);
     if (rc == 0)
-        rc = pio__holo_frame_view(r, i, &e, r->map + e.offset, r->size - e.offset, out, &cd, err);
-    if (rc == 0 && r->checked && !atomic_load_explicit(&r->checked[i], memory_order_relaxed)) {
-        if ((rc = pio__holo_frame_checksum(r, i, &e, r->map + e.offset, err)) == 0)
-            atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
-    }
+        rc = check_once(r, i, &e, &cd, err);
     if (rc != 0)
         return rc;
     if (out->natoms > cap_atoms && (xyz[0] || xyz[1] || xyz[2]))
@@ -707,13 +761,11 @@ PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const
         } else {
             if (!s && !(s = decode_scratch()))
                 return pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
-            struct holo_coded one = {{0}, {NULL}, {0}, {0}, {0}};
-            one.codec[a] = cd.codec[a];
-            one.payload[a] = cd.payload[a];
-            one.len[a] = cd.len[a];
-            one.at[a] = cd.at[a];
-            one.precision[a] = cd.precision[a];
-            if ((rc = pio__holo_decode(r, out, &one, (float *)xyz[a], s, err)) != 0)
+            struct holo_coded one = cd; /* this array only */
+            for (int b = 0; b < 3; b++)
+                if (b != a)
+                    one.codec[b] = 0;
+            if ((rc = pio__holo_decode(r, out, &one, (float *)xyz[a], s, decode_cache(), err)) != 0)
                 return rc;
         }
         *arr[a] = (const float(*)[3])xyz[a];
@@ -725,14 +777,10 @@ PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const
 PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t codec[3],
                                     double *precision)
 {
-    if (i >= r->nframes)
-        return -ERANGE;
     struct holo_entry e;
     struct pio_frame f;
     struct holo_coded cd;
-    int rc = pio__holo_entry(r, i, &e, NULL);
-    if (rc == 0)
-        rc = pio__holo_frame_view(r, i, &e, r->map + e.offset, r->size - e.offset, &f, &cd, NULL);
+    int rc = frame_look(r, i, &e, &f, &cd, NULL);
     if (rc != 0)
         return rc;
     *precision = 0;
@@ -741,6 +789,97 @@ PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t co
         if (cd.codec[a] == PIO_CODEC_LOSSY)
             *precision = cd.precision[a];
     }
+    return 0;
+}
+
+PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, const uint64_t *atoms,
+                            uint64_t nsel, float (*const xyz[3])[3], struct pio_error *err)
+{
+    static const char *const what[3] = {"positions", "velocities", "forces"};
+    if (first > r->nframes || n > r->nframes - first)
+        return pio_error_set(err, -ERANGE, "%s: frames %llu..%llu out of range (%llu frames)",
+                             r->path, OFFX(first), OFFX(first + n - 1), OFFX(r->nframes));
+    for (uint64_t j = 1; atoms && j < nsel; j++)
+        if (atoms[j] <= atoms[j - 1])
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: atom selection not in increasing order (atom %llu after "
+                                 "%llu)",
+                                 r->path, OFFX(atoms[j]), OFFX(atoms[j - 1]));
+    uint64_t top = nsel == 0 ? 0 : atoms ? atoms[nsel - 1] + 1 : nsel; /* atoms a frame needs */
+    struct decode_tls *t = decode_tls_get();
+    if (!t)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+    float *whole = NULL; /* a compressed FRAME record's array, decoded */
+    size_t whole_cap = 0;
+    int rc = 0;
+    for (uint64_t i = first; i < first + n && rc == 0; i++) {
+        struct holo_entry e;
+        struct holo_coded cd;
+        struct pio_frame f;
+        rc = frame_look(r, i, &e, &f, &cd, err);
+        if (rc == 0)
+            rc = check_once(r, i, &e, &cd, err);
+        if (rc == 0 && top > f.natoms)
+            rc = pio_error_set(err, -ERANGE, "%s: frame %llu has %llu atoms; atom %llu asked",
+                               r->path, OFFX(i), OFFX(f.natoms), OFFX(top - 1));
+        const float(*arr[3])[3] = {f.positions, f.velocities, f.forces};
+        for (int a = 0; a < 3 && rc == 0; a++) {
+            if (!xyz[a])
+                continue;
+            if (!arr[a] && !cd.codec[a]) {
+                rc = pio_error_set(err, -ENOENT, "%s: frame %llu at offset 0x%llx has no %s",
+                                   r->path, OFFX(i), OFFX(e.offset), what[a]);
+                break;
+            }
+            const float(*src)[3] = arr[a];
+            if (cd.in_block) {
+                rc = pio__holo_block_fetch_atoms(r->path, r->hdr.salt, &cd.block, i, 1u << a, atoms,
+                                                 nsel, &t->block, &t->scratch, err);
+                src = (const float(*)[3])holo_block_cached(&t->block, a, cd.k);
+            } else if (cd.codec[a]) {
+                size_t need = (size_t)f.natoms * 3;
+                if (whole_cap < need) {
+                    free(whole);
+                    whole_cap = 0;
+                    if (!(whole = malloc(PIO_MAX(need, (size_t)3) * sizeof(float)))) {
+                        rc = pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", r->path,
+                                           OFFX(i));
+                        break;
+                    }
+                    whole_cap = need;
+                }
+                struct holo_coded one = cd; /* this array only */
+                for (int b = 0; b < 3; b++)
+                    if (b != a)
+                        one.codec[b] = 0;
+                rc = pio__holo_decode(r, &f, &one, whole, &t->scratch, &t->block, err);
+                src = (const float(*)[3])whole;
+            }
+            if (rc != 0)
+                break;
+            float(*dst)[3] = xyz[a] + (i - first) * nsel;
+            if (!atoms)
+                memcpy(dst, src, (size_t)nsel * 12);
+            else
+                for (uint64_t j = 0; j < nsel; j++)
+                    memcpy(dst[j], src[atoms[j]], 12);
+        }
+    }
+    free(whole);
+    return rc;
+}
+
+PIO_API int pio_reader_frame_block(const pio_reader *r, uint64_t i, uint64_t *first,
+                                   uint32_t *nframes)
+{
+    struct holo_entry e;
+    struct pio_frame f;
+    struct holo_coded cd;
+    int rc = frame_look(r, i, &e, &f, &cd, NULL);
+    if (rc != 0)
+        return rc;
+    *first = cd.in_block ? cd.block.first : i;
+    *nframes = cd.in_block ? cd.block.nframes : 1;
     return 0;
 }
 
@@ -1046,7 +1185,40 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
         }
         struct holo_entry e = {0};
         bool live = true;
-        if (type == HOLO_REC_FRAME && r->v2) {
+        if (type == HOLO_REC_BLOCK) {
+            /* 2.1: live where the view names it for its first frame; its
+             * frames in the view are a prefix (a truncation may cut it) */
+            struct holo_block b;
+            if (!(r->hdr.required & HOLO_REQ_BLOCK)) {
+                rc = pio_error_set(err, PIO_ECORRUPT,
+                                   "%s: block record at offset 0x%llx in a file that does not "
+                                   "announce blocks",
+                                   r->path, OFFX(pos));
+                goto fail;
+            }
+            if ((rc = pio__holo_parse_block(r->path, r->map + pos, len, pos, seq, seq, &b, err)) !=
+                0)
+                goto fail;
+            if (seq < r->nframes && (rc = pio__holo_entry(r, seq, &e, err)) != 0)
+                goto fail;
+            live = seq < r->nframes && e.offset == pos;
+            if (live && seq != frames) {
+                rc = pio_error_set(err, PIO_ECORRUPT,
+                                   "%s: block record of frame %llu at offset 0x%llx comes after "
+                                   "frame %llu",
+                                   r->path, OFFX(seq), OFFX(pos), OFFX(frames));
+                goto fail;
+            }
+            uint64_t k = 0;
+            while (live && k < b.nframes && seq + k < r->nframes) {
+                if ((rc = pio__holo_entry(r, seq + k, &e, err)) != 0)
+                    goto fail;
+                if (e.offset != pos)
+                    break;
+                k++;
+            }
+            frames += k;
+        } else if (type == HOLO_REC_FRAME && r->v2) {
             /* 2.0: a frame record the view does not name is dead bytes (a
              * truncation dropped it): hashed below, not in the digest */
             if (seq < r->nframes && (rc = pio__holo_entry(r, seq, &e, err)) != 0)
@@ -1063,7 +1235,7 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
                    (rc = pio__holo_entry(r, frames, &e, err)) != 0) {
             goto fail;
         }
-        if (type == HOLO_REC_FRAME && r->v2) {
+        if ((type == HOLO_REC_FRAME && r->v2) || type == HOLO_REC_BLOCK) {
             /* checked above */
         } else if (type == HOLO_REC_FRAME) {
             if (seq != frames || frames >= r->nframes || e.offset != pos) {
@@ -1157,10 +1329,11 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
         uint8_t hash[32];
         pio__holo_record_hash(rec, x->len, threads, hash);
         if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0) {
-            if (x->type == HOLO_REC_FRAME)
+            if (x->type == HOLO_REC_FRAME || x->type == HOLO_REC_BLOCK)
                 rc = pio_error_set(err, PIO_ECHECKSUM,
-                                   "%s: frame %llu at offset 0x%llx: checksum mismatch", r->path,
-                                   OFFX(x->seq), OFFX(x->off));
+                                   "%s: frame %llu at offset 0x%llx: checksum mismatch%s", r->path,
+                                   OFFX(x->seq), OFFX(x->off),
+                                   x->type == HOLO_REC_BLOCK ? " (its block)" : "");
             else
                 rc = pio_error_set(err, PIO_ECHECKSUM,
                                    "%s: %s record at offset 0x%llx: checksum mismatch", r->path,
@@ -1172,14 +1345,15 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
                                    OFFX(x->off));
             break;
         }
-        if (x->type == HOLO_REC_FRAME && x->live) {
+        if ((x->type == HOLO_REC_FRAME || x->type == HOLO_REC_BLOCK) && x->live) {
             struct pio_frame f;
             struct holo_entry e;
             if ((rc = pio__holo_entry(r, x->seq, &e, err)) != 0 ||
                 (rc = pio__holo_frame_view(r, x->seq, &e, rec, x->len, &f, NULL, err)) != 0)
                 break;
         }
-        if (x->type == HOLO_REC_META || (x->type == HOLO_REC_FRAME && x->live))
+        if (x->type == HOLO_REC_META ||
+            ((x->type == HOLO_REC_FRAME || x->type == HOLO_REC_BLOCK) && x->live))
             pio_blake3_hasher_update(&digest, hash, 32);
         pio_io_ranges_release(s, rec);
     }
@@ -1203,11 +1377,12 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
     /* entry by entry (no allocation); a frame whose entry cannot be had
      * fails when it is read, with its own error */
     bool coded = (r->hdr.required & HOLO_REQ_ZSTD) != 0;
-    uint64_t natoms = 0;
+    uint64_t natoms = 0, prev = 0;
     for (uint64_t i = 0; i < r->nframes; i++) {
         struct holo_entry e;
-        if (pio__holo_entry(r, i, &e, NULL) != 0)
-            continue;
+        if (pio__holo_entry(r, i, &e, NULL) != 0 || (i > 0 && e.offset == prev))
+            continue; /* (a block's frames: one look) */
+        prev = e.offset;
         m = PIO_MAX(m, e.length);
         /* a compressed record is shorter than its atoms: its header says,
          * once the record's structure (payload sizes included) holds */

@@ -47,6 +47,7 @@ struct pio_frame_stream {
     } * decoded;
     size_t ndecoded, decoded_cap;
     struct pio__codec_scratch scratch;
+    struct holo_block_cache block; /* the last block decoded */
 };
 
 /* A block for the decoded arrays of a frame read from rec, kept until
@@ -280,7 +281,7 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         if (!b)
             rc = pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode it",
                                s->r->path, (unsigned long long)i);
-        else if ((rc = pio__holo_decode(s->r, out, &cd, b, &s->scratch, err)) != 0) {
+        else if ((rc = pio__holo_decode(s->r, out, &cd, b, &s->scratch, &s->block, err)) != 0) {
             free(b);
             s->ndecoded--;
         }
@@ -368,6 +369,7 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
         free(s->decoded[k].block);
     free(s->decoded);
     pio__codec_scratch_free(&s->scratch);
+    pio__holo_block_cache_free(&s->block);
     free(s->frames);
     free(s);
 }

@@ -97,6 +97,18 @@ struct pio_writer {
     double precision;
     int zlevel;
     struct pio__codec_scratch scratch;
+    /* BLOCK records (2.1): frames held until their block is full or cut */
+    uint32_t keyframe, group_atoms;
+    struct pend {
+        uint32_t n, cap; /* frames held; room, in frames, at this shape */
+        uint64_t natoms;
+        uint32_t fields, nscalars;
+        float *arr[3]; /* cap x natoms x 3 */
+        int64_t *steps;
+        double *times;
+        double *boxes;         /* cap x 9 */
+        struct pio_scalar *sc; /* cap x nscalars, names normalised */
+    } pend;
     uint64_t chain;
     uint64_t full_off, full_n;
     uint8_t full_head[32];
@@ -110,6 +122,17 @@ struct pio_writer {
     char *meta;
     uint64_t meta_bytes, meta_cap, nmeta;
 };
+
+static void pend_free(struct pend *p)
+{
+    for (int a = 0; a < 3; a++)
+        free(p->arr[a]);
+    free(p->steps);
+    free(p->times);
+    free(p->boxes);
+    free(p->sc);
+    memset(p, 0, sizeof(*p));
+}
 
 static void write_task_run(struct pio_task *t)
 {
@@ -159,6 +182,7 @@ static void writer_free(pio_writer *w)
     free(w->top_mem);
     free(w->meta);
     pio__codec_scratch_free(&w->scratch);
+    pend_free(&w->pend);
     free(w);
 }
 
@@ -189,6 +213,13 @@ static pio_writer *writer_alloc(const char *path, const struct pio_writer_option
         w->precision = opts->precision;
         w->zlevel = opts->level;
     }
+    if (opts && opts->size >=
+                    offsetof(struct pio_writer_options, group_atoms) + sizeof(opts->group_atoms)) {
+        w->keyframe = opts->keyframe;
+        w->group_atoms = opts->group_atoms;
+    }
+    if (w->group_atoms == 0)
+        w->group_atoms = 4096;
     if (w->precision == 0)
         w->precision = 0.001;
     /* AUTO: PIO_IO_ENGINE, for programs that cannot pass options (an
@@ -411,6 +442,10 @@ static int check_codecs(const pio_writer *w, struct pio_error *err)
             return pio_error_set(err, PIO_EUSAGE, "%s: codec %u unknown", w->path, w->codec[a]);
         any |= w->codec[a] != 0;
     }
+    if (w->keyframe > 1 && !w->codec[0])
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: keyframe %u: blocks need compressed positions (a codec)", w->path,
+                             w->keyframe);
     if (!any)
         return 0;
     if (w->flags & PIO_WRITER_FORMAT_1)
@@ -465,9 +500,14 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     uint8_t h[HOLO_HEADER_SIZE] = {0};
     memcpy(h, HOLO_MAGIC, 8);
     w->v2 = !(w->flags & PIO_WRITER_FORMAT_1);
+    if (w->keyframe == 0) /* blocks where every array is compressed */
+        w->keyframe = w->codec[0] ? HOLO_KEYFRAME_DEFAULT : 1;
     if (any_codec(w))
-        holo_wr64(h + 16, HOLO_REQ_ZSTD);
-    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = w->v2 ? PIO_HOLO_VERSION_MINOR : 1;
+        holo_wr64(h + 16, HOLO_REQ_ZSTD | (w->keyframe > 1 ? HOLO_REQ_BLOCK : 0));
+    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = !w->v2 ? 1
+                                                                 : w->keyframe > 1 && any_codec(w)
+                                                                     ? 1
+                                                                     : 0;
     memcpy(h + 8, &major, 2);
     memcpy(h + 10, &minor, 2);
     holo_wr32(h + 12, HOLO_HEADER_SIZE);
@@ -569,6 +609,16 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
                            path);
         goto fail;
     }
+    bool blocks = (r->hdr.required & HOLO_REQ_BLOCK) != 0;
+    if (w->keyframe > 1 && !blocks) {
+        rc = pio_error_set(err, PIO_EUSAGE,
+                           "%s: the file was created without BLOCK records (HOLO %u.%u); "
+                           "appended frames cannot be coded in blocks (keyframe %u)",
+                           path, r->hdr.major, r->hdr.minor, w->keyframe);
+        goto fail;
+    }
+    if (w->keyframe == 0)
+        w->keyframe = blocks && w->codec[0] ? HOLO_KEYFRAME_DEFAULT : 1;
     memcpy(w->salt, r->hdr.salt, 16);
     w->nframes = w->committed_frames = w->cap = r->nframes;
     const struct holo_entry *entries;
@@ -592,8 +642,7 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
                                 r->meta_off <= r->size - HOLO_REC_HDR);
     if (meta)
         pio_blake3_hasher_update(&w->digest, r->map + r->meta_off + HOLO_HASH_OFF, 32);
-    for (uint64_t i = 0; i < r->nframes; i++)
-        pio_blake3_hasher_update(&w->digest, r->map + entries[i].offset + HOLO_HASH_OFF, 32);
+    holo_digest_entries(&w->digest, r->map, entries, r->nframes);
     w->meta_done = true; /* topology and metadata are the file's */
     w->meta_rec_off = meta ? r->meta_off : 0;
     w->meta_rec_len = meta ? r->meta_len : 0;
@@ -776,6 +825,8 @@ static void start_writeback(pio_writer *w)
  * follow it (the caller's arrays, zero padding, normalised scalars). */
 struct rec {
     uint8_t hdr[HOLO_FRAME_HDR];
+    uint8_t *head;  /* the record's first bytes, its hash field in them: hdr, or block */
+    uint8_t *block; /* a BLOCK record, built whole (freed with it) */
     struct iovec iov[9];
     int n;
     struct pio_scalar *sc;
@@ -788,6 +839,8 @@ static void rec_free(struct rec *r)
 {
     free(r->sc);
     r->sc = NULL;
+    free(r->block);
+    r->block = NULL;
     for (int a = 0; a < 3; a++) {
         free(r->coded[a]);
         r->coded[a] = NULL;
@@ -834,6 +887,7 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
 {
     memset(r, 0, sizeof(*r));
     r->f = f;
+    r->head = r->hdr;
     if (!f->positions)
         return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: positions are required", w->path,
                              OFFX(seq));
@@ -928,7 +982,7 @@ static void rec_hash(struct rec *r)
         for (int i = 0; i < r->n; i++)
             pio_blake3_hasher_update(&h, r->iov[i].iov_base, r->iov[i].iov_len);
     }
-    pio_blake3_hasher_finalize(&h, r->hdr + HOLO_HASH_OFF, 32);
+    pio_blake3_hasher_finalize(&h, r->head + HOLO_HASH_OFF, 32);
 }
 
 /* Room in the index for n more frames, before their records are written
@@ -972,28 +1026,20 @@ PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *f, struct p
     return rc;
 }
 
-static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+/* Write record r (prepared, not hashed) at w->end through the writer's
+ * engine; r is freed, its hash left in r->hdr. On failure the partial
+ * record is taken back. */
+static int write_rec(pio_writer *w, struct rec *r, struct pio_error *err)
 {
-    int rc = check_usable(w, err);
-    if (rc)
-        return rc;
-    struct rec r;
-    if ((rc = entries_reserve(w, 1, err)) != 0)
-        return rc;
-    if ((rc = rec_prepare(w, f, w->nframes, &r, err)) != 0)
-        return rc;
-    if ((rc = write_meta(w, err)) != 0) {
-        rec_free(&r);
-        return rc;
-    }
-    uint8_t *hdr = r.hdr;
+    uint8_t *hdr = r->head;
+    int rc = 0;
     uint64_t fail_off = w->end; /* where a failed write began */
     if (w->dfd >= 0) {
         /* O_DIRECT: stage, hash the staged copy, write whole blocks. */
         size_t at = 0;
         pio_blake3_hasher h;
         pio_blake3_hasher_init(&h);
-        rc = stage_add(w, r.iov, r.n, &at, &h);
+        rc = stage_add(w, r->iov, r->n, &at, &h);
         if (rc == 0) {
             pio_blake3_hasher_finalize(&h, w->stage + at + HOLO_HASH_OFF, 32);
             memcpy(hdr + HOLO_HASH_OFF, w->stage + at + HOLO_HASH_OFF, 32);
@@ -1007,45 +1053,47 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         /* io_uring: stage the record (the caller may reuse its arrays as
          * soon as we return), hash the staged copy while it is still in
          * cache, submit, and hash the next frame while this one is written. */
-        uint8_t *buf = pio_io_wq_get(w->wq, (size_t)r.lay.length, &rc);
+        uint8_t *buf = pio_io_wq_get(w->wq, (size_t)r->lay.length, &rc);
         if (!buf) {
-            rec_free(&r);
+            rec_free(r);
             w->failed = rc;
             return pio_error_set(err, rc, "%s: frame %llu: no staging buffer: %s", w->path,
                                  OFFX(w->nframes), pio_strerror(rc));
         }
         pio_blake3_hasher h;
         pio_blake3_hasher_init(&h);
-        copy_hash(buf, r.iov, r.n, &h);
+        copy_hash(buf, r->iov, r->n, &h);
         pio_blake3_hasher_finalize(&h, buf + HOLO_HASH_OFF, 32);
         memcpy(hdr + HOLO_HASH_OFF, buf + HOLO_HASH_OFF, 32);
-        rc = pio_io_wq_submit(w->wq, buf, (size_t)r.lay.length, w->end);
+        rc = pio_io_wq_submit(w->wq, buf, (size_t)r->lay.length, w->end);
         if (rc != 0)
             w->failed = rc;
-    } else if (r.lay.length >= OVERLAP_MIN) {
+    } else if (r->lay.length >= OVERLAP_MIN) {
         /* A large record: a pool thread writes its body while this one
          * hashes it; then the header, which carries the hash. */
         struct write_task t = {{write_task_run, NULL, NULL, PIO_TASK_QUEUED},
                                w->fd,
-                               r.n - 1,
-                               w->end + HOLO_FRAME_HDR,
+                               r->n - 1,
+                               w->end + r->iov[0].iov_len,
                                0,
                                {{0}}};
-        memcpy(t.iov, r.iov + 1, (size_t)(r.n - 1) * sizeof(*t.iov)); /* pwritev_all consumes */
+        memcpy(t.iov, r->iov + 1, (size_t)(r->n - 1) * sizeof(*t.iov)); /* pwritev_all consumes */
         bool queued = pio_workers_submit(&t.task, 1);
-        rec_hash(&r);
+        rec_hash(r);
         if (queued)
             pio_workers_wait(&t.task);
         else /* no pool (after fork) */
             write_task_run(&t.task);
         rc = t.rc;
         if (rc == 0)
-            rc = pio__holo_pwritev_all(w->fd, r.iov, 1, w->end);
+            rc = pio__holo_pwritev_all(w->fd, r->iov, 1, w->end);
     } else {
-        rec_hash(&r);
-        rc = pio__holo_pwritev_all(w->fd, r.iov, r.n, w->end);
+        rec_hash(r);
+        rc = pio__holo_pwritev_all(w->fd, r->iov, r->n, w->end);
     }
-    rec_free(&r);
+    if (r->head != r->hdr) /* the hash, kept for the digest */
+        memcpy(r->hdr + HOLO_HASH_OFF, r->head + HOLO_HASH_OFF, 32);
+    rec_free(r);
     if (rc != 0) {
         /* Take the partial record back; committed bytes are untouched. */
         if (ftruncate(w->fd, (off_t)w->end) != 0)
@@ -1057,10 +1105,217 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         return pio_error_set(err, rc, "%s: frame %llu at offset 0x%llx: write failed: %s", w->path,
                              OFFX(w->nframes), OFFX(w->end), pio_strerror(rc));
     }
+    return 0;
+}
+
+/* A frame in a FRAME record of its own. */
+static int append_record(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+{
+    struct rec r;
+    int rc = entries_reserve(w, 1, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = rec_prepare(w, f, w->nframes, &r, err)) != 0)
+        return rc;
+    if ((rc = write_meta(w, err)) != 0) {
+        rec_free(&r);
+        return rc;
+    }
+    if ((rc = write_rec(w, &r, err)) != 0)
+        return rc;
     if ((rc = rec_commit(w, &r, err)) != 0)
         return rc;
     start_writeback(w);
     return 0;
+}
+
+/* Can f go into a block? (Anything else, errors included, is left to
+ * append_record.) */
+static bool blockable(const pio_writer *w, const struct pio_frame *f)
+{
+    return w->keyframe > 1 && f->positions && f->natoms > 0 && f->natoms <= PIO_HOLO_MAX_ATOMS &&
+           f->nscalars <= PIO_HOLO_MAX_SCALARS && (f->scalars || !f->nscalars) && w->codec[0] &&
+           (!f->velocities || w->codec[1]) && (!f->forces || w->codec[2]);
+}
+
+static uint32_t frame_fields(const struct pio_frame *f)
+{
+    return PIO_FIELD_POSITIONS | (f->velocities ? PIO_FIELD_VELOCITIES : 0) |
+           (f->forces ? PIO_FIELD_FORCES : 0) | (f->fields & PIO_FIELD_BOX);
+}
+
+/* Does f join the frames held (same shape and scalar names)? */
+static bool pend_fits(const pio_writer *w, const struct pio_frame *f)
+{
+    const struct pend *p = &w->pend;
+    if (p->n == 0)
+        return true;
+    if (f->natoms != p->natoms || frame_fields(f) != p->fields || f->nscalars != p->nscalars)
+        return false;
+    for (uint32_t i = 0; i < f->nscalars; i++)
+        if (strncmp(f->scalars[i].name, p->sc[i].name, PIO_SCALAR_NAME_SIZE) != 0)
+            return false;
+    return true;
+}
+
+static const char *const array_name[3] = {"positions", "velocities", "forces"};
+
+/* Hold frame f (number seq) for the block: its values checked now, so
+ * that a block once held always encodes. */
+static int pend_add(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+{
+    struct pend *p = &w->pend;
+    uint64_t seq = w->nframes + p->n;
+    const float(*arrays[3])[3] = {f->positions, f->velocities, f->forces};
+    for (uint32_t i = 0; i < f->nscalars; i++)
+        if (strnlen(f->scalars[i].name, PIO_SCALAR_NAME_SIZE) == PIO_SCALAR_NAME_SIZE)
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: frame %llu: scalar %u name longer than 23 characters",
+                                 w->path, OFFX(seq), i);
+    double inv = 1.0 / w->precision;
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a] || w->codec[a] != PIO_CODEC_LOSSY)
+            continue;
+        for (uint64_t i = 0; i < f->natoms; i++)
+            for (int c = 0; c < 3; c++)
+                if (!(fabs(nearbyint((double)arrays[a][i][c] * inv)) <= (double)INT32_MAX))
+                    return pio_error_set(err, PIO_ELIMIT,
+                                         "%s: frame %llu: %s of atom %llu (%g, %g, %g) cannot "
+                                         "be stored lossy at %g nm (not finite, or past 2^31 "
+                                         "precisions)",
+                                         w->path, OFFX(seq), array_name[a], OFFX(i),
+                                         arrays[a][i][0], arrays[a][i][1], arrays[a][i][2],
+                                         w->precision);
+    }
+    if (p->n == 0) { /* a new block: room for it at this shape */
+        uint64_t bytes = f->natoms * 12;
+        uint32_t cap = w->keyframe;
+        if (bytes * cap > HOLO_BLOCK_MAX_BYTES)
+            cap = (uint32_t)PIO_MAX(HOLO_BLOCK_MAX_BYTES / bytes, (uint64_t)1);
+        size_t floats = (size_t)cap * (size_t)f->natoms * 3;
+        bool ok = true;
+        for (int a = 0; a < 3; a++) {
+            free(p->arr[a]);
+            p->arr[a] = arrays[a] ? malloc(floats * sizeof(float)) : NULL;
+            ok &= !arrays[a] || p->arr[a];
+        }
+        free(p->steps);
+        free(p->times);
+        free(p->boxes);
+        free(p->sc);
+        p->steps = malloc(cap * sizeof(*p->steps));
+        p->times = malloc(cap * sizeof(*p->times));
+        p->boxes = malloc((size_t)cap * 9 * sizeof(double));
+        p->sc = f->nscalars ? calloc((size_t)cap * f->nscalars, sizeof(*p->sc)) : NULL;
+        if (!ok || !p->steps || !p->times || !p->boxes || (f->nscalars && !p->sc)) {
+            pend_free(p);
+            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to hold its block",
+                                 w->path, OFFX(seq));
+        }
+        p->cap = cap;
+        p->natoms = f->natoms;
+        p->fields = frame_fields(f);
+        p->nscalars = f->nscalars;
+    }
+    size_t at = (size_t)p->n * (size_t)p->natoms * 3;
+    for (int a = 0; a < 3; a++)
+        if (arrays[a])
+            memcpy(p->arr[a] + at, arrays[a], (size_t)p->natoms * 12);
+    p->steps[p->n] = f->step;
+    p->times[p->n] = f->time;
+    memcpy(p->boxes + (size_t)p->n * 9, f->box, 72);
+    for (uint32_t i = 0; i < f->nscalars; i++) {
+        struct pio_scalar *d = &p->sc[(size_t)p->n * f->nscalars + i];
+        memset(d->name, 0, sizeof(d->name));
+        memcpy(d->name, f->scalars[i].name, strnlen(f->scalars[i].name, PIO_SCALAR_NAME_SIZE));
+        d->value = f->scalars[i].value;
+    }
+    p->n++;
+    return 0;
+}
+
+/* Write the frames held: a BLOCK record, or a FRAME record for one. */
+static int pend_flush(pio_writer *w, struct pio_error *err)
+{
+    struct pend *p = &w->pend;
+    uint32_t n = p->n;
+    if (n == 0)
+        return 0;
+    p->n = 0; /* written, or failed with the writer */
+    if (n == 1) {
+        struct pio_frame f = {0};
+        f.natoms = p->natoms;
+        f.fields = p->fields;
+        f.nscalars = p->nscalars;
+        f.step = p->steps[0];
+        f.time = p->times[0];
+        memcpy(f.box, p->boxes, 72);
+        f.positions = (const float(*)[3])p->arr[0];
+        f.velocities = (const float(*)[3])p->arr[1];
+        f.forces = (const float(*)[3])p->arr[2];
+        f.scalars = p->sc;
+        return append_record(w, &f, err);
+    }
+    int rc = entries_reserve(w, n, err);
+    if (rc == 0)
+        rc = write_meta(w, err);
+    if (rc != 0)
+        return rc;
+    struct holo_block_in in = {0};
+    in.nframes = n;
+    in.fields = p->fields;
+    in.nscalars = p->nscalars;
+    in.natoms = p->natoms;
+    in.group_atoms = w->group_atoms;
+    in.steps = p->steps;
+    in.times = p->times;
+    in.boxes = (p->fields & PIO_FIELD_BOX) ? p->boxes : NULL;
+    in.scalars = p->sc;
+    for (int a = 0; a < 3; a++) {
+        in.arrays[a] = p->arr[a];
+        in.codec[a] = (uint8_t)(p->arr[a] ? w->codec[a] : 0);
+    }
+    in.precision = w->precision;
+    in.level = w->zlevel;
+    struct rec r;
+    memset(&r, 0, sizeof(r));
+    uint64_t len = 0, bad[3] = {0, 0, 0};
+    rc = pio__holo_build_block(&in, w->nframes, w->salt, &w->scratch, &r.block, &len, bad);
+    if (rc != 0)
+        return pio_error_set(err, rc, "%s: frames %llu to %llu: coding their block: %s", w->path,
+                             OFFX(w->nframes), OFFX(w->nframes + n - 1), pio_strerror(rc));
+    r.head = r.block;
+    r.iov[0] = (struct iovec){r.block, HOLO_REC_HDR}; /* the hash field's piece first */
+    r.iov[1] = (struct iovec){r.block + HOLO_REC_HDR, (size_t)len - HOLO_REC_HDR};
+    r.n = 2;
+    r.lay.length = len;
+    if ((rc = write_rec(w, &r, err)) != 0)
+        return rc;
+    for (uint32_t t = 0; t < n; t++)
+        w->entries[w->nframes + t] = (struct holo_entry){w->end, len, p->steps[t], p->times[t]};
+    pio_blake3_hasher_update(&w->digest, r.hdr + HOLO_HASH_OFF, 32);
+    w->nframes += n;
+    w->end += len;
+    w->dirty = true;
+    start_writeback(w);
+    return 0;
+}
+
+static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (!blockable(w, f)) {
+        if ((rc = pend_flush(w, err)) != 0)
+            return rc;
+        return append_record(w, f, err);
+    }
+    if (!pend_fits(w, f) && (rc = pend_flush(w, err)) != 0)
+        return rc;
+    if ((rc = pend_add(w, f, err)) != 0)
+        return rc;
+    return w->pend.n == w->pend.cap ? pend_flush(w, err) : 0;
 }
 
 /* Records [from, to) of a group, hashed by one pool task. */
@@ -1137,8 +1392,9 @@ PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames
     int rc = check_usable(w, err);
     if (rc || n == 0)
         return rc;
-    /* Staged engines (O_DIRECT, io_uring) copy each record anyway. */
-    if (w->dfd >= 0 || w->wq) {
+    /* Staged engines (O_DIRECT, io_uring) copy each record anyway; blocks
+     * hold the frames. */
+    if (w->dfd >= 0 || w->wq || w->keyframe > 1) {
         for (size_t k = 0; k < n && rc == 0; k++)
             rc = pio_writer_append(w, &frames[k], err);
         return rc;
@@ -1353,6 +1609,8 @@ static int truncate_view(pio_writer *w)
         pio_blake3_hasher_update(&h, hash, 32);
     }
     for (uint64_t i = 0; i < w->truncate_to; i++) {
+        if (i > 0 && w->entries[i].offset == w->entries[i - 1].offset)
+            continue; /* a block's frames: its record once */
         ssize_t n = pread(w->fd, hash, 32, (off_t)(w->entries[i].offset + HOLO_HASH_OFF));
         if (n != 32)
             return n < 0 ? -errno : -EIO;
@@ -1375,6 +1633,8 @@ PIO_API int pio_writer_truncate(pio_writer *w, uint64_t nframes, struct pio_erro
                              "%s: a HOLO 1.x file cannot drop frames in place (copy the frames "
                              "to keep into a new file: prismio convert --frames)",
                              w->path);
+    if ((rc = pend_flush(w, err)) != 0)
+        return rc;
     if (nframes > w->nframes)
         return pio_error_set(err, -ERANGE, "%s: cannot keep %llu frames of %llu", w->path,
                              OFFX(nframes), OFFX(w->nframes));
@@ -1394,6 +1654,8 @@ static int commit_one(pio_writer *w, bool final, struct pio_error *err)
 {
     int rc = check_usable(w, err);
     if (rc)
+        return rc;
+    if ((rc = pend_flush(w, err)) != 0) /* a commit ends the block */
         return rc;
     if ((rc = write_meta(w, err)) != 0)
         return rc;
@@ -1484,7 +1746,7 @@ PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err)
 
 PIO_API uint64_t pio_writer_nframes(const pio_writer *w)
 {
-    return w->nframes;
+    return w->nframes + w->pend.n;
 }
 
 PIO_API int pio_writer_io_info(const pio_writer *w, struct pio_io_info *out)

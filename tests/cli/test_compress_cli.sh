@@ -32,6 +32,27 @@ for x in peptide solvated; do
         bad "$x: info --json codecs"
 done
 
+# blocks (the default, --keyframe 32) against frames coded alone: smaller,
+# the same frames; info shows them
+"$P" convert "$D/peptide.xtc" "$T/pk1.holo" --compress lossy --keyframe 1 --quiet ||
+    bad "--keyframe 1"
+[ "$(wc -c <"$T/peptide.holo")" -lt "$(wc -c <"$T/pk1.holo")" ] || bad "blocks are not smaller"
+"$P" info "$T/peptide.holo" | grep -q '^blocks: *7 of up to 32 frames' ||
+    bad "info blocks: $("$P" info "$T/peptide.holo" | grep blocks)"
+"$P" info "$T/peptide.holo" --json | grep -q '"blocks":7,"block_frames_max":32' ||
+    bad "info --json blocks"
+"$P" info "$T/pk1.holo" | grep -q '^blocks' && bad "--keyframe 1 wrote blocks"
+head -c 12 "$T/peptide.holo" | od -An -tu1 | grep -q ' 2   0   1   0' || bad "blocks: not 2.1"
+for f in 0 31 32 200; do
+    "$P" dump "$T/peptide.holo" --frame $f >"$T/a" && "$P" dump "$T/pk1.holo" --frame $f >"$T/b" &&
+        cmp -s "$T/a" "$T/b" || bad "frame $f differs between blocks and single frames"
+done
+"$P" convert "$D/peptide.xtc" "$T/pk4.holo" --compress lossy --keyframe 4 --group-atoms 100 \
+    --quiet && "$P" verify --decode "$T/pk4.holo" >/dev/null || bad "--keyframe 4 --group-atoms 100"
+[ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --keyframe 4)" = 64 ] || bad "--keyframe alone"
+[ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --compress lossy --keyframe 0)" = 64 ] ||
+    bad "--keyframe 0"
+
 "$P" convert "$D/water.trr" "$T/w.holo" --compress lossless --quiet || bad "lossless"
 "$P" convert "$D/water.trr" "$T/wr.holo" --quiet || bad "raw"
 for f in 0 9 19; do

@@ -48,6 +48,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 sink += (double)strlen(f.scalars[k].name) + f.scalars[k].value;
             pio_reader_verify_frame(r, i, &e);
         }
+        /* partial reads (BLOCK records decode some atom groups): a few
+         * atoms of the first frames, into buffers of exactly that size */
+        uint64_t bound = pio_reader_natoms_bound(r);
+        if (n > 0 && bound > 0) {
+            uint64_t sel[3] = {0, bound / 2, bound - 1}, nsel = bound > 2 ? 3 : bound;
+            uint64_t nf = n < 4 ? n : 4;
+            if (bound == 2)
+                sel[1] = 1;
+            float(*buf)[3] = malloc((size_t)(nf * nsel * 3) * sizeof(*buf));
+            float(*const xyz[3])[3] = {buf, buf + nf * nsel, buf + 2 * nf * nsel};
+            if (buf && pio_reader_read(r, 0, nf, sel, nsel, xyz, &e) == 0)
+                sink += buf[0][0];
+            free(buf);
+            uint64_t first;
+            uint32_t k;
+            pio_reader_frame_block(r, n - 1, &first, &k);
+        }
         struct pio_topology t;
         if (pio_reader_topology(r, &t) == 0) {
             for (uint64_t a = 0; a < t.natoms; a++)

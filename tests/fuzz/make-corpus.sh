@@ -39,6 +39,19 @@ for off in 24 300 $((size / 2)) $((size - 200)) $((size - 20)); do
     cp "$T/d.holo" "$D/v2_flip_$off"
     printf '\377' | dd of="$D/v2_flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
 done
+# HOLO 2.1: BLOCK records (lossy positions, lossless velocities and
+# forces, groups of 2 atoms), cuts and flips inside them
+"$P" gen "$T/g.holo" --atoms 5 --frames 11 --fields x,v,f --seed 6
+"$P" convert "$T/g.holo" "$T/h.holo" --compress lossy --keyframe 4 --group-atoms 2 --quiet
+cp "$T/h.holo" "$D/v21_blocks"
+size=$(wc -c <"$T/h.holo")
+for cut in 900 $((size / 2)) $((size - 200)); do
+    head -c "$cut" "$T/h.holo" >"$D/v21_cut_$cut"
+done
+for off in 600 700 $((size / 2)) $((size / 2 + 150)) $((size - 500)); do
+    cp "$T/h.holo" "$D/v21_flip_$off"
+    printf '\377' | dd of="$D/v21_flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
+done
 ls "$D" | wc -l
 
 # Seed corpus for fuzz_arrow_reader: both layouts (frames with v, f, box and

@@ -64,6 +64,7 @@ static void write_file(const char *path, uint32_t pos_codec)
     o.codec[0] = pos_codec;
     o.codec[1] = o.codec[2] = PIO_CODEC_LOSSLESS;
     o.precision = PREC;
+    o.keyframe = 1; /* FRAME records, 2.0 (blocks: test_holo_block) */
     pio_writer *w;
     struct pio_error e = {0};
     CHECKF(pio_writer_create(&w, path, &o, &e) == 0, "%s", e.message);

@@ -1,0 +1,439 @@
+/*
+ * format: BLOCK records (HOLO 2.1, docs/FORMAT.md "BLOCK record"): several
+ * frames of one shape whose arrays are coded together, frame 0 alone and
+ * each later frame from the one before, in atom groups that decode apart.
+ *
+ * The parser trusts nothing: every count, table and payload is bounded by
+ * the record before anything is sized by it, and each payload must be a
+ * zstd frame of exactly the bytes its group and frame count say. The
+ * layout is deterministic (tables, then payloads each 64-aligned in table
+ * order, nothing between), so one set of frames has one record.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/pio_codec.h"
+#include "format/holo_layout.h"
+
+#include "common/pio_common.h"
+
+#define OFFX(o) ((unsigned long long)(o))
+
+static const uint32_t array_bits[3] = {PIO_FIELD_POSITIONS, PIO_FIELD_VELOCITIES, PIO_FIELD_FORCES};
+
+/* Byte sizes of a block's tables (frame table with boxes and scalars,
+ * groups, payloads), each padded to 64; false past 2^64. */
+static bool block_tables(uint32_t nframes, uint32_t fields, uint32_t nscalars, uint32_t ngroups,
+                         uint32_t narrays, uint64_t *frame_tab, uint64_t *group_tab,
+                         uint64_t *payload_tab)
+{
+    uint64_t boxes = !(fields & PIO_FIELD_BOX)        ? 0
+                     : (fields & HOLO_BLOCK_BOX_ONCE) ? 72
+                                                      : (uint64_t)nframes * 72;
+    /* nframes, nscalars and ngroups are 32-bit: no product overflows */
+    *frame_tab = holo_pad64((uint64_t)nframes * 16 + boxes +
+                            (uint64_t)nframes * nscalars * HOLO_SCALAR_SIZE);
+    *group_tab = holo_pad64((uint64_t)ngroups * 16);
+    *payload_tab = holo_pad64((uint64_t)narrays * ngroups * 16);
+    return true;
+}
+
+int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                          uint64_t seq, uint64_t frame, struct holo_block *b, struct pio_error *err)
+{
+    memset(b, 0, sizeof(*b));
+    if (len < HOLO_BLOCK_HDR)
+        return pio_error_set(
+            err, PIO_ECORRUPT,
+            "%s: frame %llu at offset 0x%llx (a block from frame %llu): record shorter than its "
+            "header",
+            path, OFFX(frame), OFFX(off), OFFX(seq));
+    b->rec = rec;
+    b->off = off;
+    b->len = len;
+    b->first = seq;
+    b->nframes = holo_rd32(rec + 64);
+    b->fields = holo_rd32(rec + 68);
+    b->natoms = holo_rd64(rec + 72);
+    b->nscalars = holo_rd32(rec + 80);
+    b->ngroups = holo_rd32(rec + 84);
+    memcpy(&b->precision, rec + 104, 8);
+    uint32_t known = PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES | PIO_FIELD_BOX |
+                     HOLO_BLOCK_BOX_ONCE;
+    bool lossy = false;
+    bool bad = b->nframes == 0 || b->natoms == 0 || b->ngroups == 0 || b->ngroups > b->natoms ||
+               (b->fields & ~known) || !(b->fields & PIO_FIELD_POSITIONS) ||
+               ((b->fields & HOLO_BLOCK_BOX_ONCE) && !(b->fields & PIO_FIELD_BOX)) ||
+               holo_rd32(rec + 100) != 0 || holo_rd64(rec + 112) != 0 || holo_rd64(rec + 120) != 0;
+    for (int a = 0; a < 3 && !bad; a++) {
+        uint32_t c = holo_rd32(rec + 88 + 4 * a);
+        if (!(b->fields & array_bits[a])) {
+            bad = c != 0;
+            continue;
+        }
+        if (c != PIO_CODEC_LOSSY && c != PIO_CODEC_LOSSLESS)
+            return pio_error_set(
+                err, c > PIO_CODEC_LOSSLESS ? PIO_EVERSION : PIO_ECORRUPT,
+                "%s: frame %llu at offset 0x%llx (a block from frame %llu): codec %u not supported "
+                "in a block",
+                path, OFFX(frame), OFFX(off), OFFX(seq), c);
+        b->codec[a] = (uint8_t)c;
+        b->narrays++;
+        lossy |= c == PIO_CODEC_LOSSY;
+    }
+    if (!bad)
+        bad = lossy ? !(b->precision > 0 && b->precision < 1e30) : b->precision != 0;
+    /* each frame takes at least its 16 bytes of steps and times */
+    if (!bad)
+        bad = b->nframes > len / 16;
+    if (bad)
+        return pio_error_set(
+            err, PIO_ECORRUPT,
+            "%s: frame %llu at offset 0x%llx (a block from frame %llu): invalid header (%u "
+            "frames, %llu atoms, %u groups, fields %#x)",
+            path, OFFX(frame), OFFX(off), OFFX(seq), b->nframes, OFFX(b->natoms), b->ngroups,
+            b->fields);
+    uint64_t ft, gt, pt;
+    block_tables(b->nframes, b->fields, b->nscalars, b->ngroups, b->narrays, &ft, &gt, &pt);
+    if (ft > len - HOLO_BLOCK_HDR || gt > len - HOLO_BLOCK_HDR - ft ||
+        pt > len - HOLO_BLOCK_HDR - ft - gt)
+        return pio_error_set(
+            err, PIO_ECORRUPT,
+            "%s: frame %llu at offset 0x%llx (a block from frame %llu): tables past the record's "
+            "length %llu",
+            path, OFFX(frame), OFFX(off), OFFX(seq), OFFX(len));
+    uint64_t at = HOLO_BLOCK_HDR;
+    b->times = rec + at;
+    uint64_t boxes = 0;
+    if (b->fields & PIO_FIELD_BOX) {
+        b->boxes = rec + at + (uint64_t)b->nframes * 16;
+        boxes = (b->fields & HOLO_BLOCK_BOX_ONCE) ? 72 : (uint64_t)b->nframes * 72;
+    }
+    b->scalars = rec + at + (uint64_t)b->nframes * 16 + boxes;
+    for (uint64_t k = 0; k < (uint64_t)b->nframes * b->nscalars; k++)
+        if (memchr(b->scalars + k * HOLO_SCALAR_SIZE, '\0', PIO_SCALAR_NAME_SIZE) == NULL)
+            return pio_error_set(
+                err, PIO_ECORRUPT,
+                "%s: frame %llu at offset 0x%llx (a block from frame %llu): scalar name not "
+                "terminated",
+                path, OFFX(frame), OFFX(off), OFFX(seq));
+    at += ft;
+    b->groups = rec + at;
+    uint64_t next = 0;
+    for (uint32_t g = 0; g < b->ngroups; g++) {
+        uint64_t first = holo_block_group_first(b, g), n = holo_block_group_atoms(b, g);
+        if (first != next || n == 0 || n > b->natoms - first)
+            return pio_error_set(
+                err, PIO_ECORRUPT,
+                "%s: frame %llu at offset 0x%llx (a block from frame %llu): atom group %u "
+                "(%llu atoms from %llu) does not follow the one before",
+                path, OFFX(frame), OFFX(off), OFFX(seq), g, OFFX(n), OFFX(first));
+        next = first + n;
+    }
+    if (next != b->natoms)
+        return pio_error_set(
+            err, PIO_ECORRUPT,
+            "%s: frame %llu at offset 0x%llx (a block from frame %llu): atom groups cover %llu of "
+            "%llu atoms",
+            path, OFFX(frame), OFFX(off), OFFX(seq), OFFX(next), OFFX(b->natoms));
+    at += gt;
+    b->payloads = rec + at;
+    at += pt;
+    for (uint32_t s = 0; s < b->narrays; s++) {
+        for (uint32_t g = 0; g < b->ngroups; g++) {
+            const uint8_t *e = b->payloads + ((uint64_t)s * b->ngroups + g) * 16;
+            uint64_t po = holo_rd64(e), pl = holo_rd64(e + 8);
+            if (po != at || pl == 0 || pl > len - at || holo_pad64(pl) > len - at ||
+                !pio__codec_frames_ok(rec + po, (size_t)pl, b->nframes,
+                                      holo_block_group_atoms(b, g)))
+                return pio_error_set(
+                    err, PIO_ECORRUPT,
+                    "%s: frame %llu at offset 0x%llx (a block from frame %llu): payload %u of "
+                    "group %u (%llu bytes at offset 0x%llx) is not a payload of "
+                    "%u frames of %llu atoms",
+                    path, OFFX(frame), OFFX(off), OFFX(seq), s, g, OFFX(pl), OFFX(off + po),
+                    b->nframes, OFFX(holo_block_group_atoms(b, g)));
+            at += holo_pad64(pl);
+        }
+    }
+    if (at != len)
+        return pio_error_set(
+            err, PIO_ECORRUPT,
+            "%s: frame %llu at offset 0x%llx (a block from frame %llu): record length %llu, its "
+            "tables imply %llu",
+            path, OFFX(frame), OFFX(off), OFFX(seq), OFFX(len), OFFX(at));
+    return 0;
+}
+
+void pio__holo_block_frame(const struct holo_block *b, uint32_t k, struct pio_frame *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->natoms = b->natoms;
+    out->fields =
+        b->fields & (PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES | PIO_FIELD_BOX);
+    out->nscalars = b->nscalars;
+    memcpy(&out->step, b->times + (uint64_t)k * 16, 8);
+    memcpy(&out->time, b->times + (uint64_t)k * 16 + 8, 8);
+    if (b->boxes)
+        memcpy(out->box, b->boxes + ((b->fields & HOLO_BLOCK_BOX_ONCE) ? 0 : (uint64_t)k * 72), 72);
+    out->scalars =
+        b->nscalars
+            ? (const struct pio_scalar *)(b->scalars + (uint64_t)k * b->nscalars * HOLO_SCALAR_SIZE)
+            : NULL;
+    out->index = b->first + k;
+    out->offset = b->off;
+}
+
+int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const uint8_t salt[16],
+                          struct pio__codec_scratch *s, uint8_t **out, uint64_t *out_len,
+                          uint64_t bad[3])
+{
+    uint64_t ga = in->group_atoms ? in->group_atoms : in->natoms;
+    uint64_t ng64 = (in->natoms + ga - 1) / ga;
+    if (in->nframes == 0 || in->natoms == 0 || ng64 > UINT32_MAX)
+        return PIO_EUSAGE;
+    uint32_t ngroups = (uint32_t)ng64, narrays = 0;
+    for (int a = 0; a < 3; a++)
+        narrays += in->arrays[a] != NULL;
+    uint32_t fields = in->fields & (PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES |
+                                    PIO_FIELD_BOX);
+    if ((fields & PIO_FIELD_BOX) && in->boxes) {
+        bool same = true;
+        for (uint32_t t = 1; t < in->nframes && same; t++)
+            same = memcmp(in->boxes + (size_t)t * 9, in->boxes, 72) == 0;
+        if (same)
+            fields |= HOLO_BLOCK_BOX_ONCE;
+    }
+    uint64_t ft, gt, pt;
+    block_tables(in->nframes, fields, in->nscalars, ngroups, narrays, &ft, &gt, &pt);
+    uint64_t head = HOLO_BLOCK_HDR + ft + gt + pt;
+    /* a bound for every payload: coded, then compacted below */
+    uint64_t cap = head;
+    for (uint32_t g = 0; g < ngroups; g++) {
+        uint64_t n = PIO_MIN(ga, in->natoms - (uint64_t)g * ga);
+        cap += narrays * holo_pad64(pio__codec_bound(n * in->nframes));
+    }
+    uint8_t *buf = calloc(1, (size_t)cap);
+    const float(**frames)[3] = malloc((size_t)in->nframes * sizeof(*frames));
+    if (!buf || !frames) {
+        free(buf);
+        free(frames);
+        return -ENOMEM;
+    }
+    uint8_t *p = buf;
+    holo_put_rec_header(p, HOLO_REC_BLOCK, 0, seq, salt);
+    holo_wr32(p + 64, in->nframes);
+    holo_wr32(p + 68, fields);
+    holo_wr64(p + 72, in->natoms);
+    holo_wr32(p + 80, in->nscalars);
+    holo_wr32(p + 84, ngroups);
+    bool lossy = false;
+    for (int a = 0; a < 3; a++) {
+        uint32_t c = in->arrays[a] ? in->codec[a] : 0;
+        holo_wr32(p + 88 + 4 * a, c);
+        lossy |= c == PIO_CODEC_LOSSY;
+    }
+    double prec = lossy ? in->precision : 0;
+    memcpy(p + 104, &prec, 8);
+    uint8_t *q = p + HOLO_BLOCK_HDR;
+    for (uint32_t t = 0; t < in->nframes; t++) {
+        memcpy(q + (size_t)t * 16, &in->steps[t], 8);
+        memcpy(q + (size_t)t * 16 + 8, &in->times[t], 8);
+    }
+    q += (size_t)in->nframes * 16;
+    if (fields & PIO_FIELD_BOX) {
+        size_t nb = (fields & HOLO_BLOCK_BOX_ONCE) ? 1 : in->nframes;
+        memcpy(q, in->boxes, nb * 72);
+        q += nb * 72;
+    }
+    if (in->nscalars)
+        memcpy(q, in->scalars, (size_t)in->nframes * in->nscalars * HOLO_SCALAR_SIZE);
+    q = p + HOLO_BLOCK_HDR + ft;
+    for (uint32_t g = 0; g < ngroups; g++) {
+        holo_wr64(q + (size_t)g * 16, (uint64_t)g * ga);
+        holo_wr64(q + (size_t)g * 16 + 8, PIO_MIN(ga, in->natoms - (uint64_t)g * ga));
+    }
+    uint8_t *table = p + HOLO_BLOCK_HDR + ft + gt;
+    uint64_t at = head;
+    int rc = 0;
+    uint32_t slot = 0;
+    for (int a = 0; a < 3 && rc == 0; a++) {
+        if (!in->arrays[a])
+            continue;
+        for (uint32_t g = 0; g < ngroups && rc == 0; g++) {
+            uint64_t first = (uint64_t)g * ga, n = PIO_MIN(ga, in->natoms - first);
+            for (uint32_t t = 0; t < in->nframes; t++)
+                frames[t] =
+                    (const float(*)[3])(in->arrays[a] + ((size_t)t * in->natoms + first) * 3);
+            size_t len = 0;
+            uint32_t bf = 0;
+            uint64_t ba = 0;
+            rc = pio__codec_encode_frames(in->codec[a], frames, in->nframes, n, in->precision,
+                                          in->level, p + at, (size_t)(cap - at), &len, &bf, &ba, s);
+            if (rc == PIO_ELIMIT) {
+                bad[0] = (uint64_t)a;
+                bad[1] = bf;
+                bad[2] = first + ba;
+            }
+            if (rc == 0) {
+                uint8_t *e = table + ((size_t)slot * ngroups + g) * 16;
+                holo_wr64(e, at);
+                holo_wr64(e + 8, len);
+                memset(p + at + len, 0, (size_t)(holo_pad64(len) - len));
+                at += holo_pad64(len);
+            }
+        }
+        slot++;
+    }
+    free(frames);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    holo_wr64(p + 8, at); /* the record's length */
+    *out = buf;
+    *out_len = at;
+    return 0;
+}
+
+void pio__holo_block_cache_free(struct holo_block_cache *c)
+{
+    for (int a = 0; a < 3; a++)
+        free(c->arr[a]);
+    free(c->done);
+    free(c->frames);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Make c the cache of block b (nothing decoded yet) unless it is. */
+static int cache_take(const uint8_t salt[16], const struct holo_block *b, unsigned mask,
+                      struct holo_block_cache *c)
+{
+    if (c->valid && c->off == b->off && memcmp(c->salt, salt, 16) == 0 &&
+        memcmp(c->hash, b->rec + HOLO_HASH_OFF, 32) == 0) {
+        for (int a = 0; a < 3; a++)
+            if ((mask & (1u << a)) && !c->arr[a])
+                goto grow;
+        return 0;
+    }
+    c->valid = false;
+grow:;
+    size_t floats = (size_t)b->nframes * (size_t)b->natoms * 3; /* checked by the parse */
+    for (int a = 0; a < 3; a++) {
+        if (!(mask & (1u << a)) || !b->codec[a])
+            continue;
+        if (c->cap[a] < floats || c->cap[a] > 4 * floats + ((size_t)1 << 18)) {
+            /* sized to this block: a cache of a huge one shrinks again */
+            free(c->arr[a]);
+            c->cap[a] = 0;
+            if (!(c->arr[a] = malloc(floats * sizeof(float))))
+                return -ENOMEM;
+            c->cap[a] = floats;
+        }
+    }
+    if (!c->valid) {
+        size_t nd = (size_t)b->ngroups * 3;
+        if (c->done_cap < nd) {
+            free(c->done);
+            c->done_cap = 0;
+            if (!(c->done = malloc(nd)))
+                return -ENOMEM;
+            c->done_cap = nd;
+        }
+        memset(c->done, 0, nd);
+        if (c->frames_cap < b->nframes) {
+            free(c->frames);
+            c->frames_cap = 0;
+            if (!(c->frames = malloc((size_t)b->nframes * sizeof(*c->frames))))
+                return -ENOMEM;
+            c->frames_cap = b->nframes;
+        }
+        memcpy(c->salt, salt, 16);
+        memcpy(c->hash, b->rec + HOLO_HASH_OFF, 32);
+        c->off = b->off;
+        c->natoms = b->natoms;
+        c->nframes = b->nframes;
+        c->ngroups = b->ngroups;
+        c->valid = true;
+    }
+    return 0;
+}
+
+/* The first group holding atom x (groups are contiguous and in order). */
+static uint32_t group_of(const struct holo_block *b, uint64_t x)
+{
+    uint32_t lo = 0, hi = b->ngroups - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        if (holo_block_group_first(b, mid) <= x)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+int pio__holo_block_fetch(const char *path, const uint8_t salt[16], const struct holo_block *b,
+                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n,
+                          struct holo_block_cache *c, struct pio__codec_scratch *s,
+                          struct pio_error *err)
+{
+    static const char *const what[3] = {"positions", "velocities", "forces"};
+    if (n == 0)
+        return 0;
+    if (cache_take(salt, b, mask, c) != 0) {
+        c->valid = false;
+        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode its block",
+                             path, OFFX(frame));
+    }
+    uint32_t g0 = group_of(b, a0), g1 = group_of(b, a0 + n - 1);
+    uint32_t slot = 0;
+    for (int a = 0; a < 3; a++) {
+        if (!b->codec[a])
+            continue;
+        uint32_t my = slot++;
+        if (!(mask & (1u << a)))
+            continue;
+        for (uint32_t g = g0; g <= g1; g++) {
+            if (c->done[(size_t)a * b->ngroups + g])
+                continue;
+            uint64_t first = holo_block_group_first(b, g), cnt = holo_block_group_atoms(b, g), len;
+            const uint8_t *pay = holo_block_payload(b, my, g, &len);
+            for (uint32_t t = 0; t < b->nframes; t++)
+                c->frames[t] = (float(*)[3])(c->arr[a] + ((size_t)t * b->natoms + first) * 3);
+            int rc = pio__codec_decode_frames(b->codec[a], pay, (size_t)len, b->nframes, cnt,
+                                              b->precision, c->frames, s);
+            if (rc != 0)
+                return pio_error_set(err, rc == PIO_ECORRUPT ? PIO_ECORRUPT : rc,
+                                     "%s: frame %llu at offset 0x%llx: %s of atoms %llu..%llu "
+                                     "(%s, %llu bytes at offset 0x%llx) %s",
+                                     path, OFFX(frame), OFFX(b->off), what[a], OFFX(first),
+                                     OFFX(first + cnt - 1), pio__codec_name(b->codec[a]), OFFX(len),
+                                     OFFX(b->off + (uint64_t)(pay - b->rec)),
+                                     rc == PIO_ECORRUPT ? "do not decode" : pio_strerror(rc));
+            c->done[(size_t)a * b->ngroups + g] = 1;
+        }
+    }
+    return 0;
+}
+
+int pio__holo_block_fetch_atoms(const char *path, const uint8_t salt[16],
+                                const struct holo_block *b, uint64_t frame, unsigned mask,
+                                const uint64_t *atoms, uint64_t nsel, struct holo_block_cache *c,
+                                struct pio__codec_scratch *s, struct pio_error *err)
+{
+    if (!atoms)
+        return pio__holo_block_fetch(path, salt, b, frame, mask, 0, nsel, c, s, err);
+    for (uint64_t j = 0; j < nsel;) {
+        uint32_t g = group_of(b, atoms[j]);
+        uint64_t end = holo_block_group_first(b, g) + holo_block_group_atoms(b, g);
+        int rc = pio__holo_block_fetch(path, salt, b, frame, mask, atoms[j], 1, c, s, err);
+        if (rc != 0)
+            return rc;
+        while (j < nsel && atoms[j] < end) /* the rest of this group's atoms */
+            j++;
+    }
+    return 0;
+}

@@ -1,0 +1,587 @@
+/*
+ * BLOCK records (HOLO 2.1): frames coded together, each from the one
+ * before, in atom groups.
+ *  - a smooth trajectory (positions lossy, velocities and forces lossless
+ *    with NaN, -0.0 and denormals in them) reads back: lossy within
+ *    precision/2, lossless bit-exact, random access equal to sequential,
+ *    in streams on every engine (checked), through pio_reader_frame_into
+ *    and pio_reader_read (atom selections equal slices of full reads);
+ *  - blocks are cut by commits, by a change of atom count or arrays, and
+ *    hold at most `keyframe` frames; a 0-atom frame goes into a FRAME
+ *    record; 1-atom frames block;
+ *  - truncation inside a block, then appends; verify passes throughout;
+ *  - a file cut anywhere in its last blocks recovers every complete block;
+ *  - hostile blocks (payload byte, atom count, group table, payload
+ *    length, frame count, each with the record's hash made valid again)
+ *    are PIO_ECORRUPT naming the file, frame and offset, never a crash;
+ *  - lossy refuses NaN at append (naming frame and atom) and the frames
+ *    held before it are written;
+ *  - a writer killed (SIGKILL) at random while it writes blocks loses no
+ *    committed frame; what the file holds reads back right, recovers,
+ *    verifies and takes appends.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "codec/pio_codec.h"
+#include "format/holo_layout.h"
+#include "holo_fixture.h"
+
+#define PREC  0.001
+#define NAT   1000
+#define NF    45
+#define KEY   8
+#define GROUP 96
+
+/* Frame i of the test trajectory: a random walk of small steps (what
+ * inter-frame prediction is for), positions within a few nm; velocities
+ * with special values; forces on frames whose number is not 13 mod 16. */
+struct tframe {
+    struct pio_frame f;
+    float x[NAT][3], v[NAT][3], fo[NAT][3];
+    struct pio_scalar sc[2];
+};
+
+static void make_frame(struct tframe *t, uint64_t i, uint64_t natoms)
+{
+    memset(&t->f, 0, sizeof(t->f));
+    for (uint64_t a = 0; a < natoms; a++) {
+        for (int c = 0; c < 3; c++) {
+            double base = (double)((a * 7919 + (uint64_t)c * 104729) % 5000) * 0.001;
+            double walk = 0.05 * sin(0.3 * (double)i + (double)a * 0.7 + c);
+            t->x[a][c] = (float)(base + walk);
+            t->v[a][c] = (float)(cos((double)(i * natoms + a + (uint64_t)c)) * 2.0);
+            t->fo[a][c] = (float)((double)(a + i) * 0.25 - (double)c);
+        }
+    }
+    if (natoms > 3) {
+        t->v[1][0] = NAN;
+        uint32_t payload = 0x7fc00123u; /* a NaN payload */
+        memcpy(&t->v[1][1], &payload, 4);
+        t->v[2][0] = -0.0f;
+        t->v[3][2] = 1e-42f; /* denormal */
+    }
+    t->f.natoms = natoms;
+    t->f.fields = PIO_FIELD_BOX;
+    t->f.step = (int64_t)i * 10;
+    t->f.time = (double)i * 0.02;
+    for (int k = 0; k < 3; k++)
+        t->f.box[k][k] = 5.0 + (i >= 30 ? 0.001 * (double)i : 0.0); /* NPT from frame 30 */
+    t->f.positions = (const float(*)[3])t->x;
+    t->f.velocities = (const float(*)[3])t->v;
+    t->f.forces = i % 16 == 13 ? NULL : (const float(*)[3])t->fo;
+    memset(t->sc, 0, sizeof(t->sc));
+    strcpy(t->sc[0].name, "potential");
+    t->sc[0].value = -1000.0 - (double)i;
+    strcpy(t->sc[1].name, "kinetic");
+    t->sc[1].value = 300.0 + (double)i;
+    t->f.nscalars = 2;
+    t->f.scalars = t->sc;
+}
+
+/* Atom count of frame i: NAT, then 1 atom for frames 20..22, 0 for 23. */
+static uint64_t natoms_of(uint64_t i)
+{
+    return i >= 20 && i <= 22 ? 1 : i == 23 ? 0 : NAT;
+}
+
+static bool same_bits(const float (*a)[3], const float (*b)[3], uint64_t n)
+{
+    return n == 0 || memcmp(a, b, (size_t)n * 12) == 0;
+}
+
+static bool lossy_ok(const float (*got)[3], const float (*want)[3], uint64_t n)
+{
+    for (uint64_t a = 0; a < n; a++)
+        for (int c = 0; c < 3; c++)
+            if (fabs((double)got[a][c] - (double)want[a][c]) > PREC / 2 + 1e-6)
+                return false;
+    return true;
+}
+
+static bool frame_ok(const struct pio_frame *f, uint64_t i)
+{
+    static struct tframe t;
+    make_frame(&t, i, natoms_of(i));
+    bool ok = f->natoms == t.f.natoms && f->step == t.f.step && f->time == t.f.time &&
+              memcmp(f->box, t.f.box, 72) == 0 && f->nscalars == 2 &&
+              f->scalars[1].value == t.sc[1].value && !strcmp(f->scalars[0].name, "potential");
+    ok = ok && (!f->natoms || lossy_ok(f->positions, t.f.positions, f->natoms)) &&
+         (!f->natoms || same_bits(f->velocities, t.f.velocities, f->natoms)) &&
+         (!t.f.forces == !f->forces) && (!f->forces || same_bits(f->forces, t.f.forces, f->natoms));
+    return ok;
+}
+
+/* The test's writer options: positions lossy, the rest lossless. */
+static struct pio_writer_options opts(uint32_t keyframe, uint32_t group_atoms)
+{
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC;
+    o.codec[0] = PIO_CODEC_LOSSY;
+    o.codec[1] = o.codec[2] = PIO_CODEC_LOSSLESS;
+    o.precision = PREC;
+    o.keyframe = keyframe;
+    o.group_atoms = group_atoms;
+    return o;
+}
+
+static pio_writer *create(const char *path, uint32_t keyframe)
+{
+    unlink(path);
+    struct pio_writer_options o = opts(keyframe, GROUP);
+    pio_writer *w = NULL;
+    struct pio_error e = {0};
+    CHECKF(pio_writer_create(&w, path, &o, &e) == 0, "%s", e.message);
+    return w;
+}
+
+static int append(pio_writer *w, uint64_t i)
+{
+    static struct tframe t;
+    make_frame(&t, i, natoms_of(i));
+    struct pio_error e = {0};
+    int rc = pio_writer_append(w, &t.f, &e);
+    CHECKF(rc == 0, "append %llu: %s", (unsigned long long)i, e.message);
+    return rc;
+}
+
+/* Frames 0 .. NF-1, a commit after frame 11 (cuts a block). */
+static void write_file(const char *path)
+{
+    pio_writer *w = create(path, KEY);
+    struct pio_error e = {0};
+    for (uint64_t i = 0; i < NF; i++) {
+        append(w, i);
+        if (i == 11)
+            CHECK(pio_writer_commit(w, &e) == 0);
+        CHECK(pio_writer_nframes(w) == i + 1);
+    }
+    CHECK(pio_writer_close(w, &e) == 0);
+}
+
+/* The blocks as pio_reader_frame_block sees them. */
+static void check_blocks(pio_reader *r)
+{
+    /* [first, count): 0-7, 8-11 (commit), 12-19, 20-22 (1 atom), 23 (0
+     * atoms: a FRAME record), 24-28 (frame 29 drops forces), 29, 30-... */
+    uint64_t i = 0, nb = 0;
+    while (i < pio_reader_nframes(r)) {
+        uint64_t first;
+        uint32_t k;
+        CHECK(pio_reader_frame_block(r, i, &first, &k) == 0 && first == i && k >= 1 && k <= KEY);
+        for (uint32_t j = 1; j < k; j++) {
+            uint64_t f2;
+            uint32_t k2;
+            CHECK(pio_reader_frame_block(r, i + j, &f2, &k2) == 0 && f2 == i && k2 == k);
+        }
+        if (i == 0)
+            CHECK(k == KEY);
+        if (i == 8)
+            CHECK(k == 4); /* the commit after frame 11 ended it */
+        if (i <= 23 && i + k > 23)
+            CHECK(i == 23 && k == 1); /* 0 atoms: alone */
+        if (i <= 20 && i + k > 20)
+            CHECK(i == 20 && k == 3); /* the atom count changed at 20 and 23 */
+        i += k;
+        nb++;
+    }
+    CHECK(nb >= 8);
+}
+
+static void test_roundtrip(const char *path)
+{
+    write_file(path);
+    size_t len = 0;
+    uint8_t *b = fixture_slurp(path, &len);
+    CHECK(holo_rd64(b + 16) == (HOLO_REQ_ZSTD | HOLO_REQ_BLOCK) && b[10] == 1); /* 2.1 */
+    free(b);
+    struct pio_error e = {0};
+    pio_reader *r;
+    CHECKF(pio_reader_open(&r, path, NULL, &e) == 0, "%s", e.message);
+    CHECK(pio_reader_nframes(r) == NF);
+    check_blocks(r);
+    for (uint64_t i = 0; i < NF; i++) {
+        struct pio_frame f;
+        CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i), "frame %llu: %s",
+               (unsigned long long)i, e.message);
+    }
+    /* random order: every frame equal to its sequential read */
+    uint64_t st = 5;
+    for (int k = 0; k < 200; k++) {
+        uint64_t i = pio_test_rand(&st) % NF;
+        struct pio_frame f;
+        CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i), "random frame %llu",
+               (unsigned long long)i);
+    }
+    /* the last 16 frames decoded on this thread stay valid */
+    struct pio_frame held[16];
+    for (uint64_t i = 0; i < 16; i++)
+        CHECK(pio_reader_frame(r, NF - 1 - i, &held[i], &e) == 0);
+    for (uint64_t i = 0; i < 16; i++)
+        CHECK(frame_ok(&held[i], NF - 1 - i));
+    /* streams, checked, every engine the build has; views held across
+     * blocks stay intact */
+    for (int eng = PIO_IO_MMAP; eng <= PIO_IO_URING; eng++) {
+        struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+        so.flags = PIO_STREAM_VERIFY;
+        so.engine = (uint32_t)eng;
+        pio_frame_stream *s;
+        CHECK(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0);
+        struct pio_frame f[12];
+        uint64_t n = 0;
+        int rc;
+        while ((rc = pio_frame_stream_next(s, &f[n % 12], &e)) == 1) {
+            CHECKF(frame_ok(&f[n % 12], n), "stream (engine %d): frame %llu", eng,
+                   (unsigned long long)n);
+            if (n >= 10) {
+                CHECK(frame_ok(&f[(n - 10) % 12], n - 10));
+                pio_frame_stream_release(s, &f[(n - 10) % 12]);
+            }
+            n++;
+        }
+        CHECKF(rc == 0 && n == NF, "stream (engine %d): %d after %llu: %s", eng, rc,
+               (unsigned long long)n, e.message);
+        for (uint64_t k = n >= 10 ? n - 10 : 0; k < n; k++)
+            pio_frame_stream_release(s, &f[k % 12]);
+        pio_frame_stream_close(s);
+    }
+    CHECKF(pio_reader_verify(r, 1, &e) == 0, "verify: %s", e.message);
+
+    /* into the caller's buffers; selections equal slices of full reads */
+    static float full[3][NAT][3], part[3][8 * NAT][3];
+    float(*const fx[3])[3] = {full[0], full[1], full[2]};
+    for (uint64_t i = 0; i < NF; i++) {
+        struct pio_frame f;
+        CHECKF(pio_reader_frame_into(r, i, fx, NAT, &f, &e) == 0 && frame_ok(&f, i),
+               "frame_into %llu: %s", (unsigned long long)i, e.message);
+    }
+    static const uint64_t sel[] = {0, 5, 95, 96, 97, 500, 501, 998, 999};
+    const uint64_t nsel = sizeof(sel) / sizeof(sel[0]);
+    for (uint64_t first = 0; first + 8 <= 20; first += 3) {
+        float(*const px[3])[3] = {part[0], part[1], NULL};
+        CHECKF(pio_reader_read(r, first, 8, sel, nsel, px, &e) == 0, "read %llu: %s",
+               (unsigned long long)first, e.message);
+        for (uint64_t i = first; i < first + 8; i++) {
+            struct pio_frame f;
+            CHECK(pio_reader_frame_into(r, i, fx, NAT, &f, &e) == 0);
+            for (uint64_t j = 0; j < nsel; j++) {
+                CHECK(memcmp(part[0][(i - first) * nsel + j], full[0][sel[j]], 12) == 0);
+                CHECK(memcmp(part[1][(i - first) * nsel + j], full[1][sel[j]], 12) == 0);
+            }
+        }
+    }
+    /* a contiguous range (atoms NULL): the first 200 atoms */
+    float(*const pos_only[3])[3] = {part[0], NULL, NULL};
+    CHECK(pio_reader_read(r, 30, 5, NULL, 200, pos_only, &e) == 0);
+    for (uint64_t i = 30; i < 35; i++) {
+        struct pio_frame f;
+        CHECK(pio_reader_frame_into(r, i, fx, NAT, &f, &e) == 0 &&
+              memcmp(part[0][(i - 30) * 200], full[0][0], 200 * 12) == 0);
+    }
+    /* refusals */
+    static const uint64_t bad_order[] = {5, 3};
+    CHECK(pio_reader_read(r, 0, 1, bad_order, 2, pos_only, &e) == PIO_EUSAGE);
+    static const uint64_t too_far[] = {NAT};
+    CHECK(pio_reader_read(r, 0, 1, too_far, 1, pos_only, &e) == -ERANGE);
+    CHECK(pio_reader_read(r, NF - 1, 2, NULL, 1, pos_only, &e) == -ERANGE);
+    float(*const force_only[3])[3] = {NULL, NULL, part[2]};
+    CHECK(pio_reader_read(r, 29, 1, NULL, 1, force_only, &e) == -ENOENT &&
+          strstr(e.message, "frame 29") && strstr(e.message, "forces"));
+    pio_reader_close(r);
+
+    /* appends continue in blocks; a frame lossy cannot hold is refused by
+     * frame and atom, and the frames held before it are written */
+    struct pio_writer_options o = opts(0, 0);
+    pio_writer *w;
+    CHECKF(pio_writer_open_append(&w, path, &o, &e) == 0, "%s", e.message);
+    for (uint64_t i = NF; i < NF + 4; i++) /* 45 has no forces: alone; 46..48 a block */
+        append(w, i);
+    static struct tframe t;
+    make_frame(&t, NF + 4, NAT);
+    t.x[7][2] = NAN;
+    int rc = pio_writer_append(w, &t.f, &e);
+    CHECKF(rc == PIO_ELIMIT && strstr(e.message, "frame 49") && strstr(e.message, "atom 7"),
+           "NaN: %d %s", rc, e.message);
+    CHECK(pio_writer_nframes(w) == NF + 4);
+    CHECK(pio_writer_close(w, &e) == 0);
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && pio_reader_nframes(r) == NF + 4);
+    uint64_t first;
+    uint32_t k;
+    CHECKF(pio_reader_frame_block(r, NF + 2, &first, &k) == 0 && first == NF + 1 && k == 3,
+           "%llu+%u", (unsigned long long)first, k);
+    for (uint64_t i = 0; i < NF + 4; i++) {
+        struct pio_frame f;
+        CHECK(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i));
+    }
+    CHECK(pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+}
+
+static void test_truncate(const char *path)
+{
+    write_file(path);
+    struct pio_error e = {0};
+    pio_writer *w;
+    struct pio_writer_options o = opts(0, GROUP);
+    CHECK(pio_writer_open_append(&w, path, &o, &e) == 0);
+    CHECKF(pio_writer_truncate(w, 5, &e) == 0, "%s", e.message); /* inside the first block */
+    for (uint64_t i = 5; i < 15; i++)
+        append(w, i);
+    CHECK(pio_writer_close(w, &e) == 0);
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && pio_reader_nframes(r) == 15);
+    for (uint64_t i = 0; i < 15; i++) {
+        struct pio_frame f;
+        CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i), "truncated %llu: %s",
+               (unsigned long long)i, e.message);
+    }
+    uint64_t first;
+    uint32_t k;
+    CHECK(pio_reader_frame_block(r, 4, &first, &k) == 0 && first == 0 && k == KEY);
+    CHECK(pio_reader_frame_block(r, 5, &first, &k) == 0 && first == 5);
+    CHECKF(pio_reader_verify(r, 1, &e) == 0, "verify after truncation: %s", e.message);
+    pio_reader_close(r);
+    /* and recovery of the truncated file agrees */
+    struct pio_recover_report rep;
+    CHECK(pio_holo_recover(path, &rep, &e) == 0);
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && pio_reader_nframes(r) == 15);
+    CHECK(pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+}
+
+/* The test file written, its bytes, and the record holding `frame`. */
+static uint8_t *written(const char *path, uint64_t frame, size_t *len, uint64_t *off,
+                        uint64_t *rlen)
+{
+    write_file(path);
+    uint8_t *b = fixture_slurp(path, len);
+    struct pio_error e = {0};
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    CHECK(pio_reader_frame_extent(r, frame, off, rlen) == 0);
+    pio_reader_close(r);
+    return b;
+}
+
+/* A file cut anywhere in its last blocks: recovery keeps every frame of
+ * the complete blocks before the cut. */
+static void test_cut(const char *path, const char *cut)
+{
+    size_t len = 0;
+    uint64_t off30, l30;
+    uint8_t *b = written(path, 30, &len, &off30, &l30);
+    struct pio_error e = {0};
+    pio_reader *r;
+    for (size_t c = len - 1; c > off30; c -= 997) {
+        CHECK(fixture_spit(cut, b, c) == 0);
+        struct pio_recover_report rep;
+        CHECKF(pio_holo_recover(cut, &rep, &e) == 0, "cut at %zu: %s", c, e.message);
+        CHECK(pio_reader_open(&r, cut, NULL, &e) == 0);
+        uint64_t n = pio_reader_nframes(r);
+        CHECKF(n >= 30 && n <= NF, "cut at %zu: %llu frames", c, (unsigned long long)n);
+        uint64_t first;
+        uint32_t k;
+        if (n > 0 && n < NF) /* ends on a block's end */
+            CHECK(pio_reader_frame_block(r, n - 1, &first, &k) == 0 && first + k == n);
+        for (uint64_t i = 0; i < n; i++) {
+            struct pio_frame f;
+            CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i),
+                   "cut at %zu, frame %llu: %s", c, (unsigned long long)i, e.message);
+        }
+        CHECKF(pio_reader_verify(r, 1, &e) == 0, "cut at %zu: %s", c, e.message);
+        pio_reader_close(r);
+    }
+    free(b);
+}
+
+/* Change the block record holding frame 2 of `b` (a copy of the file),
+ * rehash it, and read frame 2: PIO_ECORRUPT naming file, frame, offset. */
+static void expect_corrupt(const char *cut, const uint8_t *orig, size_t len, uint64_t rec,
+                           uint64_t at, uint64_t value, int width, const char *what)
+{
+    uint8_t *h = malloc(len);
+    memcpy(h, orig, len);
+    uint64_t rlen = holo_rd64(h + rec + 8);
+    if (width == 8)
+        holo_wr64(h + rec + at, value);
+    else if (width == 4)
+        holo_wr32(h + rec + at, (uint32_t)value);
+    else
+        h[rec + at] ^= (uint8_t)value;
+    pio__holo_record_hash(h + rec, rlen, 1, h + rec + HOLO_HASH_OFF);
+    CHECK(fixture_spit(cut, h, len) == 0);
+    free(h);
+    struct pio_error e = {0};
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, cut, NULL, &e) == 0);
+    struct pio_frame f;
+    int rc = pio_reader_frame(r, 2, &f, &e);
+    CHECKF(rc == PIO_ECORRUPT && strstr(e.message, cut) && strstr(e.message, "frame 2") &&
+               strstr(e.message, "offset 0x"),
+           "%s: %d %s", what, rc, e.message);
+    static float buf[NAT][3];
+    float(*const x[3])[3] = {buf, NULL, NULL};
+    static const uint64_t one[] = {500};
+    CHECK(pio_reader_read(r, 2, 1, one, 1, x, &e) == PIO_ECORRUPT);
+    CHECK(pio_reader_frame(r, 10, &f, &e) == 0 && frame_ok(&f, 10)); /* another block */
+    CHECK(pio_reader_verify(r, 1, &e) != 0 || strcmp(what, "payload byte") == 0);
+    pio_reader_close(r);
+}
+
+static void test_hostile(const char *path, const char *cut)
+{
+    size_t len = 0;
+    uint64_t rec, rlen;
+    uint8_t *b = written(path, 2, &len, &rec, &rlen);
+    struct holo_block blk;
+    CHECK(pio__holo_parse_block("", b + rec, rlen, rec, 0, 2, &blk, NULL) == 0);
+    CHECK(blk.nframes == KEY && blk.ngroups == (NAT + GROUP - 1) / GROUP && blk.narrays == 3);
+    uint64_t groups = (uint64_t)(blk.groups - b - rec), table = (uint64_t)(blk.payloads - b - rec);
+    uint64_t plen;
+    uint64_t pay = (uint64_t)(holo_block_payload(&blk, 0, 5, &plen) - b - rec); /* atoms 480.. */
+    expect_corrupt(cut, b, len, rec, pay + plen / 2, 0x40, 1, "payload byte");
+    expect_corrupt(cut, b, len, rec, 72, 0x7fffffff, 8, "atom count");
+    expect_corrupt(cut, b, len, rec, 64, 0x7fffffff, 4, "frame count");
+    expect_corrupt(cut, b, len, rec, 84, 1, 4, "group count");
+    expect_corrupt(cut, b, len, rec, groups + 16 + 8, GROUP + 1, 8, "group size");
+    expect_corrupt(cut, b, len, rec, table + 5 * 16 + 8, 1u << 30, 8, "payload length");
+    expect_corrupt(cut, b, len, rec, table + 5 * 16, pay + 64, 8, "payload offset");
+    expect_corrupt(cut, b, len, rec, 88, 0, 4, "positions not coded");
+    expect_corrupt(cut, b, len, rec, 104, 0, 8, "precision");
+    free(b);
+}
+
+static void test_refusals(const char *path)
+{
+    struct pio_error e = {0};
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+    o.keyframe = 8; /* blocks without a codec */
+    pio_writer *w;
+    CHECK(pio_writer_create(&w, path, &o, &e) == PIO_EUSAGE && strstr(e.message, "keyframe"));
+    /* a 2.0 compressed file (keyframe 1) takes no blocks when appended to */
+    o.codec[0] = PIO_CODEC_LOSSY;
+    o.keyframe = 1;
+    CHECK(pio_writer_create(&w, path, &o, &e) == 0);
+    append(w, 0);
+    CHECK(pio_writer_close(w, &e) == 0);
+    o.flags = PIO_WRITER_NO_SYNC;
+    o.keyframe = 4;
+    CHECK(pio_writer_open_append(&w, path, &o, &e) == PIO_EUSAGE &&
+          strstr(e.message, "without BLOCK"));
+    o.keyframe = 0; /* default: FRAME records, as the file has */
+    CHECK(pio_writer_open_append(&w, path, &o, &e) == 0);
+    append(w, 1);
+    append(w, 2);
+    CHECK(pio_writer_close(w, &e) == 0);
+    size_t len = 0;
+    uint8_t *b = fixture_slurp(path, &len);
+    CHECK(b && holo_rd64(b + 16) == HOLO_REQ_ZSTD && b[10] == 0); /* still 2.0 */
+    free(b);
+}
+
+/* The killed writer: frames in blocks, a commit every few frames; each
+ * commit's frame count reported through the pipe once it returned. */
+static void kill_child(const char *path, int fd, int round)
+{
+    pio_writer *w = create(path, KEY);
+    if (!w)
+        _exit(2);
+    struct pio_error e = {0};
+    uint64_t every = (uint64_t)(round % 7) + 3;
+    for (uint64_t i = 0; i < 100000; i++) {
+        if (append(w, i) != 0)
+            _exit(3);
+        if ((i + 1) % every == 0) {
+            if (pio_writer_commit(w, &e) != 0)
+                _exit(4);
+            uint64_t n = i + 1;
+            if (write(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+                _exit(5);
+        }
+    }
+    _exit(0);
+}
+
+static void test_kill(const char *path)
+{
+    uint64_t rng = pio_test_seed((uint64_t)time(NULL)), promised = 0, found = 0;
+    for (int round = 0; round < 40; round++) {
+        unlink(path);
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(p[0]);
+            kill_child(path, p[1], round);
+        }
+        close(p[1]);
+        struct timespec d = {0, (long)(pio_test_rand(&rng) % 40000000)}; /* 0-40 ms */
+        nanosleep(&d, NULL);
+        kill(pid, SIGKILL);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid);
+        uint64_t committed = 0, v;
+        while (read(p[0], &v, sizeof(v)) == (ssize_t)sizeof(v))
+            committed = v;
+        close(p[0]);
+        struct pio_error e = {0};
+        pio_reader *r;
+        int rc = pio_reader_open(&r, path, NULL, &e);
+        if (committed == 0 && rc != 0)
+            continue; /* killed before the first commit: nothing promised */
+        CHECKF(rc == 0, "round %d: open failed after %llu committed frames: %s", round,
+               (unsigned long long)committed, e.message);
+        if (rc != 0)
+            continue;
+        uint64_t n = pio_reader_nframes(r);
+        promised += committed;
+        found += n;
+        CHECKF(n >= committed, "round %d: %llu frames, %llu were committed", round,
+               (unsigned long long)n, (unsigned long long)committed);
+        for (uint64_t i = 0; i < n; i++) {
+            struct pio_frame f;
+            CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i),
+                   "round %d: frame %llu: %s", round, (unsigned long long)i, e.message);
+        }
+        pio_reader_close(r);
+        struct pio_recover_report rep;
+        CHECK(pio_holo_recover(path, &rep, &e) == 0 && rep.nframes == n);
+        pio_writer *w;
+        struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+        o.flags = PIO_WRITER_NO_SYNC;
+        o.codec[0] = PIO_CODEC_LOSSY;
+        o.codec[1] = o.codec[2] = PIO_CODEC_LOSSLESS;
+        o.precision = PREC;
+        CHECK(pio_writer_open_append(&w, path, &o, &e) == 0);
+        append(w, n);
+        append(w, n + 1);
+        CHECK(pio_writer_close(w, &e) == 0);
+        CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+        CHECKF(r && pio_reader_nframes(r) == n + 2 && pio_reader_verify(r, 1, &e) == 0,
+               "round %d: after recovery and appends: %s", round, e.message);
+        pio_reader_close(r);
+        TEST_STOP_IF_FLOODED_VOID();
+    }
+    fprintf(stderr, "40 kills: %llu committed frames all present, %llu found in all\n",
+            (unsigned long long)promised, (unsigned long long)found);
+}
+
+int main(void)
+{
+    const char *path = fixture_tmpname("block"), *cut = fixture_tmpname("block_cut");
+    if (!pio__codec_built())
+        return 77; /* blocks are compressed: nothing to test without zstd */
+    test_roundtrip(path);
+    test_truncate(path);
+    test_cut(path, cut);
+    test_hostile(path, cut);
+    test_refusals(path);
+    test_kill(path);
+    unlink(path);
+    unlink(cut);
+    return TEST_RESULT();
+}
