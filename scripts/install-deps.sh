@@ -23,6 +23,9 @@ PKGS="$PKGS liburing-dev libnetcdf-dev libzstd-dev"
 PKGS="$PKGS libck-dev"
 # Independent readers the converter tests compare with (Debian's Python).
 PKGS="$PKGS python3-numpy python3-mdanalysis gromacs"
+# Compression benchmark peers (prismio bench compress): HDF5 with
+# shuffle+gzip, zarr with blosc-zstd.
+PKGS="$PKGS python3-h5py python3-zarr"
 # The Python package: headers and its test runner.
 PKGS="$PKGS python3-dev python3-pytest"
 # The Arrow tests read files with apache-arrow and flechette (npm, installed

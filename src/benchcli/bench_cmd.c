@@ -25,6 +25,9 @@ static const struct benchmark benchmarks[] = {
      "the pipeline next to read(); a foreign FILE: decoding next\n"
      "to MDAnalysis, conversion next to the decode"},
     {"arrow", bench_arrow, "FILE.holo", "Arrow IPC and C Data export next to memcpy and write()"},
+    {"compress", bench_compress, "FILE",
+     "HOLO compression next to XTC (MDAnalysis), TNG, HDF5,\nzarr and zstd: size, error, decode "
+     "and encode speed"},
 };
 #define NBENCH (sizeof(benchmarks) / sizeof(benchmarks[0]))
 

@@ -4,6 +4,7 @@
  * this file.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -57,4 +58,30 @@ void bench_drop_cache(const char *path)
         posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         close(fd);
     }
+}
+
+/* MDAnalysis iterating the same file (Debian's python), best of `repeat`:
+ * seconds, or < 0 when it is not available. */
+double bench_mdanalysis_seconds(const char *path, uint64_t natoms, uint64_t repeat)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "PYTHONWARNINGS=ignore /usr/bin/python3 -c '\n"
+             "import sys, time, MDAnalysis as mda\n"
+             "u = mda.Universe.empty(%llu, trajectory=True)\n"
+             "u.load_new(sys.argv[1])\n"
+             "best = 1e9\n"
+             "for r in range(%llu):\n"
+             "    t0 = time.perf_counter()\n"
+             "    for ts in u.trajectory: ts.positions.sum()\n"
+             "    best = min(best, time.perf_counter() - t0)\n"
+             "print(best)' '%s' 2>/dev/null",
+             (unsigned long long)natoms, (unsigned long long)repeat, path);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    double t = -1;
+    if (fscanf(p, "%lf", &t) != 1)
+        t = -1;
+    return pclose(p) == 0 ? t : -1;
 }

@@ -13,6 +13,7 @@
  *   bench_commit.c     commits (per frame, per 1,000) next to one commit; a follower
  *   bench_convert.c    the pipeline next to read(); decoders next to MDAnalysis
  *   bench_arrow.c      Arrow export next to memcpy and write()
+ *   bench_compress.c   HOLO compression next to XTC, MDAnalysis, HDF5, zarr, zstd
  *   bench_ring.c       the SPSC ring and MPMC queue next to Concurrency Kit
  *   bench_ring_ck.c    the ck_ring peer (built with libck, PIO_WITH_CK=ON)
  *   bench_ring_nock.c  its stand-in when libck is absent or turned off
@@ -39,6 +40,7 @@ int bench_commit(int argc, char **argv);
 int bench_ring(int argc, char **argv);
 int bench_convert(int argc, char **argv);
 int bench_arrow(int argc, char **argv);
+int bench_compress(int argc, char **argv);
 
 /* ---- bench_common.c ---- */
 
@@ -68,6 +70,10 @@ int bench_cmp_double(const void *a, const void *b);
 double bench_raw_read(const char *path);
 /* Drop a file's pages from the page cache (cold runs). */
 void bench_drop_cache(const char *path);
+/* MDAnalysis iterating a trajectory file of natoms atoms (positions
+ * touched; Debian's /usr/bin/python3), best of `repeat`: seconds, or < 0
+ * when it is not available. */
+double bench_mdanalysis_seconds(const char *path, uint64_t natoms, uint64_t repeat);
 
 /* ---- bench_ring_ck.c or bench_ring_nock.c ---- */
 

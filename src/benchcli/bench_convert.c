@@ -92,32 +92,6 @@ static double decode_all(const char *path, uint32_t threads, uint64_t *frames, u
     return cli_now() - t0;
 }
 
-/* MDAnalysis iterating the same file (Debian's python), best of `repeat`:
- * seconds, or < 0 when it is not available. */
-static double mdanalysis_time(const char *path, uint64_t natoms, uint64_t repeat)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof(cmd),
-             "PYTHONWARNINGS=ignore /usr/bin/python3 -c '\n"
-             "import sys, time, MDAnalysis as mda\n"
-             "u = mda.Universe.empty(%llu, trajectory=True)\n"
-             "u.load_new(sys.argv[1])\n"
-             "best = 1e9\n"
-             "for r in range(%llu):\n"
-             "    t0 = time.perf_counter()\n"
-             "    for ts in u.trajectory: ts.positions.sum()\n"
-             "    best = min(best, time.perf_counter() - t0)\n"
-             "print(best)' '%s' 2>/dev/null",
-             (unsigned long long)natoms, (unsigned long long)repeat, path);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    double t = -1;
-    if (fscanf(p, "%lf", &t) != 1)
-        t = -1;
-    return pclose(p) == 0 ? t : -1;
-}
-
 /* Seconds to convert a foreign file to HOLO (durable) with `threads`
  * decoder threads and workers (its CPU seconds into *cpu); < 0 on failure. */
 static double convert_foreign(const char *path, const char *out, uint32_t threads,
@@ -181,7 +155,7 @@ static int bench_foreign(const char *path, uint32_t threads, uint64_t max_bytes,
         tn = tn < 0 || b < tn ? b : tn;
         tcn = tcn < 0 || d < tcn ? d : tcn;
     }
-    double md = mdanalysis_time(path, frames ? atoms / frames : 0, repeat);
+    double md = bench_mdanalysis_seconds(path, frames ? atoms / frames : 0, repeat);
     double fps1 = (double)frames / t1, fpsn = (double)frames / tn;
     double fpsc1 = (double)frames / tc1, fpscn = (double)frames / tcn;
     double fpsm = md > 0 ? (double)frames / md : 0;

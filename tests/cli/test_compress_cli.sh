@@ -83,6 +83,16 @@ paste -d, "$T/raw.csv" "$T/lossy.csv" | tail -n +2 | awk -F, '
 "$P" info "$T/pc.holo" | grep -q 'positions lossy (0.001 nm)' || bad "compact kept the codecs"
 [ "$(wc -c <"$T/pc.holo")" -le "$(wc -c <"$T/peptide.holo")" ] || bad "compact grew the file"
 
+# the benchmark runs end to end (one repeat) and gives its ratios as JSON
+TMPDIR="$T" "$P" bench compress "$D/peptide.xtc" --repeat 1 --json >"$T/bench.json" ||
+    bad "bench compress: $(cat "$T/bench.json")"
+for k in size_vs_xtc_ratio size_vs_xtc_ratio_per_frame decode_vs_mdanalysis_xtc_ratio \
+    lossless_size_vs_best_peer_ratio lossless_decode_vs_best_peer_ratio encode_vs_xtc_encoder_ratio \
+    selection_5pct_speedup_ratio; do
+    grep -q "\"$k\":[0-9]" "$T/bench.json" || bad "bench compress: no $k"
+done
+ls -d "$T"/prismio-bench-compress-* >/dev/null 2>&1 && bad "bench compress left its directory"
+
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.xtc" --compress lossy)" = 64 ] || bad "--compress to XTC"
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --level 3)" = 64 ] || bad "--level alone"
 [ "$(code "$P" convert "$D/peptide.xtc" "$T/x.holo" --compress zip)" = 64 ] || bad "--compress zip"
