@@ -437,14 +437,19 @@ class Writer(_prismio.Writer):
     charges, bonds; any may be missing). compression: None (raw records,
     read in place), "lossy" (positions within precision/2 nm, velocities
     and forces bit-exact) or "lossless"; a compressed file reads the same
-    way, each frame decoded on access. append=True opens an existing file
+    way, each frame decoded on access. keyframe: compressed frames coded
+    together in blocks of up to that many (HOLO 2.1; default 32, 1: each
+    frame alone, HOLO 2.0); a frame read alone decodes its block, and
+    read(atoms=...) decodes only the atom groups (group_atoms atoms each,
+    default 4096) that hold the selection. append=True opens an existing file
     (recovering a killed writer's tail first) to add frames after its own;
     its topology and metadata stay. commit() makes the frames durable and
     visible to readers; truncate(n) keeps the first n frames and drops the
     rest (a restart from a checkpoint); .nframes counts the frames."""
 
     def __init__(self, path, topology=None, metadata=None, overwrite=False, sync=True,
-                 append=False, compression=None, precision=0.001):
+                 append=False, compression=None, precision=0.001, keyframe=None,
+                 group_atoms=None):
         if append and (topology is not None or metadata):
             raise UsageError("Writer(append=True): the file's topology and metadata stay; "
                              "none can be given")
@@ -452,9 +457,14 @@ class Writer(_prismio.Writer):
         if compression not in codecs:
             raise UsageError(f"Writer: compression {compression!r}: None, 'lossy' or "
                              "'lossless'")
+        if keyframe is not None and int(keyframe) < 1:
+            raise UsageError(f"Writer: keyframe {keyframe}: 1 or more")
+        if group_atoms is not None and int(group_atoms) < 1:
+            raise UsageError(f"Writer: group_atoms {group_atoms}: 1 or more")
         super().__init__(path, overwrite=overwrite, sync=sync, append=append,
                          codec_positions=codecs[compression][0],
-                         codec_other=codecs[compression][1], precision=float(precision))
+                         codec_other=codecs[compression][1], precision=float(precision),
+                         keyframe=int(keyframe or 0), group_atoms=int(group_atoms or 0))
         if topology is not None:
             self._set_topology(topology)
         for k, v in (metadata or {}).items():

@@ -270,28 +270,32 @@ class HOLOReader(base.ReaderBase):
 
 class HOLOWriter(base.WriterBase):
     """HOLOWriter(filename, n_atoms, convert_units=True, overwrite=True,
-    sync=True): frames from AtomGroups or Universes (mda.Writer("out.holo",
+    sync=True, compression=None, precision=0.001, keyframe=None): frames
+    from AtomGroups or Universes (mda.Writer("out.holo",
     n_atoms), or a reader's Writer("out.holo")), converted to HOLO's units
     (nm), with step, time, box, velocities and forces where the Timestep
     has them, and the numbers of ts.data (energies) as named scalars; the
     topology of the first frame's atoms (names, residues, chains, elements,
     masses, charges) goes with them. n_atoms must be given, as for XTC and
     TRR (None: the first frame's); a frame of another size raises
-    ValueError, an object without atoms TypeError."""
+    ValueError, an object without atoms TypeError. compression "lossy"
+    (positions within precision/2 nm, the rest bit-exact) or "lossless"
+    writes a compressed file (prismio.Writer's), read back the same way."""
 
     format = "HOLO"
     multiframe = True
     units = {"time": "ps", "length": "nm", "velocity": "nm/ps", "force": "kJ/(mol*nm)"}
 
     def __init__(self, filename, n_atoms, convert_units=True, overwrite=True, sync=True,
-                 **kwargs):
+                 compression=None, precision=0.001, keyframe=None, **kwargs):
         self._w = None
         self.filename = str(filename)
         if n_atoms is not None and int(n_atoms) < 0:
             raise ValueError(f"{self.filename}: n_atoms {n_atoms}")
         self.n_atoms = None if n_atoms is None else int(n_atoms)
         self.convert_units = convert_units
-        self._w = _Writer(self.filename, overwrite=overwrite, sync=sync)
+        self._w = _Writer(self.filename, overwrite=overwrite, sync=sync,
+                          compression=compression, precision=precision, keyframe=keyframe)
         self._started = False
         self._skipped = set()
 

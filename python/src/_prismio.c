@@ -885,6 +885,47 @@ static int bulk_engine(const char *engine, enum pio_io_engine *out)
     return 0;
 }
 
+/* Whether a read of these frames and atoms goes through pio_reader_read:
+ * atoms strictly increasing, and the first frame in a BLOCK record (a file
+ * of compressed blocks, whose groups a selection decodes apart). */
+static bool partial_read(const pio_reader *r, const uint64_t *frames, npy_intp nf,
+                         const int64_t *atoms, Py_ssize_t natoms)
+{
+    uint64_t first;
+    uint32_t k;
+    for (Py_ssize_t j = 1; j < natoms; j++)
+        if (atoms[j] <= atoms[j - 1])
+            return false;
+    return nf > 0 && pio_reader_frame_block(r, frames[0], &first, &k) == 0 && k > 1;
+}
+
+/* The positions of atoms (increasing) of frames, in order, into out; each
+ * record's BLAKE3 checked once (a block's for all its frames). */
+static int read_selection(const pio_reader *r, const uint64_t *frames, npy_intp nf,
+                          const uint64_t *atoms, Py_ssize_t natoms, float *out, struct pio_error *e)
+{
+    uint64_t checked_first = UINT64_MAX;
+    uint32_t checked_n = 0;
+    for (npy_intp k = 0; k < nf; k++) {
+        uint64_t i = frames[k], first;
+        uint32_t n;
+        float(*const xyz[3])[3] = {(float(*)[3])(out + (size_t)k * (size_t)natoms * 3), NULL, NULL};
+        int rc = 0;
+        if (pio_reader_frame_block(r, i, &first, &n) != 0) /* the read says why */
+            rc = pio_reader_read(r, i, 1, atoms, (uint64_t)natoms, xyz, e);
+        else if (!(first == checked_first && n == checked_n) &&
+                 (rc = pio_reader_verify_frame(r, i, e)) == 0) {
+            checked_first = first;
+            checked_n = n;
+        }
+        if (rc == 0)
+            rc = pio_reader_read(r, i, 1, atoms, (uint64_t)natoms, xyz, e);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* read_into(out, frames, atoms, natoms, engine): positions (nm) of frames
  * (int64 indices) and atoms (int64 indices; or None: every atom of each
  * frame, which must then have natoms) into `out`, a writable C-contiguous
@@ -942,7 +983,13 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     t->exports++;
     t->running++;
     PyThreadState *ts = PyEval_SaveThread();
-    if (nf > 0) /* int64 indices, all checked >= 0: the same bits as uint64 */
+    if (nf > 0 && atoms && partial_read(r, (const uint64_t *)PyArray_DATA(fa), nf, atoms, natoms)) {
+        /* a selection of a file in blocks: only the atom groups that hold
+         * it are decoded (pio_reader_read), each record checked once */
+        rc = read_selection(r, (const uint64_t *)PyArray_DATA(fa), nf, (const uint64_t *)atoms,
+                            natoms, out, &e);
+        nf = 0;        /* done */
+    } else if (nf > 0) /* int64 indices, all checked >= 0: the same bits as uint64 */
         rc = pio_frame_stream_open(&st, r, (const uint64_t *)PyArray_DATA(fa), (uint64_t)nf, &so,
                                    &e);
     for (npy_intp k = 0; rc == 0 && k < nf; k++) {
@@ -1414,20 +1461,24 @@ static void put_buf(Py_buffer *b)
 
 static int writer_init(Writer *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path",        "overwrite", "sync", "append", "codec_positions",
-                             "codec_other", "precision", NULL};
+    static char *kwlist[] = {
+        "path",        "overwrite", "sync",     "append",      "codec_positions",
+        "codec_other", "precision", "keyframe", "group_atoms", NULL};
     PyObject *path;
     int overwrite = 0, sync = 1, append = 0;
-    unsigned int cpos = 0, cother = 0;
+    unsigned int cpos = 0, cother = 0, keyframe = 0, group_atoms = 0;
     double precision = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pppIId", kwlist, PyUnicode_FSConverter, &path,
-                                     &overwrite, &sync, &append, &cpos, &cother, &precision))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pppIIdII", kwlist, PyUnicode_FSConverter, &path,
+                                     &overwrite, &sync, &append, &cpos, &cother, &precision,
+                                     &keyframe, &group_atoms))
         return -1;
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = (overwrite ? PIO_WRITER_OVERWRITE : 0) | (sync ? 0 : PIO_WRITER_NO_SYNC);
     o.codec[0] = cpos;
     o.codec[1] = o.codec[2] = cother;
     o.precision = precision;
+    o.keyframe = keyframe;
+    o.group_atoms = group_atoms;
     struct pio_error e = {0};
     int rc;
     if (append && overwrite) {

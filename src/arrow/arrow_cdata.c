@@ -25,6 +25,8 @@ struct export_stream {
     uint64_t next, end;
     uint32_t batch_frames;
     struct pio_frame *frames;
+    float *dec; /* a batch's decoded arrays (compressed frames) */
+    size_t dec_cap;
     struct pio_error err;
 };
 
@@ -42,18 +44,44 @@ static int ex_get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
     if (s->next >= s->end)
         return 0; /* end: out->release stays NULL */
     uint64_t n = PIO_MIN((uint64_t)s->batch_frames, s->end - s->next);
+    size_t used = 0; /* floats of s->dec taken by this batch's decoded arrays */
     for (uint64_t k = 0; k < n; k++) {
-        int rc = pio_reader_frame(s->r, s->next + k, &s->frames[k], &s->err);
+        struct pio_frame *f = &s->frames[k];
+        int rc = pio_reader_frame(s->r, s->next + k, f, &s->err);
         if (rc != 0)
             return EIO;
-        if (s->frames[k].fields & PIO_FIELD_DECODED) {
-            /* batches point into the mapping, which a compressed frame's
-             * arrays are not in */
-            pio_error_set(&s->err, PIO_ENOTSUPPORTED,
-                          "frame %llu is compressed: the Arrow export reads raw HOLO files "
-                          "only (prismio convert --compress none makes one)",
-                          (unsigned long long)(s->next + k));
-            return ENOTSUP;
+        if (!(f->fields & PIO_FIELD_DECODED))
+            continue;
+        /* a compressed frame, decoded into the reader's ring of recent
+         * frames: copied out at once (the batch's layout copies it again,
+         * into the batch's own memory, since batches point into the mapping
+         * that a decoded array is not in) */
+        const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
+        size_t need = used + (size_t)f->natoms * 9;
+        if (need > s->dec_cap) {
+            size_t cap = PIO_MAX(need, 2 * s->dec_cap);
+            float *d = realloc(s->dec, cap * sizeof(float));
+            if (!d) {
+                pio_error_set(&s->err, -ENOMEM, "arrow export: out of memory");
+                return ENOMEM;
+            }
+            /* arrays copied before the move now point into the old block */
+            for (uint64_t j = 0; j < k; j++) {
+                const float(**pj[3])[3] = {&s->frames[j].positions, &s->frames[j].velocities,
+                                           &s->frames[j].forces};
+                for (int a = 0; a < 3; a++)
+                    if ((s->frames[j].fields & PIO_FIELD_DECODED) && *pj[a])
+                        *pj[a] = (const float(*)[3])(d + ((const float *)*pj[a] - s->dec));
+            }
+            s->dec = d;
+            s->dec_cap = cap;
+        }
+        for (int a = 0; a < 3; a++) {
+            if (!*arr[a])
+                continue;
+            memcpy(s->dec + used, *arr[a], (size_t)f->natoms * 12);
+            *arr[a] = (const float(*)[3])(s->dec + used);
+            used += (size_t)f->natoms * 3;
         }
     }
     int rc = pio__arw_layout_batch(s->layout, s->frames, (size_t)n, out, &s->err);
@@ -77,6 +105,7 @@ static void ex_release(struct ArrowArrayStream *st)
     pio__arw_layout_put(s->layout);
     pio_reader_close((pio_reader *)s->r);
     free(s->frames);
+    free(s->dec);
     free(s);
     st->release = NULL;
 }

@@ -542,12 +542,34 @@ int pio__arw_layout_batch(struct arw_layout *L, const struct pio_frame *frames, 
     struct ArrowArray *root = a ? pio__arw_array_node(a, rows, 1, L->ncols) : NULL;
     int rc = -ENOMEM;
     bool ok = root != NULL;
+    /* decoded arrays (compressed frames) are not in the mapping the batch
+     * keeps alive: copied into the batch's own memory */
+    struct pio_frame *own = NULL;
+    for (size_t k = 0; ok && k < n; k++) {
+        if (!(frames[k].fields & PIO_FIELD_DECODED))
+            continue;
+        if (!own && (ok = (own = malloc(n * sizeof(*own))) != NULL))
+            memcpy(own, frames, n * sizeof(*own));
+        const float(**arr[3])[3] = {&own[k].positions, &own[k].velocities, &own[k].forces};
+        for (int j = 0; ok && j < 3; j++) {
+            if (!*arr[j])
+                continue;
+            void *p = pio__arw_alloc(a, (size_t)own[k].natoms * 12);
+            if ((ok = p != NULL)) {
+                memcpy(p, *arr[j], (size_t)own[k].natoms * 12);
+                *arr[j] = (const float(*)[3])p;
+            }
+        }
+    }
+    if (own)
+        frames = own;
     for (int i = 0; ok && i < L->ncols; i++) {
         struct ArrowArray *x = L->layout == PIO_ARROW_ATOMS
                                    ? atoms_col(L, a, &L->cols[i], &frames[0])
                                    : frames_col(L, a, &L->cols[i], frames, n, err, &rc);
         ok = (root->children[i] = x) != NULL;
     }
+    free(own);
     if (!ok) {
         pio__arw_arena_abandon(a);
         return rc == -ENOMEM ? pio_error_set(err, rc, "%s: out of memory", L->name) : rc;

@@ -48,3 +48,42 @@ def test_compressed_round_trip(tmp_path, compression):
 def test_compression_argument(tmp_path):
     with pytest.raises(ValueError):
         prismio.Writer(str(tmp_path / "x.holo"), compression="zip")
+
+
+@pytest.mark.parametrize("keyframe", [1, 8])
+def test_blocks_and_selections(tmp_path, keyframe):
+    """Frames coded in blocks (keyframe 8, groups of 16 atoms) or alone:
+    random frames, read() of atom selections equal to slices of full
+    reads, and the header's version (2.1 with blocks, 2.0 without)."""
+    p = str(tmp_path / "b.holo")
+    frames = list(_frames(30))
+    try:
+        w = prismio.Writer(p, sync=False, compression="lossy", keyframe=keyframe,
+                           group_atoms=16)
+    except prismio.Error as e:
+        assert "zstd" in str(e)
+        pytest.skip("this build has no zstd")
+    with w:
+        for k, (x, v) in enumerate(frames):
+            w.append(x, velocities=v, step=k)
+    with open(p, "rb") as f:
+        head = f.read(12)
+    assert head[8:12] == bytes([2, 0, 1 if keyframe > 1 else 0, 0])
+    with prismio.open(p) as t:
+        full = t.read()
+        for k in (29, 0, 17, 8, 9):
+            assert np.array_equal(t[k].positions, full[k])
+            assert np.array_equal(t[k].velocities, frames[k][1])
+        sel = [0, 3, 15, 16, 40, 63]
+        part = t.read(frames=slice(5, 25), atoms=sel)
+        assert np.array_equal(part, full[5:25][:, sel])
+        rev = t.read(frames=[20, 3, 11], atoms=[63, 2])  # any frame order; atoms sorted
+        assert np.array_equal(rev, full[[20, 3, 11]][:, [2, 63]])
+        with pytest.raises(prismio.Error):
+            t.read(frames=[0], atoms=[64])
+        t.verify()
+
+
+def test_keyframe_argument(tmp_path):
+    with pytest.raises(ValueError):
+        prismio.Writer(str(tmp_path / "x.holo"), compression="lossy", keyframe=0)

@@ -93,6 +93,30 @@ def test_mda_writer(holo, tmp_path):
     subprocess.run([PRISMIO, "verify", out], check=True, capture_output=True)
 
 
+def test_compressed_holo_in_mdanalysis(tmp_path):
+    """A compressed HOLO (blocks, as convert --compress lossy writes; and
+    MDAnalysis's own writer with compression) reads in MDAnalysis as the
+    XTC does: the XTC's integers are kept, so the positions agree to the
+    float32 rounding of the two decoders' arithmetic."""
+    out = str(tmp_path / "lossy.holo")
+    subprocess.run([PRISMIO, "convert", XTC, out, "--top", PDB, "--compress", "lossy",
+                    "--quiet"], check=True)
+    u_x, u_h = mda.Universe(PDB, XTC), mda.Universe(out)
+    assert u_h.trajectory.n_frames == 201
+    for i in (0, 31, 32, 150, 200, 7):
+        d = np.abs(u_h.trajectory[i].positions - u_x.trajectory[i].positions)
+        assert d.max() <= 1e-5 * max(1.0, np.abs(u_x.trajectory[i].positions).max())
+    w_out = str(tmp_path / "mda_lossy.holo")
+    with mda.Writer(w_out, u_x.atoms.n_atoms, compression="lossy", keyframe=8) as w:
+        for ts in u_x.trajectory[:20]:
+            w.write(u_x.atoms)
+    u2 = mda.Universe(w_out)
+    for ts_a, ts_b in zip(u_x.trajectory[:20], u2.trajectory):
+        assert np.abs(ts_b.positions - ts_a.positions).max() <= 0.005 + 1e-4  # 0.0005 nm in A
+    info = subprocess.run([PRISMIO, "info", w_out], check=True, capture_output=True, text=True)
+    assert "blocks:" in info.stdout and "lossy" in info.stdout
+
+
 def test_mda_writer_keeps_the_energies(tmp_path):
     """HOLO -> MDAnalysis -> HOLO: the per-frame scalars (ts.data) survive."""
     src, out = str(tmp_path / "gen.holo"), str(tmp_path / "copy.holo")
