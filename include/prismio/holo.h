@@ -155,12 +155,16 @@ struct pio_writer_options {
     /* Compressed frames coded together in BLOCK records (HOLO 2.1) of up
      * to `keyframe` frames: the first alone, each later one from the frame
      * before it (about a third smaller than frames coded alone); a frame
-     * read at random costs one block's decode. 0: 32 where every array is
+     * read at random costs one block's decode. 0: 32 where positions are
      * compressed (and the file, when appending, has blocks), else 1; 1:
-     * each frame its own FRAME record (2.0). The writer holds up to
+     * each frame its own FRAME record (2.0); at most 65,536. Only frames
+     * whose every array has a codec go into blocks. The writer holds up to
      * keyframe - 1 frames in memory until the block is full or the next
-     * commit. A block is also cut where the atom count, arrays, box
-     * presence or scalar names change, and kept under 64 MiB per array. */
+     * commit (an append whose block cannot be written fails, and the
+     * frames before it stay held for the next try). A block is also cut
+     * where the atom count, arrays, box presence or scalar names change,
+     * and kept under 64 MiB per array. Large blocks are coded on the
+     * worker pool. */
     uint32_t keyframe;
     /* Atoms per group in a block (0: 4096): reading some atoms decodes
      * only the groups that hold them. */
@@ -271,6 +275,10 @@ enum pio_reader_flags {
      * reader's frame streams check theirs too (as PIO_STREAM_VERIFY).
      * Without it views are zero-copy and checked for structure only. */
     PIO_READER_CHECK_FRAMES = 1u << 1,
+    /* Decode compressed blocks on the calling thread only (by default the
+     * atom groups of a large block are decoded on the worker pool too):
+     * for callers that run their own threads, and one-thread benchmarks. */
+    PIO_READER_SERIAL_DECODE = 1u << 2,
 };
 
 enum pio_reader_io_flags {

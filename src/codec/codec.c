@@ -252,7 +252,10 @@ bool pio__codec_frames_ok(const uint8_t *in, size_t len, uint32_t nframes, uint6
         return false;
     if (bytes > ((size_t)64 << 20) && bytes / 1024 > len)
         return false;
-    return ZSTD_getFrameContentSize(in, len) == (unsigned long long)bytes &&
+    /* one frame, of that content size, carrying its content checksum (bit
+     * 2 of the frame header descriptor after the 4-byte magic, RFC 8878) */
+    return len > 4 && (in[4] & 0x04) &&
+           ZSTD_getFrameContentSize(in, len) == (unsigned long long)bytes &&
            ZSTD_findFrameCompressedSize(in, len) == len;
 }
 

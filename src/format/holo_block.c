@@ -11,10 +11,12 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/pio_codec.h"
+#include "concurrent/pio_concurrent.h"
 #include "format/holo_layout.h"
 
 #include "common/pio_common.h"
@@ -32,7 +34,8 @@ static bool block_tables(uint32_t nframes, uint32_t fields, uint32_t nscalars, u
     uint64_t boxes = !(fields & PIO_FIELD_BOX)        ? 0
                      : (fields & HOLO_BLOCK_BOX_ONCE) ? 72
                                                       : (uint64_t)nframes * 72;
-    /* nframes, nscalars and ngroups are 32-bit: no product overflows */
+    /* nframes <= 2^16, nscalars <= 4096 (checked first), ngroups and
+     * narrays 32-bit: no product overflows */
     *frame_tab = holo_pad64((uint64_t)nframes * 16 + boxes +
                             (uint64_t)nframes * nscalars * HOLO_SCALAR_SIZE);
     *group_tab = holo_pad64((uint64_t)ngroups * 16);
@@ -63,8 +66,10 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
     uint32_t known = PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES | PIO_FIELD_BOX |
                      HOLO_BLOCK_BOX_ONCE;
     bool lossy = false;
-    bool bad = b->nframes == 0 || b->natoms == 0 || b->ngroups == 0 || b->ngroups > b->natoms ||
-               (b->fields & ~known) || !(b->fields & PIO_FIELD_POSITIONS) ||
+    bool bad = b->nframes == 0 || b->nframes > HOLO_BLOCK_MAX_FRAMES || b->natoms == 0 ||
+               b->natoms > PIO_HOLO_MAX_ATOMS || b->nscalars > PIO_HOLO_MAX_SCALARS ||
+               b->ngroups == 0 || b->ngroups > b->natoms || (b->fields & ~known) ||
+               !(b->fields & PIO_FIELD_POSITIONS) ||
                ((b->fields & HOLO_BLOCK_BOX_ONCE) && !(b->fields & PIO_FIELD_BOX)) ||
                holo_rd32(rec + 100) != 0 || holo_rd64(rec + 112) != 0 || holo_rd64(rec + 120) != 0;
     for (int a = 0; a < 3 && !bad; a++) {
@@ -85,9 +90,13 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
     }
     if (!bad)
         bad = lossy ? !(b->precision > 0 && b->precision < 1e30) : b->precision != 0;
-    /* each frame takes at least its 16 bytes of steps and times */
+    /* each frame takes at least its 16 bytes of steps and times; and a
+     * block of several frames decodes to at most HOLO_BLOCK_MAX_BYTES per
+     * array (one frame: as a FRAME record, its payload's own bound), so a
+     * small record cannot claim gigabytes */
     if (!bad)
-        bad = b->nframes > len / 16;
+        bad = b->nframes > len / 16 ||
+              (b->nframes > 1 && b->natoms * 12 * b->nframes > HOLO_BLOCK_MAX_BYTES);
     if (bad)
         return pio_error_set(
             err, PIO_ECORRUPT,
@@ -112,13 +121,18 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
         boxes = (b->fields & HOLO_BLOCK_BOX_ONCE) ? 72 : (uint64_t)b->nframes * 72;
     }
     b->scalars = rec + at + (uint64_t)b->nframes * 16 + boxes;
-    for (uint64_t k = 0; k < (uint64_t)b->nframes * b->nscalars; k++)
+    /* scalar names: every frame's when `frame` is the block's first (the
+     * scan, verify), else the frame read's (a read of each frame of a
+     * large block would otherwise check them all each time) */
+    uint64_t k0 = frame == seq ? 0 : (frame - seq) * b->nscalars;
+    uint64_t k1 = frame == seq ? (uint64_t)b->nframes * b->nscalars
+                               : PIO_MIN(k0 + b->nscalars, (uint64_t)b->nframes * b->nscalars);
+    for (uint64_t k = k0; k < k1; k++)
         if (memchr(b->scalars + k * HOLO_SCALAR_SIZE, '\0', PIO_SCALAR_NAME_SIZE) == NULL)
-            return pio_error_set(
-                err, PIO_ECORRUPT,
-                "%s: frame %llu at offset 0x%llx (a block from frame %llu): scalar name not "
-                "terminated",
-                path, OFFX(frame), OFFX(off), OFFX(seq));
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx (a block from frame %llu): "
+                                 "scalar name not terminated",
+                                 path, OFFX(frame), OFFX(off), OFFX(seq));
     at += ft;
     b->groups = rec + at;
     uint64_t next = 0;
@@ -186,9 +200,109 @@ void pio__holo_block_frame(const struct holo_block *b, uint32_t k, struct pio_fr
     out->offset = b->off;
 }
 
+/* ---- payloads coded on the worker pool ---- */
+
+/* Codec scratch (zstd contexts, buffers) of the calling thread, for the
+ * payload tasks below: pool threads keep theirs until they exit. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_key_ok;
+
+static void scratch_tls_free(void *p)
+{
+    pio__codec_scratch_free(p);
+    free(p);
+}
+
+static void scratch_key_make(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_tls_free) == 0;
+}
+
+static struct pio__codec_scratch *thread_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_key_make);
+    struct pio__codec_scratch *s = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
+    if (scratch_key_ok && !s && (s = calloc(1, sizeof(*s))) &&
+        pthread_setspecific(scratch_key, s) != 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Payloads below this many decoded bytes in all are coded on the calling
+ * thread: handing them out costs more than it saves. */
+#define PARALLEL_MIN ((uint64_t)1 << 20)
+
+/* One payload: an array's group of atoms in every frame of a block. */
+struct pay_task {
+    struct pio_task task; /* first member: the pool hands it back */
+    unsigned codec;
+    uint32_t nframes;
+    uint64_t first, natoms, stride; /* group's first atom and atoms; atoms per frame row */
+    double precision;
+    int level;
+    float *base;        /* frame 0's row: decode into, or encode from */
+    const uint8_t *in;  /* decode: the payload */
+    uint8_t *out;       /* encode: room for the payload */
+    size_t len, cap;    /* payload length (encode: out), capacity of out */
+    uint32_t bad_frame; /* encode: a value lossy cannot hold */
+    uint64_t bad;
+    int array; /* decode: which array and group (messages, the cache) */
+    uint32_t group;
+    int rc;
+};
+
+static void pay_run(struct pio_task *t)
+{
+    struct pay_task *k = (struct pay_task *)t;
+    struct pio__codec_scratch *s = thread_scratch();
+    float(**frames)[3] = malloc((size_t)k->nframes * sizeof(*frames));
+    if (!s || !frames) {
+        free(frames);
+        k->rc = -ENOMEM;
+        return;
+    }
+    for (uint32_t f = 0; f < k->nframes; f++)
+        frames[f] = (float(*)[3])(k->base + ((size_t)f * k->stride + k->first) * 3);
+    if (k->in)
+        k->rc = pio__codec_decode_frames(k->codec, k->in, k->len, k->nframes, k->natoms,
+                                         k->precision, frames, s);
+    else
+        k->rc = pio__codec_encode_frames(k->codec, (const float(*const *)[3])frames, k->nframes,
+                                         k->natoms, k->precision, k->level, k->out, k->cap, &k->len,
+                                         &k->bad_frame, &k->bad, s);
+    free(frames);
+}
+
+/* Run tasks[0 .. n) on the pool (this thread takes part) or, for little
+ * work, here. */
+static void pay_all(struct pay_task *tasks, size_t n, uint64_t bytes)
+{
+    if (n < 2 || bytes < PARALLEL_MIN) {
+        for (size_t k = 0; k < n; k++)
+            pay_run(&tasks[k].task);
+        return;
+    }
+    unsigned want = pio_cpu_count();
+    bool *queued = calloc(n, sizeof(*queued));
+    for (size_t k = 1; k < n; k++) {
+        tasks[k].task = (struct pio_task){pay_run, NULL, NULL, PIO_TASK_QUEUED};
+        if (queued && !(queued[k] = pio_workers_submit(&tasks[k].task, want)))
+            pay_run(&tasks[k].task); /* no pool (after fork) */
+        else if (!queued)
+            pay_run(&tasks[k].task);
+    }
+    pay_run(&tasks[0].task);
+    for (size_t k = 1; queued && k < n; k++)
+        if (queued[k])
+            pio_workers_wait(&tasks[k].task);
+    free(queued);
+}
+
 int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const uint8_t salt[16],
-                          struct pio__codec_scratch *s, uint8_t **out, uint64_t *out_len,
-                          uint64_t bad[3])
+                          uint8_t **out, uint64_t *out_len, uint64_t bad[3])
 {
     uint64_t ga = in->group_atoms ? in->group_atoms : in->natoms;
     uint64_t ng64 = (in->natoms + ga - 1) / ga;
@@ -197,6 +311,43 @@ int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const ui
     uint32_t ngroups = (uint32_t)ng64, narrays = 0;
     for (int a = 0; a < 3; a++)
         narrays += in->arrays[a] != NULL;
+    /* every payload coded apart (on the pool for a large block) */
+    size_t ntask = (size_t)narrays * ngroups, k = 0;
+    struct pay_task *tasks = calloc(ntask, sizeof(*tasks));
+    int rc = tasks ? 0 : -ENOMEM;
+    for (int a = 0; a < 3 && rc == 0; a++) {
+        if (!in->arrays[a])
+            continue;
+        for (uint32_t g = 0; g < ngroups && rc == 0; g++, k++) {
+            uint64_t first = (uint64_t)g * ga, n = PIO_MIN(ga, in->natoms - first);
+            struct pay_task *t = &tasks[k];
+            t->codec = in->codec[a];
+            t->nframes = in->nframes;
+            t->first = first;
+            t->natoms = n;
+            t->stride = in->natoms;
+            t->precision = in->precision;
+            t->level = in->level;
+            t->base = (float *)in->arrays[a]; /* only read: encoding */
+            t->cap = pio__codec_bound(n * in->nframes);
+            if (!(t->out = malloc(t->cap)))
+                rc = -ENOMEM;
+        }
+    }
+    if (rc == 0)
+        pay_all(tasks, ntask, in->natoms * 12 * in->nframes * narrays);
+    for (k = 0; k < ntask && rc == 0; k++) {
+        if ((rc = tasks[k].rc) == PIO_ELIMIT) {
+            uint32_t slot = (uint32_t)(k / ngroups);
+            for (int a = 0; a < 3; a++) /* the array of slot `slot` */
+                if (in->arrays[a] && slot-- == 0) {
+                    bad[0] = (uint64_t)a;
+                    break;
+                }
+            bad[1] = tasks[k].bad_frame;
+            bad[2] = tasks[k].first + tasks[k].bad;
+        }
+    }
     uint32_t fields = in->fields & (PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES |
                                     PIO_FIELD_BOX);
     if ((fields & PIO_FIELD_BOX) && in->boxes) {
@@ -208,22 +359,19 @@ int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const ui
     }
     uint64_t ft, gt, pt;
     block_tables(in->nframes, fields, in->nscalars, ngroups, narrays, &ft, &gt, &pt);
-    uint64_t head = HOLO_BLOCK_HDR + ft + gt + pt;
-    /* a bound for every payload: coded, then compacted below */
-    uint64_t cap = head;
-    for (uint32_t g = 0; g < ngroups; g++) {
-        uint64_t n = PIO_MIN(ga, in->natoms - (uint64_t)g * ga);
-        cap += narrays * holo_pad64(pio__codec_bound(n * in->nframes));
+    uint64_t head = HOLO_BLOCK_HDR + ft + gt + pt, len = head;
+    for (k = 0; k < ntask && rc == 0; k++)
+        len += holo_pad64(tasks[k].len);
+    uint8_t *p = rc == 0 ? calloc(1, (size_t)len) : NULL;
+    if (rc == 0 && !p)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        for (k = 0; tasks && k < ntask; k++)
+            free(tasks[k].out);
+        free(tasks);
+        return rc;
     }
-    uint8_t *buf = calloc(1, (size_t)cap);
-    const float(**frames)[3] = malloc((size_t)in->nframes * sizeof(*frames));
-    if (!buf || !frames) {
-        free(buf);
-        free(frames);
-        return -ENOMEM;
-    }
-    uint8_t *p = buf;
-    holo_put_rec_header(p, HOLO_REC_BLOCK, 0, seq, salt);
+    holo_put_rec_header(p, HOLO_REC_BLOCK, len, seq, salt);
     holo_wr32(p + 64, in->nframes);
     holo_wr32(p + 68, fields);
     holo_wr64(p + 72, in->natoms);
@@ -255,46 +403,20 @@ int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const ui
         holo_wr64(q + (size_t)g * 16, (uint64_t)g * ga);
         holo_wr64(q + (size_t)g * 16 + 8, PIO_MIN(ga, in->natoms - (uint64_t)g * ga));
     }
+    /* the payload table, and the payloads in its order (zero padding from
+     * calloc) */
     uint8_t *table = p + HOLO_BLOCK_HDR + ft + gt;
     uint64_t at = head;
-    int rc = 0;
-    uint32_t slot = 0;
-    for (int a = 0; a < 3 && rc == 0; a++) {
-        if (!in->arrays[a])
-            continue;
-        for (uint32_t g = 0; g < ngroups && rc == 0; g++) {
-            uint64_t first = (uint64_t)g * ga, n = PIO_MIN(ga, in->natoms - first);
-            for (uint32_t t = 0; t < in->nframes; t++)
-                frames[t] =
-                    (const float(*)[3])(in->arrays[a] + ((size_t)t * in->natoms + first) * 3);
-            size_t len = 0;
-            uint32_t bf = 0;
-            uint64_t ba = 0;
-            rc = pio__codec_encode_frames(in->codec[a], frames, in->nframes, n, in->precision,
-                                          in->level, p + at, (size_t)(cap - at), &len, &bf, &ba, s);
-            if (rc == PIO_ELIMIT) {
-                bad[0] = (uint64_t)a;
-                bad[1] = bf;
-                bad[2] = first + ba;
-            }
-            if (rc == 0) {
-                uint8_t *e = table + ((size_t)slot * ngroups + g) * 16;
-                holo_wr64(e, at);
-                holo_wr64(e + 8, len);
-                memset(p + at + len, 0, (size_t)(holo_pad64(len) - len));
-                at += holo_pad64(len);
-            }
-        }
-        slot++;
+    for (k = 0; k < ntask; k++) {
+        holo_wr64(table + k * 16, at);
+        holo_wr64(table + k * 16 + 8, tasks[k].len);
+        memcpy(p + at, tasks[k].out, tasks[k].len);
+        at += holo_pad64(tasks[k].len);
+        free(tasks[k].out);
     }
-    free(frames);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    holo_wr64(p + 8, at); /* the record's length */
-    *out = buf;
-    *out_len = at;
+    free(tasks);
+    *out = p;
+    *out_len = len;
     return 0;
 }
 
@@ -303,37 +425,20 @@ void pio__holo_block_cache_free(struct holo_block_cache *c)
     for (int a = 0; a < 3; a++)
         free(c->arr[a]);
     free(c->done);
-    free(c->frames);
     memset(c, 0, sizeof(*c));
 }
 
 /* Make c the cache of block b (nothing decoded yet) unless it is. */
-static int cache_take(const uint8_t salt[16], const struct holo_block *b, unsigned mask,
+static int cache_take(uint64_t owner, const struct holo_block *b, unsigned mask,
                       struct holo_block_cache *c)
 {
-    if (c->valid && c->off == b->off && memcmp(c->salt, salt, 16) == 0 &&
-        memcmp(c->hash, b->rec + HOLO_HASH_OFF, 32) == 0) {
-        for (int a = 0; a < 3; a++)
-            if ((mask & (1u << a)) && !c->arr[a])
-                goto grow;
-        return 0;
-    }
-    c->valid = false;
-grow:;
-    size_t floats = (size_t)b->nframes * (size_t)b->natoms * 3; /* checked by the parse */
-    for (int a = 0; a < 3; a++) {
-        if (!(mask & (1u << a)) || !b->codec[a])
-            continue;
-        if (c->cap[a] < floats || c->cap[a] > 4 * floats + ((size_t)1 << 18)) {
-            /* sized to this block: a cache of a huge one shrinks again */
-            free(c->arr[a]);
-            c->cap[a] = 0;
-            if (!(c->arr[a] = malloc(floats * sizeof(float))))
-                return -ENOMEM;
-            c->cap[a] = floats;
-        }
-    }
-    if (!c->valid) {
+    /* the same reader, record and shape: what is cached is this block's */
+    bool same = c->valid && c->owner == owner && c->off == b->off &&
+                memcmp(c->hash, b->rec + HOLO_HASH_OFF, 32) == 0 && c->natoms == b->natoms &&
+                c->nframes == b->nframes && c->ngroups == b->ngroups &&
+                memcmp(c->codec, b->codec, 3) == 0;
+    if (!same) {
+        c->valid = false;
         size_t nd = (size_t)b->ngroups * 3;
         if (c->done_cap < nd) {
             free(c->done);
@@ -343,15 +448,29 @@ grow:;
             c->done_cap = nd;
         }
         memset(c->done, 0, nd);
-        if (c->frames_cap < b->nframes) {
-            free(c->frames);
-            c->frames_cap = 0;
-            if (!(c->frames = malloc((size_t)b->nframes * sizeof(*c->frames))))
+    }
+    size_t floats = (size_t)b->nframes * (size_t)b->natoms * 3; /* bounded by the parse */
+    for (int a = 0; a < 3; a++) {
+        if (!(mask & (1u << a)) || !b->codec[a])
+            continue;
+        /* an array too small for this block (whatever block it last held),
+         * or, on a change of block, far larger: sized to this one, its
+         * groups decoded again */
+        if (c->cap[a] < floats || (!same && c->cap[a] > 4 * floats + ((size_t)1 << 18))) {
+            free(c->arr[a]);
+            c->cap[a] = 0;
+            memset(c->done + (size_t)a * b->ngroups, 0, b->ngroups);
+            if (!(c->arr[a] = malloc(floats * sizeof(float)))) {
+                c->valid = false;
                 return -ENOMEM;
-            c->frames_cap = b->nframes;
+            }
+            c->cap[a] = floats;
         }
-        memcpy(c->salt, salt, 16);
+    }
+    if (!same) {
+        c->owner = owner;
         memcpy(c->hash, b->rec + HOLO_HASH_OFF, 32);
+        memcpy(c->codec, b->codec, 3);
         c->off = b->off;
         c->natoms = b->natoms;
         c->nframes = b->nframes;
@@ -375,61 +494,100 @@ static uint32_t group_of(const struct holo_block *b, uint64_t x)
     return lo;
 }
 
-int pio__holo_block_fetch(const char *path, const uint8_t salt[16], const struct holo_block *b,
-                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n,
-                          struct holo_block_cache *c, struct pio__codec_scratch *s,
-                          struct pio_error *err)
+int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_block *b,
+                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n, bool parallel,
+                          struct holo_block_cache *c, struct pio_error *err)
 {
     static const char *const what[3] = {"positions", "velocities", "forces"};
     if (n == 0)
         return 0;
-    if (cache_take(salt, b, mask, c) != 0) {
+    if (cache_take(owner, b, mask, c) != 0) {
         c->valid = false;
         return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode its block",
                              path, OFFX(frame));
     }
     uint32_t g0 = group_of(b, a0), g1 = group_of(b, a0 + n - 1);
-    uint32_t slot = 0;
-    for (int a = 0; a < 3; a++) {
-        if (!b->codec[a])
-            continue;
-        uint32_t my = slot++;
-        if (!(mask & (1u << a)))
-            continue;
-        for (uint32_t g = g0; g <= g1; g++) {
-            if (c->done[(size_t)a * b->ngroups + g])
+    /* the payloads still to decode: one task each (on the pool when they
+     * are many and large: each writes its own atoms of every frame) */
+    struct pay_task one, *tasks = &one;
+    size_t ntask = 0, cap = 1;
+    uint64_t bytes = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        ntask = 0;
+        uint32_t slot = 0;
+        for (int a = 0; a < 3; a++) {
+            if (!b->codec[a])
                 continue;
-            uint64_t first = holo_block_group_first(b, g), cnt = holo_block_group_atoms(b, g), len;
-            const uint8_t *pay = holo_block_payload(b, my, g, &len);
-            for (uint32_t t = 0; t < b->nframes; t++)
-                c->frames[t] = (float(*)[3])(c->arr[a] + ((size_t)t * b->natoms + first) * 3);
-            int rc = pio__codec_decode_frames(b->codec[a], pay, (size_t)len, b->nframes, cnt,
-                                              b->precision, c->frames, s);
-            if (rc != 0)
-                return pio_error_set(err, rc == PIO_ECORRUPT ? PIO_ECORRUPT : rc,
-                                     "%s: frame %llu at offset 0x%llx: %s of atoms %llu..%llu "
-                                     "(%s, %llu bytes at offset 0x%llx) %s",
-                                     path, OFFX(frame), OFFX(b->off), what[a], OFFX(first),
-                                     OFFX(first + cnt - 1), pio__codec_name(b->codec[a]), OFFX(len),
-                                     OFFX(b->off + (uint64_t)(pay - b->rec)),
-                                     rc == PIO_ECORRUPT ? "do not decode" : pio_strerror(rc));
-            c->done[(size_t)a * b->ngroups + g] = 1;
+            uint32_t my = slot++;
+            if (!(mask & (1u << a)))
+                continue;
+            for (uint32_t g = g0; g <= g1; g++) {
+                if (c->done[(size_t)a * b->ngroups + g])
+                    continue;
+                if (pass == 1) {
+                    struct pay_task *t = &tasks[ntask];
+                    memset(t, 0, sizeof(*t));
+                    t->codec = b->codec[a];
+                    t->nframes = b->nframes;
+                    t->first = holo_block_group_first(b, g);
+                    t->natoms = holo_block_group_atoms(b, g);
+                    t->stride = b->natoms;
+                    t->precision = b->precision;
+                    t->base = c->arr[a];
+                    t->in = holo_block_payload(b, my, g, &bytes);
+                    t->len = (size_t)bytes;
+                    t->array = a;
+                    t->group = g;
+                }
+                ntask++;
+            }
+        }
+        if (pass == 0) {
+            if (ntask == 0)
+                return 0;
+            if (ntask > cap && !(tasks = malloc(ntask * sizeof(*tasks)))) {
+                c->valid = false;
+                return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", path,
+                                     OFFX(frame));
+            }
         }
     }
-    return 0;
+    uint64_t decoded = 0;
+    for (size_t k = 0; k < ntask; k++)
+        decoded += tasks[k].natoms * 12 * b->nframes;
+    pay_all(tasks, ntask, parallel ? decoded : 0);
+    int rc = 0;
+    for (size_t k = 0; k < ntask; k++) {
+        struct pay_task *t = &tasks[k];
+        int a = t->array;
+        if (t->rc == 0) {
+            c->done[(size_t)a * b->ngroups + t->group] = 1;
+            continue;
+        }
+        if (rc == 0)
+            rc = pio_error_set(err, t->rc == PIO_ECORRUPT ? PIO_ECORRUPT : t->rc,
+                               "%s: frame %llu at offset 0x%llx: %s of atoms %llu..%llu (%s, "
+                               "%llu bytes at offset 0x%llx) %s",
+                               path, OFFX(frame), OFFX(b->off), what[a], OFFX(t->first),
+                               OFFX(t->first + t->natoms - 1), pio__codec_name(b->codec[a]),
+                               OFFX(t->len), OFFX(b->off + (uint64_t)(t->in - b->rec)),
+                               t->rc == PIO_ECORRUPT ? "do not decode" : pio_strerror(t->rc));
+    }
+    if (tasks != &one)
+        free(tasks);
+    return rc;
 }
 
-int pio__holo_block_fetch_atoms(const char *path, const uint8_t salt[16],
-                                const struct holo_block *b, uint64_t frame, unsigned mask,
-                                const uint64_t *atoms, uint64_t nsel, struct holo_block_cache *c,
-                                struct pio__codec_scratch *s, struct pio_error *err)
+int pio__holo_block_fetch_atoms(const char *path, uint64_t owner, const struct holo_block *b,
+                                uint64_t frame, unsigned mask, const uint64_t *atoms, uint64_t nsel,
+                                bool parallel, struct holo_block_cache *c, struct pio_error *err)
 {
     if (!atoms)
-        return pio__holo_block_fetch(path, salt, b, frame, mask, 0, nsel, c, s, err);
+        return pio__holo_block_fetch(path, owner, b, frame, mask, 0, nsel, parallel, c, err);
     for (uint64_t j = 0; j < nsel;) {
         uint32_t g = group_of(b, atoms[j]);
         uint64_t end = holo_block_group_first(b, g) + holo_block_group_atoms(b, g);
-        int rc = pio__holo_block_fetch(path, salt, b, frame, mask, atoms[j], 1, c, s, err);
+        int rc = pio__holo_block_fetch(path, owner, b, frame, mask, atoms[j], 1, parallel, c, err);
         if (rc != 0)
             return rc;
         while (j < nsel && atoms[j] < end) /* the rest of this group's atoms */

@@ -23,6 +23,8 @@ struct pio_reader {
     struct holo_entry *owned;
     uint64_t nframes;
     bool recovered;
+    bool serial_decode; /* PIO_READER_SERIAL_DECODE */
+    uint64_t uid;       /* this reader, never reused in the process (block caches) */
     uint64_t data_end;
     bool has_meta;
     bool meta_damaged; /* the META record fails its checks: opened without it */

@@ -592,8 +592,9 @@ static bool scan_record_ok(const uint8_t *map, uint64_t size, uint64_t pos, cons
         if (pio__holo_parse_frame("", map + pos, *len, pos, *seq, &f, NULL) != 0)
             return false;
     } else if (*type == HOLO_REC_BLOCK) {
-        struct holo_block b;
-        if (pio__holo_parse_block("", map + pos, *len, pos, *seq, *seq, &b, NULL) != 0)
+        struct holo_block b; /* only in a file whose header announces blocks */
+        if (!(holo_rd64(map + 16) & HOLO_REQ_BLOCK) ||
+            pio__holo_parse_block("", map + pos, *len, pos, *seq, *seq, &b, NULL) != 0)
             return false;
     } else if (*type == HOLO_REC_COMMIT) {
         struct holo_commit c;
@@ -730,6 +731,17 @@ static int place_frame(const char *path, const uint8_t *map, struct holo_scan *s
     return scan_push(path, s, &e, err);
 }
 
+/* Frames a BLOCK piece's header says it holds, if that can be believed
+ * (1 to HOLO_BLOCK_MAX_FRAMES, its table of steps and times inside it),
+ * else 0. */
+static uint64_t piece_block_frames(const uint8_t *map, const struct scan_piece *x)
+{
+    if (x->len < HOLO_BLOCK_HDR)
+        return 0;
+    uint64_t k = holo_rd32(map + x->off + 64);
+    return k >= 1 && k <= HOLO_BLOCK_MAX_FRAMES && k <= (x->len - HOLO_BLOCK_HDR) / 16 ? k : 0;
+}
+
 /* Account for a damaged range [a, b) in which the frames s->nframes ..
  * s->nframes + m - 1 must lie (the next valid record says so): give each
  * an index entry. Records whose header still says FRAME are taken first;
@@ -746,7 +758,9 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     uint64_t nf = 0, nb = 0, big = UINT64_MAX;
     for (uint64_t i = 0; i < n; i++) {
-        if (p[i].type == HOLO_REC_FRAME) {
+        if (p[i].type == HOLO_REC_BLOCK && !piece_block_frames(map, &p[i]))
+            p[i].type = 0; /* a block header that does not hold: a blob */
+        if (p[i].type == HOLO_REC_FRAME || p[i].type == HOLO_REC_BLOCK) {
             /* An intact frame record here is out of order (the search
              * resumed at the first intact one numbered nframes or more):
              * a duplicate or a moved record, which no numbering keeps. */
@@ -756,7 +770,7 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
                 free(p);
                 return 1;
             }
-            nf++;
+            nf += p[i].type == HOLO_REC_BLOCK ? piece_block_frames(map, &p[i]) : 1;
         } else if (p[i].type != PIECE_FOOTER && p[i].type != HOLO_REC_META &&
                    p[i].len >= HOLO_FRAME_HDR) {
             /* blobs, and records whose type may be what was damaged */
@@ -780,6 +794,18 @@ static int scan_place(const char *path, const uint8_t *map, uint64_t size, const
     for (uint64_t i = 0; i < n && s->nframes < first + m && rc == 0; i++) {
         const struct scan_piece *x = &p[i];
         uint64_t k = 0; /* frames placed in this piece */
+        if (x->type == HOLO_REC_BLOCK) {
+            /* a damaged block: its frames all name it (reading them fails
+             * on its checks), with the steps and times its table holds */
+            k = PIO_MIN(piece_block_frames(map, x), first + m - s->nframes);
+            for (uint64_t j = 0; j < k && rc == 0; j++) {
+                struct holo_entry e = {x->off, x->len, 0, 0};
+                memcpy(&e.step, map + x->off + HOLO_BLOCK_HDR + 16 * j, 8);
+                memcpy(&e.time, map + x->off + HOLO_BLOCK_HDR + 16 * j + 8, 8);
+                rc = scan_push(path, s, &e, err);
+            }
+            continue;
+        }
         if (x->type == HOLO_REC_FRAME)
             k = 1;
         else if (nf < m && x->type != PIECE_FOOTER && x->type != HOLO_REC_META &&

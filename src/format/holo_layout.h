@@ -168,7 +168,8 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
 #define HOLO_BLOCK_HDR        128
 #define HOLO_BLOCK_BOX_ONCE   (1u << 16)           /* fields: one box for every frame */
 #define HOLO_BLOCK_MAX_BYTES  ((uint64_t)64 << 20) /* a writer's block: decoded bytes per array */
-#define HOLO_KEYFRAME_DEFAULT 32 /* frames in a block unless asked (docs/FORMAT.md) */
+#define HOLO_KEYFRAME_DEFAULT 32    /* frames in a block unless asked (docs/FORMAT.md) */
+#define HOLO_BLOCK_MAX_FRAMES 65536 /* frames in a block, at most */
 struct holo_block {
     const uint8_t *rec;
     uint64_t off, len, first; /* file offset, length, first frame */
@@ -209,13 +210,14 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
 void pio__holo_block_frame(const struct holo_block *b, uint32_t k, struct pio_frame *out);
 
 /* Decoded arrays of the last block a thread (or stream) read: every frame
- * of the groups decoded so far. Known by the file's salt, the record's
- * offset and its stored hash, so a cache never serves another record's
- * bytes. Zero it to start. */
+ * of the groups decoded so far. Known by the reader (its uid, never
+ * reused), the record's offset, stored hash and shape, so a cache never
+ * serves another record's values, nor is indexed by another's sizes. Zero
+ * it to start. */
 struct holo_block_cache {
     bool valid;
-    uint8_t salt[16], hash[32];
-    uint64_t off, natoms;
+    uint8_t hash[32], codec[3];
+    uint64_t owner, off, natoms;
     uint32_t nframes, ngroups;
     float *arr[3]; /* nframes x natoms x 3 per coded array */
     size_t cap[3]; /* floats */
@@ -228,18 +230,17 @@ void pio__holo_block_cache_free(struct holo_block_cache *c);
 struct pio__codec_scratch;
 /* Decode, into c, the groups of block b that hold atoms [a0, a0 + n) of
  * each array in mask (bit a: positions, velocities, forces); what c holds
- * already is kept. PIO_ECORRUPT naming the file, frame (`frame`), array
+ * already is kept. Many large payloads are decoded on the worker pool
+ * when `parallel`. PIO_ECORRUPT naming the file, frame (`frame`), array
  * and offset for a payload that does not decode; -ENOMEM. */
-int pio__holo_block_fetch(const char *path, const uint8_t salt[16], const struct holo_block *b,
-                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n,
-                          struct holo_block_cache *c, struct pio__codec_scratch *s,
-                          struct pio_error *err);
+int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_block *b,
+                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n, bool parallel,
+                          struct holo_block_cache *c, struct pio_error *err);
 /* The same for the groups holding atoms[0 .. nsel) (sorted; NULL: atoms
  * 0 .. nsel - 1, each below the block's atom count). */
-int pio__holo_block_fetch_atoms(const char *path, const uint8_t salt[16],
-                                const struct holo_block *b, uint64_t frame, unsigned mask,
-                                const uint64_t *atoms, uint64_t nsel, struct holo_block_cache *c,
-                                struct pio__codec_scratch *s, struct pio_error *err);
+int pio__holo_block_fetch_atoms(const char *path, uint64_t owner, const struct holo_block *b,
+                                uint64_t frame, unsigned mask, const uint64_t *atoms, uint64_t nsel,
+                                bool parallel, struct holo_block_cache *c, struct pio_error *err);
 /* Frame k of array a in the cache (after a fetch). */
 static inline const float *holo_block_cached(const struct holo_block_cache *c, int a, uint32_t k)
 {
@@ -261,11 +262,11 @@ struct holo_block_in {
 };
 struct pio__codec_scratch;
 /* Encode and lay out a BLOCK record for frames seq .. seq + nframes - 1
- * into a malloc'd buffer (its hash field zero). PIO_ELIMIT with *bad set
+ * into a malloc'd buffer (its hash field zero); a large block's payloads
+ * are coded on the worker pool. PIO_ELIMIT with *bad set
  * (array, frame, atom) for a value lossy cannot hold; -ENOMEM. */
 int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const uint8_t salt[16],
-                          struct pio__codec_scratch *s, uint8_t **out, uint64_t *out_len,
-                          uint64_t bad[3]);
+                          uint8_t **out, uint64_t *out_len, uint64_t bad[3]);
 
 struct holo_coded {
     uint8_t codec[3]; /* enum pio_codec of positions, velocities, forces */

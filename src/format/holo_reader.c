@@ -194,6 +194,9 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
     }
     r->io.dfd = -1;
     r->ino = -1;
+    r->serial_decode = (flags & PIO_READER_SERIAL_DECODE) != 0;
+    static _Atomic uint64_t uids;
+    r->uid = atomic_fetch_add_explicit(&uids, 1, memory_order_relaxed) + 1;
     int rc;
     /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
      * refused below as not a regular file); cleared once it is one. */
@@ -558,8 +561,8 @@ int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo
     const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
     if (cd->in_block) {
         unsigned mask = (cd->codec[0] ? 1u : 0) | (cd->codec[1] ? 2u : 0) | (cd->codec[2] ? 4u : 0);
-        int rc = pio__holo_block_fetch(r->path, r->hdr.salt, &cd->block, f->index, mask, 0,
-                                       f->natoms, bc, s, err);
+        int rc = pio__holo_block_fetch(r->path, r->uid, &cd->block, f->index, mask, 0, f->natoms,
+                                       !r->serial_decode, bc, err);
         if (rc != 0)
             return rc;
     }
@@ -690,10 +693,18 @@ static int check_once(const pio_reader *r, uint64_t i, const struct holo_entry *
     int rc = pio__holo_frame_checksum(r, i, e, r->map + e->offset, err);
     if (rc != 0)
         return rc;
-    uint64_t from = cd->in_block ? cd->block.first : i;
-    uint64_t to = cd->in_block ? PIO_MIN(cd->block.first + cd->block.nframes, r->nframes) : i + 1;
-    for (uint64_t j = from; j < to; j++)
-        atomic_store_explicit(&r->checked[j], 1, memory_order_relaxed);
+    atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
+    if (!cd->in_block)
+        return 0;
+    /* the block's other frames the view names there (a truncation may have
+     * replaced the ones after some frame with other records) */
+    uint64_t to = PIO_MIN(cd->block.first + cd->block.nframes, r->nframes);
+    for (uint64_t j = cd->block.first; j < to; j++) {
+        struct holo_entry ej;
+        if (j != i && pio__holo_entry(r, j, &ej, NULL) == 0 && ej.offset == e->offset &&
+            ej.length == e->length)
+            atomic_store_explicit(&r->checked[j], 1, memory_order_relaxed);
+    }
     return 0;
 }
 
@@ -831,10 +842,12 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
                                    r->path, OFFX(i), OFFX(e.offset), what[a]);
                 break;
             }
+            if (nsel == 0)
+                continue;
             const float(*src)[3] = arr[a];
             if (cd.in_block) {
-                rc = pio__holo_block_fetch_atoms(r->path, r->hdr.salt, &cd.block, i, 1u << a, atoms,
-                                                 nsel, &t->block, &t->scratch, err);
+                rc = pio__holo_block_fetch_atoms(r->path, r->uid, &cd.block, i, 1u << a, atoms,
+                                                 nsel, !r->serial_decode, &t->block, err);
                 src = (const float(*)[3])holo_block_cached(&t->block, a, cd.k);
             } else if (cd.codec[a]) {
                 size_t need = (size_t)f.natoms * 3;
@@ -1086,7 +1099,8 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
 struct vrec {
     uint64_t off, len, seq;
     uint32_t type;
-    bool live; /* a FRAME the index names (2.0: not one a truncation dropped) */
+    bool live;      /* a FRAME the index names (2.0: not one a truncation dropped) */
+    uint64_t nlive; /* a live BLOCK's frames in the view */
 };
 
 /* Verification, pass 1: the structure, from record headers in the mapping
@@ -1185,6 +1199,7 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
         }
         struct holo_entry e = {0};
         bool live = true;
+        uint64_t nlive = 0;
         if (type == HOLO_REC_BLOCK) {
             /* 2.1: live where the view names it for its first frame; its
              * frames in the view are a prefix (a truncation may cut it) */
@@ -1218,6 +1233,7 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
                 k++;
             }
             frames += k;
+            nlive = k;
         } else if (type == HOLO_REC_FRAME && r->v2) {
             /* 2.0: a frame record the view does not name is dead bytes (a
              * truncation dropped it): hashed below, not in the digest */
@@ -1270,7 +1286,7 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
             }
             v = nv;
         }
-        v[n++] = (struct vrec){pos, len, seq, type, live};
+        v[n++] = (struct vrec){pos, len, seq, type, live, type == HOLO_REC_BLOCK ? nlive : 1};
         pos += len;
     }
     if (frames != r->nframes) {
@@ -1346,10 +1362,15 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
             break;
         }
         if ((x->type == HOLO_REC_FRAME || x->type == HOLO_REC_BLOCK) && x->live) {
-            struct pio_frame f;
-            struct holo_entry e;
-            if ((rc = pio__holo_entry(r, x->seq, &e, err)) != 0 ||
-                (rc = pio__holo_frame_view(r, x->seq, &e, rec, x->len, &f, NULL, err)) != 0)
+            /* each frame it holds against its index entry (a block's all) */
+            int vrc = 0;
+            for (uint64_t j = x->seq; j < x->seq + x->nlive && vrc == 0; j++) {
+                struct pio_frame f;
+                struct holo_entry e;
+                if ((vrc = pio__holo_entry(r, j, &e, err)) == 0)
+                    vrc = pio__holo_frame_view(r, j, &e, rec, x->len, &f, NULL, err);
+            }
+            if ((rc = vrc) != 0)
                 break;
         }
         if (x->type == HOLO_REC_META ||

@@ -48,6 +48,11 @@ struct pio_frame_stream {
     size_t ndecoded, decoded_cap;
     struct pio__codec_scratch scratch;
     struct holo_block_cache block; /* the last block decoded */
+    /* runs: consecutive frames of one record (a block) are one read; the
+     * run being delivered, and the record whose hash a run checked */
+    uint64_t *run_start, *run_len; /* per read: first index into frames, frames */
+    const uint8_t *cur_rec, *checked_rec;
+    uint64_t cur_k, cur_left;
 };
 
 /* A block for the decoded arrays of a frame read from rec, kept until
@@ -115,19 +120,43 @@ static int arm(pio_frame_stream *s, const uint64_t *frames, uint64_t first, uint
         if ((rc = pio__holo_entry(r, i, &e, err)) == 0)
             ranges[k] = (struct pio_io_range){e.offset, e.length};
     }
+    /* frames of one record in a row (a block's) make one read */
+    uint64_t *rs = malloc((size_t)PIO_MAX(n, 1) * sizeof(*rs));
+    uint64_t *rl = malloc((size_t)PIO_MAX(n, 1) * sizeof(*rl));
+    uint64_t nr = 0;
+    if (rc == 0 && (!rs || !rl))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory for a stream of %llu frames", r->path,
+                           OFFX(n));
+    for (uint64_t k = 0; k < n && rc == 0; k++) {
+        if (nr > 0 && ranges[nr - 1].off == ranges[k].off && ranges[nr - 1].len == ranges[k].len) {
+            rl[nr - 1]++;
+            continue;
+        }
+        ranges[nr] = ranges[k];
+        rs[nr] = k;
+        rl[nr++] = 1;
+    }
     if (rc == 0 && s->own_io) { /* a refresh may have grown the file since */
         s->own.size = r->size;
         s->own.map = r->map;
     }
     if (rc == 0)
-        rc = pio_io_ranges_open(&s->io, s->own_io ? &s->own : &r->io, ranges, n, &s->ro, err);
+        rc = pio_io_ranges_open(&s->io, s->own_io ? &s->own : &r->io, ranges, nr, &s->ro, err);
     free(ranges);
     if (rc != 0) {
         free(list);
+        free(rs);
+        free(rl);
         return rc;
     }
     free(s->frames);
+    free(s->run_start);
+    free(s->run_len);
     s->frames = list;
+    s->run_start = rs;
+    s->run_len = rl;
+    s->cur_left = 0;
+    s->cur_rec = s->checked_rec = NULL;
     return 0;
 }
 
@@ -252,13 +281,44 @@ static int rearm(pio_frame_stream *s, struct pio_error *err)
     return arm(s, NULL, s->next, s->fr->nframes - s->next, err);
 }
 
+/* Whether record `rec` of the stream's reads is still needed: a run being
+ * delivered, or a decoded view of it held. */
+static bool rec_in_use(const pio_frame_stream *s, const uint8_t *rec)
+{
+    if (s->cur_left && s->cur_rec == rec)
+        return true;
+    for (size_t k = 0; k < s->ndecoded; k++)
+        if (s->decoded[k].rec == rec)
+            return true;
+    return false;
+}
+
+static void rec_release(pio_frame_stream *s, const uint8_t *rec)
+{
+    if (s->io)
+        pio_io_ranges_release(s->io, rec);
+    for (size_t i = 0; i < s->nretired; i++) /* a no-op where it is not theirs */
+        pio_io_ranges_release(s->retired[i], rec);
+    if (s->nretired)
+        retire_sweep(s);
+}
+
 static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, struct pio_error *err)
 {
-    uint64_t k;
     const uint8_t *rec;
-    int rc = pio_io_ranges_next(s->io, wait, &k, &rec, err);
-    if (rc != 1)
-        return rc;
+    if (s->cur_left == 0) { /* the next read: a run of frames in one record */
+        uint64_t q;
+        int rc = pio_io_ranges_next(s->io, wait, &q, &rec, err);
+        if (rc != 1)
+            return rc;
+        s->cur_rec = rec;
+        s->cur_k = s->run_start[q];
+        s->cur_left = s->run_len[q];
+    }
+    rec = s->cur_rec;
+    uint64_t k = s->cur_k++;
+    s->cur_left--;
+    int rc;
     uint64_t i = s->frames[k];
     s->last = i;
     struct holo_entry e;
@@ -266,14 +326,17 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
     struct holo_coded cd;
     if (rc == 0)
         rc = pio__holo_frame_view(s->r, i, &e, rec, e.length, out, &cd, err);
-    /* relaxed: the flag only saves rehashing (as in pio_reader_frame) */
-    if (rc == 0 && s->verify &&
+    /* relaxed: the flag only saves rehashing (as in pio_reader_frame); a
+     * run's record is hashed once for all its frames */
+    if (rc == 0 && s->verify && rec != s->checked_rec &&
         !(s->r->checked && atomic_load_explicit(&s->r->checked[i], memory_order_relaxed))) {
         uint64_t t0 = pio_tm_start();
         rc = pio__holo_frame_checksum(s->r, i, &e, rec, err);
         pio_tm_end(PIO_OP_HASH, 0, (uint64_t)s->r->fd, i, e.length, t0, 0);
         if (rc == 0 && s->r->checked)
             atomic_store_explicit(&s->r->checked[i], 1, memory_order_relaxed);
+        if (rc == 0)
+            s->checked_rec = rec;
     }
     if (rc == 0 && holo_coded_count(&cd)) {
         /* into a block of its own, so views held at once differ */
@@ -287,7 +350,8 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         }
     }
     if (rc != 0) {
-        pio_io_ranges_release(s->io, rec);
+        if (!rec_in_use(s, rec))
+            pio_io_ranges_release(s->io, rec);
         return rc;
     }
     return 1;
@@ -334,14 +398,10 @@ PIO_API void pio_frame_stream_release(pio_frame_stream *s, const struct pio_fram
     const uint8_t *rec = (f->fields & PIO_FIELD_DECODED)
                              ? decoded_release(s, f)
                              : (const uint8_t *)f->positions - HOLO_FRAME_HDR;
-    if (!rec)
-        return;
-    if (s->io)
-        pio_io_ranges_release(s->io, rec);
-    for (size_t i = 0; i < s->nretired; i++) /* a no-op where it is not theirs */
-        pio_io_ranges_release(s->retired[i], rec);
-    if (s->nretired)
-        retire_sweep(s);
+    /* a block's record goes back once its last frame is delivered and
+     * released */
+    if (rec && !rec_in_use(s, rec))
+        rec_release(s, rec);
 }
 
 PIO_API int pio_frame_stream_io_info(const pio_frame_stream *s, struct pio_io_info *out)
@@ -370,6 +430,8 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
     free(s->decoded);
     pio__codec_scratch_free(&s->scratch);
     pio__holo_block_cache_free(&s->block);
+    free(s->run_start);
+    free(s->run_len);
     free(s->frames);
     free(s);
 }

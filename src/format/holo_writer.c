@@ -442,6 +442,9 @@ static int check_codecs(const pio_writer *w, struct pio_error *err)
             return pio_error_set(err, PIO_EUSAGE, "%s: codec %u unknown", w->path, w->codec[a]);
         any |= w->codec[a] != 0;
     }
+    if (w->keyframe > HOLO_BLOCK_MAX_FRAMES)
+        return pio_error_set(err, PIO_EUSAGE, "%s: keyframe %u: at most %u frames in a block",
+                             w->path, w->keyframe, HOLO_BLOCK_MAX_FRAMES);
     if (w->keyframe > 1 && !w->codec[0])
         return pio_error_set(err, PIO_EUSAGE,
                              "%s: keyframe %u: blocks need compressed positions (a codec)", w->path,
@@ -1167,6 +1170,9 @@ static int pend_add(pio_writer *w, const struct pio_frame *f, struct pio_error *
     struct pend *p = &w->pend;
     uint64_t seq = w->nframes + p->n;
     const float(*arrays[3])[3] = {f->positions, f->velocities, f->forces};
+    int mrc = write_meta(w, err); /* the first append settles topology and metadata */
+    if (mrc != 0)
+        return mrc;
     for (uint32_t i = 0; i < f->nscalars; i++)
         if (strnlen(f->scalars[i].name, PIO_SCALAR_NAME_SIZE) == PIO_SCALAR_NAME_SIZE)
             return pio_error_set(err, PIO_EUSAGE,
@@ -1241,7 +1247,8 @@ static int pend_flush(pio_writer *w, struct pio_error *err)
     uint32_t n = p->n;
     if (n == 0)
         return 0;
-    p->n = 0; /* written, or failed with the writer */
+    /* on failure the frames stay held (a writer that can go on writes
+     * them with its next flush; one that failed has lost them with it) */
     if (n == 1) {
         struct pio_frame f = {0};
         f.natoms = p->natoms;
@@ -1254,7 +1261,10 @@ static int pend_flush(pio_writer *w, struct pio_error *err)
         f.velocities = (const float(*)[3])p->arr[1];
         f.forces = (const float(*)[3])p->arr[2];
         f.scalars = p->sc;
-        return append_record(w, &f, err);
+        int rc = append_record(w, &f, err);
+        if (rc == 0)
+            p->n = 0;
+        return rc;
     }
     int rc = entries_reserve(w, n, err);
     if (rc == 0)
@@ -1280,7 +1290,7 @@ static int pend_flush(pio_writer *w, struct pio_error *err)
     struct rec r;
     memset(&r, 0, sizeof(r));
     uint64_t len = 0, bad[3] = {0, 0, 0};
-    rc = pio__holo_build_block(&in, w->nframes, w->salt, &w->scratch, &r.block, &len, bad);
+    rc = pio__holo_build_block(&in, w->nframes, w->salt, &r.block, &len, bad);
     if (rc != 0)
         return pio_error_set(err, rc, "%s: frames %llu to %llu: coding their block: %s", w->path,
                              OFFX(w->nframes), OFFX(w->nframes + n - 1), pio_strerror(rc));
@@ -1291,6 +1301,7 @@ static int pend_flush(pio_writer *w, struct pio_error *err)
     r.lay.length = len;
     if ((rc = write_rec(w, &r, err)) != 0)
         return rc;
+    p->n = 0;
     for (uint32_t t = 0; t < n; t++)
         w->entries[w->nframes + t] = (struct holo_entry){w->end, len, p->steps[t], p->times[t]};
     pio_blake3_hasher_update(&w->digest, r.hdr + HOLO_HASH_OFF, 32);
@@ -1315,7 +1326,10 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
         return rc;
     if ((rc = pend_add(w, f, err)) != 0)
         return rc;
-    return w->pend.n == w->pend.cap ? pend_flush(w, err) : 0;
+    if (w->pend.n < w->pend.cap || (rc = pend_flush(w, err)) == 0)
+        return 0;
+    w->pend.n--; /* this frame's append failed: not held either */
+    return rc;
 }
 
 /* Records [from, to) of a group, hashed by one pool task. */

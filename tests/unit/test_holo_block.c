@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -258,6 +260,15 @@ static void test_roundtrip(const char *path)
         CHECKF(pio_reader_frame_into(r, i, fx, NAT, &f, &e) == 0 && frame_ok(&f, i),
                "frame_into %llu: %s", (unsigned long long)i, e.message);
     }
+    /* one array at a time from a short block, then a longer one: each of
+     * the thread's cached arrays is sized for the block it decodes */
+    static const uint64_t order[] = {44, 0, 38, 14, 44, 8, 30};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        struct pio_frame f;
+        float(*const vo[3])[3] = {NULL, full[1], NULL};
+        CHECK(pio_reader_frame_into(r, order[k], vo, NAT, &f, &e) == 0);
+        CHECK(pio_reader_frame_into(r, order[k], fx, NAT, &f, &e) == 0 && frame_ok(&f, order[k]));
+    }
     static const uint64_t sel[] = {0, 5, 95, 96, 97, 500, 501, 998, 999};
     const uint64_t nsel = sizeof(sel) / sizeof(sel[0]);
     for (uint64_t first = 0; first + 8 <= 20; first += 3) {
@@ -343,7 +354,26 @@ static void test_truncate(const char *path)
     CHECK(pio_reader_frame_block(r, 4, &first, &k) == 0 && first == 0 && k == KEY);
     CHECK(pio_reader_frame_block(r, 5, &first, &k) == 0 && first == 5);
     CHECKF(pio_reader_verify(r, 1, &e) == 0, "verify after truncation: %s", e.message);
+    uint64_t off12, len12;
+    CHECK(pio_reader_frame_extent(r, 12, &off12, &len12) == 0);
     pio_reader_close(r);
+    /* frame 12's record damaged (its hash field): with PIO_READER_CHECK_FRAMES
+     * it fails even after frames of the truncated block before it were
+     * checked (they name another record) */
+    size_t len = 0;
+    uint8_t *b = fixture_slurp(path, &len);
+    b[off12 + HOLO_HASH_OFF] ^= 1;
+    const char *dmg = fixture_tmpname("block_dmg");
+    CHECK(fixture_spit(dmg, b, len) == 0);
+    free(b);
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.flags = PIO_READER_CHECK_FRAMES;
+    CHECK(pio_reader_open(&r, dmg, &ro, &e) == 0);
+    struct pio_frame f;
+    CHECK(pio_reader_frame(r, 4, &f, &e) == 0 && frame_ok(&f, 4));
+    CHECK(pio_reader_frame(r, 12, &f, &e) == PIO_ECHECKSUM && strstr(e.message, "frame 12"));
+    pio_reader_close(r);
+    unlink(dmg);
     /* and recovery of the truncated file agrees */
     struct pio_recover_report rep;
     CHECK(pio_holo_recover(path, &rep, &e) == 0);
@@ -451,6 +481,25 @@ static void test_hostile(const char *path, const char *cut)
     expect_corrupt(cut, b, len, rec, table + 5 * 16, pay + 64, 8, "payload offset");
     expect_corrupt(cut, b, len, rec, 88, 0, 4, "positions not coded");
     expect_corrupt(cut, b, len, rec, 104, 0, 8, "precision");
+    expect_corrupt(cut, b, len, rec, 80, 0x80000000u, 4, "scalar count");
+    expect_corrupt(cut, b, len, rec, 64, 8192, 4, "frame count 8192");
+
+    /* a copy of the file (same salt, offsets and stored hashes) whose block
+     * payload is damaged: read after the original, it is decoded afresh
+     * (no cache serves it the original's values) and fails */
+    struct pio_error e = {0};
+    pio_reader *a, *c;
+    uint8_t *h = malloc(len);
+    memcpy(h, b, len);
+    h[rec + pay + plen / 2] ^= 0x40;
+    CHECK(fixture_spit(cut, h, len) == 0);
+    free(h);
+    CHECK(pio_reader_open(&a, path, NULL, &e) == 0 && pio_reader_open(&c, cut, NULL, &e) == 0);
+    struct pio_frame f;
+    CHECK(pio_reader_frame(a, 2, &f, &e) == 0 && frame_ok(&f, 2));
+    CHECK(pio_reader_frame(c, 2, &f, &e) == PIO_ECORRUPT);
+    pio_reader_close(a);
+    pio_reader_close(c);
     free(b);
 }
 
@@ -481,6 +530,90 @@ static void test_refusals(const char *path)
     uint8_t *b = fixture_slurp(path, &len);
     CHECK(b && holo_rd64(b + 16) == HOLO_REQ_ZSTD && b[10] == 0); /* still 2.0 */
     free(b);
+}
+
+/* A block whose write fails (the file size limit, as a full disk would):
+ * the append that filled it fails, the frames held before it stay held,
+ * and once the limit is lifted a commit writes them. */
+static void test_write_failure(const char *path)
+{
+    pio_writer *w = create(path, 4);
+    struct pio_error e = {0};
+    append(w, 0); /* 0 .. 3 fill the first block: written */
+    append(w, 1);
+    append(w, 2);
+    append(w, 3);
+    CHECK(pio_writer_commit(w, &e) == 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    struct rlimit old, lim;
+    CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + 4096; /* room for less than a block */
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    static struct tframe t;
+    for (uint64_t i = 4; i < 7; i++) {
+        make_frame(&t, i, natoms_of(i));
+        CHECK(pio_writer_append(w, &t.f, &e) == 0); /* held */
+    }
+    make_frame(&t, 7, natoms_of(7));
+    int rc = pio_writer_append(w, &t.f, &e);
+    CHECKF(rc != 0 && pio_writer_nframes(w) == 7, "full block, write refused: %d, %llu frames", rc,
+           (unsigned long long)pio_writer_nframes(w));
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, prev);
+    rc = pio_writer_close(w, &e);
+    pio_reader *r;
+    CHECKF(rc == 0 && pio_reader_open(&r, path, NULL, &e) == 0, "%d %s", rc, e.message);
+    CHECKF(r && pio_reader_nframes(r) == 7, "%llu frames",
+           (unsigned long long)pio_reader_nframes(r));
+    for (uint64_t i = 0; r && i < pio_reader_nframes(r); i++) {
+        struct pio_frame f;
+        CHECK(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i));
+    }
+    CHECK(r && pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+}
+
+/* A damaged block in an uncommitted tail: recovery names the block for
+ * each of its frames (reading them fails on the block's checks), keeps the
+ * blocks around it, and verify reports the damage at the block. */
+static void test_damaged_block(const char *path, const char *cut)
+{
+    size_t len = 0;
+    uint64_t rec, rlen, last, lastlen;
+    uint8_t *b = written(path, 16, &len, &rec, &rlen); /* block 14..19 */
+    struct pio_error e = {0};
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    CHECK(pio_reader_frame_extent(r, NF - 1, &last, &lastlen) == 0);
+    pio_reader_close(r);
+    size_t keep = (size_t)(last + lastlen); /* the frames, not the last commit */
+    b[rec + rlen / 2] ^= 0x5a;
+    CHECK(fixture_spit(cut, b, keep) == 0);
+    free(b);
+    struct pio_recover_report rep;
+    CHECKF(pio_holo_recover(cut, &rep, &e) == 0, "%s", e.message);
+    CHECK(pio_reader_open(&r, cut, NULL, &e) == 0);
+    CHECKF(pio_reader_nframes(r) == NF, "%llu frames", (unsigned long long)pio_reader_nframes(r));
+    for (uint64_t i = 0; i < pio_reader_nframes(r); i++) {
+        struct pio_frame f;
+        uint64_t o, l;
+        CHECK(pio_reader_frame_extent(r, i, &o, &l) == 0);
+        if (i >= 14 && i < 20) {
+            CHECKF(o == rec && l == rlen, "damaged block's frame %llu at 0x%llx",
+                   (unsigned long long)i, (unsigned long long)o);
+            CHECK(pio_reader_verify_frame(r, i, &e) == PIO_ECHECKSUM);
+        } else {
+            CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i), "frame %llu: %s",
+                   (unsigned long long)i, e.message);
+        }
+    }
+    int rc = pio_reader_verify(r, 1, &e);
+    CHECKF(rc == PIO_ECHECKSUM && strstr(e.message, "frame 14") && strstr(e.message, "block"),
+           "verify: %d %s", rc, e.message);
+    pio_reader_close(r);
 }
 
 /* The killed writer: frames in blocks, a commit every few frames; each
@@ -580,6 +713,8 @@ int main(void)
     test_cut(path, cut);
     test_hostile(path, cut);
     test_refusals(path);
+    test_write_failure(path);
+    test_damaged_block(path, cut);
     test_kill(path);
     unlink(path);
     unlink(cut);
