@@ -539,10 +539,15 @@ int bench_compress(int argc, char **argv)
     double xtc_bytes = (double)file_bytes(xtc);
 
     /* decoders */
-    pio_reader *rd[NFILES] = {NULL};
+    /* one thread: readers that decode on the calling thread only; every
+     * thread: readers that also decode a block's groups on the pool */
+    pio_reader *rd[NFILES] = {NULL}, *rp[NFILES] = {NULL};
     struct pio_error e = {0};
+    struct pio_reader_options serial = PIO_READER_OPTIONS_INIT;
+    serial.flags = PIO_READER_SERIAL_DECODE;
     for (int k = LOSSY1; k <= LOSSLESS_B && rc == EXIT_OK; k++)
-        if (pio_reader_open(&rd[k], files[k], NULL, &e) != 0) {
+        if (pio_reader_open(&rd[k], files[k], &serial, &e) != 0 ||
+            pio_reader_open(&rp[k], files[k], NULL, &e) != 0) {
             cli_err(CMD, "%s", e.message);
             rc = EXIT_DATAERR;
         }
@@ -562,7 +567,7 @@ int bench_compress(int argc, char **argv)
         d_lossy1 = best_decode(rd[LOSSY1], rd[LOSSY1], t.natoms, 1, 1, repeat, buf);
         d_lossy = best_decode(rd[LOSSY], rd[LOSSY_B], t.natoms, 1, align, repeat, buf);
         if (all > 1)
-            d_lossy_n = best_decode(rd[LOSSY], rd[LOSSY_B], t.natoms, all, align, repeat, buf);
+            d_lossy_n = best_decode(rp[LOSSY], rp[LOSSY_B], t.natoms, all, align, repeat, buf);
         err_lossy = max_error(&t, (const float(*)[3])buf);
         d_lossless = best_decode(rd[LOSSLESS], rd[LOSSLESS_B], t.natoms, 1, align, repeat, buf);
         err_lossless = max_error(&t, (const float(*)[3])buf);
@@ -588,7 +593,7 @@ int bench_compress(int argc, char **argv)
         tng = tng_bytes(xtc, top, dir);
     }
     for (int k = 0; k < NFILES; k++)
-        pio_reader_close(rd[k]);
+        pio_reader_close(rd[k]), pio_reader_close(rp[k]);
 
     if (rc == EXIT_OK) {
         double af = (double)(t.nframes * t.natoms);
