@@ -616,6 +616,61 @@ static void test_damaged_block(const char *path, const char *cut)
     pio_reader_close(r);
 }
 
+/* 2^20 atoms at up to +-1e6 nm: blocks are cut to stay under 64 MiB per
+ * array (5 frames), decoded on the pool, every value within precision/2,
+ * and a selection of a few atoms equal to the full read's. */
+static void test_large(const char *path)
+{
+    enum { N = 1 << 20, F = 7 };
+    float(*x)[3] = malloc((size_t)N * F * 12), (*got)[3] = malloc((size_t)N * 12);
+    CHECK(x && got);
+    if (!x || !got) {
+        free(x);
+        free(got);
+        return;
+    }
+    uint64_t st = 99;
+    for (size_t k = 0; k < (size_t)N * F; k++)
+        for (int c = 0; c < 3; c++)
+            x[k][c] =
+                (float)((double)(pio_test_rand(&st) % 2000001) - 1e6) * (k % 3 == 0 ? 1.0f : 1e-3f);
+    pio_writer *w = create(path, 0); /* default: 32, cut to 5 by the size */
+    struct pio_error e = {0};
+    for (int t = 0; w && t < F; t++) {
+        struct pio_frame f = {0};
+        f.natoms = N;
+        f.step = t;
+        f.positions = (const float(*)[3])(x + (size_t)t * N);
+        CHECKF(pio_writer_append(w, &f, &e) == 0, "%s", e.message);
+    }
+    CHECK(w && pio_writer_close(w, &e) == 0);
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    uint64_t first;
+    uint32_t k;
+    CHECK(pio_reader_frame_block(r, 0, &first, &k) == 0 && k == 5);
+    CHECK(pio_reader_frame_block(r, 6, &first, &k) == 0 && first == 5 && k == 2);
+    for (int t = 0; t < F; t++) {
+        float(*const xyz[3])[3] = {got, NULL, NULL};
+        CHECK(pio_reader_read(r, (uint64_t)t, 1, NULL, N, xyz, &e) == 0);
+        double worst = 0;
+        for (size_t a = 0; a < N; a++)
+            for (int c = 0; c < 3; c++)
+                worst = fmax(worst, fabs((double)got[a][c] - (double)x[(size_t)t * N + a][c]));
+        CHECKF(worst <= PREC / 2 + 1e-9, "frame %d: error %g", t, worst);
+        static const uint64_t sel[] = {0, 4095, 4096, 700000, N - 1};
+        float part[5][3];
+        float(*const px[3])[3] = {part, NULL, NULL};
+        CHECK(pio_reader_read(r, (uint64_t)t, 1, sel, 5, px, &e) == 0);
+        for (int j = 0; j < 5; j++)
+            CHECK(memcmp(part[j], got[sel[j]], 12) == 0);
+    }
+    CHECK(pio_reader_verify(r, 0, &e) == 0);
+    pio_reader_close(r);
+    free(x);
+    free(got);
+}
+
 /* The killed writer: frames in blocks, a commit every few frames; each
  * commit's frame count reported through the pipe once it returned. */
 static void kill_child(const char *path, int fd, int round)
@@ -715,6 +770,7 @@ int main(void)
     test_refusals(path);
     test_write_failure(path);
     test_damaged_block(path, cut);
+    test_large(path);
     test_kill(path);
     unlink(path);
     unlink(cut);
