@@ -210,8 +210,9 @@ class Trajectory(_prismio.Trajectory):
         (a slice with step 1, "10-20", [3, 4, 5], a mask); a block is
         shorter than `size` at the end, and wherever the next frame has
         another atom count, lacks the field, or is not at the same spacing
-        (after a commit, whose index lies between frames; in a compressed
-        file every block is one decoded frame). field:
+        (after a commit, whose index lies between frames). In a compressed
+        file a block is a new read-only array of decoded frames (a BLOCK
+        record's frames decoded once together). field:
         "positions", "velocities" or "forces" (a frame without it raises
         ValueError). Numpy's per-call cost (microseconds) is paid once per
         block rather than once per frame: block.sum(axis=(1, 2)) sums each

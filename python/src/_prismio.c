@@ -659,6 +659,41 @@ static const float (*field_of(const struct pio_frame *f, int field))[3]
  * spacing in the mapping (a commit's INDEX record between two frames, a
  * change of natoms or of the fields ends a block). Its base is the first
  * frame's Frame, so the block counts as a live view. */
+/* block() of a compressed file: frames start .. start + k - 1 (up to max,
+ * while they keep natoms atoms and the field) decoded into a new read-only
+ * (k, natoms, 3) array, a BLOCK record's frames decoded once together
+ * (pio_reader_read), without the GIL. */
+static PyObject *decoded_block(Trajectory *t, Py_ssize_t start, Py_ssize_t max, int field,
+                               uint64_t natoms)
+{
+    Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r), k = 1;
+    float(*const none[3])[3] = {NULL, NULL, NULL};
+    for (; k < max && start + k < n; k++) {
+        struct pio_frame g; /* the header only: nothing decoded */
+        if (pio_reader_frame_into(t->r, (uint64_t)(start + k), none, 0, &g, NULL) != 0 ||
+            g.natoms != natoms || !(g.fields & (PIO_FIELD_POSITIONS << field)))
+            break;
+    }
+    npy_intp dims[3] = {k, (npy_intp)natoms, 3};
+    PyObject *a = PyArray_SimpleNew(3, dims, NPY_FLOAT32);
+    if (!a)
+        return NULL;
+    float(*xyz[3])[3] = {NULL, NULL, NULL};
+    xyz[field] = (float(*)[3])PyArray_DATA((PyArrayObject *)a);
+    struct pio_error e = {0};
+    int rc;
+    t->running++;
+    Py_BEGIN_ALLOW_THREADS rc = pio_reader_read(t->r, (uint64_t)start, (uint64_t)k, NULL, natoms,
+                                                (float(*const *)[3])xyz, &e);
+    Py_END_ALLOW_THREADS t->running--;
+    if (rc != 0) {
+        Py_DECREF(a);
+        return raise_pio(rc, &e);
+    }
+    PyArray_CLEARFLAGS((PyArrayObject *)a, NPY_ARRAY_WRITEABLE);
+    return a;
+}
+
 static PyObject *traj_block(Trajectory *t, PyObject *args)
 {
     static const char *names[3] = {"positions", "velocities", "forces"};
@@ -679,6 +714,11 @@ static PyObject *traj_block(Trajectory *t, PyObject *args)
         Py_DECREF(fr);
         return raise_fmt(PIO_EUSAGE, "%s: frame %zd has no %s", PyBytes_AS_STRING(t->path), start,
                          names[field]);
+    }
+    if (fr->f.fields & PIO_FIELD_DECODED) {
+        uint64_t natoms = fr->f.natoms;
+        Py_DECREF(fr);
+        return decoded_block(t, start, max, field, natoms);
     }
     Py_ssize_t k = 1, stride = 0;
     for (; k < max && start + k < n; k++) {

@@ -40,7 +40,8 @@ def test_compressed_round_trip(tmp_path, compression):
         allx = t.read()
         assert np.abs(allx - np.stack([x for x, _ in frames])).max() <= tol
         blocks = list(t.blocks(size=8))
-        assert sum(len(b) for b in blocks) == 40
+        assert [len(b) for b in blocks] == [8] * 5  # decoded blocks of `size` frames
+        assert not blocks[0].flags.writeable
         assert np.abs(np.concatenate(blocks) - allx).max() == 0
         t.verify()
 
