@@ -494,21 +494,16 @@ static uint32_t group_of(const struct holo_block *b, uint64_t x)
     return lo;
 }
 
-int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_block *b,
-                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n, bool parallel,
-                          struct holo_block_cache *c, struct pio_error *err)
+/* Decode groups g0 .. g1 of each array in mask (those `done` does not
+ * mark; done NULL: all) into base[a] (frame t's atom x at (t * natoms + x)
+ * * 3), one task per payload, on the pool when `parallel` and large; each
+ * decoded one is marked in done. PIO_ECORRUPT naming the file, frame,
+ * array, atoms and offset; -ENOMEM. */
+static int decode_groups(const char *path, const struct holo_block *b, uint64_t frame,
+                         unsigned mask, uint32_t g0, uint32_t g1, uint8_t *done,
+                         float *const base[3], bool parallel, struct pio_error *err)
 {
     static const char *const what[3] = {"positions", "velocities", "forces"};
-    if (n == 0)
-        return 0;
-    if (cache_take(owner, b, mask, c) != 0) {
-        c->valid = false;
-        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode its block",
-                             path, OFFX(frame));
-    }
-    uint32_t g0 = group_of(b, a0), g1 = group_of(b, a0 + n - 1);
-    /* the payloads still to decode: one task each (on the pool when they
-     * are many and large: each writes its own atoms of every frame) */
     struct pay_task one, *tasks = &one;
     size_t ntask = 0, cap = 1;
     uint64_t bytes = 0;
@@ -522,7 +517,7 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
             if (!(mask & (1u << a)))
                 continue;
             for (uint32_t g = g0; g <= g1; g++) {
-                if (c->done[(size_t)a * b->ngroups + g])
+                if (done && done[(size_t)a * b->ngroups + g])
                     continue;
                 if (pass == 1) {
                     struct pay_task *t = &tasks[ntask];
@@ -533,7 +528,7 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
                     t->natoms = holo_block_group_atoms(b, g);
                     t->stride = b->natoms;
                     t->precision = b->precision;
-                    t->base = c->arr[a];
+                    t->base = base[a];
                     t->in = holo_block_payload(b, my, g, &bytes);
                     t->len = (size_t)bytes;
                     t->array = a;
@@ -545,11 +540,9 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
         if (pass == 0) {
             if (ntask == 0)
                 return 0;
-            if (ntask > cap && !(tasks = malloc(ntask * sizeof(*tasks)))) {
-                c->valid = false;
+            if (ntask > cap && !(tasks = malloc(ntask * sizeof(*tasks))))
                 return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", path,
                                      OFFX(frame));
-            }
         }
     }
     uint64_t decoded = 0;
@@ -561,7 +554,8 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
         struct pay_task *t = &tasks[k];
         int a = t->array;
         if (t->rc == 0) {
-            c->done[(size_t)a * b->ngroups + t->group] = 1;
+            if (done)
+                done[(size_t)a * b->ngroups + t->group] = 1;
             continue;
         }
         if (rc == 0)
@@ -576,6 +570,32 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
     if (tasks != &one)
         free(tasks);
     return rc;
+}
+
+int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_block *b,
+                          uint64_t frame, unsigned mask, uint64_t a0, uint64_t n, bool parallel,
+                          struct holo_block_cache *c, struct pio_error *err)
+{
+    if (n == 0)
+        return 0;
+    if (cache_take(owner, b, mask, c) != 0) {
+        c->valid = false;
+        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode its block",
+                             path, OFFX(frame));
+    }
+    int rc = decode_groups(path, b, frame, mask, group_of(b, a0), group_of(b, a0 + n - 1), c->done,
+                           c->arr, parallel, err);
+    if (rc == -ENOMEM)
+        c->valid = false;
+    return rc;
+}
+
+int pio__holo_block_decode_into(const char *path, const struct holo_block *b, uint64_t frame, int a,
+                                float *dst, bool parallel, struct pio_error *err)
+{
+    float *base[3] = {NULL, NULL, NULL};
+    base[a] = dst;
+    return decode_groups(path, b, frame, 1u << a, 0, b->ngroups - 1, NULL, base, parallel, err);
 }
 
 int pio__holo_block_fetch_atoms(const char *path, uint64_t owner, const struct holo_block *b,

@@ -241,6 +241,11 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
 int pio__holo_block_fetch_atoms(const char *path, uint64_t owner, const struct holo_block *b,
                                 uint64_t frame, unsigned mask, const uint64_t *atoms, uint64_t nsel,
                                 bool parallel, struct holo_block_cache *c, struct pio_error *err);
+/* Every frame of array a of block b decoded straight into dst (frame t's
+ * atoms at dst + t * natoms * 3): a caller reading whole blocks needs no
+ * cache and no copy. */
+int pio__holo_block_decode_into(const char *path, const struct holo_block *b, uint64_t frame, int a,
+                                float *dst, bool parallel, struct pio_error *err);
 /* Frame k of array a in the cache (after a fetch). */
 static inline const float *holo_block_cached(const struct holo_block_cache *c, int a, uint32_t k)
 {

@@ -803,6 +803,16 @@ PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t co
     return 0;
 }
 
+/* The last array a read asks for that the block holds. */
+static int last_array(float (*const xyz[3])[3], const struct holo_coded *cd)
+{
+    int last = -1;
+    for (int a = 0; a < 3; a++)
+        if (xyz[a] && cd->codec[a])
+            last = a;
+    return last;
+}
+
 PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, const uint64_t *atoms,
                             uint64_t nsel, float (*const xyz[3])[3], struct pio_error *err)
 {
@@ -823,6 +833,7 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
     float *whole = NULL; /* a compressed FRAME record's array, decoded */
     size_t whole_cap = 0;
     int rc = 0;
+    uint64_t direct_end = 0; /* frames before this one were decoded into xyz already */
     for (uint64_t i = first; i < first + n && rc == 0; i++) {
         struct holo_entry e;
         struct holo_coded cd;
@@ -845,6 +856,19 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
             if (nsel == 0)
                 continue;
             const float(*src)[3] = arr[a];
+            if (cd.in_block && i < direct_end)
+                continue; /* decoded with its block, below */
+            if (cd.in_block && !atoms && nsel == f.natoms && i == cd.block.first &&
+                cd.block.nframes <= first + n - i) {
+                /* every atom of every frame of this block: decoded straight
+                 * into the caller's rows (no cache, no copy) */
+                rc = pio__holo_block_decode_into(r->path, &cd.block, i, a,
+                                                 (float *)(xyz[a] + (i - first) * nsel),
+                                                 !r->serial_decode, err);
+                if (a == last_array(xyz, &cd))
+                    direct_end = i + cd.block.nframes;
+                continue;
+            }
             if (cd.in_block) {
                 rc = pio__holo_block_fetch_atoms(r->path, r->uid, &cd.block, i, 1u << a, atoms,
                                                  nsel, !r->serial_decode, &t->block, err);

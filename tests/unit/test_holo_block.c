@@ -284,6 +284,24 @@ static void test_roundtrip(const char *path)
             }
         }
     }
+    /* whole frames over whole and cut blocks (a whole block is decoded
+     * straight into the caller's rows; a cut one through the cache) */
+    static float many[20][NAT][3], manyv[20][NAT][3];
+    static const uint64_t spans[][2] = {{0, 20}, {2, 15}, {8, 4}, {14, 6}};
+    for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+        uint64_t a0 = spans[k][0], cnt = spans[k][1];
+        float(*const mx[3])[3] = {many[0], manyv[0], NULL};
+        CHECKF(pio_reader_read(r, a0, cnt, NULL, NAT, mx, &e) == 0, "read %llu+%llu: %s",
+               (unsigned long long)a0, (unsigned long long)cnt, e.message);
+        for (uint64_t i = a0; i < a0 + cnt; i++) {
+            struct pio_frame f;
+            CHECK(pio_reader_frame_into(r, i, fx, NAT, &f, &e) == 0);
+            CHECKF(memcmp(many[i - a0], full[0], sizeof(many[0])) == 0 &&
+                       memcmp(manyv[i - a0], full[1], sizeof(manyv[0])) == 0,
+                   "read %llu+%llu: frame %llu differs", (unsigned long long)a0,
+                   (unsigned long long)cnt, (unsigned long long)i);
+        }
+    }
     /* a contiguous range (atoms NULL): the first 200 atoms */
     float(*const pos_only[3])[3] = {part[0], NULL, NULL};
     CHECK(pio_reader_read(r, 30, 5, NULL, 200, pos_only, &e) == 0);
