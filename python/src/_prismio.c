@@ -668,6 +668,10 @@ static PyObject *decoded_block(Trajectory *t, Py_ssize_t start, Py_ssize_t max, 
 {
     Py_ssize_t n = (Py_ssize_t)pio_reader_nframes(t->r), k = 1;
     float(*const none[3])[3] = {NULL, NULL, NULL};
+    /* a decoded block is a copy: at most 64 MiB of it (or one frame) */
+    uint64_t room = natoms ? ((uint64_t)64 << 20) / (natoms * 12) : (uint64_t)max;
+    if ((uint64_t)max > room)
+        max = room > 1 ? (Py_ssize_t)room : 1;
     for (; k < max && start + k < n; k++) {
         struct pio_frame g; /* the header only: nothing decoded */
         if (pio_reader_frame_into(t->r, (uint64_t)(start + k), none, 0, &g, NULL) != 0 ||
@@ -682,10 +686,13 @@ static PyObject *decoded_block(Trajectory *t, Py_ssize_t start, Py_ssize_t max, 
     xyz[field] = (float(*)[3])PyArray_DATA((PyArrayObject *)a);
     struct pio_error e = {0};
     int rc;
+    /* without the GIL: counted as an export, so close() raises or defers */
+    t->exports++;
     t->running++;
     Py_BEGIN_ALLOW_THREADS rc = pio_reader_read(t->r, (uint64_t)start, (uint64_t)k, NULL, natoms,
                                                 (float(*const *)[3])xyz, &e);
     Py_END_ALLOW_THREADS t->running--;
+    export_done(t);
     if (rc != 0) {
         Py_DECREF(a);
         return raise_pio(rc, &e);
@@ -1111,9 +1118,11 @@ static PyObject *traj_wait(Trajectory *t, PyObject *args)
     struct pio_error e = {0};
     int rc;
     uint32_t tmo = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-    t->running++; /* no refresh() or close() from another thread meanwhile */
+    t->exports++; /* close() from another thread meanwhile raises or defers */
+    t->running++; /* and refresh() raises */
     Py_BEGIN_ALLOW_THREADS rc = pio_reader_wait(t->r, tmo, &added, &e);
     Py_END_ALLOW_THREADS t->running--;
+    export_done(t);
     if (rc == -ETIMEDOUT)
         Py_RETURN_NONE;
     if (rc != 0)

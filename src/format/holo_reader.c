@@ -833,7 +833,9 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
     float *whole = NULL; /* a compressed FRAME record's array, decoded */
     size_t whole_cap = 0;
     int rc = 0;
-    uint64_t direct_end = 0; /* frames before this one were decoded into xyz already */
+    /* frames before direct_end that name the record at direct_off were
+     * decoded into xyz with their block already */
+    uint64_t direct_end = 0, direct_off = 0;
     for (uint64_t i = first; i < first + n && rc == 0; i++) {
         struct holo_entry e;
         struct holo_coded cd;
@@ -856,7 +858,7 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
             if (nsel == 0)
                 continue;
             const float(*src)[3] = arr[a];
-            if (cd.in_block && i < direct_end)
+            if (cd.in_block && i < direct_end && cd.block.off == direct_off)
                 continue; /* decoded with its block, below */
             if (cd.in_block && !atoms && nsel == f.natoms && i == cd.block.first &&
                 cd.block.nframes <= first + n - i) {
@@ -865,8 +867,12 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
                 rc = pio__holo_block_decode_into(r->path, &cd.block, i, a,
                                                  (float *)(xyz[a] + (i - first) * nsel),
                                                  !r->serial_decode, err);
-                if (a == last_array(xyz, &cd))
+                if (a == last_array(xyz, &cd)) {
+                    /* (a truncation may have given later frames of the
+                     * block other records: their rows are read again) */
                     direct_end = i + cd.block.nframes;
+                    direct_off = cd.block.off;
+                }
                 continue;
             }
             if (cd.in_block) {

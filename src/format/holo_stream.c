@@ -128,7 +128,10 @@ static int arm(pio_frame_stream *s, const uint64_t *frames, uint64_t first, uint
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory for a stream of %llu frames", r->path,
                            OFFX(n));
     for (uint64_t k = 0; k < n && rc == 0; k++) {
-        if (nr > 0 && ranges[nr - 1].off == ranges[k].off && ranges[nr - 1].len == ranges[k].len) {
+        /* (different frames in one record: a block's; the same frame twice
+         * is two reads, as each view holds its own) */
+        if (nr > 0 && ranges[nr - 1].off == ranges[k].off && ranges[nr - 1].len == ranges[k].len &&
+            list[k] != list[k - 1]) {
             rl[nr - 1]++;
             continue;
         }
@@ -314,6 +317,7 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         s->cur_rec = rec;
         s->cur_k = s->run_start[q];
         s->cur_left = s->run_len[q];
+        s->checked_rec = NULL; /* a new read: buffers are reused at the same address */
     }
     rec = s->cur_rec;
     uint64_t k = s->cur_k++;

@@ -357,21 +357,33 @@ static void test_truncate(const char *path)
     struct pio_writer_options o = opts(0, GROUP);
     CHECK(pio_writer_open_append(&w, path, &o, &e) == 0);
     CHECKF(pio_writer_truncate(w, 5, &e) == 0, "%s", e.message); /* inside the first block */
-    for (uint64_t i = 5; i < 15; i++)
-        append(w, i);
+    for (uint64_t i = 5; i < 15; i++) /* other values than the frames dropped */
+        append(w, i + 100);
     CHECK(pio_writer_close(w, &e) == 0);
     pio_reader *r;
     CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && pio_reader_nframes(r) == 15);
     for (uint64_t i = 0; i < 15; i++) {
         struct pio_frame f;
-        CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i), "truncated %llu: %s",
-               (unsigned long long)i, e.message);
+        CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && frame_ok(&f, i < 5 ? i : i + 100),
+               "truncated %llu: %s", (unsigned long long)i, e.message);
     }
     uint64_t first;
     uint32_t k;
     CHECK(pio_reader_frame_block(r, 4, &first, &k) == 0 && first == 0 && k == KEY);
     CHECK(pio_reader_frame_block(r, 5, &first, &k) == 0 && first == 5);
     CHECKF(pio_reader_verify(r, 1, &e) == 0, "verify after truncation: %s", e.message);
+    /* a read of every frame: the truncated block's first frames, then the
+     * new records that replaced the rest of it */
+    static float rows[15][NAT][3], one[NAT][3];
+    float(*const rx[3])[3] = {rows[0], NULL, NULL};
+    CHECKF(pio_reader_read(r, 0, 15, NULL, NAT, rx, &e) == 0, "%s", e.message);
+    for (uint64_t i = 0; i < 15; i++) {
+        struct pio_frame f;
+        float(*const ox[3])[3] = {one, NULL, NULL};
+        CHECK(pio_reader_frame_into(r, i, ox, NAT, &f, &e) == 0);
+        CHECKF(memcmp(rows[i], one, sizeof(one)) == 0, "read after truncation: frame %llu",
+               (unsigned long long)i);
+    }
     uint64_t off12, len12;
     CHECK(pio_reader_frame_extent(r, 12, &off12, &len12) == 0);
     pio_reader_close(r);
@@ -548,6 +560,79 @@ static void test_refusals(const char *path)
     uint8_t *b = fixture_slurp(path, &len);
     CHECK(b && holo_rd64(b + 16) == HOLO_REQ_ZSTD && b[10] == 0); /* still 2.0 */
     free(b);
+}
+
+/* Streams that check hashes catch a damaged record whichever engine reads
+ * it (pread and io_uring reuse their buffers: a record read into the
+ * address of one checked before is checked all the same), and a frame
+ * listed twice in a row is two views, each valid until its release. */
+static void test_stream_checks(const char *path, const char *cut)
+{
+    size_t len = 0;
+    uint64_t rec, rlen;
+    uint8_t *b = written(path, 30, &len, &rec, &rlen); /* block 30..37 */
+    b[rec + HOLO_HASH_OFF] ^= 1;
+    CHECK(fixture_spit(cut, b, len) == 0);
+    free(b);
+    struct pio_error e = {0};
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, cut, NULL, &e) == 0);
+    for (int eng = PIO_IO_MMAP; eng <= PIO_IO_URING; eng++) {
+        for (int nc = 0; nc < 2; nc++) {
+            struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+            so.flags = PIO_STREAM_VERIFY | (nc ? PIO_STREAM_NO_COALESCE : 0);
+            so.engine = (uint32_t)eng;
+            so.queue_depth = 2;
+            pio_frame_stream *s;
+            CHECK(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0);
+            struct pio_frame f;
+            int rc;
+            uint64_t bad = 0, good = 0;
+            while ((rc = pio_frame_stream_next(s, &f, &e)) != 0) {
+                if (rc == 1) {
+                    CHECKF(f.index < 30 || f.index > 37, "engine %d: damaged frame %llu delivered",
+                           eng, (unsigned long long)f.index);
+                    good++;
+                    pio_frame_stream_release(s, &f);
+                } else {
+                    CHECK(rc == PIO_ECHECKSUM);
+                    bad++;
+                }
+            }
+            CHECKF(bad == 8 && good == NF - 8, "engine %d: %llu damaged, %llu good", eng,
+                   (unsigned long long)bad, (unsigned long long)good);
+            pio_frame_stream_close(s);
+        }
+    }
+    pio_reader_close(r);
+
+    /* raw frames, one listed twice in a row, views held across reads */
+    pio_writer *w = fixture_writer(path);
+    CHECK(w && fixture_append(w, 0, 6, 5, false, 3000) == 0 && pio_writer_close(w, &e) == 0);
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    static const uint64_t list[] = {0, 0, 1, 2, 2, 3};
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.flags = PIO_STREAM_NO_COALESCE;
+    so.engine = PIO_IO_PREAD;
+    so.queue_depth = 2;
+    pio_frame_stream *s;
+    CHECK(pio_frame_stream_open(&s, r, list, 6, &so, &e) == 0);
+    struct pio_frame v[6];
+    for (int k = 0; k <= 6; k++) {
+        if (k < 6)
+            CHECK(pio_frame_stream_next(s, &v[k], &e) == 1 && v[k].index == list[k]);
+        if (k == 0)
+            continue;
+        /* the view before, held while this one was read, is still right */
+        struct fixture_frame ff;
+        fixture_make(&ff, list[k - 1], 5, false, 3000);
+        CHECKF(fixture_equal(&v[k - 1], &ff), "view %d (frame %llu)", k - 1,
+               (unsigned long long)list[k - 1]);
+        fixture_free(&ff);
+        pio_frame_stream_release(s, &v[k - 1]);
+    }
+    pio_frame_stream_close(s);
+    pio_reader_close(r);
 }
 
 /* A block whose write fails (the file size limit, as a full disk would):
@@ -790,6 +875,7 @@ int main(void)
     test_hostile(path, cut);
     test_refusals(path);
     test_write_failure(path);
+    test_stream_checks(path, cut);
     test_damaged_block(path, cut);
     test_large(path);
     unlink(path);
