@@ -194,6 +194,12 @@ struct pio_source_options {
 PIO_API int pio_source_open(struct pio_source *out, const char *path,
                             const struct pio_source_options *o, struct pio_error *err);
 
+/* Metadata key of the precision (values per nm) an XTC source's frames
+ * share: a HOLO file converted from it keeps it, a compressed one
+ * quantises at it by default, and an XTC written from either uses it, so
+ * XTC -> HOLO -> XTC gives the same bytes at any precision. */
+#define PIO_META_XTC_PRECISION "xtc.precision"
+
 enum pio_sink_flags {
     PIO_SINK_OVERWRITE = 1u << 0, /* replace an existing output */
 };
@@ -201,8 +207,11 @@ enum pio_sink_flags {
 struct pio_sink_options {
     uint32_t size; /* sizeof(struct pio_sink_options) */
     uint32_t flags;
-    enum pio_format format;                  /* UNKNOWN: from the extension */
-    float xtc_precision;                     /* XTC: 0 means 1000 (0.001 nm) */
+    enum pio_format format; /* UNKNOWN: from the extension */
+    /* XTC: values per nm; 0: the source's metadata PIO_META_XTC_PRECISION
+     * (an XTC input's own, or what a HOLO file kept from the XTC it came
+     * from), else 1000 (0.001 nm) */
+    float xtc_precision;
     const struct pio_writer_options *writer; /* HOLO; may be NULL */
     uint64_t commit_frames;                  /* HOLO: see pio_sink_holo */
     uint32_t arrow_layout;                   /* Arrow: enum pio_arrow_layout */

@@ -107,7 +107,8 @@ int cmd_convert(int argc, char **argv)
                     "commit OUT every N frames (default: at the end)"),
         CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
         CLI_OPT_FLOAT("precision", &precision, "P",
-                      "XTC output, and --compress lossy: values per nm (default 1000: "
+                      "XTC output, and --compress lossy: values per nm (default: an XTC "
+                      "input's own, kept in a HOLO file converted from it; else 1000: "
                       "0.001 nm)"),
         CLI_OPT_CHOICE("layout", &layout_ix, "L", layouts,
                        "Arrow output: a row per frame (frames, the default) or per "
@@ -190,7 +191,7 @@ int cmd_convert(int argc, char **argv)
         }
         wo.codec[0] = codec_ix == 1 ? PIO_CODEC_LOSSY : PIO_CODEC_LOSSLESS;
         wo.codec[1] = wo.codec[2] = PIO_CODEC_LOSSLESS;
-        wo.precision = precision > 0 ? 1.0 / precision : 0.001;
+        wo.precision = precision > 0 ? 1.0 / precision : 0; /* 0: the XTC's, else 0.001 */
         wo.level = (int32_t)level;
         wo.keyframe = (uint32_t)keyframe;
         wo.group_atoms = (uint32_t)group_atoms;

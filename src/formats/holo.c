@@ -205,6 +205,18 @@ static int holo_sink_begin(void *ctx, const struct pio_source_info *info, struct
      * 0.85x of the decode, the sink's thread alone 0.88x: medians of 10
      * alternating runs). */
     struct pio_writer_options wo = s->wo;
+    /* lossy without a precision asked: an XTC source's own (its integers
+     * kept exactly), else the writer's default */
+    bool lossy = wo.codec[0] == PIO_CODEC_LOSSY || wo.codec[1] == PIO_CODEC_LOSSY ||
+                 wo.codec[2] == PIO_CODEC_LOSSY;
+    for (uint64_t i = 0; lossy && wo.precision == 0 && i < info->nmeta; i++) {
+        if (strcmp(info->meta_keys[i], PIO_META_XTC_PRECISION) != 0)
+            continue;
+        char *end;
+        double p = strtod(info->meta_values[i], &end);
+        if (end != info->meta_values[i] && *end == '\0' && p > 1e-30 && p < 1e30)
+            wo.precision = 1.0 / p;
+    }
     if (wo.hash_threads == 0) {
         unsigned ncpu = pio_cpu_count(), busy = PIO_MAX(info->threads, 1u);
         wo.hash_threads = ncpu > busy ? ncpu - busy : 1;

@@ -47,6 +47,13 @@ struct xtc_src {
     uint64_t *off;
     uint32_t natoms;
     char warning[256];
+    /* the precision every frame shares (0: none, or they differ), given to
+     * sinks as metadata "xtc.precision" (an XTC written from this file, or
+     * from a HOLO copy of it, keeps it: the same bytes) */
+    float precision;
+    bool mixed;
+    char prec_text[32];
+    const char *meta_key, *meta_value;
     const uint64_t *sel;
     uint64_t nsel, k, submitted;
     uint32_t threads, nslots, ntids;
@@ -119,10 +126,16 @@ static int frame_length(struct xtc_src *s, struct scan_win *w, uint64_t i, uint6
         return 0;
     }
     bool large = magic == XTC_MAGIC_LARGE;
+    x.pos = 56;
+    float prec = xdr_f32(&x);
     x.pos = 88;
     uint64_t nbytes = large ? xdr_u64(&x) : xdr_u32(&x);
     if (x.bad)
         return PIO_ETRUNCATED;
+    if (i == 0)
+        s->precision = prec;
+    else if (prec != s->precision)
+        s->mixed = true;
     *len = (large ? 96 : 92) + ((nbytes + 3) & ~(uint64_t)3);
     if (nbytes > s->size)
         *len = UINT64_MAX; /* past the end: truncated or garbage */
@@ -225,6 +238,14 @@ static int xs_info(void *ctx, struct pio_source_info *out, struct pio_error *err
                                     .length_unit = PIO_UNIT_NM,
                                     .warning = s->warning[0] ? s->warning : NULL,
                                     .threads = s->threads};
+    if (!s->mixed && s->precision > 0 && isfinite(s->precision)) {
+        snprintf(s->prec_text, sizeof(s->prec_text), "%.9g", (double)s->precision);
+        s->meta_key = PIO_META_XTC_PRECISION;
+        s->meta_value = s->prec_text;
+        out->nmeta = 1;
+        out->meta_keys = &s->meta_key;
+        out->meta_values = &s->meta_value;
+    }
     return 0;
 }
 
@@ -591,15 +612,35 @@ static void xk_destroy(void *ctx)
     free(s);
 }
 
+/* begin: a precision not asked (0) is the source's "xtc.precision" (an XTC
+ * input's own, or the one a HOLO file kept from its XTC), else 1000. */
+static int xk_begin(void *ctx, const struct pio_source_info *info, struct pio_error *err)
+{
+    struct xtc_sink *s = ctx;
+    for (uint64_t i = 0; s->precision == 0 && i < info->nmeta; i++) {
+        if (strcmp(info->meta_keys[i], PIO_META_XTC_PRECISION) != 0)
+            continue;
+        char *end;
+        double p = strtod(info->meta_values[i], &end);
+        if (end != info->meta_values[i] && *end == '\0' && p > 0 && p < 1e30)
+            s->precision = (float)p;
+    }
+    if (s->precision == 0)
+        s->precision = 1000.0f;
+    return pio__sink_base_begin(ctx, info, err);
+}
+
 static int xtc_sink_open(struct pio_sink *out, const char *path, bool overwrite, float precision,
                          struct pio_error *err)
 {
-    if (!(precision > 0) || !isfinite(precision))
+    if (precision != 0 && (!(precision > 0) || !isfinite(precision)))
         return pio_error_set(err, PIO_EUSAGE, "%s: XTC precision must be positive", path);
     int rc = pio__sink_new(out, sizeof(struct xtc_sink), "sink xtc", path, overwrite, xk_write,
                            xk_destroy, err);
-    if (rc == 0)
-        ((struct xtc_sink *)out->ctx)->precision = precision;
+    if (rc == 0) {
+        ((struct xtc_sink *)out->ctx)->precision = precision; /* 0: at begin */
+        out->begin = xk_begin;
+    }
     return rc;
 }
 
@@ -617,8 +658,7 @@ static int xtc_open_source(struct pio_source *out, const char *path,
 static int xtc_open_sink(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
                          struct pio_error *err)
 {
-    return xtc_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0,
-                         o->xtc_precision > 0 ? o->xtc_precision : 1000.0f, err);
+    return xtc_sink_open(out, path, (o->flags & PIO_SINK_OVERWRITE) != 0, o->xtc_precision, err);
 }
 const struct pio__format pio__format_xtc = {
     .id = PIO_FORMAT_XTC,

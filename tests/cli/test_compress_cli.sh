@@ -32,6 +32,21 @@ for x in peptide solvated; do
         bad "$x: info --json codecs"
 done
 
+# an XTC at another precision (100 per nm): kept as metadata, compressed at
+# it by default, and back to the same bytes from the lossy and the raw HOLO
+"$P" convert "$D/peptide.xtc" "$T/p100.xtc" --precision 100 --quiet || bad "XTC at 100"
+"$P" convert "$T/p100.xtc" "$T/p100.holo" --compress lossy --quiet &&
+    "$P" convert "$T/p100.xtc" "$T/p100r.holo" --quiet || bad "p100 to HOLO"
+"$P" info "$T/p100.holo" | grep -q 'positions lossy (0.01 nm)' ||
+    bad "lossy at the XTC's precision: $("$P" info "$T/p100.holo" | grep codecs)"
+"$P" info "$T/p100r.holo" | grep -q 'xtc.precision = 100$' || bad "xtc.precision kept"
+for h in p100 p100r; do
+    "$P" convert "$T/$h.holo" "$T/$h.back.xtc" --quiet && cmp -s "$T/p100.xtc" "$T/$h.back.xtc" ||
+        bad "$h.holo back to XTC differs from the XTC at 100"
+done
+"$P" convert "$T/p100.xtc" "$T/p100f.holo" --compress lossy --precision 1000 --quiet &&
+    "$P" info "$T/p100f.holo" | grep -q 'positions lossy (0.001 nm)' || bad "--precision wins"
+
 # blocks (the default, --keyframe 32) against frames coded alone: smaller,
 # the same frames; info shows them
 "$P" convert "$D/peptide.xtc" "$T/pk1.holo" --compress lossy --keyframe 1 --quiet ||
