@@ -940,35 +940,56 @@ static bool partial_read(const pio_reader *r, const uint64_t *frames, npy_intp n
 {
     uint64_t first;
     uint32_t k;
-    for (Py_ssize_t j = 1; j < natoms; j++)
+    for (Py_ssize_t j = 1; atoms && j < natoms; j++)
         if (atoms[j] <= atoms[j - 1])
             return false;
     return nf > 0 && pio_reader_frame_block(r, frames[0], &first, &k) == 0 && k > 1;
 }
 
-/* The positions of atoms (increasing) of frames, in order, into out; each
- * record's BLAKE3 checked once (a block's for all its frames). */
+/* The positions of atoms (increasing; NULL: all, every frame of natoms
+ * atoms) of frames, in order, into out: each record's BLAKE3 checked once
+ * (a block's for all its frames), then each run of consecutive frames in
+ * one pio_reader_read (whole blocks decoded straight into out). */
 static int read_selection(const pio_reader *r, const uint64_t *frames, npy_intp nf,
                           const uint64_t *atoms, Py_ssize_t natoms, float *out, struct pio_error *e)
 {
     uint64_t checked_first = UINT64_MAX;
     uint32_t checked_n = 0;
+    float(*const none[3])[3] = {NULL, NULL, NULL};
     for (npy_intp k = 0; k < nf; k++) {
         uint64_t i = frames[k], first;
         uint32_t n;
-        float(*const xyz[3])[3] = {(float(*)[3])(out + (size_t)k * (size_t)natoms * 3), NULL, NULL};
+        struct pio_frame h;
         int rc = 0;
-        if (pio_reader_frame_block(r, i, &first, &n) != 0) /* the read says why */
+        if (pio_reader_frame_block(r, i, &first, &n) != 0 ||
+            (rc = pio_reader_frame_into(r, i, none, 0, &h, e)) != 0) {
+            /* the read says why */
+            float(*const xyz[3])[3] = {(float(*)[3])out, NULL, NULL};
             rc = pio_reader_read(r, i, 1, atoms, (uint64_t)natoms, xyz, e);
-        else if (!(first == checked_first && n == checked_n) &&
-                 (rc = pio_reader_verify_frame(r, i, e)) == 0) {
+            return rc ? rc : PIO_ECORRUPT;
+        }
+        if (!atoms && h.natoms != (uint64_t)natoms)
+            return err_usage(e,
+                             "frame %llu has %llu atoms, the first frame read %zd: select "
+                             "atoms (or frames of one size) to read them together",
+                             (unsigned long long)i, (unsigned long long)h.natoms, natoms);
+        if (!(first == checked_first && n == checked_n) &&
+            (rc = pio_reader_verify_frame(r, i, e)) == 0) {
             checked_first = first;
             checked_n = n;
         }
-        if (rc == 0)
-            rc = pio_reader_read(r, i, 1, atoms, (uint64_t)natoms, xyz, e);
         if (rc != 0)
             return rc;
+    }
+    for (npy_intp k = 0; k < nf;) {
+        npy_intp m = 1; /* a run of consecutive frames */
+        while (k + m < nf && frames[k + m] == frames[k] + (uint64_t)m)
+            m++;
+        float(*const xyz[3])[3] = {(float(*)[3])(out + (size_t)k * (size_t)natoms * 3), NULL, NULL};
+        int rc = pio_reader_read(r, frames[k], (uint64_t)m, atoms, (uint64_t)natoms, xyz, e);
+        if (rc != 0)
+            return rc;
+        k += m;
     }
     return 0;
 }
@@ -1030,9 +1051,10 @@ static PyObject *traj_read_into(Trajectory *t, PyObject *args)
     t->exports++;
     t->running++;
     PyThreadState *ts = PyEval_SaveThread();
-    if (nf > 0 && atoms && partial_read(r, (const uint64_t *)PyArray_DATA(fa), nf, atoms, natoms)) {
-        /* a selection of a file in blocks: only the atom groups that hold
-         * it are decoded (pio_reader_read), each record checked once */
+    if (nf > 0 && partial_read(r, (const uint64_t *)PyArray_DATA(fa), nf, atoms, natoms)) {
+        /* a file in blocks: decoded by pio_reader_read (a selection: only
+         * the atom groups that hold it; whole blocks straight into out),
+         * each record checked once */
         rc = read_selection(r, (const uint64_t *)PyArray_DATA(fa), nf, (const uint64_t *)atoms,
                             natoms, out, &e);
         nf = 0;        /* done */

@@ -88,3 +88,28 @@ def test_blocks_and_selections(tmp_path, keyframe):
 def test_keyframe_argument(tmp_path):
     with pytest.raises(ValueError):
         prismio.Writer(str(tmp_path / "x.holo"), compression="lossy", keyframe=0)
+
+
+def test_read_blocks_of_two_sizes(tmp_path):
+    """read() of a blocked file whose frames change size: all atoms of
+    frames of one size, or a selection across sizes; all atoms across
+    sizes is a UsageError, as for raw files."""
+    p = str(tmp_path / "two.holo")
+    try:
+        w = prismio.Writer(p, sync=False, compression="lossless", keyframe=4)
+    except prismio.Error as e:
+        assert "zstd" in str(e)
+        pytest.skip("this build has no zstd")
+    xs = [np.full((64 if k < 10 else 32, 3), k, dtype=np.float32) for k in range(16)]
+    with w:
+        for k, x in enumerate(xs):
+            w.append(x, step=k)
+    with prismio.open(p) as t:
+        assert np.array_equal(t.read(frames=slice(0, 10)), np.stack(xs[:10]))
+        assert np.array_equal(t.read(frames=[15, 10, 11]), np.stack([xs[15], xs[10], xs[11]]))
+        sel = t.read(atoms=[0, 31])
+        assert sel.shape == (16, 2, 3) and np.array_equal(sel[:, 0, 0], np.arange(16))
+        with pytest.raises(prismio.UsageError):
+            t.read()
+        with pytest.raises(prismio.Error):
+            t.read(atoms=[40])
