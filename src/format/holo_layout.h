@@ -165,9 +165,10 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
 #define HOLO_CODED_HDR 16 /* a coded array: payload length (4), zero (4), precision (f64) */
 /* A BLOCK record (2.1, holo_block.c), structurally checked: pointers into
  * its bytes. */
-#define HOLO_BLOCK_HDR        128
-#define HOLO_BLOCK_BOX_ONCE   (1u << 16)           /* fields: one box for every frame */
-#define HOLO_BLOCK_MAX_BYTES  ((uint64_t)64 << 20) /* a writer's block: decoded bytes per array */
+#define HOLO_BLOCK_HDR      128
+#define HOLO_BLOCK_BOX_ONCE (1u << 16) /* fields: one box for every frame */
+#define HOLO_BLOCK_MAX_BYTES                                                                       \
+    ((uint64_t)64 << 20)            /* a block of K > 1 frames: decoded bytes per array, at most */
 #define HOLO_KEYFRAME_DEFAULT 32    /* frames in a block unless asked (docs/FORMAT.md) */
 #define HOLO_BLOCK_MAX_FRAMES 65536 /* frames in a block, at most */
 struct holo_block {
