@@ -277,8 +277,10 @@ enum pio_reader_flags {
      * Without it views are zero-copy and checked for structure only. */
     PIO_READER_CHECK_FRAMES = 1u << 1,
     /* Decode compressed blocks on the calling thread only (by default the
-     * atom groups of a large block are decoded on the worker pool too):
-     * for callers that run their own threads, and one-thread benchmarks. */
+     * atom groups of a large block are decoded on the worker pool too, and
+     * frame streams have the pool decode the blocks after the current one
+     * ahead of the consumer): for callers that run their own threads, and
+     * one-thread benchmarks. */
     PIO_READER_SERIAL_DECODE = 1u << 2,
 };
 
@@ -532,7 +534,10 @@ typedef struct pio_frame_stream pio_frame_stream;
  * Read frames[0..n) (all frames in order when frames is NULL; the list is
  * copied) through the reader's engine: views into the mapping (mmap), or
  * into the stream's buffers (pread, io_uring), which keeps up to
- * queue_depth reads in flight ahead of the consumer. One stream per
+ * queue_depth reads in flight ahead of the consumer (and, in a file of
+ * compressed blocks, has the worker pool decode the blocks already read,
+ * up to 4 and about 64 MiB ahead, unless the reader is
+ * PIO_READER_SERIAL_DECODE). One stream per
  * thread; many streams may share a reader, which must stay open until
  * they are closed (a stream takes no reference). opts may be NULL. *out is
  * the caller's, ended with pio_frame_stream_close (NULL on failure).

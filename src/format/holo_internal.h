@@ -102,6 +102,9 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
 int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
                      float *dst, struct pio__codec_scratch *s, struct holo_block_cache *bc,
                      struct pio_error *err);
+/* Runs of a frame stream whose block a pool thread decoded ahead of the
+ * consumer (holo_stream.c; for tests). */
+uint64_t pio__frame_stream_ahead_by_pool(const pio_frame_stream *s);
 
 /*
  * Build an INDEX record for `n` entries followed by its footer, into a

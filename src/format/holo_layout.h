@@ -224,8 +224,6 @@ struct holo_block_cache {
     size_t cap[3]; /* floats */
     uint8_t *done; /* 3 x ngroups: decoded */
     size_t done_cap;
-    float (**frames)[3];
-    size_t frames_cap;
 };
 void pio__holo_block_cache_free(struct holo_block_cache *c);
 struct pio__codec_scratch;

@@ -8,8 +8,19 @@
  * change (inotify, or polling), refreshes its reader and reads the new
  * frames with a new set of reads. The old set stays open until the caller
  * has released every view from it.
+ *
+ * Decoding ahead (files with BLOCK records): when a run of frames is done,
+ * the stream takes the reads that have already completed, up to a window,
+ * and has the worker pool decode each one's block into a cache of its own
+ * while the consumer works through the runs before it. A run taken from
+ * the window waits for its task (or runs it, if no worker has); its frames
+ * are then decoded from that cache exactly as from the stream's own, so a
+ * task is only ever a head start: what it failed to decode (a corrupt
+ * payload, no memory) is decoded again on the consumer's thread, which
+ * reports it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
@@ -18,9 +29,32 @@
 #include "format/holo_internal.h"
 
 #include "common/pio_common.h"
+#include "concurrent/pio_concurrent.h"
 #include "telemetry/pio_telemetry.h"
 
 #define OFFX(o) ((unsigned long long)(o))
+
+#define AHEAD_MAX   4                    /* runs decoded ahead, at most */
+#define AHEAD_BYTES ((uint64_t)64 << 20) /* decoded bytes ahead, about */
+#define AHEAD_KEEP  ((uint64_t)16 << 20) /* a popped cache larger: freed */
+
+/* A read taken before it was needed: its run, and its block's decode. */
+struct ahead {
+    struct pio_task task; /* first: the task's run() gets the entry back */
+    const pio_reader *r;
+    uint64_t q;         /* its place in the reads (run_start, run_len) */
+    const uint8_t *rec; /* NULL: the read failed (rc, err), delivered in turn */
+    int rc;
+    struct pio_error err;
+    bool queued;    /* a task on the pool, not yet waited for */
+    uint64_t frame; /* the run's first frame */
+    uint64_t bytes; /* the decoded block's size (0: none decoded) */
+    unsigned mask;
+    struct holo_block block;
+    struct holo_block_cache cache;
+    struct pio_error terr; /* the task's (the consumer reports failures) */
+    pthread_t by;          /* the thread that ran the task */
+};
 
 struct pio_frame_stream {
     const pio_reader *r;
@@ -53,6 +87,14 @@ struct pio_frame_stream {
     uint64_t *run_start, *run_len; /* per read: first index into frames, frames */
     const uint8_t *cur_rec, *checked_rec;
     uint64_t cur_k, cur_left;
+    struct holo_block_cache *cur_cache; /* the current run's block cache */
+    /* decoding ahead: a ring of ahead_cap entries from ahead_head, the
+     * first the current run's while ahead_cur; ahead_cap 0: off */
+    struct ahead *ahead;
+    unsigned ahead_cap, ahead_head, ahead_n;
+    bool ahead_cur;
+    uint64_t ahead_last;    /* bytes of the last block decoded ahead */
+    uint64_t ahead_by_pool; /* runs whose block a pool thread decoded */
 };
 
 /* A block for the decoded arrays of a frame read from rec, kept until
@@ -168,6 +210,7 @@ static int setup(pio_frame_stream *s, const struct pio_stream_options *opts, str
 {
     const pio_reader *r = s->r;
     s->ino = -1;
+    s->cur_cache = &s->block;
     s->verify = r->checked != NULL; /* a PIO_READER_CHECK_FRAMES reader's streams check too */
     s->ro = (struct pio_io_ranges_options){.ordered = true};
     if (opts &&
@@ -177,6 +220,14 @@ static int setup(pio_frame_stream *s, const struct pio_stream_options *opts, str
         s->ro.no_coalesce = opts->flags & PIO_STREAM_NO_COALESCE;
         s->ro.queue_depth = opts->queue_depth;
         s->ro.max_bytes = opts->max_bytes;
+    }
+    /* decoding ahead: files with BLOCK records, where the pool has a
+     * thread to spare and the reader may decode off the calling thread */
+    unsigned cpus = pio_cpu_count();
+    if ((r->hdr.required & HOLO_REQ_BLOCK) && !r->serial_decode && cpus > 1) {
+        s->ahead_cap = PIO_MIN(cpus, (unsigned)AHEAD_MAX) + 1;
+        if (!(s->ahead = calloc(s->ahead_cap, sizeof(*s->ahead))))
+            s->ahead_cap = 0; /* decoded on the consumer's thread, then */
     }
     enum pio_io_engine engine = PIO_IO_AUTO;
     if (opts && opts->size >= offsetof(struct pio_stream_options, engine) + sizeof(opts->engine))
@@ -293,6 +344,10 @@ static bool rec_in_use(const pio_frame_stream *s, const uint8_t *rec)
     for (size_t k = 0; k < s->ndecoded; k++)
         if (s->decoded[k].rec == rec)
             return true;
+    /* runs taken ahead (the current one's entry is the run above) */
+    for (unsigned j = s->ahead_cur ? 1 : 0; j < s->ahead_n; j++)
+        if (s->ahead[(s->ahead_head + j) % s->ahead_cap].rec == rec)
+            return true;
     return false;
 }
 
@@ -306,12 +361,124 @@ static void rec_release(pio_frame_stream *s, const uint8_t *rec)
         retire_sweep(s);
 }
 
+static void ahead_run(struct pio_task *t)
+{
+    struct ahead *a = (struct ahead *)t;
+    a->by = pthread_self();
+    pio__holo_block_fetch(a->r->path, a->r->uid, &a->block, a->frame, a->mask, 0, a->block.natoms,
+                          !a->r->serial_decode, &a->cache, &a->terr);
+}
+
+/* Start decoding the block of read a (nothing where its run is not a
+ * block's, or the record does not parse: the consumer will say why). */
+static void ahead_start(pio_frame_stream *s, struct ahead *a)
+{
+    uint64_t i = s->frames[s->run_start[a->q]];
+    struct holo_entry e;
+    struct pio_frame f;
+    struct holo_coded cd;
+    struct pio_error ignored;
+    a->queued = false;
+    a->bytes = 0;
+    if (pio__holo_entry(s->r, i, &e, &ignored) != 0 ||
+        pio__holo_frame_view(s->r, i, &e, a->rec, e.length, &f, &cd, &ignored) != 0 ||
+        !cd.in_block || !holo_coded_count(&cd))
+        return;
+    a->r = s->r;
+    a->frame = i;
+    a->block = cd.block;
+    a->mask = (cd.codec[0] ? 1u : 0) | (cd.codec[1] ? 2u : 0) | (cd.codec[2] ? 4u : 0);
+    a->bytes = (uint64_t)cd.block.nframes * cd.block.natoms * 12 * holo_coded_count(&cd);
+    a->task = (struct pio_task){ahead_run, NULL, NULL, PIO_TASK_QUEUED};
+    a->queued = pio_workers_submit(&a->task, pio_cpu_count());
+    s->ahead_last = a->bytes;
+}
+
+/* Take the reads already complete into the window (never waiting), each
+ * block's decode started: up to ahead_cap entries, and while the blocks
+ * ahead of the current run stay under AHEAD_BYTES. */
+static void ahead_fill(pio_frame_stream *s)
+{
+    while (s->ahead_n < s->ahead_cap) {
+        uint64_t pending = 0;
+        for (unsigned j = s->ahead_cur ? 1 : 0; j < s->ahead_n; j++)
+            pending += s->ahead[(s->ahead_head + j) % s->ahead_cap].bytes;
+        if (s->ahead_n > (s->ahead_cur ? 1u : 0u) && pending + s->ahead_last > AHEAD_BYTES)
+            break;
+        struct ahead *a = &s->ahead[(s->ahead_head + s->ahead_n) % s->ahead_cap];
+        uint64_t q;
+        const uint8_t *rec;
+        int rc = pio_io_ranges_next(s->io, false, &q, &rec, &a->err);
+        /* nothing ready, all delivered, or every buffer held (the consumer
+         * holds views): its own next call sees to it */
+        if (rc == 0 || rc == -EAGAIN || rc == PIO_EUSAGE)
+            break;
+        s->ahead_n++;
+        a->rc = rc == 1 ? 0 : rc;
+        a->rec = rc == 1 ? rec : NULL;
+        a->queued = false;
+        a->bytes = 0;
+        if (rc != 1)
+            break; /* a read failed: the stream ends there, in turn */
+        a->q = q;
+        ahead_start(s, a);
+    }
+}
+
+/* The current run's entry is done with: out of the window (its cache kept
+ * for reuse unless large). */
+static void ahead_pop(pio_frame_stream *s)
+{
+    struct ahead *a = &s->ahead[s->ahead_head];
+    if (a->bytes > AHEAD_KEEP)
+        pio__holo_block_cache_free(&a->cache);
+    s->ahead_head = (s->ahead_head + 1) % s->ahead_cap;
+    s->ahead_n--;
+    s->ahead_cur = false;
+}
+
+/* The next read, for the next run: from the window where decoding ahead
+ * (its block's decode waited for), else from the reads. 1 with *q, *rec
+ * and s->cur_cache set; 0 at the end; or an error. */
+static int next_read(pio_frame_stream *s, bool wait, uint64_t *q, const uint8_t **rec,
+                     struct pio_error *err)
+{
+    s->cur_cache = &s->block;
+    if (s->ahead_cap) {
+        if (s->ahead_cur)
+            ahead_pop(s);
+        ahead_fill(s);
+        if (s->ahead_n > 0) {
+            struct ahead *a = &s->ahead[s->ahead_head];
+            if (!a->rec) { /* a failed read, in its turn */
+                int rc = a->rc;
+                if (err)
+                    *err = a->err;
+                s->ahead_head = (s->ahead_head + 1) % s->ahead_cap;
+                s->ahead_n--;
+                return rc;
+            }
+            if (a->queued) {
+                pio_workers_wait(&a->task);
+                s->ahead_by_pool += !pthread_equal(a->by, pthread_self());
+            }
+            a->queued = false;
+            s->ahead_cur = true;
+            *q = a->q;
+            *rec = a->rec;
+            s->cur_cache = &a->cache;
+            return 1;
+        }
+    }
+    return pio_io_ranges_next(s->io, wait, q, rec, err);
+}
+
 static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, struct pio_error *err)
 {
     const uint8_t *rec;
     if (s->cur_left == 0) { /* the next read: a run of frames in one record */
         uint64_t q;
-        int rc = pio_io_ranges_next(s->io, wait, &q, &rec, err);
+        int rc = next_read(s, wait, &q, &rec, err);
         if (rc != 1)
             return rc;
         s->cur_rec = rec;
@@ -348,7 +515,7 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         if (!b)
             rc = pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode it",
                                s->r->path, (unsigned long long)i);
-        else if ((rc = pio__holo_decode(s->r, out, &cd, b, &s->scratch, &s->block, err)) != 0) {
+        else if ((rc = pio__holo_decode(s->r, out, &cd, b, &s->scratch, s->cur_cache, err)) != 0) {
             free(b);
             s->ndecoded--;
         }
@@ -421,6 +588,15 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
 {
     if (!s)
         return;
+    /* tasks still decoding read the stream's buffers: done first */
+    for (unsigned j = 0; j < s->ahead_n; j++) {
+        struct ahead *a = &s->ahead[(s->ahead_head + j) % s->ahead_cap];
+        if (a->queued)
+            pio_workers_wait(&a->task);
+    }
+    for (unsigned j = 0; j < s->ahead_cap; j++)
+        pio__holo_block_cache_free(&s->ahead[j].cache);
+    free(s->ahead);
     pio_io_ranges_close(s->io);
     for (size_t i = 0; i < s->nretired; i++)
         pio_io_ranges_close(s->retired[i]);
@@ -438,4 +614,9 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
     free(s->run_len);
     free(s->frames);
     free(s);
+}
+
+uint64_t pio__frame_stream_ahead_by_pool(const pio_frame_stream *s)
+{
+    return s->ahead_by_pool;
 }

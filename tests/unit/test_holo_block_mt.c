@@ -4,13 +4,17 @@
  * once from one reader (each with its own block cache): every thread gets
  * the frames the writer was given, lossy within precision/2 and lossless
  * bit-exact, through pio_reader_frame, pio_reader_read of the whole frame
- * and of a selection, and a serial-decode reader agrees. Run under
- * ThreadSanitizer too (label concurrent).
+ * and of a selection, and a serial-decode reader agrees. Frame streams
+ * over many small blocks decode them ahead on the pool (test_stream_ahead).
+ * Run under ThreadSanitizer too (label concurrent).
  */
 #include <math.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "codec/pio_codec.h"
+#include "common/pio_common.h"
+#include "format/holo_internal.h"
 #include "holo_fixture.h"
 
 #define NAT   20000
@@ -74,6 +78,154 @@ static void *reader_thread(void *p)
     return NULL;
 }
 
+#define SNAT 300
+#define SNF  160
+#define SK   4
+
+static float sx(int t, int a, int c)
+{
+    return (float)(a % 17) * 0.1f + (float)c + 0.002f * (float)sin(0.3 * t + a);
+}
+static float sv(int t, int a, int c)
+{
+    return (float)cos((double)(t * SNAT + a) * 0.61 + c);
+}
+
+static bool small_ok(const struct pio_frame *f, uint64_t i)
+{
+    if (f->index != i || f->natoms != SNAT || !f->positions || !f->velocities)
+        return false;
+    for (int a = 0; a < SNAT; a++)
+        for (int c = 0; c < 3; c++) {
+            float v = sv((int)i, a, c);
+            if (fabs((double)f->positions[a][c] - (double)sx((int)i, a, c)) > PREC / 2 + 1e-6 ||
+                memcmp(&f->velocities[a][c], &v, 4) != 0)
+                return false;
+        }
+    return true;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* One stream over `list` (NULL: every frame) of r: each frame right but
+ * the damaged block's (PIO_ECORRUPT naming it, and the stream goes on),
+ * the last three views held and still right when released; the consumer
+ * pauses at each block so the pool gets ahead. Returns the stream's runs
+ * decoded by a pool thread. */
+static uint64_t stream_all(pio_reader *r, int eng, const uint64_t *list, uint64_t n, uint64_t bad0)
+{
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.engine = (uint32_t)eng;
+    pio_frame_stream *s;
+    struct pio_error e = {0};
+    CHECKF(pio_frame_stream_open(&s, r, list, list ? n : 0, &so, &e) == 0, "%s", e.message);
+    struct pio_frame held[4];
+    uint64_t got = 0, bad = 0, k = 0;
+    int rc;
+    for (;; k++) {
+        struct pio_frame *f = &held[got % 4];
+        if ((rc = pio_frame_stream_next(s, f, &e)) == 0)
+            break;
+        uint64_t want = list ? list[k] : k;
+        if (want >= bad0 && want < bad0 + SK) {
+            char name[32];
+            snprintf(name, sizeof(name), "frame %llu", (unsigned long long)want);
+            CHECKF(rc == PIO_ECORRUPT && strstr(e.message, name), "engine %d, frame %llu: %d %s",
+                   eng, (unsigned long long)want, rc, e.message);
+            bad++;
+            continue;
+        }
+        CHECKF(rc == 1 && small_ok(f, want), "engine %d: frame %llu: %d %s", eng,
+               (unsigned long long)want, rc, e.message);
+        if (rc != 1)
+            break;
+        if (want % SK == 0)
+            pause_ms(2);
+        if (got >= 3) {
+            struct pio_frame *old = &held[(got - 3) % 4];
+            CHECK(small_ok(old, old->index));
+            pio_frame_stream_release(s, old);
+        }
+        got++;
+    }
+    CHECKF(rc == 0 && k == (list ? n : SNF), "engine %d: %d after %llu frames", eng, rc,
+           (unsigned long long)k);
+    CHECK(bad == (list ? bad : SK));
+    uint64_t by_pool = pio__frame_stream_ahead_by_pool(s);
+    pio_frame_stream_close(s); /* the last views still held: close frees them */
+    return by_pool;
+}
+
+static void test_stream_ahead(const char *path)
+{
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+    o.codec[0] = PIO_CODEC_LOSSY;
+    o.codec[1] = PIO_CODEC_LOSSLESS;
+    o.precision = PREC;
+    o.keyframe = SK;
+    pio_writer *w;
+    struct pio_error e = {0};
+    CHECKF(pio_writer_create(&w, path, &o, &e) == 0, "%s", e.message);
+    static float x[SNAT][3], v[SNAT][3];
+    for (int t = 0; t < SNF; t++) {
+        for (int a = 0; a < SNAT; a++)
+            for (int c = 0; c < 3; c++) {
+                x[a][c] = sx(t, a, c);
+                v[a][c] = sv(t, a, c);
+            }
+        struct pio_frame f = {0};
+        f.natoms = SNAT;
+        f.step = t;
+        f.positions = (const float(*)[3])x;
+        f.velocities = (const float(*)[3])v;
+        CHECK(pio_writer_append(w, &f, &e) == 0);
+    }
+    CHECK(pio_writer_close(w, &e) == 0);
+    /* one payload byte of the block of frames 40..43 changed */
+    pio_reader *r;
+    uint64_t off, len;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    CHECK(pio_reader_frame_extent(r, 41, &off, &len) == 0);
+    pio_reader_close(r);
+    size_t flen = 0;
+    uint8_t *b = fixture_slurp(path, &flen);
+    CHECK(b && off + len <= flen);
+    b[off + len / 2] ^= 0x5a;
+    CHECK(fixture_spit(path, b, flen) == 0);
+    free(b);
+
+    static const uint64_t list[] = {5, 6, 7, 100, 101, 3, 150, 151, 152, 153, 0, 41, 42, 9};
+    for (int serial = 0; serial < 2; serial++) {
+        struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+        ro.flags = serial ? PIO_READER_SERIAL_DECODE : 0;
+        CHECKF(pio_reader_open(&r, path, &ro, &e) == 0, "%s", e.message);
+        for (int eng = PIO_IO_MMAP; eng <= PIO_IO_URING; eng++) {
+            uint64_t by_pool = stream_all(r, eng, NULL, 0, 40);
+            /* nothing ahead for a serial reader; else, with a CPU to
+             * spare, the pool decoded some blocks while the consumer
+             * paused */
+            if (serial || pio_cpu_count() < 2)
+                CHECKF(by_pool == 0, "engine %d: %llu", eng, (unsigned long long)by_pool);
+            else
+                CHECKF(by_pool > 0, "engine %d: no block decoded ahead", eng);
+            stream_all(r, eng, list, sizeof(list) / sizeof(list[0]), 40);
+        }
+        /* closed with decodes in flight */
+        pio_frame_stream *s;
+        CHECK(pio_frame_stream_open(&s, r, NULL, 0, NULL, &e) == 0);
+        struct pio_frame f;
+        for (int k = 0; k < 6; k++)
+            CHECK(pio_frame_stream_next(s, &f, &e) == 1 && small_ok(&f, (uint64_t)k));
+        pio_frame_stream_close(s);
+        pio_reader_close(r);
+    }
+}
+
 int main(void)
 {
     if (!pio__codec_built())
@@ -121,6 +273,7 @@ int main(void)
         CHECK(pio_reader_verify(r, 0, &e) == 0);
         pio_reader_close(r);
     }
+    test_stream_ahead(path);
     unlink(path);
     return TEST_RESULT();
 }
