@@ -317,7 +317,8 @@ static void python_peers(const char *raw, const char *dir, const struct traj *t,
              "    print(\"hdf5 -1 -1\")\n"
              "try:\n"
              "    import zarr\n"
-             "    from numcodecs import Blosc, Zstd\n"
+             "    from numcodecs import Blosc, Zstd, blosc\n"
+             "    blosc.use_threads = False\n" /* one thread, as HOLO's is measured */
              "    p = os.path.join(d, \"x.zarr\")\n"
              "    z = zarr.open(p, mode=\"w\", shape=x.shape, chunks=(1, N, 3), dtype=\"<f4\", "
              "compressor=Blosc(cname=\"zstd\", clevel=5, shuffle=Blosc.SHUFFLE))\n"

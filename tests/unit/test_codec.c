@@ -4,7 +4,8 @@
  * +-1e6 nm, refusing what it cannot hold (NaN, infinities, values past
  * 2^31 precisions) by atom; lossless bit-exact on NaN payloads, -0.0,
  * denormals and infinities; structured coordinates (a lattice with noise)
- * come out smaller than raw; payloads that are cut, corrupted, claim
+ * come out smaller than raw, near-random byte planes are raw zstd blocks
+ * (test_raw_planes); payloads that are cut, corrupted, claim
  * another size or are not zstd at all are PIO_ECORRUPT, never a crash or
  * a write past the caller's array (ASan). A build without zstd says
  * PIO_ENOTSUPPORTED for both.
@@ -139,6 +140,99 @@ static void test_lossless(struct pio__codec_scratch *s)
     free(buf);
 }
 
+/* The blocks of zstd frame f (RFC 8878): content bytes in raw blocks and
+ * in all blocks; false if the frame does not parse. */
+static bool frame_blocks(const uint8_t *f, size_t len, size_t *raw, size_t *total)
+{
+    static const size_t did[4] = {0, 1, 2, 4}, fcs[4] = {0, 2, 4, 8};
+    if (len < 6)
+        return false;
+    uint8_t fhd = f[4];
+    bool single = (fhd >> 5) & 1;
+    size_t k = 5 + (single ? 0 : 1) + did[fhd & 3] + ((fhd >> 6) == 0 ? single : fcs[fhd >> 6]);
+    *raw = *total = 0;
+    for (;;) {
+        if (k + 3 > len)
+            return false;
+        uint32_t h = (uint32_t)f[k] | (uint32_t)f[k + 1] << 8 | (uint32_t)f[k + 2] << 16;
+        size_t size = h >> 3, type = (h >> 1) & 3;
+        k += 3 + (type == 1 ? 1 : size); /* RLE: one byte, size times */
+        if (type == 0)
+            *raw += size;
+        if (type != 2)
+            *total += size;
+        if (h & 1)
+            break;
+    }
+    return k + ((fhd & 4) ? 4 : 0) == len;
+}
+
+/* Lossless byte planes near random are stored as raw zstd blocks, the rest
+ * compressed, in one frame any zstd decoder reads (its checksum computed
+ * here): all raw, a raw prefix, a raw suffix; decoded bit-exact, and a
+ * changed raw byte fails the frame's checksum. */
+static void test_raw_planes(struct pio__codec_scratch *s)
+{
+    const uint64_t n = 6000;
+    uint32_t(*bits)[3] = malloc(n * 12), (*back)[3] = malloc(n * 12);
+    size_t cap = pio__codec_bound(n), len = 0;
+    uint8_t *buf = malloc(cap);
+    for (int kind = 0; kind < 4; kind++) {
+        /* frame 0 is coded as each word XOR the one before: random words
+         * make every plane random; random low halves the low planes only;
+         * random high halves the high planes only; smooth values none */
+        for (uint64_t i = 0; i < n; i++)
+            for (int c = 0; c < 3; c++) {
+                uint32_t r = (uint32_t)next_u64();
+                bits[i][c] = kind == 0   ? r
+                             : kind == 1 ? 0x3f800000u | (r & 0xffffu)
+                             : kind == 2 ? (r & 0xffff0000u)
+                                         : 0x3f800000u + (uint32_t)(i * 3 + (uint64_t)c) * 16u;
+            }
+        uint64_t bad;
+        CHECK(pio__codec_encode(PIO__CODEC_LOSSLESS, (const float(*)[3])bits, n, 0, 0, buf, cap,
+                                &len, &bad, s) == 0);
+        size_t raw = 0, total = 0;
+        CHECKF(frame_blocks(buf, len, &raw, &total) && (raw == 0 || total >= raw), "kind %d: frame",
+               kind);
+        size_t want = kind == 0 ? n * 12 : kind == 3 ? 0 : n * 6;
+        CHECKF(raw == want, "kind %d: %zu raw bytes, not %zu", kind, raw, want);
+        memset(back, 0xa5, n * 12);
+        CHECK(pio__codec_decode(PIO__CODEC_LOSSLESS, buf, len, n, 0, (float(*)[3])back, s) == 0);
+        CHECKF(memcmp(bits, back, n * 12) == 0, "kind %d: decoded differs", kind);
+        if (raw) { /* a byte of a raw block (kind 2: the last block's) */
+            size_t at = kind == 2 ? len - 100 : 100;
+            buf[at] ^= 0x10;
+            CHECKF(pio__codec_decode(PIO__CODEC_LOSSLESS, buf, len, n, 0, (float(*)[3])back, s) ==
+                       PIO_ECORRUPT,
+                   "kind %d: a changed raw byte decoded", kind);
+        }
+    }
+    /* several frames: the planes span all of them */
+    const uint32_t nf = 3;
+    uint32_t(*fr)[3] = malloc(n * 12 * nf), (*fb)[3] = malloc(n * 12 * nf);
+    for (uint64_t i = 0; i < n * nf; i++)
+        for (int c = 0; c < 3; c++)
+            fr[i][c] = (uint32_t)next_u64();
+    const float(*in[3])[3] = {(const float(*)[3])fr, (const float(*)[3])(fr + n),
+                              (const float(*)[3])(fr + 2 * n)};
+    float(*const outp[3])[3] = {(float(*)[3])fb, (float(*)[3])(fb + n), (float(*)[3])(fb + 2 * n)};
+    size_t cap3 = pio__codec_bound(n * nf);
+    uint8_t *b3 = malloc(cap3);
+    uint32_t badf;
+    uint64_t bad;
+    CHECK(pio__codec_encode_frames(PIO__CODEC_LOSSLESS, in, nf, n, 0, 0, b3, cap3, &len, &badf,
+                                   &bad, s) == 0);
+    CHECK(pio__codec_decode_frames(PIO__CODEC_LOSSLESS, b3, len, nf, n, 0, outp, s) == 0);
+    CHECK(memcmp(fr, fb, n * 12 * nf) == 0);
+    free(b3);
+    free(fr);
+    free(fb);
+    free(bits);
+    free(back);
+    free(buf);
+}
+
 /* Payloads that lie: each is PIO_ECORRUPT, and dst past 12 n untouched. */
 static void test_hostile(struct pio__codec_scratch *s)
 {
@@ -204,6 +298,7 @@ int main(void)
     }
     test_lossy(&s);
     test_lossless(&s);
+    test_raw_planes(&s);
     test_hostile(&s);
     pio__codec_scratch_free(&s);
     return TEST_RESULT();
