@@ -226,8 +226,12 @@ PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *frame, stru
 /* Append frames[0..n) in order, as n calls of pio_writer_append would, but
  * with the records hashed on every core (or opts->hash_threads) and written
  * with one system call per 64 frames (pwrite engine; O_DIRECT and io_uring
- * append one by one).
- * On an error, pio_writer_nframes() tells how many frames went in. */
+ * append one by one). A writer that makes blocks (keyframe above 1, pwrite
+ * engine) codes up to 8 full blocks of under 1 MiB of frames at a time on
+ * as many threads (the same count), then writes them in order; the same
+ * frames give the same bytes as appending them one by one.
+ * On an error, pio_writer_nframes() tells how many frames went in (blocks
+ * not written stay held, as a block pio_writer_append could not write). */
 PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames, size_t n,
                                    struct pio_error *err);
 

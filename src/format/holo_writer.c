@@ -34,6 +34,10 @@
 #include "common/pio_common.h"
 
 #define OFFX(o) ((unsigned long long)(o))
+/* append_many: full blocks coded together on the pool, at most, and the
+ * largest block queued (larger ones code their own groups on the pool) */
+#define QUEUE_MAX   8
+#define QUEUE_BYTES ((uint64_t)1 << 20)
 
 /* Bytes written by a pool thread: a record's body (all but its header)
  * while the caller hashes it, or an O_DIRECT stage while the caller stages
@@ -109,6 +113,10 @@ struct pio_writer {
         double *boxes;         /* cap x 9 */
         struct pio_scalar *sc; /* cap x nscalars, names normalised */
     } pend;
+    /* append_many: full blocks queued, in frame order before `pend`, to
+     * be coded together on the pool (queue_flush) */
+    struct pend queued[QUEUE_MAX];
+    uint32_t nqueued;
     uint64_t chain;
     uint64_t full_off, full_n;
     uint8_t full_head[32];
@@ -183,6 +191,8 @@ static void writer_free(pio_writer *w)
     free(w->meta);
     pio__codec_scratch_free(&w->scratch);
     pend_free(&w->pend);
+    for (uint32_t k = 0; k < QUEUE_MAX; k++)
+        pend_free(&w->queued[k]);
     free(w);
 }
 
@@ -1147,6 +1157,15 @@ static uint32_t frame_fields(const struct pio_frame *f)
            (f->forces ? PIO_FIELD_FORCES : 0) | (f->fields & PIO_FIELD_BOX);
 }
 
+/* Frames held in queued blocks. */
+static uint64_t queued_frames(const pio_writer *w)
+{
+    uint64_t n = 0;
+    for (uint32_t k = 0; k < w->nqueued; k++)
+        n += w->queued[k].n;
+    return n;
+}
+
 /* Does f join the frames held (same shape and scalar names)? */
 static bool pend_fits(const pio_writer *w, const struct pio_frame *f)
 {
@@ -1168,7 +1187,7 @@ static const char *const array_name[3] = {"positions", "velocities", "forces"};
 static int pend_add(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
 {
     struct pend *p = &w->pend;
-    uint64_t seq = w->nframes + p->n;
+    uint64_t seq = w->nframes + queued_frames(w) + p->n;
     const float(*arrays[3])[3] = {f->positions, f->velocities, f->forces};
     int mrc = write_meta(w, err); /* the first append settles topology and metadata */
     if (mrc != 0)
@@ -1240,60 +1259,50 @@ static int pend_add(pio_writer *w, const struct pio_frame *f, struct pio_error *
     return 0;
 }
 
-/* Write the frames held: a BLOCK record, or a FRAME record for one. */
-static int pend_flush(pio_writer *w, struct pio_error *err)
+/* The block of p's frames, as pio__holo_build_block takes it. */
+static void block_in(const pio_writer *w, const struct pend *p, struct holo_block_in *in)
 {
-    struct pend *p = &w->pend;
-    uint32_t n = p->n;
-    if (n == 0)
-        return 0;
-    /* on failure the frames stay held (a writer that can go on writes
-     * them with its next flush; one that failed has lost them with it) */
-    if (n == 1) {
-        struct pio_frame f = {0};
-        f.natoms = p->natoms;
-        f.fields = p->fields;
-        f.nscalars = p->nscalars;
-        f.step = p->steps[0];
-        f.time = p->times[0];
-        memcpy(f.box, p->boxes, 72);
-        f.positions = (const float(*)[3])p->arr[0];
-        f.velocities = (const float(*)[3])p->arr[1];
-        f.forces = (const float(*)[3])p->arr[2];
-        f.scalars = p->sc;
-        int rc = append_record(w, &f, err);
-        if (rc == 0)
-            p->n = 0;
-        return rc;
+    memset(in, 0, sizeof(*in));
+    in->nframes = p->n;
+    in->fields = p->fields;
+    in->nscalars = p->nscalars;
+    in->natoms = p->natoms;
+    in->group_atoms = w->group_atoms;
+    in->steps = p->steps;
+    in->times = p->times;
+    in->boxes = (p->fields & PIO_FIELD_BOX) ? p->boxes : NULL;
+    in->scalars = p->sc;
+    for (int a = 0; a < 3; a++) {
+        in->arrays[a] = p->arr[a];
+        in->codec[a] = (uint8_t)(p->arr[a] ? w->codec[a] : 0);
     }
+    in->precision = w->precision;
+    in->level = w->zlevel;
+}
+
+static int block_failed(const pio_writer *w, const struct pend *p, uint64_t first, int rc,
+                        struct pio_error *err)
+{
+    return pio_error_set(err, rc, "%s: frames %llu to %llu: coding their block: %s", w->path,
+                         OFFX(first), OFFX(first + p->n - 1), pio_strerror(rc));
+}
+
+/* Write p's block, coded (block, len: freed here, written or not), as the
+ * next record; p's frames are then the file's (p->n 0). */
+static int block_write(pio_writer *w, struct pend *p, uint8_t *block, uint64_t len,
+                       struct pio_error *err)
+{
+    uint32_t n = p->n;
     int rc = entries_reserve(w, n, err);
     if (rc == 0)
         rc = write_meta(w, err);
-    if (rc != 0)
+    if (rc != 0) {
+        free(block);
         return rc;
-    struct holo_block_in in = {0};
-    in.nframes = n;
-    in.fields = p->fields;
-    in.nscalars = p->nscalars;
-    in.natoms = p->natoms;
-    in.group_atoms = w->group_atoms;
-    in.steps = p->steps;
-    in.times = p->times;
-    in.boxes = (p->fields & PIO_FIELD_BOX) ? p->boxes : NULL;
-    in.scalars = p->sc;
-    for (int a = 0; a < 3; a++) {
-        in.arrays[a] = p->arr[a];
-        in.codec[a] = (uint8_t)(p->arr[a] ? w->codec[a] : 0);
     }
-    in.precision = w->precision;
-    in.level = w->zlevel;
     struct rec r;
     memset(&r, 0, sizeof(r));
-    uint64_t len = 0, bad[3] = {0, 0, 0};
-    rc = pio__holo_build_block(&in, w->nframes, w->salt, &r.block, &len, bad);
-    if (rc != 0)
-        return pio_error_set(err, rc, "%s: frames %llu to %llu: coding their block: %s", w->path,
-                             OFFX(w->nframes), OFFX(w->nframes + n - 1), pio_strerror(rc));
+    r.block = block;
     r.head = r.block;
     r.iov[0] = (struct iovec){r.block, HOLO_REC_HDR}; /* the hash field's piece first */
     r.iov[1] = (struct iovec){r.block + HOLO_REC_HDR, (size_t)len - HOLO_REC_HDR};
@@ -1310,6 +1319,113 @@ static int pend_flush(pio_writer *w, struct pio_error *err)
     w->dirty = true;
     start_writeback(w);
     return 0;
+}
+
+/* A queued block coded by a pool task. */
+struct build_task {
+    struct pio_task task; /* first member: the pool hands it back */
+    struct holo_block_in in;
+    uint64_t first;
+    const uint8_t *salt;
+    uint8_t *block;
+    uint64_t len, bad[3];
+    int rc;
+};
+
+static void build_run(struct pio_task *t)
+{
+    struct build_task *b = (struct build_task *)t;
+    b->rc = pio__holo_build_block(&b->in, b->first, b->salt, &b->block, &b->len, b->bad);
+}
+
+/* Code the queued blocks together on the pool, then write them in order.
+ * On a failure the blocks before it are written and it and the ones after
+ * stay queued (their frames held, as pend_flush keeps them). */
+static int queue_flush(pio_writer *w, struct pio_error *err)
+{
+    uint32_t nq = w->nqueued;
+    if (nq == 0)
+        return 0;
+    struct build_task b[QUEUE_MAX];
+    bool queued[QUEUE_MAX] = {false};
+    uint64_t first = w->nframes;
+    unsigned want = w->hash_threads ? w->hash_threads : pio_cpu_count();
+    for (uint32_t k = 0; k < nq; k++) {
+        memset(&b[k], 0, sizeof(b[k]));
+        block_in(w, &w->queued[k], &b[k].in);
+        b[k].first = first;
+        b[k].salt = w->salt;
+        b[k].task = (struct pio_task){build_run, NULL, NULL, PIO_TASK_QUEUED};
+        first += w->queued[k].n;
+        if (k > 0)
+            queued[k] = pio_workers_submit(&b[k].task, want);
+    }
+    for (uint32_t k = 0; k < nq; k++) {
+        if (k == 0 || !queued[k])
+            build_run(&b[k].task); /* the caller's share, or no pool (after fork) */
+        else
+            pio_workers_wait(&b[k].task);
+    }
+    int rc = 0;
+    uint32_t done = 0;
+    for (; done < nq && rc == 0; done++) {
+        struct pend *p = &w->queued[done];
+        if (b[done].rc != 0) {
+            rc = block_failed(w, p, w->nframes, b[done].rc, err);
+        } else {
+            rc = block_write(w, p, b[done].block, b[done].len, err);
+            b[done].block = NULL; /* block_write's, written or not */
+        }
+        if (rc != 0)
+            break;
+    }
+    for (uint32_t k = done; k < nq; k++)
+        free(b[k].block);
+    /* the written ones out of the queue, their buffers kept at its end */
+    for (uint32_t k = 0; k < done; k++) {
+        struct pend t = w->queued[0];
+        memmove(&w->queued[0], &w->queued[1], (QUEUE_MAX - 1) * sizeof(w->queued[0]));
+        w->queued[QUEUE_MAX - 1] = t;
+    }
+    w->nqueued = nq - done;
+    return rc;
+}
+
+/* Write the frames held: the queued blocks, then a BLOCK record, or a
+ * FRAME record for one. */
+static int pend_flush(pio_writer *w, struct pio_error *err)
+{
+    struct pend *p = &w->pend;
+    int rc = queue_flush(w, err);
+    uint32_t n = p->n;
+    if (rc != 0 || n == 0)
+        return rc;
+    /* on failure the frames stay held (a writer that can go on writes
+     * them with its next flush; one that failed has lost them with it) */
+    if (n == 1) {
+        struct pio_frame f = {0};
+        f.natoms = p->natoms;
+        f.fields = p->fields;
+        f.nscalars = p->nscalars;
+        f.step = p->steps[0];
+        f.time = p->times[0];
+        memcpy(f.box, p->boxes, 72);
+        f.positions = (const float(*)[3])p->arr[0];
+        f.velocities = (const float(*)[3])p->arr[1];
+        f.forces = (const float(*)[3])p->arr[2];
+        f.scalars = p->sc;
+        rc = append_record(w, &f, err);
+        if (rc == 0)
+            p->n = 0;
+        return rc;
+    }
+    struct holo_block_in in;
+    block_in(w, p, &in);
+    uint8_t *block = NULL;
+    uint64_t len = 0, bad[3] = {0, 0, 0};
+    if ((rc = pio__holo_build_block(&in, w->nframes, w->salt, &block, &len, bad)) != 0)
+        return block_failed(w, p, w->nframes, rc, err);
+    return block_write(w, p, block, len, err);
 }
 
 static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
@@ -1400,12 +1516,56 @@ static void hash_task_run(struct pio_task *t)
 
 #define GROUP 64 /* records per pwritev and per round of parallel hashing */
 
+/* append_many of a writer that makes blocks: as appends, but full blocks
+ * small enough are queued and coded QUEUE_MAX at a time on the pool. */
+static int append_blocks(pio_writer *w, const struct pio_frame *frames, size_t n,
+                         struct pio_error *err)
+{
+    unsigned par = w->hash_threads ? w->hash_threads : pio_cpu_count();
+    par = PIO_MIN(par, (unsigned)QUEUE_MAX);
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        const struct pio_frame *f = &frames[k];
+        if (par < 2 || !blockable(w, f)) {
+            rc = append_one(w, f, err);
+            continue;
+        }
+        if ((rc = check_usable(w, err)) != 0)
+            break;
+        if (!pend_fits(w, f) && (rc = pend_flush(w, err)) != 0)
+            break;
+        if ((rc = pend_add(w, f, err)) != 0)
+            break;
+        struct pend *p = &w->pend;
+        if (p->n < p->cap)
+            continue;
+        uint64_t arrays = (p->arr[0] != NULL) + (p->arr[1] != NULL) + (p->arr[2] != NULL);
+        if ((uint64_t)p->cap * p->natoms * 12 * arrays > QUEUE_BYTES) {
+            if ((rc = pend_flush(w, err)) != 0)
+                p->n--; /* as append_one: this frame not held either */
+            continue;
+        }
+        /* full: to the queue (the slot's old buffers are pend's now) */
+        struct pend t = w->queued[w->nqueued];
+        w->queued[w->nqueued++] = *p;
+        *p = t;
+        p->n = 0;
+        if (w->nqueued == par)
+            rc = queue_flush(w, err);
+    }
+    if (rc == 0)
+        rc = queue_flush(w, err);
+    return rc;
+}
+
 PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames, size_t n,
                                    struct pio_error *err)
 {
     int rc = check_usable(w, err);
     if (rc || n == 0)
         return rc;
+    if (w->keyframe > 1 && w->dfd < 0 && !w->wq)
+        return append_blocks(w, frames, n, err);
     /* Staged engines (O_DIRECT, io_uring) copy each record anyway; blocks
      * hold the frames. */
     if (w->dfd >= 0 || w->wq || w->keyframe > 1) {
@@ -1760,7 +1920,7 @@ PIO_API int pio_writer_close(pio_writer *w, struct pio_error *err)
 
 PIO_API uint64_t pio_writer_nframes(const pio_writer *w)
 {
-    return w->nframes + w->pend.n;
+    return w->nframes + queued_frames(w) + w->pend.n;
 }
 
 PIO_API int pio_writer_io_info(const pio_writer *w, struct pio_io_info *out)

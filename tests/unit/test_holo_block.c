@@ -635,6 +635,96 @@ static void test_stream_checks(const char *path, const char *cut)
     pio_reader_close(r);
 }
 
+/* Let path grow by less than a block from now on (as a full disk would):
+ * the old limit and SIGXFSZ handler, for putting them back. */
+static void (*limit_growth(const char *path, struct rlimit *old))(int)
+{
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    struct rlimit lim;
+    CHECK(getrlimit(RLIMIT_FSIZE, old) == 0);
+    lim = *old;
+    lim.rlim_cur = (rlim_t)st.st_size + 4096;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    return prev;
+}
+
+static pio_writer *create_salted(const char *path, unsigned threads)
+{
+    static const uint8_t salt[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    unlink(path);
+    struct pio_writer_options o = opts(KEY, GROUP);
+    o.salt = salt;
+    o.hash_threads = threads;
+    pio_writer *w = NULL;
+    struct pio_error e = {0};
+    CHECKF(pio_writer_create(&w, path, &o, &e) == 0, "%s", e.message);
+    return w;
+}
+
+/* pio_writer_append_many codes full blocks together on the pool: the file
+ * is byte-identical to one appended frame by frame (same salt), batches
+ * crossing blocks, shape changes and a commit; a block whose write fails
+ * keeps its frames held (pio_writer_nframes counts them) and a later
+ * close writes them. */
+static void test_append_many(const char *path, const char *cut)
+{
+    static struct tframe fr[NF];
+    static struct pio_frame f[NF];
+    for (uint64_t i = 0; i < NF; i++) {
+        make_frame(&fr[i], i, natoms_of(i));
+        f[i] = fr[i].f;
+    }
+    struct pio_error e = {0};
+    pio_writer *w = create_salted(path, 1);
+    for (uint64_t i = 0; i < NF; i++) {
+        CHECK(pio_writer_append(w, &f[i], &e) == 0);
+        if (i == 11)
+            CHECK(pio_writer_commit(w, &e) == 0);
+    }
+    CHECK(pio_writer_close(w, &e) == 0);
+    w = create_salted(cut, 4);
+    CHECKF(pio_writer_append_many(w, f, 12, &e) == 0, "%s", e.message);
+    CHECK(pio_writer_commit(w, &e) == 0);
+    for (uint64_t i = 12; i < NF; i += 10) {
+        size_t m = NF - i < 10 ? (size_t)(NF - i) : 10;
+        CHECKF(pio_writer_append_many(w, f + i, m, &e) == 0, "frames %llu+: %s",
+               (unsigned long long)i, e.message);
+        CHECK(pio_writer_nframes(w) == i + m);
+    }
+    CHECK(pio_writer_close(w, &e) == 0);
+    size_t la = 0, lb = 0;
+    uint8_t *a = fixture_slurp(path, &la), *b = fixture_slurp(cut, &lb);
+    CHECKF(a && b && la == lb && memcmp(a, b, la) == 0,
+           "append_many's file differs from appends' (%zu, %zu bytes)", la, lb);
+    free(a);
+    free(b);
+
+    /* a write refused: frames 30 .. 37 queued (one shape from 30 on), 38
+     * .. 44 held when the call's end writes the queue */
+    w = create_salted(cut, 4);
+    CHECK(pio_writer_append_many(w, f, 30, &e) == 0 && pio_writer_commit(w, &e) == 0);
+    struct rlimit old;
+    void (*prev)(int) = limit_growth(cut, &old);
+    int rc = pio_writer_append_many(w, f + 30, NF - 30, &e);
+    CHECKF(rc != 0 && pio_writer_nframes(w) == NF, "write refused: %d, %llu frames", rc,
+           (unsigned long long)pio_writer_nframes(w));
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, prev);
+    rc = pio_writer_close(w, &e);
+    pio_reader *r = NULL;
+    CHECKF(rc == 0 && pio_reader_open(&r, cut, NULL, &e) == 0, "%d %s", rc, e.message);
+    CHECKF(r && pio_reader_nframes(r) == NF, "%llu frames",
+           (unsigned long long)(r ? pio_reader_nframes(r) : 0));
+    for (uint64_t i = 0; r && i < pio_reader_nframes(r); i++) {
+        struct pio_frame g;
+        CHECK(pio_reader_frame(r, i, &g, &e) == 0 && frame_ok(&g, i));
+    }
+    CHECK(r && pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+}
+
 /* A block whose write fails (the file size limit, as a full disk would):
  * the append that filled it fails, the frames held before it stay held,
  * and once the limit is lifted a commit writes them. */
@@ -647,14 +737,8 @@ static void test_write_failure(const char *path)
     append(w, 2);
     append(w, 3);
     CHECK(pio_writer_commit(w, &e) == 0);
-    struct stat st;
-    CHECK(stat(path, &st) == 0);
-    struct rlimit old, lim;
-    CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
-    lim = old;
-    lim.rlim_cur = (rlim_t)st.st_size + 4096; /* room for less than a block */
-    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    struct rlimit old;
+    void (*prev)(int) = limit_growth(path, &old);
     static struct tframe t;
     for (uint64_t i = 4; i < 7; i++) {
         make_frame(&t, i, natoms_of(i));
@@ -875,6 +959,7 @@ int main(void)
     test_hostile(path, cut);
     test_refusals(path);
     test_write_failure(path);
+    test_append_many(path, cut);
     test_stream_checks(path, cut);
     test_damaged_block(path, cut);
     test_large(path);

@@ -4,8 +4,9 @@
  * once from one reader (each with its own block cache): every thread gets
  * the frames the writer was given, lossy within precision/2 and lossless
  * bit-exact, through pio_reader_frame, pio_reader_read of the whole frame
- * and of a selection, and a serial-decode reader agrees. Frame streams
- * over many small blocks decode them ahead on the pool (test_stream_ahead).
+ * and of a selection, and a serial-decode reader agrees. Many small
+ * blocks, coded several at a time by pio_writer_append_many, are read by
+ * frame streams that decode them ahead on the pool (test_stream_ahead).
  * Run under ThreadSanitizer too (label concurrent).
  */
 #include <math.h>
@@ -168,23 +169,26 @@ static void test_stream_ahead(const char *path)
     o.codec[1] = PIO_CODEC_LOSSLESS;
     o.precision = PREC;
     o.keyframe = SK;
+    o.hash_threads = 4; /* append_many codes 4 blocks at a time on the pool */
     pio_writer *w;
     struct pio_error e = {0};
     CHECKF(pio_writer_create(&w, path, &o, &e) == 0, "%s", e.message);
-    static float x[SNAT][3], v[SNAT][3];
+    static float x[SNF][SNAT][3], v[SNF][SNAT][3];
+    static struct pio_frame fr[SNF];
     for (int t = 0; t < SNF; t++) {
         for (int a = 0; a < SNAT; a++)
             for (int c = 0; c < 3; c++) {
-                x[a][c] = sx(t, a, c);
-                v[a][c] = sv(t, a, c);
+                x[t][a][c] = sx(t, a, c);
+                v[t][a][c] = sv(t, a, c);
             }
-        struct pio_frame f = {0};
-        f.natoms = SNAT;
-        f.step = t;
-        f.positions = (const float(*)[3])x;
-        f.velocities = (const float(*)[3])v;
-        CHECK(pio_writer_append(w, &f, &e) == 0);
+        memset(&fr[t], 0, sizeof(fr[t]));
+        fr[t].natoms = SNAT;
+        fr[t].step = t;
+        fr[t].positions = (const float(*)[3])x[t];
+        fr[t].velocities = (const float(*)[3])v[t];
     }
+    for (int t = 0; t < SNF; t += 37) /* batches across blocks */
+        CHECK(pio_writer_append_many(w, fr + t, t + 37 <= SNF ? 37 : (size_t)(SNF - t), &e) == 0);
     CHECK(pio_writer_close(w, &e) == 0);
     /* one payload byte of the block of frames 40..43 changed */
     pio_reader *r;
