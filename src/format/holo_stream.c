@@ -47,6 +47,7 @@ struct ahead {
     int rc;
     struct pio_error err;
     bool queued;    /* a task on the pool, not yet waited for */
+    pid_t pid;      /* ... by this process (a forked child never waits) */
     uint64_t frame; /* the run's first frame */
     uint64_t bytes; /* the decoded block's size (0: none decoded) */
     unsigned mask;
@@ -388,10 +389,30 @@ static void ahead_start(pio_frame_stream *s, struct ahead *a)
     a->frame = i;
     a->block = cd.block;
     a->mask = (cd.codec[0] ? 1u : 0) | (cd.codec[1] ? 2u : 0) | (cd.codec[2] ? 4u : 0);
-    a->bytes = (uint64_t)cd.block.nframes * cd.block.natoms * 12 * holo_coded_count(&cd);
+    uint64_t bytes = (uint64_t)cd.block.nframes * cd.block.natoms * 12 * holo_coded_count(&cd);
+    s->ahead_last = bytes;
+    if (bytes > AHEAD_BYTES)
+        return; /* the consumer decodes it (its groups on the pool) */
+    a->bytes = bytes;
     a->task = (struct pio_task){ahead_run, NULL, NULL, PIO_TASK_QUEUED};
+    a->pid = getpid();
     a->queued = pio_workers_submit(&a->task, pio_cpu_count());
-    s->ahead_last = a->bytes;
+}
+
+/* Wait for a's task. A forked child never does: the thread running it in
+ * the parent is not in the child, so what it decoded is dropped and the
+ * consumer decodes it (the pool refuses a child's tasks). */
+static void ahead_wait(pio_frame_stream *s, struct ahead *a)
+{
+    if (!a->queued)
+        return;
+    a->queued = false;
+    if (a->pid != getpid()) {
+        a->cache.valid = false;
+        return;
+    }
+    pio_workers_wait(&a->task);
+    s->ahead_by_pool += !pthread_equal(a->by, pthread_self());
 }
 
 /* Take the reads already complete into the window (never waiting), each
@@ -458,15 +479,12 @@ static int next_read(pio_frame_stream *s, bool wait, uint64_t *q, const uint8_t 
                 s->ahead_n--;
                 return rc;
             }
-            if (a->queued) {
-                pio_workers_wait(&a->task);
-                s->ahead_by_pool += !pthread_equal(a->by, pthread_self());
-            }
-            a->queued = false;
+            ahead_wait(s, a);
             s->ahead_cur = true;
             *q = a->q;
             *rec = a->rec;
-            s->cur_cache = &a->cache;
+            if (a->bytes) /* decoded ahead (else the stream's own cache) */
+                s->cur_cache = &a->cache;
             return 1;
         }
     }
@@ -508,6 +526,8 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
             atomic_store_explicit(&s->r->checked[i], 1, memory_order_relaxed);
         if (rc == 0)
             s->checked_rec = rec;
+        else /* decoded ahead, before this check: not to be served later */
+            s->cur_cache->valid = false;
     }
     if (rc == 0 && holo_coded_count(&cd)) {
         /* into a block of its own, so views held at once differ */
@@ -591,8 +611,7 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
     /* tasks still decoding read the stream's buffers: done first */
     for (unsigned j = 0; j < s->ahead_n; j++) {
         struct ahead *a = &s->ahead[(s->ahead_head + j) % s->ahead_cap];
-        if (a->queued)
-            pio_workers_wait(&a->task);
+        ahead_wait(s, a);
     }
     for (unsigned j = 0; j < s->ahead_cap; j++)
         pio__holo_block_cache_free(&s->ahead[j].cache);

@@ -945,6 +945,67 @@ static void test_kill(const char *path)
             (unsigned long long)promised, (unsigned long long)found);
 }
 
+/* A stream with blocks decoding ahead on the pool when the process
+ * forks: the child, whose copy of a running task no thread will finish,
+ * reads the rest of the stream (decoding itself) and closes it. Run last:
+ * the pool is started by then (a watchdog ends a child that hangs). */
+static void test_fork_stream(const char *path)
+{
+    enum { FN = 20000, FK = 32, FF = 8 * FK };
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
+    o.codec[0] = PIO_CODEC_LOSSY;
+    o.precision = PREC;
+    o.keyframe = FK;
+    pio_writer *w;
+    struct pio_error e = {0};
+    CHECK(pio_writer_create(&w, path, &o, &e) == 0);
+    static float x[FN][3];
+    for (int t = 0; t < FF; t++) {
+        for (int a = 0; a < FN; a++)
+            for (int c = 0; c < 3; c++)
+                x[a][c] = (float)((a + c) % 100) * 0.01f + 0.001f * (float)t;
+        struct pio_frame f = {0};
+        f.natoms = FN;
+        f.step = t;
+        f.positions = (const float(*)[3])x;
+        CHECK(pio_writer_append(w, &f, &e) == 0);
+    }
+    CHECK(pio_writer_close(w, &e) == 0);
+    for (int k = 0; k < 4; k++) {
+        pio_reader *r;
+        CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+        struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+        so.engine = PIO_IO_PREAD;
+        pio_frame_stream *s;
+        struct pio_frame f;
+        CHECK(pio_frame_stream_open(&s, r, NULL, 0, &so, &e) == 0);
+        CHECK(pio_frame_stream_next(s, &f, &e) == 1);
+        pio_frame_stream_release(s, &f);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(30);
+            int rc, n = 1;
+            while ((rc = pio_frame_stream_next(s, &f, &e)) == 1) {
+                float want = (float)((7 + 1) % 100) * 0.01f + 0.001f * (float)f.index;
+                if (f.index != (uint64_t)n || fabsf(f.positions[7][1] - want) > 0.0006f)
+                    _exit(3);
+                pio_frame_stream_release(s, &f);
+                n++;
+            }
+            pio_frame_stream_close(s);
+            _exit(rc == 0 && n == FF ? 0 : 4);
+        }
+        int st = 0;
+        CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+        CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork %d: child %s %d", k,
+               WIFEXITED(st) ? "exited" : "killed by signal",
+               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        pio_frame_stream_close(s);
+        pio_reader_close(r);
+    }
+}
+
 int main(void)
 {
     const char *path = fixture_tmpname("block"), *cut = fixture_tmpname("block_cut");
@@ -963,6 +1024,7 @@ int main(void)
     test_stream_checks(path, cut);
     test_damaged_block(path, cut);
     test_large(path);
+    test_fork_stream(path);
     unlink(path);
     unlink(cut);
     return TEST_RESULT();

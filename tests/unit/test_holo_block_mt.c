@@ -10,8 +10,10 @@
  * Run under ThreadSanitizer too (label concurrent).
  */
 #include <math.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "codec/pio_codec.h"
 #include "common/pio_common.h"
@@ -230,6 +232,50 @@ static void test_stream_ahead(const char *path)
     }
 }
 
+/* A verifying stream reads a block whose bytes differ between two reads
+ * (damaged, then intact again): the damaged read fails its hash, and
+ * nothing decoded from it (ahead, before the check) is served when the
+ * intact read comes. */
+static void test_verify_then_intact(const char *path)
+{
+    pio_reader *r;
+    struct pio_error e = {0};
+    struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
+    ro.engine = PIO_IO_PREAD;
+    CHECK(pio_reader_open(&r, path, &ro, &e) == 0);
+    uint64_t off, len;
+    CHECK(pio_reader_frame_extent(r, 0, &off, &len) == 0);
+    int fd = open(path, O_RDWR);
+    double good = 0, bad;
+    CHECK(fd >= 0 && pread(fd, &good, 8, (off_t)(off + 104)) == 8);
+    bad = good * 2; /* the block's precision: values twice as large */
+    CHECK(pwrite(fd, &bad, 8, (off_t)(off + 104)) == 8);
+    static const uint64_t list[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3};
+    struct pio_stream_options so = PIO_STREAM_OPTIONS_INIT;
+    so.engine = PIO_IO_PREAD;
+    so.queue_depth = 4;
+    so.flags = PIO_STREAM_VERIFY | PIO_STREAM_NO_COALESCE;
+    pio_frame_stream *s;
+    CHECK(pio_frame_stream_open(&s, r, list, 16, &so, &e) == 0);
+    for (int k = 0; k < 16; k++) {
+        struct pio_frame f;
+        int rc = pio_frame_stream_next(s, &f, &e);
+        if (k < 4) {
+            CHECKF(rc == PIO_ECHECKSUM, "read %d (damaged): %d %s", k, rc, e.message);
+            if (k == 3)
+                CHECK(pwrite(fd, &good, 8, (off_t)(off + 104)) == 8);
+            continue;
+        }
+        CHECKF(rc == 1 && small_ok(&f, list[k]), "read %d (frame %llu): %d %s", k,
+               (unsigned long long)list[k], rc, e.message);
+        if (rc == 1)
+            pio_frame_stream_release(s, &f);
+    }
+    pio_frame_stream_close(s);
+    pio_reader_close(r);
+    close(fd);
+}
+
 int main(void)
 {
     if (!pio__codec_built())
@@ -278,6 +324,7 @@ int main(void)
         pio_reader_close(r);
     }
     test_stream_ahead(path);
+    test_verify_then_intact(path);
     unlink(path);
     return TEST_RESULT();
 }
