@@ -344,6 +344,13 @@ PIO_API uint64_t pio_reader_nframes(const pio_reader *r);
  * PIO_ECORRUPT, PIO_EVERSION (an element type or codec this library does
  * not read), or PIO_ECHECKSUM (PIO_READER_CHECK_FRAMES only); err names
  * frame and offset. Thread-safe.
+ *
+ * Memory: frames read in order (by this call, frame_into, read, or a
+ * stream on the mmap engine) keep about 32 MiB of the mapping resident,
+ * whatever the file's size: the pages behind are given back to the kernel
+ * (MADV_DONTNEED), not freed, so a view still held reads them again from
+ * the page cache (or the file) when touched. Random reads give nothing
+ * back.
  */
 PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out,
                              struct pio_error *err);

@@ -35,8 +35,9 @@ struct pio_reader {
     bool steps_sorted, times_sorted;
     struct holo_damage *damage; /* a recovered file's damaged ranges (scan) */
     uint64_t ndamage;
-    _Atomic uint8_t *checked; /* PIO_READER_CHECK_FRAMES: frames hashed and found intact */
-    struct pio_io_file io;    /* engine for streams and verification */
+    _Atomic uint8_t *checked;  /* PIO_READER_CHECK_FRAMES: frames hashed and found intact */
+    struct pio_io_window *win; /* frames read in order: pages behind dropped */
+    struct pio_io_file io;     /* engine for streams and verification */
     /* 2.0 (committed): no entries array; frames are found through the
      * newest commit `tip`, its chain of back links and its FULL INDEX,
      * each piece hashed the first time a lookup reaches it. */

@@ -188,7 +188,9 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
     pio_reader *r = calloc(1, sizeof(*r));
     if (r)
         atomic_init(&r->refs, 1);
-    if (!r || !(r->path = strdup(path))) {
+    if (!r || !(r->path = strdup(path)) || !(r->win = calloc(1, sizeof(*r->win)))) {
+        if (r)
+            free(r->path);
         free(r);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
@@ -493,6 +495,7 @@ PIO_API void pio_reader_close(pio_reader *r)
     free(r->damage);
     pio__holo_v2_free(r);
     free((void *)r->checked);
+    free(r->win);
     free(r->path);
     free(r);
 }
@@ -730,6 +733,8 @@ static int frame_look(const pio_reader *r, uint64_t i, struct holo_entry *e, str
                            OFFX(i), OFFX(e->offset));
     if (rc == 0)
         rc = pio__holo_frame_view(r, i, e, r->map + e->offset, r->size - e->offset, f, cd, err);
+    if (rc == 0) /* reading in order: RSS stays within a window */
+        pio_io_map_window(r->win, r->map, r->size, e->offset, e->length);
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,4 +211,31 @@ int pio_io_sync_dir_of(const char *path, struct pio_error *err)
                          "%s: written, but syncing its directory failed (%s): the rename may "
                          "not survive a crash",
                          path, strerror(-rc));
+}
+
+void pio_io_map_window(struct pio_io_window *w, const uint8_t *map, uint64_t size, uint64_t off,
+                       uint64_t len)
+{
+    const uint64_t win = PIO_IO_MAP_WINDOW;
+    uint64_t end = off + len;
+    /* relaxed throughout: the marks only spare work, never guard data */
+    uint64_t last = atomic_exchange_explicit(&w->last, end, memory_order_relaxed);
+    if (off < last || off > last + win / 4) { /* a new run of reads in order */
+        atomic_store_explicit(&w->run, off, memory_order_relaxed);
+        return;
+    }
+    if (!map || end > size)
+        return;
+    /* only pages this run went through: not another reader's, nor what
+     * random reads before it made resident */
+    uint64_t mark = atomic_load_explicit(&w->mark, memory_order_relaxed);
+    uint64_t from = PIO_MAX(mark, atomic_load_explicit(&w->run, memory_order_relaxed));
+    from = (from + 4095) & ~(uint64_t)4095;
+    if (end < from + 2 * win)
+        return;
+    uint64_t to = (end - win) & ~(uint64_t)4095;
+    /* one thread drops each range */
+    if (atomic_compare_exchange_strong_explicit(&w->mark, &mark, to, memory_order_relaxed,
+                                                memory_order_relaxed))
+        madvise((void *)(map + from), (size_t)(to - from), MADV_DONTNEED);
 }

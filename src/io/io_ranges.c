@@ -67,6 +67,7 @@ struct pio_io_ranges {
     struct pio_io_info info;
     struct pio_io_range *ranges;
     uint64_t n, next_submit, next_deliver, delivered;
+    struct pio_io_window win; /* mmap: pages behind the reads dropped */
     bool ordered;
     int rfd;        /* descriptor reads use */
     uint32_t align; /* read alignment: O_DIRECT block, else 1 */
@@ -307,6 +308,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
         s->delivered++;
         *index = seq;
         *data = s->f->map + r->off;
+        pio_io_map_window(&s->win, s->f->map, s->f->size, r->off, r->len);
         return 1;
     }
 

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "prismio/io.h"
@@ -36,6 +37,26 @@ int pio_io_file_init(struct pio_io_file *f, const char *path, int fd, uint64_t s
                      const uint8_t *map, enum pio_io_engine requested, bool direct,
                      struct pio_error *err);
 void pio_io_file_close(struct pio_io_file *f);
+
+/*
+ * Bounded memory for reads through a mapping. A reader of [off, off + len)
+ * of `map` (the file's first `size` bytes, MAP_SHARED) calls this with its
+ * own window (zeroed at first). Reads in order (each starting where the
+ * one before ended, or up to a quarter window further) form a run; once a
+ * run is more than two windows (PIO_IO_MAP_WINDOW) past where it started
+ * or last dropped, the pages it went through up to one window behind it
+ * are dropped from the process (MADV_DONTNEED): reading in order keeps
+ * about two windows resident, whatever the file's size. Nothing is freed:
+ * a view into dropped pages stays valid, its pages read again (from the
+ * page cache, or the file) when touched. Random reads drop nothing, and no
+ * run drops pages from before it started. Thread-safe.
+ */
+#define PIO_IO_MAP_WINDOW ((uint64_t)16 << 20)
+struct pio_io_window {
+    _Atomic uint64_t mark, run, last; /* dropped up to; the run's start; the last read's end */
+};
+void pio_io_map_window(struct pio_io_window *w, const uint8_t *map, uint64_t size, uint64_t off,
+                       uint64_t len);
 
 /* An O_DIRECT descriptor (open flags | O_DIRECT) on the file `fd` has open,
  * never on whatever `path` names by now: /proc/self/fd/N (the same inode,
