@@ -325,6 +325,19 @@ static bool plane_random(const uint8_t *p, size_t m)
 
 #define RAW_BLOCK ((size_t)128 << 10) /* zstd's largest block */
 
+/* The smallest Window_Descriptor (RFC 8878 3.1.1.1.2) of at least `need`
+ * bytes. */
+static uint8_t window_descriptor(uint64_t need)
+{
+    for (unsigned e = 0; e < 31; e++)
+        for (unsigned mant = 0; mant < 8; mant++) {
+            uint64_t base = (uint64_t)1 << (10 + e);
+            if (base + base / 8 * mant >= need)
+                return (uint8_t)(e << 3 | mant);
+        }
+    return 0xff;
+}
+
 /* Raw blocks holding src[0..n) at out (the last one flagged `last`): the
  * bytes written, or 0 if cap is too small. */
 static size_t raw_blocks(uint8_t *out, size_t cap, const uint8_t *src, size_t n, bool last)
@@ -362,16 +375,19 @@ static size_t compress_split(ZSTD_CCtx *cctx, uint8_t *out, size_t cap, const ui
     if (a == 0 && b == 4)
         return 0; /* nothing raw at the ends: one compressed span is all */
     size_t bytes = 4 * m, at = 0;
-    if (cap < 13 + 4)
+    if (cap < 14 + 4)
         return 0;
-    /* header: magic; descriptor: 8-byte content size, single segment,
-     * content checksum; the content size */
+    /* header: magic; descriptor: 8-byte content size, content checksum (not
+     * single segment: the window is the compressed span's, at least a raw
+     * block, never the whole content, which a decoder may refuse past 8
+     * MiB: RFC 8878 3.1.1.1.2); the window (below); the content size */
     static const uint8_t magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
     memcpy(out, magic, 4);
-    out[4] = 0xC0 | 0x20 | 0x04;
+    out[4] = 0xC0 | 0x04;
+    out[5] = window_descriptor(RAW_BLOCK);
     for (int k = 0; k < 8; k++)
-        out[5 + k] = (uint8_t)((uint64_t)bytes >> (8 * k));
-    at = 13;
+        out[6 + k] = (uint8_t)((uint64_t)bytes >> (8 * k));
+    at = 14;
     if (a >= b) { /* every plane raw */
         size_t w = raw_blocks(out + at, cap - at - 4, sh, bytes, true);
         if (!w)
@@ -388,16 +404,30 @@ static size_t compress_split(ZSTD_CCtx *cctx, uint8_t *out, size_t cap, const ui
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
         size_t r =
             ZSTD_compress2(cctx, out + at, cap - at, sh + (size_t)a * m, (size_t)(b - a) * m);
+        /* (a failed compress2 leaves the session mid-frame, where the
+         * parameter would not take) */
+        ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
         if (ZSTD_isError(r) || r < 6)
             return 0;
         uint8_t *f = out + at, fhd = f[4];
         static const size_t did[4] = {0, 1, 2, 4}, fcs[4] = {0, 2, 4, 8};
         bool single = (fhd >> 5) & 1;
-        size_t hdr = 5 + (single ? 0 : 1) + did[fhd & 3] +
-                     ((fhd >> 6) == 0 ? (single ? 1 : 0) : fcs[fhd >> 6]);
+        size_t nfcs = (fhd >> 6) == 0 ? (single ? 1 : 0) : fcs[fhd >> 6];
+        size_t hdr = 5 + (single ? 0 : 1) + did[fhd & 3] + nfcs;
         if (hdr >= r || (fhd & 0x04))
             return 0;
+        /* its window: its descriptor's, or (single segment) its content */
+        uint64_t win = 0;
+        if (single) {
+            for (size_t k = 0; k < nfcs; k++)
+                win |= (uint64_t)f[hdr - nfcs + k] << (8 * k);
+            win += nfcs == 2 ? 256 : 0;
+        } else {
+            uint64_t base = (uint64_t)1 << (10 + (f[5] >> 3));
+            win = base + base / 8 * (f[5] & 7);
+        }
+        out[5] = window_descriptor(PIO_MAX(win, (uint64_t)RAW_BLOCK));
         /* its blocks in place of its header; the last one's flag cleared
          * where raw blocks follow */
         memmove(f, f + hdr, r - hdr);
@@ -488,6 +518,8 @@ int pio__codec_encode_frames(unsigned codec, const float (*const *xyz)[3], uint3
          * made to match */
         ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
     }
+    ZSTD_CCtx_reset(s->cctx, ZSTD_reset_session_only); /* after any failure */
+    ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
     ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level ? level : 3);
     /* lossless only: a lossy payload's every byte counts against XTC */
     size_t r = codec == PIO__CODEC_LOSSLESS ? compress_split(s->cctx, out, cap, sh, bytes / 4) : 0;

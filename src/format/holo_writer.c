@@ -1526,36 +1526,40 @@ static int append_blocks(pio_writer *w, const struct pio_frame *frames, size_t n
     int rc = 0;
     for (size_t k = 0; k < n && rc == 0; k++) {
         const struct pio_frame *f = &frames[k];
+        uint64_t t0 = pio_tm_start(), end0 = w->end, frame = w->nframes;
         if (par < 2 || !blockable(w, f)) {
             rc = append_one(w, f, err);
-            continue;
+        } else if ((rc = check_usable(w, err)) == 0 &&
+                   (pend_fits(w, f) || (rc = pend_flush(w, err)) == 0) &&
+                   (rc = pend_add(w, f, err)) == 0) {
+            struct pend *p = &w->pend;
+            uint64_t arrays = (p->arr[0] != NULL) + (p->arr[1] != NULL) + (p->arr[2] != NULL);
+            if (p->n < p->cap) {
+                /* held */
+            } else if ((uint64_t)p->cap * p->natoms * 12 * arrays > QUEUE_BYTES ||
+                       (w->nqueued >= par && (rc = queue_flush(w, err)) != 0)) {
+                /* too large to queue, or a queue that failed before is
+                 * full: written now, or (as append_one) this frame not
+                 * held either */
+                if (rc != 0 || (rc = pend_flush(w, err)) != 0)
+                    p->n--;
+            } else {
+                /* full: to the queue (the slot's old buffers are pend's now) */
+                struct pend t = w->queued[w->nqueued];
+                w->queued[w->nqueued++] = *p;
+                *p = t;
+                p->n = 0;
+                if (w->nqueued >= par)
+                    rc = queue_flush(w, err);
+            }
         }
-        if ((rc = check_usable(w, err)) != 0)
-            break;
-        if (!pend_fits(w, f) && (rc = pend_flush(w, err)) != 0)
-            break;
-        if ((rc = pend_add(w, f, err)) != 0)
-            break;
-        struct pend *p = &w->pend;
-        if (p->n < p->cap)
-            continue;
-        uint64_t arrays = (p->arr[0] != NULL) + (p->arr[1] != NULL) + (p->arr[2] != NULL);
-        if ((uint64_t)p->cap * p->natoms * 12 * arrays > QUEUE_BYTES) {
-            if ((rc = pend_flush(w, err)) != 0)
-                p->n--; /* as append_one: this frame not held either */
-            continue;
-        }
-        /* full: to the queue (the slot's old buffers are pend's now) */
-        struct pend t = w->queued[w->nqueued];
-        w->queued[w->nqueued++] = *p;
-        *p = t;
-        p->n = 0;
-        if (w->nqueued == par)
-            rc = queue_flush(w, err);
+        pio_tm_end(PIO_OP_WRITE, w->io.engine, (uint64_t)w->fd, frame, w->end - end0, t0, rc);
     }
-    if (rc == 0)
-        rc = queue_flush(w, err);
-    return rc;
+    /* the complete blocks go to the file even when a frame was refused (as
+     * appends one by one would have written them) */
+    struct pio_error qerr;
+    int qrc = queue_flush(w, rc ? &qerr : err);
+    return rc ? rc : qrc;
 }
 
 PIO_API int pio_writer_append_many(pio_writer *w, const struct pio_frame *frames, size_t n,

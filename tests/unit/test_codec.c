@@ -208,6 +208,32 @@ static void test_raw_planes(struct pio__codec_scratch *s)
                    "kind %d: a changed raw byte decoded", kind);
         }
     }
+    /* a payload of 12 MB: its window stays what a decoder must support
+     * (8 MiB at most, RFC 8878 3.1.1.1.2), not the content's size */
+    const uint64_t nb = 1000000;
+    uint32_t(*big)[3] = malloc(nb * 12), (*bigback)[3] = malloc(nb * 12);
+    for (uint64_t i = 0; i < nb; i++)
+        for (int c = 0; c < 3; c++)
+            big[i][c] = (uint32_t)next_u64() & (i % 2 ? 0xffffffffu : 0xffff0000u);
+    size_t capb = pio__codec_bound(nb);
+    uint8_t *bb = malloc(capb);
+    uint64_t badb;
+    CHECK(pio__codec_encode(PIO__CODEC_LOSSLESS, (const float(*)[3])big, nb, 0, 0, bb, capb, &len,
+                            &badb, s) == 0);
+    uint64_t wbase = (uint64_t)1 << (10 + (bb[5] >> 3)), window = wbase + wbase / 8 * (bb[5] & 7);
+    CHECKF(!(bb[4] & 0x20) && window <= ((uint64_t)8 << 20), "descriptor %02x, window %llu", bb[4],
+           (unsigned long long)window);
+    CHECK(pio__codec_decode(PIO__CODEC_LOSSLESS, bb, len, nb, 0, (float(*)[3])bigback, s) == 0);
+    CHECK(memcmp(big, bigback, nb * 12) == 0);
+    /* an encode that fails (no room) leaves the scratch fit for the next */
+    CHECK(pio__codec_encode(PIO__CODEC_LOSSLESS, (const float(*)[3])big, nb, 0, 0, bb, 200000, &len,
+                            &badb, s) != 0);
+    CHECK(pio__codec_encode(PIO__CODEC_LOSSLESS, (const float(*)[3])big, nb, 0, 0, bb, capb, &len,
+                            &badb, s) == 0);
+    CHECK(pio__codec_decode(PIO__CODEC_LOSSLESS, bb, len, nb, 0, (float(*)[3])bigback, s) == 0);
+    free(big);
+    free(bigback);
+    free(bb);
     /* several frames: the planes span all of them */
     const uint32_t nf = 3;
     uint32_t(*fr)[3] = malloc(n * 12 * nf), (*fb)[3] = malloc(n * 12 * nf);

@@ -725,6 +725,76 @@ static void test_append_many(const char *path, const char *cut)
     pio_reader_close(r);
 }
 
+/* append_many after refused writes, queue full (2 threads: 2 blocks): the
+ * queue never overruns, a frame that finds it full and unwritable is not
+ * held, and once writes succeed every frame held reaches the file in
+ * order. A frame refused mid-batch (lossy cannot hold NaN) still lets the
+ * complete blocks before it be written, as appends one by one would. */
+static void test_append_many_resume(const char *path, const char *cut)
+{
+    static struct tframe fr[15]; /* frames 30 .. 44: one shape */
+    static struct pio_frame f[64];
+    uint64_t want[64], nwant = 0;
+    for (int k = 0; k < 15; k++)
+        make_frame(&fr[k], 30 + (uint64_t)k, NAT);
+    for (int k = 0; k < 64; k++)
+        f[k] = fr[k % 15].f;
+    struct pio_error e = {0};
+    pio_writer *w = create_salted(path, 2);
+    CHECK(pio_writer_append_many(w, f, 8, &e) == 0 && pio_writer_commit(w, &e) == 0);
+    for (int k = 0; k < 8; k++)
+        want[nwant++] = (uint64_t)k;
+    struct rlimit old;
+    void (*prev)(int) = limit_growth(path, &old);
+    /* two full blocks queued, refused: held */
+    CHECK(pio_writer_append_many(w, f + 8, 16, &e) != 0 && pio_writer_nframes(w) == 24);
+    for (int k = 8; k < 24; k++)
+        want[nwant++] = (uint64_t)k;
+    /* the queue is full and still refused: 7 frames held, the 8th not */
+    CHECK(pio_writer_append_many(w, f + 24, 16, &e) != 0);
+    CHECKF(pio_writer_nframes(w) == 31, "%llu frames", (unsigned long long)pio_writer_nframes(w));
+    for (int k = 24; k < 31; k++)
+        want[nwant++] = (uint64_t)k;
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, prev);
+    CHECKF(pio_writer_append_many(w, f + 32, 9, &e) == 0, "%s", e.message);
+    for (int k = 32; k < 41; k++)
+        want[nwant++] = (uint64_t)k;
+    CHECK(pio_writer_nframes(w) == nwant && pio_writer_close(w, &e) == 0);
+    pio_reader *r;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+    CHECKF(pio_reader_nframes(r) == nwant, "%llu frames",
+           (unsigned long long)pio_reader_nframes(r));
+    for (uint64_t i = 0; i < pio_reader_nframes(r) && i < nwant; i++) {
+        struct pio_frame g;
+        CHECKF(pio_reader_frame(r, i, &g, &e) == 0 && frame_ok(&g, 30 + want[i] % 15), "frame %llu",
+               (unsigned long long)i);
+    }
+    CHECK(pio_reader_verify(r, 1, &e) == 0);
+    pio_reader_close(r);
+
+    /* a NaN at the 12th frame of a batch: the first block is on disk (a
+     * copy of the file as a crash would leave it recovers it) */
+    static struct tframe nanf;
+    make_frame(&nanf, 30, NAT);
+    nanf.x[5][1] = NAN;
+    f[11] = nanf.f;
+    w = create_salted(path, 4);
+    CHECK(pio_writer_append_many(w, f, 16, &e) == PIO_ELIMIT && pio_writer_nframes(w) == 11);
+    size_t len = 0;
+    uint8_t *b = fixture_slurp(path, &len);
+    CHECK(b && fixture_spit(cut, b, len) == 0);
+    free(b);
+    struct pio_recover_report rep;
+    CHECKF(pio_holo_recover(cut, &rep, &e) == 0, "%s", e.message);
+    CHECK(pio_reader_open(&r, cut, NULL, &e) == 0);
+    CHECKF(pio_reader_nframes(r) == 8, "after the refused frame, %llu frames on disk",
+           (unsigned long long)pio_reader_nframes(r));
+    pio_reader_close(r);
+    CHECK(pio_writer_close(w, &e) == 0);
+    f[11] = fr[11].f;
+}
+
 /* A block whose write fails (the file size limit, as a full disk would):
  * the append that filled it fails, the frames held before it stay held,
  * and once the limit is lifted a commit writes them. */
@@ -1021,6 +1091,7 @@ int main(void)
     test_refusals(path);
     test_write_failure(path);
     test_append_many(path, cut);
+    test_append_many_resume(path, cut);
     test_stream_checks(path, cut);
     test_damaged_block(path, cut);
     test_large(path);
