@@ -20,6 +20,7 @@
 #include "format/holo_layout.h"
 
 #include "common/pio_common.h"
+#include "telemetry/pio_telemetry.h"
 
 #define OFFX(o) ((unsigned long long)(o))
 
@@ -499,8 +500,8 @@ static uint32_t group_of(const struct holo_block *b, uint64_t x)
  * * 3), one task per payload, on the pool when `parallel` and large; each
  * decoded one is marked in done. PIO_ECORRUPT naming the file, frame,
  * array, atoms and offset; -ENOMEM. */
-static int decode_groups(const char *path, const struct holo_block *b, uint64_t frame,
-                         unsigned mask, uint32_t g0, uint32_t g1, uint8_t *done,
+static int decode_groups(const char *path, uint64_t file, const struct holo_block *b,
+                         uint64_t frame, unsigned mask, uint32_t g0, uint32_t g1, uint8_t *done,
                          float *const base[3], bool parallel, struct pio_error *err)
 {
     static const char *const what[3] = {"positions", "velocities", "forces"};
@@ -548,7 +549,10 @@ static int decode_groups(const char *path, const struct holo_block *b, uint64_t 
     uint64_t decoded = 0;
     for (size_t k = 0; k < ntask; k++)
         decoded += tasks[k].natoms * 12 * b->nframes;
+    uint64_t t0 = pio_tm_start();
     pay_all(tasks, ntask, parallel ? decoded : 0);
+    /* one event per decode of a block's groups (file: the reader's uid) */
+    pio_tm_end(PIO_OP_DECODE, 0, file, b->first, decoded, t0, 0);
     int rc = 0;
     for (size_t k = 0; k < ntask; k++) {
         struct pay_task *t = &tasks[k];
@@ -583,8 +587,8 @@ int pio__holo_block_fetch(const char *path, uint64_t owner, const struct holo_bl
         return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory to decode its block",
                              path, OFFX(frame));
     }
-    int rc = decode_groups(path, b, frame, mask, group_of(b, a0), group_of(b, a0 + n - 1), c->done,
-                           c->arr, parallel, err);
+    int rc = decode_groups(path, owner, b, frame, mask, group_of(b, a0), group_of(b, a0 + n - 1),
+                           c->done, c->arr, parallel, err);
     if (rc == -ENOMEM)
         c->valid = false;
     return rc;
@@ -595,7 +599,7 @@ int pio__holo_block_decode_into(const char *path, const struct holo_block *b, ui
 {
     float *base[3] = {NULL, NULL, NULL};
     base[a] = dst;
-    return decode_groups(path, b, frame, 1u << a, 0, b->ngroups - 1, NULL, base, parallel, err);
+    return decode_groups(path, 0, b, frame, 1u << a, 0, b->ngroups - 1, NULL, base, parallel, err);
 }
 
 int pio__holo_block_fetch_atoms(const char *path, uint64_t owner, const struct holo_block *b,

@@ -577,8 +577,10 @@ int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo
         if (cd->in_block) {
             memcpy(out, holo_block_cached(bc, a, cd->k), (size_t)f->natoms * 12);
         } else {
+            uint64_t t0 = pio_tm_start();
             int rc = pio__codec_decode(cd->codec[a], cd->payload[a], (size_t)cd->len[a], f->natoms,
                                        cd->precision[a], out, s);
+            pio_tm_end(PIO_OP_DECODE, 0, (uint64_t)r->fd, f->index, f->natoms * 12, t0, rc);
             if (rc != 0)
                 return pio_error_set(err, rc == PIO_ECORRUPT ? PIO_ECORRUPT : rc,
                                      "%s: frame %llu at offset 0x%llx: %s (%s, %llu bytes at "
@@ -1375,10 +1377,29 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
     pio_blake3_hasher_init(&digest);
     uint64_t idx;
     const uint8_t *rec;
+    /* telemetry: hashing per batch of records (about 4 MiB; the reads
+     * report themselves, mmap too: io_ranges.c) */
+    unsigned eng = (unsigned)pio_io_ranges_info(s)->engine;
+    struct {
+        uint64_t first, bytes, ticks, n;
+    } bt = {0, 0, 0, 0};
     while ((rc = pio_io_ranges_next(s, true, &idx, &rec, err)) == 1) {
         const struct vrec *x = &v[idx];
         uint8_t hash[32];
+        uint64_t t0 = pio_tm_start();
         pio__holo_record_hash(rec, x->len, threads, hash);
+        if (t0) {
+            uint64_t t1 = pio_tm_start();
+            if (bt.n++ == 0)
+                bt.first = x->seq;
+            bt.bytes += x->len;
+            bt.ticks += t1 - t0;
+            if (bt.bytes >= ((uint64_t)4 << 20) || bt.n >= 4096 || idx + 1 == n) {
+                pio_tm_span(PIO_OP_HASH, eng, (uint64_t)r->fd, bt.first, bt.bytes, t1 - bt.ticks,
+                            t1, 0);
+                bt.n = bt.bytes = bt.ticks = 0;
+            }
+        }
         if (memcmp(hash, rec + HOLO_HASH_OFF, 32) != 0) {
             if (x->type == HOLO_REC_FRAME || x->type == HOLO_REC_BLOCK)
                 rc = pio_error_set(err, PIO_ECHECKSUM,

@@ -29,6 +29,12 @@ static inline void pio_tm_end(enum pio_op op, unsigned engine, uint64_t file, ui
 {
     (void)op, (void)engine, (void)file, (void)frame, (void)bytes, (void)t0, (void)rc;
 }
+
+static inline void pio_tm_span(enum pio_op op, unsigned engine, uint64_t file, uint64_t frame,
+                               uint64_t bytes, uint64_t t0, uint64_t t1, int rc)
+{
+    (void)op, (void)engine, (void)file, (void)frame, (void)bytes, (void)t0, (void)t1, (void)rc;
+}
 #else
 extern _Atomic int pio_telemetry_on;
 /* Whether ticks are TSC cycles (invariant TSC, calibrated when telemetry
@@ -63,6 +69,25 @@ static inline void pio_tm_end(enum pio_op op, unsigned engine, uint64_t file, ui
     if (t0)
         pio_tm_record_ticks(op, engine, file, frame, bytes, t0, pio_tm_ticks(), rc);
 }
+
+/* An operation from tick t0 to t1 (both from pio_tm_start: a batch's summed
+ * time laid end to end), nothing when t1 is 0 (telemetry off). */
+static inline void pio_tm_span(enum pio_op op, unsigned engine, uint64_t file, uint64_t frame,
+                               uint64_t bytes, uint64_t t0, uint64_t t1, int rc)
+{
+    if (t1)
+        pio_tm_record_ticks(op, engine, file, frame, bytes, t0, t1, rc);
+}
 #endif
+
+/* Read a byte of every page of [p, p + n): a mapping's pages faulted in,
+ * so that reading through it shows as time of its own. */
+static inline void pio_tm_touch(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t k = 0; k < n; k += 4096)
+        (void)*(const volatile uint8_t *)(p + k);
+    if (n)
+        (void)*(const volatile uint8_t *)(p + n - 1);
+}
 
 #endif /* PIO_TELEMETRY_INTERNAL_H */

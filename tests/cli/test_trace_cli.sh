@@ -22,6 +22,31 @@ elif [ -x /usr/bin/python3 ]; then
 fi
 "$P" trace summarize "$T/t.json" >"$T/sum" || bad "trace summarize"
 grep -Eq '^read +50 ' "$T/sum" || bad "summary of reads: $(cat "$T/sum")"
+# verify through a mapping: its reading (pages touched) and hashing show,
+# per batch, with the bytes of every record; a compressed file's decoding
+if [ -x /usr/bin/python3 ]; then
+    PIO_IO_ENGINE=mmap "$P" verify --trace "$T/v.json" "$T/in.holo" >/dev/null || bad "verify --trace"
+    /usr/bin/python3 -c 'import json, os, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+size = os.path.getsize(sys.argv[2])
+for op in ("read", "hash"):
+    got = sum(e["args"]["bytes"] for e in ev if e["name"] == op and e["cat"] == "mmap")
+    if not 0.9 * size < got <= size:
+        sys.exit("%s: %d bytes of a %d-byte file" % (op, got, size))' "$T/v.json" "$T/in.holo" \
+        || bad "verify on mmap: the trace lacks read and hash of the records"
+    "$P" convert "$T/in.holo" "$T/z.holo" --compress lossy --quiet 2>"$T/zerr"
+    rc=$?
+    if [ "$rc" = 69 ]; then # a build without zstd (it says so): nothing compressed to decode
+        grep -q zstd "$T/zerr" || bad "no zstd: $(cat "$T/zerr")"
+    else
+        [ "$rc" = 0 ] || bad "convert --compress: $(cat "$T/zerr")"
+        "$P" verify --decode --trace "$T/d.json" "$T/z.holo" >/dev/null || bad "verify --decode"
+        /usr/bin/python3 -c 'import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+sys.exit(0 if sum(e["args"]["bytes"] for e in ev if e["name"] == "decode") >= 100 * 500 * 12 else 1)' \
+            "$T/d.json" || bad "verify --decode: the trace has no decode of every frame"
+    fi
+fi
 # without --stats/--trace nothing is printed or written
 "$P" convert "$T/in.holo" "$T/out2.holo" --quiet 2>"$T/err"
 [ -s "$T/err" ] && bad "telemetry output without asking: $(cat "$T/err")"
