@@ -218,8 +218,12 @@ void pio_io_map_window(struct pio_io_window *w, const uint8_t *map, uint64_t siz
 {
     const uint64_t win = PIO_IO_MAP_WINDOW;
     uint64_t end = off + len;
-    /* relaxed throughout: the marks only spare work, never guard data */
-    uint64_t last = atomic_exchange_explicit(&w->last, end, memory_order_relaxed);
+    /* relaxed throughout, and a load and a store rather than an exchange
+     * (no locked instruction on every frame view of every thread): the
+     * marks only spare work, never guard data, so a lost update costs at
+     * most a drop done later */
+    uint64_t last = atomic_load_explicit(&w->last, memory_order_relaxed);
+    atomic_store_explicit(&w->last, end, memory_order_relaxed);
     if (off < last || off > last + win / 4) { /* a new run of reads in order */
         atomic_store_explicit(&w->run, off, memory_order_relaxed);
         return;
