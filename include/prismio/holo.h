@@ -28,7 +28,7 @@ extern "C" {
  * records (pio_writer_options.keyframe), else 2.0 (PIO_WRITER_FORMAT_1:
  * 1.1); it reads 1.x and 2.x. */
 #define PIO_HOLO_VERSION_MAJOR 2
-#define PIO_HOLO_VERSION_MINOR 1
+#define PIO_HOLO_VERSION_MINOR 2
 
 /* A HOLO file's first 8 bytes (docs/FORMAT.md), as a string literal. */
 #define PIO_HOLO_MAGIC       "\x89HOL\r\n\x1a\n"

@@ -130,7 +130,8 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_U64("level", &level, "N", 1, 19, "zstd level of --compress (default 3)"),
         CLI_OPT_U64("keyframe", &keyframe, "K", 1, 1u << 16,
                     "--compress: code K frames together, each from the one before "
-                    "(default 32; 1: each frame alone, HOLO 2.0)"),
+                    "(default 32; 1: each frame alone, HOLO 2.0); without --compress: "
+                    "pack frames of at most 4 KiB of arrays K to a record (HOLO 2.2)"),
         CLI_OPT_U64("group-atoms", &group_atoms, "G", 1, UINT32_MAX,
                     "--compress with blocks: atoms per group, the unit a partial read "
                     "decodes (default 4096)"),
@@ -195,12 +196,15 @@ int cmd_convert(int argc, char **argv)
         wo.level = (int32_t)level;
         wo.keyframe = (uint32_t)keyframe;
         wo.group_atoms = (uint32_t)group_atoms;
-    } else if (level || keyframe || group_atoms) {
-        cli_err("convert", "--%s goes with --compress",
-                level      ? "level"
-                : keyframe ? "keyframe"
-                           : "group-atoms");
+    } else if (level || group_atoms) {
+        cli_err("convert", "--%s goes with --compress", level ? "level" : "group-atoms");
         return EXIT_USAGE;
+    } else if (keyframe) {
+        if (pio_format_from_path(out) != PIO_FORMAT_HOLO) {
+            cli_err("convert", "--keyframe is for a .holo OUT");
+            return EXIT_USAGE;
+        }
+        wo.keyframe = (uint32_t)keyframe; /* raw frames packed (small ones) */
     }
     struct stat si, so;
     if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev &&

@@ -38,7 +38,8 @@ struct fields_seen {
     uint32_t codecs[3]; /* per array: a bit per enum pio_codec seen */
     double precision;   /* of lossy arrays (the last seen) */
     double stored, raw; /* record bytes, and what raw records would take */
-    uint64_t blocks;    /* BLOCK records (2.1) */
+    uint64_t blocks;    /* BLOCK records of coded frames (2.1) */
+    uint64_t packed;    /* BLOCK records of raw frames (2.2) */
     uint32_t block_max; /* frames in the largest */
 };
 
@@ -61,7 +62,10 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
         double prec;
         uint64_t off, len, bfirst;
         if (pio_reader_frame_block(r, i, &bfirst, &bn) == 0 && bn > 1 && bfirst == i) {
-            fs->blocks++;
+            /* raw frames packed (2.2), or frames coded together (2.1) */
+            bool packed = pio_reader_frame_codecs(r, i, codec, &prec) == 0 && !codec[0];
+            fs->packed += packed;
+            fs->blocks += !packed;
             fs->block_max = bn > fs->block_max ? bn : fs->block_max;
         }
         if (pio_reader_frame_codecs(r, i, codec, &prec) == 0 &&
@@ -281,8 +285,8 @@ int cmd_info(int argc, char **argv)
         cli_json_number(stdout, fs.precision);
         printf(",\"compression_ratio\":");
         cli_json_number(stdout, fs.stored > 0 ? fs.raw / fs.stored : 1.0);
-        printf(",\"blocks\":%llu,\"block_frames_max\":%u", (unsigned long long)fs.blocks,
-               fs.block_max);
+        printf(",\"blocks\":%llu,\"packed_blocks\":%llu,\"block_frames_max\":%u",
+               (unsigned long long)fs.blocks, (unsigned long long)fs.packed, fs.block_max);
         if (in.nframes) {
             printf(",\"step_first\":%lld,\"step_last\":%lld,\"time_first\":",
                    (long long)in.step_first, (long long)in.step_last);
@@ -359,6 +363,9 @@ int cmd_info(int argc, char **argv)
             printf("blocks:     %llu of up to %u frames coded together (a frame read alone "
                    "decodes its block)\n",
                    (unsigned long long)fs.blocks, fs.block_max);
+        if (fs.packed)
+            printf("packed:     %llu records of up to %u small raw frames (read in place)\n",
+                   (unsigned long long)fs.packed, fs.block_max);
         if (in.nframes)
             printf("steps:      %lld to %lld\ntime:       %g to %g ps\n", (long long)in.step_first,
                    (long long)in.step_last, in.time_first, in.time_last);

@@ -79,18 +79,24 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
             bad = c != 0;
             continue;
         }
-        if (c != PIO_CODEC_LOSSY && c != PIO_CODEC_LOSSLESS)
+        if (c != PIO_CODEC_LOSSY && c != PIO_CODEC_LOSSLESS && c != HOLO_BLOCK_RAW)
             return pio_error_set(
-                err, c > PIO_CODEC_LOSSLESS ? PIO_EVERSION : PIO_ECORRUPT,
+                err, c > HOLO_BLOCK_RAW ? PIO_EVERSION : PIO_ECORRUPT,
                 "%s: frame %llu at offset 0x%llx (a block from frame %llu): codec %u not supported "
                 "in a block",
                 path, OFFX(frame), OFFX(off), OFFX(seq), c);
         b->codec[a] = (uint8_t)c;
         b->narrays++;
         lossy |= c == PIO_CODEC_LOSSY;
+        b->raw |= c == HOLO_BLOCK_RAW;
     }
     if (!bad)
         bad = lossy ? !(b->precision > 0 && b->precision < 1e30) : b->precision != 0;
+    /* raw arrays (2.2): every array raw, in one group */
+    for (int a = 0; a < 3 && !bad && b->raw; a++)
+        bad = (b->fields & array_bits[a]) && b->codec[a] != HOLO_BLOCK_RAW;
+    if (!bad && b->raw)
+        bad = b->ngroups != 1;
     /* each frame takes at least its 16 bytes of steps and times; and a
      * block of several frames decodes to at most HOLO_BLOCK_MAX_BYTES per
      * array (one frame: as a FRAME record, its payload's own bound), so a
@@ -160,9 +166,10 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
         for (uint32_t g = 0; g < b->ngroups; g++) {
             const uint8_t *e = b->payloads + ((uint64_t)s * b->ngroups + g) * 16;
             uint64_t po = holo_rd64(e), pl = holo_rd64(e + 8);
+            uint64_t gn = holo_block_group_atoms(b, g);
             if (po != at || pl == 0 || pl > len - at || holo_pad64(pl) > len - at ||
-                !pio__codec_frames_ok(rec + po, (size_t)pl, b->nframes,
-                                      holo_block_group_atoms(b, g)))
+                (b->raw ? pl != 12 * gn * b->nframes
+                        : !pio__codec_frames_ok(rec + po, (size_t)pl, b->nframes, gn)))
                 return pio_error_set(
                     err, PIO_ECORRUPT,
                     "%s: frame %llu at offset 0x%llx (a block from frame %llu): payload %u of "
@@ -199,6 +206,17 @@ void pio__holo_block_frame(const struct holo_block *b, uint32_t k, struct pio_fr
             : NULL;
     out->index = b->first + k;
     out->offset = b->off;
+    if (b->raw) { /* in place: frame k's rows of the one group */
+        const float(**arr[3])[3] = {&out->positions, &out->velocities, &out->forces};
+        uint32_t slot = 0;
+        for (int a = 0; a < 3; a++) {
+            if (!b->codec[a])
+                continue;
+            uint64_t pl;
+            const uint8_t *p = holo_block_payload(b, slot++, 0, &pl);
+            *arr[a] = (const float(*)[3])(const void *)(p + (uint64_t)k * b->natoms * 12);
+        }
+    }
 }
 
 /* ---- payloads coded on the worker pool ---- */
@@ -267,7 +285,19 @@ static void pay_run(struct pio_task *t)
     }
     for (uint32_t f = 0; f < k->nframes; f++)
         frames[f] = (float(*)[3])(k->base + ((size_t)f * k->stride + k->first) * 3);
-    if (k->in)
+    size_t row = (size_t)k->natoms * 12;
+    if (k->codec == HOLO_BLOCK_RAW) { /* rows one after the other */
+        k->rc = 0;
+        if (k->in && k->len != row * k->nframes)
+            k->rc = PIO_ECORRUPT;
+        for (uint32_t f = 0; f < k->nframes && k->rc == 0; f++)
+            if (k->in)
+                memcpy(frames[f], k->in + f * row, row);
+            else
+                memcpy(k->out + f * row, frames[f], row);
+        if (!k->in)
+            k->len = row * k->nframes;
+    } else if (k->in)
         k->rc = pio__codec_decode_frames(k->codec, k->in, k->len, k->nframes, k->natoms,
                                          k->precision, frames, s);
     else
@@ -330,7 +360,8 @@ int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const ui
             t->precision = in->precision;
             t->level = in->level;
             t->base = (float *)in->arrays[a]; /* only read: encoding */
-            t->cap = pio__codec_bound(n * in->nframes);
+            t->cap = t->codec == HOLO_BLOCK_RAW ? (size_t)(n * 12 * in->nframes)
+                                                : pio__codec_bound(n * in->nframes);
             if (!(t->out = malloc(t->cap)))
                 rc = -ENOMEM;
         }

@@ -94,7 +94,7 @@ int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
                              "0x10), and this build has no zstd (libzstd-dev)",
                              path, OFFX(required));
     if (major == 2)
-        required &= ~(uint64_t)(HOLO_REQ_ZSTD | HOLO_REQ_BLOCK);
+        required &= ~(uint64_t)(HOLO_REQ_ZSTD | HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK);
     if (required != 0)
         return pio_error_set(err, PIO_EVERSION,
                              "%s: required feature flags %#llx at offset 0x10 are unknown to "
@@ -329,6 +329,9 @@ int pio__holo_parse_commit(const char *path, const uint8_t *map, uint64_t size, 
     c->hash = p + HOLO_HASH_OFF;
     const char *why = NULL;
     bool has_full = c->full_off != 0;
+    /* a frame's least bytes: a FRAME record, or in a block (file header's
+     * bit) its 16 of step and time */
+    uint64_t least = (holo_rd64(map + 16) & HOLO_REQ_BLOCK) ? 16 : HOLO_FRAME_HDR;
     uint64_t body = HOLO_COMMIT_HDR + (uint64_t)c->nlinks * HOLO_LINK_SIZE +
                     (uint64_t)c->nentries * HOLO_ENTRY_SIZE + HOLO_FOOTER2_SIZE;
     const uint8_t *f = p + len - HOLO_FOOTER2_SIZE;
@@ -338,8 +341,8 @@ int pio__holo_parse_commit(const char *path, const uint8_t *map, uint64_t size, 
         why = "unknown flags";
     else if (seq != c->nframes || c->first > c->nframes || c->nframes - c->first != c->nentries)
         why = "its frame counts disagree";
-    else if (c->nframes > size / HOLO_FRAME_HDR || c->full_n > c->nframes)
-        why = "it holds more frames than the file can"; /* each is a record of 192 bytes or more */
+    else if (c->nframes > size / least || c->full_n > c->nframes)
+        why = "it holds more frames than the file can";
     else if (holo_rd32(p + 172) != 0 || holo_rd64(p + 184) != 0)
         why = "reserved bytes are not zero";
     else if (has_full && (c->full_off % 64 || c->full_off < HOLO_HEADER_SIZE ||

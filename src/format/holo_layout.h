@@ -54,6 +54,13 @@ enum holo_rec_type {
 #define HOLO_COMMIT_FLAGS     7u
 #define HOLO_REQ_BLOCK        1u /* required header flags (2.0) */
 #define HOLO_REQ_ZSTD         2u
+#define HOLO_REQ_RAW_BLOCK    4u /* 2.2: BLOCK records of raw arrays (packed small frames) */
+/* A BLOCK record's codec for raw arrays (2.2), and the most array bytes a
+ * frame may hold to be packed into one (larger frames: FRAME records,
+ * whose overhead is then under 10%). */
+#define HOLO_BLOCK_RAW      3u
+#define HOLO_PACK_MAX_BYTES 4096u
+#define HOLO_PACK_DEFAULT   64u
 
 static const uint8_t HOLO_MAGIC[8] = {0x89, 'H', 'O', 'L', '\r', '\n', 0x1a, '\n'};
 static const uint8_t HOLO_REC_MAGIC[4] = {'H', 'R', 'E', 'C'};
@@ -176,7 +183,8 @@ struct holo_block {
     uint64_t off, len, first; /* file offset, length, first frame */
     uint32_t nframes, fields, nscalars, ngroups, narrays;
     uint64_t natoms;
-    uint8_t codec[3];
+    uint8_t codec[3]; /* 1 lossy, 2 lossless, HOLO_BLOCK_RAW; 0 absent */
+    bool raw;         /* arrays raw, one group: frames are read in place */
     double precision;
     const uint8_t *times;    /* nframes x (step, time) */
     const uint8_t *boxes;    /* nframes x 72, or 72 (BOX_ONCE), or NULL */

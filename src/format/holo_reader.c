@@ -532,9 +532,15 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
                                  "%llu..%llu",
                                  r->path, OFFX(i), OFFX(e->offset), OFFX(seq),
                                  OFFX(seq + cd.block.nframes - 1));
+        if (cd.block.raw && !(r->hdr.required & HOLO_REQ_RAW_BLOCK))
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: a block of raw frames in a "
+                                 "file that does not announce them",
+                                 r->path, OFFX(i), OFFX(e->offset));
         cd.in_block = true;
         cd.k = (uint32_t)(i - seq);
-        memcpy(cd.codec, cd.block.codec, 3);
+        if (!cd.block.raw) /* raw arrays are read in place, as a FRAME record's */
+            memcpy(cd.codec, cd.block.codec, 3);
         for (int a = 0; a < 3; a++)
             cd.precision[a] = cd.codec[a] == PIO_CODEC_LOSSY ? cd.block.precision : 0;
         pio__holo_block_frame(&cd.block, cd.k, out);
@@ -562,8 +568,8 @@ int pio__holo_decode(const pio_reader *r, struct pio_frame *f, const struct holo
 {
     static const char *const what[3] = {"positions", "velocities", "forces"};
     const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
-    if (cd->in_block) {
-        unsigned mask = (cd->codec[0] ? 1u : 0) | (cd->codec[1] ? 2u : 0) | (cd->codec[2] ? 4u : 0);
+    unsigned mask = (cd->codec[0] ? 1u : 0) | (cd->codec[1] ? 2u : 0) | (cd->codec[2] ? 4u : 0);
+    if (cd->in_block && mask) {
         int rc = pio__holo_block_fetch(r->path, r->uid, &cd->block, f->index, mask, 0, f->natoms,
                                        !r->serial_decode, bc, err);
         if (rc != 0)
@@ -865,9 +871,9 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
             if (nsel == 0)
                 continue;
             const float(*src)[3] = arr[a];
-            if (cd.in_block && i < direct_end && cd.block.off == direct_off)
+            if (cd.in_block && cd.codec[a] && i < direct_end && cd.block.off == direct_off)
                 continue; /* decoded with its block, below */
-            if (cd.in_block && !atoms && nsel == f.natoms && i == cd.block.first &&
+            if (cd.in_block && cd.codec[a] && !atoms && nsel == f.natoms && i == cd.block.first &&
                 cd.block.nframes <= first + n - i) {
                 /* every atom of every frame of this block: decoded straight
                  * into the caller's rows (no cache, no copy) */
@@ -882,7 +888,7 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
                 }
                 continue;
             }
-            if (cd.in_block) {
+            if (cd.in_block && cd.codec[a]) {
                 rc = pio__holo_block_fetch_atoms(r->path, r->uid, &cd.block, i, 1u << a, atoms,
                                                  nsel, !r->serial_decode, &t->block, err);
                 src = (const float(*)[3])holo_block_cached(&t->block, a, cd.k);

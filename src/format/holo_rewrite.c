@@ -75,7 +75,11 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
     for (uint64_t i = 0; i < pio_reader_nframes(r); i++)
         if (pio_reader_frame_codecs(r, i, o.codec, &o.precision) == 0)
             break;
-    o.keyframe = (r->hdr.required & HOLO_REQ_BLOCK) ? 0 : 1; /* blocks if it had them */
+    /* blocks if it had them (packed raw frames: the default packing) */
+    o.keyframe = !(r->hdr.required & HOLO_REQ_BLOCK) ? 1
+                 : (r->hdr.required & HOLO_REQ_RAW_BLOCK) && !(o.codec[0] | o.codec[1] | o.codec[2])
+                     ? HOLO_PACK_DEFAULT
+                     : 0;
     for (int k = 0; k < 16; k++) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

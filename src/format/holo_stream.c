@@ -74,11 +74,14 @@ struct pio_frame_stream {
     pio_io_ranges **retired;
     size_t nretired;
     /* compressed frames: each delivery's decoded arrays (freed on release)
-     * and the record they came from (its scalars are still viewed) */
+     * and the record they came from (its scalars are still viewed); raw
+     * frames packed in a block (2.2): each delivery's positions in the
+     * record (not owned), so the record is kept while any is held */
     struct decoded {
         float *block;
         size_t nfloats;
         const uint8_t *rec;
+        bool owned;
     } * decoded;
     size_t ndecoded, decoded_cap;
     struct pio__codec_scratch scratch;
@@ -98,38 +101,58 @@ struct pio_frame_stream {
     uint64_t ahead_by_pool; /* runs whose block a pool thread decoded */
 };
 
-/* A block for the decoded arrays of a frame read from rec, kept until
- * release. */
-static float *decoded_block(pio_frame_stream *s, uint64_t natoms, size_t narrays,
-                            const uint8_t *rec)
+static bool decoded_room(pio_frame_stream *s)
 {
     if (s->ndecoded == s->decoded_cap) {
         size_t cap = s->decoded_cap ? s->decoded_cap * 2 : 8;
         struct decoded *n = realloc(s->decoded, cap * sizeof(*n));
         if (!n)
-            return NULL;
+            return false;
         s->decoded = n;
         s->decoded_cap = cap;
     }
+    return true;
+}
+
+/* A block for the decoded arrays of a frame read from rec, kept until
+ * release. */
+static float *decoded_block(pio_frame_stream *s, uint64_t natoms, size_t narrays,
+                            const uint8_t *rec)
+{
+    if (!decoded_room(s))
+        return NULL;
     size_t nfloats = (size_t)natoms * 3 * narrays;
     float *b = malloc(nfloats * sizeof(float) + 64);
     if (b)
-        s->decoded[s->ndecoded++] = (struct decoded){b, nfloats, rec};
+        s->decoded[s->ndecoded++] = (struct decoded){b, nfloats, rec, true};
     return b;
 }
 
-/* The record frame f (decoded) came from, its block freed; NULL if none. */
+/* A packed raw frame delivered in place: its positions, held from rec
+ * until release. */
+static bool packed_hold(pio_frame_stream *s, const struct pio_frame *f, const uint8_t *rec)
+{
+    if (!decoded_room(s))
+        return false;
+    s->decoded[s->ndecoded++] =
+        (struct decoded){(float *)(uintptr_t)f->positions, (size_t)f->natoms * 3, rec, false};
+    return true;
+}
+
+/* The record frame f (decoded, or packed and delivered in place) came
+ * from, its entry dropped (a decoded block freed); NULL if none. */
 static const uint8_t *decoded_release(pio_frame_stream *s, const struct pio_frame *f)
 {
     const float *a[3] = {(const float *)f->positions, (const float *)f->velocities,
                          (const float *)f->forces};
     for (size_t k = 0; k < s->ndecoded; k++)
-        for (int j = 0; j < 3; j++)
+        for (int j = 0; j < (s->decoded[k].owned ? 3 : 1); j++)
             if (a[j] && a[j] >= s->decoded[k].block &&
                 (a[j] < s->decoded[k].block + s->decoded[k].nfloats ||
                  (s->decoded[k].nfloats == 0 && a[j] == s->decoded[k].block))) {
                 const uint8_t *rec = s->decoded[k].rec;
-                free(s->decoded[k].block);
+                if (s->decoded[k].owned)
+                    free(s->decoded[k].block);
                 s->decoded[k] = s->decoded[--s->ndecoded];
                 return rec;
             }
@@ -529,6 +552,9 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
         else /* decoded ahead, before this check: not to be served later */
             s->cur_cache->valid = false;
     }
+    if (rc == 0 && cd.in_block && !holo_coded_count(&cd) && !packed_hold(s, out, rec))
+        rc = pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", s->r->path,
+                           (unsigned long long)i);
     if (rc == 0 && holo_coded_count(&cd)) {
         /* into a block of its own, so views held at once differ */
         float *b = decoded_block(s, out->natoms, holo_coded_count(&cd), rec);
@@ -585,10 +611,11 @@ PIO_API int pio_frame_stream_poll(pio_frame_stream *s, struct pio_frame *out, st
 
 PIO_API void pio_frame_stream_release(pio_frame_stream *s, const struct pio_frame *f)
 {
-    /* The record starts HOLO_FRAME_HDR bytes before its positions. */
-    const uint8_t *rec = (f->fields & PIO_FIELD_DECODED)
-                             ? decoded_release(s, f)
-                             : (const uint8_t *)f->positions - HOLO_FRAME_HDR;
+    /* Decoded and packed frames: their entry says; a FRAME record starts
+     * HOLO_FRAME_HDR bytes before its positions. */
+    const uint8_t *rec = s->ndecoded ? decoded_release(s, f) : NULL;
+    if (!rec && !(f->fields & PIO_FIELD_DECODED))
+        rec = (const uint8_t *)f->positions - HOLO_FRAME_HDR;
     /* a block's record goes back once its last frame is delivered and
      * released */
     if (rec && !rec_in_use(s, rec))
@@ -625,7 +652,8 @@ PIO_API void pio_frame_stream_close(pio_frame_stream *s)
     if (s->ino >= 0)
         close(s->ino);
     for (size_t k = 0; k < s->ndecoded; k++)
-        free(s->decoded[k].block);
+        if (s->decoded[k].owned)
+            free(s->decoded[k].block);
     free(s->decoded);
     pio__codec_scratch_free(&s->scratch);
     pio__holo_block_cache_free(&s->block);

@@ -455,12 +455,17 @@ static int check_codecs(const pio_writer *w, struct pio_error *err)
     if (w->keyframe > HOLO_BLOCK_MAX_FRAMES)
         return pio_error_set(err, PIO_EUSAGE, "%s: keyframe %u: at most %u frames in a block",
                              w->path, w->keyframe, HOLO_BLOCK_MAX_FRAMES);
-    if (w->keyframe > 1 && !w->codec[0])
-        return pio_error_set(err, PIO_EUSAGE,
-                             "%s: keyframe %u: blocks need compressed positions (a codec)", w->path,
-                             w->keyframe);
-    if (!any)
+    if (!any) {
+        if (w->keyframe > 1 && (w->flags & PIO_WRITER_FORMAT_1))
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: keyframe %u: HOLO 1.x has no blocks of frames", w->path,
+                                 w->keyframe);
         return 0;
+    }
+    if (!w->codec[0] && w->keyframe > 1)
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: keyframe %u: compressed blocks need compressed positions",
+                             w->path, w->keyframe);
     if (w->flags & PIO_WRITER_FORMAT_1)
         return pio_error_set(err, PIO_EUSAGE, "%s: HOLO 1.x has no compression", w->path);
     if (!pio__codec_built())
@@ -515,9 +520,14 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     w->v2 = !(w->flags & PIO_WRITER_FORMAT_1);
     if (w->keyframe == 0) /* blocks where every array is compressed */
         w->keyframe = w->codec[0] ? HOLO_KEYFRAME_DEFAULT : 1;
+    /* 2.1 compressed blocks, 2.2 raw ones (packed small frames) */
+    bool raw_blocks = w->keyframe > 1 && !any_codec(w);
     if (any_codec(w))
         holo_wr64(h + 16, HOLO_REQ_ZSTD | (w->keyframe > 1 ? HOLO_REQ_BLOCK : 0));
-    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = !w->v2 ? 1
+    else if (raw_blocks)
+        holo_wr64(h + 16, HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK);
+    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = !w->v2       ? 1
+                                                                 : raw_blocks ? 2
                                                                  : w->keyframe > 1 && any_codec(w)
                                                                      ? 1
                                                                      : 0;
@@ -623,6 +633,14 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
         goto fail;
     }
     bool blocks = (r->hdr.required & HOLO_REQ_BLOCK) != 0;
+    bool raw_blocks = (r->hdr.required & HOLO_REQ_RAW_BLOCK) != 0;
+    if (w->keyframe > 1 && !any_codec(w) && !raw_blocks) {
+        rc = pio_error_set(err, PIO_EUSAGE,
+                           "%s: the file was created without blocks of raw frames (HOLO %u.%u); "
+                           "appended frames cannot be packed (keyframe %u)",
+                           path, r->hdr.major, r->hdr.minor, w->keyframe);
+        goto fail;
+    }
     if (w->keyframe > 1 && !blocks) {
         rc = pio_error_set(err, PIO_EUSAGE,
                            "%s: the file was created without BLOCK records (HOLO %u.%u); "
@@ -631,7 +649,9 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
         goto fail;
     }
     if (w->keyframe == 0)
-        w->keyframe = blocks && w->codec[0] ? HOLO_KEYFRAME_DEFAULT : 1;
+        w->keyframe = blocks && w->codec[0]         ? HOLO_KEYFRAME_DEFAULT
+                      : raw_blocks && !any_codec(w) ? HOLO_PACK_DEFAULT
+                                                    : 1;
     memcpy(w->salt, r->hdr.salt, 16);
     w->nframes = w->committed_frames = w->cap = r->nframes;
     const struct holo_entry *entries;
@@ -1146,9 +1166,14 @@ static int append_record(pio_writer *w, const struct pio_frame *f, struct pio_er
  * append_record.) */
 static bool blockable(const pio_writer *w, const struct pio_frame *f)
 {
-    return w->keyframe > 1 && f->positions && f->natoms > 0 && f->natoms <= PIO_HOLO_MAX_ATOMS &&
-           f->nscalars <= PIO_HOLO_MAX_SCALARS && (f->scalars || !f->nscalars) && w->codec[0] &&
-           (!f->velocities || w->codec[1]) && (!f->forces || w->codec[2]);
+    if (!(w->keyframe > 1 && f->positions && f->natoms > 0 && f->natoms <= PIO_HOLO_MAX_ATOMS &&
+          f->nscalars <= PIO_HOLO_MAX_SCALARS && (f->scalars || !f->nscalars)))
+        return false;
+    if (w->codec[0]) /* compressed: every array coded */
+        return (!f->velocities || w->codec[1]) && (!f->forces || w->codec[2]);
+    /* raw (2.2): small frames only, packed */
+    uint64_t arrays = 1 + (f->velocities != NULL) + (f->forces != NULL);
+    return !any_codec(w) && f->natoms * 12 * arrays <= HOLO_PACK_MAX_BYTES;
 }
 
 static uint32_t frame_fields(const struct pio_frame *f)
@@ -1267,14 +1292,14 @@ static void block_in(const pio_writer *w, const struct pend *p, struct holo_bloc
     in->fields = p->fields;
     in->nscalars = p->nscalars;
     in->natoms = p->natoms;
-    in->group_atoms = w->group_atoms;
+    in->group_atoms = any_codec(w) ? w->group_atoms : 0; /* raw: one group */
     in->steps = p->steps;
     in->times = p->times;
     in->boxes = (p->fields & PIO_FIELD_BOX) ? p->boxes : NULL;
     in->scalars = p->sc;
     for (int a = 0; a < 3; a++) {
         in->arrays[a] = p->arr[a];
-        in->codec[a] = (uint8_t)(p->arr[a] ? w->codec[a] : 0);
+        in->codec[a] = (uint8_t)(!p->arr[a] ? 0 : any_codec(w) ? w->codec[a] : HOLO_BLOCK_RAW);
     }
     in->precision = w->precision;
     in->level = w->zlevel;

@@ -109,4 +109,43 @@ ls "$T"/bc.holo* >/dev/null 2>&1 && bad "bench commit left its files"
     bad "a quadratic 1.1 run is refused"
 grep -q 'would write .* GB of index' "$T/err" || bad "the refusal says why: $(cat "$T/err")"
 
+# small frames packed (--keyframe without compression, HOLO 2.2): 10-atom
+# frames cost at most 1.1x DCD's bytes for them, read back the same
+"$P" gen "$T/s1.holo" --atoms 10 --frames 3000 --seed 5 >/dev/null || bad "gen small"
+"$P" convert "$T/s1.holo" "$T/s.dcd" -q || bad "small to dcd"
+"$P" convert "$T/s.dcd" "$T/sp.holo" --keyframe 64 -q || bad "convert --keyframe"
+"$P" gen "$T/sg.holo" --atoms 10 --frames 3000 --seed 5 --keyframe 64 >/dev/null ||
+    bad "gen --keyframe"
+"$P" info "$T/sp.holo" >"$T/info" || bad "info packed"
+grep -q 'HOLO 2.2' "$T/info" && grep -q '^packed: *47 records of up to 64' "$T/info" ||
+    bad "info packed: $(cat "$T/info")"
+"$P" verify "$T/sp.holo" >/dev/null && "$P" verify "$T/sg.holo" >/dev/null || bad "verify packed"
+for f in 0 1234 2999; do
+    "$P" dump "$T/s1.holo" --frame $f >"$T/d1" && "$P" dump "$T/sg.holo" --frame $f >"$T/d2" &&
+        cmp -s "$T/d1" "$T/d2" || bad "packed frame $f differs"
+done
+d=$(wc -c <"$T/s.dcd") h=$(wc -c <"$T/sp.holo")
+[ $((h * 10)) -le $((d * 11)) ] || bad "packed 10-atom frames: $h bytes, DCD $d"
+[ "$(code "$P" convert "$T/s1.holo" "$T/x.xtc" --keyframe 8)" = 64 ] ||
+    bad "--keyframe for a non-HOLO output is refused"
+
+# gen's values: normal deviates of the documented spread (forces 500,
+# velocities sqrt(kT/m): O 0.395, H 1.573), and positions that diffuse
+# 0.01 nm a frame, on the threaded path (>= 2048 atoms) and the other.
+for n in 3000 600; do
+    "$P" gen "$T/g$n.holo" --atoms $n --frames 3 --fields xvf --seed 11 >/dev/null || bad "gen $n"
+    "$P" dump "$T/g$n.holo" --frame 1 >"$T/g1" && "$P" dump "$T/g$n.holo" --frame 2 >"$T/g2" ||
+        bad "dump gen $n"
+    paste -d, "$T/g1" "$T/g2" | awk -F, -v n=$n 'NR > 1 {
+        for (d = 8; d <= 10; d++) { fs += $d; fq += $d * $d; nf++ }
+        for (d = 5; d <= 7; d++) if ($1 % 3 == 0) { oq += $d * $d; no++ } else { hq += $d * $d; nh++ }
+        for (d = 2; d <= 4; d++) { dx = $(d + 10) - $d; if (dx * dx < 0.01) { xq += dx * dx; nx++ } }
+    } END {
+        sf = sqrt(fq / nf - (fs / nf) ^ 2); so = sqrt(oq / no); sh = sqrt(hq / nh); sx = sqrt(xq / nx)
+        ok = sf > 480 && sf < 520 && (fs / nf) ^ 2 < 400 && so > 0.37 && so < 0.42 && sh > 1.48 &&
+             sh < 1.67 && sx > 0.0095 && sx < 0.0105 && nx > 0.99 * 3 * n
+        if (!ok) { printf "n %d: forces sd %g mean %g, v sd O %g H %g, step %g (%d)\n", n, sf, fs / nf, so, sh, sx, nx; exit 1 }
+    }' || bad "gen $n: values off their spread"
+done
+
 exit $fail

@@ -52,6 +52,18 @@ for off in 600 700 $((size / 2)) $((size / 2 + 150)) $((size - 500)); do
     cp "$T/h.holo" "$D/v21_flip_$off"
     printf '\377' | dd of="$D/v21_flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
 done
+# HOLO 2.2: small raw frames packed in BLOCK records (velocities and forces,
+# blocks of 4 and 3), cuts and flips inside them
+"$P" gen "$T/i.holo" --atoms 3 --frames 11 --fields x,v,f --seed 7 --keyframe 4
+cp "$T/i.holo" "$D/v22_packed"
+size=$(wc -c <"$T/i.holo")
+for cut in 900 $((size / 2)) $((size - 200)); do
+    head -c "$cut" "$T/i.holo" >"$D/v22_cut_$cut"
+done
+for off in 600 700 $((size / 2)) $((size / 2 + 150)) $((size - 500)); do
+    cp "$T/i.holo" "$D/v22_flip_$off"
+    printf '\377' | dd of="$D/v22_flip_$off" bs=1 seek="$off" conv=notrunc 2>/dev/null
+done
 ls "$D" | wc -l
 
 # Seed corpus for fuzz_arrow_reader: both layouts (frames with v, f, box and

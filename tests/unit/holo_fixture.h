@@ -7,7 +7,10 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <prismio/holo.h>
@@ -220,6 +223,40 @@ static inline int fixture_spit(const char *path, const uint8_t *b, size_t len)
         return -1;
     size_t w = fwrite(b, 1, len, f);
     return fclose(f) == 0 && w == len ? 0 : -1;
+}
+
+/* One round of a kill test: a child forked to run child(path, fd, round),
+ * which writes each commit's (or frame's) count to fd once it returned, is
+ * sent SIGKILL after 0 to max_ns nanoseconds (from rng). Returns the last
+ * count it reported (-1: none); *signalled says whether the kill ended it
+ * (false: it exited first). */
+static inline int64_t fixture_kill_round(const char *path, int round, uint64_t *rng, long max_ns,
+                                         void (*child)(const char *, int, int), bool *signalled)
+{
+    *signalled = false;
+    unlink(path);
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        child(path, p[1], round);
+        _exit(0);
+    }
+    close(p[1]);
+    struct timespec d = {0, (long)(pio_test_rand(rng) % (uint64_t)max_ns)};
+    nanosleep(&d, NULL);
+    if (pid > 0)
+        kill(pid, SIGKILL);
+    int st = 0;
+    *signalled = pid > 0 && waitpid(pid, &st, 0) == pid && WIFSIGNALED(st);
+    int64_t last = -1;
+    uint64_t v;
+    while (read(p[0], &v, sizeof(v)) == (ssize_t)sizeof(v))
+        last = (int64_t)v;
+    close(p[0]);
+    return last;
 }
 
 #endif

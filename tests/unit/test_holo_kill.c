@@ -44,26 +44,9 @@ int main(void)
     uint64_t rng = pio_test_seed((uint64_t)time(NULL));
     uint64_t total_reported = 0, total_extra = 0;
     for (int round = 0; round < ROUNDS; round++) {
-        unlink(path);
-        int p[2];
-        CHECK(pipe(p) == 0);
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(p[0]);
-            child(path, p[1], round);
-        }
-        close(p[1]);
-        struct timespec d = {0, (long)(pio_test_rand(&rng) % 12000000)}; /* 0-12 ms */
-        nanosleep(&d, NULL);
-        kill(pid, SIGKILL);
-        int st;
-        CHECK(waitpid(pid, &st, 0) == pid);
-        CHECKF(WIFSIGNALED(st), "round %d: child exited by itself (status %d)", round, st);
-        int64_t last = -1;
-        uint64_t v;
-        while (read(p[0], &v, sizeof(v)) == (ssize_t)sizeof(v))
-            last = (int64_t)v;
-        close(p[0]);
+        bool killed;
+        int64_t last = fixture_kill_round(path, round, &rng, 12000000, child, &killed);
+        CHECKF(killed, "round %d: child exited by itself", round);
 
         struct pio_error e = {0};
         pio_reader *r;

@@ -1,7 +1,7 @@
 /* Every HOLO format version written so far still reads and verifies: the
  * samples in tests/data (1.0 by the last 1.0 writer, 1.1 by the last 1.1
  * writer, 2.0 by this one committed once and after every frame, 2.1 with
- * BLOCK records; the same
+ * BLOCK records, 2.2 with small raw frames packed in blocks; the same
  * `prismio gen` frames) open with their own version number, verify, hold
  * the same frames, topology and metadata, stream, and take appends (a copy
  * of each: appended frames verify after reopening). */
@@ -25,6 +25,9 @@ static const struct {
     {DATA "/sample_v1_1.holo", 1, 1},
     {DATA "/sample_v2_0.holo", 2, 0},
     {DATA "/sample_v2_0_commits.holo", 2, 0},
+    /* sample_v2_0.holo converted --keyframe 4 (no compression): raw
+     * frames packed in BLOCK records of 4 and 2 frames, read in place */
+    {DATA "/sample_v2_2_packed.holo", 2, 2},
     /* sample_v2_0.holo converted --compress lossless --keyframe 4: BLOCK
      * records of 4 and 2 frames, bit-exact */
     {DATA "/sample_v2_1_blocks.holo", 2, 1},
@@ -92,8 +95,8 @@ int main(void)
     struct pio_frame f0;
     CHECK(pio_reader_frame(r[0], 5, &f0, &e) == 0);
     for (size_t k = 0; k < NSAMPLES; k++) {
-        static const char *tags[] = {"v10_append", "v11_append", "v20_append", "v20c_append",
-                                     "v21b_append"};
+        static const char *tags[] = {"v10_append",  "v11_append",  "v20_append",
+                                     "v20c_append", "v22p_append", "v21b_append"};
         const char *copy = fixture_tmpname(tags[k]);
         size_t len = 0;
         uint8_t *bytes = fixture_slurp(samples[k].file, &len);
