@@ -208,9 +208,12 @@ class Trajectory(_prismio.Trajectory):
         between them). Blocks come in frame order and cover `frames`
         exactly: None (all), or a selection of consecutive frames in order
         (a slice with step 1, "10-20", [3, 4, 5], a mask); a block is
-        shorter than `size` at the end, and wherever the next frame has
+        shorter than `size` at the end, wherever the next frame has
         another atom count, lacks the field, or is not at the same spacing
-        (after a commit, whose index lies between frames). In a compressed
+        (after a commit, whose index lies between frames), and where it
+        would span more than 8 MiB of the file (large frames: the pages
+        behind a reader's in-order window are given back, see
+        pio_reader_frame's "Memory"). In a compressed
         file a block is a new read-only array of decoded frames (a BLOCK
         record's frames decoded once together). field:
         "positions", "velocities" or "forces" (a frame without it raises

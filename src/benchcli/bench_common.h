@@ -41,6 +41,10 @@ int bench_ring(int argc, char **argv);
 int bench_convert(int argc, char **argv);
 int bench_arrow(int argc, char **argv);
 int bench_compress(int argc, char **argv);
+/* bench read FILE --limits DIR (bench_limits.c): the hardware-limit keys,
+ * files made in DIR; JSON: keys appended to an object being printed. */
+int bench_read_limits(const char *file, const char *dir, uint64_t repeat, uint64_t big_mb,
+                      bool quick, bool json);
 
 /* ---- bench_common.c ---- */
 

@@ -129,6 +129,24 @@ d=$(wc -c <"$T/s.dcd") h=$(wc -c <"$T/sp.holo")
 [ "$(code "$P" convert "$T/s1.holo" "$T/x.xtc" --keyframe 8)" = 64 ] ||
     bad "--keyframe for a non-HOLO output is refused"
 
+# bench read --limits: a smoke run (--quick) of every part; the C keys are
+# measured (small frames packed at most 1.1x DCD's bytes, a fact, not a
+# timing), the Python ones numbers or null (no package next to this
+# build), the made files removed
+"$P" bench read "$T/s1.holo" --repeat 1 --samples 10 --limits "$T/lim" --big-mb 8 --quick \
+    --json >"$T/lim.json" 2>"$T/lim.err" || bad "bench read --limits: $(cat "$T/lim.err")"
+for k in cold_buffered_vs_dd_ratio cold_pread_vs_dd_ratio open_last_frame_us_1e4_frames \
+    small_frame_size_vs_dcd_ratio; do
+    grep -q "\"$k\":[0-9]" "$T/lim.json" || bad "bench read --limits: $k: $(cat "$T/lim.json")"
+done
+for k in write_uring_vs_fio_ratio python_iter_vs_memmap_ratio python_iter_peak_rss_mb \
+    open_last_vs_dcd_ratio mda_vs_ncdf_ratio; do
+    grep -Eq "\"$k\":([0-9]|null)" "$T/lim.json" || bad "bench read --limits: no $k"
+done
+r=$(sed 's/.*"small_frame_size_vs_dcd_ratio":\([0-9.]*\).*/\1/' "$T/lim.json")
+awk -v r="$r" 'BEGIN { exit !(r > 0.5 && r <= 1.1) }' || bad "packed vs DCD ratio $r"
+[ ! -e "$T/lim" ] || bad "bench read --limits left $(ls "$T/lim")"
+
 # gen's values: normal deviates of the documented spread (forces 500,
 # velocities sqrt(kT/m): O 0.395, H 1.573), and positions that diffuse
 # 0.01 nm a frame, on the threaded path (>= 2048 atoms) and the other.

@@ -409,6 +409,32 @@ def test_blocks_view_many_frames(gen, tmp_path):
         del blocks, v
 
 
+def test_blocks_of_large_and_packed_frames(tmp_path):
+    """A strided block of large frames spans at most 8 MiB of the file (the
+    pages far behind reading in order are given back: a longer view would
+    be read twice); packed small frames (HOLO 2.2) are blocks of their
+    record's frames, views of it, equal to the frames."""
+    big = str(tmp_path / "big.holo")
+    subprocess.run([PRISMIO, "gen", big, "--atoms", "200000", "--frames", "9", "--seed", "2"],
+                   check=True, capture_output=True)
+    with prismio.open(big) as t:
+        blocks = list(t.blocks())
+        assert [len(b) for b in blocks] == [3, 3, 3]
+        assert all(b.strides[0] * len(b) <= 8 << 20 for b in blocks)
+        assert np.array_equal(np.concatenate(blocks), t.read())
+        del blocks
+    small = str(tmp_path / "packed.holo")
+    subprocess.run([PRISMIO, "gen", small, "--atoms", "10", "--frames", "100", "--seed", "3",
+                    "--keyframe", "16"], check=True, capture_output=True)
+    with prismio.open(small) as t:
+        blocks = list(t.blocks())
+        assert [len(b) for b in blocks] == [16] * 6 + [4]
+        assert blocks[0].strides == (120, 12, 4)
+        assert np.array_equal(np.concatenate(blocks), t.read())
+        assert np.array_equal(blocks[2][5], t[37].positions)
+        del blocks
+
+
 def test_close_while_another_thread_verifies(tmp_path):
     """verify() runs without the GIL: a close() from another thread meanwhile
     raises (or, deferred, waits for the check) instead of unmapping the file

@@ -6,13 +6,14 @@
  * at most 64 MiB, whatever the file's size; views it holds from the start
  * of the file are still right at the end (their pages dropped and read
  * again). Then random reads after the sequential pass are right too (the
- * pages they touch stay: not counted).
+ * pages they touch stay: not counted). The mapping is 2 MiB-aligned.
  */
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "format/holo_layout.h"
 #include "holo_fixture.h"
 
 #define NAT     20000
@@ -153,6 +154,15 @@ int main(int argc, char **argv)
                "%s: child exit %d (3: wrong values, 4: peak RSS followed the file's size)", hows[k],
                WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
+    /* the mapping starts on a 2 MiB boundary (the page cache's large
+     * folios are then mapped many pages per fault, as a plain mmap of the
+     * file would be): frame 0's record lies at its file offset from it */
+    pio_reader *r;
+    struct pio_frame f;
+    CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && pio_reader_frame(r, 0, &f, &e) == 0);
+    uintptr_t base = (uintptr_t)f.positions - (uintptr_t)f.offset - HOLO_FRAME_HDR;
+    CHECKF(base % ((uintptr_t)2 << 20) == 0, "mapping at %#lx", (unsigned long)base);
+    pio_reader_close(r);
     unlink(path);
     return TEST_RESULT();
 }
