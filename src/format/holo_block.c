@@ -32,9 +32,10 @@ static bool block_tables(uint32_t nframes, uint32_t fields, uint32_t nscalars, u
                          uint32_t narrays, uint64_t *frame_tab, uint64_t *group_tab,
                          uint64_t *payload_tab)
 {
+    uint64_t bb = holo_block_box_bytes(fields);
     uint64_t boxes = !(fields & PIO_FIELD_BOX)        ? 0
-                     : (fields & HOLO_BLOCK_BOX_ONCE) ? 72
-                                                      : (uint64_t)nframes * 72;
+                     : (fields & HOLO_BLOCK_BOX_ONCE) ? bb
+                                                      : (uint64_t)nframes * bb;
     /* nframes <= 2^16, nscalars <= 4096 (checked first), ngroups and
      * narrays 32-bit: no product overflows */
     *frame_tab = holo_pad64((uint64_t)nframes * 16 + boxes +
@@ -65,14 +66,17 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
     b->ngroups = holo_rd32(rec + 84);
     memcpy(&b->precision, rec + 104, 8);
     uint32_t known = PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES | PIO_FIELD_BOX |
-                     HOLO_BLOCK_BOX_ONCE;
+                     HOLO_BLOCK_BOX_ONCE | HOLO_BLOCK_BOX_DIAG | HOLO_BLOCK_BOX_LOWER;
+    uint32_t compact = HOLO_BLOCK_BOX_DIAG | HOLO_BLOCK_BOX_LOWER;
     bool lossy = false;
     bool bad = b->nframes == 0 || b->nframes > HOLO_BLOCK_MAX_FRAMES || b->natoms == 0 ||
                b->natoms > PIO_HOLO_MAX_ATOMS || b->nscalars > PIO_HOLO_MAX_SCALARS ||
                b->ngroups == 0 || b->ngroups > b->natoms || (b->fields & ~known) ||
                !(b->fields & PIO_FIELD_POSITIONS) ||
                ((b->fields & HOLO_BLOCK_BOX_ONCE) && !(b->fields & PIO_FIELD_BOX)) ||
-               holo_rd32(rec + 100) != 0 || holo_rd64(rec + 112) != 0 || holo_rd64(rec + 120) != 0;
+               ((b->fields & compact) && !(b->fields & PIO_FIELD_BOX)) ||
+               (b->fields & compact) == compact || holo_rd32(rec + 100) != 0 ||
+               holo_rd64(rec + 112) != 0 || holo_rd64(rec + 120) != 0;
     for (int a = 0; a < 3 && !bad; a++) {
         uint32_t c = holo_rd32(rec + 88 + 4 * a);
         if (!(b->fields & array_bits[a])) {
@@ -124,8 +128,9 @@ int pio__holo_parse_block(const char *path, const uint8_t *rec, uint64_t len, ui
     b->times = rec + at;
     uint64_t boxes = 0;
     if (b->fields & PIO_FIELD_BOX) {
+        uint64_t bb = holo_block_box_bytes(b->fields);
         b->boxes = rec + at + (uint64_t)b->nframes * 16;
-        boxes = (b->fields & HOLO_BLOCK_BOX_ONCE) ? 72 : (uint64_t)b->nframes * 72;
+        boxes = (b->fields & HOLO_BLOCK_BOX_ONCE) ? bb : (uint64_t)b->nframes * bb;
     }
     b->scalars = rec + at + (uint64_t)b->nframes * 16 + boxes;
     /* scalar names: every frame's when `frame` is the block's first (the
@@ -198,8 +203,21 @@ void pio__holo_block_frame(const struct holo_block *b, uint32_t k, struct pio_fr
     out->nscalars = b->nscalars;
     memcpy(&out->step, b->times + (uint64_t)k * 16, 8);
     memcpy(&out->time, b->times + (uint64_t)k * 16 + 8, 8);
-    if (b->boxes)
-        memcpy(out->box, b->boxes + ((b->fields & HOLO_BLOCK_BOX_ONCE) ? 0 : (uint64_t)k * 72), 72);
+    if (b->boxes) {
+        uint64_t bb = holo_block_box_bytes(b->fields);
+        const uint8_t *p = b->boxes + ((b->fields & HOLO_BLOCK_BOX_ONCE) ? 0 : (uint64_t)k * bb);
+        if (bb == 72) {
+            memcpy(out->box, p, 72);
+        } else { /* the stored values in place, zeros elsewhere */
+            double v[6];
+            memcpy(v, p, (size_t)bb);
+            static const int diag[3][2] = {{0, 0}, {1, 1}, {2, 2}};
+            static const int lower[6][2] = {{0, 0}, {1, 0}, {1, 1}, {2, 0}, {2, 1}, {2, 2}};
+            const int(*at)[2] = bb == 24 ? diag : lower;
+            for (uint64_t j = 0; j < bb / 8; j++)
+                out->box[at[j][0]][at[j][1]] = v[j];
+        }
+    }
     out->scalars =
         b->nscalars
             ? (const struct pio_scalar *)(b->scalars + (uint64_t)k * b->nscalars * HOLO_SCALAR_SIZE)
@@ -388,6 +406,20 @@ int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const ui
             same = memcmp(in->boxes + (size_t)t * 9, in->boxes, 72) == 0;
         if (same)
             fields |= HOLO_BLOCK_BOX_ONCE;
+        /* boxes whose other entries are all +0.0 (bit for bit: -0.0 is
+         * kept) stored as their diagonal or lower triangle */
+        static const double zero = 0.0;
+        bool diag = in->compact_boxes, lower = in->compact_boxes;
+        uint32_t nb = same ? 1 : in->nframes;
+        for (uint32_t t = 0; t < nb && (diag || lower); t++) {
+            const double *x = in->boxes + (size_t)t * 9;
+            bool up = memcmp(&x[1], &zero, 8) == 0 && memcmp(&x[2], &zero, 8) == 0 &&
+                      memcmp(&x[5], &zero, 8) == 0;
+            lower = lower && up;
+            diag = diag && up && memcmp(&x[3], &zero, 8) == 0 && memcmp(&x[6], &zero, 8) == 0 &&
+                   memcmp(&x[7], &zero, 8) == 0;
+        }
+        fields |= diag ? HOLO_BLOCK_BOX_DIAG : lower ? HOLO_BLOCK_BOX_LOWER : 0;
     }
     uint64_t ft, gt, pt;
     block_tables(in->nframes, fields, in->nscalars, ngroups, narrays, &ft, &gt, &pt);
@@ -425,8 +457,16 @@ int pio__holo_build_block(const struct holo_block_in *in, uint64_t seq, const ui
     q += (size_t)in->nframes * 16;
     if (fields & PIO_FIELD_BOX) {
         size_t nb = (fields & HOLO_BLOCK_BOX_ONCE) ? 1 : in->nframes;
-        memcpy(q, in->boxes, nb * 72);
-        q += nb * 72;
+        size_t bb = (size_t)holo_block_box_bytes(fields);
+        static const int diag[3] = {0, 4, 8}, lower[6] = {0, 3, 4, 6, 7, 8};
+        for (size_t t = 0; t < nb; t++, q += bb) {
+            const double *x = in->boxes + t * 9;
+            if (bb == 72)
+                memcpy(q, x, 72);
+            else
+                for (size_t j = 0; j < bb / 8; j++)
+                    memcpy(q + j * 8, &x[(bb == 24 ? diag : lower)[j]], 8);
+        }
     }
     if (in->nscalars)
         memcpy(q, in->scalars, (size_t)in->nframes * in->nscalars * HOLO_SCALAR_SIZE);

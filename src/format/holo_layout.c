@@ -93,6 +93,11 @@ int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
                              "%s: the file is compressed (required feature flags %#llx at offset "
                              "0x10), and this build has no zstd (libzstd-dev)",
                              path, OFFX(required));
+    if (major == 2 && (required & HOLO_REQ_RAW_BLOCK) && !(required & HOLO_REQ_BLOCK))
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: required feature flags %#llx at offset 0x10: raw blocks (bit 2) "
+                             "without blocks (bit 0)",
+                             path, OFFX(required));
     if (major == 2)
         required &= ~(uint64_t)(HOLO_REQ_ZSTD | HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK);
     if (required != 0)
@@ -330,8 +335,8 @@ int pio__holo_parse_commit(const char *path, const uint8_t *map, uint64_t size, 
     const char *why = NULL;
     bool has_full = c->full_off != 0;
     /* a frame's least bytes: a FRAME record, or in a block (file header's
-     * bit) its 16 of step and time */
-    uint64_t least = (holo_rd64(map + 16) & HOLO_REQ_BLOCK) ? 16 : HOLO_FRAME_HDR;
+     * bit) its 16 of step and time plus its 32-byte index entry */
+    uint64_t least = (holo_rd64(map + 16) & HOLO_REQ_BLOCK) ? 16 + 32 : HOLO_FRAME_HDR;
     uint64_t body = HOLO_COMMIT_HDR + (uint64_t)c->nlinks * HOLO_LINK_SIZE +
                     (uint64_t)c->nentries * HOLO_ENTRY_SIZE + HOLO_FOOTER2_SIZE;
     const uint8_t *f = p + len - HOLO_FOOTER2_SIZE;

@@ -60,7 +60,7 @@ enum holo_rec_type {
  * whose overhead is then under 10%). */
 #define HOLO_BLOCK_RAW      3u
 #define HOLO_PACK_MAX_BYTES 4096u
-#define HOLO_PACK_DEFAULT   64u
+#define HOLO_PACK_DEFAULT   128u
 
 static const uint8_t HOLO_MAGIC[8] = {0x89, 'H', 'O', 'L', '\r', '\n', 0x1a, '\n'};
 static const uint8_t HOLO_REC_MAGIC[4] = {'H', 'R', 'E', 'C'};
@@ -174,6 +174,14 @@ int pio__holo_check_record_buf(const char *path, const uint8_t *p, uint64_t avai
  * its bytes. */
 #define HOLO_BLOCK_HDR      128
 #define HOLO_BLOCK_BOX_ONCE (1u << 16) /* fields: one box for every frame */
+/* 2.2 (files with RAW_BLOCK): boxes stored as their diagonal (3 doubles)
+ * or their lower triangle (6: xx, yx, yy, zx, zy, zz), the rest zero */
+#define HOLO_BLOCK_BOX_DIAG  (1u << 17)
+#define HOLO_BLOCK_BOX_LOWER (1u << 18)
+static inline uint64_t holo_block_box_bytes(uint32_t fields)
+{
+    return (fields & HOLO_BLOCK_BOX_DIAG) ? 24 : (fields & HOLO_BLOCK_BOX_LOWER) ? 48 : 72;
+}
 #define HOLO_BLOCK_MAX_BYTES                                                                       \
     ((uint64_t)64 << 20)            /* a block of K > 1 frames: decoded bytes per array, at most */
 #define HOLO_KEYFRAME_DEFAULT 32    /* frames in a block unless asked (docs/FORMAT.md) */
@@ -187,7 +195,7 @@ struct holo_block {
     bool raw;         /* arrays raw, one group: frames are read in place */
     double precision;
     const uint8_t *times;    /* nframes x (step, time) */
-    const uint8_t *boxes;    /* nframes x 72, or 72 (BOX_ONCE), or NULL */
+    const uint8_t *boxes;    /* nframes boxes, or one (BOX_ONCE), or NULL */
     const uint8_t *scalars;  /* nframes x nscalars x 32 */
     const uint8_t *groups;   /* ngroups x (first atom, atoms) */
     const uint8_t *payloads; /* narrays x ngroups x (offset, length) */
@@ -271,6 +279,7 @@ struct holo_block_in {
     uint8_t codec[3];
     double precision;
     int level;
+    bool compact_boxes; /* boxes may be stored as a diagonal or triangle (2.2) */
 };
 struct pio__codec_scratch;
 /* Encode and lay out a BLOCK record for frames seq .. seq + nframes - 1

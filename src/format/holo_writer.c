@@ -93,6 +93,7 @@ struct pio_writer {
      * the newest commit whose number 2^j divides, the target of the next
      * commits' back links. */
     bool v2;
+    uint64_t req;         /* the file header's required feature bits */
     bool final_on_disk;   /* the newest commit is FINAL and nothing followed it */
     uint64_t truncate_to; /* pio_writer_truncate: the view to commit (UINT64_MAX: none) */
     bool align_next;      /* the next commit ends on a block boundary (align_commit) */
@@ -523,9 +524,10 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
     /* 2.1 compressed blocks, 2.2 raw ones (packed small frames) */
     bool raw_blocks = w->keyframe > 1 && !any_codec(w);
     if (any_codec(w))
-        holo_wr64(h + 16, HOLO_REQ_ZSTD | (w->keyframe > 1 ? HOLO_REQ_BLOCK : 0));
+        w->req = HOLO_REQ_ZSTD | (w->keyframe > 1 ? HOLO_REQ_BLOCK : 0);
     else if (raw_blocks)
-        holo_wr64(h + 16, HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK);
+        w->req = HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK;
+    holo_wr64(h + 16, w->req);
     uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = !w->v2       ? 1
                                                                  : raw_blocks ? 2
                                                                  : w->keyframe > 1 && any_codec(w)
@@ -634,6 +636,7 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
     }
     bool blocks = (r->hdr.required & HOLO_REQ_BLOCK) != 0;
     bool raw_blocks = (r->hdr.required & HOLO_REQ_RAW_BLOCK) != 0;
+    w->req = r->hdr.required;
     if (w->keyframe > 1 && !any_codec(w) && !raw_blocks) {
         rc = pio_error_set(err, PIO_EUSAGE,
                            "%s: the file was created without blocks of raw frames (HOLO %u.%u); "
@@ -1303,6 +1306,7 @@ static void block_in(const pio_writer *w, const struct pend *p, struct holo_bloc
     }
     in->precision = w->precision;
     in->level = w->zlevel;
+    in->compact_boxes = w->req & HOLO_REQ_RAW_BLOCK; /* a 2.2 file */
 }
 
 static int block_failed(const pio_writer *w, const struct pend *p, uint64_t first, int rc,

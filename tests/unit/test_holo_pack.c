@@ -9,8 +9,10 @@
  *    selections), streams on every engine (checked, in order and not),
  *    verify; blocks are cut by a commit and a change of shape; a packed
  *    file is smaller than the same frames one record each, and a 10-atom
- *    frame costs at most 1.1x DCD's bytes for it (a fixed box), and such a
- *    file (packed, or compressed in blocks) opens through its commit;
+ *    frame costs at most 1.1x DCD's bytes for it (K 128; a fixed box, or
+ *    one changing every frame, orthorhombic or triclinic: boxes stored as
+ *    a diagonal or a lower triangle), and such a file (packed, or
+ *    compressed in blocks) opens through its commit;
  *  - streams whose caller holds hundreds of views keep each right until
  *    released, on every engine;
  *  - appends pack by default; refusals (a 2.0 file, HOLO 1.x);
@@ -36,8 +38,9 @@
 #define NF  140
 #define KEY 16
 
-/* Frame i: 0-99 10 atoms (box changing before 50, fixed after; two
- * scalars), 100-102 400 atoms with velocities and forces, 103-139 7 atoms
+/* Frame i: 0-99 10 atoms (box changing before 50, fixed after: diagonal,
+ * but for a lower triangle in 20-34 and -0.0 above the diagonal in 35-39;
+ * two scalars), 100-102 400 atoms with velocities and forces, 103-139 7 atoms
  * with velocities. */
 struct pframe {
     struct pio_frame f;
@@ -70,6 +73,13 @@ static void make_frame(struct pframe *t, uint64_t i)
         t->f.fields = PIO_FIELD_BOX;
         for (int a = 0; a < 3; a++)
             t->f.box[a][a] = 2.0 + (i < 50 ? 0.01 * (double)i : 0.0);
+        if (i >= 20 && i < 35) { /* triclinic: a lower triangle */
+            t->f.box[1][0] = 0.1 * (double)i;
+            t->f.box[2][0] = 0.2;
+            t->f.box[2][1] = -0.3;
+        }
+        if (i >= 35 && i < 40) /* -0.0 above the diagonal: kept, bit for bit */
+            t->f.box[0][1] = -0.0;
         strcpy(t->sc[0].name, "potential");
         strcpy(t->sc[1].name, "kinetic");
         t->sc[0].value = -(double)i;
@@ -224,11 +234,11 @@ static void test_roundtrip(const char *path, const char *one)
 
 /* 10-atom frames with a fixed box and no scalars: at most 1.1x DCD's
  * 80 + 12 n bytes a frame (with its unit cell), all overhead included. */
-static void test_dcd_size(const char *path, bool lossy)
+static void test_dcd_size(const char *path, bool lossy, int box)
 {
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_OVERWRITE;
-    o.keyframe = 64;
+    o.keyframe = 128;
     o.codec[0] = lossy ? PIO_CODEC_LOSSY : 0;
     pio_writer *w = NULL;
     struct pio_error e = {0};
@@ -238,14 +248,19 @@ static void test_dcd_size(const char *path, bool lossy)
     for (uint64_t i = 0; w && i < n; i++) {
         make_frame(&t, 60 + i % 40); /* 10 atoms, fixed box */
         t.f.nscalars = 0;
+        if (box > 0) /* changing every frame: orthorhombic, or triclinic */
+            for (int a = 0; a < 3; a++)
+                t.f.box[a][a] = 3.0 + 1e-4 * (double)(i + (uint64_t)a);
+        if (box > 1)
+            t.f.box[1][0] = t.f.box[2][1] = 1e-3 * (double)i;
         t.f.step = (int64_t)i;
         t.f.time = (double)i;
         CHECK(pio_writer_append(w, &t.f, &e) == 0);
     }
     CHECK(w && pio_writer_close(w, &e) == 0);
     uint64_t dcd = n * (80 + 12 * 10), size = file_size(path);
-    CHECKF(size * 10 <= dcd * 11, "%llu bytes a frame, DCD %llu", (unsigned long long)(size / n),
-           (unsigned long long)(dcd / n));
+    CHECKF(size * 10 <= dcd * 11, "box kind %d: %llu bytes a frame, DCD %llu", box,
+           (unsigned long long)(size / n), (unsigned long long)(dcd / n));
     /* frames under a FRAME record's least size: the commit still opens
      * (no recovery) and verifies */
     struct pio_reader_options ro = PIO_READER_OPTIONS_INIT;
@@ -253,6 +268,10 @@ static void test_dcd_size(const char *path, bool lossy)
     pio_reader *r;
     CHECKF(pio_reader_open(&r, path, &ro, &e) == 0, "%s: %s", lossy ? "lossy" : "raw", e.message);
     CHECK(r && pio_reader_nframes(r) == n && pio_reader_final(r));
+    struct pio_frame f;
+    CHECK(r && pio_reader_frame(r, n - 7, &f, &e) == 0 &&
+          f.box[0][0] == (box ? 3.0 + 1e-4 * (double)(n - 7) : 2.0) &&
+          f.box[2][1] == (box > 1 ? 1e-3 * (double)(n - 7) : 0.0) && f.box[0][1] == 0.0);
     CHECKF(r && pio_reader_verify(r, 1, &e) == 0, "%s", e.message);
     pio_reader_close(r);
 }
@@ -433,11 +452,26 @@ static void test_hostile(const char *path, const char *cut)
     uint64_t pay = (uint64_t)(holo_block_payload(&blk, 0, 0, &plen) - b - rec);
     CHECK(plen == KEY * 10 * 12);
     expect_refused(cut, b, len, rec, 84, 2, 4, PIO_ECORRUPT, "two groups");
+    CHECK(blk.fields & HOLO_BLOCK_BOX_DIAG); /* frames 0-15: changing diagonal boxes */
+    expect_refused(cut, b, len, rec, 68, blk.fields | HOLO_BLOCK_BOX_LOWER, 4, PIO_ECORRUPT,
+                   "diagonal and triangle");
+    expect_refused(cut, b, len, rec, 68, blk.fields & ~(uint32_t)HOLO_BLOCK_BOX_DIAG, 4,
+                   PIO_ECORRUPT, "full boxes claimed");
     expect_refused(cut, b, len, rec, table + 8, plen - 12, 8, PIO_ECORRUPT, "payload length");
     expect_refused(cut, b, len, rec, 88, 9, 4, PIO_EVERSION, "codec unknown");
     expect_refused(cut, b, len, rec, 88, PIO_CODEC_LOSSLESS, 4, PIO_ECORRUPT, "codec lossless");
     expect_refused(cut, b, len, rec, 104, 0x3f50624dd2f1a9fcull, 8, PIO_ECORRUPT, "precision");
     expect_refused(cut, b, len, rec, -1, HOLO_REQ_BLOCK, 8, PIO_ECORRUPT, "not announced");
+    /* bit 2 without bit 0: the header is refused at open */
+    uint8_t *h2 = malloc(len);
+    memcpy(h2, b, len);
+    holo_wr64(h2 + 16, HOLO_REQ_RAW_BLOCK);
+    pio_blake3_hash(h2 + HOLO_HEADER_HASHED, 32, h2, HOLO_HEADER_HASHED);
+    CHECK(fixture_spit(cut, h2, len) == 0);
+    free(h2);
+    pio_reader *r2 = NULL;
+    CHECK(pio_reader_open(&r2, cut, NULL, &e) == PIO_ECORRUPT && strstr(e.message, "bit 2"));
+    pio_reader_close(r2);
     /* a payload byte: the record's hash fails (checked reads, verify) */
     uint8_t *h = malloc(len);
     memcpy(h, b, len);
@@ -569,9 +603,10 @@ int main(void)
     const char *path = fixture_tmpname("pack"), *other = fixture_tmpname("pack_other");
     test_kill(path); /* forks first, while no worker thread exists */
     test_roundtrip(path, other);
-    test_dcd_size(path, false);
+    for (int box = 0; box < 3; box++) /* fixed, orthorhombic, triclinic */
+        test_dcd_size(path, false, box);
     if (pio__codec_built())
-        test_dcd_size(path, true); /* small compressed blocks (2.1) open as well */
+        test_dcd_size(path, true, 0); /* small compressed blocks (2.1) open as well */
     test_stream_held(path);
     test_append(path, other);
     test_cut(path, other);
