@@ -45,7 +45,7 @@ static int make_holo(const char *path, uint64_t nframes, uint64_t natoms, uint32
                      bool box)
 {
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
-    o.flags = PIO_WRITER_OVERWRITE | PIO_WRITER_NO_SYNC;
+    o.flags = PIO_WRITER_OVERWRITE; /* durable: no writeback under what is timed next */
     o.keyframe = keyframe;
     struct pio_error e = {0};
     pio_writer *w = NULL;
@@ -208,8 +208,20 @@ static const char py_script[] =
     "        with open(raw, \"wb\") as o:\n"
     "            for fr in t:\n"
     "                o.write(fr.positions.tobytes())\n"
+    "            os.fsync(o.fileno())\n"
     "        fr = None\n"
+    "def recache(p):\n"
+    "    # both files in the page cache the same way (dropped, then read()\n"
+    "    # in 1 MiB requests): how pages came in sets the folios a mapping\n"
+    "    # faults in, which changes the figures by up to 3x\n"
+    "    fd = os.open(p, os.O_RDONLY)\n"
+    "    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n"
+    "    while os.read(fd, 1 << 20):\n"
+    "        pass\n"
+    "    os.close(fd)\n"
     "if isinstance(na, int):\n"
+    "    recache(f)\n"
+    "    recache(raw)\n"
     "    def ours():\n"
     "        with prismio.open(f) as t:\n"
     "            for fr in t:\n"
@@ -261,6 +273,7 @@ static const char py_script[] =
     /* open + last frame: MDAnalysis's DCD reader against prismio */
     "h, d = a[\"many\"], a[\"many_dcd\"]\n"
     "prismio.convert(h, d, overwrite=True)\n"
+    "os.sync()\n"
     "def ours_last():\n"
     "    t = prismio.open(h)\n"
     "    float(t[-1].positions[0, 0])\n"
@@ -269,7 +282,9 @@ static const char py_script[] =
     "    r = DCDReader(d)\n"
     "    float(r[-1].positions[0, 0])\n"
     "    r.close()\n"
-    "to, td = median(ours_last), median(dcd_last)\n"
+    "to = td = 1e9\n"
+    "for _ in range(3):  # alternating rounds, the best median of each\n"
+    "    to, td = min(to, median(ours_last)), min(td, median(dcd_last))\n"
     "say(\"open_last_python_us\", to * 1e6)\n"
     "say(\"open_last_dcd_us\", td * 1e6)\n"
     "say(\"open_last_vs_dcd_ratio\", td / to)\n"
@@ -286,6 +301,7 @@ static const char py_script[] =
     "    except prismio.Error as e:\n"
     "        print(\"note MDAnalysis peers: %s\" % e)\n"
     "        break\n"
+    "    os.sync()\n"
     "    def run(path, fmt=None):\n"
     "        u = mda.Universe(base + \".gro\", path, format=fmt) if fmt else "
     "mda.Universe(base + \".gro\", path)\n"
