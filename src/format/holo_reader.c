@@ -130,6 +130,18 @@ static uint64_t page_up(uint64_t n)
     return (n + pg - 1) / pg * pg;
 }
 
+/* Ask for the page cache's 2 MiB folios, mapped whole (where transparent
+ * huge pages are on for madvise, as Debian's default is; ignored where
+ * not). Measured on 240 MB read in order, cold: 122 faults and 197 ms
+ * against 528 and 347 ms; warm: 1.2 ms against 3.2; headers touched one
+ * a record (verify's first pass) leave 2 MiB folios behind, where the
+ * kernel's read-around would leave 4 KiB pages that cost 7x the faults
+ * and time to map again. */
+static void map_advise(void *m, uint64_t len)
+{
+    madvise(m, (size_t)len, MADV_HUGEPAGE);
+}
+
 /* The reservation starts on a 2 MiB boundary, as the kernel places a
  * large mapping of its own: the page cache's large folios are then mapped
  * many pages per fault (measured, 240 MB read in order: 1,054 faults and
@@ -161,6 +173,7 @@ static int map_reserved(int fd, uint64_t size, const uint8_t **map, uint64_t *le
             munmap(base, (size_t)room);
         return rc;
     }
+    map_advise(m, need);
     *map = m;
     *len = room;
     return 0;
@@ -177,6 +190,8 @@ static bool map_grow(pio_reader *r, uint64_t size)
         return false;
     void *m = mmap((uint8_t *)r->map + have, (size_t)(need - have), PROT_READ,
                    MAP_SHARED | MAP_FIXED, r->fd, (off_t)have);
+    if (m != MAP_FAILED)
+        map_advise(m, need - have);
     return m != MAP_FAILED;
 }
 
@@ -1373,7 +1388,18 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
                              OFFX(r->nframes));
     struct vrec *v = NULL;
     uint64_t n = 0;
-    if ((rc = verify_walk(r, &v, &n, err)) != 0)
+    /* Pass 1 touches one header per record: with records of 64 KiB or
+     * more, the kernel's read-around would read the whole file into 4 KiB
+     * pages for it (measured: a later mapping of them took 3x the time),
+     * so it reads only what is touched; pass 2 reads the rest in order
+     * (large folios). Small records: read-around is what makes it fast. */
+    bool sparse = r->nframes && r->size / r->nframes >= ((uint64_t)64 << 10);
+    if (sparse)
+        madvise((void *)r->map, (size_t)page_up(r->size), MADV_RANDOM);
+    rc = verify_walk(r, &v, &n, err);
+    if (sparse)
+        madvise((void *)r->map, (size_t)page_up(r->size), MADV_NORMAL);
+    if (rc != 0)
         return rc;
 
     /* Pass 2: every record's bytes through the engine, hashed in order. */

@@ -6,7 +6,8 @@
  * at most 64 MiB, whatever the file's size; views it holds from the start
  * of the file are still right at the end (their pages dropped and read
  * again). Then random reads after the sequential pass are right too (the
- * pages they touch stay: not counted). The mapping is 2 MiB-aligned.
+ * pages they touch stay: not counted). The mapping is 2 MiB-aligned and
+ * asks for huge pages.
  */
 #include <spawn.h>
 #include <stdio.h>
@@ -162,6 +163,28 @@ int main(int argc, char **argv)
     CHECK(pio_reader_open(&r, path, NULL, &e) == 0 && pio_reader_frame(r, 0, &f, &e) == 0);
     uintptr_t base = (uintptr_t)f.positions - (uintptr_t)f.offset - HOLO_FRAME_HDR;
     CHECKF(base % ((uintptr_t)2 << 20) == 0, "mapping at %#lx", (unsigned long)base);
+    /* and asks for huge pages (VmFlags "hg"), where the kernel has them */
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (thp && fgets(mode, sizeof(mode), thp) && !strstr(mode, "[never]")) {
+        FILE *sm = fopen("/proc/self/smaps", "r");
+        char line[512];
+        bool in = false, hg = false, seen = false;
+        while (sm && fgets(line, sizeof(line), sm)) {
+            unsigned long lo, hi;
+            if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+                in = base >= lo && base < hi;
+            else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+                seen = true;
+                hg = strstr(line, " hg") != NULL;
+            }
+        }
+        if (sm)
+            fclose(sm);
+        CHECKF(seen && hg, "the mapping has no MADV_HUGEPAGE (VmFlags hg)");
+    }
+    if (thp)
+        fclose(thp);
     pio_reader_close(r);
     unlink(path);
     return TEST_RESULT();
