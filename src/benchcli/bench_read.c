@@ -436,11 +436,16 @@ int bench_read(int argc, char **argv)
                p50 * 1e6, p99 * 1e6, raw50 * 1e6, (unsigned long long)samples);
         printf("  open + close                  %.3f ms (median of 7)\n", opens[3] * 1e3);
     }
+    free(lat);
+    free(raw_lat);
+    free(xs);
+    free(na);
+    pio_reader_close(r); /* first: its mapped pages would keep the cold runs warm */
     rc = limits ? bench_read_limits(path, limits, repeat < 3 ? repeat : 3, big_mb, quick, json)
                 : EXIT_OK;
     if (json)
         printf("}\n");
-    goto out;
+    return rc;
 out_early:
     lat = raw_lat = NULL;
     xs = NULL;
