@@ -39,6 +39,14 @@ done
 "$P" bench read "$big" --engine uring --direct --cold --repeat 2 --samples 1000 | sed -n '2,4p'
 "$P" bench read "$big" --engine uring --direct --cold --repeat 2 --samples 1000 --json \
     >"$OUT/read_uring_direct_cold.json"
+echo "== hardware limits (issue 24's keys; files made in $B/bench-limits, then removed)"
+"$P" bench read "$big" --repeat 3 --samples 1000 --limits "$B/bench-limits" --json \
+    >"$OUT/read_limits.json"
+/usr/bin/python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+for k, v in j.items():
+    if k.endswith(("_ratio", "_us_1e6_frames", "_us_1e2_frames", "_mb")):
+        print("  %-36s %s" % (k, v))' "$OUT/read_limits.json" 2>/dev/null || cat "$OUT/read_limits.json"
 echo "== HOLO writing (baseline: fio, same bytes, end_fsync)"
 for e in pread uring; do
     for d in "" --direct; do
