@@ -259,4 +259,35 @@ static inline int64_t fixture_kill_round(const char *path, int round, uint64_t *
     return last;
 }
 
+/* After a kill round that reported `committed` frames: the file opens
+ * with at least those, each passing ok(frame, i), and recovers to the same
+ * count. The frames found (*n), or false where nothing was promised and
+ * nothing opens (killed before the first commit). */
+static inline bool fixture_kill_check(const char *path, int round, uint64_t committed,
+                                      bool (*ok)(const struct pio_frame *, uint64_t), uint64_t *n)
+{
+    struct pio_error e = {0};
+    pio_reader *r;
+    *n = 0;
+    int rc = pio_reader_open(&r, path, NULL, &e);
+    if (committed == 0 && rc != 0)
+        return false;
+    CHECKF(rc == 0, "round %d: open failed after %llu committed frames: %s", round,
+           (unsigned long long)committed, e.message);
+    if (rc != 0)
+        return false;
+    *n = pio_reader_nframes(r);
+    CHECKF(*n >= committed, "round %d: %llu frames, %llu were committed", round,
+           (unsigned long long)*n, (unsigned long long)committed);
+    for (uint64_t i = 0; i < *n; i++) {
+        struct pio_frame f;
+        CHECKF(pio_reader_frame(r, i, &f, &e) == 0 && ok(&f, i), "round %d: frame %llu: %s", round,
+               (unsigned long long)i, e.message);
+    }
+    pio_reader_close(r);
+    struct pio_recover_report rep;
+    CHECK(pio_holo_recover(path, &rep, &e) == 0 && rep.nframes == *n);
+    return true;
+}
+
 #endif
