@@ -28,6 +28,16 @@ PKGS="$PKGS python3-numpy python3-mdanalysis gromacs"
 PKGS="$PKGS python3-h5py python3-zarr"
 # The Python package: headers and its test runner.
 PKGS="$PKGS python3-dev python3-pytest"
+# Remote files (HTTP range and S3 reads): libcurl, any TLS flavour (Debian's
+# libnetcdf-dev already pulls in the GnuTLS one, which conflicts with the
+# OpenSSL one); nginx serves the remote tests' files on 127.0.0.1.
+curl_dev=""
+for p in libcurl4-openssl-dev libcurl4-gnutls-dev libcurl4-nss-dev; do
+    case "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" in
+    *"install ok installed"*) curl_dev=$p ;;
+    esac
+done
+PKGS="$PKGS ${curl_dev:-libcurl4-openssl-dev} nginx"
 # The Arrow tests read files with apache-arrow and flechette (npm, installed
 # by the test itself): node and npm from Debian unless some other node is
 # already on PATH (NodeSource's nodejs bundles npm and conflicts with
@@ -62,5 +72,16 @@ echo "install-deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 # A stale package list makes apt-get fail to find packages: refresh it once.
 apt-get update -qq >&2
+# Packages with a service (nginx) must not start it: the tests run their
+# own on 127.0.0.1. policy-rc.d says so to invoke-rc.d during the install.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+fi
+rc=0
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >&2
+apt-get install -y -qq --no-install-recommends $missing >&2 || rc=$?
+[ -n "$policy" ] && rm -f "$policy"
+exit $rc

@@ -60,6 +60,7 @@ enum pio_errcode {
     PIO_EUSAGE = -5006,        /* invalid argument or call sequence */
     PIO_ELIMIT = -5007,        /* a value exceeds a limit of the format or library */
     PIO_ENOTSUPPORTED = -5008, /* feature not supported by this build or CPU */
+    PIO_EREMOTE = -5009,       /* a server broke the protocol (wrong range, status, length) */
     PIO_ERR_LAST = -5001
 };
 

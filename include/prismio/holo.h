@@ -454,7 +454,10 @@ struct pio_reader_info {
     bool metadata_damaged;
 };
 /* Fill *out. O(frames): min/max_natoms come from reading every frame's
- * header. For the frame count alone, pio_reader_nframes is O(1). Always 0. */
+ * header (a remote file's: with read-ahead where frames are small, one
+ * request per frame record's first 64 KiB where they are not). For the
+ * frame count alone, pio_reader_nframes is O(1). 0; for a remote file,
+ * the error of a request that failed (the counts are then incomplete). */
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
 
 /*
@@ -502,8 +505,40 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r);
 PIO_API size_t pio_reader_warning(const pio_reader *r, char *buf, size_t len);
 
 /* The engine this reader's streams and verification use, and why it is
- * not the one asked for, if it is not, copied into *out. Always 0. */
+ * not the one asked for, if it is not, copied into *out. Always 0. (A
+ * remote file's: pread, with the note "remote: HTTP range requests".) */
 PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
+
+/*
+ * Remote files. pio_reader_open reads a path starting with http://,
+ * https:// or s3://BUCKET/KEY (pio_path_is_remote) with HTTP range
+ * requests, in a build with libcurl (pio_remote_built; else
+ * PIO_ENOTSUPPORTED). Opening a committed file costs 2 or 3 requests; a
+ * frame, one (frames read in order are read ahead, up to 8 MiB a
+ * request); streams and verification keep 4 requests of up to 8 MiB in
+ * flight. Every answer is checked (status 206, the range and object size
+ * asked for, the object's ETag at open, the body's length) and transient
+ * failures retried; a remote file is never recovered or refreshed.
+ * Frame views of a remote file are copies of the calling thread, valid
+ * as decoded frames are (PIO_FIELD_DECODED). Memory: the index records
+ * read, plus a cache of frame records of PIO_REMOTE_CACHE_MB (64) MiB.
+ * S3: the endpoint is PIO_S3_ENDPOINT, AWS_ENDPOINT_URL_S3 or
+ * AWS_ENDPOINT_URL (path-style), else AWS's; region and credentials from
+ * AWS_REGION / AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or ~/.aws (AWS_PROFILE);
+ * requests signed with SigV4 (unsigned without credentials). Tuning:
+ * PIO_REMOTE_RETRIES (4), PIO_REMOTE_TIMEOUT_MS (30000: to connect, and
+ * the longest a transfer may stall), PIO_REMOTE_BACKOFF_MS (100, doubled
+ * per retry).
+ */
+struct pio_remote_stats {
+    uint64_t size;     /* the object's bytes */
+    uint64_t requests; /* range requests sent so far (retries included) */
+    uint64_t bytes;    /* bytes received */
+    uint64_t retries;  /* requests sent again after a transient failure */
+};
+/* A remote reader's figures so far: 0, or PIO_EUSAGE for a local file. */
+PIO_API int pio_reader_remote_stats(const pio_reader *r, struct pio_remote_stats *out);
 
 /* ---- frame streams: bulk and asynchronous reading ---- */
 

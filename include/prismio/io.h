@@ -45,6 +45,13 @@ PIO_API int pio_io_engine_parse(const char *name, enum pio_io_engine *out);
  * io_uring shows only when a file is opened (struct pio_io_info.note). */
 PIO_API bool pio_io_engine_built(enum pio_io_engine e);
 
+/* Whether `path` names a remote object, which pio_reader_open reads with
+ * HTTP range requests: it starts with http://, https:// or s3://. */
+PIO_API bool pio_path_is_remote(const char *path);
+/* Whether this build reads remote objects (it was built with libcurl);
+ * without, opening one fails with PIO_ENOTSUPPORTED saying so. */
+PIO_API bool pio_remote_built(void);
+
 /* What an open file (or stream) actually uses, and why if it differs. */
 #define PIO_IO_NOTE_SIZE 192
 struct pio_io_info {

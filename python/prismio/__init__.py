@@ -66,6 +66,7 @@ __all__ = ["open", "Trajectory", "Frame", "Writer", "ArrowStream", "convert", "_
            "ExistsError", "PermissionDeniedError", "IsDirectoryError", "UsageError",
            "RangeError"]
 __version__ = _prismio.version()
+remote_built = _prismio.remote_built
 
 
 def _file_error_reduce(self):
@@ -393,7 +394,11 @@ def open(path, check=False, engine="auto", follow=False,  # noqa: A001 (like io.
     trajectory follows a file being written (follow(): frames as they are
     committed, until the file is final, or `timeout` seconds without a
     commit). A missing file raises NotFoundError (a FileNotFoundError),
-    another file FormatError."""
+    another file FormatError. path may be an http://, https:// or
+    s3://BUCKET/KEY URL (remote_built() says whether this build reads
+    them): read with HTTP range requests, each answer checked; its frames
+    are copies (valid as long as you hold them), and a request that keeps
+    failing raises an OSError naming the URL and the frame."""
     return Trajectory(path, check=check, engine=engine, follow=follow, timeout=timeout)
 
 

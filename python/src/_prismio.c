@@ -1818,6 +1818,13 @@ static PyObject *mod_version(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(pio_version());
 }
 
+static PyObject *mod_remote_built(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(pio_remote_built());
+}
+
 /* convert(src, dst, frames, atoms, topology, drop, overwrite): the C
  * converters in this process (pio_source_open, pio_sink_open,
  * pio_pipeline_run without the GIL), as `prismio convert` runs them: XTC
@@ -1939,6 +1946,8 @@ static PyObject *mod_error_class(PyObject *self, PyObject *arg)
 
 static PyMethodDef mod_methods[] = {
     {"version", mod_version, METH_NOARGS, "Version of libprismio."},
+    {"remote_built", mod_remote_built, METH_NOARGS,
+     "Whether this build reads http://, https:// and s3:// URLs (libcurl)."},
     {"convert", mod_convert, METH_VARARGS, "(see prismio.convert)"},
     {"selection_indices", (PyCFunction)(void (*)(void))mod_selection_indices,
      METH_VARARGS | METH_KEYWORDS,

@@ -463,18 +463,26 @@ int cmd_verify(int argc, char **argv)
     if (rc == 0 && decode)
         rc = decode_all(r, &e);
     double dt = cli_now() - t0;
+    struct pio_remote_stats rs;
+    bool remote = pio_reader_remote_stats(r, &rs) == 0;
     pio_reader_close(r);
     struct stat st;
-    uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    uint64_t size = remote ? rs.size : stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    char how[96];
+    if (remote)
+        snprintf(how, sizeof(how), "%llu range requests, %llu retried",
+                 (unsigned long long)rs.requests, (unsigned long long)rs.retries);
+    else
+        snprintf(how, sizeof(how), "%s%s", pio_io_engine_name(io.engine),
+                 io.direct ? " + O_DIRECT" : "");
     if (rc != 0) {
         cli_err("verify", "%s", e.message);
         return rc == PIO_ECORRUPT || rc == PIO_ECHECKSUM ? EXIT_INTEGRITY : cli_exit_code(rc);
     }
-    printf("%s: OK, %llu frames, %llu bytes verified%s in %.3f s (%.2f GB/s, %s%s)\n", path,
+    printf("%s: OK, %llu frames, %llu bytes verified%s in %.3f s (%.2f GB/s, %s)\n", path,
            (unsigned long long)nframes, (unsigned long long)size, decode ? " and decoded" : "", dt,
-           (double)size / (dt > 0 ? dt : 1e-9) / 1e9, pio_io_engine_name(io.engine),
-           io.direct ? " + O_DIRECT" : "");
-    if (io.note[0])
+           (double)size / (dt > 0 ? dt : 1e-9) / 1e9, how);
+    if (io.note[0] && !remote)
         fprintf(stderr, "prismio verify: note: %s\n", io.note);
     return EXIT_OK;
 }

@@ -46,6 +46,8 @@ PIO_API const char *pio_strerror(int code)
         return "value exceeds a limit";
     case PIO_ENOTSUPPORTED:
         return "not supported by this build or machine";
+    case PIO_EREMOTE:
+        return "remote server error";
     default:
         break;
     }

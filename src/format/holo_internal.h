@@ -59,7 +59,35 @@ struct pio_reader {
         uint64_t size; /* its reservation */
     } * old_maps;
     uint64_t nold_maps;
+    struct holo_remote *remote; /* a URL (holo_remote.c): map is anonymous, filled on need */
 };
+
+/* ---- remote files (holo_remote.c); every call is a no-op on a local file ---- */
+struct holo_span;
+struct pio_remote;
+/* Open r->path as a remote object: r->size, r->map (anonymous memory with
+ * what opening parses fetched into it), r->remote. */
+int pio__holo_remote_open(pio_reader *r, struct pio_error *err);
+void pio__holo_remote_close(pio_reader *r);
+/* Fetch [off, off + len) of a remote file into r->map for good (index
+ * records, META): 0 or the request's error. */
+int pio__holo_need(const pio_reader *r, uint64_t off, uint64_t len, struct pio_error *err);
+int pio__holo_need_many(const pio_reader *r, unsigned n, const uint64_t *off, const uint64_t *len,
+                        struct pio_error *err);
+/* The same for the whole record at off (its length from its header). */
+int pio__holo_need_record(const pio_reader *r, uint64_t off, struct pio_error *err);
+/* A walk over every record (verify, info): its bytes fetched with
+ * read-ahead when `ahead`, and given back once passed. */
+void pio__holo_walk_begin(const pio_reader *r);
+int pio__holo_walk_need(const pio_reader *r, uint64_t off, uint64_t len, bool ahead,
+                        struct pio_error *err);
+void pio__holo_walk_end(const pio_reader *r);
+/* [off, off + len) of a remote file from the span cache (read if missing),
+ * valid until pio__holo_span_put(*pin): the bytes, or NULL with err set. */
+const uint8_t *pio__holo_span_get(const pio_reader *r, uint64_t off, uint64_t len,
+                                  struct holo_span **pin, struct pio_error *err);
+void pio__holo_span_put(const pio_reader *r, struct holo_span *pin);
+struct pio_remote *pio__holo_remote_object(const pio_reader *r);
 
 /* Frame i's index entry (i < nframes), checked for bounds and alignment:
  * 0, PIO_ECORRUPT or PIO_ECHECKSUM (2.0: an index record on the way to it

@@ -27,8 +27,10 @@ int pio__holo_load_meta(pio_reader *r, uint64_t off, uint64_t len, struct pio_er
 {
     uint32_t type = 0;
     uint64_t l = 0, seq;
-    int rc =
-        pio__holo_check_record(r->path, r->map, r->size, off, r->hdr.salt, &type, &l, &seq, NULL);
+    int rc = pio__holo_need_record(r, off, err);
+    if (rc != 0)
+        return rc;
+    rc = pio__holo_check_record(r->path, r->map, r->size, off, r->hdr.salt, &type, &l, &seq, NULL);
     if (rc == 0 && (type != HOLO_REC_META || (len && l != len)))
         rc = PIO_ECORRUPT;
     if (rc == 0)
@@ -112,6 +114,9 @@ static int full_entry(const pio_reader *r, uint64_t i, struct holo_entry *e, str
     if (!atomic_load_explicit(&r->page_ok[k], memory_order_relaxed)) {
         uint8_t h[32];
         const uint8_t *page = fi->pages + (uint64_t)k * HOLO_PAGE_ENTRIES * HOLO_ENTRY_SIZE;
+        int rc = pio__holo_need(r, (uint64_t)(page - r->map), holo_full_page_len(fi, k), err);
+        if (rc != 0)
+            return rc;
         pio_blake3_hash(h, 32, page, (size_t)holo_full_page_len(fi, k));
         if (memcmp(h, fi->table + (uint64_t)k * HOLO_PAGE_DESC + 8, 32) != 0)
             return pio_error_set(err, PIO_ECHECKSUM,
@@ -131,7 +136,9 @@ int pio__holo_follow_link(const pio_reader *r, const struct holo_commit *from, u
 {
     const uint8_t *l = from->links + (uint64_t)j * HOLO_LINK_SIZE;
     uint64_t off = holo_rd64(l), chain = from->chain - ((uint64_t)1 << j);
-    int rc = pio__holo_parse_commit(r->path, r->map, r->tip.off, off, r->hdr.salt, to, err);
+    int rc = off < r->tip.off ? pio__holo_need_record(r, off, err) : 0;
+    if (rc == 0)
+        rc = pio__holo_parse_commit(r->path, r->map, r->tip.off, off, r->hdr.salt, to, err);
     if (rc != 0)
         return rc;
     if (to->chain != chain || to->nframes != holo_rd64(l + 8) || memcmp(to->hash, l + 16, 32) ||

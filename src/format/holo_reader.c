@@ -228,6 +228,12 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
     static _Atomic uint64_t uids;
     r->uid = atomic_fetch_add_explicit(&uids, 1, memory_order_relaxed) + 1;
     int rc;
+    if (pio_path_is_remote(path)) {
+        r->fd = -1;
+        if ((rc = pio__holo_remote_open(r, err)) != 0)
+            goto fail;
+        goto mapped;
+    }
     /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
      * refused below as not a regular file); cleared once it is one. */
     r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -258,6 +264,7 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
                       pio_strerror(rc));
         goto fail;
     }
+mapped:
     if ((rc = pio__holo_check_header(path, r->map, r->size, &r->hdr, err)) != 0)
         goto fail;
     uint64_t io, il;
@@ -268,6 +275,11 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
                pio__holo_footer_valid(r->map, r->size, r->size - HOLO_FOOTER_SIZE, r->hdr.salt, &io,
                                       &il)) {
         rc = open_committed(r, io, il, err);
+    } else if (r->remote) {
+        rc = pio_error_set(err, PIO_ECORRUPT,
+                           "%s: no valid footer at offset 0x%llx (the writer did not commit): a "
+                           "remote file is not recovered; download it and run prismio recover",
+                           path, OFFX(r->size >= footer_size(r) ? r->size - footer_size(r) : 0));
     } else if (flags & PIO_READER_NO_RECOVERY) {
         rc = pio_error_set(err, PIO_ECORRUPT,
                            "%s: no valid footer at offset 0x%llx (the writer did not commit; "
@@ -281,9 +293,19 @@ static int reader_open(pio_reader **out, const char *path, const struct pio_read
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     if (rc != 0)
         goto fail;
-    if ((rc = pio_io_file_init(&r->io, r->path, r->fd, r->size, r->map, engine,
-                               (io_flags & PIO_READER_DIRECT) != 0, err)) != 0)
+    if (r->remote) {
+        /* one way to read it: range requests, several in flight */
+        r->io = (struct pio_io_file){.path = r->path,
+                                     .fd = -1,
+                                     .dfd = -1,
+                                     .size = r->size,
+                                     .remote = pio__holo_remote_object(r)};
+        r->io.info.requested = r->io.info.engine = PIO_IO_PREAD;
+        snprintf(r->io.info.note, sizeof(r->io.info.note), "remote: HTTP range requests");
+    } else if ((rc = pio_io_file_init(&r->io, r->path, r->fd, r->size, r->map, engine,
+                                      (io_flags & PIO_READER_DIRECT) != 0, err)) != 0) {
         goto fail;
+    }
     *out = r;
     return 0;
 fail:
@@ -295,6 +317,9 @@ PIO_API int pio_reader_refresh(pio_reader *r, uint64_t *added, struct pio_error 
 {
     if (added)
         *added = 0;
+    if (r->remote)
+        return pio_error_set(err, PIO_ENOTSUPPORTED,
+                             "%s: a remote file is read as it was opened (no refresh)", r->path);
     struct stat st;
     if (fstat(r->fd, &st) != 0) {
         int rc = -errno;
@@ -511,6 +536,7 @@ PIO_API void pio_reader_close(pio_reader *r)
         return;
     if (r->map)
         munmap((void *)r->map, (size_t)r->map_len);
+    pio__holo_remote_close(r);
     for (uint64_t i = 0; i < r->nold_maps; i++)
         munmap((void *)r->old_maps[i].map, (size_t)r->old_maps[i].size);
     free(r->old_maps);
@@ -637,6 +663,9 @@ struct decode_tls {
     float *slot[DECODE_RING];
     size_t cap[DECODE_RING];
     unsigned next;
+    void *copy[DECODE_RING]; /* remote frames' arrays (copy_out) */
+    size_t copy_cap[DECODE_RING];
+    unsigned copy_next;
     struct pio__codec_scratch scratch;
     struct holo_block_cache block; /* the last block this thread decoded */
 };
@@ -647,8 +676,10 @@ static bool decode_key_ok;
 static void decode_tls_free(void *p)
 {
     struct decode_tls *t = p;
-    for (int k = 0; k < DECODE_RING; k++)
+    for (int k = 0; k < DECODE_RING; k++) {
         free(t->slot[k]);
+        free(t->copy[k]);
+    }
     pio__codec_scratch_free(&t->scratch);
     pio__holo_block_cache_free(&t->block);
     free(t);
@@ -723,13 +754,13 @@ static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, 
 /* PIO_READER_CHECK_FRAMES: frame i's record hashed (once) and found
  * intact; a block's every frame with it. */
 static int check_once(const pio_reader *r, uint64_t i, const struct holo_entry *e,
-                      const struct holo_coded *cd, struct pio_error *err)
+                      const uint8_t *rec, const struct holo_coded *cd, struct pio_error *err)
 {
     /* relaxed: the flag only saves rehashing; a thread that misses another's
      * store hashes the frame once more */
     if (!r->checked || atomic_load_explicit(&r->checked[i], memory_order_relaxed))
         return 0;
-    int rc = pio__holo_frame_checksum(r, i, e, r->map + e->offset, err);
+    int rc = pio__holo_frame_checksum(r, i, e, rec, err);
     if (rc != 0)
         return rc;
     atomic_store_explicit(&r->checked[i], 1, memory_order_relaxed);
@@ -755,11 +786,15 @@ PIO_API int pio_reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *
 
 /* A frame view; a compressed frame's arrays decoded if `decode`, else left
  * NULL (its structure and, with PIO_READER_CHECK_FRAMES, hash checked). */
-/* Frame i's entry and the view of its record (nothing decoded). */
+/* Frame i's entry and the view of its record (nothing decoded), at *rec.
+ * A remote file's record is in the span cache, held by *pin until
+ * pio__holo_span_put (NULL for a local file: put is then a no-op). */
 static int frame_look(const pio_reader *r, uint64_t i, struct holo_entry *e, struct pio_frame *f,
-                      struct holo_coded *cd, struct pio_error *err)
+                      struct holo_coded *cd, const uint8_t **rec, struct holo_span **pin,
+                      struct pio_error *err)
 {
     memset(cd, 0, sizeof(*cd));
+    *pin = NULL;
     if (i >= r->nframes)
         return pio_error_set(err, -ERANGE, "%s: frame %llu out of range (%llu frames)", r->path,
                              OFFX(i), OFFX(r->nframes));
@@ -767,11 +802,64 @@ static int frame_look(const pio_reader *r, uint64_t i, struct holo_entry *e, str
     if (rc == 0 && e->offset > r->size)
         rc = pio_error_set(err, PIO_ECORRUPT, "%s: frame %llu: offset 0x%llx past the end", r->path,
                            OFFX(i), OFFX(e->offset));
-    if (rc == 0)
-        rc = pio__holo_frame_view(r, i, e, r->map + e->offset, r->size - e->offset, f, cd, err);
+    if (rc != 0)
+        return rc;
+    if (r->remote) {
+        struct pio_error e1;
+        if (!(*rec = pio__holo_span_get(r, e->offset, e->length, pin, &e1)))
+            return pio_error_set(err, e1.code, "%s: frame %llu: %s", r->path, OFFX(i), e1.message);
+        rc = pio__holo_frame_view(r, i, e, *rec, e->length, f, cd, err);
+        if (rc != 0) {
+            pio__holo_span_put(r, *pin);
+            *pin = NULL;
+        }
+        return rc;
+    }
+    *rec = r->map + e->offset;
+    rc = pio__holo_frame_view(r, i, e, *rec, r->size - e->offset, f, cd, err);
     if (rc == 0) /* reading in order: RSS stays within a window */
         pio_io_map_window(r->win, r->map, r->size, e->offset, e->length);
     return rc;
+}
+
+/* A remote frame's arrays (those read in place) and scalars copied out of
+ * the span cache into a ring of buffers of the calling thread, as decoded
+ * frames are (PIO_FIELD_DECODED): what the caller holds never points into
+ * the cache. */
+static int copy_out(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
+                    bool arrays, struct pio_error *err)
+{
+    struct decode_tls *t = decode_tls_get();
+    const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
+    size_t need = (size_t)f->nscalars * sizeof(struct pio_scalar) + 64;
+    for (int a = 0; a < 3 && arrays; a++)
+        if (*arr[a] && !cd->codec[a])
+            need += (size_t)f->natoms * 12 + 64;
+    unsigned k = t ? t->copy_next++ % DECODE_RING : 0;
+    if (t && (t->copy_cap[k] < need || t->copy_cap[k] > 4 * need + ((size_t)1 << 20))) {
+        free(t->copy[k]);
+        t->copy_cap[k] = 0;
+        need = (need + 63) / 64 * 64;
+        if ((t->copy[k] = aligned_alloc(64, need))) /* views are 64-byte aligned */
+            t->copy_cap[k] = need;
+    }
+    if (!t || !t->copy[k])
+        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", r->path,
+                             OFFX(f->index));
+    uint8_t *p = t->copy[k];
+    for (int a = 0; a < 3 && arrays; a++) {
+        if (!*arr[a] || cd->codec[a])
+            continue;
+        memcpy(p, *arr[a], (size_t)f->natoms * 12);
+        *arr[a] = (const float(*)[3])p;
+        p += ((size_t)f->natoms * 12 + 63) / 64 * 64;
+        f->fields |= PIO_FIELD_DECODED;
+    }
+    if (f->nscalars && f->scalars) {
+        memcpy(p, f->scalars, (size_t)f->nscalars * sizeof(struct pio_scalar));
+        f->scalars = (const struct pio_scalar *)p;
+    }
+    return 0;
 }
 
 static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
@@ -779,24 +867,46 @@ static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, 
 {
     struct holo_entry e;
     struct holo_coded cd;
-    int rc = frame_look(r, i, &e, out, &cd, err);
+    const uint8_t *rec;
+    struct holo_span *pin;
+    int rc = frame_look(r, i, &e, out, &cd, &rec, &pin, err);
     if (rc == 0)
-        rc = check_once(r, i, &e, &cd, err);
+        rc = check_once(r, i, &e, rec, &cd, err);
     if (rc == 0 && decode && holo_coded_count(&cd))
         rc = decode_ring(r, out, &cd, err);
+    if (rc == 0 && r->remote)
+        rc = copy_out(r, out, &cd, true, err);
+    pio__holo_span_put(r, pin);
     return rc;
 }
+
+static int frame_into(const pio_reader *r, struct pio_frame *out, const struct holo_coded *cdp,
+                      float (*const xyz[3])[3], uint64_t cap_atoms, struct pio_error *err);
 
 PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const xyz[3])[3],
                                   uint64_t cap_atoms, struct pio_frame *out, struct pio_error *err)
 {
     struct holo_entry e;
     struct holo_coded cd;
-    int rc = frame_look(r, i, &e, out, &cd, err);
+    const uint8_t *rec;
+    struct holo_span *pin;
+    int rc = frame_look(r, i, &e, out, &cd, &rec, &pin, err);
     if (rc == 0)
-        rc = check_once(r, i, &e, &cd, err);
-    if (rc != 0)
-        return rc;
+        rc = check_once(r, i, &e, rec, &cd, err);
+    if (rc == 0)
+        rc = frame_into(r, out, &cd, xyz, cap_atoms, err);
+    if (rc == 0 && r->remote) /* its scalars, out of the cache */
+        rc = copy_out(r, out, &cd, false, err);
+    pio__holo_span_put(r, pin);
+    return rc;
+}
+
+static int frame_into(const pio_reader *r, struct pio_frame *out, const struct holo_coded *cdp,
+                      float (*const xyz[3])[3], uint64_t cap_atoms, struct pio_error *err)
+{
+    const struct holo_coded cd = *cdp;
+    uint64_t i = out->index;
+    int rc;
     if (out->natoms > cap_atoms && (xyz[0] || xyz[1] || xyz[2]))
         return pio_error_set(err, -ENOSPC, "%s: frame %llu has %llu atoms, the buffers hold %llu",
                              r->path, OFFX(i), OFFX(out->natoms), OFFX(cap_atoms));
@@ -832,7 +942,10 @@ PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t co
     struct holo_entry e;
     struct pio_frame f;
     struct holo_coded cd;
-    int rc = frame_look(r, i, &e, &f, &cd, NULL);
+    const uint8_t *rec;
+    struct holo_span *pin;
+    int rc = frame_look(r, i, &e, &f, &cd, &rec, &pin, NULL);
+    pio__holo_span_put(r, pin);
     if (rc != 0)
         return rc;
     *precision = 0;
@@ -881,9 +994,11 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
         struct holo_entry e;
         struct holo_coded cd;
         struct pio_frame f;
-        rc = frame_look(r, i, &e, &f, &cd, err);
+        const uint8_t *rec;
+        struct holo_span *pin;
+        rc = frame_look(r, i, &e, &f, &cd, &rec, &pin, err);
         if (rc == 0)
-            rc = check_once(r, i, &e, &cd, err);
+            rc = check_once(r, i, &e, rec, &cd, err);
         if (rc == 0 && top > f.natoms)
             rc = pio_error_set(err, -ERANGE, "%s: frame %llu has %llu atoms; atom %llu asked",
                                r->path, OFFX(i), OFFX(f.natoms), OFFX(top - 1));
@@ -948,6 +1063,7 @@ PIO_API int pio_reader_read(const pio_reader *r, uint64_t first, uint64_t n, con
                 for (uint64_t j = 0; j < nsel; j++)
                     memcpy(dst[j], src[atoms[j]], 12);
         }
+        pio__holo_span_put(r, pin);
     }
     free(whole);
     return rc;
@@ -959,7 +1075,10 @@ PIO_API int pio_reader_frame_block(const pio_reader *r, uint64_t i, uint64_t *fi
     struct holo_entry e;
     struct pio_frame f;
     struct holo_coded cd;
-    int rc = frame_look(r, i, &e, &f, &cd, NULL);
+    const uint8_t *rec;
+    struct holo_span *pin;
+    int rc = frame_look(r, i, &e, &f, &cd, &rec, &pin, NULL);
+    pio__holo_span_put(r, pin);
     if (rc != 0)
         return rc;
     *first = cd.in_block ? cd.block.first : i;
@@ -1114,6 +1233,9 @@ PIO_API const char *pio_reader_metadata_get(const pio_reader *r, const char *key
     return NULL;
 }
 
+static int walk_view(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                     struct pio_frame *f, struct pio_error *err);
+
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
 {
     memset(out, 0, sizeof(*out));
@@ -1137,22 +1259,31 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
     out->time_last = entries[r->nframes - 1].time;
     out->min_natoms = UINT64_MAX;
     uint64_t d = 0; /* the next damaged range */
+    int rc = 0;
+    struct pio_error werr;
+    pio__holo_walk_begin(r);
     for (uint64_t i = 0; i < r->nframes; i++) {
         while (d < r->ndamage && r->damage[d].first_frame + r->damage[d].nframes <= i)
             d++;
         struct pio_frame f;
-        if ((d < r->ndamage && i >= r->damage[d].first_frame) ||
-            pio__holo_frame_view(r, i, &entries[i], r->map + entries[i].offset,
-                                 r->size - entries[i].offset, &f, NULL, NULL) != 0) {
+        int vrc = d < r->ndamage && i >= r->damage[d].first_frame
+                      ? 1
+                      : walk_view(r, i, &entries[i], &f, &werr);
+        if (vrc < 0) { /* a remote file's request failed: no count is right */
+            rc = vrc;
+            break;
+        }
+        if (vrc) {
             out->damaged_frames++;
             continue;
         }
         out->max_natoms = PIO_MAX(out->max_natoms, f.natoms);
         out->min_natoms = PIO_MIN(out->min_natoms, f.natoms);
     }
+    pio__holo_walk_end(r);
     if (out->min_natoms == UINT64_MAX)
         out->min_natoms = 0;
-    return 0;
+    return rc;
 }
 
 PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_error *err)
@@ -1164,7 +1295,43 @@ PIO_API int pio_reader_verify_frame(const pio_reader *r, uint64_t i, struct pio_
     struct holo_entry e;
     if ((rc = pio__holo_entry(r, i, &e, err)) != 0)
         return rc;
-    return pio__holo_frame_checksum(r, i, &e, r->map + e.offset, err);
+    if (!r->remote)
+        return pio__holo_frame_checksum(r, i, &e, r->map + e.offset, err);
+    struct holo_span *pin;
+    struct pio_error e1;
+    const uint8_t *rec = pio__holo_span_get(r, e.offset, e.length, &pin, &e1);
+    if (!rec)
+        return pio_error_set(err, e1.code, "%s: frame %llu: %s", r->path, OFFX(i), e1.message);
+    rc = pio__holo_frame_checksum(r, i, &e, rec, err);
+    pio__holo_span_put(r, pin);
+    return rc;
+}
+
+/* A walk's view of the frame record of entry e (info, natoms_bound): 0,
+ * 1 when the record fails its checks, or a remote file's failed request
+ * (err). A remote record's head is fetched first (most checks need no
+ * more), then the whole record if the head did not do. */
+static int walk_view(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                     struct pio_frame *f, struct pio_error *err)
+{
+    if (e->offset > r->size)
+        return 1;
+    const uint8_t *rec = r->map + e->offset;
+    uint64_t avail = r->size - e->offset;
+    if (!r->remote)
+        return pio__holo_frame_view(r, i, e, rec, avail, f, NULL, NULL) ? 1 : 0;
+    uint64_t head = PIO_MIN(e->length, (uint64_t)64 << 10);
+    bool small = e->length < ((uint64_t)64 << 10);
+    int rc = pio__holo_walk_need(r, e->offset, head, small, err);
+    if (rc != 0)
+        return rc;
+    if (pio__holo_frame_view(r, i, e, rec, avail, f, NULL, NULL) == 0)
+        return 0;
+    if (head == e->length)
+        return 1;
+    if ((rc = pio__holo_walk_need(r, e->offset, e->length, false, err)) != 0)
+        return rc;
+    return pio__holo_frame_view(r, i, e, rec, avail, f, NULL, NULL) ? 1 : 0;
 }
 
 struct vrec {
@@ -1191,7 +1358,9 @@ static int verify_index_record(const pio_reader *r, uint64_t pos, uint32_t type,
 {
     if (type == HOLO_REC_FULL) {
         struct holo_full fi;
-        int rc = pio__holo_parse_full(r->path, r->map, r->size, pos, r->hdr.salt, &fi, err);
+        int rc = pio__holo_need_record(r, pos, err);
+        if (rc == 0)
+            rc = pio__holo_parse_full(r->path, r->map, r->size, pos, r->hdr.salt, &fi, err);
         for (uint32_t k = 0; rc == 0 && k < fi.npages; k++) {
             uint8_t h[32];
             pio_blake3_hash(h, 32, fi.pages + (uint64_t)k * HOLO_PAGE_ENTRIES * HOLO_ENTRY_SIZE,
@@ -1204,12 +1373,16 @@ static int verify_index_record(const pio_reader *r, uint64_t pos, uint32_t type,
         return rc;
     }
     struct holo_commit c;
-    int rc = pio__holo_parse_commit(r->path, r->map, r->size, pos, r->hdr.salt, &c, err);
+    int rc = pio__holo_need_record(r, pos, err);
+    if (rc == 0)
+        rc = pio__holo_parse_commit(r->path, r->map, r->size, pos, r->hdr.salt, &c, err);
     if (rc != 0)
         return rc;
     for (uint32_t j = 0; j < c.nlinks; j++) {
         const uint8_t *l = c.links + (uint64_t)j * HOLO_LINK_SIZE;
         struct holo_commit t;
+        if (holo_rd64(l) < pos && (rc = pio__holo_need_record(r, holo_rd64(l), err)) != 0)
+            return rc;
         if (pio__holo_parse_commit(r->path, r->map, pos, holo_rd64(l), r->hdr.salt, &t, NULL) !=
                 0 ||
             t.chain != c.chain - ((uint64_t)1 << j) || t.nframes != holo_rd64(l + 8) ||
@@ -1222,6 +1395,8 @@ static int verify_index_record(const pio_reader *r, uint64_t pos, uint32_t type,
     if (c.full_off && (c.full_off != vs->full_off || memcmp(c.full_head, vs->full_head, 32))) {
         struct holo_full fi;
         uint8_t h[32];
+        if (c.full_off < pos && (rc = pio__holo_need_record(r, c.full_off, err)) != 0)
+            return rc;
         if ((rc = pio__holo_parse_full(r->path, r->map, pos, c.full_off, r->hdr.salt, &fi, err)) !=
             0)
             return rc;
@@ -1246,6 +1421,23 @@ static int verify_walk(const pio_reader *r, struct vrec **out, uint64_t *nout,
     int rc = 0;
     while (pos < r->size) {
         uint64_t io, il;
+        /* a remote file: the record's header (its length), then what the
+         * checks below read of it (index records: kept) */
+        if (r->remote) {
+            bool small = n > 0 && v[n - 1].len < ((uint64_t)64 << 10);
+            if ((rc = pio__holo_walk_need(r, pos, HOLO_FOOTER_SIZE, small, err)) != 0)
+                goto fail;
+            uint64_t l = holo_rd64(r->map + pos + 8);
+            uint32_t t = holo_rd32(r->map + pos + 4);
+            if (memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0)
+                rc = 0;
+            else if (t == HOLO_REC_BLOCK && l <= r->size - pos)
+                rc = pio__holo_walk_need(r, pos, l, false, err);
+            else if (t != HOLO_REC_FRAME && t != HOLO_REC_PAD)
+                rc = pio__holo_need_record(r, pos, err);
+            if (rc != 0)
+                goto fail;
+        }
         if (r->hdr.major == 1 && r->size - pos >= 8 &&
             memcmp(r->map + pos, HOLO_FOOTER_MAGIC, 8) == 0) {
             if (!pio__holo_footer_valid(r->map, r->size, pos, r->hdr.salt, &io, &il)) {
@@ -1393,10 +1585,12 @@ PIO_API int pio_reader_verify(const pio_reader *r, unsigned threads, struct pio_
      * pages for it (measured: a later mapping of them took 3x the time),
      * so it reads only what is touched; pass 2 reads the rest in order
      * (large folios). Small records: read-around is what makes it fast. */
-    bool sparse = r->nframes && r->size / r->nframes >= ((uint64_t)64 << 10);
+    bool sparse = r->nframes && r->size / r->nframes >= ((uint64_t)64 << 10) && !r->remote;
     if (sparse)
         madvise((void *)r->map, (size_t)page_up(r->size), MADV_RANDOM);
+    pio__holo_walk_begin(r);
     rc = verify_walk(r, &v, &n, err);
+    pio__holo_walk_end(r);
     if (sparse)
         madvise((void *)r->map, (size_t)page_up(r->size), MADV_NORMAL);
     if (rc != 0)
@@ -1500,6 +1694,7 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
      * fails when it is read, with its own error */
     bool coded = (r->hdr.required & HOLO_REQ_ZSTD) != 0;
     uint64_t natoms = 0, prev = 0;
+    pio__holo_walk_begin(r);
     for (uint64_t i = 0; i < r->nframes; i++) {
         struct holo_entry e;
         if (pio__holo_entry(r, i, &e, NULL) != 0 || (i > 0 && e.offset == prev))
@@ -1509,11 +1704,10 @@ PIO_API uint64_t pio_reader_natoms_bound(const pio_reader *r)
         /* a compressed record is shorter than its atoms: its header says,
          * once the record's structure (payload sizes included) holds */
         struct pio_frame f;
-        if (coded && e.offset <= r->size &&
-            pio__holo_frame_view(r, i, &e, r->map + e.offset, r->size - e.offset, &f, NULL, NULL) ==
-                0)
+        if (coded && walk_view(r, i, &e, &f, NULL) == 0)
             natoms = PIO_MAX(natoms, f.natoms);
     }
+    pio__holo_walk_end(r);
     if (coded)
         return natoms;
     /* every atom costs at least 12 bytes of positions */

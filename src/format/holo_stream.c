@@ -59,7 +59,7 @@ struct ahead {
 
 struct pio_frame_stream {
     const pio_reader *r;
-    uint64_t *frames;
+    uint64_t *frames, nlist;
     pio_io_ranges *io;
     struct pio_io_ranges_options ro;
     bool verify;            /* PIO_STREAM_VERIFY */
@@ -222,6 +222,7 @@ static int arm(pio_frame_stream *s, const uint64_t *frames, uint64_t first, uint
     free(s->run_start);
     free(s->run_len);
     s->frames = list;
+    s->nlist = n;
     s->run_start = rs;
     s->run_len = rl;
     s->cur_left = 0;
@@ -257,7 +258,8 @@ static int setup(pio_frame_stream *s, const struct pio_stream_options *opts, str
     if (opts && opts->size >= offsetof(struct pio_stream_options, engine) + sizeof(opts->engine))
         engine = (enum pio_io_engine)opts->engine;
     int rc = 0;
-    if (engine != PIO_IO_AUTO && engine != r->io.info.requested && engine != r->io.info.engine) {
+    if (engine != PIO_IO_AUTO && engine != r->io.info.requested && engine != r->io.info.engine &&
+        !r->remote) { /* (a remote file has one way to be read) */
         if ((int)engine < 0 || (int)engine >= PIO_IO_ENGINE_COUNT)
             rc = pio_error_set(err, PIO_EUSAGE, "%s: stream engine %u", r->path, opts->engine);
         else
@@ -520,6 +522,16 @@ static int stream_next(pio_frame_stream *s, bool wait, struct pio_frame *out, st
     if (s->cur_left == 0) { /* the next read: a run of frames in one record */
         uint64_t q;
         int rc = next_read(s, wait, &q, &rec, err);
+        if (rc < 0 && rc != -EAGAIN && s->r->remote && err && s->ro.ordered &&
+            s->cur_k < s->nlist) {
+            /* a failed request: name the frame it was for */
+            char m[PIO_ERROR_MESSAGE_SIZE];
+            size_t pl = strlen(s->r->path);
+            snprintf(m, sizeof(m), "%s", err->message);
+            const char *rest = strncmp(m, s->r->path, pl) == 0 && m[pl] == ':' ? m + pl + 2 : m;
+            pio_error_set(err, rc, "%s: frame %llu: %s", s->r->path,
+                          (unsigned long long)s->frames[s->cur_k], rest);
+        }
         if (rc != 1)
             return rc;
         s->cur_rec = rec;

@@ -243,3 +243,9 @@ void pio_io_map_window(struct pio_io_window *w, const uint8_t *map, uint64_t siz
                                                 memory_order_relaxed))
         madvise((void *)(map + from), (size_t)(to - from), MADV_DONTNEED);
 }
+
+PIO_API bool pio_path_is_remote(const char *path)
+{
+    return path && (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0 ||
+                    strncmp(path, "s3://", 5) == 0);
+}

@@ -10,6 +10,9 @@
  *          took 3x the faults.)
  *   pread  ranges are read one at a time into a small set of buffers, on
  *          the caller's thread, when asked for.
+ *   remote a remote object (HTTP range requests, io_remote.c): up to
+ *          queue_depth (4) requests in flight on one curl multi handle,
+ *          neighbouring ranges merged into requests of up to 8 MiB.
  *   uring  up to queue_depth reads are in flight at once through io_uring:
  *          the file and the buffers are registered when the kernel and
  *          RLIMIT_MEMLOCK allow it, submissions are batched, short reads
@@ -50,6 +53,10 @@
 /* The largest gap between ranges in file order that still reads as one
  * sequential stream (the kernel's readahead window ramps past it). */
 #define DENSE_GAP ((uint64_t)64 << 10)
+/* A remote object: a request costs a round trip, so merge far more. */
+#define REMOTE_COALESCE ((uint64_t)8 << 20)
+#define REMOTE_GAP      ((uint64_t)64 << 10)
+#define REMOTE_DEPTH    4
 
 /* READY: the read is done and some of its ranges are still to deliver;
  * DRAINED: all delivered, some still held by the consumer. */
@@ -88,6 +95,10 @@ struct pio_io_ranges {
     int error;       /* sticky */
     pio__ring *ring; /* PIO_IO_URING */
     bool fixed_file;
+    uint64_t gap;            /* largest gap merged over */
+    pio_remote_batch *batch; /* a remote object's requests */
+    struct pio_error rerr;   /* the first failed request's message */
+    uint64_t rerr_seq;
 };
 
 static uint64_t round_down(uint64_t v, uint64_t a)
@@ -127,7 +138,7 @@ static uint64_t slot_prepare(pio_io_ranges *s, struct slot *sl, uint64_t seq)
     uint64_t limit = PIO_MIN((uint64_t)s->slot_cap - s->align, s->coalesce);
     while (seq + count < s->n) {
         const struct pio_io_range *q = &s->ranges[seq + count];
-        if (q->off < end || q->off - end > COALESCE_GAP || q->off + q->len - aoff > limit)
+        if (q->off < end || q->off - end > s->gap || q->off + q->len - aoff > limit)
             break;
         end = q->off + q->len;
         count++;
@@ -291,6 +302,70 @@ static int fail(pio_io_ranges *s, int rc, uint64_t seq, struct pio_error *err)
                          pio_strerror(rc));
 }
 
+static int all_held(const pio_io_ranges *s, struct pio_error *err)
+{
+    return pio_error_set(err, PIO_EUSAGE, "%s: all %u stream buffers are held; release some first",
+                         s->f->path, s->nslots);
+}
+
+/* A remote object: requests in flight on free slots, delivered as the
+ * other engines do. */
+static int next_remote(pio_io_ranges *s, bool wait, uint64_t *index, const uint8_t **data,
+                       struct pio_error *err)
+{
+    for (;;) {
+        for (unsigned i = 0; i < s->nslots && s->next_submit < s->n; i++) {
+            struct slot *sl = &s->slots[i];
+            if (sl->state != SLOT_FREE)
+                continue;
+            uint64_t seq = s->next_submit;
+            s->next_submit += slot_prepare(s, sl, seq);
+            const struct pio_io_range *r = &s->ranges[seq];
+            if (r->off > s->f->size || sl->need > s->f->size - sl->aoff)
+                return fail(s, PIO_ETRUNCATED, seq, err);
+            int rc = pio__remote_batch_add(s->batch, i, sl->aoff, sl->need, sl->buf);
+            if (rc != 0)
+                return fail(s, rc, seq, err);
+            sl->state = SLOT_INFLIGHT;
+            s->inflight++;
+        }
+        struct slot *sl = find_ready(s);
+        if (sl && sl->err) {
+            sl->state = SLOT_FREE;
+            s->error = sl->err;
+            if (s->rerr.code && s->rerr_seq == sl->seq)
+                return pio_error_set(err, sl->err, "%s", s->rerr.message);
+            return fail(s, sl->err, sl->seq, err);
+        }
+        if (sl) {
+            if (sl->given == 0)
+                pio_tm_end(PIO_OP_READ, PIO_IO_PREAD, 0, sl->seq, sl->need, sl->t0, 0);
+            return deliver(s, sl, index, data);
+        }
+        if (s->inflight == 0)
+            return all_held(s, err);
+        uint64_t tag;
+        int res = 0;
+        struct pio_error e1;
+        int got = pio__remote_batch_next(s->batch, wait, &tag, &res, &e1);
+        if (got == -EAGAIN)
+            return -EAGAIN;
+        if (got <= 0)
+            return fail(s, got ? got : PIO_EUSAGE, s->next_deliver, err);
+        struct slot *done = &s->slots[tag];
+        s->inflight--;
+        done->state = SLOT_READY;
+        done->done = done->need;
+        if (res != 0) {
+            done->err = res;
+            if (!s->rerr.code) {
+                s->rerr = e1;
+                s->rerr_seq = done->seq;
+            }
+        }
+    }
+}
+
 int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8_t **data,
                        struct pio_error *err)
 {
@@ -332,6 +407,9 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
         return 1;
     }
 
+    if (s->batch)
+        return next_remote(s, wait, index, data, err);
+
     if (s->info.engine == PIO_IO_PREAD) {
         struct slot *sl = find_ready(s);
         if (sl)
@@ -340,9 +418,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
             if (s->slots[i].state == SLOT_FREE)
                 sl = &s->slots[i];
         if (!sl)
-            return pio_error_set(err, PIO_EUSAGE,
-                                 "%s: all %u stream buffers are held; release some first",
-                                 s->f->path, s->nslots);
+            return all_held(s, err);
         uint64_t seq = s->next_submit; /* == next_deliver when ordered */
         s->next_submit = seq + slot_prepare(s, sl, seq);
         int rc = slot_read_sync(s, sl);
@@ -369,9 +445,7 @@ int pio_io_ranges_next(pio_io_ranges *s, bool wait, uint64_t *index, const uint8
             return deliver(s, sl, index, data);
         }
         if (s->inflight == 0)
-            return pio_error_set(err, PIO_EUSAGE,
-                                 "%s: all %u stream buffers are held; release some first",
-                                 s->f->path, s->nslots);
+            return all_held(s, err);
         uint64_t tag;
         int res;
         rc = pio__ring_complete(s->ring, wait, &tag, &res);
@@ -414,6 +488,7 @@ void pio_io_ranges_close(pio_io_ranges *s)
 {
     if (!s)
         return;
+    pio__remote_batch_close(s->batch); /* (transfers in flight are dropped) */
     if (s->ring) {
         /* Reap what is in flight before the buffers go away. */
         while (s->inflight > 0) {
@@ -479,10 +554,13 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
         biggest = PIO_MAX(biggest, ranges[i].len);
     uint64_t a = PIO_MAX(s->align, 64u);
     /* small ranges: buffers big enough to merge neighbours into one read */
-    s->coalesce = opts && opts->no_coalesce ? 0 : COALESCE_BYTES;
+    s->coalesce = opts && opts->no_coalesce ? 0 : f->remote ? REMOTE_COALESCE : COALESCE_BYTES;
+    s->gap = f->remote ? REMOTE_GAP : COALESCE_GAP;
     s->slot_cap = (size_t)round_up(PIO_MAX(biggest, s->coalesce) + 2 * a, PIO_MAX(a, 4096u));
     if (qd == 0)
-        qd = f->info.direct ? 32 : (unsigned)PIO_MAX(2, ((uint64_t)4 << 20) / s->slot_cap);
+        qd = f->remote        ? REMOTE_DEPTH
+             : f->info.direct ? 32
+                              : (unsigned)PIO_MAX(2, ((uint64_t)4 << 20) / s->slot_cap);
     uint64_t fit = max_bytes / s->slot_cap;
     s->nslots = (unsigned)PIO_MAX(1, PIO_MIN(PIO_MIN((uint64_t)qd, fit), PIO_MAX(n, 1)));
     if (s->nslots > 4096)
@@ -494,6 +572,12 @@ int pio_io_ranges_open(pio_io_ranges **out, const struct pio_io_file *f,
         if (!(s->slots[i].buf = aligned_alloc(4096, s->slot_cap)))
             goto oom;
 
+    if (f->remote) {
+        if (pio__remote_batch_open(&s->batch, f->remote, s->nslots) != 0)
+            goto oom;
+        *out = s;
+        return 0;
+    }
     if (s->info.engine == PIO_IO_URING) {
         int rc = pio_io_fault_take(PIO_FAULT_URING_SETUP);
         if (rc == 0)

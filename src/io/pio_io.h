@@ -23,7 +23,8 @@ struct pio_io_file {
     int fd;           /* buffered, read-only; not owned */
     int dfd;          /* O_DIRECT descriptor or -1; owned (pio_io_file_close) */
     uint64_t size;
-    const uint8_t *map; /* whole-file mapping or NULL; not owned */
+    const uint8_t *map;        /* whole-file mapping or NULL; not owned */
+    struct pio_remote *remote; /* a remote object (fd -1): read by range requests; not owned */
     struct pio_io_info info;
 };
 
@@ -134,6 +135,65 @@ int pio_io_wq_drain(pio_io_wq *q);
 /* The first failed write's error and offset, or 0. */
 int pio_io_wq_error(const pio_io_wq *q, uint64_t *off);
 void pio_io_wq_close(pio_io_wq *q);
+
+/* ---- remote objects read by HTTP range requests (io_remote.c, on libcurl;
+ * io_remote_none.c in a build without it).
+ *
+ * A pio_remote is one object: an http:// or https:// URL, or s3://bucket/key
+ * (path-style on PIO_S3_ENDPOINT or AWS_ENDPOINT_URL, else the bucket's AWS
+ * host; requests signed with SigV4 when credentials are found in AWS_* or
+ * ~/.aws/credentials). Opening makes one request, a suffix range, which
+ * gives the object's size, its ETag and its last bytes. Every later read
+ * asks for exactly its range with If-Match on that ETag and checks the
+ * answer: status 206, Content-Range naming the range and the same total,
+ * a body of exactly that length. Connection failures, timeouts, 429 and 5xx
+ * are retried with exponential backoff; everything else is an error naming
+ * the URL and the range. Nothing short of the exact bytes is ever
+ * delivered.
+ *
+ * Settings (environment, read at open): PIO_REMOTE_RETRIES (4),
+ * PIO_REMOTE_TIMEOUT_MS (30000: connecting, and the longest a transfer may
+ * stall), PIO_REMOTE_BACKOFF_MS (100, doubled per retry).
+ */
+
+typedef struct pio_remote pio_remote;
+
+/* Open the object at `url`, reading its last `tail` bytes (or all of it,
+ * if smaller): *out, or PIO_ENOTSUPPORTED (no libcurl in this build),
+ * PIO_EUSAGE (a URL this cannot read), -ENOENT (404), -EACCES (401, 403),
+ * -ETIMEDOUT, -ECONNREFUSED, -EIO (5xx after the retries), PIO_EREMOTE (a
+ * server that does not answer ranges), each with the URL in err. */
+int pio__remote_open(pio_remote **out, const char *url, uint64_t tail, struct pio_error *err);
+void pio__remote_close(pio_remote *rm);
+
+uint64_t pio__remote_size(const pio_remote *rm);
+const char *pio__remote_url(const pio_remote *rm);
+/* The bytes the open read: [*off, *off + *len) of the object. */
+const uint8_t *pio__remote_tail(const pio_remote *rm, uint64_t *off, uint64_t *len);
+
+/* Requests sent, bytes received and retries, over the object's life. */
+void pio__remote_stats(const pio_remote *rm, uint64_t *requests, uint64_t *bytes,
+                       uint64_t *retries);
+
+/* Read n ranges [off[i], off[i] + len[i]) into dst[i], up to 4 at once:
+ * 0, or the first failure (err names URL and range). */
+int pio__remote_read(pio_remote *rm, unsigned n, const uint64_t *off, const uint64_t *len,
+                     uint8_t *const *dst, struct pio_error *err);
+
+/*
+ * Reads in flight (one batch per thread at a time): add up to `depth`
+ * reads, then take them as they complete. Each completion returns 1 with
+ * its tag and *rc (0, or the read's error, in err); 0 when none are left;
+ * -EAGAIN when !wait and none has completed.
+ */
+typedef struct pio_remote_batch pio_remote_batch;
+int pio__remote_batch_open(pio_remote_batch **out, pio_remote *rm, unsigned depth);
+int pio__remote_batch_add(pio_remote_batch *b, uint64_t tag, uint64_t off, uint64_t len,
+                          uint8_t *dst);
+int pio__remote_batch_next(pio_remote_batch *b, bool wait, uint64_t *tag, int *rc,
+                           struct pio_error *err);
+unsigned pio__remote_batch_active(const pio_remote_batch *b);
+void pio__remote_batch_close(pio_remote_batch *b);
 
 /* ---- fault injection (tests) ---- */
 

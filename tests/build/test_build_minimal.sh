@@ -1,5 +1,5 @@
 #!/bin/sh
-# A build with every optional package off, as a user without liburing-dev,
+# A build with every optional package off, as a user without liburing-dev, libcurl,
 # libnetcdf-dev, libzstd-dev and libck-dev gets it: everything compiles with -Werror,
 # the unit, CLI and converter tests pass, and the missing features report
 # themselves unsupported (exit 69, a message naming the missing package).
@@ -8,15 +8,16 @@ set -e
 SRC=$1
 B=$2
 cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Release -DPIO_BUILD_BENCH=OFF \
-    -DPIO_WITH_URING=OFF -DPIO_WITH_NETCDF=OFF -DPIO_WITH_CK=OFF -DPIO_WITH_ZSTD=OFF \
+    -DPIO_WITH_URING=OFF -DPIO_WITH_CURL=OFF -DPIO_WITH_NETCDF=OFF -DPIO_WITH_CK=OFF -DPIO_WITH_ZSTD=OFF \
     >"$B.cmake.log" 2>&1 ||
     { cat "$B.cmake.log"; exit 1; }
 grep -q 'io_uring engine: not built' "$B.cmake.log" || { echo "FAIL: liburing still used"; exit 1; }
+grep -q 'remote files: not built' "$B.cmake.log" || { echo "FAIL: libcurl still used"; exit 1; }
 grep -q 'AMBER NetCDF: not built' "$B.cmake.log" || { echo "FAIL: libnetcdf still used"; exit 1; }
 grep -q 'HOLO compression: not built' "$B.cmake.log" || { echo "FAIL: libzstd still used"; exit 1; }
 cmake --build "$B" -j2 >"$B.build.log" 2>&1 || { tail -n 40 "$B.build.log"; exit 1; }
 # nothing of the missing packages is linked
-if ldd "$B/libprismio.so" | grep -Eq 'liburing|libnetcdf|libzstd'; then
+if ldd "$B/libprismio.so" | grep -Eq 'liburing|libcurl|libnetcdf|libzstd'; then
     echo "FAIL: libprismio.so links an optional package:"; ldd "$B/libprismio.so"; exit 1
 fi
 P=$B/prismio
@@ -38,6 +39,10 @@ grep -q 'zstd' "$T/err" || fail "compress message: $(cat "$T/err")"
 rc=0; "$P" info "$SRC/tests/data/sample_v2_0_lossy.holo" >/dev/null 2>"$T/err" || rc=$?
 [ "$rc" = 69 ] || fail "info of a compressed file: exit $rc, wanted 69: $(cat "$T/err")"
 grep -q 'no zstd' "$T/err" || fail "open message: $(cat "$T/err")"
+# a URL: refused, naming libcurl (nothing is contacted)
+rc=0; "$P" info http://127.0.0.1:9/a.holo >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" = 69 ] || fail "info of a URL: exit $rc, wanted 69: $(cat "$T/err")"
+grep -q 'built without libcurl' "$T/err" || fail "URL message: $(cat "$T/err")"
 # io_uring asked for: read through pread, and said so
 "$P" verify "$T/a.holo" --engine uring >"$T/out" 2>"$T/err" || fail "verify --engine uring: $(cat "$T/err")"
 grep -q ', pread)' "$T/out" || fail "verify did not fall back to pread: $(cat "$T/out")"
