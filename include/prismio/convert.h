@@ -226,9 +226,14 @@ struct pio_sink_options {
  * written to PATH.part, renamed when the run ends well, removed otherwise;
  * HOLO as pio_sink_holo. The output is created when the run begins, so an
  * existing file (-EEXIST without PIO_SINK_OVERWRITE) fails the run, not
- * this call. *out is the caller's, ended with pio_sink_destroy; zeroed on
- * failure: PIO_EUSAGE (options, an unknown format, a bad xtc_precision),
- * PIO_ENOTSUPPORTED (a format this build lacks) or -ENOMEM. */
+ * this call. `path` may be s3://BUCKET/KEY: the output is written to a
+ * private temporary directory (under TMPDIR) and, when the run ends well,
+ * uploaded by S3 multipart upload (parts of 16 MiB), so the object
+ * appears only complete; the local copy is removed either way (see
+ * pio_reader_open for the S3 settings). *out is the caller's, ended with
+ * pio_sink_destroy; zeroed on failure: PIO_EUSAGE (options, an unknown
+ * format, a bad xtc_precision), PIO_ENOTSUPPORTED (a format this build
+ * lacks; an http:// or https:// output; no libcurl) or -ENOMEM. */
 PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
                           struct pio_error *err);
 

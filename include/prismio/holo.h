@@ -189,8 +189,10 @@ struct pio_writer_options {
  * the first commit. opts may be NULL; the path and salt are copied. On
  * success *out owns the file: the caller ends it with pio_writer_close.
  * On failure *out is NULL and the call returns -errno (open, write),
- * PIO_EFORMAT (path is not a regular file) or -ENOMEM, with the path in
- * err's message (err may be NULL, for every function here).
+ * PIO_EFORMAT (path is not a regular file), PIO_ENOTSUPPORTED (a URL:
+ * writers write local files; pio_sink_open of an s3:// URL uploads one)
+ * or -ENOMEM, with the path in err's message (err may be NULL, for every
+ * function here).
  */
 PIO_API int pio_writer_create(pio_writer **out, const char *path,
                               const struct pio_writer_options *opts, struct pio_error *err);
@@ -515,7 +517,7 @@ PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
  * requests, in a build with libcurl (pio_remote_built; else
  * PIO_ENOTSUPPORTED). Opening a committed file costs 2 or 3 requests; a
  * frame, one (frames read in order are read ahead, up to 8 MiB a
- * request); streams and verification keep 4 requests of up to 8 MiB in
+ * request); streams and verification keep 4 requests of up to 4 MiB in
  * flight. Every answer is checked (status 206, the range and object size
  * asked for, the object's ETag at open, the body's length) and transient
  * failures retried; a remote file is never recovered or refreshed.

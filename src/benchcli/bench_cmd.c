@@ -18,6 +18,10 @@ static const struct benchmark benchmarks[] = {
     {"hash", bench_hash, "FILE", "BLAKE3 per tier and thread count, next to b3sum"},
     {"read", bench_read, "FILE.holo", "reading via views or an engine, next to raw scans or fio"},
     {"write", bench_write, "FILE.holo", "the writer (hashed, durable) next to fio"},
+    {"remote", bench_remote, "URL",
+     "a remote file: open, random frames, and reading in order\nnext to curl (and MDAnalysis on "
+     "the "
+     "XTC, --xtc)"},
     {"commit", bench_commit, "FILE.holo",
      "commits per frame and per 1,000 next to one commit;\na follower's latency"},
     {"ring", bench_ring, "", "SPSC ring and MPMC queue next to ck_ring"},

@@ -37,6 +37,7 @@ int bench_hash(int argc, char **argv);
 int bench_read(int argc, char **argv);
 int bench_write(int argc, char **argv);
 int bench_commit(int argc, char **argv);
+int bench_remote(int argc, char **argv);
 int bench_ring(int argc, char **argv);
 int bench_convert(int argc, char **argv);
 int bench_arrow(int argc, char **argv);

@@ -20,9 +20,10 @@
  *
  * Bytes never fetched read as zeros, which no record check accepts: a
  * fetch this file forgot fails as a corrupt record, never as wrong data.
- * Opening makes 2 requests for a committed file whose last commit and FULL
- * INDEX head lie in its last 256 KiB and whose META record is under
- * 64 KiB (3 otherwise, or 4 for a large META and a FULL INDEX far back).
+ * Opening makes 2 requests (its first and last 256 KiB; 1 for a file of
+ * up to 256 KiB) when the newest commit and FULL INDEX head lie in the
+ * last 256 KiB and the META record in the first (3 otherwise, 4 when the
+ * FULL INDEX is far back and its header is out of reach too).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,7 +38,8 @@
 #define OFFX(o) ((unsigned long long)(o))
 
 #define CHUNK       ((uint64_t)64 << 10)
-#define TAIL_BYTES  ((uint64_t)256 << 10)
+#define HEAD_BYTES  ((uint64_t)256 << 10) /* the open's request */
+#define TAIL_BYTES  ((uint64_t)256 << 10) /* the next one */
 #define MERGE_GAP   ((uint64_t)256 << 10) /* missing runs this close are one request */
 #define WALK_AHEAD  ((uint64_t)4 << 20)   /* a walk's read-ahead over small records */
 #define WALK_KEEP   ((uint64_t)64 << 20)  /* a walk drops what it passed beyond this */
@@ -351,7 +353,7 @@ int pio__holo_remote_open(pio_reader *r, struct pio_error *err)
     pthread_mutex_init(&h->lock, NULL);
     h->budget = cache_budget();
     r->remote = h;
-    int rc = pio__remote_open(&h->rm, r->path, TAIL_BYTES, err);
+    int rc = pio__remote_open(&h->rm, r->path, HEAD_BYTES, err);
     if (rc != 0)
         return rc;
     r->size = pio__remote_size(h->rm);
@@ -370,19 +372,22 @@ int pio__holo_remote_open(pio_reader *r, struct pio_error *err)
                              OFFX(r->size), pio_strerror(-errno));
     r->map = m;
     r->map_len = maplen;
-    /* the tail the open read: its whole chunks are in */
-    uint64_t toff, tlen;
-    const uint8_t *tail = pio__remote_tail(h->rm, &toff, &tlen);
-    memcpy(m + toff, tail, (size_t)tlen);
-    for (uint64_t c = (toff + CHUNK - 1) / CHUNK; c < h->nchunks; c++)
+    /* the head the open read: its whole chunks are in (a short file's all) */
+    uint64_t hlen;
+    const uint8_t *head = pio__remote_head(h->rm, &hlen);
+    memcpy(m, head, (size_t)hlen);
+    for (uint64_t c = 0; c < h->nchunks && chunk_end(h, c, r->size) <= hlen; c++)
         h->chunk[c] = C_KEEP;
-    if (toff % CHUNK == 0 && toff / CHUNK < h->nchunks)
-        h->chunk[toff / CHUNK] = C_KEEP;
-
-    /* What opening reads: the header, a META record after it, and where
-     * the footer points (2.0: the last COMMIT; 1.x: the INDEX record). */
-    uint64_t off[3] = {0, 0, 0}, len[3] = {CHUNK, 0, 0};
-    unsigned n = 1;
+    /* the tail: the footer and, usually, the newest commit and FULL INDEX head */
+    uint64_t toff = r->size > TAIL_BYTES ? r->size - TAIL_BYTES : 0;
+    if ((rc = pio__holo_need(r, toff, r->size - toff, err)) != 0)
+        return rc;
+    /* then, in one go, what the footer points to (2.0: the newest COMMIT;
+     * 1.x: the INDEX record), the rest of a META record longer than the
+     * head, and the head of the FULL INDEX the commit names (the parsers
+     * check all of it; a FULL INDEX header out of reach costs one more) */
+    uint64_t off[4], len[4];
+    unsigned n = 0;
     if (r->size >= HOLO_FOOTER2_SIZE) {
         const uint8_t *f = r->map + r->size - HOLO_FOOTER2_SIZE;
         uint64_t o = holo_rd64(f + 8), l = holo_rd64(f + 16);
@@ -399,30 +404,26 @@ int pio__holo_remote_open(pio_reader *r, struct pio_error *err)
             len[n++] = l;
         }
     }
-    if ((rc = pio__holo_need_many(r, n, off, len, err)) != 0)
-        return rc;
-    /* then, in one go, the rest of a long META record and the head of the
-     * FULL INDEX a 2.0 commit names (the parsers check all of it) */
-    n = 0;
     if (r->size >= HOLO_HEADER_SIZE + HOLO_REC_HDR &&
         memcmp(r->map + HOLO_HEADER_SIZE, HOLO_REC_MAGIC, 4) == 0) {
         off[n] = HOLO_HEADER_SIZE;
         len[n++] = holo_rd64(r->map + HOLO_HEADER_SIZE + 8);
     }
+    if ((rc = pio__holo_need_many(r, n, off, len, err)) != 0)
+        return rc;
     struct holo_commit c;
     struct holo_header hdr;
     if (r->size >= HOLO_HEADER_SIZE &&
         pio__holo_check_header(r->path, r->map, r->size, &hdr, NULL) == 0 &&
         pio__holo_tail_commit(r->map, r->size, hdr.salt, &c) && c.full_off &&
         c.full_off < r->size - HOLO_FULL_HDR) {
-        /* its table's size is in its header, which usually came with the tail */
         if ((rc = pio__holo_need(r, c.full_off, HOLO_FULL_HDR, err)) != 0)
             return rc;
-        off[n] = c.full_off;
-        len[n++] = HOLO_FULL_HDR +
-                   holo_pad64((uint64_t)holo_rd32(r->map + c.full_off + 80) * HOLO_PAGE_DESC);
+        uint64_t hl = HOLO_FULL_HDR +
+                      holo_pad64((uint64_t)holo_rd32(r->map + c.full_off + 80) * HOLO_PAGE_DESC);
+        return pio__holo_need(r, c.full_off, hl, err);
     }
-    return pio__holo_need_many(r, n, off, len, err);
+    return 0;
 }
 
 void pio__holo_remote_close(pio_reader *r)

@@ -483,10 +483,21 @@ static bool any_codec(const pio_writer *w)
     return (w->codec[0] | w->codec[1] | w->codec[2]) != 0;
 }
 
+/* A writer writes a local file: crash-safe appends need one. */
+static int remote_refused(const char *path, struct pio_error *err)
+{
+    return pio_error_set(err, PIO_ENOTSUPPORTED,
+                         "%s: a HOLO writer writes local files; to put a trajectory on S3, "
+                         "convert it to an s3:// URL (written locally, then uploaded)",
+                         path);
+}
+
 PIO_API int pio_writer_create(pio_writer **out, const char *path,
                               const struct pio_writer_options *opts, struct pio_error *err)
 {
     *out = NULL;
+    if (pio_path_is_remote(path))
+        return remote_refused(path, err);
     pio_writer *w = writer_alloc(path, opts);
     if (!w)
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
@@ -610,6 +621,8 @@ PIO_API int pio_writer_open_append(pio_writer **out, const char *path,
                                    const struct pio_writer_options *opts, struct pio_error *err)
 {
     *out = NULL;
+    if (pio_path_is_remote(path))
+        return remote_refused(path, err);
     /* A killed writer's tail is removed and the file committed first. */
     bool rewrite;
     int rc = pio__holo_recover_in_place(path, 0, NULL, &rewrite, err);

@@ -174,4 +174,11 @@ static inline bool ncdf_probe(const uint8_t *h, size_t n)
 int pio__structure_topology(const char *path, enum pio_format fmt, struct topo_build *t,
                             struct pio_error *err);
 
+/* An output to s3://BUCKET/KEY: open_sink writes a local temporary file,
+ * uploaded when the sink ends well (upload.c). */
+int pio__upload_sink_open(struct pio_sink *out, const char *url,
+                          int (*open_sink)(struct pio_sink *, const char *,
+                                           const struct pio_sink_options *, struct pio_error *),
+                          const struct pio_sink_options *o, struct pio_error *err);
+
 #endif /* PIO_FORMATS_INTERNAL_H */

@@ -243,5 +243,7 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
     const struct pio__format *d = format_get(opt.format ? opt.format : pio_format_from_path(path));
     if (!d || !d->open_sink)
         return unknown_format(path, "output", err);
+    if (pio_path_is_remote(path)) /* written here, uploaded at the end (upload.c) */
+        return pio__upload_sink_open(out, path, d->open_sink, &opt, err);
     return d->open_sink(out, path, &opt, err);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -40,8 +41,8 @@ struct pio_remote {
     char *token_hdr;
     uint64_t size;
     char etag[128];
-    uint8_t *tail;
-    uint64_t tail_off, tail_len;
+    uint8_t *head; /* what the open read: the first head_len bytes */
+    uint64_t head_len;
     unsigned retries;
     long timeout_ms, backoff_ms;
     _Atomic uint64_t requests, bytes, nretries;
@@ -56,7 +57,7 @@ struct xfer {
     pio_remote_batch *b;
     uint64_t tag, off, len, got;
     uint8_t *dst;
-    bool suffix; /* open: "bytes=-len"; off and len from the answer */
+    bool first; /* open: "bytes=0-(len-1)"; the object's size from the answer */
     bool active, waiting;
     unsigned attempt;
     double retry_at;
@@ -103,6 +104,124 @@ static long env_long(const char *name, long def, long lo, long hi)
     if (*end || n < lo || n > hi)
         return def;
     return n;
+}
+
+/* ---- SHA-256 (FIPS 180-4): S3's payload hashes (x-amz-content-sha256) ---- */
+
+struct sha256 {
+    uint32_t h[8];
+    uint8_t buf[64];
+    uint64_t len;
+    size_t n;
+};
+
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+static uint32_t ror32(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_block(struct sha256 *s, const uint8_t *p)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4], f = s->h[5],
+             g = s->h[6], h = s->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25)) + ((e & f) ^ (~e & g)) +
+                      sha256_k[i] + w[i];
+        uint32_t t2 = (ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    s->h[0] += a;
+    s->h[1] += b;
+    s->h[2] += c;
+    s->h[3] += d;
+    s->h[4] += e;
+    s->h[5] += f;
+    s->h[6] += g;
+    s->h[7] += h;
+}
+
+static void sha256_init(struct sha256 *s)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, iv, sizeof(iv));
+    s->len = 0;
+    s->n = 0;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    s->len += len;
+    if (s->n) {
+        size_t k = PIO_MIN(len, 64 - s->n);
+        memcpy(s->buf + s->n, p, k);
+        s->n += k;
+        p += k;
+        len -= k;
+        if (s->n < 64)
+            return;
+        sha256_block(s, s->buf);
+        s->n = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        sha256_block(s, p);
+    memcpy(s->buf, p, len);
+    s->n = len;
+}
+
+static void sha256_final(struct sha256 *s, uint8_t out[32])
+{
+    uint64_t bits = s->len * 8;
+    uint8_t pad[72] = {0x80};
+    size_t k = (s->n < 56 ? 56 - s->n : 120 - s->n);
+    for (int i = 0; i < 8; i++)
+        pad[k + i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha256_update(s, pad, k + 8);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)s->h[i];
+    }
+}
+
+/* The hex SHA-256 of data (65 bytes with the NUL). */
+static void sha256_hex(const void *data, size_t len, char hex[65])
+{
+    struct sha256 s;
+    uint8_t d[32];
+    sha256_init(&s);
+    sha256_update(&s, data, len);
+    sha256_final(&s, d);
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", d[i]);
 }
 
 /* ---- URLs and S3 settings ---- */
@@ -358,10 +477,7 @@ static void xfer_setup(struct xfer *x, pio_remote *rm)
         curl_easy_setopt(h, CURLOPT_USERNAME, rm->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, rm->secret);
     }
-    if (x->suffix)
-        snprintf(x->range, sizeof(x->range), "-%llu", OFFX(x->len));
-    else
-        snprintf(x->range, sizeof(x->range), "%llu-%llu", OFFX(x->off), OFFX(x->off + x->len - 1));
+    snprintf(x->range, sizeof(x->range), "%llu-%llu", OFFX(x->off), OFFX(x->off + x->len - 1));
     curl_easy_setopt(h, CURLOPT_RANGE, x->range);
     x->got = 0;
     x->fail = 0;
@@ -375,8 +491,8 @@ static void xfer_setup(struct xfer *x, pio_remote *rm)
 
 static const char *range_text(const struct xfer *x, char *buf, size_t cap)
 {
-    if (x->suffix)
-        snprintf(buf, cap, "the last %llu bytes", OFFX(x->len));
+    if (x->first)
+        snprintf(buf, cap, "the first %llu bytes", OFFX(x->len));
     else
         snprintf(buf, cap, "bytes 0x%llx-0x%llx", OFFX(x->off), OFFX(x->off + x->len - 1));
     return buf;
@@ -461,9 +577,9 @@ static int judge(struct xfer *x, CURLcode res, bool *retry, struct pio_error *er
         return pio_error_set(err, PIO_EREMOTE, "%s: %s: a 206 answer without a Content-Range",
                              rm->url, rt);
     }
-    if (x->suffix) {
+    if (x->first) {
         uint64_t want = PIO_MIN(x->len, x->cr_total);
-        if (x->cr_end + 1 != x->cr_total || x->cr_end - x->cr_start + 1 != want) {
+        if (x->cr_start != 0 || x->cr_end + 1 != want) {
             *retry = true;
             return pio_error_set(
                 err, PIO_EREMOTE,
@@ -488,7 +604,7 @@ static int judge(struct xfer *x, CURLcode res, bool *retry, struct pio_error *er
         return pio_error_set(err, PIO_EREMOTE, "%s: %s: short body: %llu of %llu bytes", rm->url,
                              rt, OFFX(x->got), OFFX(expect));
     }
-    if (!x->suffix && rm->etag[0] && x->etag[0] && strcmp(rm->etag, x->etag) != 0)
+    if (!x->first && rm->etag[0] && x->etag[0] && strcmp(rm->etag, x->etag) != 0)
         return pio_error_set(err, -ESTALE,
                              "%s: %s: the object changed since it was opened (ETag %s, was %s)",
                              rm->url, rt, x->etag, rm->etag);
@@ -554,7 +670,7 @@ static int start(struct xfer *x)
 }
 
 static int batch_add(pio_remote_batch *b, uint64_t tag, uint64_t off, uint64_t len, uint8_t *dst,
-                     bool suffix)
+                     bool first)
 {
     for (unsigned i = 0; i < b->depth; i++) {
         struct xfer *x = &b->x[i];
@@ -564,7 +680,7 @@ static int batch_add(pio_remote_batch *b, uint64_t tag, uint64_t off, uint64_t l
         x->off = off;
         x->len = len;
         x->dst = dst;
-        x->suffix = suffix;
+        x->first = first;
         x->attempt = 0;
         x->active = true;
         int rc = start(x);
@@ -673,6 +789,236 @@ int pio__remote_batch_next(pio_remote_batch *b, bool wait, uint64_t *tag, int *r
     }
 }
 
+static int remote_new(pio_remote **out, const char *url, struct pio_error *err);
+
+/* ---- S3 multipart upload ---- */
+
+/* An answer's body, kept whole (S3's XML: UploadId, errors), up to 64 KiB. */
+struct body {
+    char *p;
+    size_t n;
+};
+
+static size_t on_body_keep(char *p, size_t sz, size_t n, void *u)
+{
+    struct body *b = u;
+    size_t len = sz * n, k = PIO_MIN(len, ((size_t)64 << 10) - b->n);
+    char *q = realloc(b->p, b->n + k + 1);
+    if (!q)
+        return 0;
+    b->p = q;
+    memcpy(b->p + b->n, p, k);
+    b->n += k;
+    b->p[b->n] = 0;
+    return len;
+}
+
+/* The text between <tag> and </tag> in xml, into out (cap bytes), or "". */
+static const char *xml_get(const char *xml, const char *tag, char *out, size_t cap)
+{
+    char open[64], close[64];
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    const char *a = xml ? strstr(xml, open) : NULL, *b = a ? strstr(a, close) : NULL;
+    out[0] = 0;
+    if (a && b) {
+        a += strlen(open);
+        snprintf(out, cap, "%.*s", (int)PIO_MIN((size_t)(b - a), cap - 1), a);
+    }
+    return out;
+}
+
+struct up {
+    pio_remote *rm;
+    CURL *h;
+    char upload_id[512];
+    char etag[128]; /* of the last part */
+};
+
+/* One request of an upload: method, "?query", body (NULL: none); its answer
+ * in *ans. Retried as reads are; 0 or the error (err: URL, what). */
+static int up_request(struct up *u, const char *method, const char *query, const uint8_t *data,
+                      size_t len, const char *what, struct body *ans, struct pio_error *err)
+{
+    pio_remote *rm = u->rm;
+    char url[4096], sha[65], hdr[96];
+    snprintf(url, sizeof(url), "%s%s", rm->http_url, query);
+    sha256_hex(data ? (const void *)data : "", data ? len : 0, sha);
+    snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", sha);
+    int rc = 0;
+    for (unsigned attempt = 0;; attempt++) {
+        struct curl_slist *hl = NULL, *t;
+        if (rm->token_hdr && (t = curl_slist_append(hl, rm->token_hdr)))
+            hl = t;
+        if ((t = curl_slist_append(hl, hdr)))
+            hl = t;
+        if ((t = curl_slist_append(hl, "Expect:"))) /* (no 100-continue round trip) */
+            hl = t;
+        CURL *h = u->h;
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        if (data || strcmp(method, "POST") == 0) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, data ? (const char *)data : "");
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(data ? len : 0));
+        }
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, rm->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, PIO_MAX(1L, (rm->timeout_ms + 999) / 1000));
+        if (rm->sigv4) {
+            curl_easy_setopt(h, CURLOPT_AWS_SIGV4, rm->sigv4);
+            curl_easy_setopt(h, CURLOPT_USERNAME, rm->user);
+            curl_easy_setopt(h, CURLOPT_PASSWORD, rm->secret);
+        }
+        struct xfer x = {0};
+        x.h = h;
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+        free(ans->p);
+        *ans = (struct body){0};
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body_keep);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
+        char ebuf[CURL_ERROR_SIZE] = "";
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+        atomic_fetch_add_explicit(&rm->requests, 1, memory_order_relaxed);
+        CURLcode res = curl_easy_perform(h);
+        curl_slist_free_all(hl);
+        long code = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        char s3code[64];
+        xml_get(ans->p, "Code", s3code, sizeof(s3code));
+        bool retry = false;
+        if (res != CURLE_OK) {
+            retry = res != CURLE_COULDNT_RESOLVE_HOST;
+            rc = res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
+                 : res == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
+                                                 : -ECONNRESET;
+            pio_error_set(err, rc, "%s: %s: %s", rm->url, what,
+                          ebuf[0] ? ebuf : curl_easy_strerror(res));
+        } else if (code / 100 == 2 && !s3code[0]) {
+            snprintf(u->etag, sizeof(u->etag), "%s", x.etag);
+            return 0;
+        } else {
+            /* (S3 may answer 200 with an error in the body: also retried) */
+            retry = code == 408 || code == 429 || code >= 500 || code / 100 == 2;
+            rc = code == 404                  ? -ENOENT
+                 : code == 401 || code == 403 ? -EACCES
+                 : retry                      ? -EIO
+                                              : PIO_EREMOTE;
+            pio_error_set(err, rc, "%s: %s: HTTP %ld%s%s", rm->url, what, code,
+                          s3code[0] ? " " : "", s3code);
+        }
+        if (!retry || attempt >= rm->retries)
+            break;
+        atomic_fetch_add_explicit(&rm->nretries, 1, memory_order_relaxed);
+        long ms = rm->backoff_ms << attempt;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return rc;
+}
+
+int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error *err)
+{
+    pio_remote *rm;
+    int rc = remote_new(&rm, url, err);
+    if (rc != 0)
+        return rc;
+    if (!rm->s3) {
+        pio__remote_close(rm);
+        return pio_error_set(err, PIO_ENOTSUPPORTED,
+                             "%s: writing over HTTP is not supported: write to S3 "
+                             "(s3://BUCKET/KEY) or a local file",
+                             url);
+    }
+    /* parts of 16 MiB, more for objects of over 10,000 of them (S3's limit) */
+    uint64_t part = (uint64_t)16 << 20;
+    while ((size + part - 1) / part > 10000)
+        part *= 2;
+    uint64_t nparts = PIO_MAX((size + part - 1) / part, 1);
+    struct up u = {.rm = rm, .h = curl_easy_init()};
+    struct body ans = {0};
+    uint8_t *buf = malloc((size_t)PIO_MIN(part, PIO_MAX(size, 1)));
+    char(*etags)[128] = calloc((size_t)nparts, sizeof(*etags));
+    char *xml = NULL, *id = NULL;
+    if (!u.h || !buf || !etags) {
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
+        goto done;
+    }
+    if ((rc = up_request(&u, "POST", "?uploads=", NULL, 0, "starting a multipart upload", &ans,
+                         err)) != 0)
+        goto done;
+    xml_get(ans.p, "UploadId", u.upload_id, sizeof(u.upload_id));
+    if (!u.upload_id[0] || !(id = curl_easy_escape(u.h, u.upload_id, 0))) {
+        rc = pio_error_set(err, PIO_EREMOTE,
+                           "%s: starting a multipart upload: no UploadId in "
+                           "the answer",
+                           url);
+        goto done;
+    }
+    for (uint64_t k = 0; k < nparts; k++) {
+        uint64_t off = k * part, len = PIO_MIN(part, size - off);
+        for (uint64_t got = 0; got < len;) {
+            ssize_t n = pread(fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                rc = pio_error_set(err, n < 0 ? -errno : PIO_ETRUNCATED,
+                                   "%s: reading what to upload at offset 0x%llx: %s", url,
+                                   OFFX(off + got), n < 0 ? pio_strerror(-errno) : "end of file");
+                goto abort;
+            }
+            got += (uint64_t)n;
+        }
+        char q[700], what[96];
+        snprintf(q, sizeof(q), "?partNumber=%llu&uploadId=%s", OFFX(k + 1), id);
+        snprintf(what, sizeof(what), "part %llu of %llu (bytes 0x%llx-0x%llx)", OFFX(k + 1),
+                 OFFX(nparts), OFFX(off), OFFX(off + len - 1));
+        if ((rc = up_request(&u, "PUT", q, buf, (size_t)len, what, &ans, err)) != 0)
+            goto abort;
+        if (!u.etag[0]) {
+            rc = pio_error_set(err, PIO_EREMOTE, "%s: %s: no ETag in the answer", url, what);
+            goto abort;
+        }
+        snprintf(etags[k], sizeof(etags[k]), "%s", u.etag);
+    }
+    size_t cap = 128 + (size_t)nparts * 200, used = 0;
+    if (!(xml = malloc(cap))) {
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
+        goto abort;
+    }
+    used += (size_t)snprintf(xml + used, cap - used, "<CompleteMultipartUpload>");
+    for (uint64_t k = 0; k < nparts; k++)
+        used += (size_t)snprintf(xml + used, cap - used,
+                                 "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
+                                 OFFX(k + 1), etags[k]);
+    used += (size_t)snprintf(xml + used, cap - used, "</CompleteMultipartUpload>");
+    char q[700];
+    snprintf(q, sizeof(q), "?uploadId=%s", id);
+    if ((rc = up_request(&u, "POST", q, (const uint8_t *)xml, used, "completing the upload", &ans,
+                         err)) == 0)
+        goto done;
+abort : /* the parts are dropped: no object appears */
+{
+    char q2[700];
+    snprintf(q2, sizeof(q2), "?uploadId=%s", id);
+    up_request(&u, "DELETE", q2, NULL, 0, "aborting the upload", &ans, NULL);
+}
+done:
+    if (id)
+        curl_free(id);
+    free(xml);
+    free(etags);
+    free(buf);
+    free(ans.p);
+    if (u.h)
+        curl_easy_cleanup(u.h);
+    pio__remote_close(rm);
+    return rc;
+}
+
 /* ---- the object ---- */
 
 static pio_remote_batch *batch_get(pio_remote *rm)
@@ -732,7 +1078,9 @@ int pio__remote_read(pio_remote *rm, unsigned n, const uint64_t *off, const uint
     return first;
 }
 
-int pio__remote_open(pio_remote **out, const char *url, uint64_t tail, struct pio_error *err)
+/* A remote object for `url`: settings, the request URL, credentials and
+ * the headers every request carries; nothing is sent. */
+static int remote_new(pio_remote **out, const char *url, struct pio_error *err)
 {
     *out = NULL;
     pthread_once(&curl_once, curl_init);
@@ -748,25 +1096,38 @@ int pio__remote_open(pio_remote **out, const char *url, uint64_t tail, struct pi
     rm->retries = (unsigned)env_long("PIO_REMOTE_RETRIES", 4, 0, 20);
     rm->timeout_ms = env_long("PIO_REMOTE_TIMEOUT_MS", 30000, 100, 3600000);
     rm->backoff_ms = env_long("PIO_REMOTE_BACKOFF_MS", 100, 0, 60000);
-    int rc = resolve_url(rm, err);
-    if (rc != 0)
-        goto fail;
-    if (rm->token_hdr && !(rm->hdrs = curl_slist_append(rm->hdrs, rm->token_hdr))) {
-        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
-        goto fail;
-    }
     rm->size = UINT64_MAX; /* not known until the first answer */
-    tail = PIO_MAX(tail, 1);
-    if (!(rm->tail = malloc((size_t)tail))) {
+    int rc = resolve_url(rm, err);
+    /* S3 wants the payload's SHA-256 with every signed request: a read's
+     * is the empty body's */
+    char sha[65], h[96];
+    sha256_hex("", 0, sha);
+    snprintf(h, sizeof(h), "x-amz-content-sha256: %s", sha);
+    if (rc == 0 && ((rm->token_hdr && !(rm->hdrs = curl_slist_append(rm->hdrs, rm->token_hdr))) ||
+                    (rm->s3 && !(rm->hdrs = curl_slist_append(rm->hdrs, h)))))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
+    if (rc != 0) {
+        pio__remote_close(rm);
+        return rc;
+    }
+    *out = rm;
+    return 0;
+}
+
+int pio__remote_open(pio_remote **out, const char *url, uint64_t head, struct pio_error *err)
+{
+    pio_remote *rm;
+    int rc = remote_new(&rm, url, err);
+    if (rc != 0)
+        return rc;
+    *out = NULL;
+    head = PIO_MAX(head, 1);
+    pio_remote_batch *b = NULL;
+    if (!(rm->head = malloc((size_t)head)) || !(b = batch_get(rm))) {
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
         goto fail;
     }
-    pio_remote_batch *b = batch_get(rm);
-    if (!b) {
-        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
-        goto fail;
-    }
-    rc = batch_add(b, 0, 0, tail, rm->tail, true);
+    rc = batch_add(b, 0, 0, head, rm->head, true);
     uint64_t tag;
     int r = 0;
     if (rc == 0 && pio__remote_batch_next(b, true, &tag, &r, err) == 1)
@@ -774,8 +1135,7 @@ int pio__remote_open(pio_remote **out, const char *url, uint64_t tail, struct pi
     struct xfer *x = &b->x[0];
     if (rc == 0) {
         rm->size = x->cr_total;
-        rm->tail_off = x->cr_start;
-        rm->tail_len = x->got;
+        rm->head_len = x->got;
         /* strong ETags only: a weak one may not change with the bytes */
         if (x->etag[0] && strncmp(x->etag, "W/", 2) != 0) {
             snprintf(rm->etag, sizeof(rm->etag), "%s", x->etag);
@@ -804,7 +1164,7 @@ void pio__remote_close(pio_remote *rm)
         pio__remote_batch_close(rm->idle[i]);
     curl_slist_free_all(rm->hdrs);
     pthread_mutex_destroy(&rm->lock);
-    free(rm->tail);
+    free(rm->head);
     free(rm->url);
     free(rm->http_url);
     free(rm->sigv4);
@@ -824,11 +1184,10 @@ const char *pio__remote_url(const pio_remote *rm)
     return rm->url;
 }
 
-const uint8_t *pio__remote_tail(const pio_remote *rm, uint64_t *off, uint64_t *len)
+const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len)
 {
-    *off = rm->tail_off;
-    *len = rm->tail_len;
-    return rm->tail;
+    *len = rm->head_len;
+    return rm->head;
 }
 
 void pio__remote_stats(const pio_remote *rm, uint64_t *requests, uint64_t *bytes, uint64_t *retries)

@@ -9,10 +9,19 @@
 
 #include "common/pio_common.h"
 
-int pio__remote_open(pio_remote **out, const char *url, uint64_t tail, struct pio_error *err)
+int pio__remote_open(pio_remote **out, const char *url, uint64_t head, struct pio_error *err)
 {
-    (void)tail;
+    (void)head;
     *out = NULL;
+    return pio_error_set(err, PIO_ENOTSUPPORTED,
+                         "%s: remote files are not supported by this build (built without "
+                         "libcurl: install libcurl4-openssl-dev and rebuild)",
+                         url);
+}
+
+int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error *err)
+{
+    (void)fd, (void)size;
     return pio_error_set(err, PIO_ENOTSUPPORTED,
                          "%s: remote files are not supported by this build (built without "
                          "libcurl: install libcurl4-openssl-dev and rebuild)",
@@ -36,10 +45,10 @@ const char *pio__remote_url(const pio_remote *rm)
     return "";
 }
 
-const uint8_t *pio__remote_tail(const pio_remote *rm, uint64_t *off, uint64_t *len)
+const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len)
 {
     (void)rm;
-    *off = *len = 0;
+    *len = 0;
     return NULL;
 }
 

@@ -142,8 +142,8 @@ void pio_io_wq_close(pio_io_wq *q);
  * A pio_remote is one object: an http:// or https:// URL, or s3://bucket/key
  * (path-style on PIO_S3_ENDPOINT or AWS_ENDPOINT_URL, else the bucket's AWS
  * host; requests signed with SigV4 when credentials are found in AWS_* or
- * ~/.aws/credentials). Opening makes one request, a suffix range, which
- * gives the object's size, its ETag and its last bytes. Every later read
+ * ~/.aws/credentials). Opening makes one request, for the first bytes,
+ * which gives the object's size and ETag too. Every later read
  * asks for exactly its range with If-Match on that ETag and checks the
  * answer: status 206, Content-Range naming the range and the same total,
  * a body of exactly that length. Connection failures, timeouts, 429 and 5xx
@@ -158,18 +158,25 @@ void pio_io_wq_close(pio_io_wq *q);
 
 typedef struct pio_remote pio_remote;
 
-/* Open the object at `url`, reading its last `tail` bytes (or all of it,
+/* Open the object at `url`, reading its first `head` bytes (or all of it,
  * if smaller): *out, or PIO_ENOTSUPPORTED (no libcurl in this build),
  * PIO_EUSAGE (a URL this cannot read), -ENOENT (404), -EACCES (401, 403),
  * -ETIMEDOUT, -ECONNREFUSED, -EIO (5xx after the retries), PIO_EREMOTE (a
  * server that does not answer ranges), each with the URL in err. */
-int pio__remote_open(pio_remote **out, const char *url, uint64_t tail, struct pio_error *err);
+int pio__remote_open(pio_remote **out, const char *url, uint64_t head, struct pio_error *err);
 void pio__remote_close(pio_remote *rm);
 
 uint64_t pio__remote_size(const pio_remote *rm);
 const char *pio__remote_url(const pio_remote *rm);
-/* The bytes the open read: [*off, *off + *len) of the object. */
-const uint8_t *pio__remote_tail(const pio_remote *rm, uint64_t *off, uint64_t *len);
+/* The bytes the open read: the object's first *len. */
+const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len);
+
+/* Upload `size` bytes of the file `fd` to `url` (s3://BUCKET/KEY) by S3
+ * multipart upload: parts of 16 MiB (more for objects of over 156 GiB),
+ * one at a time, each retried as reads are; the object appears only once
+ * complete (a failed upload is aborted). 0, PIO_ENOTSUPPORTED (not s3://,
+ * or no libcurl), or the failed request's error naming the URL and part. */
+int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error *err);
 
 /* Requests sent, bytes received and retries, over the object's life. */
 void pio__remote_stats(const pio_remote *rm, uint64_t *requests, uint64_t *bytes,

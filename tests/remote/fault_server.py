@@ -20,12 +20,24 @@ Modes:
     changed  from request B on, the ETag and the bytes change (one byte in
              the middle flipped), If-Match honoured (412)
     noetag   no ETag header
+    s3       an S3 endpoint (ENDPOINT = http://127.0.0.1:PORT/s3/all, objects
+             at /s3/all/BUCKET/KEY, stored as ROOT/KEY's base name) that
+             checks every request's AWS Signature Version 4 against the
+             access key "AKIDTEST", secret "secret/TEST+key" and region
+             "eu-west-3" (403
+             SignatureDoesNotMatch otherwise, and for a payload whose SHA-256
+             is not x-amz-content-sha256), and takes multipart uploads:
+             POST ?uploads=, PUT ?partNumber=N&uploadId=U, POST ?uploadId=U
+             (the object appears then), DELETE ?uploadId=U
 
 Every request is logged to stderr as "GET PATH RANGE -> STATUS".
 usage: fault_server.py ROOT
 """
+import hashlib
+import hmac
 import http.server
 import os
+import urllib.parse
 import re
 import socketserver
 import sys
@@ -35,6 +47,50 @@ import time
 ROOT = sys.argv[1]
 counts = {}
 lock = threading.Lock()
+uploads = {}  # upload id -> {part number: bytes}
+S3_KEY, S3_SECRET, S3_REGION = "AKIDTEST", "secret/TEST+key", "eu-west-3"
+
+
+def sigv4_error(method, raw_path, headers, body):
+    """Why the request's SigV4 signature is wrong, or None (AWS's
+    "Signature Version 4 signing process", with the payload hash of
+    x-amz-content-sha256)."""
+    auth = headers.get("Authorization", "")
+    m = re.match(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, *"
+                 r"SignedHeaders=([a-z0-9;-]+), *Signature=([0-9a-f]{64})$", auth)
+    if not m:
+        return "no AWS4-HMAC-SHA256 Authorization header: %r" % auth
+    key, date, region, signed, sig = m.groups()
+    if key != S3_KEY:
+        return "unknown access key %s" % key
+    if region != S3_REGION:
+        return "region %s, not %s" % (region, S3_REGION)
+    payload = headers.get("x-amz-content-sha256", "")
+    if payload != hashlib.sha256(body).hexdigest():
+        return "x-amz-content-sha256 %r is not the payload's" % payload
+    amzdate = headers.get("x-amz-date", "")
+    if not amzdate.startswith(date):
+        return "x-amz-date %r" % amzdate
+    path, _, query = raw_path.partition("?")
+    pairs = sorted(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    cquery = "&".join("%s=%s" % (urllib.parse.quote(k, safe="-_.~"),
+                                 urllib.parse.quote(v, safe="-_.~")) for k, v in pairs)
+    names = signed.split(";")
+    for need in ("host", "x-amz-content-sha256", "x-amz-date"):
+        if need not in names:
+            return "%s is not signed" % need
+    cheaders = "".join("%s:%s\n" % (n, " ".join(headers.get(n, "").split())) for n in names)
+    creq = "\n".join([method, path, cquery, cheaders, signed, payload])
+    scope = "%s/%s/s3/aws4_request" % (date, region)
+    tosign = "\n".join(["AWS4-HMAC-SHA256", amzdate, scope,
+                         hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + S3_SECRET).encode()
+    for part in (date, region, "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    want = hmac.new(k, tosign.encode(), hashlib.sha256).hexdigest()
+    if want != sig:
+        return "signature mismatch; canonical request was %r" % creq
+    return None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,13 +107,79 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
-        sys.stderr.write("GET %s %s -> %d\n" % (self.path, self.headers.get("Range"), status))
+        sys.stderr.write("%s %s %s -> %d\n" % (self.command, self.path, self.headers.get("Range"),
+                                               status))
         sys.stderr.flush()
 
     def do_HEAD(self):
         self.send(405, [("Content-Length", "0")])
 
+    def s3_error(self, status, code, msg=""):
+        body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
+                "<Message>%s</Message></Error>" % (code, msg)).encode()
+        sys.stderr.write("S3 %s %s -> %d %s %s\n" % (self.command, self.path, status, code, msg))
+        self.send(status, [("Content-Length", str(len(body)))], body)
+
+    def s3(self):
+        """The s3 mode: every method; True when it answered."""
+        if not self.path.startswith("/s3/all/"):
+            return False
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        why = sigv4_error(self.command, self.path, self.headers, body)
+        if why:
+            self.s3_error(403, "SignatureDoesNotMatch", why)
+            return True
+        path, _, query = self.path.partition("?")
+        q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        parts = path.split("/")  # "", "s3", "all", BUCKET, KEY...
+        if len(parts) < 5 or parts[3] != "bkt":
+            self.s3_error(404, "NoSuchBucket")
+            return True
+        dest = os.path.join(ROOT, os.path.basename(path))
+        if self.command == "POST" and "uploads" in q:
+            uid = "up%d" % len(uploads)
+            uploads[uid] = {}
+            xml = "<InitiateMultipartUploadResult><UploadId>%s</UploadId>" \
+                  "</InitiateMultipartUploadResult>" % uid
+            self.send(200, [("Content-Length", str(len(xml)))], xml.encode())
+        elif self.command == "PUT" and "uploadId" in q:
+            if q["uploadId"] not in uploads:
+                self.s3_error(404, "NoSuchUpload")
+            else:
+                uploads[q["uploadId"]][int(q["partNumber"])] = body
+                etag = '"%s"' % hashlib.md5(body).hexdigest()
+                self.send(200, [("ETag", etag), ("Content-Length", "0")])
+        elif self.command == "POST" and "uploadId" in q:
+            got = uploads.pop(q["uploadId"], None)
+            listed = re.findall(r"<PartNumber>(\d+)</PartNumber><ETag>([^<]+)</ETag>",
+                                body.decode())
+            if got is None or [int(p) for p, _ in listed] != sorted(got) or any(
+                    e != '"%s"' % hashlib.md5(got[int(p)]).hexdigest() for p, e in listed):
+                self.s3_error(400, "InvalidPart", body.decode()[:200])
+            else:
+                with open(dest, "wb") as f:
+                    for p in sorted(got):
+                        f.write(got[p])
+                xml = "<CompleteMultipartUploadResult></CompleteMultipartUploadResult>"
+                self.send(200, [("Content-Length", str(len(xml)))], xml.encode())
+        elif self.command == "DELETE" and "uploadId" in q:
+            uploads.pop(q["uploadId"], None)
+            self.send(204, [("Content-Length", "0")])
+        else:
+            return False  # a GET: served as the other modes are
+        return True
+
+    def do_POST(self):
+        if not self.s3():
+            self.send(405, [("Content-Length", "0")])
+
+    do_PUT = do_POST
+    do_DELETE = do_POST
+
     def do_GET(self):
+        if self.s3():
+            return
         m = re.match(r"^/([a-z0-9]+)/(all|(\d+)-(\d+))/(.+)$", self.path)
         if not m:
             return self.send(404, [("Content-Length", "0")])

@@ -11,33 +11,9 @@
 #    each give a retry and the right bytes, or a clear error: never wrong
 #    bytes.
 # usage: test_remote.sh PRISMIO SOURCE_DIR
-set -u
 P=$1
 SRC=$2
-T=$(mktemp -d /tmp/pio-remote.XXXXXX)
-NGINX_PID=""
-FAULT_PID=""
-cleanup() {
-    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
-    [ -n "$FAULT_PID" ] && kill "$FAULT_PID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-
-# a build without libcurl says so (build_minimal checks that); nothing to test here
-rc=0
-"$P" info http://127.0.0.1:9/x.holo >/dev/null 2>"$T/err" || rc=$?
-if [ "$rc" = 69 ] && grep -q 'built without libcurl' "$T/err"; then
-    echo "SKIP: this build reads no remote files"
-    exit 77
-fi
+. "$(dirname "$0")/lib.sh"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || fail "nginx is not installed (scripts/install-deps.sh installs it)"
 
@@ -78,7 +54,7 @@ http {
 }
 EOF
 "$NGINX" -c "$T/ng/nginx.conf" -p "$T/ng" 2>"$T/ng/start.log" &
-NGINX_PID=$!
+PIDS="$PIDS $!"
 U=http://127.0.0.1:$PORT
 for i in $(seq 50); do
     curl -s -o /dev/null "$U/mid.holo" -r 0-0 && break
@@ -143,14 +119,25 @@ rc=0
 [ "$rc" != 0 ] && grep -q "$U/none.holo.*HTTP 404" "$T/err" || fail "missing file: exit $rc: $(cat "$T/err")"
 echo "ok: modified, truncated and missing files on the server are refused"
 
+# the benchmark: every key there, opening in at most 3 requests
+"$P" convert "$T/www/mid.holo" "$T/www/mid.xtc" --quiet || fail "mid to XTC"
+"$P" bench remote "$U/mid.holo" --json --repeat 1 --random 5 --xtc "$U/mid.xtc" >"$T/bench.json" \
+    2>"$T/err" || fail "bench remote: $(cat "$T/err")"
+"$PY" - "$T/bench.json" <<'EOF' || fail "bench remote: $(cat "$T/bench.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+keys = ["open_requests", "open_ms", "random_frame_ms", "random_frame_p90_ms", "sequential_MBps",
+        "sequential_verified_MBps", "curl_MBps", "sequential_vs_curl_ratio", "holo_first_frame_s",
+        "holo_last_frame_s", "mda_xtc_first_frame_s", "mda_xtc_last_frame_s"]
+missing = [k for k in keys if not isinstance(d.get(k), (int, float))]
+assert not missing, missing
+assert d["open_requests"] <= 3 and d["frames"] == 2000, d
+EOF
+echo "ok: bench remote: $(cut -c1-200 "$T/bench.json")"
+
 # ---- faults ----
-"$PY" "$SRC/tests/remote/fault_server.py" "$T/www" >"$T/fport" 2>"$T/flog" &
-FAULT_PID=$!
-for i in $(seq 50); do
-    [ -s "$T/fport" ] && break
-    sleep 0.1
-done
-F=http://127.0.0.1:$(cat "$T/fport")
+start_fault_server "$T/www"
+F=$FAULT_URL
 export PIO_REMOTE_BACKOFF_MS=10 PIO_REMOTE_TIMEOUT_MS=1000 PIO_REMOTE_RETRIES=3
 rm -f "$T/l.trr"
 "$P" convert "$T/www/mid.holo" "$T/l.trr" >/dev/null 2>&1 || fail "convert mid (local)"
