@@ -228,7 +228,7 @@ struct pio_sink_options {
  * existing file (-EEXIST without PIO_SINK_OVERWRITE) fails the run, not
  * this call. `path` may be s3://BUCKET/KEY: the output is written to a
  * private temporary directory (under TMPDIR) and, when the run ends well,
- * uploaded by S3 multipart upload (parts of 16 MiB), so the object
+ * uploaded by S3 multipart upload (4 parts of 16 MiB at once), so the object
  * appears only complete; the local copy is removed either way (see
  * pio_reader_open for the S3 settings). *out is the caller's, ended with
  * pio_sink_destroy; zeroed on failure: PIO_EUSAGE (options, an unknown

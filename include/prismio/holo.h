@@ -531,7 +531,9 @@ PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
  * requests signed with SigV4 (unsigned without credentials). Tuning:
  * PIO_REMOTE_RETRIES (4), PIO_REMOTE_TIMEOUT_MS (30000: to connect, and
  * the longest a transfer may stall), PIO_REMOTE_BACKOFF_MS (100, doubled
- * per retry).
+ * per retry). HTTPS: certificates checked against the system's CAs, or
+ * the file PIO_REMOTE_CA_BUNDLE (else CURL_CA_BUNDLE, SSL_CERT_FILE)
+ * names; HTTP/2 where the server offers it.
  */
 struct pio_remote_stats {
     uint64_t size;     /* the object's bytes */

@@ -3,7 +3,7 @@
  * a local file in a private temporary directory (under TMPDIR); when the
  * conversion ends well the file is uploaded by S3 multipart upload
  * (io_remote.c), so the object appears only complete, and the local copy
- * is removed either way. Memory stays bounded (a part at a time); the
+ * is removed either way. Memory stays bounded (4 parts of 16 MiB in flight); the
  * disk holds the output once.
  */
 #include <errno.h>

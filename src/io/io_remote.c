@@ -39,6 +39,7 @@ struct pio_remote {
     char *user, *secret;
     struct curl_slist *hdrs; /* If-Match, x-amz-security-token */
     char *token_hdr;
+    const char *ca_bundle; /* PIO_REMOTE_CA_BUNDLE, CURL_CA_BUNDLE or SSL_CERT_FILE */
     uint64_t size;
     char etag[128];
     uint8_t *head; /* what the open read: the first head_len bytes */
@@ -464,6 +465,8 @@ static void xfer_setup(struct xfer *x, pio_remote *rm)
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, PIO_MAX(1L, (rm->timeout_ms + 999) / 1000));
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L << 10);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (rm->ca_bundle)
+        curl_easy_setopt(h, CURLOPT_CAINFO, rm->ca_bundle);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -867,6 +870,8 @@ static int up_request(struct up *u, const char *method, const char *query, const
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, rm->timeout_ms);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, PIO_MAX(1L, (rm->timeout_ms + 999) / 1000));
+        if (rm->ca_bundle)
+            curl_easy_setopt(h, CURLOPT_CAINFO, rm->ca_bundle);
         if (rm->sigv4) {
             curl_easy_setopt(h, CURLOPT_AWS_SIGV4, rm->sigv4);
             curl_easy_setopt(h, CURLOPT_USERNAME, rm->user);
@@ -910,14 +915,81 @@ static int up_request(struct up *u, const char *method, const char *query, const
             pio_error_set(err, rc, "%s: %s: HTTP %ld%s%s", rm->url, what, code,
                           s3code[0] ? " " : "", s3code);
         }
-        if (!retry || attempt >= rm->retries)
+        if (!retry || attempt >= rm->retries) {
+            if (attempt > 0 && err) {
+                size_t used = strlen(err->message);
+                snprintf(err->message + used, sizeof(err->message) - used, " (after %u tries)",
+                         attempt + 1);
+            }
             break;
+        }
         atomic_fetch_add_explicit(&rm->nretries, 1, memory_order_relaxed);
         long ms = rm->backoff_ms << attempt;
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
     return rc;
+}
+
+/* Parts go up on UP_THREADS threads, each with its own handle (its own
+ * connection) and a part's buffer: memory UP_THREADS x the part size. */
+#define UP_THREADS 4
+struct parts {
+    pio_remote *rm;
+    const char *url, *id;
+    int fd;
+    uint64_t size, part, nparts, next;
+    char (*etags)[128];
+    pthread_mutex_t lock; /* next, rc, err */
+    int rc;
+    struct pio_error err;
+};
+
+static void *part_main(void *arg)
+{
+    struct parts *ps = arg;
+    struct up u = {.rm = ps->rm, .h = curl_easy_init()};
+    struct body ans = {0};
+    uint8_t *buf = malloc((size_t)PIO_MIN(ps->part, ps->size));
+    struct pio_error e = {0};
+    int rc = u.h && buf ? 0 : pio_error_set(&e, -ENOMEM, "%s: out of memory", ps->url);
+    for (;;) {
+        pthread_mutex_lock(&ps->lock);
+        if (rc != 0 && ps->rc == 0) {
+            ps->rc = rc;
+            ps->err = e;
+        }
+        uint64_t k = ps->rc == 0 ? ps->next++ : ps->nparts;
+        pthread_mutex_unlock(&ps->lock);
+        if (k >= ps->nparts)
+            break;
+        uint64_t off = k * ps->part, len = PIO_MIN(ps->part, ps->size - off);
+        for (uint64_t got = 0; got < len && rc == 0;) {
+            ssize_t n = pread(ps->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                rc = pio_error_set(&e, n < 0 ? -errno : PIO_ETRUNCATED,
+                                   "%s: reading what to upload at offset 0x%llx: %s", ps->url,
+                                   OFFX(off + got), n < 0 ? pio_strerror(-errno) : "end of file");
+            got += n > 0 ? (uint64_t)n : 0;
+        }
+        char q[700], what[96];
+        snprintf(q, sizeof(q), "?partNumber=%llu&uploadId=%s", OFFX(k + 1), ps->id);
+        snprintf(what, sizeof(what), "part %llu of %llu (bytes 0x%llx-0x%llx)", OFFX(k + 1),
+                 OFFX(ps->nparts), OFFX(off), OFFX(off + len - 1));
+        if (rc == 0)
+            rc = up_request(&u, "PUT", q, buf, (size_t)len, what, &ans, &e);
+        if (rc == 0 && !u.etag[0])
+            rc = pio_error_set(&e, PIO_EREMOTE, "%s: %s: no ETag in the answer", ps->url, what);
+        if (rc == 0)
+            snprintf(ps->etags[k], sizeof(ps->etags[k]), "%s", u.etag);
+    }
+    free(buf);
+    free(ans.p);
+    if (u.h)
+        curl_easy_cleanup(u.h);
+    return NULL;
 }
 
 int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error *err)
@@ -940,10 +1012,9 @@ int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error 
     uint64_t nparts = PIO_MAX((size + part - 1) / part, 1);
     struct up u = {.rm = rm, .h = curl_easy_init()};
     struct body ans = {0};
-    uint8_t *buf = malloc((size_t)PIO_MIN(part, PIO_MAX(size, 1)));
     char(*etags)[128] = calloc((size_t)nparts, sizeof(*etags));
     char *xml = NULL, *id = NULL;
-    if (!u.h || !buf || !etags) {
+    if (!u.h || !etags) {
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory", url);
         goto done;
     }
@@ -958,31 +1029,30 @@ int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error 
                            url);
         goto done;
     }
-    for (uint64_t k = 0; k < nparts; k++) {
-        uint64_t off = k * part, len = PIO_MIN(part, size - off);
-        for (uint64_t got = 0; got < len;) {
-            ssize_t n = pread(fd, buf + got, (size_t)(len - got), (off_t)(off + got));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                rc = pio_error_set(err, n < 0 ? -errno : PIO_ETRUNCATED,
-                                   "%s: reading what to upload at offset 0x%llx: %s", url,
-                                   OFFX(off + got), n < 0 ? pio_strerror(-errno) : "end of file");
-                goto abort;
-            }
-            got += (uint64_t)n;
-        }
-        char q[700], what[96];
-        snprintf(q, sizeof(q), "?partNumber=%llu&uploadId=%s", OFFX(k + 1), id);
-        snprintf(what, sizeof(what), "part %llu of %llu (bytes 0x%llx-0x%llx)", OFFX(k + 1),
-                 OFFX(nparts), OFFX(off), OFFX(off + len - 1));
-        if ((rc = up_request(&u, "PUT", q, buf, (size_t)len, what, &ans, err)) != 0)
-            goto abort;
-        if (!u.etag[0]) {
-            rc = pio_error_set(err, PIO_EREMOTE, "%s: %s: no ETag in the answer", url, what);
-            goto abort;
-        }
-        snprintf(etags[k], sizeof(etags[k]), "%s", u.etag);
+    /* the parts, UP_THREADS at a time (each thread its own connection) */
+    struct parts ps = {.rm = rm,
+                       .url = url,
+                       .id = id,
+                       .fd = fd,
+                       .size = size,
+                       .part = part,
+                       .nparts = nparts,
+                       .etags = etags};
+    pthread_mutex_init(&ps.lock, NULL);
+    pthread_t th[UP_THREADS];
+    unsigned nth = (unsigned)PIO_MIN((uint64_t)UP_THREADS, nparts), started = 0;
+    for (; started < nth; started++)
+        if (pthread_create(&th[started], NULL, part_main, &ps) != 0)
+            break;
+    if (started == 0)
+        part_main(&ps); /* (no thread to be had: this one) */
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&ps.lock);
+    if ((rc = ps.rc) != 0) {
+        if (err)
+            *err = ps.err;
+        goto abort;
     }
     size_t cap = 128 + (size_t)nparts * 200, used = 0;
     if (!(xml = malloc(cap))) {
@@ -1011,7 +1081,6 @@ done:
         curl_free(id);
     free(xml);
     free(etags);
-    free(buf);
     free(ans.p);
     if (u.h)
         curl_easy_cleanup(u.h);
@@ -1097,6 +1166,12 @@ static int remote_new(pio_remote **out, const char *url, struct pio_error *err)
     rm->timeout_ms = env_long("PIO_REMOTE_TIMEOUT_MS", 30000, 100, 3600000);
     rm->backoff_ms = env_long("PIO_REMOTE_BACKOFF_MS", 100, 0, 60000);
     rm->size = UINT64_MAX; /* not known until the first answer */
+    static const char *const ca_vars[] = {"PIO_REMOTE_CA_BUNDLE", "CURL_CA_BUNDLE",
+                                          "SSL_CERT_FILE"};
+    for (size_t k = 0; k < 3 && !rm->ca_bundle; k++) {
+        const char *v = getenv(ca_vars[k]);
+        rm->ca_bundle = v && *v ? v : NULL;
+    }
     int rc = resolve_url(rm, err);
     /* S3 wants the payload's SHA-256 with every signed request: a read's
      * is the empty body's */

@@ -173,9 +173,9 @@ const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len);
 
 /* Upload `size` bytes of the file `fd` to `url` (s3://BUCKET/KEY) by S3
  * multipart upload: parts of 16 MiB (more for objects of over 156 GiB),
- * one at a time, each retried as reads are; the object appears only once
- * complete (a failed upload is aborted). 0, PIO_ENOTSUPPORTED (not s3://,
- * or no libcurl), or the failed request's error naming the URL and part. */
+ * 4 at once on threads of their own (64 MiB), each retried as reads are; the object appears only
+ * once complete (a failed upload is aborted). 0, PIO_ENOTSUPPORTED (not s3://, or no libcurl), or
+ * the failed request's error naming the URL and part. */
 int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error *err);
 
 /* Requests sent, bytes received and retries, over the object's life. */

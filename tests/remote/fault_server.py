@@ -20,8 +20,10 @@ Modes:
     changed  from request B on, the ETag and the bytes change (one byte in
              the middle flipped), If-Match honoured (412)
     noetag   no ETag header
-    s3       an S3 endpoint (ENDPOINT = http://127.0.0.1:PORT/s3/all, objects
-             at /s3/all/BUCKET/KEY, stored as ROOT/KEY's base name) that
+    s3       an S3 endpoint (ENDPOINT = http://127.0.0.1:PORT/s3/WHEN, objects
+             at /s3/WHEN/BUCKET/KEY, stored as ROOT/KEY's base name; WHEN
+             counts every request to the endpoint, and the PUTs of parts it
+             names answer 500 InternalError) that
              checks every request's AWS Signature Version 4 against the
              access key "AKIDTEST", secret "secret/TEST+key" and region
              "eu-west-3" (403
@@ -122,10 +124,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def s3(self):
         """The s3 mode: every method; True when it answered."""
-        if not self.path.startswith("/s3/all/"):
+        m = re.match(r"^/s3/(all|(\d+)-(\d+))/", self.path)
+        if not m:
             return False
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        with lock:
+            n = counts.get(m.group(0), 0)
+            counts[m.group(0)] = n + 1
+        blen = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(blen) if blen else b""
         why = sigv4_error(self.command, self.path, self.headers, body)
         if why:
             self.s3_error(403, "SignatureDoesNotMatch", why)
@@ -144,7 +150,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                   "</InitiateMultipartUploadResult>" % uid
             self.send(200, [("Content-Length", str(len(xml)))], xml.encode())
         elif self.command == "PUT" and "uploadId" in q:
-            if q["uploadId"] not in uploads:
+            if m.group(1) != "all" and int(m.group(2)) <= n < int(m.group(3)):
+                self.s3_error(500, "InternalError", "injected")
+            elif q["uploadId"] not in uploads:
                 self.s3_error(404, "NoSuchUpload")
             else:
                 uploads[q["uploadId"]][int(q["partNumber"])] = body

@@ -86,6 +86,45 @@ for f in $FILES; do
     cmp -s "$T/r.csv" "$T/l.csv" || fail "frame $last of $U/$f differs"
 done
 echo "ok: $(echo $FILES | wc -w) files read over HTTP equal the local files"
+# the Arrow export of a URL: the same IPC file as of the local file
+rm -f "$T/r.arrow" "$T/l.arrow"
+"$P" convert "$U/water.holo" "$T/r.arrow" --quiet 2>"$T/err" || fail "arrow from a URL: $(cat "$T/err")"
+"$P" convert "$T/www/water.holo" "$T/l.arrow" --quiet || fail "arrow (local)"
+cmp -s "$T/r.arrow" "$T/l.arrow" || fail "the Arrow export of a URL differs"
+echo "ok: Arrow IPC export of a URL equals the local file's"
+
+# HTTPS and HTTP/2 (nginx with a certificate made here, trusted through
+# PIO_REMOTE_CA_BUNDLE), where openssl is installed
+if command -v openssl >/dev/null 2>&1 &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$T/ng/key.pem" -out "$T/ng/cert.pem" \
+        >/dev/null 2>&1; then
+    PORT2=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    sed "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$PORT2 ssl http2; ssl_certificate $T/ng/cert.pem; ssl_certificate_key $T/ng/key.pem;|; s|$T/ng/nginx.pid|$T/ng/nginx2.pid|; s|ng/access.log|ng/access2.log|" \
+        "$T/ng/nginx.conf" >"$T/ng/nginx2.conf"
+    "$NGINX" -c "$T/ng/nginx2.conf" -p "$T/ng" 2>"$T/ng/start2.log" &
+    PIDS="$PIDS $!"
+    for i in $(seq 50); do
+        curl -sk -o /dev/null "https://127.0.0.1:$PORT2/mid.holo" -r 0-0 && break
+        sleep 0.1
+    done
+    S=https://127.0.0.1:$PORT2
+    rm -f "$T/r.trr" "$T/l.trr"
+    PIO_REMOTE_CA_BUNDLE="$T/ng/cert.pem" "$P" convert "$S/mid.holo" "$T/r.trr" --quiet \
+        2>"$T/err" || fail "https: $(cat "$T/err" "$T/ng/start2.log" "$T/ng/error.log")"
+    "$P" convert "$T/www/mid.holo" "$T/l.trr" --quiet || fail "convert mid (local)"
+    cmp -s "$T/r.trr" "$T/l.trr" || fail "https: the frames differ"
+    sleep 0.1
+    grep -q '"GET /mid.holo HTTP/2.0" 206' "$T/ng/access2.log" ||
+        fail "https: not HTTP/2: $(head -3 "$T/ng/access2.log")"
+    rc=0
+    "$P" info "$S/mid.holo" >/dev/null 2>"$T/err" || rc=$?
+    [ "$rc" != 0 ] && grep -q "$S/mid.holo.*certificate" "$T/err" ||
+        fail "https with an untrusted certificate: exit $rc: $(cat "$T/err")"
+    echo "ok: https over HTTP/2 equal; an untrusted certificate refused"
+else
+    echo "https: skipped (no openssl to make a certificate)"
+fi
 
 # opening costs at most 3 requests: open + the last frame, at most 4
 for f in mid.holo packed.holo big.holo sample_v1_1.holo; do

@@ -77,6 +77,19 @@ expect 's3://nobkt/up.holo.*multipart upload.*HTTP 404 NoSuchBucket' \
     "$P" convert "$T/in/water.holo" s3://nobkt/up.holo
 [ -e "$T/store/up.holo" ] && fail "a failed upload left an object"
 [ -z "$(ls -A "$TMPDIR")" ] || fail "the failed upload left $(ls "$TMPDIR") in TMPDIR"
+# parts refused with 500: retried, then right; refused for good: aborted, no object
+PIO_S3_ENDPOINT="$FAULT_URL/s3/1-3" "$P" convert "$T/in/mid.holo" s3://bkt/runs/retried.holo \
+    --quiet 2>"$T/err" || fail "upload with two 500s: $(cat "$T/err")"
+same s3://bkt/runs/retried.holo mid
+grep -q "PUT /s3/1-3/bkt/runs/retried.holo?partNumber=.* -> 500 InternalError" "$T/fault.log" ||
+    fail "no part was refused: $(grep 1-3 "$T/fault.log" | head -5)"
+echo "ok: parts refused twice with 500: retried, the object right"
+PIO_S3_ENDPOINT="$FAULT_URL/s3/1-1000" expect 'part [0-9]+ of 3 .*HTTP 500 InternalError \(after 5 tries\)' \
+    "$P" convert "$T/in/mid.holo" s3://bkt/runs/failed.holo
+[ -e "$T/store/failed.holo" ] && fail "a failed upload left an object"
+grep -q "DELETE /s3/1-1000/bkt/runs/failed.holo?uploadId=" "$T/fault.log" ||
+    fail "the failed upload was not aborted"
+[ -z "$(ls -A "$TMPDIR")" ] || fail "the failed upload left $(ls "$TMPDIR") in TMPDIR"
 expect 'http://127.0.0.1:9/x.holo: writing over HTTP is not supported' \
     "$P" convert "$T/in/water.holo" http://127.0.0.1:9/x.holo
 
