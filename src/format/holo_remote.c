@@ -22,8 +22,10 @@
  * fetch this file forgot fails as a corrupt record, never as wrong data.
  * Opening makes 2 requests (its first and last 256 KiB; 1 for a file of
  * up to 256 KiB) when the newest commit and FULL INDEX head lie in the
- * last 256 KiB and the META record in the first (3 otherwise, 4 when the
- * FULL INDEX is far back and its header is out of reach too).
+ * last 256 KiB and the META record in the first; a third brings together
+ * whatever else it needs (the rest of a long META record, the head of a
+ * FULL INDEX further back); a fourth only for a newest commit of over
+ * 256 KiB whose FULL INDEX head is out of reach too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -386,7 +388,7 @@ int pio__holo_remote_open(pio_reader *r, struct pio_error *err)
      * 1.x: the INDEX record), the rest of a META record longer than the
      * head, and the head of the FULL INDEX the commit names (the parsers
      * check all of it; a FULL INDEX header out of reach costs one more) */
-    uint64_t off[4], len[4];
+    uint64_t off[5], len[5];
     unsigned n = 0;
     if (r->size >= HOLO_FOOTER2_SIZE) {
         const uint8_t *f = r->map + r->size - HOLO_FOOTER2_SIZE;
@@ -409,13 +411,20 @@ int pio__holo_remote_open(pio_reader *r, struct pio_error *err)
         off[n] = HOLO_HEADER_SIZE;
         len[n++] = holo_rd64(r->map + HOLO_HEADER_SIZE + 8);
     }
-    if ((rc = pio__holo_need_many(r, n, off, len, err)) != 0)
-        return rc;
+    /* a commit the tail holds already names its FULL INDEX: its header (with
+     * the table, in the same chunk unless huge) comes in the same request */
     struct holo_commit c;
     struct holo_header hdr;
-    if (r->size >= HOLO_HEADER_SIZE &&
-        pio__holo_check_header(r->path, r->map, r->size, &hdr, NULL) == 0 &&
-        pio__holo_tail_commit(r->map, r->size, hdr.salt, &c) && c.full_off &&
+    bool header = r->size >= HOLO_HEADER_SIZE &&
+                  pio__holo_check_header(r->path, r->map, r->size, &hdr, NULL) == 0;
+    if (header && pio__holo_tail_commit(r->map, r->size, hdr.salt, &c) && c.full_off &&
+        c.full_off < r->size - HOLO_FULL_HDR) {
+        off[n] = c.full_off;
+        len[n++] = HOLO_FULL_HDR;
+    }
+    if ((rc = pio__holo_need_many(r, n, off, len, err)) != 0)
+        return rc;
+    if (header && pio__holo_tail_commit(r->map, r->size, hdr.salt, &c) && c.full_off &&
         c.full_off < r->size - HOLO_FULL_HDR) {
         if ((rc = pio__holo_need(r, c.full_off, HOLO_FULL_HDR, err)) != 0)
             return rc;
