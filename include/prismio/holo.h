@@ -461,6 +461,9 @@ struct pio_reader_info {
  * frame count alone, pio_reader_nframes is O(1). 0; for a remote file,
  * the error of a request that failed (the counts are then incomplete). */
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out);
+/* The same, with a failed request's message (URL, frame, range) in err. */
+PIO_API int pio_reader_info_err(const pio_reader *r, struct pio_reader_info *out,
+                                struct pio_error *err);
 
 /*
  * See commits made since the reader opened (or last refreshed), by another
@@ -530,7 +533,7 @@ PIO_API int pio_reader_io_info(const pio_reader *r, struct pio_io_info *out);
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or ~/.aws (AWS_PROFILE);
  * requests signed with SigV4 (unsigned without credentials). Tuning:
  * PIO_REMOTE_RETRIES (4), PIO_REMOTE_TIMEOUT_MS (30000: to connect, and
- * the longest a transfer may stall), PIO_REMOTE_BACKOFF_MS (100, doubled
+ * the longest a transfer may stay under 1 KiB/s), PIO_REMOTE_BACKOFF_MS (100, doubled
  * per retry). HTTPS: certificates checked against the system's CAs, or
  * the file PIO_REMOTE_CA_BUNDLE (else CURL_CA_BUNDLE, SSL_CERT_FILE)
  * names; HTTP/2 where the server offers it.

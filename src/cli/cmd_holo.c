@@ -45,7 +45,9 @@ struct fields_seen {
 
 static const char *const codec_names[3] = {"none", "lossy", "lossless"};
 
-static void scan_fields(pio_reader *r, struct fields_seen *fs)
+/* 0, or the error of a read that failed for another reason than a damaged
+ * frame (a remote file's request that kept failing): e names it. */
+static int scan_fields(pio_reader *r, struct fields_seen *fs, struct pio_error *e)
 {
     memset(fs, 0, sizeof(*fs));
     fs->all = ~0u;
@@ -54,7 +56,11 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
     uint64_t last_off = 0;
     for (uint64_t i = 0; i < n; i++) {
         struct pio_frame f; /* the header: a compressed frame is not decoded */
-        if (pio_reader_frame_into(r, i, none, 0, &f, NULL) != 0)
+        int rc = pio_reader_frame_into(r, i, none, 0, &f, e);
+        if (rc != 0 && rc != PIO_ECORRUPT && rc != PIO_ECHECKSUM && rc != PIO_EVERSION &&
+            rc != PIO_ETRUNCATED && rc != -ERANGE)
+            return rc; /* (each frame after would fail the same way, slowly) */
+        if (rc != 0)
             continue;
         fs->any |= f.fields;
         fs->all &= f.fields;
@@ -92,6 +98,7 @@ static void scan_fields(pio_reader *r, struct fields_seen *fs)
     }
     if (n == 0)
         fs->all = 0;
+    return 0;
 }
 
 /* Residues (changes of resid or resname along the atoms) and chains. */
@@ -231,12 +238,16 @@ int cmd_info(int argc, char **argv)
     struct pio_io_info io;
     pio_reader_io_info(r, &io);
     struct pio_reader_info in;
-    if ((rc = pio_reader_info(r, &in)) != 0) {
+    if ((rc = pio_reader_info_err(r, &in, &e)) != 0) { /* (a remote file's request failed) */
         pio_reader_close(r);
-        return cli_fail("info", rc, NULL);
+        return cli_fail("info", rc, &e);
     }
     struct fields_seen fs;
-    scan_fields(r, &fs);
+    struct pio_error se = {0};
+    if ((rc = scan_fields(r, &fs, &se)) != 0) {
+        pio_reader_close(r);
+        return cli_fail("info", rc, &se);
+    }
     struct pio_topology t;
     bool has_top = pio_reader_topology(r, &t) == 0;
     uint64_t residues = 0, chains = 0;

@@ -1238,6 +1238,12 @@ static int walk_view(const pio_reader *r, uint64_t i, const struct holo_entry *e
 
 PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
 {
+    return pio_reader_info_err(r, out, NULL);
+}
+
+PIO_API int pio_reader_info_err(const pio_reader *r, struct pio_reader_info *out,
+                                struct pio_error *err)
+{
     memset(out, 0, sizeof(*out));
     out->version_major = r->hdr.major;
     out->version_minor = r->hdr.minor;
@@ -1260,7 +1266,6 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
     out->min_natoms = UINT64_MAX;
     uint64_t d = 0; /* the next damaged range */
     int rc = 0;
-    struct pio_error werr;
     pio__holo_walk_begin(r);
     for (uint64_t i = 0; i < r->nframes; i++) {
         while (d < r->ndamage && r->damage[d].first_frame + r->damage[d].nframes <= i)
@@ -1268,7 +1273,7 @@ PIO_API int pio_reader_info(const pio_reader *r, struct pio_reader_info *out)
         struct pio_frame f;
         int vrc = d < r->ndamage && i >= r->damage[d].first_frame
                       ? 1
-                      : walk_view(r, i, &entries[i], &f, &werr);
+                      : walk_view(r, i, &entries[i], &f, err);
         if (vrc < 0) { /* a remote file's request failed: no count is right */
             rc = vrc;
             break;
@@ -1323,6 +1328,13 @@ static int walk_view(const pio_reader *r, uint64_t i, const struct holo_entry *e
     uint64_t head = PIO_MIN(e->length, (uint64_t)64 << 10);
     bool small = e->length < ((uint64_t)64 << 10);
     int rc = pio__holo_walk_need(r, e->offset, head, small, err);
+    if (rc != 0 && err) {
+        char m[PIO_ERROR_MESSAGE_SIZE];
+        size_t pl = strlen(r->path);
+        snprintf(m, sizeof(m), "%s", err->message);
+        pio_error_set(err, rc, "%s: frame %llu: %s", r->path, OFFX(i),
+                      strncmp(m, r->path, pl) == 0 && m[pl] == ':' ? m + pl + 2 : m);
+    }
     if (rc != 0)
         return rc;
     if (pio__holo_frame_view(r, i, e, rec, avail, f, NULL, NULL) == 0)

@@ -42,7 +42,6 @@
 #define CHUNK       ((uint64_t)64 << 10)
 #define HEAD_BYTES  ((uint64_t)256 << 10) /* the open's request */
 #define TAIL_BYTES  ((uint64_t)256 << 10) /* the next one */
-#define MERGE_GAP   ((uint64_t)256 << 10) /* missing runs this close are one request */
 #define WALK_AHEAD  ((uint64_t)4 << 20)   /* a walk's read-ahead over small records */
 #define WALK_KEEP   ((uint64_t)64 << 20)  /* a walk drops what it passed beyond this */
 #define SPAN_AHEAD0 ((uint64_t)256 << 10) /* frames in order: read-ahead from... */
@@ -95,9 +94,12 @@ static int fetch_chunks(const pio_reader *r, const uint64_t *c0, const uint64_t 
                 continue;
             }
             uint64_t a = c * CHUNK, e = chunk_end(h, c, r->size);
-            if (runs && a - (off[runs - 1] + len[runs - 1]) <= MERGE_GAP &&
-                a >= off[runs - 1] + len[runs - 1]) {
-                len[runs - 1] = e - off[runs - 1]; /* (chunks between: fetched again, harmless) */
+            /* Runs join only where they touch: a request never covers a
+             * held chunk, since its body lands in the mapping before the
+             * answer is judged, and a rejected answer (a wrong range) must
+             * not overwrite what readers hold. */
+            if (runs && a == off[runs - 1] + len[runs - 1]) {
+                len[runs - 1] = e - off[runs - 1];
                 continue;
             }
             if (runs == MAX_RUNS) {
@@ -122,8 +124,6 @@ static int fetch_chunks(const pio_reader *r, const uint64_t *c0, const uint64_t 
                 if (state == C_WALK)
                     h->walk_bytes += chunk_end(h, c, r->size) - c * CHUNK;
             }
-    /* runs merged over present chunks rewrote them with the same bytes
-     * (the ETag holds), so nothing read from them changed */
     return 0;
 }
 
@@ -192,7 +192,8 @@ static void walk_drop(const pio_reader *r, uint64_t below)
             run = c;
         if (!walk && run != UINT64_MAX) {
             uint64_t a = run * CHUNK, e = chunk_end(h, c - 1, r->size);
-            madvise((uint8_t *)r->map + a, (size_t)(c * CHUNK - a), MADV_DONTNEED);
+            madvise((uint8_t *)r->map + a, (size_t)(PIO_MIN(c * CHUNK, r->map_len) - a),
+                    MADV_DONTNEED);
             for (uint64_t k = run; k < c; k++)
                 h->chunk[k] = C_ABSENT;
             h->walk_bytes -= e - a;

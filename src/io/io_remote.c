@@ -383,6 +383,24 @@ static int resolve_url(pio_remote *rm, struct pio_error *err)
 
 /* ---- transfers ---- */
 
+/* Digits at *s (no sign, no space, no overflow): true with *out and *s
+ * past them. */
+static bool parse_u64(const char **s, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *s = p;
+    *out = v;
+    return true;
+}
+
 static size_t on_header(char *p, size_t sz, size_t n, void *u)
 {
     struct xfer *x = u;
@@ -404,9 +422,11 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
     char *v = colon + 1;
     trim(v);
     if (strcasecmp(line, "content-range") == 0) {
-        unsigned long long a, b, t;
-        char tail;
-        x->have_cr = sscanf(v, "bytes %llu-%llu/%llu%c", &a, &b, &t, &tail) == 3 && a <= b && b < t;
+        uint64_t a = 0, b = 0, t = 0;
+        const char *q = v;
+        x->have_cr = strncmp(q, "bytes ", 6) == 0 && (q += 6, parse_u64(&q, &a)) && *q++ == '-' &&
+                     parse_u64(&q, &b) && *q++ == '/' && parse_u64(&q, &t) && !*q && a <= b &&
+                     b < t && t <= ((uint64_t)1 << 62);
         x->cr_start = a;
         x->cr_end = b;
         x->cr_total = t;
@@ -460,8 +480,9 @@ static void xfer_setup(struct xfer *x, pio_remote *rm)
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #endif
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, rm->timeout_ms);
-    /* a transfer that stalls (under a byte a second) for the timeout fails */
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    /* a transfer that stalls (under 1 KiB a second) for the timeout fails:
+     * a trickle must not hold a reader for days */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, PIO_MAX(1L, (rm->timeout_ms + 999) / 1000));
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L << 10);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -591,7 +612,7 @@ static int judge(struct xfer *x, CURLcode res, bool *retry, struct pio_error *er
         }
     } else if (x->cr_start != x->off || x->cr_end != x->off + x->len - 1 ||
                x->cr_total != rm->size) {
-        *retry = true;
+        *retry = x->cr_total == rm->size; /* (a new size: the object changed) */
         if (x->cr_total != rm->size)
             return pio_error_set(err, -ESTALE,
                                  "%s: %s: the object is now %llu bytes, not %llu (changed since "
@@ -607,6 +628,11 @@ static int judge(struct xfer *x, CURLcode res, bool *retry, struct pio_error *er
         return pio_error_set(err, PIO_EREMOTE, "%s: %s: short body: %llu of %llu bytes", rm->url,
                              rt, OFFX(x->got), OFFX(expect));
     }
+    if (!x->first && rm->etag[0] && !x->etag[0])
+        return pio_error_set(err, PIO_EREMOTE,
+                             "%s: %s: an answer without the ETag the object had when opened (%s): "
+                             "whether it changed cannot be told",
+                             rm->url, rt, rm->etag);
     if (!x->first && rm->etag[0] && x->etag[0] && strcmp(rm->etag, x->etag) != 0)
         return pio_error_set(err, -ESTALE,
                              "%s: %s: the object changed since it was opened (ETag %s, was %s)",
@@ -844,8 +870,10 @@ static int up_request(struct up *u, const char *method, const char *query, const
                       size_t len, const char *what, struct body *ans, struct pio_error *err)
 {
     pio_remote *rm = u->rm;
-    char url[4096], sha[65], hdr[96];
-    snprintf(url, sizeof(url), "%s%s", rm->http_url, query);
+    char sha[65], hdr[96];
+    char *url = dupf("%s%s", rm->http_url, query); /* (never cut: a cut query is another request) */
+    if (!url)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", rm->url);
     sha256_hex(data ? (const void *)data : "", data ? len : 0, sha);
     snprintf(hdr, sizeof(hdr), "x-amz-content-sha256: %s", sha);
     int rc = 0;
@@ -868,7 +896,7 @@ static int up_request(struct up *u, const char *method, const char *query, const
         }
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, rm->timeout_ms);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, PIO_MAX(1L, (rm->timeout_ms + 999) / 1000));
         if (rm->ca_bundle)
             curl_easy_setopt(h, CURLOPT_CAINFO, rm->ca_bundle);
@@ -904,6 +932,7 @@ static int up_request(struct up *u, const char *method, const char *query, const
                           ebuf[0] ? ebuf : curl_easy_strerror(res));
         } else if (code / 100 == 2 && !s3code[0]) {
             snprintf(u->etag, sizeof(u->etag), "%s", x.etag);
+            free(url);
             return 0;
         } else {
             /* (S3 may answer 200 with an error in the body: also retried) */
@@ -928,6 +957,7 @@ static int up_request(struct up *u, const char *method, const char *query, const
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
+    free(url);
     return rc;
 }
 
@@ -974,7 +1004,7 @@ static void *part_main(void *arg)
                                    OFFX(off + got), n < 0 ? pio_strerror(-errno) : "end of file");
             got += n > 0 ? (uint64_t)n : 0;
         }
-        char q[700], what[96];
+        char q[2048], what[96];
         snprintf(q, sizeof(q), "?partNumber=%llu&uploadId=%s", OFFX(k + 1), ps->id);
         snprintf(what, sizeof(what), "part %llu of %llu (bytes 0x%llx-0x%llx)", OFFX(k + 1),
                  OFFX(ps->nparts), OFFX(off), OFFX(off + len - 1));
@@ -1022,7 +1052,9 @@ int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error 
                          err)) != 0)
         goto done;
     xml_get(ans.p, "UploadId", u.upload_id, sizeof(u.upload_id));
-    if (!u.upload_id[0] || !(id = curl_easy_escape(u.h, u.upload_id, 0))) {
+    /* (an id that filled the buffer may have been cut: refused) */
+    if (!u.upload_id[0] || strlen(u.upload_id) >= sizeof(u.upload_id) - 1 ||
+        !(id = curl_easy_escape(u.h, u.upload_id, 0))) {
         rc = pio_error_set(err, PIO_EREMOTE,
                            "%s: starting a multipart upload: no UploadId in "
                            "the answer",
@@ -1065,14 +1097,14 @@ int pio__remote_upload(const char *url, int fd, uint64_t size, struct pio_error 
                                  "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
                                  OFFX(k + 1), etags[k]);
     used += (size_t)snprintf(xml + used, cap - used, "</CompleteMultipartUpload>");
-    char q[700];
+    char q[2048];
     snprintf(q, sizeof(q), "?uploadId=%s", id);
     if ((rc = up_request(&u, "POST", q, (const uint8_t *)xml, used, "completing the upload", &ans,
                          err)) == 0)
         goto done;
 abort : /* the parts are dropped: no object appears */
 {
-    char q2[700];
+    char q2[2048];
     snprintf(q2, sizeof(q2), "?uploadId=%s", id);
     up_request(&u, "DELETE", q2, NULL, 0, "aborting the upload", &ans, NULL);
 }

@@ -20,6 +20,8 @@ Modes:
     changed  from request B on, the ETag and the bytes change (one byte in
              the middle flipped), If-Match honoured (412)
     noetag   no ETag header
+    trickle  the body at about 100 bytes a second
+    negtotal a Content-Range whose total is -1
     s3       an S3 endpoint (ENDPOINT = http://127.0.0.1:PORT/s3/WHEN, objects
              at /s3/WHEN/BUCKET/KEY, stored as ROOT/KEY's base name; WHEN
              counts every request to the endpoint, and the PUTs of parts it
@@ -211,7 +213,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         im = self.headers.get("If-Match")
         if im is not None and im != etag and im != "*":
             return self.send(412, [("Content-Length", "0")])
-        headers = [] if mode == "noetag" else [("ETag", etag)]
+        headers = [] if mode == "noetag" and active else [("ETag", etag)]
         if active and mode in ("e500", "e503"):
             code = 500 if mode == "e500" else 503
             return self.send(code, [("Content-Length", "5")], b"oops\n")
@@ -244,6 +246,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write("GET %s %s -> 206 (dropped)\n" % (self.path, rng))
             self.close_connection = True
             self.connection.shutdown(2)
+            return
+        if active and mode == "negtotal":
+            hdrs = [(k, v.replace("/%d" % size, "/-1") if k == "Content-Range" else v)
+                    for k, v in hdrs]
+        if active and mode == "trickle":
+            self.send_response(206)
+            for k, v in hdrs:
+                self.send_header(k, v)
+            self.end_headers()
+            sys.stderr.write("GET %s %s -> 206 (trickled)\n" % (self.path, rng))
+            try:
+                for i in range(0, len(body), 10):
+                    self.wfile.write(body[i:i + 10])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
             return
         if active and mode == "stall":
             self.send_response(206)

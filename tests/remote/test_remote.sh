@@ -209,6 +209,17 @@ expect_error changed/0-2 'changed since it was opened'
 # a request for frames failing for good: the frame named
 expect_error e503/2-100 'frame [0-9]+: bytes 0x[0-9a-f]+-0x[0-9a-f]+: HTTP 503.*after 4 tries'
 PIO_REMOTE_RETRIES=1 expect_error stall/all 'after 2 tries'
+PIO_REMOTE_RETRIES=1 expect_error trickle/all 'too slow.*after 2 tries'
+expect_error negtotal/all 'without a Content-Range'
+# an answer without the ETag the object had when opened: not taken
+expect_error noetag/1-1000 'without the ETag'
+# info stops at the first request that keeps failing (not one per frame)
+rc=0
+PIO_REMOTE_RETRIES=1 timeout 60 "$P" info "$F/e500/2-100000/mid.holo" >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" = 124 ] && fail "info went on after a request failed"
+[ "$rc" != 0 ] && grep -q "$F/e500/2-100000/mid.holo.*HTTP 500" "$T/err" ||
+    fail "info with a failing server: exit $rc: $(cat "$T/err")"
+echo "ok: info stops at the first failed request: $(head -1 "$T/err" | cut -c1-120)"
 rc=0
 "$P" info "http://127.0.0.1:9/mid.holo" >/dev/null 2>"$T/err" || rc=$?
 [ "$rc" != 0 ] && grep -q "127.0.0.1:9/mid.holo" "$T/err" || fail "no server: exit $rc: $(cat "$T/err")"

@@ -73,7 +73,7 @@ static void url_of(char *out, size_t cap, const char *mode, const char *name)
     snprintf(out, cap, "http://127.0.0.1:%d/%s/%s", port, mode, name);
 }
 
-static void make_file(const char *name, uint64_t keyframe)
+static void make_file(const char *name, uint64_t keyframe, uint64_t commit_every)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -86,9 +86,11 @@ static void make_file(const char *name, uint64_t keyframe)
     if (!w)
         return;
     /* constant atoms, so that blocks can hold the frames */
-    CHECK(fixture_append(w, 0, NFRAMES / 2, SEED, false, ATOMS) == 0);
-    CHECK(pio_writer_commit(w, &e) == 0);
-    CHECK(fixture_append(w, NFRAMES / 2, NFRAMES / 2, SEED, false, ATOMS) == 0);
+    for (uint64_t i = 0; i < NFRAMES; i += commit_every) {
+        CHECK(fixture_append(w, i, (commit_every < NFRAMES - i ? commit_every : NFRAMES - i), SEED,
+                             false, ATOMS) == 0);
+        CHECK(pio_writer_commit(w, &e) == 0);
+    }
     CHECKF(pio_writer_close(w, &e) == 0, "%s", e.message);
 }
 
@@ -235,6 +237,65 @@ static void check_threads(const char *name)
     pio_reader_close(r);
 }
 
+/* Every frame of r read and checked: how many failed (e: the last error). */
+static uint64_t read_all(pio_reader *r, bool may_fail, struct pio_error *e)
+{
+    uint64_t failed = 0;
+    for (uint64_t k = 0; k < NFRAMES; k++) {
+        uint64_t i = NFRAMES - 1 - (k * 37) % NFRAMES;
+        struct pio_frame f;
+        struct fixture_frame ff;
+        fixture_make(&ff, i, SEED, false, ATOMS);
+        if (pio_reader_frame(r, i, &f, e) != 0) {
+            CHECKF(may_fail, "frame %llu: %s", (unsigned long long)i, e->message);
+            failed++;
+        } else {
+            CHECKF(fixture_equal(&f, &ff), "frame %llu wrong", (unsigned long long)i);
+        }
+        fixture_free(&ff);
+    }
+    return failed;
+}
+
+/* Answers with the wrong range while a verify walks the file (the index
+ * records that lookups brought in are held then): the walk fails, and
+ * nothing the reader holds is touched: every frame reads right after. */
+static void check_window(const char *name)
+{
+    setenv("PIO_REMOTE_BACKOFF_MS", "1", 1);
+    setenv("PIO_REMOTE_RETRIES", "0", 1);
+    char url[512];
+    pio_reader *r = NULL;
+    struct pio_error e = {0};
+    /* how many requests opening and reading every frame take */
+    url_of(url, sizeof(url), "ok/all", name);
+    CHECKF(pio_reader_open(&r, url, NULL, &e) == 0, "%s", e.message);
+    struct pio_remote_stats st = {0};
+    if (r) {
+        CHECK(read_all(r, false, &e) == 0);
+        pio_reader_remote_stats(r, &st);
+        pio_reader_close(r);
+    }
+    /* the same, then the requests after them answered wrong */
+    char when[64];
+    snprintf(when, sizeof(when), "wrong/%llu-%llu", (unsigned long long)st.requests,
+             (unsigned long long)st.requests + 4);
+    url_of(url, sizeof(url), when, name);
+    CHECKF(pio_reader_open(&r, url, NULL, &e) == 0, "%s", e.message);
+    if (r) {
+        CHECK(read_all(r, false, &e) == 0);
+        int rc = pio_reader_verify(r, 0, &e);
+        CHECKF(rc != 0 && strstr(e.message, "wrong range"), "verify: %d %s", rc, e.message);
+        for (int k = 0; k < 10 && rc != 0; k++) /* (until past the window) */
+            rc = pio_reader_verify(r, 0, &e);
+        CHECKF(rc == 0, "%s", e.message);
+        CHECK(read_all(r, false, &e) == 0);
+        pio_reader_close(r);
+    }
+    unsetenv("PIO_REMOTE_BACKOFF_MS");
+    unsetenv("PIO_REMOTE_RETRIES");
+}
+
 static void check_faults(const char *name)
 {
     setenv("PIO_REMOTE_BACKOFF_MS", "5", 1);
@@ -303,8 +364,9 @@ int main(void)
     snprintf(dir, sizeof(dir), "%s/pio_remote_%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
              (int)getpid());
     mkdir(dir, 0755);
-    make_file("raw.holo", 0);
-    make_file("packed.holo", 64); /* 2.2: small raw frames packed in blocks */
+    make_file("raw.holo", 0, NFRAMES / 2);
+    make_file("packed.holo", 64, NFRAMES / 2); /* 2.2: small raw frames packed in blocks */
+    make_file("commits.holo", 0, 7);           /* 43 commits: lookups follow back links */
     if (server_start() != 0) {
         fprintf(stderr, "SKIP: no Python to run the test server\n");
         server_stop();
@@ -314,11 +376,14 @@ int main(void)
     check_file("packed.holo");
     check_threads("raw.holo");
     check_faults("raw.holo");
+    check_window("commits.holo");
     server_stop();
     char path[600];
     snprintf(path, sizeof(path), "%s/raw.holo", dir);
     unlink(path);
     snprintf(path, sizeof(path), "%s/packed.holo", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/commits.holo", dir);
     unlink(path);
     rmdir(dir);
     return TEST_RESULT();
