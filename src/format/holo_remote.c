@@ -10,8 +10,10 @@
  *    INDEX records, the 1.x INDEX) is fetched before it is parsed
  *    (pio__holo_need) and kept: a few bytes per frame at most;
  *  - walks over every record's header (verify, info) fetch their chunks
- *    too, with read-ahead where records are small, and give them back as
- *    they go (MADV_DONTNEED), so a walk keeps under WALK_KEEP resident;
+ *    too, with read-ahead where records are small, and give them back
+ *    (MADV_DONTNEED) once every walk running is past them (the positions
+ *    of up to WALKERS are followed), so walks keep about WALK_KEEP
+ *    resident;
  *  - frame records never go into that memory: they are read into a cache
  *    of spans (pio__holo_span_get), PIO_REMOTE_CACHE_MB (64) in all,
  *    least recently used first out, and a frame's arrays are copied from
@@ -47,6 +49,7 @@
 #define SPAN_AHEAD0 ((uint64_t)256 << 10) /* frames in order: read-ahead from... */
 #define SPAN_AHEADN ((uint64_t)8 << 20)   /* ... doubling up to */
 #define MAX_RUNS    64
+#define WALKERS     8 /* walks at once whose position is followed */
 
 enum { C_ABSENT = 0, C_WALK = 1, C_KEEP = 2 };
 
@@ -63,7 +66,13 @@ struct holo_remote {
     uint8_t *chunk;       /* C_* per chunk */
     uint64_t nchunks;
     uint64_t walk_bytes; /* resident C_WALK bytes */
-    unsigned walkers;
+    unsigned walkers;    /* walks running */
+    unsigned untracked;  /* of those, ones past WALKERS (nothing is given back then) */
+    struct {
+        pthread_t tid;
+        uint64_t pos; /* where it reads now */
+        bool used;
+    } walk[WALKERS];
     struct span *spans;
     uint64_t span_bytes, budget, tick;
     uint64_t seq_end, ahead; /* frames read in order: the next offset, the read-ahead */
@@ -174,16 +183,43 @@ void pio__holo_walk_begin(const pio_reader *r)
         return;
     pthread_mutex_lock(&h->lock);
     h->walkers++;
+    unsigned k = 0;
+    while (k < WALKERS && h->walk[k].used)
+        k++;
+    if (k < WALKERS) {
+        h->walk[k].used = true;
+        h->walk[k].tid = pthread_self();
+        h->walk[k].pos = 0;
+    } else {
+        h->untracked++;
+    }
     pthread_mutex_unlock(&h->lock);
 }
 
-/* Give back C_WALK chunks wholly before `below` (lock held; only when one
- * walk runs: another may be reading them). */
+/* The calling thread's walk (lock held), or -1. */
+static int walk_slot(const struct holo_remote *h)
+{
+    for (int k = 0; k < WALKERS; k++)
+        if (h->walk[k].used && pthread_equal(h->walk[k].tid, pthread_self()))
+            return k;
+    return -1;
+}
+
+/* Where every walk is past: 0 while one is not followed. */
+static uint64_t walk_floor(const struct holo_remote *h)
+{
+    uint64_t lo = UINT64_MAX;
+    for (unsigned k = 0; k < WALKERS; k++)
+        if (h->walk[k].used)
+            lo = PIO_MIN(lo, h->walk[k].pos);
+    return h->untracked ? 0 : lo;
+}
+
+/* Give back C_WALK chunks wholly before `below` (lock held; callers keep
+ * it under every walk's position: each may still be reading there). */
 static void walk_drop(const pio_reader *r, uint64_t below)
 {
     struct holo_remote *h = r->remote;
-    if (h->walkers != 1)
-        return;
     uint64_t run = UINT64_MAX;
     uint64_t last = PIO_MIN(below / CHUNK, h->nchunks);
     for (uint64_t c = 0; c <= last; c++) {
@@ -208,8 +244,13 @@ void pio__holo_walk_end(const pio_reader *r)
     if (!h)
         return;
     pthread_mutex_lock(&h->lock);
-    walk_drop(r, r->size + CHUNK);
+    int k = walk_slot(h);
+    if (k >= 0)
+        h->walk[k].used = false;
+    else if (h->untracked)
+        h->untracked--;
     h->walkers--;
+    walk_drop(r, h->walkers ? walk_floor(h) : r->size + CHUNK); /* the last one: all */
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -226,9 +267,13 @@ int pio__holo_walk_need(const pio_reader *r, uint64_t off, uint64_t len, bool ah
     for (uint64_t c = c0; c < c1 && !missing; c++)
         missing = h->chunk[c] == C_ABSENT;
     int rc = 0;
+    int k = walk_slot(h);
+    if (k >= 0)
+        h->walk[k].pos = off;
     if (missing) {
-        if (h->walk_bytes > WALK_KEEP && off > WALK_KEEP / 2)
-            walk_drop(r, off - WALK_KEEP / 2);
+        uint64_t floor = walk_floor(h);
+        if (h->walk_bytes > WALK_KEEP && floor > WALK_KEEP / 2)
+            walk_drop(r, floor - WALK_KEEP / 2);
         if (ahead)
             c1 = PIO_MIN(h->nchunks, PIO_MAX(c1, c0 + WALK_AHEAD / CHUNK));
         rc = fetch_chunks(r, &c0, &c1, 1, C_WALK, err);

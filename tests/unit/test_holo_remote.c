@@ -213,6 +213,17 @@ static void *thr_read(void *arg)
     return NULL;
 }
 
+/* A walk (info) on a thread of its own, beside others and frame reads. */
+static void *thr_walk(void *arg)
+{
+    struct thr *t = arg;
+    struct pio_reader_info in;
+    for (int k = 0; k < 3; k++)
+        if (pio_reader_info(t->r, &in) != 0 || in.damaged_frames != 0 || in.max_natoms != ATOMS)
+            t->bad++;
+    return NULL;
+}
+
 static void check_threads(const char *name)
 {
     char url[512];
@@ -224,13 +235,13 @@ static void check_threads(const char *name)
     unsetenv("PIO_REMOTE_CACHE_MB");
     if (!r)
         return;
-    pthread_t th[4];
-    struct thr t[4];
-    for (int k = 0; k < 4; k++) {
+    pthread_t th[6];
+    struct thr t[6];
+    for (int k = 0; k < 6; k++) {
         t[k] = (struct thr){r, (uint64_t)k * 75, 0};
-        pthread_create(&th[k], NULL, thr_read, &t[k]);
+        pthread_create(&th[k], NULL, k < 4 ? thr_read : thr_walk, &t[k]);
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 6; k++) {
         pthread_join(th[k], NULL);
         CHECKF(t[k].bad == 0, "thread %d: %d bad frames", k, t[k].bad);
     }
