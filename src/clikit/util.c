@@ -161,13 +161,14 @@ void cli_json_number(FILE *f, double v)
         fputs("null", f);
 }
 
-/* Rewrite the non-finite numbers printf makes ("inf", "-inf", "nan",
- * "-nan") outside strings as null, in place. */
-static void json_null_nonfinite(char *s)
+/* Copy s to out (room for twice its length) with the non-finite numbers
+ * printf makes ("inf", "-inf", "nan", "-nan") outside strings written as
+ * null. (Not in place: "nan" is shorter than "null", and an in-place
+ * rewrite overwrote what it had still to read.) */
+static void json_null_nonfinite(const char *s, char *out)
 {
     bool in_str = false;
-    char *out = s;
-    for (char *p = s; *p;) {
+    for (const char *p = s; *p;) {
         if (in_str) {
             if (*p == '\\' && p[1]) {
                 *out++ = *p++;
@@ -189,7 +190,7 @@ static void json_null_nonfinite(char *s)
         if (n && !(q[n] >= 'a' && q[n] <= 'z')) {
             memcpy(out, "null", 4);
             out += 4;
-            p = (char *)q + n;
+            p = q + n;
             continue;
         }
         *out++ = *p++;
@@ -206,8 +207,12 @@ void cli_json_printf(const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    json_null_nonfinite(buf);
-    fputs(buf, stdout);
+    char *out = malloc((size_t)n * 2 + 1);
+    if (out) {
+        json_null_nonfinite(buf, out);
+        fputs(out, stdout);
+    }
+    free(out);
     free(buf);
 }
 

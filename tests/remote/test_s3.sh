@@ -51,6 +51,15 @@ parts=$(grep -c "PUT /s3/all/bkt/runs/mid.holo?partNumber=" "$T/fault.log")
 grep -q SignatureDoesNotMatch "$T/fault.log" && fail "a request was refused: $(grep SignatureDoesNotMatch "$T/fault.log")"
 [ -z "$(ls -A "$TMPDIR")" ] || fail "the upload left $(ls "$TMPDIR") in TMPDIR"
 echo "ok: uploads in $parts parts, every request's SigV4 signature and payload hash right; read back equal"
+# the benchmark on s3:// (no curl baseline there: those keys are null, and the JSON valid)
+"$P" bench remote s3://bkt/runs/water.holo --json --repeat 1 --random 3 >"$T/bench.json" \
+    2>"$T/err" || fail "bench remote s3://: $(cat "$T/err")"
+"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["curl_MBps"] is None and d["sequential_vs_curl_ratio"] is None, d
+assert d["open_requests"] <= 3 and d["sequential_MBps"] > 0, d' "$T/bench.json" ||
+    fail "bench remote s3://: $(cat "$T/bench.json")"
+echo "ok: bench remote on s3://: $(cut -c1-120 "$T/bench.json")"
 # credentials from ~/.aws (a profile), none from the environment
 mkdir -p "$HOME/.aws"
 printf '[default]\naws_access_key_id = WRONG\naws_secret_access_key = x\n[lab]\naws_access_key_id = AKIDTEST\naws_secret_access_key = secret/TEST+key\n' \
