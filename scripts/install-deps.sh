@@ -38,6 +38,9 @@ for p in libcurl4-openssl-dev libcurl4-gnutls-dev libcurl4-nss-dev; do
     esac
 done
 PKGS="$PKGS ${curl_dev:-libcurl4-openssl-dev} nginx"
+# The remote tests' and bench remote's baseline downloads (curl), and the
+# certificate of their HTTPS server (openssl).
+PKGS="$PKGS curl openssl"
 # The Arrow tests read files with apache-arrow and flechette (npm, installed
 # by the test itself): node and npm from Debian unless some other node is
 # already on PATH (NodeSource's nodejs bundles npm and conflicts with
