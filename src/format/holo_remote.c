@@ -78,9 +78,8 @@ struct holo_remote {
     uint64_t seq_end, ahead; /* frames read in order: the next offset, the read-ahead */
 };
 
-static uint64_t chunk_end(const struct holo_remote *h, uint64_t c, uint64_t size)
+static uint64_t chunk_end(uint64_t c, uint64_t size)
 {
-    (void)h;
     return PIO_MIN((c + 1) * CHUNK, size);
 }
 
@@ -98,11 +97,11 @@ static int fetch_chunks(const pio_reader *r, const uint64_t *c0, const uint64_t 
             if (h->chunk[c] != C_ABSENT) {
                 if (state == C_KEEP && h->chunk[c] == C_WALK) {
                     h->chunk[c] = C_KEEP;
-                    h->walk_bytes -= chunk_end(h, c, r->size) - c * CHUNK;
+                    h->walk_bytes -= chunk_end(c, r->size) - c * CHUNK;
                 }
                 continue;
             }
-            uint64_t a = c * CHUNK, e = chunk_end(h, c, r->size);
+            uint64_t a = c * CHUNK, e = chunk_end(c, r->size);
             /* Runs join only where they touch: a request never covers a
              * held chunk, since its body lands in the mapping before the
              * answer is judged, and a rejected answer (a wrong range) must
@@ -131,7 +130,7 @@ static int fetch_chunks(const pio_reader *r, const uint64_t *c0, const uint64_t 
             if (h->chunk[c] == C_ABSENT) {
                 h->chunk[c] = (uint8_t)state;
                 if (state == C_WALK)
-                    h->walk_bytes += chunk_end(h, c, r->size) - c * CHUNK;
+                    h->walk_bytes += chunk_end(c, r->size) - c * CHUNK;
             }
     return 0;
 }
@@ -227,7 +226,7 @@ static void walk_drop(const pio_reader *r, uint64_t below)
         if (walk && run == UINT64_MAX)
             run = c;
         if (!walk && run != UINT64_MAX) {
-            uint64_t a = run * CHUNK, e = chunk_end(h, c - 1, r->size);
+            uint64_t a = run * CHUNK, e = chunk_end(c - 1, r->size);
             madvise((uint8_t *)r->map + a, (size_t)(PIO_MIN(c * CHUNK, r->map_len) - a),
                     MADV_DONTNEED);
             for (uint64_t k = run; k < c; k++)
@@ -424,7 +423,7 @@ int pio__holo_remote_open(pio_reader *r, struct pio_error *err)
     uint64_t hlen;
     const uint8_t *head = pio__remote_head(h->rm, &hlen);
     memcpy(m, head, (size_t)hlen);
-    for (uint64_t c = 0; c < h->nchunks && chunk_end(h, c, r->size) <= hlen; c++)
+    for (uint64_t c = 0; c < h->nchunks && chunk_end(c, r->size) <= hlen; c++)
         h->chunk[c] = C_KEEP;
     /* the tail: the footer and, usually, the newest commit and FULL INDEX head */
     uint64_t toff = r->size > TAIL_BYTES ? r->size - TAIL_BYTES : 0;

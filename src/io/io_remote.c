@@ -684,11 +684,6 @@ void pio__remote_batch_close(pio_remote_batch *b)
     free(b);
 }
 
-unsigned pio__remote_batch_active(const pio_remote_batch *b)
-{
-    return b->active;
-}
-
 static int start(struct xfer *x)
 {
     pio_remote *rm = x->b->rm;
@@ -1284,11 +1279,6 @@ void pio__remote_close(pio_remote *rm)
 uint64_t pio__remote_size(const pio_remote *rm)
 {
     return rm->size;
-}
-
-const char *pio__remote_url(const pio_remote *rm)
-{
-    return rm->url;
 }
 
 const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len)

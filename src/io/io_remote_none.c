@@ -39,12 +39,6 @@ uint64_t pio__remote_size(const pio_remote *rm)
     return 0;
 }
 
-const char *pio__remote_url(const pio_remote *rm)
-{
-    (void)rm;
-    return "";
-}
-
 const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len)
 {
     (void)rm;
@@ -83,12 +77,6 @@ int pio__remote_batch_next(pio_remote_batch *b, bool wait, uint64_t *tag, int *r
                            struct pio_error *err)
 {
     (void)b, (void)wait, (void)tag, (void)rc, (void)err;
-    return 0;
-}
-
-unsigned pio__remote_batch_active(const pio_remote_batch *b)
-{
-    (void)b;
     return 0;
 }
 

@@ -167,7 +167,6 @@ int pio__remote_open(pio_remote **out, const char *url, uint64_t head, struct pi
 void pio__remote_close(pio_remote *rm);
 
 uint64_t pio__remote_size(const pio_remote *rm);
-const char *pio__remote_url(const pio_remote *rm);
 /* The bytes the open read: the object's first *len. */
 const uint8_t *pio__remote_head(const pio_remote *rm, uint64_t *len);
 
@@ -199,7 +198,6 @@ int pio__remote_batch_add(pio_remote_batch *b, uint64_t tag, uint64_t off, uint6
                           uint8_t *dst);
 int pio__remote_batch_next(pio_remote_batch *b, bool wait, uint64_t *tag, int *rc,
                            struct pio_error *err);
-unsigned pio__remote_batch_active(const pio_remote_batch *b);
 void pio__remote_batch_close(pio_remote_batch *b);
 
 /* ---- fault injection (tests) ---- */
