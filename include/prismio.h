@@ -14,5 +14,6 @@
 #include "prismio/convert.h"
 #include "prismio/telemetry.h"
 #include "prismio/arrow.h"
+#include "prismio/dataset.h"
 
 #endif /* PRISMIO_H */

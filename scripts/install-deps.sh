@@ -26,6 +26,10 @@ PKGS="$PKGS python3-numpy python3-mdanalysis gromacs"
 # Compression benchmark peers (prismio bench compress): HDF5 with
 # shuffle+gzip, zarr with blosc-zstd.
 PKGS="$PKGS python3-h5py python3-zarr"
+# Structure datasets (issue 26): ASE (extxyz and ase.db, the round-trip
+# tests' reference reader), PyTorch (prismio.torch) and LMDB (the
+# benchmark's fairchem-style baseline).
+PKGS="$PKGS python3-ase python3-torch python3-lmdb"
 # The Python package: headers and its test runner.
 PKGS="$PKGS python3-dev python3-pytest"
 # Remote files (HTTP range and S3 reads): libcurl, any TLS flavour (Debian's

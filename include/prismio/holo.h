@@ -24,12 +24,13 @@
 extern "C" {
 #endif
 
-/* Newest format version this library writes: 2.2 where a file packs small
- * raw frames in BLOCK records, 2.1 where it has compressed BLOCK records
+/* Newest format version this library writes: 2.3 where a file holds named
+ * arrays (PIO_WRITER_ARRAYS), 2.2 where it packs small raw frames in BLOCK
+ * records, 2.1 where it has compressed BLOCK records
  * (pio_writer_options.keyframe), else 2.0 (PIO_WRITER_FORMAT_1: 1.1); it
  * reads 1.x and 2.x. */
 #define PIO_HOLO_VERSION_MAJOR 2
-#define PIO_HOLO_VERSION_MINOR 2
+#define PIO_HOLO_VERSION_MINOR 3
 
 /* A HOLO file's first 8 bytes (docs/FORMAT.md), as a string literal. */
 #define PIO_HOLO_MAGIC       "\x89HOL\r\n\x1a\n"
@@ -42,6 +43,10 @@ enum pio_field {
     PIO_FIELD_VELOCITIES = 1u << 1,
     PIO_FIELD_FORCES = 1u << 2,
     PIO_FIELD_BOX = 1u << 3,
+    /* Set by readers on a frame whose record holds named arrays (HOLO 2.3:
+     * pio_reader_frame_arrays); a writer ignores it (arrays are given to
+     * pio_writer_append_arrays). */
+    PIO_FIELD_ARRAYS = 1u << 4,
     /* Set by readers on a frame whose arrays were compressed in the file:
      * they point into a decoded copy, not the mapping (see
      * pio_reader_frame and pio_frame_stream_next for how long it lives). */
@@ -66,6 +71,39 @@ struct pio_scalar {
     char name[PIO_SCALAR_NAME_SIZE]; /* NUL-terminated, at most 23 chars */
     double value;
 };
+
+/*
+ * Named arrays (HOLO 2.3): per-structure or per-atom values of any name
+ * beside the fixed fields, for datasets of structures (atomic numbers,
+ * periodicity, stress, charges, labels). A frame holds up to
+ * PIO_HOLO_MAX_ARRAYS, each of `rows` x `width` values of one type, where
+ * rows is the frame's atom count (per_atom) or 1. The file stores them
+ * little-endian, 64-byte aligned, after the scalars (docs/FORMAT.md).
+ */
+enum pio_dtype {
+    PIO_DTYPE_U8 = 1,
+    PIO_DTYPE_I32 = 2,
+    PIO_DTYPE_I64 = 3,
+    PIO_DTYPE_F32 = 4,
+    PIO_DTYPE_F64 = 5,
+    /* text: `width` bytes a row, NUL-padded (not NUL-terminated when full) */
+    PIO_DTYPE_CHAR = 6,
+};
+#define PIO_ARRAY_NAME_SIZE 32
+#define PIO_HOLO_MAX_ARRAYS 1024u
+#define PIO_HOLO_MAX_WIDTH  ((uint32_t)1 << 20)
+struct pio_array {
+    char name[PIO_ARRAY_NAME_SIZE]; /* NUL-terminated, 1 to 31 chars, unique in a frame */
+    uint32_t dtype;                 /* enum pio_dtype */
+    uint32_t per_atom;              /* 1: natoms rows; 0: one row */
+    uint32_t width;                 /* values a row, 1 to PIO_HOLO_MAX_WIDTH */
+    uint32_t reserved;              /* 0 */
+    const void *data; /* rows x width values (a reader's: in the mapping, 64-aligned) */
+};
+/* Bytes of one value of a dtype (0 for an unknown one). */
+PIO_API size_t pio_dtype_size(uint32_t dtype);
+/* "u8", "i32", "i64", "f32", "f64", "char", or NULL for an unknown dtype. */
+PIO_API const char *pio_dtype_name(uint32_t dtype);
 
 /*
  * One frame. To append: fill natoms, positions (required), the optional
@@ -122,6 +160,10 @@ enum pio_writer_flags {
      * pio_writer_io_info, where the filesystem refuses it or the file (1.0)
      * does not end on a block boundary. */
     PIO_WRITER_DIRECT = 1u << 2,
+    /* create: the file may hold named arrays (HOLO 2.3, required feature
+     * bit 3: readers before 2.3 refuse it): what pio_writer_append_arrays
+     * needs. */
+    PIO_WRITER_ARRAYS = 1u << 4,
     /* create: write HOLO 1.1, which prismio 0.1 also reads, instead of 2.0.
      * Each 1.1 commit rewrites the whole index (O(frames), 4 KiB padded):
      * for files committed once, not for per-frame commits. Appending to an
@@ -231,6 +273,20 @@ PIO_API int pio_writer_set_metadata(pio_writer *w, const char *key, const char *
  * write fails the writer for good: every later call returns that error
  * (close it; pio_writer_open_append keeps the committed frames). */
 PIO_API int pio_writer_append(pio_writer *w, const struct pio_frame *frame, struct pio_error *err);
+
+/* Append a frame with named arrays (arrays[0..narrays), each copied into
+ * the record; names unique). The file must have been created with
+ * PIO_WRITER_ARRAYS (else PIO_EUSAGE): the frame is a FRAME record of its
+ * own (never packed in a block; a compressing writer compresses its
+ * positions, velocities and forces, and stores the named arrays raw).
+ * PIO_EUSAGE also for a name empty or over 31 characters, repeated, an
+ * unknown dtype, a width of 0, a NULL data pointer with rows to hold, or
+ * a non-zero reserved; PIO_ELIMIT past PIO_HOLO_MAX_ARRAYS or
+ * PIO_HOLO_MAX_WIDTH; then as pio_writer_append. narrays 0 is
+ * pio_writer_append. */
+PIO_API int pio_writer_append_arrays(pio_writer *w, const struct pio_frame *frame,
+                                     const struct pio_array *arrays, uint32_t narrays,
+                                     struct pio_error *err);
 
 /* Append frames[0..n) in order, as n calls of pio_writer_append would, but
  * with the records hashed on every core (or opts->hash_threads) and written
@@ -408,6 +464,26 @@ PIO_API int pio_reader_frame_block(const pio_reader *r, uint64_t i, uint64_t *fi
  * whose header does not check. O(1), nothing decoded. */
 PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t codec[3],
                                     double *precision);
+
+/*
+ * Frame i's named arrays (HOLO 2.3): up to cap descriptors into out, whose
+ * data point into the mapping (64-byte aligned; valid until the reader's
+ * last reference is closed), and *narrays (may be NULL) the frame's count,
+ * which may exceed cap (0 for a frame without arrays, and in every file
+ * before 2.3). The record's structure is checked, as by pio_reader_frame.
+ * 0, -ERANGE, PIO_ECORRUPT, PIO_ECHECKSUM (PIO_READER_CHECK_FRAMES),
+ * PIO_ENOTSUPPORTED (a remote file: its arrays are not read yet).
+ * Thread-safe.
+ */
+PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_array *out,
+                                    uint32_t cap, uint32_t *narrays, struct pio_error *err);
+/* Frame i's array named `name` into *out: 0, -ENOENT (no such array), or
+ * pio_reader_frame_arrays' errors. O(arrays). */
+PIO_API int pio_reader_frame_array(const pio_reader *r, uint64_t i, const char *name,
+                                   struct pio_array *out, struct pio_error *err);
+/* Whether the file may hold named arrays (created with PIO_WRITER_ARRAYS:
+ * HOLO 2.3, required feature bit 3). O(1). */
+PIO_API bool pio_reader_has_arrays(const pio_reader *r);
 
 /* Where frame i's record lies in the file (offset, length): 0, or -ERANGE
  * (*offset and *length untouched). */

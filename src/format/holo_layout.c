@@ -19,7 +19,7 @@ int pio__holo_frame_layout(uint64_t natoms, uint32_t fields, uint32_t nscalars,
         return PIO_ELIMIT;
     if (!(fields & PIO_FIELD_POSITIONS) ||
         (fields & ~(uint32_t)(PIO_FIELD_POSITIONS | PIO_FIELD_VELOCITIES | PIO_FIELD_FORCES |
-                              PIO_FIELD_BOX)))
+                              PIO_FIELD_BOX | PIO_FIELD_ARRAYS)))
         return PIO_ECORRUPT;
     uint64_t a = holo_pad64(natoms * 12);
     uint64_t off = HOLO_FRAME_HDR + a;
@@ -99,7 +99,8 @@ int pio__holo_check_header(const char *path, const uint8_t *map, uint64_t size,
                              "without blocks (bit 0)",
                              path, OFFX(required));
     if (major == 2)
-        required &= ~(uint64_t)(HOLO_REQ_ZSTD | HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK);
+        required &=
+            ~(uint64_t)(HOLO_REQ_ZSTD | HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK | HOLO_REQ_ARRAYS);
     if (required != 0)
         return pio_error_set(err, PIO_EVERSION,
                              "%s: required feature flags %#llx at offset 0x10 are unknown to "
@@ -174,6 +175,76 @@ int pio__holo_check_record(const char *path, const uint8_t *map, uint64_t size, 
                              "%s: record at offset 0x%llx is misaligned or past the end", path,
                              OFFX(off));
     return pio__holo_check_record_buf(path, map + off, size - off, off, salt, type, len, seq, err);
+}
+
+PIO_API size_t pio_dtype_size(uint32_t dtype)
+{
+    static const uint8_t size[] = {0, 1, 4, 8, 4, 8, 1};
+    return dtype < sizeof(size) ? size[dtype] : 0;
+}
+
+PIO_API const char *pio_dtype_name(uint32_t dtype)
+{
+    static const char *const name[] = {NULL, "u8", "i32", "i64", "f32", "f64", "char"};
+    return dtype < sizeof(name) / sizeof(name[0]) ? name[dtype] : NULL;
+}
+
+uint64_t pio__holo_array_bytes(uint64_t natoms, uint32_t dtype, uint32_t per_atom, uint32_t width)
+{
+    size_t es = pio_dtype_size(dtype);
+    if (!es || per_atom > 1 || width == 0 || width > PIO_HOLO_MAX_WIDTH ||
+        natoms > PIO_HOLO_MAX_ATOMS)
+        return 0;
+    return (per_atom ? natoms : 1) * width * es; /* < 2^54: no overflow */
+}
+
+void pio__holo_array_at(const uint8_t *rec, uint64_t at, uint32_t k, struct pio_array *out)
+{
+    const uint8_t *e = rec + at + (uint64_t)k * HOLO_ARRAY_ENTRY;
+    memcpy(out->name, e, PIO_ARRAY_NAME_SIZE);
+    out->dtype = holo_rd32(e + 32);
+    out->per_atom = holo_rd32(e + 36);
+    out->width = holo_rd32(e + 40);
+    out->reserved = 0;
+    out->data = rec + holo_rd64(e + 48);
+}
+
+/* The named arrays of a FRAME record (2.3): a table of narrays 64-byte
+ * entries at `at`, then each array's values where its entry says, which is
+ * exactly after the previous one's padding. *end: where the last ends. */
+static int parse_arrays(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
+                        uint64_t seq, uint64_t natoms, uint64_t at, uint32_t narrays, uint64_t *end,
+                        struct pio_error *err)
+{
+    uint64_t pos = at + (uint64_t)narrays * HOLO_ARRAY_ENTRY;
+    if (pos > len)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: %u named arrays past the record's "
+                             "length %llu",
+                             path, OFFX(seq), OFFX(off), narrays, OFFX(len));
+    for (uint32_t k = 0; k < narrays; k++) {
+        const uint8_t *e = rec + at + (uint64_t)k * HOLO_ARRAY_ENTRY;
+        uint64_t bytes =
+            pio__holo_array_bytes(natoms, holo_rd32(e + 32), holo_rd32(e + 36), holo_rd32(e + 40));
+        const char *why = NULL;
+        if (e[0] == '\0' || memchr(e, '\0', PIO_ARRAY_NAME_SIZE) == NULL)
+            why = "its name is empty or not terminated";
+        else if (bytes == 0 || holo_rd32(e + 44) != 0)
+            why = "its type, rows or width are invalid";
+        else if (holo_rd64(e + 56) != bytes)
+            why = "its length is not what its shape holds";
+        else if (holo_rd64(e + 48) != pos || pos > len || bytes > len - pos)
+            why = "its values are out of place";
+        if (why)
+            return pio_error_set(err, PIO_ECORRUPT,
+                                 "%s: frame %llu at offset 0x%llx: named array %u (entry at "
+                                 "offset 0x%llx): %s",
+                                 path, OFFX(seq), OFFX(off), k, OFFX(off + (uint64_t)(e - rec)),
+                                 why);
+        pos += holo_pad64(bytes);
+    }
+    *end = pos;
+    return 0;
 }
 
 int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
@@ -259,6 +330,18 @@ int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t l
         at += size;
     }
     uint64_t want = at + holo_pad64((uint64_t)nscalars * HOLO_SCALAR_SIZE);
+    uint32_t narrays = holo_rd32(rec + 176);
+    if ((narrays != 0) != ((fields & PIO_FIELD_ARRAYS) != 0) || narrays > PIO_HOLO_MAX_ARRAYS)
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: %u named arrays with fields %#x",
+                             path, OFFX(seq), OFFX(off), narrays, fields);
+    if (narrays) {
+        rc = parse_arrays(path, rec, len, off, seq, natoms, want, narrays, &want, err);
+        if (rc != 0)
+            return rc;
+        cd.arrays_at = at + holo_pad64((uint64_t)nscalars * HOLO_SCALAR_SIZE);
+        cd.narrays = narrays;
+    }
     if (want != len)
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: record length %llu, its header "

@@ -55,6 +55,8 @@ enum holo_rec_type {
 #define HOLO_REQ_BLOCK        1u /* required header flags (2.0) */
 #define HOLO_REQ_ZSTD         2u
 #define HOLO_REQ_RAW_BLOCK    4u /* 2.2: BLOCK records of raw arrays (packed small frames) */
+#define HOLO_REQ_ARRAYS       8u /* 2.3: named arrays in FRAME records */
+#define HOLO_ARRAY_ENTRY      64 /* a named array's table entry */
 /* A BLOCK record's codec for raw arrays (2.2), and the most array bytes a
  * frame may hold to be packed into one (larger frames: FRAME records,
  * whose overhead is then under 10%). */
@@ -295,6 +297,9 @@ struct holo_coded {
     uint64_t len[3];
     uint64_t at[3]; /* record offset of each coded array's header */
     double precision[3];
+    /* named arrays (2.3): their table's record offset, and count */
+    uint64_t arrays_at;
+    uint32_t narrays;
     /* a frame of a BLOCK record: the block, and the frame's place in it */
     bool in_block;
     uint32_t k;
@@ -306,6 +311,12 @@ static inline size_t holo_coded_count(const struct holo_coded *cd)
 }
 int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
                           uint64_t seq, struct pio_frame *out, struct pio_error *err);
+/* Named array k of a FRAME record whose table (checked by the parse) is at
+ * record offset `at`: its descriptor, data pointing into rec. */
+void pio__holo_array_at(const uint8_t *rec, uint64_t at, uint32_t k, struct pio_array *out);
+/* The bytes of a named array's values: rows x width x the dtype's size
+ * (rows: natoms or 1), or 0 for an invalid descriptor. */
+uint64_t pio__holo_array_bytes(uint64_t natoms, uint32_t dtype, uint32_t per_atom, uint32_t width);
 int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
                                 uint64_t seq, struct pio_frame *out, struct holo_coded *coded,
                                 struct pio_error *err);

@@ -606,6 +606,11 @@ int pio__holo_frame_view(const pio_reader *r, uint64_t i, const struct holo_entr
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: step/time differ from the index",
                              r->path, OFFX(i), OFFX(e->offset));
+    if (cd.narrays && !(r->hdr.required & HOLO_REQ_ARRAYS))
+        return pio_error_set(err, PIO_ECORRUPT,
+                             "%s: frame %llu at offset 0x%llx: named arrays in a file that does "
+                             "not announce them",
+                             r->path, OFFX(i), OFFX(e->offset));
     if ((cd.codec[0] | cd.codec[1] | cd.codec[2]) && !(r->hdr.required & HOLO_REQ_ZSTD))
         return pio_error_set(err, PIO_ECORRUPT,
                              "%s: frame %llu at offset 0x%llx: a compressed record in a file "
@@ -882,6 +887,71 @@ static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, 
 
 static int frame_into(const pio_reader *r, struct pio_frame *out, const struct holo_coded *cdp,
                       float (*const xyz[3])[3], uint64_t cap_atoms, struct pio_error *err);
+
+PIO_API bool pio_reader_has_arrays(const pio_reader *r)
+{
+    return r->hdr.major == 2 && (r->hdr.required & HOLO_REQ_ARRAYS);
+}
+
+PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_array *out,
+                                    uint32_t cap, uint32_t *narrays, struct pio_error *err)
+{
+    if (narrays)
+        *narrays = 0;
+    if (r->remote)
+        return pio_error_set(err, PIO_ENOTSUPPORTED,
+                             "%s: frame %llu: named arrays of a remote file are not read yet "
+                             "(copy the file here first)",
+                             r->path, OFFX(i));
+    struct holo_entry e;
+    struct holo_coded cd;
+    struct pio_frame f;
+    const uint8_t *rec;
+    struct holo_span *pin;
+    int rc = frame_look(r, i, &e, &f, &cd, &rec, &pin, err);
+    if (rc == 0)
+        rc = check_once(r, i, &e, rec, &cd, err);
+    if (rc != 0)
+        return rc;
+    for (uint32_t k = 0; k < cd.narrays && k < cap; k++)
+        pio__holo_array_at(rec, cd.arrays_at, k, &out[k]);
+    if (narrays)
+        *narrays = cd.narrays;
+    return 0;
+}
+
+PIO_API int pio_reader_frame_array(const pio_reader *r, uint64_t i, const char *name,
+                                   struct pio_array *out, struct pio_error *err)
+{
+    struct pio_array a[64];
+    uint32_t n = 0;
+    int rc = pio_reader_frame_arrays(r, i, a, 64, &n, err);
+    if (rc != 0)
+        return rc;
+    if (n > 64) { /* rare: look through all of them */
+        struct pio_array *all = malloc((size_t)n * sizeof(*all));
+        if (!all)
+            return pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+        rc = pio_reader_frame_arrays(r, i, all, n, &n, err);
+        for (uint32_t k = 0; rc == 0 && k < n; k++)
+            if (strcmp(all[k].name, name) == 0) {
+                *out = all[k];
+                free(all);
+                return 0;
+            }
+        free(all);
+        return rc ? rc
+                  : pio_error_set(err, -ENOENT, "%s: frame %llu has no array named '%s'", r->path,
+                                  OFFX(i), name);
+    }
+    for (uint32_t k = 0; k < n; k++)
+        if (strcmp(a[k].name, name) == 0) {
+            *out = a[k];
+            return 0;
+        }
+    return pio_error_set(err, -ENOENT, "%s: frame %llu has no array named '%s'", r->path, OFFX(i),
+                         name);
+}
 
 PIO_API int pio_reader_frame_into(const pio_reader *r, uint64_t i, float (*const xyz[3])[3],
                                   uint64_t cap_atoms, struct pio_frame *out, struct pio_error *err)

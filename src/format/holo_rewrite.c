@@ -50,6 +50,25 @@ static int copy_meta(const pio_reader *r, pio_writer *w, bool *damaged, struct p
 /* PIO_RECOVER_DROP_DAMAGED: the frames that verify, into a new file beside
  * the real one (a symbolic link is followed), committed, given the old
  * file's permissions and renamed over it. Hard links keep the old file. */
+/* Frame i (its view f) appended to w with its named arrays. */
+static int copy_frame(const pio_reader *r, pio_writer *w, uint64_t i, const struct pio_frame *f,
+                      struct pio_error *err)
+{
+    if (!(f->fields & PIO_FIELD_ARRAYS))
+        return pio_writer_append(w, f, err);
+    uint32_t n = 0;
+    int rc = pio_reader_frame_arrays(r, i, NULL, 0, &n, err);
+    struct pio_array *a = rc == 0 ? malloc((size_t)n * sizeof(*a)) : NULL;
+    if (rc == 0 && !a)
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", r->path);
+    if (rc == 0)
+        rc = pio_reader_frame_arrays(r, i, a, n, &n, err);
+    if (rc == 0)
+        rc = pio_writer_append_arrays(w, f, a, n, err);
+    free(a);
+    return rc;
+}
+
 static int rewrite_intact(const char *path, struct pio_recover_report *rep, struct pio_error *err)
 {
     pio_reader *r;
@@ -80,6 +99,8 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
                  : (r->hdr.required & HOLO_REQ_RAW_BLOCK) && !(o.codec[0] | o.codec[1] | o.codec[2])
                      ? HOLO_PACK_DEFAULT
                      : 0;
+    if (r->hdr.required & HOLO_REQ_ARRAYS) /* named arrays stay */
+        o.flags |= PIO_WRITER_ARRAYS;
     for (int k = 0; k < 16; k++) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -112,7 +133,7 @@ static int rewrite_intact(const char *path, struct pio_recover_report *rep, stru
             rep->damaged_frames++;
             continue;
         }
-        if ((rc = pio_writer_append(w, &f, err)) != 0)
+        if ((rc = copy_frame(r, w, i, &f, err)) != 0)
             goto out;
         kept++;
     }

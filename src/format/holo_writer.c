@@ -48,7 +48,7 @@ struct write_task {
     int n;
     uint64_t off;
     int rc;
-    struct iovec iov[8];
+    struct iovec iov[9];
 };
 
 struct pio_writer {
@@ -448,6 +448,8 @@ static int direct_wait(pio_writer *w)
 static int check_codecs(const pio_writer *w, struct pio_error *err)
 {
     bool any = false;
+    if ((w->flags & PIO_WRITER_ARRAYS) && (w->flags & PIO_WRITER_FORMAT_1))
+        return pio_error_set(err, PIO_EUSAGE, "%s: HOLO 1.x has no named arrays", w->path);
     for (int a = 0; a < 3; a++) {
         if (w->codec[a] > PIO_CODEC_LOSSLESS)
             return pio_error_set(err, PIO_EUSAGE, "%s: codec %u unknown", w->path, w->codec[a]);
@@ -538,9 +540,12 @@ PIO_API int pio_writer_create(pio_writer **out, const char *path,
         w->req = HOLO_REQ_ZSTD | (w->keyframe > 1 ? HOLO_REQ_BLOCK : 0);
     else if (raw_blocks)
         w->req = HOLO_REQ_BLOCK | HOLO_REQ_RAW_BLOCK;
+    if (w->flags & PIO_WRITER_ARRAYS)
+        w->req |= HOLO_REQ_ARRAYS;
     holo_wr64(h + 16, w->req);
-    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = !w->v2       ? 1
-                                                                 : raw_blocks ? 2
+    uint16_t major = w->v2 ? PIO_HOLO_VERSION_MAJOR : 1, minor = !w->v2                       ? 1
+                                                                 : (w->req & HOLO_REQ_ARRAYS) ? 3
+                                                                 : raw_blocks                 ? 2
                                                                  : w->keyframe > 1 && any_codec(w)
                                                                      ? 1
                                                                      : 0;
@@ -876,9 +881,10 @@ struct rec {
     uint8_t hdr[HOLO_FRAME_HDR];
     uint8_t *head;  /* the record's first bytes, its hash field in them: hdr, or block */
     uint8_t *block; /* a BLOCK record, built whole (freed with it) */
-    struct iovec iov[9];
+    struct iovec iov[10];
     int n;
     struct pio_scalar *sc;
+    uint8_t *asec;     /* named arrays (2.3): table, values, padding */
     uint8_t *coded[3]; /* compressed arrays: header, payload, padding */
     struct holo_frame_layout lay;
     const struct pio_frame *f;
@@ -888,6 +894,8 @@ static void rec_free(struct rec *r)
 {
     free(r->sc);
     r->sc = NULL;
+    free(r->asec);
+    r->asec = NULL;
     free(r->block);
     r->block = NULL;
     for (int a = 0; a < 3; a++) {
@@ -930,9 +938,75 @@ static int rec_encode(pio_writer *w, const struct pio_frame *f, int a, const flo
     return 0;
 }
 
+/* Named arrays a[0..n) checked and laid out as a FRAME record's array
+ * section (2.3) into r->asec; *size gets its bytes. */
+static int arrays_build(pio_writer *w, const struct pio_frame *f, const struct pio_array *a,
+                        uint32_t n, uint64_t seq, uint64_t at, struct rec *r, uint64_t *size,
+                        struct pio_error *err)
+{
+    if (n > PIO_HOLO_MAX_ARRAYS)
+        return pio_error_set(err, PIO_ELIMIT, "%s: frame %llu: %u named arrays, at most %u",
+                             w->path, OFFX(seq), n, PIO_HOLO_MAX_ARRAYS);
+    uint64_t total = (uint64_t)n * HOLO_ARRAY_ENTRY;
+    for (uint32_t k = 0; k < n; k++) {
+        size_t nl = strnlen(a[k].name, PIO_ARRAY_NAME_SIZE);
+        const char *why = NULL;
+        if (nl == 0 || nl == PIO_ARRAY_NAME_SIZE)
+            why = "its name is empty or longer than 31 characters";
+        else if (!pio_dtype_size(a[k].dtype) || a[k].per_atom > 1 || a[k].width == 0 ||
+                 a[k].reserved != 0)
+            why = "unknown dtype, per_atom not 0 or 1, width 0, or reserved not 0";
+        else if (a[k].width > PIO_HOLO_MAX_WIDTH)
+            return pio_error_set(err, PIO_ELIMIT,
+                                 "%s: frame %llu: named array '%s': width %u, at most %u", w->path,
+                                 OFFX(seq), a[k].name, a[k].width, PIO_HOLO_MAX_WIDTH);
+        else if (!a[k].data && (a[k].per_atom ? f->natoms : 1) > 0)
+            why = "no values (data is NULL)";
+        for (uint32_t j = 0; !why && j < k; j++)
+            if (strncmp(a[j].name, a[k].name, PIO_ARRAY_NAME_SIZE) == 0)
+                why = "its name is repeated";
+        if (why)
+            return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: named array %u ('%.*s'): %s",
+                                 w->path, OFFX(seq), k, (int)nl, a[k].name, why);
+        total +=
+            holo_pad64(pio__holo_array_bytes(f->natoms, a[k].dtype, a[k].per_atom, a[k].width));
+    }
+    if (total > SIZE_MAX / 2 || !(r->asec = calloc(1, (size_t)total)))
+        return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory for its named arrays",
+                             w->path, OFFX(seq));
+    uint64_t pos = (uint64_t)n * HOLO_ARRAY_ENTRY; /* section-relative */
+    for (uint32_t k = 0; k < n; k++) {
+        uint8_t *e = r->asec + (uint64_t)k * HOLO_ARRAY_ENTRY;
+        uint64_t bytes = pio__holo_array_bytes(f->natoms, a[k].dtype, a[k].per_atom, a[k].width);
+        memcpy(e, a[k].name, strnlen(a[k].name, PIO_ARRAY_NAME_SIZE));
+        holo_wr32(e + 32, a[k].dtype);
+        holo_wr32(e + 36, a[k].per_atom);
+        holo_wr32(e + 40, a[k].width);
+        holo_wr64(e + 48, at + pos);
+        holo_wr64(e + 56, bytes);
+        if (bytes)
+            memcpy(r->asec + pos, a[k].data, (size_t)bytes);
+        pos += holo_pad64(bytes);
+    }
+    *size = total;
+    return 0;
+}
+
+static int rec_prepare_arrays(pio_writer *w, const struct pio_frame *f,
+                              const struct pio_array *named, uint32_t nnamed, uint64_t seq,
+                              struct rec *r, struct pio_error *err);
+
 /* Check frame f and build its record as frame number `seq`. */
 static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, struct rec *r,
                        struct pio_error *err)
+{
+    return rec_prepare_arrays(w, f, NULL, 0, seq, r, err);
+}
+
+/* The same, with named arrays (2.3). */
+static int rec_prepare_arrays(pio_writer *w, const struct pio_frame *f,
+                              const struct pio_array *named, uint32_t nnamed, uint64_t seq,
+                              struct rec *r, struct pio_error *err)
 {
     memset(r, 0, sizeof(*r));
     r->f = f;
@@ -981,6 +1055,16 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
         codecs |= w->codec[a] << (8 * a);
         r->lay.length += coded_size[a] - r->lay.array_bytes;
     }
+    uint64_t asize = 0;
+    if (nnamed) {
+        int rc = arrays_build(w, f, named, nnamed, seq, r->lay.length, r, &asize, err);
+        if (rc != 0) {
+            rec_free(r);
+            return rc;
+        }
+        fields |= PIO_FIELD_ARRAYS;
+        r->lay.length += asize;
+    }
     uint8_t *hdr = r->hdr;
     holo_put_rec_header(hdr, HOLO_REC_FRAME, r->lay.length, seq, w->salt);
     holo_wr64(hdr + 64, f->natoms);
@@ -992,6 +1076,7 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
         memcpy(hdr + 96, f->box, 72);
     holo_wr32(hdr + 168, 1);
     holo_wr32(hdr + 172, codecs);
+    holo_wr32(hdr + 176, nnamed);
 
     static const uint8_t zeros[64];
     size_t abytes = (size_t)(f->natoms * 12), apad = (size_t)(r->lay.array_bytes - abytes);
@@ -1010,6 +1095,8 @@ static int rec_prepare(pio_writer *w, const struct pio_frame *f, uint64_t seq, s
     }
     r->iov[r->n++] = (struct iovec){r->sc, sbytes};
     r->iov[r->n++] = (struct iovec){(void *)zeros, spad};
+    if (asize)
+        r->iov[r->n++] = (struct iovec){r->asec, (size_t)asize};
     return 0;
 }
 
@@ -1157,14 +1244,15 @@ static int write_rec(pio_writer *w, struct rec *r, struct pio_error *err)
     return 0;
 }
 
-/* A frame in a FRAME record of its own. */
-static int append_record(pio_writer *w, const struct pio_frame *f, struct pio_error *err)
+/* A frame in a FRAME record of its own (with named arrays a[0..n)). */
+static int append_record(pio_writer *w, const struct pio_frame *f, const struct pio_array *a,
+                         uint32_t n, struct pio_error *err)
 {
     struct rec r;
     int rc = entries_reserve(w, 1, err);
     if (rc != 0)
         return rc;
-    if ((rc = rec_prepare(w, f, w->nframes, &r, err)) != 0)
+    if ((rc = rec_prepare_arrays(w, f, a, n, w->nframes, &r, err)) != 0)
         return rc;
     if ((rc = write_meta(w, err)) != 0) {
         rec_free(&r);
@@ -1456,7 +1544,7 @@ static int pend_flush(pio_writer *w, struct pio_error *err)
         f.velocities = (const float(*)[3])p->arr[1];
         f.forces = (const float(*)[3])p->arr[2];
         f.scalars = p->sc;
-        rc = append_record(w, &f, err);
+        rc = append_record(w, &f, NULL, 0, err);
         if (rc == 0)
             p->n = 0;
         return rc;
@@ -1478,7 +1566,7 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
     if (!blockable(w, f)) {
         if ((rc = pend_flush(w, err)) != 0)
             return rc;
-        return append_record(w, f, err);
+        return append_record(w, f, NULL, 0, err);
     }
     if (!pend_fits(w, f) && (rc = pend_flush(w, err)) != 0)
         return rc;
@@ -1487,6 +1575,30 @@ static int append_one(pio_writer *w, const struct pio_frame *f, struct pio_error
     if (w->pend.n < w->pend.cap || (rc = pend_flush(w, err)) == 0)
         return 0;
     w->pend.n--; /* this frame's append failed: not held either */
+    return rc;
+}
+
+PIO_API int pio_writer_append_arrays(pio_writer *w, const struct pio_frame *f,
+                                     const struct pio_array *arrays, uint32_t narrays,
+                                     struct pio_error *err)
+{
+    if (narrays == 0)
+        return pio_writer_append(w, f, err);
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (!(w->req & HOLO_REQ_ARRAYS))
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: frame %llu: named arrays need a file created with "
+                             "PIO_WRITER_ARRAYS (HOLO 2.3)",
+                             w->path, OFFX(w->nframes));
+    if (!arrays)
+        return pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: narrays without arrays", w->path,
+                             OFFX(w->nframes));
+    uint64_t t0 = pio_tm_start(), end0 = w->end, frame = w->nframes;
+    if ((rc = pend_flush(w, err)) == 0)
+        rc = append_record(w, f, arrays, narrays, err);
+    pio_tm_end(PIO_OP_WRITE, w->io.engine, (uint64_t)w->fd, frame, w->end - end0, t0, rc);
     return rc;
 }
 

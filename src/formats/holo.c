@@ -124,6 +124,15 @@ static int source_holo(struct pio_source *out, const char *path,
         free(s);
         return rc;
     }
+    if (pio_reader_has_arrays(s->r)) { /* never dropped silently */
+        pio_reader_close(s->r);
+        free(s);
+        return pio_error_set(err, PIO_ENOTSUPPORTED,
+                             "%s: a dataset with named arrays (HOLO 2.3): convert and compact do "
+                             "not carry named arrays yet; read it with prismio.dataset or "
+                             "pio_dataset_open",
+                             path);
+    }
     s->verify = !(flags & PIO_SOURCE_NO_VERIFY);
     s->natoms_bound = pio_reader_natoms_bound(s->r);
     if (follow) {

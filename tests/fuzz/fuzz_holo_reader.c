@@ -46,6 +46,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             for (uint32_t k = 0; k < f.nscalars; k++)
                 sink += (double)strlen(f.scalars[k].name) + f.scalars[k].value;
+            /* named arrays (2.3): every byte each entry claims is read */
+            struct pio_array arr[8];
+            uint32_t na = 0;
+            if (pio_reader_frame_arrays(r, i, arr, 8, &na, &e) == 0)
+                for (uint32_t k = 0; k < na && k < 8; k++) {
+                    uint64_t rows = arr[k].per_atom ? f.natoms : 1;
+                    size_t bytes = (size_t)(rows * arr[k].width * pio_dtype_size(arr[k].dtype));
+                    const uint8_t *p = arr[k].data;
+                    sink += (double)strlen(arr[k].name);
+                    if (bytes)
+                        sink += p[0] + p[bytes - 1];
+                }
             pio_reader_verify_frame(r, i, &e);
         }
         /* partial reads (BLOCK records decode some atom groups): a few

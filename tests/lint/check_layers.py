@@ -25,7 +25,7 @@ LAYERS = [
     ["concurrent", "telemetry"],
     ["hash", "io", "codec"],
     ["format"],
-    ["pipeline", "arrow"],
+    ["pipeline", "arrow", "dataset"],
     ["formats"],
     ["clikit"],
     ["benchcli"],
@@ -45,6 +45,7 @@ PUBLIC = {
     "holo.h": "format",
     "pipeline.h": "pipeline",
     "arrow.h": "arrow",
+    "dataset.h": "dataset",
     "convert.h": "formats",
     "prismio.h": "clikit",  # the umbrella header: for programs
 }

@@ -177,9 +177,9 @@ static void test_hostile_v2(const char *path, const char *out)
     uint64_t f2 = holo_rd64(orig + e0);
 
     RESET();
-    holo_wr64(b + 16, 8); /* bits 0 (BLOCK), 1 (ZSTD) and 2 (RAW_BLOCK) are known since 2.2 */
+    holo_wr64(b + 16, 16); /* bits 0 to 2 are known since 2.2, bit 3 (ARRAYS) since 2.3 */
     pio_blake3_hash(b + 96, 32, b, 96);
-    CHECK(expect_error(out, b, len, true, "2.x required feature bit 3") == PIO_EVERSION);
+    CHECK(expect_error(out, b, len, true, "2.x required feature bit 4") == PIO_EVERSION);
 
     RESET();
     holo_wr64(b + e0, (uint64_t)len * 4);

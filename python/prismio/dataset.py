@@ -1,0 +1,238 @@
+"""Datasets of structures for machine learning (HOLO 2.3).
+
+A dataset is a ``.holo`` file, or a manifest listing shards, whose frames
+are structures of any atom count: positions, cell, forces, named scalars
+(energies) and named arrays (atomic numbers, periodicity, stress, labels).
+
+Units. The file keeps HOLO's units for its fixed fields: positions and
+cell in nm, forces in kJ/mol/nm. Everything else (energy, stress, labels)
+is stored as given; ASE's are eV and eV/A^3 (the metadata key
+``dataset.units`` says so). Reading with ``units="ase"`` (the default of
+batches and of ``read_atoms``) gives positions and cell in A and forces in
+eV/A, converted as the batch is gathered (no extra pass).
+
+    ds = prismio.dataset.Dataset("train.holo")
+    batch = ds.batch([3, 17, 4], columns=("positions", "numbers", "energy"))
+    batch["positions"]           # (atoms, 3) float32, ragged
+    batch["offsets"]             # (4,) int64 atom offsets
+
+``write_atoms(path, atoms)`` writes ASE ``Atoms`` (from ``ase.io.read`` of
+an extxyz file, an ``ase.db`` database or an ASE trajectory);
+``read_atoms(path)`` gives them back.
+"""
+import numpy as np
+
+from . import _dataset
+from ._dataset import shuffle  # noqa: F401 (re-exported)
+
+# kJ/mol per eV (CODATA 2018: e N_A = 96485.33212 C/mol)
+KJMOL_PER_EV = 96.48533212
+# Per-structure named arrays and per-atom arrays ASE keeps that the fixed
+# fields already hold.
+_ATOMS_OWN = {"numbers", "positions"}
+
+
+class Dataset(_dataset.Dataset):
+    """Dataset(path, check=False): a ``.holo`` file or a manifest of shards.
+
+    ``check=True`` verifies each structure's BLAKE3 the first time it is
+    read. ``len(ds)`` structures; ``ds.structure(i)`` one structure as a
+    dict (HOLO units); ``ds.batch(indices, ...)`` many at once.
+    Pickles by path (each process maps the files itself).
+    """
+
+    def __init__(self, path, check=False):
+        super().__init__(path, check)
+        self._path = path
+        self._check = check
+        self._batchers = {}
+
+    @property
+    def path(self):
+        return self._path
+
+    def batcher(self, columns=("positions",), padded=False, units="ase", pinned=False,
+                pad_atoms=0):
+        """A reusable C batch for these columns (cached)."""
+        key = (tuple(columns), bool(padded), units, bool(pinned), int(pad_atoms))
+        b = self._batchers.get(key)
+        if b is None:
+            b = _dataset.Batcher(self, list(columns), padded, units, pinned, pad_atoms)
+            self._batchers[key] = b
+        return b
+
+    def batch(self, indices, columns=("positions",), padded=False, units="ase", pinned=False,
+              pad_atoms=0):
+        """Structures ``indices`` gathered into one dict of numpy arrays:
+        ``index``, ``natoms``, then ``offsets`` (ragged: atoms concatenated)
+        or ``mask`` (padded to the largest), then each column. The arrays
+        view the batch's memory (no copy); they stay valid after the next
+        batch, which moves to new memory while they live."""
+        return self.batcher(columns, padded, units, pinned, pad_atoms).fill(
+            np.asarray(indices, dtype=np.uint64))
+
+    def __reduce__(self):
+        return (type(self), (self._path, self._check))
+
+    def __repr__(self):
+        return "prismio.dataset.Dataset(%r, %d structures)" % (self._path, len(self))
+
+
+class Writer(_dataset.Writer):
+    """Writer(path, overwrite=False, sync=True): a HOLO 2.3 dataset file.
+
+    ``append`` takes one structure in HOLO units (nm, kJ/mol/nm); see
+    ``write_atoms`` for ASE's."""
+
+    def append(self, positions, forces=None, velocities=None, cell=None, scalars=None,
+               arrays=None, step=0, time=0.0):
+        """arrays: name -> (per_atom, values); values of u8, bool, int32,
+        int64, float32, float64 or bytes (``S``) type."""
+        pos = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
+
+        def f32(a):
+            return None if a is None else np.ascontiguousarray(a, dtype=np.float32).reshape(-1, 3)
+
+        c = None if cell is None else np.ascontiguousarray(cell, dtype=np.float64).reshape(9)
+        arr = {}
+        for k, (per_atom, v) in (arrays or {}).items():
+            a = np.asarray(v)
+            if a.dtype == np.bool_:
+                a = a.astype(np.uint8)
+            arr[k] = (bool(per_atom), np.ascontiguousarray(a))
+        super().append(pos, f32(forces), f32(velocities), c,
+                       {k: float(v) for k, v in (scalars or {}).items()}, arr, int(step),
+                       float(time))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _info_value(v):
+    """An ASE info value as (per_atom False, array), or None if it is a
+    float (a scalar)."""
+    if isinstance(v, (bool, np.bool_)):
+        return np.array([v], dtype=np.uint8), "bool"
+    if isinstance(v, (int, np.integer)):
+        return np.array([v], dtype=np.int64), "int"
+    if isinstance(v, str):
+        return np.array([v.encode()]), "str"
+    a = np.asarray(v)
+    if a.dtype.kind in "iu":
+        return np.ascontiguousarray(a.astype(np.int64).reshape(-1)), "int"
+    if a.dtype.kind == "f":
+        return np.ascontiguousarray(a.astype(np.float64).reshape(-1)), "float"
+    if a.dtype.kind == "b":
+        return np.ascontiguousarray(a.astype(np.uint8).reshape(-1)), "bool"
+    raise ValueError("info value %r: not a number, bool, string or numeric array" % (v,))
+
+
+def write_atoms(path, images, overwrite=False, sync=True):
+    """Write ASE ``Atoms`` (any iterable: ``ase.io.iread("x.extxyz")``,
+    ``ase.db.connect("x.db").select()`` rows' ``toatoms()``) as a dataset:
+    positions, numbers, cell and pbc, the calculator's energy, forces and
+    stress, ``info`` (floats as scalars, other values as named arrays) and
+    per-atom ``arrays``. Returns the number of structures written."""
+    n = 0
+    with Writer(path, overwrite=overwrite, sync=sync) as w:
+        w.set_metadata("dataset.units", "positions=nm cell=nm forces=kJ/mol/nm energy=eV "
+                       "stress=eV/A^3 (ASE's, as given)")
+        w.set_metadata("creator", "prismio.dataset.write_atoms")
+        for atoms in images:
+            scalars, arrays = {}, {}
+            calc = atoms.calc
+            results = dict(getattr(calc, "results", {}) or {}) if calc is not None else {}
+            forces = results.pop("forces", None)
+            if "energy" in results:
+                scalars["energy"] = float(results.pop("energy"))
+            if "free_energy" in results:
+                scalars["free_energy"] = float(results.pop("free_energy"))
+            for k, v in results.items():  # stress, magmoms, charges, ...
+                a = np.asarray(v)
+                per_atom = a.ndim >= 1 and a.shape[0] == len(atoms) and k not in ("stress",)
+                arrays["calc." + k] = (per_atom, np.ascontiguousarray(
+                    a.astype(np.float64).reshape(len(atoms) if per_atom else 1, -1)))
+            for k, v in atoms.info.items():
+                if isinstance(v, float) and len(k) < 24:
+                    scalars["info." + k if len("info." + k) < 24 else k] = v
+                    continue
+                a, kind = _info_value(v)
+                shape = np.shape(v)
+                tail = "@%dx%d" % shape if len(shape) == 2 else ""
+                arrays["info%s.%s%s" % ({"bool": "?", "int": "#", "str": "$",
+                                         "float": ""}[kind], k, tail)] = (False, a)
+            for k, v in atoms.arrays.items():
+                if k in _ATOMS_OWN:
+                    continue
+                a = np.asarray(v)
+                arrays["atoms." + k] = (True, np.ascontiguousarray(a.reshape(len(atoms), -1)))
+            arrays["numbers"] = (True, np.asarray(atoms.numbers, dtype=np.uint8))
+            arrays["pbc"] = (False, np.asarray(atoms.pbc, dtype=np.uint8))
+            cell = np.asarray(atoms.cell[:], dtype=np.float64)
+            w.append(np.asarray(atoms.positions) / 10.0,
+                     forces=None if forces is None else np.asarray(forces) * (KJMOL_PER_EV * 10.0),
+                     cell=cell / 10.0 if cell.any() else None,
+                     scalars=scalars, arrays=arrays)
+            n += 1
+    return n
+
+
+def _atoms_of(s):
+    """One structure dict (Dataset.structure) as ASE Atoms."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    arrays = s["arrays"]
+    numbers = np.asarray(arrays.get("numbers"), dtype=int).reshape(-1)
+    pbc = np.asarray(arrays.get("pbc", np.zeros(3)), dtype=bool).reshape(-1)
+    cell = None if s["cell"] is None else s["cell"].astype(np.float64) * 10.0
+    atoms = Atoms(numbers=numbers, positions=s["positions"].astype(np.float64) * 10.0,
+                  cell=cell, pbc=pbc)
+    results = {}
+    for k, v in s["scalars"].items():
+        if k in ("energy", "free_energy"):
+            results[k] = v
+        else:
+            atoms.info[k[5:] if k.startswith("info.") else k] = v
+    if s["forces"] is not None:
+        results["forces"] = s["forces"].astype(np.float64) / (KJMOL_PER_EV * 10.0)
+    for k, v in arrays.items():
+        if k in ("numbers", "pbc"):
+            continue
+        if k.startswith("calc."):
+            a = np.asarray(v)
+            results[k[5:]] = a.reshape(len(atoms), -1).squeeze(-1) if a.shape[0] == len(atoms) \
+                and a.shape[1] == 1 else (a.reshape(-1) if a.shape[0] == 1 else a)
+        elif k.startswith("atoms."):
+            a = np.asarray(v)
+            atoms.arrays[k[6:]] = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
+        elif k.startswith("info"):
+            kind, name = k[4], k[6:] if k[4] in "?#$" else k[5:]
+            shape = None
+            if "@" in name:
+                name, dims = name.rsplit("@", 1)
+                shape = tuple(int(x) for x in dims.split("x"))
+            if kind == "$":
+                atoms.info[name] = v.decode()
+            elif kind == "?":
+                a = np.asarray(v, dtype=bool)
+                atoms.info[name] = bool(a[0]) if a.size == 1 else a
+            elif kind == "#":
+                a = np.asarray(v).reshape(-1)
+                atoms.info[name] = int(a[0]) if a.size == 1 and not shape else a.reshape(
+                    shape or (-1,))
+            else:
+                atoms.info[name] = np.asarray(v).reshape(shape or (-1,))
+    if results:
+        atoms.calc = SinglePointCalculator(atoms, **results)
+    return atoms
+
+
+def read_atoms(path, indices=None, check=False):
+    """The structures of a dataset as ASE Atoms (a generator), in ASE's
+    units, with a SinglePointCalculator holding energy, forces and stress."""
+    ds = Dataset(path, check=check)
+    for i in (range(len(ds)) if indices is None else indices):
+        yield _atoms_of(ds.structure(int(i)))

@@ -1,0 +1,257 @@
+"""Structure datasets (issue 26): extxyz/ASE -> HOLO -> extxyz/ASE round
+trips compared by ASE's own reader, batches against per-structure reads,
+DataLoader with 2 workers, a damaged shard, hostile input."""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+ase = pytest.importorskip("ase")
+import ase.io  # noqa: E402
+from ase.build import bulk, molecule  # noqa: E402
+from ase.calculators.singlepoint import SinglePointCalculator  # noqa: E402
+
+import prismio  # noqa: E402
+import prismio.dataset as pds  # noqa: E402
+
+
+def images(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        a = (bulk("Cu", "fcc", a=3.6, cubic=True).repeat((1 + i % 3, 1, 1)) if i % 2
+             else molecule(("H2O", "CH4", "NH3")[i % 3]))
+        a.rattle(0.01, seed=i)
+        a.info["config_type"] = "bulk" if i % 2 else "mol"
+        a.info["temp"] = 300.0 + i
+        a.info["nrun"] = i
+        a.info["flag"] = bool(i % 3)
+        a.arrays["tags"] = np.arange(len(a), dtype=np.int64) * (i + 1)
+        a.arrays["charge"] = rng.normal(size=len(a))
+        a.calc = SinglePointCalculator(
+            a, energy=-1.5 * i - 0.25, forces=rng.normal(size=(len(a), 3)),
+            stress=rng.normal(size=6) if i % 2 else None)
+        out.append(a)
+    return out
+
+
+def same_value(x, y):
+    if isinstance(x, (str, bool, int)) or isinstance(y, (str, bool, int)):
+        return type(x) is type(y) and x == y or (np.ndim(x) == 0 and x == y)
+    return np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=1e-12, atol=0)
+
+
+def same_atoms(a, b):
+    assert len(a) == len(b)
+    assert (a.numbers == b.numbers).all()
+    assert np.allclose(a.positions, b.positions, rtol=0, atol=1e-5)
+    assert np.allclose(a.cell[:], b.cell[:], rtol=0, atol=1e-9)
+    assert (a.pbc == b.pbc).all()
+    assert a.get_potential_energy() == b.get_potential_energy()
+    assert np.allclose(a.get_forces(), b.get_forces(), rtol=1e-6, atol=1e-6)
+    sa = a.calc.results.get("stress")
+    sb = b.calc.results.get("stress")
+    assert (sa is None) == (sb is None)
+    if sa is not None:
+        assert np.allclose(sa, sb, rtol=1e-12, atol=0)
+    assert set(a.info) == set(b.info), (a.info.keys(), b.info.keys())
+    for k in a.info:
+        assert same_value(a.info[k], b.info[k]), (k, a.info[k], b.info[k])
+    for k in set(a.arrays) | set(b.arrays):
+        assert k in a.arrays and k in b.arrays, k
+        assert np.allclose(a.arrays[k], b.arrays[k], rtol=1e-6, atol=1e-5), k
+
+
+def test_extxyz_roundtrip(tmp_path):
+    src = str(tmp_path / "in.extxyz")
+    ase.io.write(src, images())
+    ref = list(ase.io.iread(src))
+    holo = str(tmp_path / "set.holo")
+    assert pds.write_atoms(holo, ase.io.iread(src)) == len(ref)
+    back = list(pds.read_atoms(holo, check=True))
+    out = str(tmp_path / "out.extxyz")
+    ase.io.write(out, back)
+    again = list(ase.io.iread(out))  # ASE's own reader compares
+    assert len(again) == len(ref)
+    for a, b in zip(ref, again):
+        same_atoms(a, b)
+    # the file verifies and says it holds named arrays
+    r = subprocess.run([os.environ.get("PRISMIO_CLI", "build/prismio"), "verify", holo],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_ase_db_roundtrip(tmp_path):
+    import ase.db
+    db = ase.db.connect(str(tmp_path / "set.db"))
+    imgs = images(10, seed=3)
+    for a in imgs:
+        for k in ("flag", "charge"):  # ase.db keeps no bools in info key_value_pairs
+            a.info.pop(k, None)
+        db.write(a, data={})
+    rows = [r.toatoms() for r in db.select()]
+    holo = str(tmp_path / "db.holo")
+    pds.write_atoms(holo, rows)
+    for a, b in zip(rows, pds.read_atoms(holo)):
+        same_atoms(a, b)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shards")
+    imgs = images(60, seed=5)
+    a, b = str(d / "a.holo"), str(d / "b.holo")
+    pds.write_atoms(a, imgs[:35])
+    pds.write_atoms(b, imgs[35:])
+    man = str(d / "set.manifest")
+    with open(man, "w") as f:
+        f.write("prismio-dataset 1\n35 %d a.holo\n25 %d b.holo\n"
+                % (os.path.getsize(a), os.path.getsize(b)))
+    return man, imgs
+
+
+COLS = ("positions", "numbers", "cell", "energy", "forces", "calc.stress")
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_batches_equal_structures(shards, padded):
+    man, imgs = shards
+    ds = pds.Dataset(man)
+    assert len(ds) == 60 and len(ds.shards()) == 2
+    rng = np.random.default_rng(7)
+    cols = ("positions", "numbers", "cell", "energy", "forces")
+    for _ in range(5):
+        idx = rng.integers(0, 60, size=rng.integers(1, 40))
+        b = ds.batch(idx, columns=cols, padded=padded)
+        assert (b["index"] == idx).all()
+        for j, i in enumerate(idx):
+            a = imgs[i]
+            n = len(a)
+            assert b["natoms"][j] == n
+            if padded:
+                pos = b["positions"][j, :n]
+                assert b["mask"][j, :n].all() and not b["mask"][j, n:].any()
+                assert not b["positions"][j, n:].any()
+                z = b["numbers"][j, :n, 0]
+                f = b["forces"][j, :n]
+            else:
+                o = b["offsets"]
+                pos = b["positions"][o[j]:o[j + 1]]
+                z = b["numbers"][o[j]:o[j + 1], 0]
+                f = b["forces"][o[j]:o[j + 1]]
+            assert np.allclose(pos, a.positions, atol=1e-5)
+            assert (z == a.numbers).all()
+            assert np.allclose(f, a.get_forces(), rtol=1e-5, atol=1e-5)
+            assert b["energy"][j, 0] == a.get_potential_energy()
+            assert np.allclose(b["cell"][j].reshape(3, 3), a.cell[:])
+            # the same as a read of the structure alone (HOLO units)
+            s = ds.structure(int(i))
+            assert np.array_equal(s["positions"] * np.float32(10), pos)
+
+
+def test_batch_arrays_outlive_next_batch_and_dlpack(shards):
+    torch = pytest.importorskip("torch")
+    man, imgs = shards
+    ds = pds.Dataset(man)
+    b1 = ds.batch([0, 1], columns=("positions",))
+    keep = b1["positions"].copy()
+    ds.batch([2, 3, 4], columns=("positions",))
+    assert np.array_equal(b1["positions"], keep)
+    t = torch.from_dlpack(b1["positions"])  # numpy's __dlpack__, no copy
+    assert t.data_ptr() == b1["positions"].ctypes.data
+
+
+def test_dataloader_two_workers_every_structure_once(shards):
+    torch = pytest.importorskip("torch")
+    import prismio.torch as pt
+    man, _ = shards
+    ds = pt.Dataset(man, columns=("positions", "numbers", "energy"))
+    for epoch in (0, 1):
+        loader = ds.loader(batch_size=8, shuffle=True, seed=11, num_workers=2)
+        loader.sampler.set_epoch(epoch)
+        seen = []
+        for b in loader:
+            assert isinstance(b["positions"], torch.Tensor)
+            assert b["offsets"][-1] == b["positions"].shape[0]
+            seen.extend(b["index"].tolist())
+        assert sorted(seen) == list(range(60))
+        if epoch == 0:
+            first = seen
+    assert seen != first  # another epoch, another order
+    # ranks share an epoch: every structure once across them
+    parts = [list(pt.BatchSampler(60, 8, True, 11, rank=r, world_size=3)) for r in range(3)]
+    allidx = sorted(int(i) for p in parts for b in p for i in b)
+    assert allidx == list(range(60))
+    # collate of per-structure samples gathers them in one batch
+    one = [ds[i] for i in (4, 9, 2)]
+    b = ds.collate(one)
+    assert b["index"].tolist() == [4, 9, 2]
+
+
+def test_damaged_shard_names_shard_and_structure(shards, tmp_path):
+    man, _ = shards
+    d = os.path.dirname(man)
+    import shutil
+    for f in ("a.holo", "b.holo", "set.manifest"):
+        shutil.copy(os.path.join(d, f), tmp_path / f)
+    # structure 35 + 5: frame 5 of b.holo (records walked from the header)
+    import struct
+    raw = (tmp_path / "b.holo").read_bytes()
+    off, pos = None, 128
+    while pos < len(raw):
+        typ, length, seq = struct.unpack_from("<IQQ", raw, pos + 4)
+        if typ == 2 and seq == 5:
+            off = pos
+            break
+        pos += length
+    assert off is not None
+    with open(tmp_path / "b.holo", "r+b") as f:
+        f.seek(off + 200)
+        c = f.read(1)
+        f.seek(off + 200)
+        f.write(bytes([c[0] ^ 0x10]))
+    ds = pds.Dataset(str(tmp_path / "set.manifest"), check=True)
+    with pytest.raises(prismio.ChecksumError) as e:
+        ds.batch([0, 40], columns=("positions",))
+    assert "b.holo" in str(e.value) and "structure 40" in str(e.value)
+
+
+def test_hostile_input(tmp_path):
+    man = tmp_path / "bad.manifest"
+    man.write_text("prismio-dataset 1\n10 100 nothere.holo\n")
+    with pytest.raises(prismio.Error) as e:
+        pds.Dataset(str(man))
+    assert "nothere.holo" in str(e.value)
+    (tmp_path / "junk").write_text("hello\n")
+    with pytest.raises(prismio.FormatError):
+        pds.Dataset(str(tmp_path / "junk"))
+    holo = str(tmp_path / "x.holo")
+    w = pds.Writer(holo)
+    with pytest.raises(ValueError):
+        w.append(np.zeros((2, 3)), arrays={"x" * 40: (True, np.zeros(2))})
+    with pytest.raises(prismio.UsageError):
+        w.append(np.zeros((2, 3)), arrays={"a": (True, np.zeros((2, 0)))})
+    w.close()
+    ds = pds.Dataset(holo)
+    assert len(ds) == 0
+    with pytest.raises(prismio.RangeError):
+        ds.structure(0)
+
+
+def test_sample_v2_3_reads_and_verifies():
+    data = os.environ.get("PRISMIO_TEST_DATA", "tests/data")
+    path = os.path.join(data, "sample_v2_3_dataset.holo")
+    ds = pds.Dataset(path, check=True)
+    assert len(ds) == 6
+    atoms = list(pds.read_atoms(path))
+    assert [len(a) for a in atoms] == [3, 5, 4, 3, 5, 4]
+    assert atoms[2].info["config_type"] == "mol"
+    r = subprocess.run([os.environ.get("PRISMIO_CLI", "build/prismio"), "verify", path],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    # convert and compact refuse it rather than drop its named arrays
+    r = subprocess.run([os.environ.get("PRISMIO_CLI", "build/prismio"), "compact", path,
+                        os.path.join(os.environ.get("TMPDIR", "/tmp"), "pio-ds-compact.holo")],
+                       capture_output=True, text=True)
+    assert r.returncode == 69 and "named arrays" in r.stderr, r.stderr
