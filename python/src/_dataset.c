@@ -457,6 +457,40 @@ static PyObject *batcher_fill(Batcher *self, PyObject *arg)
         }
         Py_DECREF(a);
     }
+    /* _base: every array of the batch lies in one region, from index on
+     * (the layout's first array) to the end of the last: a uint8 view of
+     * it, so a DataLoader worker moves the batch to shared memory in one
+     * copy (prismio.torch) */
+    PyObject *idx0 = PyDict_GetItemString(d, "index");
+    uint8_t *lo = idx0 ? PyArray_DATA((PyArrayObject *)idx0) : NULL, *hi = lo;
+    PyObject *key, *val;
+    Py_ssize_t pos = 0;
+    while (lo && PyDict_Next(d, &pos, &key, &val)) {
+        uint8_t *p = PyArray_DATA((PyArrayObject *)val);
+        uint8_t *e = p + PyArray_NBYTES((PyArrayObject *)val);
+        lo = p < lo ? p : lo;
+        hi = e > hi ? e : hi;
+    }
+    struct pio_dl_managed_tensor *t = lo ? pio_ds_batch_dlpack(self->b, PIO_DL_INDEX) : NULL;
+    Owner *o = t ? PyObject_New(Owner, &OwnerType) : NULL;
+    if (!o) {
+        if (t)
+            t->deleter(t);
+        Py_DECREF(d);
+        return lo ? PyErr_NoMemory() : NULL;
+    }
+    o->t = t;
+    npy_intp nb = (npy_intp)(hi - lo);
+    PyObject *base = PyArray_SimpleNewFromData(1, &nb, NPY_UINT8, lo);
+    if (!base || PyArray_SetBaseObject((PyArrayObject *)base, (PyObject *)o) < 0 ||
+        PyDict_SetItemString(d, "_base", base) < 0) {
+        if (!base)
+            Py_DECREF(o);
+        Py_XDECREF(base);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(base);
     return d;
 }
 

@@ -18,12 +18,15 @@
 
 #include "common/pio_common.h"
 #include "dataset/dataset_internal.h"
+#include "format/pio_format.h"
 
 #define ULL(x)     ((unsigned long long)(x))
 #define ALIGN64(n) (((n) + 63) & ~(uint64_t)63)
 
 /* eV per kJ/mol (CODATA 2018: e N_A = 96485.33212 C/mol) */
 #define EV_PER_KJMOL (1.0 / 96.48533212)
+
+#define ARENA_SPARE 4
 
 enum col_kind { K_POS, K_VEL, K_FRC, K_CELL, K_SCALAR, K_ARRAY };
 
@@ -41,15 +44,24 @@ struct pio_ds_batch {
     enum col_kind *kind;
     struct pio_batch_column *col;
     struct arena *arena;
+    /* arenas tensors held when a fill moved on: taken again once free, so
+     * a consumer one or two batches behind costs no new memory (fresh
+     * pages fault on first touch: a new arena per batch cost more than
+     * the gather itself) */
+    struct arena *spare[ARENA_SPARE];
     /* what the last fill holds */
     uint32_t n;
     uint64_t atoms; /* ragged: total; padded: per structure */
     int64_t *index, *natoms, *offsets;
     uint8_t *mask;
-    /* scratch of a fill: each structure's shard and frame */
+    /* scratch of a fill: each structure's shard, frame, view, and the
+     * values of its named-array columns (n x ncol) */
     uint32_t *sh;
     uint64_t *fr;
+    struct pio_frame *seen;
+    const void **apt;
     uint32_t scap;
+    bool any_array;
 };
 
 static void arena_unref(struct arena *a)
@@ -188,6 +200,7 @@ PIO_API int pio_ds_batch_create(pio_ds_batch **out, const pio_dataset *ds,
             pio_ds_batch_free(b);
             return rc;
         }
+        b->any_array |= b->kind[k] == K_ARRAY;
     }
     *out = b;
     return 0;
@@ -198,10 +211,14 @@ PIO_API void pio_ds_batch_free(pio_ds_batch *b)
     if (!b)
         return;
     arena_unref(b->arena);
+    for (int k = 0; k < ARENA_SPARE; k++)
+        arena_unref(b->spare[k]);
     free(b->kind);
     free(b->col);
     free(b->sh);
     free(b->fr);
+    free(b->seen);
+    free((void *)b->apt);
     free(b);
 }
 
@@ -270,11 +287,39 @@ static int take_memory(pio_ds_batch *b, uint32_t n, uint64_t atoms, struct pio_e
                                  n, need);
     } else {
         struct arena *a = b->arena;
+        if (a && (a->cap < need || atomic_load_explicit(&a->refs, memory_order_acquire) > 1)) {
+            /* a spare no tensor holds any more, big enough: swap it in */
+            for (int k = 0; k < ARENA_SPARE; k++) {
+                struct arena *s = b->spare[k];
+                if (s && s->cap >= need &&
+                    atomic_load_explicit(&s->refs, memory_order_acquire) == 1) {
+                    b->spare[k] = a;
+                    b->arena = a = s;
+                    break;
+                }
+            }
+        }
         if (!a || a->cap < need || atomic_load_explicit(&a->refs, memory_order_acquire) > 1) {
             /* room for growth: batches of similar sizes reuse it */
             size_t cap = need + need / 4;
             if (a && atomic_load_explicit(&a->refs, memory_order_acquire) == 1 && a->cap > cap)
                 cap = a->cap;
+            /* the one moved from becomes a spare (in a free slot, else in
+             * place of the smallest) */
+            if (a && atomic_load_explicit(&a->refs, memory_order_acquire) > 1) {
+                int slot = 0;
+                for (int k = 0; k < ARENA_SPARE; k++) {
+                    if (!b->spare[k]) {
+                        slot = k;
+                        break;
+                    }
+                    if (b->spare[k]->cap < b->spare[slot]->cap)
+                        slot = k;
+                }
+                arena_unref(b->spare[slot]);
+                b->spare[slot] = a;
+                b->arena = a = NULL;
+            }
             struct arena *na = NULL;
             int rc = arena_new(&na, cap, b->o.flags & PIO_BATCH_PINNED);
             if (rc != 0)
@@ -313,13 +358,78 @@ static int wrap(uint64_t i, int rc, struct pio_error *err)
     return rc;
 }
 
-static void scale_f32(float *p, uint64_t n, float s)
+#define PREFETCH 8
+
+static void prefetch(const pio_ds_batch *b, uint64_t i)
 {
-    for (uint64_t i = 0; i < n; i++)
-        p[i] *= s;
+    uint32_t s;
+    uint64_t f;
+    if (pio_dataset_locate(b->ds, i, &s, &f) == 0)
+        pio__holo_prefetch(b->ds->shard[s].r, f);
 }
 
-/* Structure j of the batch (dataset index i) into every column. */
+/* Pass 1 for structure j: its frame view (zero-copy where raw) and, for
+ * named-array columns, each array's values, checked against the column. */
+static int look_one(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err)
+{
+    const pio_reader *r = b->ds->shard[b->sh[j]].r;
+    uint64_t fr = b->fr[j];
+    struct pio_frame *f = &b->seen[j];
+    int rc = pio_reader_frame(r, fr, f, err);
+    if (rc != 0)
+        return wrap(i, rc, err);
+    if (!b->any_array)
+        return 0;
+    struct pio_array arr[64], *all = arr;
+    uint32_t narr = 0;
+    if (f->fields & PIO_FIELD_ARRAYS) {
+        if ((rc = pio_reader_frame_arrays(r, fr, arr, 64, &narr, err)) != 0)
+            return wrap(i, rc, err);
+        if (narr > 64) {
+            if (!(all = malloc(narr * sizeof(*all))))
+                return pio_error_set(err, -ENOMEM, "out of memory");
+            if ((rc = pio_reader_frame_arrays(r, fr, all, narr, &narr, err)) != 0) {
+                free(all);
+                return wrap(i, rc, err);
+            }
+        }
+    }
+    for (uint32_t k = 0; k < b->ncol && rc == 0; k++) {
+        const struct pio_batch_column *c = &b->col[k];
+        if (b->kind[k] != K_ARRAY)
+            continue;
+        uint32_t q = 0;
+        while (q < narr && strncmp(all[q].name, c->name, PIO_ARRAY_NAME_SIZE))
+            q++;
+        if (q == narr) {
+            rc = name_err(b, i, PIO_EUSAGE, err, "no named array", c, "");
+        } else if (all[q].dtype != c->dtype || all[q].width != c->width ||
+                   all[q].per_atom != c->per_atom) {
+            char d[96];
+            snprintf(d, sizeof(d), ": %s x %u%s here, the batch's is %s x %u%s",
+                     pio_dtype_name(all[q].dtype), all[q].width, all[q].per_atom ? " per atom" : "",
+                     pio_dtype_name(c->dtype), c->width, c->per_atom ? " per atom" : "");
+            rc = name_err(b, i, PIO_EUSAGE, err, "named array", c, d);
+        } else {
+            b->apt[(size_t)j * b->ncol + k] = all[q].data;
+        }
+    }
+    if (all != arr)
+        free(all);
+    return rc;
+}
+
+static void copy_scaled(float *dst, const float *src, uint64_t n, bool scale, float s)
+{
+    if (!scale) {
+        memcpy(dst, src, (size_t)n * 4);
+        return;
+    }
+    for (uint64_t q = 0; q < n; q++)
+        dst[q] = src[q] * s;
+}
+
+/* Pass 2: structure j (dataset index i) into every column. */
 static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
 {
     const pio_reader *r = b->ds->shard[b->sh[j]].r;
@@ -327,21 +437,22 @@ static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
     bool padded = b->o.layout == PIO_BATCH_PADDED, ase = b->o.units == PIO_UNITS_ASE;
     uint64_t row0 = padded ? (uint64_t)j * b->atoms : (uint64_t)b->offsets[j];
     uint64_t rows_cap = padded ? b->atoms : na;
-    float(*xyz[3])[3] = {NULL, NULL, NULL};
-    for (uint32_t k = 0; k < b->ncol; k++)
-        if (b->kind[k] <= K_FRC)
-            xyz[b->kind[k]] = (float(*)[3])b->col[k].data + row0;
-    struct pio_frame f;
-    int rc = pio_reader_frame_into(r, fr, xyz, na, &f, err);
-    if (rc != 0)
-        return wrap(i, rc, err);
-    if (f.natoms != na)
-        return pio_error_set(err, PIO_ECORRUPT,
-                             "%s: structure %llu (frame %llu): %llu atoms, %llu a moment ago",
-                             b->ds->shard[b->sh[j]].path, ULL(i), ULL(fr), ULL(f.natoms), ULL(na));
-    struct pio_array arr[64], *all = arr;
-    uint32_t narr = 0;
-    bool have_arrays = false;
+    struct pio_frame f = b->seen[j];
+    int rc = 0;
+    if (f.fields & PIO_FIELD_DECODED) {
+        /* decoded in pass 1 into a ring that has moved on since: decode
+         * again, straight into the batch */
+        float(*xyz[3])[3] = {NULL, NULL, NULL};
+        for (uint32_t k = 0; k < b->ncol; k++)
+            if (b->kind[k] <= K_FRC)
+                xyz[b->kind[k]] = (float(*)[3])b->col[k].data + row0;
+        if ((rc = pio_reader_frame_into(r, fr, xyz, na, &f, err)) != 0)
+            return wrap(i, rc, err);
+        if (f.natoms != na)
+            return pio_error_set(
+                err, PIO_ECORRUPT, "%s: structure %llu (frame %llu): %llu atoms, %llu a moment ago",
+                b->ds->shard[b->sh[j]].path, ULL(i), ULL(fr), ULL(f.natoms), ULL(na));
+    }
     for (uint32_t k = 0; k < b->ncol; k++) {
         struct pio_batch_column *c = &b->col[k];
         size_t es = pio_dtype_size(c->dtype);
@@ -351,13 +462,14 @@ static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
         case K_VEL:
         case K_FRC: {
             const float(*got[3])[3] = {f.positions, f.velocities, f.forces};
-            if (!got[b->kind[k]]) {
-                rc = name_err(b, i, PIO_EUSAGE, err, "no field", c, "");
-                goto out;
-            }
-            if (ase)
-                scale_f32((float *)dst, na * 3,
-                          b->kind[k] == K_FRC ? (float)(EV_PER_KJMOL / 10.0) : 10.0f);
+            const float *src = (const float *)got[b->kind[k]];
+            if (!src)
+                return name_err(b, i, PIO_EUSAGE, err, "no field", c, "");
+            float s = b->kind[k] == K_FRC ? (float)(EV_PER_KJMOL / 10.0) : 10.0f;
+            if (src != (const float *)dst) /* else decoded there */
+                copy_scaled((float *)dst, src, na * 3, ase, s);
+            else if (ase)
+                copy_scaled((float *)dst, (const float *)dst, na * 3, true, s);
             break;
         }
         case K_CELL: {
@@ -371,53 +483,18 @@ static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
             break;
         }
         case K_SCALAR: {
-            uint32_t s = 0;
-            while (s < f.nscalars && strncmp(f.scalars[s].name, c->name, PIO_SCALAR_NAME_SIZE))
-                s++;
-            if (s == f.nscalars) {
-                rc = name_err(b, i, PIO_EUSAGE, err, "no scalar", c, "");
-                goto out;
-            }
-            memcpy(dst, &f.scalars[s].value, 8);
-            break;
-        }
-        case K_ARRAY: {
-            if (!have_arrays) {
-                if ((rc = pio_reader_frame_arrays(r, fr, arr, 64, &narr, err)) != 0) {
-                    rc = wrap(i, rc, err);
-                    goto out;
-                }
-                if (narr > 64) {
-                    if (!(all = malloc(narr * sizeof(*all)))) {
-                        rc = pio_error_set(err, -ENOMEM, "out of memory");
-                        goto out;
-                    }
-                    if ((rc = pio_reader_frame_arrays(r, fr, all, narr, &narr, err)) != 0)
-                        goto out;
-                }
-                have_arrays = true;
-            }
             uint32_t q = 0;
-            while (q < narr && strncmp(all[q].name, c->name, PIO_ARRAY_NAME_SIZE))
+            while (q < f.nscalars && strncmp(f.scalars[q].name, c->name, PIO_SCALAR_NAME_SIZE))
                 q++;
-            if (q == narr) {
-                rc = name_err(b, i, PIO_EUSAGE, err, "no named array", c, "");
-                goto out;
-            }
-            if (all[q].dtype != c->dtype || all[q].width != c->width ||
-                all[q].per_atom != c->per_atom) {
-                char d[96];
-                snprintf(d, sizeof(d), ": %s x %u%s here, the batch's is %s x %u%s",
-                         pio_dtype_name(all[q].dtype), all[q].width,
-                         all[q].per_atom ? " per atom" : "", pio_dtype_name(c->dtype), c->width,
-                         c->per_atom ? " per atom" : "");
-                rc = name_err(b, i, PIO_EUSAGE, err, "named array", c, d);
-                goto out;
-            }
-            size_t bytes = (size_t)((c->per_atom ? na : 1) * c->width * es);
-            memcpy(dst, all[q].data, bytes);
+            if (q == f.nscalars)
+                return name_err(b, i, PIO_EUSAGE, err, "no scalar", c, "");
+            memcpy(dst, &f.scalars[q].value, 8);
             break;
         }
+        case K_ARRAY:
+            memcpy(dst, b->apt[(size_t)j * b->ncol + k],
+                   (size_t)((c->per_atom ? na : 1) * c->width * es));
+            break;
         }
         if (padded && c->per_atom && rows_cap > na) /* zero padding */
             memset(dst + na * c->width * es, 0, (size_t)((rows_cap - na) * c->width * es));
@@ -426,10 +503,7 @@ static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
         memset(b->mask + (uint64_t)j * b->atoms, 1, (size_t)na);
         memset(b->mask + (uint64_t)j * b->atoms + na, 0, (size_t)(b->atoms - na));
     }
-out:
-    if (all != arr)
-        free(all);
-    return rc;
+    return 0;
 }
 
 PIO_API int pio_ds_batch_fill(pio_ds_batch *b, const uint64_t *idx, uint32_t n,
@@ -442,57 +516,69 @@ PIO_API int pio_ds_batch_fill(pio_ds_batch *b, const uint64_t *idx, uint32_t n,
         uint64_t *fr = realloc(b->fr, (size_t)n * sizeof(*fr));
         if (fr)
             b->fr = fr;
-        if (!sh || !fr)
+        struct pio_frame *seen = realloc(b->seen, (size_t)n * sizeof(*seen));
+        if (seen)
+            b->seen = seen;
+        const void **apt =
+            b->any_array ? realloc(b->apt, (size_t)n * b->ncol * sizeof(*apt)) : b->apt;
+        if (apt)
+            b->apt = apt;
+        if (!sh || !fr || !seen || (b->any_array && !apt))
             return fail(b, pio_error_set(err, -ENOMEM, "out of memory"));
         b->scap = n;
     }
-    /* pass 1: where each structure is and how many atoms it has */
+    /* pass 1: where each structure is, its atoms, its views (the records
+     * PREFETCH structures ahead asked for first: random reads wait on
+     * memory, one cache miss after another, without it) */
     uint64_t total = 0, most = 0;
-    uint64_t *atoms = malloc(((size_t)n + 1) * sizeof(*atoms));
-    if (!atoms)
-        return fail(b, pio_error_set(err, -ENOMEM, "out of memory"));
-    float(*const none[3])[3] = {NULL, NULL, NULL};
+    for (uint32_t j = 0; j < n && j < PREFETCH; j++)
+        prefetch(b, idx[j]);
     for (uint32_t j = 0; j < n; j++) {
-        if (pio_dataset_locate(b->ds, idx[j], &b->sh[j], &b->fr[j]) != 0) {
-            free(atoms);
+        if (j + PREFETCH < n)
+            prefetch(b, idx[j + PREFETCH]);
+        if (pio_dataset_locate(b->ds, idx[j], &b->sh[j], &b->fr[j]) != 0)
             return fail(b, pio_error_set(err, -ERANGE,
                                          "structure %llu out of range (the dataset holds %llu)",
                                          ULL(idx[j]), ULL(b->ds->n)));
-        }
-        struct pio_frame f;
-        int rc = pio_reader_frame_into(b->ds->shard[b->sh[j]].r, b->fr[j], none, 0, &f, err);
-        if (rc != 0) {
-            free(atoms);
-            return fail(b, wrap(idx[j], rc, err));
-        }
-        atoms[j] = f.natoms;
-        total += f.natoms;
-        most = f.natoms > most ? f.natoms : most;
+        int rc = look_one(b, j, idx[j], err);
+        if (rc != 0)
+            return fail(b, rc);
+        uint64_t na = b->seen[j].natoms;
+        total += na;
+        most = na > most ? na : most;
     }
     uint64_t per = (most + b->o.pad_atoms - 1) / b->o.pad_atoms * b->o.pad_atoms;
     uint64_t atoms_dim = b->o.layout == PIO_BATCH_PADDED ? per : total;
     int rc = take_memory(b, n, atoms_dim, err);
-    if (rc != 0) {
-        free(atoms);
+    if (rc != 0)
         return fail(b, rc);
-    }
     b->n = n;
     b->atoms = atoms_dim;
     uint64_t off = 0;
     for (uint32_t j = 0; j < n; j++) {
         b->index[j] = (int64_t)idx[j];
-        b->natoms[j] = (int64_t)atoms[j];
+        b->natoms[j] = (int64_t)b->seen[j].natoms;
         if (b->offsets)
             b->offsets[j] = (int64_t)off;
-        off += atoms[j];
+        off += b->seen[j].natoms;
     }
     if (b->offsets)
         b->offsets[n] = (int64_t)off;
-    free(atoms);
-    /* pass 2: the values */
-    for (uint32_t j = 0; j < n; j++)
+    /* pass 2: the values (the arrays of the structures two ahead asked
+     * for first) */
+    for (uint32_t j = 0; j < n; j++) {
+        if (j + 2 < n) {
+            const struct pio_frame *g = &b->seen[j + 2];
+            const void *p[3] = {g->positions, g->velocities, g->forces};
+            for (int a = 0; a < 3; a++)
+                if (p[a]) {
+                    __builtin_prefetch(p[a]);
+                    __builtin_prefetch((const uint8_t *)p[a] + 64);
+                }
+        }
         if ((rc = fill_one(b, j, err)) != 0)
             return fail(b, rc);
+    }
     return 0;
 }
 

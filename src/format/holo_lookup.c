@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "format/holo_internal.h"
+#include "format/pio_format.h"
 
 #include "common/pio_common.h"
 
@@ -210,6 +211,19 @@ int pio__holo_entry(const pio_reader *r, uint64_t i, struct holo_entry *e, struc
                              "misaligned or out of bounds",
                              r->path, OFFX(i), OFFX(e->offset), OFFX(e->length));
     return 0;
+}
+
+void pio__holo_prefetch(const pio_reader *r, uint64_t i)
+{
+    struct holo_entry e;
+    if (i >= r->nframes || r->remote || pio__holo_entry(r, i, &e, NULL) != 0)
+        return;
+    const uint8_t *p = r->map + e.offset;
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    if (e.length > 192)
+        __builtin_prefetch(p + e.length - 64);
 }
 
 int pio__holo_entries(const pio_reader *r, const struct holo_entry **out, struct pio_error *err)
