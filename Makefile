@@ -83,15 +83,17 @@ fuzz: deps
 	@CC=clang $(CMAKE) -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIO_FUZZ=ON \
 	    -DPIO_BUILD_TESTS=OFF -DPIO_BUILD_BENCH=OFF >/dev/null
 	@$(CMAKE) --build $(BUILD)/fuzz -j $(JOBS) --target fuzz_holo_reader fuzz_convert_reader \
-	    fuzz_arrow_reader fuzz_select
+	    fuzz_arrow_reader fuzz_select fuzz_extxyz
 	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-convert $(BUILD)/fuzz/corpus-arrow \
-	    $(BUILD)/fuzz/corpus-select
+	    $(BUILD)/fuzz/corpus-select $(BUILD)/fuzz/corpus-extxyz
 	$(BUILD)/fuzz/fuzz_holo_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus/holo
 	$(BUILD)/fuzz/fuzz_convert_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    $(BUILD)/fuzz/corpus-convert tests/fuzz/corpus/convert
 	$(BUILD)/fuzz/fuzz_arrow_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    $(BUILD)/fuzz/corpus-arrow tests/fuzz/corpus/arrow
+	$(BUILD)/fuzz/fuzz_extxyz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	    $(BUILD)/fuzz/corpus-extxyz tests/fuzz/corpus/extxyz
 	UBSAN_OPTIONS=halt_on_error=1 $(BUILD)/fuzz/fuzz_select -max_total_time=$(FUZZ_SECONDS) \
 	    -max_len=32768 -dict=tests/fuzz/select.dict $(BUILD)/fuzz/corpus-select \
 	    tests/fuzz/corpus/select

@@ -22,6 +22,7 @@
 #ifndef PRISMIO_CONVERT_H
 #define PRISMIO_CONVERT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -236,6 +237,37 @@ struct pio_sink_options {
  * lacks; an http:// or https:// output; no libcurl) or -ENOMEM. */
 PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct pio_sink_options *o,
                           struct pio_error *err);
+
+/* ---- datasets of structures (HOLO 2.3 named arrays) ---- */
+
+/* Whether path is extended XYZ: a .extxyz file, or a .xyz one whose
+ * comment line (the second) holds Properties= or Lattice=. */
+PIO_API bool pio_path_is_extxyz(const char *path);
+
+enum pio_dataset_convert_flags {
+    PIO_DSCONV_OVERWRITE = 1u << 0, /* replace OUT */
+    PIO_DSCONV_NO_SYNC = 1u << 1,   /* a .holo OUT committed without fdatasync */
+};
+struct pio_dataset_convert_report {
+    uint64_t structures, atoms;
+};
+/*
+ * Convert a dataset of structures, IN to OUT: extended XYZ (ASE's dialect)
+ * or .holo, either way, every field kept (positions, species, Lattice,
+ * pbc, forces, energy, every other key and column, as named arrays and
+ * scalars: docs/FORMAT.md "Named arrays"). A .holo IN's frames are
+ * checked (BLAKE3) before they are written. Not through the pipeline:
+ * its frames carry no named arrays. rep (may be NULL) counts what was
+ * written. A .holo OUT keeps, committed, the structures written before
+ * an error; an extxyz OUT is written as OUT.part and renamed when
+ * complete. Errors name the file, line and structure: PIO_ECORRUPT (a
+ * count, a column, a value that is not what the comment line says),
+ * PIO_ETRUNCATED, PIO_ELIMIT (a value no float32 holds, a name too long),
+ * PIO_EUSAGE (another format), -errno, -ENOMEM; and the reader's and
+ * writer's.
+ */
+PIO_API int pio_dataset_convert(const char *in, const char *out, uint32_t flags,
+                                struct pio_dataset_convert_report *rep, struct pio_error *err);
 
 #ifdef __cplusplus
 }

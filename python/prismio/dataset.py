@@ -215,9 +215,14 @@ def _atoms_of(s):
             a = np.asarray(v)
             results[k[5:]] = a.reshape(len(atoms), -1).squeeze(-1) if a.shape[0] == len(atoms) \
                 and a.shape[1] == 1 else (a.reshape(-1) if a.shape[0] == 1 else a)
-        elif k.startswith("atoms."):
-            a = np.asarray(v)
-            atoms.arrays[k[6:]] = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
+        elif k.startswith("atoms") and k[5:6] in (".", "#", "?", "$"):
+            # atoms.NAME, or tagged as prismio convert writes them: atoms#.
+            # (ints), atoms?. (bools), atoms$. (text)
+            tag, name = k[5], k[7:] if k[5] != "." else k[6:]
+            a = np.asarray(v) if tag != "$" else np.array(v)
+            if tag == "?":
+                a = a.astype(bool)
+            atoms.arrays[name] = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
         elif k.startswith("info"):
             kind, name = k[4], k[6:] if k[4] in "?#$" else k[5:]
             shape = None

@@ -71,6 +71,25 @@ static int parse_drop(const char *s, void *dest)
     return *out != 0 ? 0 : -1;
 }
 
+/* A conversion of structures with named arrays: extended XYZ on either
+ * side, or a HOLO file made for named arrays (HOLO 2.3) into HOLO. */
+static bool is_dataset(const char *in, const char *out)
+{
+    size_t n = strlen(out);
+    if (pio_path_is_extxyz(in) || (n >= 7 && !strcmp(out + n - 7, ".extxyz")))
+        return true;
+    if (pio_format_from_path(in) != PIO_FORMAT_HOLO || pio_path_is_remote(in))
+        return false;
+    pio_reader *r;
+    if (pio_reader_open(&r, in, NULL, NULL) != 0)
+        return false;
+    bool arrays = pio_reader_has_arrays(r);
+    pio_reader_close(r);
+    size_t on = strlen(out);
+    return arrays && ((on >= 5 && !strcmp(out + on - 5, ".holo")) ||
+                      (on >= 4 && !strcmp(out + on - 4, ".xyz")));
+}
+
 int cmd_convert(int argc, char **argv)
 {
     struct pio_pipeline_options po = PIO_PIPELINE_OPTIONS_INIT;
@@ -211,6 +230,25 @@ int cmd_convert(int argc, char **argv)
         si.st_ino == so.st_ino) {
         cli_err("convert", "%s: input and output are the same file", out);
         return EXIT_USAGE;
+    }
+    if (is_dataset(in, out)) {
+        /* structures with named arrays: converted outside the pipeline */
+        if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top) {
+            cli_err("convert",
+                    "%s -> %s: a dataset of structures converts whole: no --frames, "
+                    "--atoms, --drop, --compress, --keyframe, --follow or --top",
+                    in, out);
+            return EXIT_USAGE;
+        }
+        struct pio_dataset_convert_report rep = {0, 0};
+        struct pio_error e = {0};
+        int rc = pio_dataset_convert(in, out, overwrite ? PIO_DSCONV_OVERWRITE : 0, &rep, &e);
+        if (rc != 0)
+            return cli_fail("convert", rc, &e);
+        if (!quiet)
+            fprintf(stderr, "%s -> %s: %llu structures, %llu atoms\n", in, out,
+                    (unsigned long long)rep.structures, (unsigned long long)rep.atoms);
+        return EXIT_OK;
     }
 
     struct pio_error e = {0};

@@ -194,7 +194,7 @@ uint64_t pio__holo_array_bytes(uint64_t natoms, uint32_t dtype, uint32_t per_ato
     size_t es = pio_dtype_size(dtype);
     if (!es || per_atom > 1 || width == 0 || width > PIO_HOLO_MAX_WIDTH ||
         natoms > PIO_HOLO_MAX_ATOMS)
-        return 0;
+        return UINT64_MAX;
     return (per_atom ? natoms : 1) * width * es; /* < 2^54: no overflow */
 }
 
@@ -229,7 +229,7 @@ static int parse_arrays(const char *path, const uint8_t *rec, uint64_t len, uint
         const char *why = NULL;
         if (e[0] == '\0' || memchr(e, '\0', PIO_ARRAY_NAME_SIZE) == NULL)
             why = "its name is empty or not terminated";
-        else if (bytes == 0 || holo_rd32(e + 44) != 0)
+        else if (bytes == UINT64_MAX || holo_rd32(e + 44) != 0)
             why = "its type, rows or width are invalid";
         else if (holo_rd64(e + 56) != bytes)
             why = "its length is not what its shape holds";

@@ -315,7 +315,8 @@ int pio__holo_parse_frame(const char *path, const uint8_t *rec, uint64_t len, ui
  * record offset `at`: its descriptor, data pointing into rec. */
 void pio__holo_array_at(const uint8_t *rec, uint64_t at, uint32_t k, struct pio_array *out);
 /* The bytes of a named array's values: rows x width x the dtype's size
- * (rows: natoms or 1), or 0 for an invalid descriptor. */
+ * (rows: natoms or 1; 0 for a per-atom array of a frame of 0 atoms), or
+ * UINT64_MAX for an invalid descriptor. */
 uint64_t pio__holo_array_bytes(uint64_t natoms, uint32_t dtype, uint32_t per_atom, uint32_t width);
 int pio__holo_parse_frame_coded(const char *path, const uint8_t *rec, uint64_t len, uint64_t off,
                                 uint64_t seq, struct pio_frame *out, struct holo_coded *coded,

@@ -37,9 +37,14 @@ def images(n=24, seed=0):
 
 
 def same_value(x, y):
-    if isinstance(x, (str, bool, int)) or isinstance(y, (str, bool, int)):
-        return type(x) is type(y) and x == y or (np.ndim(x) == 0 and x == y)
-    return np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=1e-12, atol=0)
+    """Equal, and of the same kind: a float stays a float, an int an int."""
+    x = x.item() if isinstance(x, np.generic) else x
+    y = y.item() if isinstance(y, np.generic) else y
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        return type(x) is type(y) and x == y
+    x, y = np.asarray(x), np.asarray(y)
+    return x.shape == y.shape and x.dtype.kind == y.dtype.kind and (
+        np.array_equal(x, y) if x.dtype.kind in "biuSU" else np.allclose(x, y, rtol=1e-12, atol=0))
 
 
 def same_atoms(a, b):
@@ -255,3 +260,94 @@ def test_sample_v2_3_reads_and_verifies():
                         os.path.join(os.environ.get("TMPDIR", "/tmp"), "pio-ds-compact.holo")],
                        capture_output=True, text=True)
     assert r.returncode == 69 and "named arrays" in r.stderr, r.stderr
+
+
+CLI = os.environ.get("PRISMIO_CLI", "build/prismio")
+
+
+def cli(*args):
+    return subprocess.run([CLI, *args], capture_output=True, text=True)
+
+
+def test_cli_extxyz_roundtrip(tmp_path):
+    """prismio convert extxyz -> holo -> extxyz: ASE reads both the same."""
+    src, holo, back = (str(tmp_path / n) for n in ("in.extxyz", "set.holo", "out.extxyz"))
+    imgs = images(30, seed=9)
+    imgs[3].info["label"] = "a text, with spaces"
+    imgs[4].info["vec"] = np.array([1.5, -2.25, 3.0])
+    imgs[4].info["ivec"] = np.array([1, 2, 3])
+    imgs[5].arrays["flags"] = np.array([True, False] * (len(imgs[5]) // 2) + [True] * (len(imgs[5]) % 2))
+    ase.io.write(src, imgs)
+    r = cli("convert", src, holo)
+    assert r.returncode == 0, r.stderr
+    assert "30 structures" in r.stderr
+    assert cli("verify", holo).returncode == 0
+    r = cli("convert", holo, back)
+    assert r.returncode == 0, r.stderr
+    ref, again = list(ase.io.iread(src)), list(ase.io.iread(back))
+    assert len(again) == 30
+    for a, b in zip(ref, again):
+        same_atoms(a, b)
+    # holo -> holo keeps the named arrays (and its copy converts the same)
+    copy = str(tmp_path / "copy.holo")
+    assert cli("convert", holo, copy).returncode == 0
+    assert cli("convert", copy, str(tmp_path / "again.extxyz")).returncode == 0
+    assert open(tmp_path / "again.extxyz").read() == open(back).read()
+    # the Python reader gives the same geometry, numbers and results
+    for a, b in zip(ref, pds.read_atoms(holo)):
+        assert (a.numbers == b.numbers).all() and (a.pbc == b.pbc).all()
+        assert np.allclose(a.positions, b.positions, atol=1e-5)
+        assert a.get_potential_energy() == b.get_potential_energy()
+        assert np.allclose(a.get_forces(), b.get_forces(), rtol=1e-6, atol=1e-6)
+        assert np.array_equal(a.arrays["tags"], b.arrays["tags"])
+
+
+HOSTILE = {
+    "count_past_lines": ("3\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 1 0 0\n", "ends after 2"),
+    "count_past_file": ("99999999\n\nH 0 0 0\n", "more than the rest of the file"),
+    "count_not_number": ("x3\n\nH 0 0 0\n", "atom count"),
+    "count_negative": ("-1\n\n", "atom count"),
+    "missing_column": ("2\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 1 0\n", "3 values"),
+    "extra_column": ("1\nProperties=species:S:1:pos:R:3\nH 0 0 0 7\n", "5 values"),
+    "huge_number": ("1\n\nH 1e400 0 0\n", "not a finite number"),
+    "past_float32": ("1\n\nH 1e40 0 0\n", "does not fit a float32"),
+    "nan": ("1\n\nH nan 0 0\n", "not a finite number"),
+    "unknown_element": ("1\n\nQq 0 0 0\n", "unknown element"),
+    "no_pos": ("1\nProperties=species:S:1:x:R:3\nH 0 0 0\n", "no pos:R:3"),
+    "bad_properties": ("1\nProperties=species:S\nH 0 0 0\n", "Properties"),
+    "unclosed_quote": ('1\nLattice="1 0 0 0 1 0 0 0 1\nH 0 0 0\n', "unclosed quote"),
+    "lattice_8": ('1\nLattice="1 0 0 0 1 0 0 0"\nH 0 0 0\n', "not 9 numbers"),
+    "bad_int": ("1\nProperties=species:S:1:pos:R:3:t:I:1\nH 0 0 0 1.5\n", "not a 64-bit integer"),
+    "bad_bool": ("1\nProperties=species:S:1:pos:R:3:t:L:1\nH 0 0 0 maybe\n", "not T or F"),
+    "no_comment": ("0\n", "before the comment line"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_cli_hostile_extxyz(tmp_path, case):
+    text, why = HOSTILE[case]
+    good = "1\nProperties=species:S:1:pos:R:3 energy=-1.0\nH 0.1 0.2 0.3\n"
+    src = tmp_path / "bad.extxyz"
+    src.write_text(good + text)  # the damage in structure 1, after a good one
+    out = str(tmp_path / "out.holo")
+    r = cli("convert", str(src), out)
+    assert r.returncode == 65, (r.returncode, r.stderr)
+    assert "bad.extxyz: line" in r.stderr and "structure 1" in r.stderr, r.stderr
+    assert why in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1  # one line
+    # the structure before it was written and committed: nothing lost
+    ds = pds.Dataset(out, check=True)
+    assert len(ds) == 1 and ds.structure(0)["scalars"]["energy"] == -1.0
+    # an extxyz output is left out entirely (OUT.part removed)
+    r = cli("convert", str(src), str(tmp_path / "out.extxyz"))
+    assert r.returncode == 65 and not os.path.exists(tmp_path / "out.extxyz")
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_cli_dataset_refusals(tmp_path):
+    src = tmp_path / "a.extxyz"
+    src.write_text("1\nProperties=species:S:1:pos:R:3\nH 0 0 0\n")
+    r = cli("convert", str(src), str(tmp_path / "a.xtc"))
+    assert r.returncode == 64 and "dataset" in r.stderr, r.stderr
+    r = cli("convert", "--frames", "0", str(src), str(tmp_path / "a.holo"))
+    assert r.returncode == 64 and "converts whole" in r.stderr, r.stderr
