@@ -159,7 +159,20 @@ int cmd_compact(int argc, char **argv)
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     /* a compressed file's copy is compressed the way its first frame is */
     pio_reader *r;
-    if (pio_reader_open(&r, in, NULL, NULL) == 0) {
+    if (pio_reader_open(&r, in, NULL, NULL) == 0 && pio_reader_has_arrays(r)) {
+        /* a dataset (named arrays, HOLO 2.3): copied structure by
+         * structure with its arrays, metadata and topology */
+        pio_reader_close(r);
+        struct pio_dataset_convert_report rep = {0, 0};
+        int rc = pio_dataset_convert(in, out, overwrite ? PIO_DSCONV_OVERWRITE : 0, &rep, &e);
+        if (rc != 0)
+            return cli_fail("compact", rc, &e);
+        if (!quiet && stat(in, &si) == 0 && stat(out, &so) == 0)
+            printf("%s: %llu frames, %lld bytes (%s: %lld bytes)\n", out,
+                   (unsigned long long)rep.structures, (long long)so.st_size, in,
+                   (long long)si.st_size);
+        return EXIT_OK;
+    } else if (r) {
         for (uint64_t i = 0; i < pio_reader_nframes(r); i++)
             if (pio_reader_frame_codecs(r, i, wo.codec, &wo.precision) == 0)
                 break;

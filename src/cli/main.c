@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"dump", cmd_dump, "print one frame as CSV or XYZ"},
     {"truncate", cmd_truncate, "drop the frames after a step (restart from a checkpoint)"},
     {"compact", cmd_compact, "copy a HOLO file without dead records, with one index"},
+    {"dataset", cmd_dataset, "build, describe or check a dataset of structures (shards)"},
     {"convert", cmd_convert, "stream a trajectory through selections into a new file"},
     {"gen", cmd_gen, "write a synthetic trajectory (benchmarks, tests)"},
     {"formats", cmd_formats, "the formats this build reads and writes, or what files are"},

@@ -995,6 +995,29 @@ static int holo_out(pio_writer **w, const char *out, uint32_t flags, struct pio_
     return pio_writer_create(w, out, &o, err);
 }
 
+/* A HOLO OUT's metadata: a HOLO IN's pairs and topology, or what an
+ * extxyz IN's values are. */
+static int copy_meta(const pio_reader *r, pio_writer *w, struct pio_error *err)
+{
+    int rc = 0;
+    if (!r) {
+        rc = pio_writer_set_metadata(w, "dataset.units",
+                                     "positions=nm cell=nm forces=kJ/mol/nm energy=eV "
+                                     "(extxyz values as given)",
+                                     err);
+        return rc ? rc : pio_writer_set_metadata(w, "creator", "prismio convert (extxyz)", err);
+    }
+    for (uint64_t k = 0; rc == 0 && k < pio_reader_metadata_count(r); k++) {
+        const char *key, *val;
+        if (pio_reader_metadata_at(r, k, &key, &val) == 0)
+            rc = pio_writer_set_metadata(w, key, val, err);
+    }
+    struct pio_topology top;
+    if (rc == 0 && pio_reader_topology(r, &top) == 0)
+        rc = pio_writer_set_topology(w, &top, err);
+    return rc;
+}
+
 PIO_API int pio_dataset_convert(const char *in, const char *out, uint32_t flags,
                                 struct pio_dataset_convert_report *rep, struct pio_error *err)
 {
@@ -1024,8 +1047,8 @@ PIO_API int pio_dataset_convert(const char *in, const char *out, uint32_t flags,
     memset(&of, 0, sizeof(of));
     if (xout)
         rc = pio__outfile_open(&of, out, flags & PIO_DSCONV_OVERWRITE, err);
-    else
-        rc = holo_out(&w, out, flags, err);
+    else if ((rc = holo_out(&w, out, flags, err)) == 0)
+        rc = copy_meta(r, w, err);
     struct structure s;
     memset(&s, 0, sizeof(s));
     struct pio_array *list = NULL;

@@ -255,10 +255,20 @@ def test_sample_v2_3_reads_and_verifies():
     r = subprocess.run([os.environ.get("PRISMIO_CLI", "build/prismio"), "verify", path],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    # convert and compact refuse it rather than drop its named arrays
-    r = subprocess.run([os.environ.get("PRISMIO_CLI", "build/prismio"), "compact", path,
-                        os.path.join(os.environ.get("TMPDIR", "/tmp"), "pio-ds-compact.holo")],
-                       capture_output=True, text=True)
+
+def test_compact_and_refusals_keep_named_arrays(tmp_path):
+    data = os.environ.get("PRISMIO_TEST_DATA", "tests/data")
+    path = os.path.join(data, "sample_v2_3_dataset.holo")
+    # compact copies a dataset with its arrays and metadata
+    out = str(tmp_path / "c.holo")
+    r = cli("compact", path, out)
+    assert r.returncode == 0, r.stderr
+    a, b = str(tmp_path / "a.extxyz"), str(tmp_path / "b.extxyz")
+    assert cli("convert", path, a).returncode == 0 and cli("convert", out, b).returncode == 0
+    assert open(a).read() == open(b).read()
+    assert prismio.open(out).metadata == prismio.open(path).metadata
+    # a format without named arrays is refused rather than given less
+    r = cli("convert", path, str(tmp_path / "x.xtc"))
     assert r.returncode == 69 and "named arrays" in r.stderr, r.stderr
 
 
@@ -351,3 +361,53 @@ def test_cli_dataset_refusals(tmp_path):
     assert r.returncode == 64 and "dataset" in r.stderr, r.stderr
     r = cli("convert", "--frames", "0", str(src), str(tmp_path / "a.holo"))
     assert r.returncode == 64 and "converts whole" in r.stderr, r.stderr
+
+
+def test_cli_dataset_build_info_verify(tmp_path):
+    src = str(tmp_path / "in.extxyz")
+    ase.io.write(src, images(25, seed=4))
+    holo = str(tmp_path / "more.holo")
+    pds.write_atoms(holo, images(8, seed=6))
+    man = str(tmp_path / "set.manifest")
+    r = cli("dataset", "build", "--shard-structures", "10", man, src, holo)
+    assert r.returncode == 0, r.stderr
+    assert "33 structures in 4 shards" in r.stdout
+    lines = open(man).read().split("\n")
+    assert lines[0] == "prismio-dataset 1" and lines[1].split()[2] == "set-00000.holo"
+    assert [int(x.split()[0]) for x in lines[1:5]] == [10, 10, 10, 3]
+    r = cli("dataset", "info", "--json", man)
+    assert r.returncode == 0, r.stderr
+    import json
+    info = json.loads(r.stdout)
+    assert info["structures"] == 33 and info["shards"] == 4
+    assert {"name": "numbers", "dtype": "u8", "per_atom": True, "width": 1} in info["arrays"]
+    assert "energy" in info["scalars"]
+    r = cli("dataset", "verify", man)
+    assert r.returncode == 0 and "ok, 33 structures in 4 shards" in r.stdout, r.stderr
+    # the structures, in order, are the inputs'
+    ref = list(ase.io.iread(src)) + list(pds.read_atoms(holo))
+    ds = pds.Dataset(man)
+    for i in (0, 9, 10, 24, 25, 32):
+        b = ds.batch([i], columns=("positions", "numbers"))
+        assert np.allclose(b["positions"], ref[i].positions, atol=1e-5)
+        assert (b["numbers"][:, 0] == ref[i].numbers).all()
+    # a byte of shard 2 flipped: verify names the shard and its structures
+    shard = tmp_path / "set-00002.holo"
+    raw = bytearray(shard.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    shard.write_bytes(bytes(raw))
+    r = cli("dataset", "verify", man)
+    assert r.returncode in (1, 65) and "shard 2 (structures 20..29)" in r.stderr, r.stderr
+    # a shard cut short: the manifest's size no longer holds
+    shard.write_bytes(bytes(raw[:-64]))
+    r = cli("dataset", "info", man)
+    assert r.returncode == 65 and "line 4" in r.stderr, r.stderr
+    # a build that fails leaves no manifest and no shards
+    bad = tmp_path / "bad.extxyz"
+    bad.write_text(open(src).read() + "2\n\nH 0 0 0\n")
+    man2 = str(tmp_path / "b.manifest")
+    r = cli("dataset", "build", "--shard-structures", "10", man2, str(bad))
+    assert r.returncode == 65 and "bad.extxyz: line" in r.stderr, r.stderr
+    assert not os.path.exists(man2) and not os.path.exists(tmp_path / "b-00000.holo")
+    assert cli("dataset", "build", man, src).returncode == 64  # exists: --overwrite
+    assert cli("dataset", "nope").returncode == 64
