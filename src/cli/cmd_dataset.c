@@ -341,29 +341,38 @@ static int verify(int argc, char **argv)
     return EXIT_OK;
 }
 
+static void list_subcommands(FILE *f)
+{
+    fputs("subcommands:\n"
+          "  build    shard structures (extended XYZ, HOLO datasets) and write a manifest\n"
+          "  info     shards, structures, atoms, fields of a dataset\n"
+          "  verify   check the manifest and every byte of every shard\n"
+          "\n'prismio dataset SUBCOMMAND --help' gives each one's options.\n",
+          f);
+}
+
 int cmd_dataset(int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: prismio dataset SUBCOMMAND [ARGS] (prismio dataset SUBCOMMAND --help)\n"
-        "\n"
-        "Datasets of structures for machine learning: HOLO files (shards) listed by a\n"
-        "manifest (docs/FORMAT.md, \"Datasets\").\n"
-        "\n"
-        "subcommands:\n"
-        "  build    shard structures (extended XYZ, HOLO datasets) and write a manifest\n"
-        "  info     shards, structures, atoms, fields of a dataset\n"
-        "  verify   check the manifest and every byte of every shard\n"
-        "\n";
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    if (!strcmp(argv[1], "build"))
-        return build(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "info"))
-        return info(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "verify"))
-        return verify(argc - 1, argv + 1);
-    cli_err("dataset", "unknown subcommand '%s': build, info or verify", argv[1]);
-    return EXIT_USAGE;
+    struct cli_opt opts[] = {CLI_OPT_END};
+    struct cli_cmd cmd = {
+        .name = "dataset",
+        .synopsis = "SUBCOMMAND [ARGS...]",
+        .min_args = 1,
+        .max_args = -1,
+        .about = "Datasets of structures for machine learning: HOLO files (shards) listed by\n"
+                 "a manifest (docs/FORMAT.md, \"Datasets\").\n",
+        .epilog = list_subcommands,
+        .opts = opts,
+        .stop_at_arg = true,
+    };
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc != CLI_GO_ON)
+        return prc;
+    if (!strcmp(cmd.args[0], "build"))
+        return build(cmd.nargs, cmd.args);
+    if (!strcmp(cmd.args[0], "info"))
+        return info(cmd.nargs, cmd.args);
+    if (!strcmp(cmd.args[0], "verify"))
+        return verify(cmd.nargs, cmd.args);
+    return cli_usage_error(&cmd, "unknown subcommand '%s' (see --help)", cmd.args[0]);
 }
