@@ -472,8 +472,8 @@ PIO_API int pio_reader_frame_codecs(const pio_reader *r, uint64_t i, uint32_t co
  * which may exceed cap (0 for a frame without arrays, and in every file
  * before 2.3). The record's structure is checked, as by pio_reader_frame.
  * 0, -ERANGE, PIO_ECORRUPT, PIO_ECHECKSUM (PIO_READER_CHECK_FRAMES),
- * PIO_ENOTSUPPORTED (a remote file: its arrays are not read yet).
- * Thread-safe.
+ * -ENOMEM. Thread-safe. A remote file's arrays are copies in the calling
+ * thread's buffers, valid as its frame views are (PIO_FIELD_DECODED).
  */
 PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_array *out,
                                     uint32_t cap, uint32_t *narrays, struct pio_error *err);

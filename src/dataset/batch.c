@@ -368,6 +368,8 @@ static void prefetch(const pio_ds_batch *b, uint64_t i)
         pio__holo_prefetch(b->ds->shard[s].r, f);
 }
 
+static int look_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err);
+
 /* Pass 1 for structure j: its frame view (zero-copy where raw) and, for
  * named-array columns, each array's values, checked against the column. */
 static int look_one(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err)
@@ -378,8 +380,17 @@ static int look_one(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *e
     int rc = pio_reader_frame(r, fr, f, err);
     if (rc != 0)
         return wrap(i, rc, err);
-    if (!b->any_array)
-        return 0;
+    return b->any_array ? look_arrays(b, j, i, err) : 0;
+}
+
+/* Structure j's named-array columns: each array's values, checked against
+ * the column (a remote file's: copies, valid as its frame views are). */
+static int look_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err)
+{
+    const pio_reader *r = b->ds->shard[b->sh[j]].r;
+    uint64_t fr = b->fr[j];
+    const struct pio_frame *f = &b->seen[j];
+    int rc = 0;
     struct pio_array arr[64], *all = arr;
     uint32_t narr = 0;
     if (f->fields & PIO_FIELD_ARRAYS) {
@@ -452,6 +463,10 @@ static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
             return pio_error_set(
                 err, PIO_ECORRUPT, "%s: structure %llu (frame %llu): %llu atoms, %llu a moment ago",
                 b->ds->shard[b->sh[j]].path, ULL(i), ULL(fr), ULL(f.natoms), ULL(na));
+        /* a remote file's named arrays were copies in a ring that has
+         * moved on too */
+        if (b->any_array && (rc = look_arrays(b, j, i, err)) != 0)
+            return rc;
     }
     for (uint32_t k = 0; k < b->ncol; k++) {
         struct pio_batch_column *c = &b->col[k];

@@ -831,15 +831,11 @@ static int frame_look(const pio_reader *r, uint64_t i, struct holo_entry *e, str
  * the span cache into a ring of buffers of the calling thread, as decoded
  * frames are (PIO_FIELD_DECODED): what the caller holds never points into
  * the cache. */
-static int copy_out(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
-                    bool arrays, struct pio_error *err)
+/* The next buffer of the calling thread's copy ring, of at least `need`
+ * bytes, 64-byte aligned; NULL out of memory. */
+static uint8_t *copy_slot(size_t need)
 {
     struct decode_tls *t = decode_tls_get();
-    const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
-    size_t need = (size_t)f->nscalars * sizeof(struct pio_scalar) + 64;
-    for (int a = 0; a < 3 && arrays; a++)
-        if (*arr[a] && !cd->codec[a])
-            need += (size_t)f->natoms * 12 + 64;
     unsigned k = t ? t->copy_next++ % DECODE_RING : 0;
     if (t && (t->copy_cap[k] < need || t->copy_cap[k] > 4 * need + ((size_t)1 << 20))) {
         free(t->copy[k]);
@@ -848,10 +844,21 @@ static int copy_out(const pio_reader *r, struct pio_frame *f, const struct holo_
         if ((t->copy[k] = aligned_alloc(64, need))) /* views are 64-byte aligned */
             t->copy_cap[k] = need;
     }
-    if (!t || !t->copy[k])
+    return t ? t->copy[k] : NULL;
+}
+
+static int copy_out(const pio_reader *r, struct pio_frame *f, const struct holo_coded *cd,
+                    bool arrays, struct pio_error *err)
+{
+    const float(**arr[3])[3] = {&f->positions, &f->velocities, &f->forces};
+    size_t need = (size_t)f->nscalars * sizeof(struct pio_scalar) + 64;
+    for (int a = 0; a < 3 && arrays; a++)
+        if (*arr[a] && !cd->codec[a])
+            need += (size_t)f->natoms * 12 + 64;
+    uint8_t *p = copy_slot(need);
+    if (!p)
         return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", r->path,
                              OFFX(f->index));
-    uint8_t *p = t->copy[k];
     for (int a = 0; a < 3 && arrays; a++) {
         if (!*arr[a] || cd->codec[a])
             continue;
@@ -898,11 +905,6 @@ PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_
 {
     if (narrays)
         *narrays = 0;
-    if (r->remote)
-        return pio_error_set(err, PIO_ENOTSUPPORTED,
-                             "%s: frame %llu: named arrays of a remote file are not read yet "
-                             "(copy the file here first)",
-                             r->path, OFFX(i));
     struct holo_entry e;
     struct holo_coded cd;
     struct pio_frame f;
@@ -911,10 +913,29 @@ PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_
     int rc = frame_look(r, i, &e, &f, &cd, &rec, &pin, err);
     if (rc == 0)
         rc = check_once(r, i, &e, rec, &cd, err);
-    if (rc != 0)
+    if (rc != 0) {
+        pio__holo_span_put(r, pin);
         return rc;
-    for (uint32_t k = 0; k < cd.narrays && k < cap; k++)
-        pio__holo_array_at(rec, cd.arrays_at, k, &out[k]);
+    }
+    /* a remote record is in the span cache: its arrays are copied out, into
+     * the calling thread's ring, as its frame views are */
+    if (r->remote && cd.narrays && cap) {
+        size_t n = (size_t)(e.length - cd.arrays_at);
+        uint8_t *p = copy_slot(n);
+        if (!p) {
+            pio__holo_span_put(r, pin);
+            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", r->path, OFFX(i));
+        }
+        memcpy(p, rec + cd.arrays_at, n);
+        for (uint32_t k = 0; k < cd.narrays && k < cap; k++) {
+            pio__holo_array_at(rec, cd.arrays_at, k, &out[k]);
+            out[k].data = p + ((const uint8_t *)out[k].data - (rec + cd.arrays_at));
+        }
+    } else {
+        for (uint32_t k = 0; k < cd.narrays && k < cap; k++)
+            pio__holo_array_at(rec, cd.arrays_at, k, &out[k]);
+    }
+    pio__holo_span_put(r, pin);
     if (narrays)
         *narrays = cd.narrays;
     return 0;

@@ -19,6 +19,8 @@
 #include <prismio/holo.h>
 #include <prismio/io.h>
 
+#include <prismio/dataset.h>
+
 #include "holo_fixture.h"
 
 #define NFRAMES 300
@@ -92,6 +94,103 @@ static void make_file(const char *name, uint64_t keyframe, uint64_t commit_every
         CHECK(pio_writer_commit(w, &e) == 0);
     }
     CHECKF(pio_writer_close(w, &e) == 0, "%s", e.message);
+}
+
+/* A dataset of structures (HOLO 2.3 named arrays), 1 to 300 atoms each. */
+#define NDS 400
+static void make_dataset(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
+    o.flags = PIO_WRITER_NO_SYNC | PIO_WRITER_ARRAYS;
+    pio_writer *w = NULL;
+    struct pio_error e = {0};
+    CHECKF(pio_writer_create(&w, path, &o, &e) == 0, "%s", e.message);
+    static float xyz[300][3];
+    static uint8_t z[300];
+    for (uint64_t i = 0; w && i < NDS; i++) {
+        uint64_t n = 1 + (i * 53) % 300;
+        for (uint64_t a = 0; a < n; a++) {
+            for (int c = 0; c < 3; c++)
+                xyz[a][c] = (float)(i * 1000 + a * 3 + (uint64_t)c) * 0.001f;
+            z[a] = (uint8_t)((i + a) % 90 + 1);
+        }
+        double stress[9];
+        for (int c = 0; c < 9; c++)
+            stress[c] = (double)i + c * 0.5;
+        struct pio_frame f;
+        memset(&f, 0, sizeof(f));
+        f.natoms = n;
+        f.positions = (const float(*)[3])xyz;
+        struct pio_scalar sc = {"energy", -(double)i};
+        f.scalars = &sc;
+        f.nscalars = 1;
+        struct pio_array a[2] = {{"numbers", PIO_DTYPE_U8, 1, 1, 0, z},
+                                 {"stress", PIO_DTYPE_F64, 0, 9, 0, stress}};
+        CHECKF(pio_writer_append_arrays(w, &f, a, 2, &e) == 0, "%s", e.message);
+    }
+    CHECKF(pio_writer_close(w, &e) == 0, "%s", e.message);
+}
+
+/* The dataset read over HTTP: named arrays and batches as the local file's. */
+static void check_dataset(const char *name)
+{
+    char url[512], path[512];
+    url_of(url, sizeof(url), "ok/all", name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    setenv("PIO_REMOTE_CACHE_MB", "1", 1);
+    pio_reader *r = NULL, *l = NULL;
+    struct pio_error e = {0};
+    CHECKF(pio_reader_open(&r, url, NULL, &e) == 0, "%s: %s", url, e.message);
+    CHECK(pio_reader_open(&l, path, NULL, &e) == 0);
+    for (uint64_t i = 0; r && l && i < NDS; i += 3) {
+        struct pio_array ra[4], la[4];
+        uint32_t rn = 0, ln = 0;
+        CHECKF(pio_reader_frame_arrays(r, i, ra, 4, &rn, &e) == 0, "%s", e.message);
+        CHECK(pio_reader_frame_arrays(l, i, la, 4, &ln, &e) == 0);
+        struct pio_frame f;
+        CHECK(pio_reader_frame(l, i, &f, &e) == 0);
+        CHECK(rn == 2 && ln == 2);
+        for (uint32_t k = 0; k < rn && k < 2; k++)
+            CHECKF(!strcmp(ra[k].name, la[k].name) && ra[k].data != la[k].data &&
+                       ((uintptr_t)ra[k].data & 63) == 0 &&
+                       memcmp(ra[k].data, la[k].data, k ? 72 : f.natoms) == 0,
+                   "frame %llu array %u", (unsigned long long)i, k);
+        TEST_STOP_IF_FLOODED_VOID();
+    }
+    pio_reader_close(r);
+    pio_reader_close(l);
+    pio_dataset *rd = NULL, *ld = NULL;
+    CHECKF(pio_dataset_open(&rd, url, PIO_DATASET_CHECK, &e) == 0, "%s", e.message);
+    CHECK(pio_dataset_open(&ld, path, 0, &e) == 0);
+    static const char *const cols[] = {"positions", "numbers", "energy", "stress"};
+    struct pio_batch_options o = PIO_BATCH_OPTIONS_INIT;
+    o.columns = cols;
+    o.ncolumns = 4;
+    pio_ds_batch *rb = NULL, *lb = NULL;
+    if (rd && ld) {
+        CHECKF(pio_ds_batch_create(&rb, rd, &o, &e) == 0, "%s", e.message);
+        CHECK(pio_ds_batch_create(&lb, ld, &o, &e) == 0);
+    }
+    uint64_t idx[128], rng = 5;
+    for (int round = 0; rb && lb && round < 4; round++) {
+        for (int j = 0; j < 128; j++)
+            idx[j] = pio_test_rand(&rng) % NDS;
+        CHECKF(pio_ds_batch_fill(rb, idx, 128, &e) == 0, "%s", e.message);
+        CHECK(pio_ds_batch_fill(lb, idx, 128, &e) == 0);
+        CHECK(pio_ds_batch_atoms(rb) == pio_ds_batch_atoms(lb));
+        for (uint32_t k = 0; k < 4; k++) {
+            const struct pio_batch_column *rc = pio_ds_batch_column(rb, k),
+                                          *lc = pio_ds_batch_column(lb, k);
+            size_t bytes = (size_t)(rc->shape[0] * rc->shape[1] * pio_dtype_size(rc->dtype));
+            CHECKF(memcmp(rc->data, lc->data, bytes) == 0, "batch %d column %s", round, rc->name);
+        }
+    }
+    pio_ds_batch_free(rb);
+    pio_ds_batch_free(lb);
+    pio_dataset_close(rd);
+    pio_dataset_close(ld);
 }
 
 /* Every frame, every way, against the fixture's contents. */
@@ -378,6 +477,7 @@ int main(void)
     make_file("raw.holo", 0, NFRAMES / 2);
     make_file("packed.holo", 64, NFRAMES / 2); /* 2.2: small raw frames packed in blocks */
     make_file("commits.holo", 0, 7);           /* 43 commits: lookups follow back links */
+    make_dataset("ds.holo");
     if (server_start() != 0) {
         fprintf(stderr, "SKIP: no Python to run the test server\n");
         server_stop();
@@ -388,6 +488,7 @@ int main(void)
     check_threads("raw.holo");
     check_faults("raw.holo");
     check_window("commits.holo");
+    check_dataset("ds.holo");
     server_stop();
     char path[600];
     snprintf(path, sizeof(path), "%s/raw.holo", dir);
@@ -395,6 +496,8 @@ int main(void)
     snprintf(path, sizeof(path), "%s/packed.holo", dir);
     unlink(path);
     snprintf(path, sizeof(path), "%s/commits.holo", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/ds.holo", dir);
     unlink(path);
     rmdir(dir);
     return TEST_RESULT();
