@@ -19,6 +19,7 @@
 #include "common/pio_common.h"
 #include "dataset/dataset_internal.h"
 #include "format/pio_format.h"
+#include "concurrent/pio_concurrent.h"
 
 #define ULL(x)     ((unsigned long long)(x))
 #define ALIGN64(n) (((n) + 63) & ~(uint64_t)63)
@@ -27,6 +28,7 @@
 #define EV_PER_KJMOL (1.0 / 96.48533212)
 
 #define ARENA_SPARE 4
+#define MAX_PARTS   4 /* parts a fill is split in, at most */
 
 enum col_kind { K_POS, K_VEL, K_FRC, K_CELL, K_SCALAR, K_ARRAY };
 
@@ -62,6 +64,7 @@ struct pio_ds_batch {
     const void **apt;
     uint32_t scap;
     bool any_array;
+    uint32_t threads; /* parts a fill is split in, at most */
 };
 
 static void arena_unref(struct arena *a)
@@ -180,6 +183,10 @@ PIO_API int pio_ds_batch_create(pio_ds_batch **out, const pio_dataset *ds,
                              o.layout, o.units, o.flags);
     if (o.pad_atoms == 0)
         o.pad_atoms = 1;
+    if (o.threads == 0)
+        o.threads = 1;
+    if (o.threads > MAX_PARTS)
+        o.threads = MAX_PARTS;
     pio_ds_batch *b = calloc(1, sizeof(*b));
     if (!b || !(b->kind = calloc(o.ncolumns, sizeof(*b->kind))) ||
         !(b->col = calloc(o.ncolumns, sizeof(*b->col)))) {
@@ -188,6 +195,7 @@ PIO_API int pio_ds_batch_create(pio_ds_batch **out, const pio_dataset *ds,
     }
     b->ds = ds;
     b->o = o;
+    b->threads = o.threads;
     b->o.columns = NULL; /* not kept: the names are in col[] */
     b->ncol = o.ncolumns;
     for (uint32_t k = 0; k < o.ncolumns; k++) {
@@ -521,6 +529,89 @@ static int fill_one(pio_ds_batch *b, uint32_t j, struct pio_error *err)
     return 0;
 }
 
+/* A part of a fill: structures [lo, hi) of pass 1 or 2, on a pool thread
+ * or the caller's. The first error of a part is its own. */
+struct part {
+    struct pio_task task; /* first: the pool hands it back */
+    pio_ds_batch *b;
+    const uint64_t *idx;
+    uint32_t lo, hi, n;
+    int pass, rc;
+    struct pio_error err;
+};
+
+static void part_run(struct pio_task *t)
+{
+    struct part *p = (struct part *)t;
+    pio_ds_batch *b = p->b;
+    p->rc = 0;
+    if (p->pass == 1) {
+        for (uint32_t j = p->lo; j < p->hi && j < p->lo + PREFETCH; j++)
+            prefetch(b, p->idx[j]);
+        for (uint32_t j = p->lo; j < p->hi && p->rc == 0; j++) {
+            if (j + PREFETCH < p->hi)
+                prefetch(b, p->idx[j + PREFETCH]);
+            if (pio_dataset_locate(b->ds, p->idx[j], &b->sh[j], &b->fr[j]) != 0)
+                p->rc = pio_error_set(&p->err, -ERANGE,
+                                      "structure %llu out of range (the dataset holds %llu)",
+                                      ULL(p->idx[j]), ULL(b->ds->n));
+            else
+                p->rc = look_one(b, j, p->idx[j], &p->err);
+        }
+        return;
+    }
+    /* pass 2: the arrays of the structures two ahead asked for first (their
+     * first lines: every line of them measured no faster) */
+    for (uint32_t j = p->lo; j < p->hi && p->rc == 0; j++) {
+        if (j + 2 < p->hi) {
+            const struct pio_frame *g = &b->seen[j + 2];
+            const void *q[3] = {g->positions, g->velocities, g->forces};
+            for (int a = 0; a < 3; a++)
+                if (q[a]) {
+                    __builtin_prefetch(q[a]);
+                    __builtin_prefetch((const uint8_t *)q[a] + 64);
+                }
+        }
+        p->rc = fill_one(b, j, &p->err);
+    }
+}
+
+/* Pass `pass` over structures [0, n) in nparts parts: the first error in
+ * structure order, into err. */
+static int run_parts(pio_ds_batch *b, const uint64_t *idx, uint32_t n, int pass, uint32_t nparts,
+                     struct pio_error *err)
+{
+    struct part p[MAX_PARTS];
+    bool queued[MAX_PARTS] = {false};
+    for (uint32_t k = 0; k < nparts; k++) {
+        p[k] = (struct part){{part_run, NULL, NULL, PIO_TASK_QUEUED},
+                             b,
+                             idx,
+                             (uint32_t)((uint64_t)n * k / nparts),
+                             (uint32_t)((uint64_t)n * (k + 1) / nparts),
+                             n,
+                             pass,
+                             0,
+                             {0, {0}}};
+        if (k > 0)
+            queued[k] = pio_workers_submit(&p[k].task, nparts - 1);
+    }
+    part_run(&p[0].task);
+    for (uint32_t k = 1; k < nparts; k++) {
+        if (queued[k])
+            pio_workers_wait(&p[k].task);
+        else /* no pool (after fork) */
+            part_run(&p[k].task);
+    }
+    for (uint32_t k = 0; k < nparts; k++)
+        if (p[k].rc != 0) {
+            if (err)
+                *err = p[k].err;
+            return p[k].rc;
+        }
+    return 0;
+}
+
 PIO_API int pio_ds_batch_fill(pio_ds_batch *b, const uint64_t *idx, uint32_t n,
                               struct pio_error *err)
 {
@@ -542,30 +633,27 @@ PIO_API int pio_ds_batch_fill(pio_ds_batch *b, const uint64_t *idx, uint32_t n,
             return fail(b, pio_error_set(err, -ENOMEM, "out of memory"));
         b->scap = n;
     }
+    /* parts: at least 16 structures each */
+    uint32_t nparts = b->threads;
+    if (nparts > n / 16)
+        nparts = n / 16;
+    if (nparts < 1)
+        nparts = 1;
     /* pass 1: where each structure is, its atoms, its views (the records
      * PREFETCH structures ahead asked for first: random reads wait on
      * memory, one cache miss after another, without it) */
+    int rc = run_parts(b, idx, n, 1, nparts, err);
+    if (rc != 0)
+        return fail(b, rc);
     uint64_t total = 0, most = 0;
-    for (uint32_t j = 0; j < n && j < PREFETCH; j++)
-        prefetch(b, idx[j]);
     for (uint32_t j = 0; j < n; j++) {
-        if (j + PREFETCH < n)
-            prefetch(b, idx[j + PREFETCH]);
-        if (pio_dataset_locate(b->ds, idx[j], &b->sh[j], &b->fr[j]) != 0)
-            return fail(b, pio_error_set(err, -ERANGE,
-                                         "structure %llu out of range (the dataset holds %llu)",
-                                         ULL(idx[j]), ULL(b->ds->n)));
-        int rc = look_one(b, j, idx[j], err);
-        if (rc != 0)
-            return fail(b, rc);
         uint64_t na = b->seen[j].natoms;
         total += na;
         most = na > most ? na : most;
     }
     uint64_t per = (most + b->o.pad_atoms - 1) / b->o.pad_atoms * b->o.pad_atoms;
     uint64_t atoms_dim = b->o.layout == PIO_BATCH_PADDED ? per : total;
-    int rc = take_memory(b, n, atoms_dim, err);
-    if (rc != 0)
+    if ((rc = take_memory(b, n, atoms_dim, err)) != 0)
         return fail(b, rc);
     b->n = n;
     b->atoms = atoms_dim;
@@ -579,21 +667,9 @@ PIO_API int pio_ds_batch_fill(pio_ds_batch *b, const uint64_t *idx, uint32_t n,
     }
     if (b->offsets)
         b->offsets[n] = (int64_t)off;
-    /* pass 2: the values (the arrays of the structures two ahead asked
-     * for first) */
-    for (uint32_t j = 0; j < n; j++) {
-        if (j + 2 < n) {
-            const struct pio_frame *g = &b->seen[j + 2];
-            const void *p[3] = {g->positions, g->velocities, g->forces};
-            for (int a = 0; a < 3; a++)
-                if (p[a]) {
-                    __builtin_prefetch(p[a]);
-                    __builtin_prefetch((const uint8_t *)p[a] + 64);
-                }
-        }
-        if ((rc = fill_one(b, j, err)) != 0)
-            return fail(b, rc);
-    }
+    /* pass 2: the values */
+    if ((rc = run_parts(b, idx, n, 2, nparts, err)) != 0)
+        return fail(b, rc);
     return 0;
 }
 

@@ -358,6 +358,7 @@ static void test_batches(const char *manifest)
             o.columns = COLS;
             o.ncolumns = 7;
             o.pad_atoms = layout ? 16 : 0;
+            o.threads = (uint32_t)(1 + layout + units); /* parts on the pool: 1 to 3 */
             pio_ds_batch *b = NULL;
             CHECKF(pio_ds_batch_create(&b, ds, &o, &e) == 0, "%s", e.message);
             if (!b)
