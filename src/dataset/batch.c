@@ -376,43 +376,53 @@ static void prefetch(const pio_ds_batch *b, uint64_t i)
         pio__holo_prefetch(b->ds->shard[s].r, f);
 }
 
-static int look_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err);
+static int match_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, const struct pio_array *all,
+                        uint32_t narr, struct pio_error *err);
 
-/* Pass 1 for structure j: its frame view (zero-copy where raw) and, for
- * named-array columns, each array's values, checked against the column. */
-static int look_one(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err)
-{
-    const pio_reader *r = b->ds->shard[b->sh[j]].r;
-    uint64_t fr = b->fr[j];
-    struct pio_frame *f = &b->seen[j];
-    int rc = pio_reader_frame(r, fr, f, err);
-    if (rc != 0)
-        return wrap(i, rc, err);
-    return b->any_array ? look_arrays(b, j, i, err) : 0;
-}
-
-/* Structure j's named-array columns: each array's values, checked against
- * the column (a remote file's: copies, valid as its frame views are). */
+/* Structure j's named arrays looked up again (all of them, however many)
+ * and matched to the columns. */
 static int look_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err)
 {
     const pio_reader *r = b->ds->shard[b->sh[j]].r;
-    uint64_t fr = b->fr[j];
-    const struct pio_frame *f = &b->seen[j];
-    int rc = 0;
     struct pio_array arr[64], *all = arr;
     uint32_t narr = 0;
-    if (f->fields & PIO_FIELD_ARRAYS) {
-        if ((rc = pio_reader_frame_arrays(r, fr, arr, 64, &narr, err)) != 0)
-            return wrap(i, rc, err);
-        if (narr > 64) {
-            if (!(all = malloc(narr * sizeof(*all))))
-                return pio_error_set(err, -ENOMEM, "out of memory");
-            if ((rc = pio_reader_frame_arrays(r, fr, all, narr, &narr, err)) != 0) {
-                free(all);
-                return wrap(i, rc, err);
-            }
-        }
+    int rc = 0;
+    if ((b->seen[j].fields & PIO_FIELD_ARRAYS) &&
+        (rc = pio_reader_frame_arrays(r, b->fr[j], arr, 64, &narr, err)) == 0 && narr > 64) {
+        if (!(all = malloc(narr * sizeof(*all))))
+            return pio_error_set(err, -ENOMEM, "out of memory");
+        rc = pio_reader_frame_arrays(r, b->fr[j], all, narr, &narr, err);
     }
+    rc = rc ? wrap(i, rc, err) : match_arrays(b, j, i, all, narr, err);
+    if (all != arr)
+        free(all);
+    return rc;
+}
+
+/* Pass 1 for structure j: its frame view (zero-copy where raw) and, for
+ * named-array columns, each array's values, checked against the column:
+ * one lookup of the record for both. */
+static int look_one(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error *err)
+{
+    const pio_reader *r = b->ds->shard[b->sh[j]].r;
+    struct pio_frame *f = &b->seen[j];
+    if (!b->any_array) {
+        int rc = pio_reader_frame(r, b->fr[j], f, err);
+        return rc ? wrap(i, rc, err) : 0;
+    }
+    struct pio_array arr[64];
+    uint32_t narr = 0;
+    int rc = pio__holo_frame_arrays(r, b->fr[j], f, arr, 64, &narr, err);
+    if (rc != 0)
+        return wrap(i, rc, err);
+    return narr > 64 ? look_arrays(b, j, i, err) : match_arrays(b, j, i, arr, narr, err);
+}
+
+/* Each named-array column of structure j to its values among all[0..narr). */
+static int match_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, const struct pio_array *all,
+                        uint32_t narr, struct pio_error *err)
+{
+    int rc = 0;
     for (uint32_t k = 0; k < b->ncol && rc == 0; k++) {
         const struct pio_batch_column *c = &b->col[k];
         if (b->kind[k] != K_ARRAY)
@@ -433,8 +443,6 @@ static int look_arrays(pio_ds_batch *b, uint32_t j, uint64_t i, struct pio_error
             b->apt[(size_t)j * b->ncol + k] = all[q].data;
         }
     }
-    if (all != arr)
-        free(all);
     return rc;
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "format/holo_internal.h"
+#include "format/pio_format.h"
 #include "telemetry/pio_telemetry.h"
 
 #include "common/pio_common.h"
@@ -900,6 +901,32 @@ PIO_API bool pio_reader_has_arrays(const pio_reader *r)
     return r->hdr.major == 2 && (r->hdr.required & HOLO_REQ_ARRAYS);
 }
 
+/* The named arrays of a looked-up record (rec, checked) into out[0..cap). A
+ * remote record is in the span cache: its arrays are copied out, into the
+ * calling thread's ring, as its frame views are. */
+static int arrays_of(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                     const struct holo_coded *cd, const uint8_t *rec, struct pio_array *out,
+                     uint32_t cap, uint32_t *narrays, struct pio_error *err)
+{
+    if (r->remote && cd->narrays && cap) {
+        size_t n = (size_t)(e->length - cd->arrays_at);
+        uint8_t *p = copy_slot(n);
+        if (!p)
+            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", r->path, OFFX(i));
+        memcpy(p, rec + cd->arrays_at, n);
+        for (uint32_t k = 0; k < cd->narrays && k < cap; k++) {
+            pio__holo_array_at(rec, cd->arrays_at, k, &out[k]);
+            out[k].data = p + ((const uint8_t *)out[k].data - (rec + cd->arrays_at));
+        }
+    } else {
+        for (uint32_t k = 0; k < cd->narrays && k < cap; k++)
+            pio__holo_array_at(rec, cd->arrays_at, k, &out[k]);
+    }
+    if (narrays)
+        *narrays = cd->narrays;
+    return 0;
+}
+
 PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_array *out,
                                     uint32_t cap, uint32_t *narrays, struct pio_error *err)
 {
@@ -913,32 +940,32 @@ PIO_API int pio_reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_
     int rc = frame_look(r, i, &e, &f, &cd, &rec, &pin, err);
     if (rc == 0)
         rc = check_once(r, i, &e, rec, &cd, err);
-    if (rc != 0) {
-        pio__holo_span_put(r, pin);
-        return rc;
-    }
-    /* a remote record is in the span cache: its arrays are copied out, into
-     * the calling thread's ring, as its frame views are */
-    if (r->remote && cd.narrays && cap) {
-        size_t n = (size_t)(e.length - cd.arrays_at);
-        uint8_t *p = copy_slot(n);
-        if (!p) {
-            pio__holo_span_put(r, pin);
-            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory", r->path, OFFX(i));
-        }
-        memcpy(p, rec + cd.arrays_at, n);
-        for (uint32_t k = 0; k < cd.narrays && k < cap; k++) {
-            pio__holo_array_at(rec, cd.arrays_at, k, &out[k]);
-            out[k].data = p + ((const uint8_t *)out[k].data - (rec + cd.arrays_at));
-        }
-    } else {
-        for (uint32_t k = 0; k < cd.narrays && k < cap; k++)
-            pio__holo_array_at(rec, cd.arrays_at, k, &out[k]);
-    }
+    if (rc == 0)
+        rc = arrays_of(r, i, &e, &cd, rec, out, cap, narrays, err);
     pio__holo_span_put(r, pin);
-    if (narrays)
-        *narrays = cd.narrays;
-    return 0;
+    return rc;
+}
+
+int pio__holo_frame_arrays(const pio_reader *r, uint64_t i, struct pio_frame *out,
+                           struct pio_array *arr, uint32_t cap, uint32_t *narrays,
+                           struct pio_error *err)
+{
+    *narrays = 0;
+    struct holo_entry e;
+    struct holo_coded cd;
+    const uint8_t *rec;
+    struct holo_span *pin;
+    int rc = frame_look(r, i, &e, out, &cd, &rec, &pin, err);
+    if (rc == 0)
+        rc = check_once(r, i, &e, rec, &cd, err);
+    if (rc == 0 && holo_coded_count(&cd))
+        rc = decode_ring(r, out, &cd, err);
+    if (rc == 0 && r->remote)
+        rc = copy_out(r, out, &cd, true, err);
+    if (rc == 0)
+        rc = arrays_of(r, i, &e, &cd, rec, arr, cap, narrays, err);
+    pio__holo_span_put(r, pin);
+    return rc;
 }
 
 PIO_API int pio_reader_frame_array(const pio_reader *r, uint64_t i, const char *name,

@@ -16,4 +16,11 @@
  * waiting for each in turn. */
 void pio__holo_prefetch(const pio_reader *r, uint64_t i);
 
+/* pio_reader_frame and pio_reader_frame_arrays of frame i in one lookup
+ * (the record's structure checked once): *out the frame, arr[0..cap) its
+ * named arrays, *narrays their count (may exceed cap). Their errors. */
+int pio__holo_frame_arrays(const pio_reader *r, uint64_t i, struct pio_frame *out,
+                           struct pio_array *arr, uint32_t cap, uint32_t *narrays,
+                           struct pio_error *err);
+
 #endif /* PIO_FORMAT_H */
