@@ -90,7 +90,9 @@ enum pio_batch_units {
 };
 
 enum pio_batch_flags {
-    PIO_BATCH_PINNED = 1u << 0, /* mlock the batch's buffers (a GPU copies from them directly) */
+    /* mlock the batch's buffers: resident, never paged out (pinned for a
+     * GPU's DMA only once its runtime registers them, cudaHostRegister) */
+    PIO_BATCH_PINNED = 1u << 0,
 };
 
 /*
@@ -195,7 +197,7 @@ PIO_API const struct pio_batch_column *pio_ds_batch_find(const pio_ds_batch *b, 
  * PyCapsule named "dltensor", torch.from_dlpack).
  */
 struct pio_dl_device {
-    int32_t device_type; /* 1: kDLCPU, 3: kDLCUDAHost (pinned) */
+    int32_t device_type; /* 1: kDLCPU (every tensor exported here) */
     int32_t device_id;
 };
 struct pio_dl_dtype {

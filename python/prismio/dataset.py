@@ -30,6 +30,29 @@ KJMOL_PER_EV = 96.48533212
 # Per-structure named arrays and per-atom arrays ASE keeps that the fixed
 # fields already hold.
 _ATOMS_OWN = {"numbers", "positions"}
+# ASE's calculator results per atom (ase.io.extxyz's list); the others are
+# per structure, whatever their length.
+_PER_ATOM_RESULTS = {"forces", "stresses", "charges", "magmoms", "energies"}
+# Per-structure results ASE's extxyz reader keeps in info and in the
+# calculator both.
+_PER_CONFIG_RESULTS = ("energy", "free_energy", "stress", "dipole", "magmom")
+
+
+def _indices(indices, n):
+    """Structure indices as uint64: integers only, negative ones from the
+    end, each in range."""
+    a = np.asarray(indices)
+    if a.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if a.dtype.kind not in "iu":
+        raise TypeError("structure indices must be integers, not %s" % a.dtype)
+    a = a.reshape(-1).astype(np.int64)
+    if (a < 0).any():
+        a = np.where(a < 0, a + n, a)
+    if (a < 0).any():
+        raise IndexError("structure index %d out of range (%d structures)"
+                         % (int(a[a < 0][0]) - n, n))
+    return a.astype(np.uint64)
 
 
 class Dataset(_dataset.Dataset):
@@ -54,6 +77,8 @@ class Dataset(_dataset.Dataset):
     def batcher(self, columns=("positions",), padded=False, units="ase", pinned=False,
                 pad_atoms=0):
         """A reusable C batch for these columns (cached)."""
+        if not 0 <= int(pad_atoms) <= 1 << 16:
+            raise ValueError("pad_atoms %d: 0 to 65536" % pad_atoms)
         key = (tuple(columns), bool(padded), units, bool(pinned), int(pad_atoms))
         b = self._batchers.get(key)
         if b is None:
@@ -69,7 +94,7 @@ class Dataset(_dataset.Dataset):
         view the batch's memory (no copy); they stay valid after the next
         batch, which moves to new memory while they live."""
         d = self.batcher(columns, padded, units, pinned, pad_atoms).fill(
-            np.asarray(indices, dtype=np.uint64))
+            _indices(indices, len(self)))
         d.pop("_base")
         return d
 
@@ -78,7 +103,7 @@ class Dataset(_dataset.Dataset):
         """``batch``, and a uint8 view of the one region every array of the
         batch lies in (for moving the whole batch in one copy)."""
         d = self.batcher(columns, padded, units, pinned, pad_atoms).fill(
-            np.asarray(indices, dtype=np.uint64))
+            _indices(indices, len(self)))
         return d, d.pop("_base")
 
     def __reduce__(self):
@@ -109,6 +134,8 @@ class Writer(_dataset.Writer):
             a = np.asarray(v)
             if a.dtype == np.bool_:
                 a = a.astype(np.uint8)
+            elif a.dtype.kind == "U":  # text: UTF-8 bytes
+                a = np.char.encode(a, "utf-8")
             arr[k] = (bool(per_atom), np.ascontiguousarray(a))
         super().append(pos, f32(forces), f32(velocities), c,
                        {k: float(v) for k, v in (scalars or {}).items()}, arr, int(step),
@@ -161,10 +188,10 @@ def write_atoms(path, images, overwrite=False, sync=True):
             if "free_energy" in results:
                 scalars["free_energy"] = float(results.pop("free_energy"))
             for k, v in results.items():  # stress, magmoms, charges, ...
-                a = np.asarray(v)
-                per_atom = a.ndim >= 1 and a.shape[0] == len(atoms) and k not in ("stress",)
-                arrays["calc." + k] = (per_atom, np.ascontiguousarray(
-                    a.astype(np.float64).reshape(len(atoms) if per_atom else 1, -1)))
+                a = np.asarray(v, dtype=np.float64)
+                per_atom = k in _PER_ATOM_RESULTS
+                a = (a.reshape(len(atoms), -1) if a.ndim < 2 else a) if per_atom else a.reshape(-1)
+                arrays["calc." + k] = (per_atom, np.ascontiguousarray(a))
             for k, v in atoms.info.items():
                 if isinstance(v, float) and len(k) < 24:
                     scalars["info." + k if len("info." + k) < 24 else k] = v
@@ -178,7 +205,8 @@ def write_atoms(path, images, overwrite=False, sync=True):
                 if k in _ATOMS_OWN:
                     continue
                 a = np.asarray(v)
-                arrays["atoms." + k] = (True, np.ascontiguousarray(a.reshape(len(atoms), -1)))
+                arrays["atoms." + k] = (True, np.ascontiguousarray(
+                    a.reshape(len(atoms), 1) if a.ndim == 1 else a))
             arrays["numbers"] = (True, np.asarray(atoms.numbers, dtype=np.uint8))
             arrays["pbc"] = (False, np.asarray(atoms.pbc, dtype=np.uint8))
             cell = np.asarray(atoms.cell[:], dtype=np.float64)
@@ -195,7 +223,9 @@ def _atoms_of(s):
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
     arrays = s["arrays"]
-    numbers = np.asarray(arrays.get("numbers"), dtype=int).reshape(-1)
+    n = len(s["positions"])
+    numbers = (np.asarray(arrays["numbers"], dtype=int).reshape(-1) if "numbers" in arrays
+               else np.zeros(n, dtype=int))
     pbc = np.asarray(arrays.get("pbc", np.zeros(3)), dtype=bool).reshape(-1)
     cell = None if s["cell"] is None else s["cell"].astype(np.float64) * 10.0
     atoms = Atoms(numbers=numbers, positions=s["positions"].astype(np.float64) * 10.0,
@@ -212,14 +242,16 @@ def _atoms_of(s):
         if k in ("numbers", "pbc"):
             continue
         if k.startswith("calc."):
-            a = np.asarray(v)
-            results[k[5:]] = a.reshape(len(atoms), -1).squeeze(-1) if a.shape[0] == len(atoms) \
-                and a.shape[1] == 1 else (a.reshape(-1) if a.shape[0] == 1 else a)
+            a = np.asarray(v)  # (atoms, width) per atom, (width,) per structure
+            results[k[5:]] = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
         elif k.startswith("atoms") and k[5:6] in (".", "#", "?", "$"):
             # atoms.NAME, or tagged as prismio convert writes them: atoms#.
             # (ints), atoms?. (bools), atoms$. (text)
             tag, name = k[5], k[7:] if k[5] != "." else k[6:]
-            a = np.asarray(v) if tag != "$" else np.array(v)
+            if isinstance(v, list):  # text, a value an atom
+                atoms.arrays[name] = np.array([x.decode("utf-8", "replace") for x in v])
+                continue
+            a = np.asarray(v)
             if tag == "?":
                 a = a.astype(bool)
             atoms.arrays[name] = a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
@@ -240,6 +272,17 @@ def _atoms_of(s):
                     shape or (-1,))
             else:
                 atoms.info[name] = np.asarray(v).reshape(shape or (-1,))
+    # results ASE's extxyz reader takes from the comment line into the
+    # calculator as well (prismio convert keeps them as info keys)
+    for key in _PER_CONFIG_RESULTS:
+        if key in atoms.info and key not in results:
+            v = atoms.info[key]
+            if key == "stress":
+                m = np.asarray(v, dtype=np.float64)
+                m = m.reshape(3, 3, order="F") if m.size == 9 else m
+                v = (np.array([m[0, 0], m[1, 1], m[2, 2], m[1, 2], m[0, 2], m[0, 1]])
+                     if m.shape == (3, 3) else m)
+            results[key] = v
     if results:
         atoms.calc = SinglePointCalculator(atoms, **results)
     return atoms

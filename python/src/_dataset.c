@@ -292,6 +292,9 @@ typedef struct {
     PyObject_HEAD pio_ds_batch *b;
     PyObject *ds; /* the Dataset, kept alive */
     int padded;
+    /* one fill at a time: fill() lets go of the GIL, and a batch is used by
+     * one thread at a time (prismio/dataset.h) */
+    PyThread_type_lock lock;
 } Batcher;
 
 /* The base object of a batch array: it owns one DLPack tensor. */
@@ -390,6 +393,11 @@ static int batcher_init(Batcher *self, PyObject *args, PyObject *kw)
         raise_pio(rc, &e);
         return -1;
     }
+    if (!self->lock && !(self->lock = PyThread_allocate_lock())) {
+        pio_ds_batch_free(b);
+        PyErr_NoMemory();
+        return -1;
+    }
     pio_ds_batch_free(self->b);
     Py_XDECREF(self->ds);
     self->b = b;
@@ -402,12 +410,31 @@ static int batcher_init(Batcher *self, PyObject *args, PyObject *kw)
 static void batcher_dealloc(Batcher *self)
 {
     pio_ds_batch_free(self->b); /* arrays handed out keep their memory */
+    if (self->lock)
+        PyThread_free_lock(self->lock);
     Py_XDECREF(self->ds);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* fill(indices) -> dict: index, natoms, offsets or mask, then the columns. */
+static PyObject *batcher_fill_locked(Batcher *self, PyObject *arg);
+
 static PyObject *batcher_fill(Batcher *self, PyObject *arg)
+{
+    if (!self->b || !self->lock) {
+        PyErr_SetString(PyExc_ValueError, "batcher not initialised");
+        return NULL;
+    }
+    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    PyObject *d = batcher_fill_locked(self, arg);
+    PyThread_release_lock(self->lock);
+    return d;
+}
+
+static PyObject *batcher_fill_locked(Batcher *self, PyObject *arg)
 {
     if (!self->b) {
         PyErr_SetString(PyExc_ValueError, "batcher not initialised");
@@ -655,26 +682,31 @@ static PyObject *dsw_append(DsWriter *self, PyObject *args)
             ok = 0;
             break;
         }
-        uint64_t rows = per_atom ? f.natoms : 1;
-        size_t es = dt == PIO_DTYPE_CHAR ? (size_t)PyArray_ITEMSIZE(a) : pio_dtype_size(dt);
-        size_t total = (size_t)PyArray_NBYTES(a);
-        bool bad_shape =
-            (per_atom && PyArray_NDIM(a) >= 1 && (uint64_t)PyArray_DIM(a, 0) != rows) ||
-            (rows == 0 ? total != 0 : total % (rows * es) != 0);
-        if (bad_shape) {
-            PyErr_Format(PyExc_ValueError, "array '%s': %zu bytes do not fill %llu rows", s, total,
-                         (unsigned long long)rows);
+        /* the width from the shape (a per-atom array: its first axis is the
+         * atoms, every other one the row; text: bytes a value times values) */
+        uint64_t width = dt == PIO_DTYPE_CHAR ? (uint64_t)PyArray_ITEMSIZE(a) : 1;
+        int nd = PyArray_NDIM(a);
+        for (int d = per_atom ? 1 : 0; d < nd; d++)
+            width *= (uint64_t)PyArray_DIM(a, d);
+        if (per_atom && (nd < 1 || (uint64_t)PyArray_DIM(a, 0) != f.natoms)) {
+            PyErr_Format(PyExc_ValueError,
+                         "array '%s': per atom, its first axis must be the %llu "
+                         "atoms",
+                         s, (unsigned long long)f.natoms);
+            ok = 0;
+            break;
+        }
+        if (width == 0 || width > UINT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "array '%s': rows of %llu values", s,
+                         (unsigned long long)width);
             ok = 0;
             break;
         }
         strcpy(ar[k].name, s);
         ar[k].dtype = (uint32_t)dt;
         ar[k].per_atom = (uint32_t)per_atom;
-        ar[k].width =
-            dt == PIO_DTYPE_CHAR ? (uint32_t)es : (uint32_t)(rows ? total / (rows * es) : 1);
+        ar[k].width = (uint32_t)width;
         ar[k].data = PyArray_DATA(a);
-        if (dt == PIO_DTYPE_CHAR && rows)
-            ar[k].width = (uint32_t)(total / rows);
         k++;
     }
     int rc = 0;

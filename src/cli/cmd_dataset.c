@@ -49,7 +49,7 @@ static int copy_structure(const pio_reader *r, uint64_t i, pio_writer *w, struct
 }
 
 struct shard_out {
-    char *path;
+    char *path, *part; /* its name, and the name it is written under until the build is done */
     uint64_t structures;
 };
 
@@ -85,7 +85,10 @@ static int build(int argc, char **argv)
         cli_err("dataset build", "%s exists (--overwrite replaces it)", manifest);
         return EXIT_USAGE;
     }
-    char tmpdir[] = "/tmp/prismio-dataset-XXXXXX";
+    /* extxyz inputs are converted in a folder of TMPDIR's (else /tmp) */
+    const char *td = getenv("TMPDIR");
+    char tmpdir[512];
+    snprintf(tmpdir, sizeof(tmpdir), "%s/prismio-dataset-XXXXXX", td && *td ? td : "/tmp");
     bool have_tmp = false;
     struct shard_out *sh = NULL;
     uint32_t nsh = 0;
@@ -98,6 +101,7 @@ static int build(int argc, char **argv)
     for (int k = 1; k < cmd.nargs && rc == 0; k++) {
         const char *in = cmd.args[k];
         char conv[sizeof(tmpdir) + 32];
+        conv[0] = '\0';
         if (pio_path_is_extxyz(in)) { /* through a HOLO file of its own */
             if (!have_tmp && !(have_tmp = mkdtemp(tmpdir) != NULL)) {
                 rc = -errno;
@@ -106,13 +110,18 @@ static int build(int argc, char **argv)
             }
             snprintf(conv, sizeof(conv), "%s/in-%d.holo", tmpdir, k);
             if ((rc = pio_dataset_convert(in, conv, PIO_DSCONV_OVERWRITE | PIO_DSCONV_NO_SYNC, NULL,
-                                          &e)) != 0)
+                                          &e)) != 0) {
+                unlink(conv); /* what it wrote before the error */
                 break;
+            }
             in = conv;
         }
         pio_reader *r;
-        if ((rc = pio_reader_open(&r, in, NULL, &e)) != 0)
+        if ((rc = pio_reader_open(&r, in, NULL, &e)) != 0) {
+            if (in == conv)
+                unlink(conv);
             break;
+        }
         for (uint64_t i = 0; rc == 0 && i < pio_reader_nframes(r); i++) {
             if (!w || in_shard == per) {
                 if (w && (rc = pio_writer_close(w, &e)) != 0) {
@@ -121,24 +130,36 @@ static int build(int argc, char **argv)
                 }
                 w = NULL;
                 struct shard_out *n = realloc(sh, (nsh + 1) * sizeof(*n));
-                if (!n || !(n[nsh].path = malloc(ml + 24))) {
-                    if (n)
-                        sh = n;
+                if (n)
+                    sh = n;
+                if (!n || !(n[nsh].path = malloc(ml + 24)) || !(n[nsh].part = malloc(ml + 32))) {
+                    if (n && n[nsh].path)
+                        free(n[nsh].path);
                     rc = -ENOMEM;
                     set_err(&e, rc, "out of memory");
                     break;
                 }
-                sh = n;
                 /* the manifest's name without its extension, a number */
                 const char *dot = strrchr(manifest, '.'), *sl = strrchr(manifest, '/');
                 int base = (int)(dot && (!sl || dot > sl + 1) ? (size_t)(dot - manifest) : ml);
                 snprintf(sh[nsh].path, ml + 24, "%.*s-%05u.holo", base, manifest, nsh);
+                snprintf(sh[nsh].part, ml + 32, "%s.part", sh[nsh].path);
                 sh[nsh].structures = 0;
-                struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
-                wo.flags = PIO_WRITER_ARRAYS | (overwrite ? PIO_WRITER_OVERWRITE : 0);
-                if ((rc = pio_writer_create(&w, sh[nsh].path, &wo, &e)) != 0)
+                if (!overwrite && stat(sh[nsh].path, &st) == 0) {
+                    rc = -EEXIST;
+                    set_err(&e, rc, "%s exists (--overwrite replaces it)", sh[nsh].path);
+                    free(sh[nsh].path);
+                    free(sh[nsh].part);
                     break;
+                }
+                /* written under .part: the inputs may be the shards it
+                 * replaces (re-sharding), and a failed build leaves the
+                 * dataset as it was */
+                struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+                wo.flags = PIO_WRITER_ARRAYS | PIO_WRITER_OVERWRITE;
                 nsh++;
+                if ((rc = pio_writer_create(&w, sh[nsh - 1].part, &wo, &e)) != 0)
+                    break;
                 in_shard = 0;
                 /* each shard carries the first input's metadata */
                 for (uint64_t q = 0; rc == 0 && q < pio_reader_metadata_count(r); q++) {
@@ -163,6 +184,11 @@ static int build(int argc, char **argv)
     }
     if (have_tmp)
         rmdir(tmpdir);
+    for (uint32_t s = 0; rc == 0 && s < nsh; s++) /* every input read: the shards in place */
+        if (rename(sh[s].part, sh[s].path) != 0) {
+            rc = -errno;
+            set_err(&e, rc, "%s: %s", sh[s].path, pio_strerror(rc));
+        }
     if (rc == 0) { /* the manifest, written whole then renamed */
         char *tmp = malloc(ml + 8);
         FILE *f = tmp ? (snprintf(tmp, ml + 8, "%s.part", manifest), fopen(tmp, "w")) : NULL;
@@ -186,13 +212,29 @@ static int build(int argc, char **argv)
     }
     if (rc != 0) {
         status = cli_fail("dataset build", rc, &e);
-        for (uint32_t s = 0; s < nsh; s++) /* no manifest: its shards go too */
-            unlink(sh[s].path);
-    } else if (!quiet) {
-        printf("%s: %llu structures in %u shards\n", manifest, (unsigned long long)total, nsh);
+        for (uint32_t s = 0; s < nsh; s++) /* the dataset stays as it was */
+            unlink(sh[s].part);
+    } else {
+        /* shards of an earlier build past the new ones are no longer listed */
+        for (uint32_t s = nsh; overwrite && sh && nsh; s++) {
+            char *old = malloc(ml + 24);
+            const char *dot = strrchr(manifest, '.'), *sl = strrchr(manifest, '/');
+            int base = (int)(dot && (!sl || dot > sl + 1) ? (size_t)(dot - manifest) : ml);
+            if (!old)
+                break;
+            snprintf(old, ml + 24, "%.*s-%05u.holo", base, manifest, s);
+            int gone = unlink(old);
+            free(old);
+            if (gone != 0)
+                break;
+        }
+        if (!quiet)
+            printf("%s: %llu structures in %u shards\n", manifest, (unsigned long long)total, nsh);
     }
-    for (uint32_t s = 0; s < nsh; s++)
+    for (uint32_t s = 0; s < nsh; s++) {
         free(sh[s].path);
+        free(sh[s].part);
+    }
     free(sh);
     free(arr);
     return status;
@@ -240,11 +282,12 @@ static int info(int argc, char **argv)
     bool first = pio_dataset_len(ds) > 0;
     uint32_t s0;
     uint64_t f0;
-    if (first && (pio_dataset_locate(ds, 0, &s0, &f0) != 0 ||
-                  pio_reader_frame(pio_dataset_shard(ds, s0), f0, &f, &e) != 0 ||
-                  pio_reader_frame_arrays(pio_dataset_shard(ds, s0), f0, arr, 64, &na, &e) != 0)) {
+    if (first && (rc = pio_dataset_locate(ds, 0, &s0, &f0)) == 0 &&
+        (rc = pio_reader_frame(pio_dataset_shard(ds, s0), f0, &f, &e)) == 0)
+        rc = pio_reader_frame_arrays(pio_dataset_shard(ds, s0), f0, arr, 64, &na, &e);
+    if (first && rc != 0) {
         pio_dataset_close(ds);
-        return cli_fail("dataset info", PIO_ECORRUPT, &e);
+        return cli_fail("dataset info", rc, &e);
     }
     na = na > 64 ? 64 : na;
     if (json) {
@@ -308,7 +351,7 @@ static int verify(int argc, char **argv)
         .max_args = 1,
         .about = "Checks a dataset: the manifest's counts and sizes, then every byte of every\n"
                  "shard (as prismio verify). The first damage is named by shard, frame and\n"
-                 "offset, with the dataset index of its structure.\n",
+                 "offset, with the range of dataset indices the shard holds.\n",
         .opts = opts,
     };
     int prc = cli_parse(&cmd, argc, argv);
@@ -323,9 +366,12 @@ static int verify(int argc, char **argv)
     for (uint32_t s = 0; s < pio_dataset_nshards(ds); s++) {
         const pio_reader *r = pio_dataset_shard(ds, s);
         if ((rc = pio_reader_verify(r, 0, &e)) != 0) {
-            cli_err("dataset verify", "shard %u (structures %llu..%llu): %s", s,
-                    (unsigned long long)first,
-                    (unsigned long long)(first + pio_reader_nframes(r)) - 1, e.message);
+            uint64_t n = pio_reader_nframes(r);
+            if (n)
+                cli_err("dataset verify", "shard %u (structures %llu..%llu): %s", s,
+                        (unsigned long long)first, (unsigned long long)(first + n - 1), e.message);
+            else
+                cli_err("dataset verify", "shard %u (no structures): %s", s, e.message);
             pio_dataset_close(ds);
             return cli_exit_code(rc);
         }

@@ -70,15 +70,28 @@ static int open_manifest(pio_dataset *ds, const char *path, FILE *f, struct pio_
             line[--len] = '\0';
         else if (!feof(f))
             return pio_error_set(err, PIO_ECORRUPT, "%s line %u: longer than 4 KiB", path, no);
+        if (len && line[len - 1] == '\r') /* CRLF */
+            line[--len] = '\0';
         if (len == 0 || line[0] == '#')
             continue;
-        unsigned long long nst, nb;
-        int used = 0;
-        if (sscanf(line, "%llu %llu %n", &nst, &nb, &used) != 2 || used == 0 ||
-            line[used] == '\0' || line[0] == '-' || strchr(line, '\t'))
+        /* two decimal numbers, one space after each, then the path */
+        unsigned long long num[2] = {0, 0};
+        const char *q = line;
+        bool ok = true;
+        for (int k = 0; k < 2 && ok; k++) {
+            const char *d = q;
+            errno = 0;
+            char *end;
+            num[k] = strtoull(q, &end, 10);
+            ok = *d >= '0' && *d <= '9' && *end == ' ' && errno == 0;
+            q = end + 1;
+        }
+        if (!ok || !*q || *q == ' ' || memchr(line, '\0', len) || strchr(line, '\t'))
             return pio_error_set(err, PIO_ECORRUPT,
                                  "%s line %u: expected 'STRUCTURES BYTES PATH', got '%.80s'", path,
                                  no, line);
+        unsigned long long nst = num[0], nb = num[1];
+        int used = (int)(q - line);
         if (ds->nshards == cap) {
             cap = cap ? cap * 2 : 16;
             struct shard *n = realloc(ds->shard, cap * sizeof(*n));
@@ -100,6 +113,12 @@ static int open_manifest(pio_dataset *ds, const char *path, FILE *f, struct pio_
         uint32_t k = ds->nshards++;
         rc = shard_open(ds, k, full, nst, nb, path, no, err);
         free(full);
+        if (rc != 0 && err && !strstr(err->message, " line ")) {
+            char m[sizeof(err->message)];
+            memcpy(m, err->message, sizeof(m));
+            m[sizeof(m) - 1] = '\0';
+            pio_error_set(err, rc, "%s line %u: %s", path, no, m);
+        }
         if (rc != 0)
             return rc;
     }

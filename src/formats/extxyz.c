@@ -41,6 +41,8 @@
 #define KJMOL_PER_EV 96.48533212 /* CODATA 2018: e N_A */
 #define MAX_COLS     256
 #define MAX_KEYS     512
+#define MAX_VALUES   1024  /* values on an atom line, at most */
+#define MAX_LIST     65536 /* numbers in one key's value, at most */
 
 static const char *const SYMBOLS[] = {
     "X",  "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si",
@@ -379,13 +381,23 @@ static int parse_properties(const char *s, struct column *col, uint32_t *ncol, u
 }
 
 /* An info key's value stored (see the top of the file). */
+/* ASE's per-structure calculator results: stored as floats whatever the
+ * text ("energy=0" is an energy, not an int), so their type does not
+ * depend on how a number was written. */
+static bool float_key(const char *key)
+{
+    static const char *const keys[] = {"energy", "free_energy", "stress",
+                                       "virial", "dipole",      "magmom"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        if (!strcmp(key, keys[k]))
+            return true;
+    return false;
+}
+
 static int store_info(struct structure *s, const struct xyz_in *x, const char *key, const char *val,
                       struct pio_error *err)
 {
-    double v[1024];
-    int64_t iv[1024];
-    uint8_t bv[1024];
-    size_t n;
+    size_t n, cap = 1;
     bool ints;
     char name[PIO_ARRAY_NAME_SIZE + 8];
     void *data;
@@ -393,35 +405,49 @@ static int store_info(struct structure *s, const struct xyz_in *x, const char *k
     if (strlen(key) > PIO_ARRAY_NAME_SIZE - 7)
         return xin_err(x, PIO_ELIMIT, err, "key '%.40s': longer than %d characters", key,
                        PIO_ARRAY_NAME_SIZE - 7);
-    if (numbers_of(val, v, iv, 1024, &n, &ints)) {
-        if (!ints && n == 1 && (!strcmp(key, "energy") || !strcmp(key, "free_energy")))
-            return st_scalar(s, key, v[0]);
-        if (!ints && n == 1 && strlen(key) + 5 < PIO_SCALAR_NAME_SIZE) {
+    for (const char *p = val; *p; p++) /* values: at most one a separator more */
+        cap += isspace((unsigned char)*p) || *p == ',';
+    if (cap > MAX_LIST)
+        return xin_err(x, PIO_ELIMIT, err, "key '%s': more than %u values", key, MAX_LIST);
+    double *v = malloc(cap * sizeof(*v));
+    int64_t *iv = malloc(cap * sizeof(*iv));
+    uint8_t *bv = malloc(cap);
+    if (!v || !iv || !bv) {
+        rc = pio_error_set(err, -ENOMEM, "out of memory");
+    } else if (numbers_of(val, v, iv, cap, &n, &ints)) {
+        if (float_key(key))
+            ints = false; /* v holds every value as a double */
+        if (!ints && n == 1 && (!strcmp(key, "energy") || !strcmp(key, "free_energy"))) {
+            rc = st_scalar(s, key, v[0]);
+        } else if (!ints && n == 1 && strlen(key) + 5 < PIO_SCALAR_NAME_SIZE) {
             snprintf(name, sizeof(name), "info.%s", key);
-            return st_scalar(s, name, v[0]);
+            rc = st_scalar(s, name, v[0]);
+        } else {
+            snprintf(name, sizeof(name), ints ? "info#.%s" : "info.%s", key);
+            rc = st_array(s, name, ints ? PIO_DTYPE_I64 : PIO_DTYPE_F64, 0, 1, (uint32_t)n, &data);
+            if (rc == 0)
+                memcpy(data, ints ? (void *)iv : (void *)v, n * 8);
         }
-        snprintf(name, sizeof(name), ints ? "info#.%s" : "info.%s", key);
-        if ((rc = st_array(s, name, ints ? PIO_DTYPE_I64 : PIO_DTYPE_F64, 0, 1, (uint32_t)n,
-                           &data)) != 0)
-            return rc;
-        memcpy(data, ints ? (void *)iv : (void *)v, n * 8);
-        return 0;
-    }
-    if (bools_of(val, bv, 1024, &n)) {
+    } else if (bools_of(val, bv, cap, &n)) {
         snprintf(name, sizeof(name), "info?.%s", key);
-        if ((rc = st_array(s, name, PIO_DTYPE_U8, 0, 1, (uint32_t)n, &data)) != 0)
-            return rc;
-        memcpy(data, bv, n);
-        return 0;
+        if ((rc = st_array(s, name, PIO_DTYPE_U8, 0, 1, (uint32_t)n, &data)) == 0)
+            memcpy(data, bv, n);
+    } else {
+        size_t l = strlen(val);
+        if (l == 0 || l > 65536) {
+            rc = xin_err(x, PIO_ECORRUPT, err, "key '%s': a text value of %zu characters", key, l);
+        } else {
+            snprintf(name, sizeof(name), "info$.%s", key);
+            if ((rc = st_array(s, name, PIO_DTYPE_CHAR, 0, 1, (uint32_t)l, &data)) == 0)
+                memcpy(data, val, l);
+        }
     }
-    size_t l = strlen(val);
-    if (l == 0 || l > 65536)
-        return xin_err(x, PIO_ECORRUPT, err, "key '%s': a text value of %zu characters", key, l);
-    snprintf(name, sizeof(name), "info$.%s", key);
-    if ((rc = st_array(s, name, PIO_DTYPE_CHAR, 0, 1, (uint32_t)l, &data)) != 0)
-        return rc;
-    memcpy(data, val, l);
-    return 0;
+    free(v);
+    free(iv);
+    free(bv);
+    if (rc == -ENOMEM)
+        rc = pio_error_set(err, rc, "%s: out of memory", x->in.path);
+    return rc;
 }
 
 /* The next structure of x into s: 1, 0 at the end, or an error. */
@@ -443,7 +469,7 @@ static int xyz_next(struct xyz_in *x, struct structure *s, struct pio_error *err
         }
     } while (len == 0);
     char num[32];
-    if (len >= sizeof(num))
+    if (len >= sizeof(num) || control_at(line, len) >= 0)
         return xin_err(x, PIO_ECORRUPT, err, "expected an atom count, got '%.40s'", line);
     memcpy(num, line, len);
     num[len] = '\0';
@@ -506,6 +532,11 @@ static int xyz_next(struct xyz_in *x, struct structure *s, struct pio_error *err
                      props);
         goto out;
     }
+    if (total > MAX_VALUES) {
+        rc = xin_err(x, PIO_ELIMIT, err, "Properties '%.60s': %u values an atom, at most %u", props,
+                     total, MAX_VALUES);
+        goto out;
+    }
     s->f.natoms = natoms;
     if ((rc = st_atoms(s, natoms ? natoms : 1)) != 0) {
         rc = pio_error_set(err, rc, "out of memory for %llu atoms", natoms);
@@ -543,7 +574,7 @@ static int xyz_next(struct xyz_in *x, struct structure *s, struct pio_error *err
         if (cl->role)
             continue;
         char name[96];
-        snprintf(name, sizeof(name), "atoms%s.%s",
+        snprintf(name, sizeof(name), "atoms%s.%.63s",
                  cl->type == 'R'   ? ""
                  : cl->type == 'I' ? "#"
                  : cl->type == 'L' ? "?"
@@ -555,9 +586,16 @@ static int xyz_next(struct xyz_in *x, struct structure *s, struct pio_error *err
             goto out;
         }
         if (cl->type == 'S') {
+            if (cl->ncols != 1) {
+                rc = xin_err(x, PIO_ENOTSUPPORTED, err,
+                             "column '%s': text columns of %u values are not supported (one "
+                             "value a column)",
+                             cl->name, cl->ncols);
+                goto out;
+            }
             if (!(text[c] = calloc((size_t)(natoms ? natoms : 1) * cl->ncols, 64)))
                 goto oom;
-            snprintf(cl->name, sizeof(cl->name), "%s", name);
+            memcpy(cl->name, name, strlen(name) + 1); /* < PIO_ARRAY_NAME_SIZE: checked */
             continue;
         }
         uint32_t dt = cl->type == 'R'   ? PIO_DTYPE_F64
@@ -580,8 +618,8 @@ static int xyz_next(struct xyz_in *x, struct structure *s, struct pio_error *err
             goto out;
         }
         /* tokens */
-        const char *tk[MAX_COLS * 4 + 1];
-        size_t tl[MAX_COLS * 4 + 1];
+        const char *tk[MAX_VALUES + 1];
+        size_t tl[MAX_VALUES + 1];
         uint32_t nt = 0;
         for (size_t i = 0; i < len;) {
             while (i < len && isspace((unsigned char)line[i]))
@@ -621,7 +659,8 @@ static int xyz_next(struct xyz_in *x, struct structure *s, struct pio_error *err
                 errno = 0;
                 if (cl->type == 'R') {
                     double d = strtod(v, &e);
-                    if (*e || e == v || !isfinite(d) || (errno == ERANGE && fabs(d) > 1.0)) {
+                    bool role = cl->role == 2 || cl->role == 3; /* positions, forces: finite */
+                    if (*e || e == v || (role && !isfinite(d))) {
                         rc = xin_err(x, PIO_ECORRUPT, err,
                                      "atom %llu, column %s: '%s' is not a finite number", ULL(a),
                                      cl->name, v);
@@ -853,28 +892,86 @@ static const char *out_name(const char *name, bool per_atom)
     return nm ? nm : name;
 }
 
-static int xyz_write(FILE *f, const struct pio_frame *fr, const struct pio_array *arr, uint32_t na,
+/* Whether array k is written as a key or column (numbers and pbc are
+ * species and pbc). */
+static bool is_special(const struct pio_array *a)
+{
+    return (!strcmp(a->name, "numbers") && a->per_atom && a->width == 1 &&
+            a->dtype == PIO_DTYPE_U8) ||
+           (!strcmp(a->name, "pbc") && !a->per_atom && a->width == 3 && a->dtype == PIO_DTYPE_U8);
+}
+
+/* Whether `name` is among the first n names. */
+static bool taken(const char *const *names, uint32_t n, const char *name)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (!strcmp(names[k], name))
+            return true;
+    return false;
+}
+
+/* What a structure's extxyz would need that the format cannot say: a name
+ * that is not a plain key, a name written twice or reserved, text with
+ * control characters (or spaces, in a column). *bad names it. */
+static int xyz_check(const struct pio_frame *fr, const struct pio_array *arr, uint32_t na,
                      const char **bad)
 {
-    for (uint32_t k = 0; k < na; k++) {
-        bool ok = plain_key(out_name(arr[k].name, arr[k].per_atom)) &&
-                  !(arr[k].per_atom && strchr(out_name(arr[k].name, true), ':'));
+    const char **cols = malloc((na + 4) * sizeof(*cols));
+    const char **keys = malloc((na + fr->nscalars + 4) * sizeof(*keys));
+    uint32_t nc = 0, nk = 0;
+    int rc = cols && keys ? 0 : -ENOMEM;
+    if (rc == 0) {
+        cols[nc++] = "species";
+        cols[nc++] = "pos";
+        cols[nc++] = "Z";
+        if (fr->forces)
+            cols[nc++] = "forces";
+        keys[nk++] = "Lattice";
+        keys[nk++] = "Properties";
+        keys[nk++] = "pbc";
+    }
+    for (uint32_t k = 0; rc == 0 && k < na; k++) {
+        if (is_special(&arr[k]))
+            continue;
+        const char *nm = out_name(arr[k].name, arr[k].per_atom);
+        bool ok = plain_key(nm) && !(arr[k].per_atom && strchr(nm, ':')) &&
+                  !taken(arr[k].per_atom ? cols : keys, arr[k].per_atom ? nc : nk, nm);
         if (ok && arr[k].dtype == PIO_DTYPE_CHAR) { /* text a line can hold */
             uint64_t bytes = (arr[k].per_atom ? fr->natoms : 1) * arr[k].width;
             const char *t = arr[k].data;
             for (uint64_t q = 0; ok && q < bytes; q++)
-                ok = t[q] == '\0' || t[q] == '\t' || ((unsigned char)t[q] >= ' ' && t[q] != 0x7f);
+                ok = t[q] == '\0' || (t[q] == '\t' && !arr[k].per_atom) ||
+                     (t[q] == ' ' ? !arr[k].per_atom : (unsigned char)t[q] > ' ' && t[q] != 0x7f);
         }
         if (!ok) {
             *bad = arr[k].name;
-            return PIO_EUSAGE;
+            rc = PIO_EUSAGE;
+        } else if (arr[k].per_atom) {
+            cols[nc++] = nm;
+        } else {
+            keys[nk++] = nm;
         }
     }
-    for (uint32_t q = 0; q < fr->nscalars; q++)
-        if (!plain_key(out_name(fr->scalars[q].name, false))) {
+    for (uint32_t q = 0; rc == 0 && q < fr->nscalars; q++) {
+        const char *nm = out_name(fr->scalars[q].name, false);
+        if (!plain_key(nm) || taken(keys, nk, nm)) {
             *bad = fr->scalars[q].name;
-            return PIO_EUSAGE;
+            rc = PIO_EUSAGE;
+        } else {
+            keys[nk++] = nm;
         }
+    }
+    free(cols);
+    free(keys);
+    return rc;
+}
+
+static int xyz_write(FILE *f, const struct pio_frame *fr, const struct pio_array *arr, uint32_t na,
+                     const char **bad)
+{
+    int rc = xyz_check(fr, arr, na, bad);
+    if (rc != 0)
+        return rc;
     const uint8_t *numbers = NULL;
     const uint8_t *pbc = NULL;
     for (uint32_t k = 0; k < na; k++) {
@@ -987,11 +1084,18 @@ PIO_API bool pio_path_is_extxyz(const char *path)
     return ext;
 }
 
-static int holo_out(pio_writer **w, const char *out, uint32_t flags, struct pio_error *err)
+/* A HOLO OUT; a HOLO IN's compression kept (as its first frame has it;
+ * frames with named arrays are never in blocks). */
+static int holo_out(pio_writer **w, const char *out, const pio_reader *r, uint32_t flags,
+                    struct pio_error *err)
 {
     struct pio_writer_options o = PIO_WRITER_OPTIONS_INIT;
     o.flags = PIO_WRITER_ARRAYS | ((flags & PIO_DSCONV_OVERWRITE) ? PIO_WRITER_OVERWRITE : 0) |
               ((flags & PIO_DSCONV_NO_SYNC) ? PIO_WRITER_NO_SYNC : 0);
+    for (uint64_t i = 0; r && i < pio_reader_nframes(r); i++)
+        if (pio_reader_frame_codecs(r, i, o.codec, &o.precision) == 0)
+            break;
+    o.keyframe = 1;
     return pio_writer_create(w, out, &o, err);
 }
 
@@ -1047,7 +1151,7 @@ PIO_API int pio_dataset_convert(const char *in, const char *out, uint32_t flags,
     memset(&of, 0, sizeof(of));
     if (xout)
         rc = pio__outfile_open(&of, out, flags & PIO_DSCONV_OVERWRITE, err);
-    else if ((rc = holo_out(&w, out, flags, err)) == 0)
+    else if ((rc = holo_out(&w, out, r, flags, err)) == 0)
         rc = copy_meta(r, w, err);
     struct structure s;
     memset(&s, 0, sizeof(s));
@@ -1094,7 +1198,8 @@ PIO_API int pio_dataset_convert(const char *in, const char *out, uint32_t flags,
             if ((rc = xyz_write(of.f, fr, list, na, &bad)) != 0)
                 rc = bad ? pio_error_set(err, rc,
                                          "%s: structure %llu: '%s' cannot be an extxyz key or "
-                                         "column (its name, or control characters in its text)",
+                                         "column (a name extxyz cannot hold or already used, or "
+                                         "text it cannot hold)",
                                          in, ULL(i), bad)
                          : pio_error_set(err, rc, "%s: structure %llu: write failed", out, ULL(i));
         } else {

@@ -235,7 +235,7 @@ def test_hostile_input(tmp_path):
     w = pds.Writer(holo)
     with pytest.raises(ValueError):
         w.append(np.zeros((2, 3)), arrays={"x" * 40: (True, np.zeros(2))})
-    with pytest.raises(prismio.UsageError):
+    with pytest.raises(ValueError):
         w.append(np.zeros((2, 3)), arrays={"a": (True, np.zeros((2, 0)))})
     w.close()
     ds = pds.Dataset(holo)
@@ -411,3 +411,133 @@ def test_cli_dataset_build_info_verify(tmp_path):
     assert not os.path.exists(man2) and not os.path.exists(tmp_path / "b-00000.holo")
     assert cli("dataset", "build", man, src).returncode == 64  # exists: --overwrite
     assert cli("dataset", "nope").returncode == 64
+
+
+# ---- regressions from the review of this change ----
+
+def test_review_extxyz_limits_and_types(tmp_path):
+    src = tmp_path / "wide.extxyz"
+    src.write_text("1\nProperties=species:S:1:pos:R:3:foo:R:1100\nH 0 0 0 " + " 1" * 1100 + "\n")
+    r = cli("convert", str(src), str(tmp_path / "w.holo"))
+    assert r.returncode == 65 and "at most 1024" in r.stderr, r.stderr
+    src.write_text("1\nProperties=species:S:1:pos:R:3:tags:S:2\nH 0 0 0 ab c\n")
+    r = cli("convert", str(src), str(tmp_path / "s.holo"))
+    assert r.returncode == 69 and "text columns of 2 values" in r.stderr, r.stderr
+    # energy=0 is an energy (a float scalar), as energy=0.5 is
+    src.write_text("1\nenergy=0 stress=\"0 0 0 0 0 0 0 0 0\"\nH 0 0 0\n"
+                   "1\nenergy=0.5 stress=\"1.5 0 0 0 1 0 0 0 1\"\nH 0 0 0\n")
+    holo = str(tmp_path / "e.holo")
+    assert cli("convert", str(src), holo).returncode == 0
+    b = pds.Dataset(holo).batch([0, 1], columns=("energy", "info.stress"))
+    assert b["energy"][:, 0].tolist() == [0.0, 0.5] and b["info.stress"].dtype == np.float64
+    a = list(pds.read_atoms(holo))
+    assert a[1].get_potential_energy() == 0.5 and a[1].get_stress().shape == (6,)
+
+
+def test_review_unwritable_extxyz_refused(tmp_path):
+    holo = str(tmp_path / "t.holo")
+    with pds.Writer(holo) as w:
+        w.append(np.zeros((2, 3)), arrays={"numbers": (True, np.array([1, 1], dtype=np.uint8)),
+                                           "atoms$.label": (True, np.array([b"a b", b"c"]))})
+    r = cli("convert", holo, str(tmp_path / "t.extxyz"))
+    assert r.returncode == 64 and "atoms$.label" in r.stderr, r.stderr
+    with pds.Writer(str(tmp_path / "u.holo")) as w:
+        w.append(np.zeros((2, 3)), arrays={"pos": (True, np.zeros((2, 3)))})
+    r = cli("convert", str(tmp_path / "u.holo"), str(tmp_path / "u.extxyz"))
+    assert r.returncode == 64 and "'pos'" in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "u.extxyz")
+
+
+def test_review_reshard_in_place_and_failed_overwrite(tmp_path):
+    src = str(tmp_path / "in.extxyz")
+    ase.io.write(src, images(24, seed=2))
+    man = str(tmp_path / "ds.txt")
+    assert cli("dataset", "build", "--shard-structures", "8", man, src).returncode == 0
+    olds = [str(tmp_path / ("ds-%05d.holo" % k)) for k in range(3)]
+    r = cli("dataset", "build", "--overwrite", "--shard-structures", "12", man, *olds)
+    assert r.returncode == 0, r.stderr
+    assert "24 structures in 2 shards" in r.stdout
+    assert not os.path.exists(olds[2])  # no longer listed: removed
+    assert cli("dataset", "verify", man).returncode == 0
+    before = open(man).read()
+    bad = tmp_path / "bad.extxyz"
+    bad.write_text("1\n\nQq 0 0 0\n")
+    r = cli("dataset", "build", "--overwrite", man, olds[0], str(bad))
+    assert r.returncode == 65
+    assert open(man).read() == before and cli("dataset", "verify", man).returncode == 0
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_review_threads_share_a_dataset(tmp_path):
+    import threading
+    holo = str(tmp_path / "t.holo")
+    imgs = images(40, seed=8)
+    pds.write_atoms(holo, imgs)
+    ds = pds.Dataset(holo)
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(50):
+            idx = rng.integers(0, 40, size=16)
+            b = ds.batch(idx, columns=("positions", "numbers"))
+            for j, i in enumerate(idx):
+                o = b["offsets"]
+                if not (b["numbers"][o[j]:o[j + 1], 0] == imgs[i].numbers).all():
+                    errors.append((seed, i))
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+
+
+def test_review_atoms_edge_cases(tmp_path):
+    from ase import Atoms
+    imgs = []
+    # 6 atoms and a Voigt stress of 6: per structure all the same
+    a = Atoms("H6", positions=np.arange(18.0).reshape(6, 3), cell=np.eye(3) * 5, pbc=True)
+    a.calc = SinglePointCalculator(a, energy=1.0, stress=np.arange(6.0), dipole=np.arange(3.0))
+    a.arrays["kind"] = np.array(["x", "yy", "z", "w", "v", "u"])
+    imgs.append(a)
+    e = Atoms()  # 0 atoms, with an extra per-atom array
+    e.arrays["q"] = np.zeros(0)
+    imgs.append(e)
+    holo = str(tmp_path / "a.holo")
+    pds.write_atoms(holo, imgs)
+    back = list(pds.read_atoms(holo))
+    assert np.array_equal(back[0].get_stress(), np.arange(6.0))
+    assert np.array_equal(back[0].calc.results["dipole"], np.arange(3.0))
+    assert back[0].arrays["kind"].tolist() == ["x", "yy", "z", "w", "v", "u"]
+    assert len(back[1]) == 0
+    # a 0-atom structure beside others in one batch
+    ds = pds.Dataset(holo)
+    for padded in (False, True):
+        b = ds.batch([1, 0, 1], columns=("positions", "numbers"), padded=padded)
+        assert b["natoms"].tolist() == [0, 6, 0]
+
+
+def test_review_indices_and_manifest_edges(tmp_path):
+    holo = str(tmp_path / "a.holo")
+    pds.write_atoms(holo, images(5, seed=1))
+    ds = pds.Dataset(holo)
+    assert ds.batch([-1, 0], columns=("positions",))["index"].tolist() == [4, 0]
+    with pytest.raises(TypeError):
+        ds.batch([1.7, 0.2])
+    with pytest.raises(IndexError):
+        ds.batch([-6])
+    with pytest.raises(ValueError):
+        ds.batch([0], pad_atoms=-1)
+    size = os.path.getsize(holo)
+    man = tmp_path / "m.txt"
+    man.write_bytes(b"prismio-dataset 1\r\n5 %d a.holo\r\n" % size)
+    assert len(pds.Dataset(str(man))) == 5
+    for line in (b"5 -1 a.holo", b"5 0x10 a.holo", b"-5 %d a.holo" % size):
+        man.write_bytes(b"prismio-dataset 1\n" + line + b"\n")
+        with pytest.raises(prismio.CorruptError):
+            pds.Dataset(str(man))
+    man.write_bytes(b"prismio-dataset 1\n5 %d missing.holo\n" % size)
+    with pytest.raises(prismio.Error) as e:
+        pds.Dataset(str(man))
+    assert "m.txt line 2" in str(e.value)
