@@ -318,34 +318,6 @@ static PyTypeObject OwnerType = {
     .tp_doc = "memory of a batch array (a DLPack tensor's reference)",
 };
 
-/* A numpy array over tensor k of the batch (NULL with an exception). */
-static PyObject *batch_array(pio_ds_batch *b, uint32_t k)
-{
-    struct pio_dl_managed_tensor *t = pio_ds_batch_dlpack(b, k);
-    if (!t)
-        return PyErr_NoMemory();
-    Owner *o = PyObject_New(Owner, &OwnerType);
-    if (!o) {
-        t->deleter(t);
-        return NULL;
-    }
-    o->t = t;
-    npy_intp dims[3];
-    for (int d = 0; d < t->dl_tensor.ndim; d++)
-        dims[d] = (npy_intp)t->dl_tensor.shape[d];
-    int type =
-        t->dl_tensor.dtype.code == 2   ? (t->dl_tensor.dtype.bits == 32 ? NPY_FLOAT32 : NPY_FLOAT64)
-        : t->dl_tensor.dtype.code == 0 ? (t->dl_tensor.dtype.bits == 32 ? NPY_INT32 : NPY_INT64)
-                                       : NPY_UINT8;
-    PyObject *a = PyArray_SimpleNewFromData(t->dl_tensor.ndim, dims, type, t->dl_tensor.data);
-    if (!a || PyArray_SetBaseObject((PyArrayObject *)a, (PyObject *)o) < 0) {
-        Py_XDECREF(a);
-        Py_DECREF(o);
-        return NULL;
-    }
-    return a;
-}
-
 static int batcher_init(Batcher *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"dataset", "columns", "padded", "units", "pinned", "pad_atoms", NULL};
@@ -457,67 +429,86 @@ static PyObject *batcher_fill_locked(Batcher *self, PyObject *arg)
     Py_END_ALLOW_THREADS Py_DECREF(idx);
     if (rc != 0)
         return raise_pio(rc, &e);
-    PyObject *d = PyDict_New();
-    if (!d)
-        return NULL;
-    struct {
-        const char *name;
-        uint32_t k;
-    } fixed[3] = {{"index", PIO_DL_INDEX},
-                  {"natoms", PIO_DL_NATOMS},
-                  {self->padded ? "mask" : "offsets", self->padded ? PIO_DL_MASK : PIO_DL_OFFSETS}};
-    for (int j = 0; j < 3; j++) {
-        PyObject *a = batch_array(self->b, fixed[j].k);
-        if (!a || PyDict_SetItemString(d, fixed[j].name, a) < 0) {
-            Py_XDECREF(a);
-            Py_DECREF(d);
-            return NULL;
-        }
-        Py_DECREF(a);
-    }
-    for (uint32_t k = 0; k < pio_ds_batch_ncolumns(self->b); k++) {
-        PyObject *a = batch_array(self->b, k);
-        if (!a || PyDict_SetItemString(d, pio_ds_batch_column(self->b, k)->name, a) < 0) {
-            Py_XDECREF(a);
-            Py_DECREF(d);
-            return NULL;
-        }
-        Py_DECREF(a);
-    }
-    /* _base: every array of the batch lies in one region, from index on
-     * (the layout's first array) to the end of the last: a uint8 view of
-     * it, so a DataLoader worker moves the batch to shared memory in one
-     * copy (prismio.torch) */
-    PyObject *idx0 = PyDict_GetItemString(d, "index");
-    uint8_t *lo = idx0 ? PyArray_DATA((PyArrayObject *)idx0) : NULL, *hi = lo;
-    PyObject *key, *val;
-    Py_ssize_t pos = 0;
-    while (lo && PyDict_Next(d, &pos, &key, &val)) {
-        uint8_t *p = PyArray_DATA((PyArrayObject *)val);
-        uint8_t *e = p + PyArray_NBYTES((PyArrayObject *)val);
-        lo = p < lo ? p : lo;
-        hi = e > hi ? e : hi;
-    }
-    struct pio_dl_managed_tensor *t = lo ? pio_ds_batch_dlpack(self->b, PIO_DL_INDEX) : NULL;
+    /* one owner of the batch's memory (a DLPack reference) for every array:
+     * each array holds it; the arrays lie in one region, from index on (the
+     * layout's first array) to the end of the last, which _base views, so a
+     * DataLoader worker moves the batch in one copy (prismio.torch) */
+    struct pio_dl_managed_tensor *t = pio_ds_batch_dlpack(self->b, PIO_DL_INDEX);
     Owner *o = t ? PyObject_New(Owner, &OwnerType) : NULL;
     if (!o) {
         if (t)
             t->deleter(t);
-        Py_DECREF(d);
-        return lo ? PyErr_NoMemory() : NULL;
+        return PyErr_NoMemory();
     }
     o->t = t;
-    npy_intp nb = (npy_intp)(hi - lo);
-    PyObject *base = PyArray_SimpleNewFromData(1, &nb, NPY_UINT8, lo);
-    if (!base || PyArray_SetBaseObject((PyArrayObject *)base, (PyObject *)o) < 0 ||
-        PyDict_SetItemString(d, "_base", base) < 0) {
-        if (!base)
-            Py_DECREF(o);
-        Py_XDECREF(base);
-        Py_DECREF(d);
-        return NULL;
+    PyObject *d = PyDict_New();
+    uint32_t n32 = pio_ds_batch_len(self->b);
+    npy_intp nn = (npy_intp)n32, n1 = nn + 1,
+             mask_dims[2] = {nn, (npy_intp)pio_ds_batch_atoms(self->b)};
+    uint8_t *lo = (uint8_t *)pio_ds_batch_index(self->b), *hi = lo;
+    struct {
+        const char *name;
+        const void *data;
+        int nd, type;
+        npy_intp *dims;
+    } fixed[3] = {{"index", pio_ds_batch_index(self->b), 1, NPY_INT64, &nn},
+                  {"natoms", pio_ds_batch_natoms(self->b), 1, NPY_INT64, &nn},
+                  {self->padded ? "mask" : "offsets",
+                   self->padded ? (const void *)pio_ds_batch_mask(self->b)
+                                : (const void *)pio_ds_batch_offsets(self->b),
+                   self->padded ? 2 : 1, self->padded ? NPY_UINT8 : NPY_INT64,
+                   self->padded ? mask_dims : &n1}};
+    uint32_t ncol = pio_ds_batch_ncolumns(self->b);
+    for (uint32_t j = 0; d && j < 3 + ncol; j++) {
+        const char *name;
+        const void *data;
+        int nd, type;
+        npy_intp dims[3], *dp = dims;
+        if (j < 3) {
+            name = fixed[j].name;
+            data = fixed[j].data;
+            nd = fixed[j].nd;
+            type = fixed[j].type;
+            dp = fixed[j].dims;
+        } else {
+            const struct pio_batch_column *c = pio_ds_batch_column(self->b, j - 3);
+            name = c->name;
+            data = c->data;
+            nd = (int)c->ndim;
+            type = npy_type(c->dtype);
+            type = type < 0 ? NPY_UINT8 : type; /* char: bytes */
+            for (int q = 0; q < nd; q++)
+                dims[q] = (npy_intp)c->shape[q];
+        }
+        PyObject *a = PyArray_SimpleNewFromData(nd, dp, type, (void *)data);
+        if (a) {
+            Py_INCREF(o);
+            if (PyArray_SetBaseObject((PyArrayObject *)a, (PyObject *)o) < 0) {
+                Py_DECREF(a);
+                a = NULL;
+            }
+        }
+        if (!a || PyDict_SetItemString(d, name, a) < 0) {
+            Py_XDECREF(a);
+            Py_CLEAR(d);
+            break;
+        }
+        uint8_t *p = PyArray_DATA((PyArrayObject *)a), *e = p + PyArray_NBYTES((PyArrayObject *)a);
+        lo = p < lo ? p : lo;
+        hi = e > hi ? e : hi;
+        Py_DECREF(a);
     }
-    Py_DECREF(base);
+    npy_intp nb = (npy_intp)(hi - lo);
+    PyObject *base = d ? PyArray_SimpleNewFromData(1, &nb, NPY_UINT8, lo) : NULL;
+    if (base) {
+        Py_INCREF(o);
+        if (PyArray_SetBaseObject((PyArrayObject *)base, (PyObject *)o) < 0)
+            Py_CLEAR(base);
+    }
+    if (d && (!base || PyDict_SetItemString(d, "_base", base) < 0))
+        Py_CLEAR(d);
+    Py_XDECREF(base);
+    Py_DECREF(o); /* the arrays hold it */
     return d;
 }
 
