@@ -30,6 +30,10 @@ PKGS="$PKGS python3-h5py python3-zarr"
 # tests' reference reader), PyTorch (prismio.torch) and LMDB (the
 # benchmark's fairchem-style baseline).
 PKGS="$PKGS python3-ase python3-torch python3-lmdb"
+# Beyond one machine (issue 27): Dask arrays of HOLO files (prismio.dask),
+# and MPI-IO (OpenMPI, mpi4py).
+PKGS="$PKGS python3-dask python3-distributed"
+PKGS="$PKGS libopenmpi-dev openmpi-bin python3-mpi4py"
 # The Python package: headers and its test runner.
 PKGS="$PKGS python3-dev python3-pytest"
 # Remote files (HTTP range and S3 reads): libcurl, any TLS flavour (Debian's
