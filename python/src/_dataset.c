@@ -3,9 +3,10 @@
  * prismio/dataset.h), under prismio.dataset and prismio.torch.
  *
  * Zero copy: a batch's arrays are numpy arrays over the batch's memory,
- * each holding a DLPack tensor of it (pio_ds_batch_dlpack) as its base, so
- * they stay valid after the next fill (which then moves to new memory)
- * and torch.from_numpy / torch.from_dlpack take them without a copy.
+ * all holding one owner of it (a DLPack reference, pio_ds_batch_dlpack) as
+ * their base, so they stay valid after the next fill (which then moves to
+ * new memory) and torch.from_numpy / torch.from_dlpack take them without a
+ * copy.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
