@@ -34,7 +34,7 @@ enum col_kind { K_POS, K_VEL, K_FRC, K_CELL, K_SCALAR, K_ARRAY };
 
 struct arena {
     _Atomic int refs;
-    bool own, locked;
+    bool locked;
     size_t cap;
     uint8_t *mem;
 };
@@ -71,11 +71,9 @@ static void arena_unref(struct arena *a)
 {
     if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (a->own) {
-        if (a->locked)
-            munlock(a->mem, a->cap);
-        free(a->mem);
-    }
+    if (a->locked)
+        munlock(a->mem, a->cap);
+    free(a->mem);
     free(a);
 }
 
@@ -90,7 +88,6 @@ static int arena_new(struct arena **out, size_t cap, bool pin)
         return -ENOMEM;
     }
     a->cap = cap;
-    a->own = true;
     atomic_init(&a->refs, 1);
     if (pin) {
         if (mlock(a->mem, cap) != 0) {
@@ -131,12 +128,13 @@ static int resolve(pio_ds_batch *b, uint32_t k, const char *name, struct pio_err
     if (b->ds->n == 0)
         return pio_error_set(err, PIO_EUSAGE, "%s: column '%s': the dataset is empty",
                              b->ds->shard[0].path, name);
-    const pio_reader *r = b->ds->shard[0].r;
-    for (uint32_t s = 0; s < b->ds->nshards && pio_reader_nframes(r) == 0; s++)
-        r = b->ds->shard[s].r;
+    uint32_t s0;
+    uint64_t f0;
+    pio_dataset_locate(b->ds, 0, &s0, &f0); /* the first shard that holds any */
+    const pio_reader *r = b->ds->shard[s0].r;
     struct pio_frame f;
     float(*const none[3])[3] = {NULL, NULL, NULL};
-    int rc = pio_reader_frame_into(r, 0, none, 0, &f, err);
+    int rc = pio_reader_frame_into(r, f0, none, 0, &f, err);
     if (rc != 0)
         return rc;
     for (uint32_t s = 0; s < f.nscalars; s++)
@@ -148,7 +146,7 @@ static int resolve(pio_ds_batch *b, uint32_t k, const char *name, struct pio_err
         }
     struct pio_array a;
     struct pio_error e2;
-    if (!(f.fields & PIO_FIELD_ARRAYS) || pio_reader_frame_array(r, 0, name, &a, &e2) != 0)
+    if (!(f.fields & PIO_FIELD_ARRAYS) || pio_reader_frame_array(r, f0, name, &a, &e2) != 0)
         return pio_error_set(err, PIO_EUSAGE,
                              "column '%s': the dataset's first structure has no field, scalar or "
                              "named array of that name",

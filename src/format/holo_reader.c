@@ -875,8 +875,15 @@ static int copy_out(const pio_reader *r, struct pio_frame *f, const struct holo_
     return 0;
 }
 
-static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
-                        struct pio_error *err)
+static int arrays_of(const pio_reader *r, uint64_t i, const struct holo_entry *e,
+                     const struct holo_coded *cd, const uint8_t *rec, struct pio_array *out,
+                     uint32_t cap, uint32_t *narrays, struct pio_error *err);
+
+/* Frame i's view; with narrays, its named arrays too (arr[0..cap)) from
+ * the same lookup. */
+static int reader_frame_arrays(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
+                               struct pio_array *arr, uint32_t cap, uint32_t *narrays,
+                               struct pio_error *err)
 {
     struct holo_entry e;
     struct holo_coded cd;
@@ -889,8 +896,16 @@ static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, 
         rc = decode_ring(r, out, &cd, err);
     if (rc == 0 && r->remote)
         rc = copy_out(r, out, &cd, true, err);
+    if (rc == 0 && narrays)
+        rc = arrays_of(r, i, &e, &cd, rec, arr, cap, narrays, err);
     pio__holo_span_put(r, pin);
     return rc;
+}
+
+static int reader_frame(const pio_reader *r, uint64_t i, struct pio_frame *out, bool decode,
+                        struct pio_error *err)
+{
+    return reader_frame_arrays(r, i, out, decode, NULL, 0, NULL, err);
 }
 
 static int frame_into(const pio_reader *r, struct pio_frame *out, const struct holo_coded *cdp,
@@ -951,21 +966,7 @@ int pio__holo_frame_arrays(const pio_reader *r, uint64_t i, struct pio_frame *ou
                            struct pio_error *err)
 {
     *narrays = 0;
-    struct holo_entry e;
-    struct holo_coded cd;
-    const uint8_t *rec;
-    struct holo_span *pin;
-    int rc = frame_look(r, i, &e, out, &cd, &rec, &pin, err);
-    if (rc == 0)
-        rc = check_once(r, i, &e, rec, &cd, err);
-    if (rc == 0 && holo_coded_count(&cd))
-        rc = decode_ring(r, out, &cd, err);
-    if (rc == 0 && r->remote)
-        rc = copy_out(r, out, &cd, true, err);
-    if (rc == 0)
-        rc = arrays_of(r, i, &e, &cd, rec, arr, cap, narrays, err);
-    pio__holo_span_put(r, pin);
-    return rc;
+    return reader_frame_arrays(r, i, out, true, arr, cap, narrays, err);
 }
 
 PIO_API int pio_reader_frame_array(const pio_reader *r, uint64_t i, const char *name,
