@@ -15,5 +15,6 @@
 #include "prismio/telemetry.h"
 #include "prismio/arrow.h"
 #include "prismio/dataset.h"
+#include "prismio/mpi.h"
 
 #endif /* PRISMIO_H */

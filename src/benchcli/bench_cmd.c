@@ -32,6 +32,9 @@ static const struct benchmark benchmarks[] = {
     {"compress", bench_compress, "FILE",
      "HOLO compression next to XTC (MDAnalysis), TNG, HDF5,\nzarr and zstd: size, error, decode "
      "and encode speed"},
+    {"mpi", bench_mpi, "",
+     "1, 2 and 4 MPI ranks writing and reading one file;\nparallel XTC conversion next to "
+     "the serial one;\nDask RMSF next to numpy"},
 };
 #define NBENCH (sizeof(benchmarks) / sizeof(benchmarks[0]))
 

@@ -14,6 +14,9 @@
  *   bench_convert.c    the pipeline next to read(); decoders next to MDAnalysis
  *   bench_arrow.c      Arrow export next to memcpy and write()
  *   bench_compress.c   HOLO compression next to XTC, MDAnalysis, HDF5, zarr, zstd
+ *   bench_mpi.c        MPI ranks writing, reading and converting next to 1 rank; Dask
+ *   bench_mpi_rank.c   what each rank of bench_mpi's mpirun runs (built with MPI)
+ *   bench_mpi_rank_none.c  its stand-in without MPI
  *   bench_ring.c       the SPSC ring and MPMC queue next to Concurrency Kit
  *   bench_ring_ck.c    the ck_ring peer (built with libck, PIO_WITH_CK=ON)
  *   bench_ring_nock.c  its stand-in when libck is absent or turned off
@@ -42,6 +45,9 @@ int bench_ring(int argc, char **argv);
 int bench_convert(int argc, char **argv);
 int bench_arrow(int argc, char **argv);
 int bench_compress(int argc, char **argv);
+int bench_mpi(int argc, char **argv);
+/* bench_mpi's rank side: argv[0] "--rank-job", then the job */
+int bench_mpi_rank_job(int argc, char **argv);
 /* bench read FILE --limits DIR (bench_limits.c): the hardware-limit keys,
  * files made in DIR; JSON: keys appended to an object being printed. */
 int bench_read_limits(const char *file, const char *dir, uint64_t repeat, uint64_t big_mb,

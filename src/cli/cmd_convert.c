@@ -73,6 +73,63 @@ static int parse_drop(const char *s, void *dest)
 
 /* A conversion of structures with named arrays: extended XYZ on either
  * side, or a HOLO file made for named arrays (HOLO 2.3) into HOLO. */
+/* --salt: 32 hex digits */
+struct salt_opt {
+    uint8_t salt[16];
+    bool set;
+};
+static int parse_salt(const char *s, void *dest)
+{
+    struct salt_opt *so = dest;
+    uint8_t *salt = so->salt;
+    so->set = true;
+    if (strlen(s) != 32)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        int c = s[i], v = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (v < 0)
+            return -1;
+        salt[i / 2] = (uint8_t)(i % 2 ? salt[i / 2] | v : v << 4);
+    }
+    return 0;
+}
+
+/* `mpirun -np N prismio convert IN OUT.holo`: every rank converts its
+ * block of the frames into one file (pio_mpi_convert); rank 0 reports. */
+static int convert_mpi(const char *in, const char *out, uint32_t ranks,
+                       const struct pio_source_options *so, const struct pio_sink_options *ko,
+                       const struct pio_pipeline_options *po, bool quiet)
+{
+    struct pio_mpi_convert_options mo = PIO_MPI_CONVERT_OPTIONS_INIT;
+    mo.source = so;
+    mo.sink = ko;
+    mo.pipeline = po;
+    struct pio_mpi_convert_stats st = {0};
+    st.ranks = 0; /* set once MPI is up */
+    struct pio_error e = {0};
+    int rc = pio_mpi_convert_world(in, out, &mo, &st, &e);
+    bool speaker = st.ranks == 0 || st.rank == 0;
+    int code = EXIT_OK;
+    if (rc != 0) {
+        code = speaker ? cli_fail("convert", rc, &e) : cli_exit_code(rc);
+        if (speaker && st.created)
+            cli_err("convert", "%s holds, committed, the %llu frames written before the error", out,
+                    (unsigned long long)st.frames);
+    } else if (!quiet && speaker) {
+        printf("%s: %llu frames by %u ranks (%.1f MB of arrays in, %.1f MB out) in %.2f s, "
+               "%.0f MB/s\n",
+               out, (unsigned long long)st.frames, ranks, (double)st.bytes_in / 1e6,
+               (double)st.bytes_out / 1e6, st.seconds,
+               st.seconds > 0 ? (double)st.bytes_in / st.seconds / 1e6 : 0.0);
+    }
+    fflush(stdout);
+    pio_mpi_finalize(); /* the other ranks wait for rank 0's report */
+    return code;
+}
+
 static bool is_dataset(const char *in, const char *out)
 {
     size_t n = strlen(out);
@@ -106,6 +163,7 @@ int cmd_convert(int argc, char **argv)
     const char *top = NULL;
     double precision = 0;
     int layout_ix = 0;
+    struct salt_opt salt = {{0}, false};
     struct cli_opt opts[] = {
         CLI_OPT_STRING("top", 0, &top, "FILE",
                        "topology (names, residues, chains) from a .gro or .pdb"),
@@ -125,6 +183,9 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_U64("commit-every", &commit_every, "N", 0, 0,
                     "commit OUT every N frames (default: at the end)"),
         CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
+        CLI_OPT_CUSTOM("salt", &salt, "HEX", parse_salt, "32 hex digits",
+                       "a .holo OUT: this 16-byte salt and creation time 0 (default: "
+                       "random, and the time): the same input gives the same bytes"),
         CLI_OPT_FLOAT("precision", &precision, "P",
                       "XTC output, and --compress lossy: values per nm (default: an XTC "
                       "input's own, kept in a HOLO file converted from it; else 1000: "
@@ -201,6 +262,13 @@ int cmd_convert(int argc, char **argv)
         po.max_bytes = memory;
     if (overwrite)
         wo.flags |= PIO_WRITER_OVERWRITE;
+    if (salt.set) {
+        if (pio_format_from_path(out) != PIO_FORMAT_HOLO) {
+            cli_err("convert", "--salt is for a .holo OUT");
+            return EXIT_USAGE;
+        }
+        wo.salt = salt.salt;
+    }
     if (direct)
         ro.io_flags |= PIO_READER_DIRECT;
     uint32_t layout = layout_ix == 1 ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
@@ -233,6 +301,13 @@ int cmd_convert(int argc, char **argv)
     }
     if (is_dataset(in, out)) {
         /* structures with named arrays: converted outside the pipeline */
+        if (pio_mpi_launched() > 1) {
+            cli_err("convert",
+                    "%s -> %s: a dataset of structures converts on one process: "
+                    "run it without mpirun",
+                    in, out);
+            return EXIT_USAGE;
+        }
         if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top) {
             cli_err("convert",
                     "%s -> %s: a dataset of structures converts whole: no --frames, "
@@ -273,6 +348,22 @@ int cmd_convert(int argc, char **argv)
     ko.commit_frames = commit_every;
     ko.xtc_precision = (float)precision;
     ko.arrow_layout = layout;
+    uint32_t ranks = pio_mpi_launched();
+    if (ranks > 1) {
+        if (follow || codec_ix || keyframe || commit_every || direct ||
+            pio_format_from_path(out) != PIO_FORMAT_HOLO) {
+            cli_err("convert",
+                    "%s: under mpirun (%u ranks) convert writes a raw .holo OUT, committed once: "
+                    "no --follow, --compress, --keyframe, --commit-every or --direct",
+                    out, ranks);
+            return EXIT_USAGE;
+        }
+        /* the ranks share the cores: one XTC decoder each unless asked */
+        so_.threads = po.threads ? po.threads : 1;
+        if (!po.threads)
+            po.threads = 1;
+        return convert_mpi(in, out, ranks, &so_, &ko, &po, quiet);
+    }
     int rc;
     if (follow) {
         struct pio_stream_options sto = PIO_STREAM_OPTIONS_INIT;

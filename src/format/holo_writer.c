@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "format/holo_internal.h"
+#include "format/pio_format.h"
 #include "concurrent/pio_concurrent.h"
 #include "hash/pio_hash.h"
 #include "telemetry/pio_telemetry.h"
@@ -2084,5 +2085,110 @@ PIO_API uint64_t pio_writer_nframes(const pio_writer *w)
 PIO_API int pio_writer_io_info(const pio_writer *w, struct pio_io_info *out)
 {
     *out = w->io;
+    return 0;
+}
+
+/* ---- records placed by the caller (the MPI writer: docs/SCALING.md) ---- */
+
+int pio__writer_encoder(pio_writer **out, const char *path, const struct pio_writer_options *opts,
+                        const uint8_t salt[16], struct pio_error *err)
+{
+    *out = NULL;
+    pio_writer *w = writer_alloc(path, opts);
+    if (!w)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    int rc = check_codecs(w, err);
+    if (rc != 0) {
+        writer_free(w);
+        return rc;
+    }
+    w->v2 = !(w->flags & PIO_WRITER_FORMAT_1);
+    memcpy(w->salt, salt, 16);
+    w->meta_done = true; /* nothing of its own to write */
+    *out = w;
+    return 0;
+}
+
+void pio__writer_discard(pio_writer *w)
+{
+    if (w)
+        writer_free(w);
+}
+
+const uint8_t *pio__writer_salt(const pio_writer *w)
+{
+    return w->salt;
+}
+
+int pio__writer_encode(pio_writer *w, const struct pio_frame *f, uint64_t seq, uint8_t **buf,
+                       size_t *cap, size_t at, uint64_t *len, struct pio_error *err)
+{
+    struct rec r;
+    int rc = rec_prepare(w, f, seq, &r, err);
+    if (rc != 0)
+        return rc;
+    if (r.lay.length > SIZE_MAX / 4 || at > SIZE_MAX / 4) {
+        rec_free(&r);
+        return pio_error_set(err, PIO_ELIMIT, "%s: frame %llu: record of %llu bytes", w->path,
+                             OFFX(seq), OFFX(r.lay.length));
+    }
+    if (*cap < at + r.lay.length) {
+        size_t want = PIO_MAX(at + (size_t)r.lay.length, *cap + *cap / 2);
+        uint8_t *b = realloc(*buf, want);
+        if (!b) {
+            rec_free(&r);
+            return pio_error_set(err, -ENOMEM, "%s: frame %llu: out of memory for its record",
+                                 w->path, OFFX(seq));
+        }
+        *buf = b;
+        *cap = want;
+    }
+    uint8_t *dst = *buf + at;
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    copy_hash(dst, r.iov, r.n, &h);
+    pio_blake3_hasher_finalize(&h, dst + HOLO_HASH_OFF, 32);
+    *len = r.lay.length;
+    rec_free(&r);
+    return 0;
+}
+
+int pio__writer_tail(pio_writer *w, uint64_t *end, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc == 0 && (w->dfd >= 0 || w->wq || w->pend.n || w->nqueued))
+        rc = pio_error_set(err, PIO_EUSAGE,
+                           "%s: records placed by the caller need a buffered pwrite writer "
+                           "with no frames held",
+                           w->path);
+    if (rc == 0)
+        rc = write_meta(w, err);
+    *end = w->end;
+    return rc;
+}
+
+int pio__writer_adopt(pio_writer *w, const struct pio__placed *p, uint64_t n, struct pio_error *err)
+{
+    uint64_t end;
+    int rc = pio__writer_tail(w, &end, err);
+    if (rc == 0)
+        rc = entries_reserve(w, n, err);
+    if (rc != 0)
+        return rc;
+    for (uint64_t i = 0, at = end; i < n; at += p[i++].length)
+        if (p[i].offset != at || p[i].length < HOLO_FRAME_HDR || p[i].length % 64)
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: frame %llu: placed record at offset 0x%llx (%llu bytes) "
+                                 "does not follow the one before it",
+                                 w->path, OFFX(w->nframes + i), OFFX(p[i].offset),
+                                 OFFX(p[i].length));
+    for (uint64_t i = 0; i < n; i++) {
+        w->entries[w->nframes] =
+            (struct holo_entry){p[i].offset, p[i].length, p[i].step, p[i].time};
+        pio_blake3_hasher_update(&w->digest, p[i].hash, 32);
+        w->nframes++;
+        w->end += p[i].length;
+        w->dirty = true;
+    }
     return 0;
 }

@@ -23,4 +23,40 @@ int pio__holo_frame_arrays(const pio_reader *r, uint64_t i, struct pio_frame *ou
                            struct pio_array *arr, uint32_t cap, uint32_t *narrays,
                            struct pio_error *err);
 
+/* ---- records placed by the caller (the MPI writer) ---- */
+
+/* A writer that only encodes (no file): FRAME records as the file of
+ * `salt`, created with the same opts, holds them. Freed with
+ * pio__writer_discard. 0 or an error (an unsupported codec). */
+int pio__writer_encoder(pio_writer **out, const char *path, const struct pio_writer_options *opts,
+                        const uint8_t salt[16], struct pio_error *err);
+void pio__writer_discard(pio_writer *w);
+/* The file's 16-byte salt. */
+const uint8_t *pio__writer_salt(const pio_writer *w);
+
+/* Frame f as FRAME record number seq, hashed, in (*buf)[at .. at + *len)
+ * (*buf grown with realloc, *cap its size, as needed): the bytes
+ * pio_writer_append would write. 0 or the frame's error. */
+int pio__writer_encode(pio_writer *w, const struct pio_frame *f, uint64_t seq, uint8_t **buf,
+                       size_t *cap, size_t at, uint64_t *len, struct pio_error *err);
+
+/* Where the next record goes: *end (the pending META record written
+ * first). A writer of the pwrite engine, without O_DIRECT and with no
+ * frames held for blocks, else PIO_EUSAGE. */
+int pio__writer_tail(pio_writer *w, uint64_t *end, struct pio_error *err);
+
+/* A record the caller wrote into the file (64 bytes: it travels as bytes). */
+struct pio__placed {
+    uint64_t offset, length;
+    int64_t step;
+    double time;
+    uint8_t hash[32]; /* its record hash, as stored */
+};
+/* Records p[0..n) in frame order, the first at the writer's tail and each
+ * at the end of the one before: indexed and digested as if appended here;
+ * the next commit names them (the caller makes them durable before it).
+ * PIO_EUSAGE if they are not placed so. */
+int pio__writer_adopt(pio_writer *w, const struct pio__placed *p, uint64_t n,
+                      struct pio_error *err);
+
 #endif /* PIO_FORMAT_H */

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A build with every optional package off, as a user without liburing-dev, libcurl,
-# libnetcdf-dev, libzstd-dev and libck-dev gets it: everything compiles with -Werror,
+# libnetcdf-dev, libzstd-dev, libck-dev and MPI gets it: everything compiles with -Werror,
 # the unit, CLI and converter tests pass, and the missing features report
 # themselves unsupported (exit 69, a message naming the missing package).
 # usage: test_build_minimal.sh SOURCE_DIR BUILD_DIR
@@ -9,15 +9,17 @@ SRC=$1
 B=$2
 cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Release -DPIO_BUILD_BENCH=OFF \
     -DPIO_WITH_URING=OFF -DPIO_WITH_CURL=OFF -DPIO_WITH_NETCDF=OFF -DPIO_WITH_CK=OFF -DPIO_WITH_ZSTD=OFF \
+    -DPIO_WITH_MPI=OFF \
     >"$B.cmake.log" 2>&1 ||
     { cat "$B.cmake.log"; exit 1; }
 grep -q 'io_uring engine: not built' "$B.cmake.log" || { echo "FAIL: liburing still used"; exit 1; }
 grep -q 'remote files: not built' "$B.cmake.log" || { echo "FAIL: libcurl still used"; exit 1; }
 grep -q 'AMBER NetCDF: not built' "$B.cmake.log" || { echo "FAIL: libnetcdf still used"; exit 1; }
 grep -q 'HOLO compression: not built' "$B.cmake.log" || { echo "FAIL: libzstd still used"; exit 1; }
+grep -q 'MPI: not built' "$B.cmake.log" || { echo "FAIL: MPI still used"; exit 1; }
 cmake --build "$B" -j2 >"$B.build.log" 2>&1 || { tail -n 40 "$B.build.log"; exit 1; }
 # nothing of the missing packages is linked
-if ldd "$B/libprismio.so" | grep -Eq 'liburing|libcurl|libnetcdf|libzstd'; then
+if ldd "$B/libprismio.so" | grep -Eq 'liburing|libcurl|libnetcdf|libzstd|libmpi'; then
     echo "FAIL: libprismio.so links an optional package:"; ldd "$B/libprismio.so"; exit 1
 fi
 P=$B/prismio
@@ -39,6 +41,11 @@ grep -q 'zstd' "$T/err" || fail "compress message: $(cat "$T/err")"
 rc=0; "$P" info "$SRC/tests/data/sample_v2_0_lossy.holo" >/dev/null 2>"$T/err" || rc=$?
 [ "$rc" = 69 ] || fail "info of a compressed file: exit $rc, wanted 69: $(cat "$T/err")"
 grep -q 'no zstd' "$T/err" || fail "open message: $(cat "$T/err")"
+# a parallel run (as mpirun starts each rank): refused, naming MPI; nothing written
+rc=0; OMPI_COMM_WORLD_SIZE=2 "$P" convert "$T/a.holo" "$T/m.holo" 2>"$T/err" || rc=$?
+[ "$rc" = 69 ] || fail "convert under mpirun: exit $rc, wanted 69: $(cat "$T/err")"
+grep -q 'built without it (install libopenmpi-dev' "$T/err" || fail "MPI message: $(cat "$T/err")"
+[ ! -e "$T/m.holo" ] || fail "a parallel convert without MPI left an output"
 # a URL: refused, naming libcurl (nothing is contacted)
 rc=0; "$P" info http://127.0.0.1:9/a.holo >/dev/null 2>"$T/err" || rc=$?
 [ "$rc" = 69 ] || fail "info of a URL: exit $rc, wanted 69: $(cat "$T/err")"

@@ -25,7 +25,7 @@ usage_err() {
 cmds=$("$P" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
 [ -n "$cmds" ] || bad "prismio --help lists no commands"
 benches=$("$P" bench --help | awk '/^benchmarks:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
-[ "$(echo $benches)" = "hash read write remote commit ring convert arrow compress" ] || bad "benchmarks listed: $(echo $benches)"
+[ "$(echo $benches)" = "hash read write remote commit ring convert arrow compress mpi" ] || bad "benchmarks listed: $(echo $benches)"
 for c in "" $cmds "trace summarize" $(for b in $benches; do echo "bench_$b"; done); do
     c=$(echo "$c" | tr _ ' ')
     for h in --help -h; do

@@ -27,6 +27,7 @@ LAYERS = [
     ["format"],
     ["pipeline", "arrow", "dataset"],
     ["formats"],
+    ["mpi"],
     ["clikit"],
     ["benchcli"],
     ["cli", "python"],
@@ -47,6 +48,7 @@ PUBLIC = {
     "arrow.h": "arrow",
     "dataset.h": "dataset",
     "convert.h": "formats",
+    "mpi.h": "mpi",
     "prismio.h": "clikit",  # the umbrella header: for programs
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)

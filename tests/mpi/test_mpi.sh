@@ -1,0 +1,85 @@
+#!/bin/sh
+# MPI (issue 27): `mpirun -np 4 --oversubscribe` runs
+#  - test_mpi (the collective writer and the parallel reader, byte for byte
+#    against the serial writer),
+#  - a rank killed mid-append: `prismio recover` keeps the two collective
+#    commits (and verify passes),
+#  - `prismio convert` in parallel: the serial conversion's bytes (--salt),
+#    from XTC, TRR, DCD and HOLO inputs, with frame and atom selections, more
+#    frames than ranks and fewer; errors (a bad selection, an output that
+#    exists, a compressed output) on every rank, nothing left behind.
+# usage: test_mpi.sh PRISMIO TEST_MPI DATA_DIR WORK_DIR
+# Skipped (77) without mpirun. As root, Open MPI wants
+# OMPI_ALLOW_RUN_AS_ROOT and its confirmation, set here.
+set -u
+P=$1
+TM=$2
+D=$3
+W=$4
+command -v mpirun >/dev/null 2>&1 || { echo "mpirun not installed (openmpi-bin): skipped"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# LeakSanitizer reports Open MPI's own allocations (in components it loads
+# and unloads): leaks are left to the serial tests of the same code.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+RUN="mpirun -np 4 --oversubscribe"
+rm -rf "$W" && mkdir -p "$W"
+fails=0
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# the writer and reader
+$RUN "$TM" "$W" >"$W/tm.out" 2>&1 || bad "test_mpi: $(tail -n 30 "$W/tm.out")"
+grep -q 'test_mpi: 4 ranks, passed' "$W/tm.out" || bad "test_mpi did not pass: $(tail -n 30 "$W/tm.out")"
+
+# a rank dies in the third append: the file keeps the two commits
+rc=0
+$RUN "$TM" "$W" die >"$W/die.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || bad "a dead rank: mpirun exit 0"
+grep -q '^committed 40$' "$W/die.out" || bad "die: no commit of 40 frames: $(cat "$W/die.out")"
+"$P" recover "$W/die.holo" >"$W/rec.out" 2>&1 || bad "recover after a dead rank: $(cat "$W/rec.out")"
+"$P" verify "$W/die.holo" >"$W/ver.out" 2>&1 || bad "verify after recover: $(cat "$W/ver.out")"
+n=$("$P" info "$W/die.holo" --json | sed -n 's/.*"frames":\([0-9]*\).*/\1/p')
+[ "${n:-0}" -ge 40 ] || bad "recovered $n frames, wanted at least the 40 committed"
+
+# parallel convert: the serial bytes
+S=0123456789abcdef0123456789abcdef
+"$P" gen "$W/g.holo" --atoms 40 --frames 2500 --fields v,f >/dev/null || bad "gen"
+same() { # IN NAME ARGS...: serial and 4 ranks give the same file
+    in=$1 name=$2
+    shift 2
+    "$P" convert "$in" "$W/$name.s.holo" --salt $S -q "$@" 2>"$W/err" || { bad "serial $name: $(cat "$W/err")"; return; }
+    $RUN "$P" convert "$in" "$W/$name.p.holo" --salt $S -q "$@" >"$W/out" 2>&1 || { bad "parallel $name: $(cat "$W/out")"; return; }
+    cmp -s "$W/$name.s.holo" "$W/$name.p.holo" || bad "$name: the parallel conversion differs from the serial one"
+    "$P" verify "$W/$name.p.holo" >/dev/null 2>&1 || bad "$name: verify"
+}
+same "$D/peptide.xtc" xtc
+same "$D/peptide.xtc" xtc_frames --frames 3::7
+same "$D/peptide.xtc" xtc_list --frames 9,2,200,4-6
+same "$D/peptide.xtc" xtc_atoms --top "$D/peptide.gro" --atoms 'name CA' --drop box
+same "$D/solvated.xtc" fewer_frames_than_ranks --frames 1:3
+same "$D/water.trr" trr
+same "$D/peptide.dcd" dcd
+same "$W/g.holo" holo_full_index
+# the summary, from rank 0 only
+$RUN "$P" convert "$D/peptide.xtc" "$W/sum.holo" >"$W/out" 2>&1 || bad "convert with a summary"
+[ "$(grep -c 'frames by 4 ranks' "$W/out")" = 1 ] || bad "summary: $(cat "$W/out")"
+
+# errors: the same exit on every rank, one message, nothing left behind
+rc=0
+$RUN "$P" convert "$D/solvated.xtc" "$W/e1.holo" --frames 5,1 >"$W/out" 2>&1 || rc=$?
+[ "$rc" = 64 ] || bad "bad selection: exit $rc: $(cat "$W/out")"
+grep -q "frame 5 out of range" "$W/out" || bad "bad selection message: $(cat "$W/out")"
+[ ! -e "$W/e1.holo" ] || bad "a refused run left its output"
+rc=0
+$RUN "$P" convert "$D/peptide.xtc" "$W/sum.holo" >"$W/out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || bad "an existing output: exit 0"
+grep -q 'exists' "$W/out" || bad "existing output message: $(cat "$W/out")"
+rc=0
+$RUN "$P" convert "$D/peptide.xtc" "$W/e2.holo" --compress lossless >"$W/out" 2>&1 || rc=$?
+[ "$rc" = 64 ] || bad "--compress under mpirun: exit $rc: $(cat "$W/out")"
+grep -q 'under mpirun (4 ranks)' "$W/out" || bad "--compress message: $(cat "$W/out")"
+rc=0
+$RUN "$P" convert "$D/peptide.xtc" "$W/e3.dcd" >"$W/out" 2>&1 || rc=$?
+[ "$rc" = 64 ] || bad "a .dcd OUT under mpirun: exit $rc: $(cat "$W/out")"
+
+[ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "mpi: all passed"
