@@ -13,11 +13,12 @@
  * MPI_Info given, collective buffering hints or striping, goes to
  * MPI_File_open); a commit is MPI_File_sync on every rank, then the COMMIT
  * record written and synced by rank 0, which holds the index (each
- * append gathers 64 bytes a frame to it). The file is byte for byte the
- * one pio_writer_append would write with the same frames, salt and
- * commits. A rank that dies leaves the file committed as of the last
- * collective commit: `prismio recover` keeps that and the complete frames
- * after it.
+ * append sends it 64 bytes a frame). The file is byte for byte the one
+ * pio_writer_append would write with the same frames, salt and commits,
+ * where that writer writes FRAME records (raw, or compressed with
+ * keyframe 1; the MPI writer writes no blocks). A rank that dies leaves
+ * the file committed as of the last collective commit: `prismio recover`
+ * keeps that and the complete frames after it.
  */
 #ifndef PRISMIO_MPI_H
 #define PRISMIO_MPI_H
@@ -102,11 +103,12 @@ PIO_API int pio_mpi_writer_create(pio_mpi_writer **out, MPI_Comm comm, const cha
                                   const struct pio_writer_options *opts, MPI_Info info,
                                   struct pio_error *err);
 
-/* Topology and metadata, before the first append: rank 0's are written
- * (the META record); on the other ranks these calls do nothing. */
+/* Collective, before the first append: the topology; rank 0's is
+ * written (the META record), the other ranks' arguments are not looked
+ * at. Every rank gets rank 0's return code and message. */
 PIO_API int pio_mpi_writer_set_topology(pio_mpi_writer *w, const struct pio_topology *t,
                                         struct pio_error *err);
-/* As pio_writer_set_metadata; rank 0's count. */
+/* Collective, as pio_writer_set_metadata: rank 0's key and value. */
 PIO_API int pio_mpi_writer_set_metadata(pio_mpi_writer *w, const char *key, const char *value,
                                         struct pio_error *err);
 
@@ -116,8 +118,9 @@ PIO_API int pio_mpi_writer_set_metadata(pio_mpi_writer *w, const char *key, cons
  * (rank r holds the r-th block of a trajectory) make one trajectory;
  * ensemble members append a frame each per call. A frame a rank cannot
  * encode fails the call on every rank before anything is written (the
- * writer stays usable); a failed write fails the writer (the file keeps
- * its last commit).
+ * writer stays usable); a failed write fails the writer, and the file is
+ * cut back to where the append began (its last commit and the complete
+ * frames appended since).
  */
 PIO_API int pio_mpi_writer_append(pio_mpi_writer *w, const struct pio_frame *frames, size_t n,
                                   struct pio_error *err);
@@ -152,9 +155,11 @@ PIO_API int pio_mpi_reader_open(pio_reader **out, MPI_Comm comm, const char *pat
  * records at offsets agreed beforehand (every frame has the first
  * selected frame's shape after the pipeline's transforms: atoms, fields,
  * scalars; a frame that differs fails the run, naming it); rank 0 writes
- * the header, META and index. On an error OUT keeps, committed, the frames
- * before the first failing rank's first failure. Every rank gets the same
- * code; stats may be NULL.
+ * the header, META and index. Records are written with independent
+ * MPI_File_write_at (each rank as it converts; no MPI_Info hints). On an
+ * error OUT is cut back to, and commits, the frames before the first
+ * failing rank's first failure. Every rank gets the same code; stats may
+ * be NULL. PIO_EUSAGE when the ranks see different frame counts in IN.
  */
 PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
                             const struct pio_mpi_convert_options *o,

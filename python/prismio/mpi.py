@@ -15,8 +15,10 @@
 Every call of the writer is collective: every rank of the communicator
 makes it, appending its own frames (none is fine). Frames land in rank
 order, rank 0's first; the file is the one prismio's serial writer
-would write with the same frames and commits (docs/SCALING.md). Needs
-a libprismio built with MPI (prismio._mpi) and mpi4py.
+would write with the same frames and commits where that writer writes
+FRAME records (raw, or compressed one frame a record: keyframe=1;
+docs/SCALING.md). Needs a libprismio built with MPI (prismio._mpi) and
+mpi4py.
 """
 import numpy as np
 
@@ -74,8 +76,10 @@ class Writer:
 
     overwrite: replace an existing file; salt: 16 bytes for reproducible
     files; compress="lossless": compressed FRAME records; sync=False skips
-    fdatasync (scratch files). Collective: the constructor, append,
-    commit, close."""
+    the syncs of commits (scratch files). Collective, made by every rank:
+    the constructor (its metadata too), append, commit, close. A writer
+    dropped without close() is not committed further (closing is
+    collective, so it cannot happen behind the ranks' backs)."""
 
     def __init__(self, comm, path, overwrite=False, salt=None, compress=None, sync=True,
                  metadata=None):
@@ -83,9 +87,10 @@ class Writer:
         if compress not in (None, "lossless"):
             raise ValueError("compress: None or 'lossless' (lossy needs one precision: "
                              "use prismio compact afterwards)")
+        self._comm = comm
         self._w = _mpi.Writer(comm.py2f(), path, overwrite=overwrite, salt=salt,
                               lossless=compress == "lossless", sync=sync)
-        for k, v in (metadata or {}).items():
+        for k, v in (metadata or {}).items():  # collective: every rank gets rank 0's error
             self._w.set_metadata(str(k), str(v))
 
     @property
@@ -98,28 +103,48 @@ class Writer:
         (atoms, 3) for one frame, in nm; velocities and forces alike; box
         (frames, 3, 3) or (3, 3) nm; step and time one per frame (default
         0). A rank with nothing to add passes an empty (0, atoms, 3) array."""
+        # Arguments one rank gets wrong fail the call on every rank (the
+        # others would wait in the collective for ever): checked, then agreed.
+        try:
+            args = self._arrays(positions, velocities, forces, box, step, time)
+            why = None
+        except Exception as e:  # noqa: BLE001 (any bad argument)
+            args, why = None, f"{type(e).__name__}: {e}"
+        whys = self._comm.allgather(why)
+        bad = [(r, w) for r, w in enumerate(whys) if w is not None]
+        if bad:
+            r, w = bad[0]
+            raise ValueError(f"prismio.mpi.Writer.append: rank {r}: {w}")
+        self._w.append(*args)
+
+    @staticmethod
+    def _arrays(positions, velocities, forces, box, step, time):
         p = np.ascontiguousarray(positions, dtype=np.float32)
         if p.ndim == 2:
             p = p[None]
+        if p.ndim != 3 or p.shape[2] != 3:
+            raise ValueError(f"positions of shape {p.shape}: (frames, atoms, 3) or (atoms, 3)")
         n = p.shape[0]
 
         def same(a, what):
             if a is None:
                 return None
             a = np.ascontiguousarray(a, dtype=np.float32)
-            return a[None] if a.ndim == 2 else a
+            a = a[None] if a.ndim == 2 else a
+            if a.shape != p.shape:
+                raise ValueError(f"{what} of shape {a.shape}, positions {p.shape}")
+            return a
 
         v, f = same(velocities, "velocities"), same(forces, "forces")
         b = None
         if box is not None:
-            b = np.ascontiguousarray(box, dtype=np.float64)
-            if b.ndim == 2:
-                b = np.broadcast_to(b, (n, 3, 3)).copy()
+            b = np.ascontiguousarray(np.broadcast_to(np.asarray(box, dtype=np.float64),
+                                                     (n, 3, 3)))
         steps = np.ascontiguousarray(
             np.broadcast_to(np.asarray(0 if step is None else step, dtype=np.int64), (n,)))
         times = np.ascontiguousarray(
             np.broadcast_to(np.asarray(0.0 if time is None else time, dtype=np.float64), (n,)))
-        self._w.append(p, v, f, b, steps, times)
+        return p, v, f, b, steps, times
 
     def commit(self):
         """Collective: every frame so far durable and visible to readers."""

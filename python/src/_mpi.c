@@ -65,10 +65,13 @@ static int mw_init(MpiWriter *self, PyObject *args, PyObject *kw)
 
 static void mw_dealloc(MpiWriter *self)
 {
-    /* collective: a writer dropped on one rank only would hang; close()
-     * is the way out, this only frees what a failed run left */
+    /* Closing is collective (and MPI may be finalised by now): a writer
+     * dropped unclosed is left as it is, its file as of its last commit. */
     if (self->w)
-        pio_mpi_writer_close(self->w, NULL);
+        PyErr_WarnEx(PyExc_ResourceWarning,
+                     "prismio.mpi.Writer dropped without close(): the file keeps its last "
+                     "commit",
+                     1);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

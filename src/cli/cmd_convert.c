@@ -71,8 +71,6 @@ static int parse_drop(const char *s, void *dest)
     return *out != 0 ? 0 : -1;
 }
 
-/* A conversion of structures with named arrays: extended XYZ on either
- * side, or a HOLO file made for named arrays (HOLO 2.3) into HOLO. */
 /* --salt: 32 hex digits */
 struct salt_opt {
     uint8_t salt[16];
@@ -97,11 +95,25 @@ static int parse_salt(const char *s, void *dest)
     return 0;
 }
 
+/* After a failed run: what the .holo OUT holds, as the file says. */
+static void say_what_out_holds(const char *out)
+{
+    pio_reader *r;
+    if (pio_reader_open(&r, out, NULL, NULL) != 0)
+        return;
+    struct pio_reader_info ri;
+    pio_reader_info(r, &ri);
+    cli_err("convert", "%s holds the %llu frames written before the error%s", out,
+            (unsigned long long)ri.nframes,
+            ri.recovered ? " (uncommitted: run 'prismio recover')" : ", committed");
+    pio_reader_close(r);
+}
+
 /* `mpirun -np N prismio convert IN OUT.holo`: every rank converts its
  * block of the frames into one file (pio_mpi_convert); rank 0 reports. */
-static int convert_mpi(const char *in, const char *out, uint32_t ranks,
-                       const struct pio_source_options *so, const struct pio_sink_options *ko,
-                       const struct pio_pipeline_options *po, bool quiet)
+static int convert_mpi(const char *in, const char *out, const struct pio_source_options *so,
+                       const struct pio_sink_options *ko, const struct pio_pipeline_options *po,
+                       bool quiet)
 {
     struct pio_mpi_convert_options mo = PIO_MPI_CONVERT_OPTIONS_INIT;
     mo.source = so;
@@ -116,12 +128,11 @@ static int convert_mpi(const char *in, const char *out, uint32_t ranks,
     if (rc != 0) {
         code = speaker ? cli_fail("convert", rc, &e) : cli_exit_code(rc);
         if (speaker && st.created)
-            cli_err("convert", "%s holds, committed, the %llu frames written before the error", out,
-                    (unsigned long long)st.frames);
+            say_what_out_holds(out);
     } else if (!quiet && speaker) {
         printf("%s: %llu frames by %u ranks (%.1f MB of arrays in, %.1f MB out) in %.2f s, "
                "%.0f MB/s\n",
-               out, (unsigned long long)st.frames, ranks, (double)st.bytes_in / 1e6,
+               out, (unsigned long long)st.frames, st.ranks, (double)st.bytes_in / 1e6,
                (double)st.bytes_out / 1e6, st.seconds,
                st.seconds > 0 ? (double)st.bytes_in / st.seconds / 1e6 : 0.0);
     }
@@ -130,6 +141,8 @@ static int convert_mpi(const char *in, const char *out, uint32_t ranks,
     return code;
 }
 
+/* A conversion of structures with named arrays: extended XYZ on either
+ * side, or a HOLO file made for named arrays (HOLO 2.3) into HOLO. */
 static bool is_dataset(const char *in, const char *out)
 {
     size_t n = strlen(out);
@@ -308,10 +321,10 @@ int cmd_convert(int argc, char **argv)
                     in, out);
             return EXIT_USAGE;
         }
-        if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top) {
+        if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top || salt.set) {
             cli_err("convert",
                     "%s -> %s: a dataset of structures converts whole: no --frames, "
-                    "--atoms, --drop, --compress, --keyframe, --follow or --top",
+                    "--atoms, --drop, --compress, --keyframe, --follow, --top or --salt",
                     in, out);
             return EXIT_USAGE;
         }
@@ -362,7 +375,7 @@ int cmd_convert(int argc, char **argv)
         so_.threads = po.threads ? po.threads : 1;
         if (!po.threads)
             po.threads = 1;
-        return convert_mpi(in, out, ranks, &so_, &ko, &po, quiet);
+        return convert_mpi(in, out, &so_, &ko, &po, quiet);
     }
     int rc;
     if (follow) {
@@ -392,17 +405,9 @@ int cmd_convert(int argc, char **argv)
     pio_sink_destroy(&sink);
     if (rc != 0) {
         int code = cli_fail("convert", rc, &e);
-        /* Say what OUT holds, if the run got as far as creating it. */
-        pio_reader *r;
-        if (st.buffers && pio_format_from_path(out) == PIO_FORMAT_HOLO &&
-            pio_reader_open(&r, out, NULL, NULL) == 0) {
-            struct pio_reader_info ri;
-            pio_reader_info(r, &ri);
-            cli_err("convert", "%s holds the %llu frames written before the error%s", out,
-                    (unsigned long long)ri.nframes,
-                    ri.recovered ? " (uncommitted: run 'prismio recover')" : ", committed");
-            pio_reader_close(r);
-        }
+        /* if the run got as far as creating it */
+        if (st.buffers && pio_format_from_path(out) == PIO_FORMAT_HOLO)
+            say_what_out_holds(out);
         return code;
     }
     if (!quiet)

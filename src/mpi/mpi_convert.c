@@ -159,7 +159,15 @@ static int part_write(void *ctx, const struct pio_batch *b, struct pio_error *er
 static int part_end(void *ctx, bool ok, struct pio_error *err)
 {
     struct part_sink *s = ctx;
-    return ok && s->slen ? part_flush(s, err) : 0;
+    if (!s->slen)
+        return 0;
+    if (ok)
+        return part_flush(s, err);
+    /* the run failed: the complete records staged before the failure are
+     * still kept, if they can be written (the run's error stands) */
+    struct pio_error ignored = {0};
+    part_flush(s, &ignored);
+    return 0;
 }
 
 /* A sink of float32 nm frames (the pipeline's own, nothing to destroy). */
@@ -246,14 +254,18 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     int rc = 0;
     if (o && o->size < sizeof(*o))
         rc = pio_error_set(err, PIO_EUSAGE, "%s: options too old", out);
+        /* each struct as far as its size says (an older, smaller one: the
+         * members it has, the rest at their defaults) */
+#define TAKE(dst, src) memcpy(&(dst), (src), PIO_MIN((size_t)(src)->size, sizeof(dst)))
     if (rc == 0 && o && o->source)
-        so = *o->source;
+        TAKE(so, o->source);
     if (rc == 0 && o && o->sink)
-        ko = *o->sink;
+        TAKE(ko, o->sink);
     if (rc == 0 && o && o->pipeline)
-        po = *o->pipeline;
+        TAKE(po, o->pipeline);
     if (rc == 0 && ko.writer)
-        wo = *ko.writer;
+        TAKE(wo, ko.writer);
+#undef TAKE
     if (ko.flags & PIO_SINK_OVERWRITE)
         wo.flags |= PIO_WRITER_OVERWRITE;
     if (rc == 0)
@@ -263,7 +275,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
 
     /* every rank: IN open, the same selection */
     struct pio_source src = PIO_SOURCE_INIT;
-    struct pio_source_info info;
+    struct pio_source_info info = {0};
     uint64_t *sel = NULL, nsel = 0;
     rc = pio_source_open(&src, in, &so, err);
     if (rc == 0)
@@ -279,8 +291,22 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
             nsel = info.nframes;
         }
     }
+    /* the same input on every rank (one that grew between the opens would
+     * give blocks that overlap or leave gaps) */
+    uint64_t seen[4] = {info.nframes, nsel, UINT64_MAX - info.nframes, UINT64_MAX - nsel},
+             most[4] = {0, 0, 0, 0};
+    if ((rc = pio__mpi_agree(comm, rc, err)) == 0) {
+        MPI_Allreduce(seen, most, 4, MPI_UINT64_T, MPI_MAX, comm);
+        if (most[0] != UINT64_MAX - most[2] || most[1] != UINT64_MAX - most[3])
+            rc = pio_error_set(
+                err, PIO_EUSAGE,
+                "%s: the ranks found %llu to %llu frames (%llu to %llu selected): "
+                "the input changed while they opened it",
+                in, (unsigned long long)(UINT64_MAX - most[2]), (unsigned long long)most[0],
+                (unsigned long long)(UINT64_MAX - most[3]), (unsigned long long)most[1]);
+    }
     pio_mpi_writer *w = NULL;
-    if ((rc = pio__mpi_agree(comm, rc, err)) == 0)
+    if (rc == 0)
         rc = pio_mpi_writer_create(&w, comm, out, &wo, MPI_INFO_NULL, err);
     if (rc != 0) {
         pio_source_destroy(&src);
@@ -289,9 +315,10 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     }
 
     /* rank 0: the first selected frame through the pipeline (topology and
-     * metadata as the pipeline gives them; the record's length) */
+     * metadata as the pipeline gives them; the record's length); with none
+     * selected, the empty selection (the topology and metadata only) */
     uint64_t reclen = 0;
-    if (rank == 0 && nsel > 0) {
+    if (rank == 0) {
         struct pio_source first = PIO_SOURCE_INIT;
         struct first_sink fs = {w->w, 0};
         struct pio_sink sink =
@@ -299,13 +326,13 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
         char one[24];
         snprintf(one, sizeof(one), "%" PRIu64, sel[0]);
         struct pio_pipeline_options p1 = po;
-        p1.frames = one;
+        p1.frames = nsel ? one : po.frames;
         p1.progress = NULL;
         rc = pio_source_open(&first, in, &so, err);
         if (rc == 0)
             rc = pio_pipeline_run(&first, &sink, &p1, NULL, err);
         pio_source_destroy(&first);
-        if (rc == 0 && fs.reclen == 0)
+        if (rc == 0 && nsel && fs.reclen == 0)
             rc = pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: the pipeline kept no frame", in,
                                (unsigned long long)sel[0]);
         reclen = fs.reclen;
@@ -364,11 +391,17 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     struct pio_error e2 = {0};
     int arc = pio__mpi_adopt(w, ps.placed, keep, crc ? &e2 : err);
     free(ps.placed);
+    if (crc || arc) { /* the records of the ranks after the failure go */
+        if (arc)
+            w->failed = arc;
+        pio__mpi_cut(w);
+    }
+    uint64_t kept = w->nframes;
     int wrc = pio_mpi_writer_close(w, crc || arc ? &e2 : err); /* the FINAL commit */
     if (crc == 0)
         crc = arc ? arc : wrc;
 
-    uint64_t sums[2] = {keep, pst.bytes_in}, tot[2] = {0, 0};
+    uint64_t sums[2] = {0, pst.bytes_in}, tot[2] = {0, 0};
     MPI_Allreduce(sums, tot, 2, MPI_UINT64_T, MPI_SUM, comm);
     uint64_t outsize = 0;
     struct stat sb;
@@ -377,8 +410,8 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     double secs = MPI_Wtime() - t0;
     MPI_Bcast(&outsize, 1, MPI_UINT64_T, 0, comm);
     MPI_Bcast(&secs, 1, MPI_DOUBLE, 0, comm);
-    st.frames = tot[0];
-    st.my_frames = keep;
+    st.frames = arc || wrc ? 0 : kept;
+    st.my_frames = arc || wrc ? 0 : keep;
     st.bytes_in = tot[1];
     st.bytes_out = outsize;
     st.seconds = secs;
@@ -405,6 +438,17 @@ PIO_API int pio_mpi_convert_world(const char *in, const char *out,
             return pio_error_set(err, -EIO, "%s: MPI_Init failed", in);
         we_initialised = true;
     }
+    /* every process its own MPI_COMM_WORLD of one (a launcher this MPI
+     * does not speak to) would each convert IN into OUT on its own */
+    int size;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    uint32_t told = pio_mpi_launched();
+    if (told > 1 && (uint32_t)size != told)
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: the launcher announced %u ranks, but MPI_COMM_WORLD has %d: "
+                             "this process was not started by the mpirun of the MPI prismio "
+                             "was built with",
+                             in, told, size);
     return pio_mpi_convert(MPI_COMM_WORLD, in, out, o, stats, err);
 }
 

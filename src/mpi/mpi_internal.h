@@ -39,7 +39,7 @@ int pio__mpi_agree(MPI_Comm comm, int rc, struct pio_error *err);
 int pio__mpi_tail(pio_mpi_writer *w, struct pio_error *err);
 
 /* Collective: p[0..n) of this rank (absolute offsets, in frame order, the
- * ranks' in rank order) gathered to rank 0, which indexes them; nframes and
+ * ranks' in rank order) sent to rank 0, which indexes them; nframes and
  * end advanced on every rank. */
 int pio__mpi_adopt(pio_mpi_writer *w, const struct pio__placed *p, uint64_t n,
                    struct pio_error *err);
@@ -54,6 +54,12 @@ void pio__mpi_writeback(pio_mpi_writer *w, uint64_t off, uint64_t len);
  * first do not spin on the cores the others still work on (Open MPI
  * polls in blocking calls; measured: 11% of a converting rank's CPU). */
 void pio__mpi_quiet_barrier(MPI_Comm comm);
+
+/* Collective, after a failure: the file cut back (by rank 0) to `end`,
+ * every record written after it by any rank dropped, so the file ends
+ * with its last commit or the complete records after it. 0 or -errno on
+ * every rank. */
+int pio__mpi_cut(pio_mpi_writer *w);
 
 /* A message for a failed MPI call. */
 int pio__mpi_fail(struct pio_error *err, int mpirc, const char *path, const char *what);

@@ -82,16 +82,19 @@ void pio__mpi_writeback(pio_mpi_writer *w, uint64_t off, uint64_t len)
         sync_file_range(w->hint_fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
-static void writer_free(pio_mpi_writer *w)
+/* unmade: a create that failed, the file rank 0 made removed */
+static void writer_free(pio_mpi_writer *w, bool unmade)
 {
     if (w->hint_fd >= 0)
         close(w->hint_fd);
     if (w->fh_open)
         MPI_File_close(&w->fh);
-    if (w->rank == 0 && !w->failed)
+    if (w->rank == 0 && !w->failed && !unmade)
         pio_writer_close(w->w, NULL); /* committed as far as it got */
     else                              /* after a failed write, the file keeps its last commit */
         pio__writer_discard(w->w);
+    if (w->rank == 0 && unmade && w->w)
+        unlink(w->path);
     MPI_Comm_free(&w->comm);
     free(w->stage);
     free(w->placed);
@@ -146,7 +149,9 @@ PIO_API int pio_mpi_writer_create(pio_mpi_writer **out, MPI_Comm comm, const cha
         rc = pio__mpi_agree(w->comm, rc, err);
     }
     if (rc == 0) {
-        int m = MPI_File_open(w->comm, path, MPI_MODE_WRONLY, info, &w->fh);
+        /* CREATE: a rank whose view of the directory lags (NFS) still
+         * opens the file rank 0 made, never another */
+        int m = MPI_File_open(w->comm, path, MPI_MODE_WRONLY | MPI_MODE_CREATE, info, &w->fh);
         w->fh_open = m == MPI_SUCCESS;
         if (!w->fh_open)
             rc = pio__mpi_fail(err, m, path, "MPI_File_open");
@@ -156,7 +161,7 @@ PIO_API int pio_mpi_writer_create(pio_mpi_writer **out, MPI_Comm comm, const cha
             w->hint_fd = open(path, O_RDONLY | O_CLOEXEC);
     }
     if (rc != 0) {
-        writer_free(w);
+        writer_free(w, true);
         return rc;
     }
     *out = w;
@@ -166,13 +171,26 @@ PIO_API int pio_mpi_writer_create(pio_mpi_writer **out, MPI_Comm comm, const cha
 PIO_API int pio_mpi_writer_set_topology(pio_mpi_writer *w, const struct pio_topology *t,
                                         struct pio_error *err)
 {
-    return w->rank == 0 ? pio_writer_set_topology(w->w, t, err) : 0;
+    int rc = w->rank == 0 ? pio_writer_set_topology(w->w, t, err) : 0;
+    return pio__mpi_agree(w->comm, rc, err);
 }
 
 PIO_API int pio_mpi_writer_set_metadata(pio_mpi_writer *w, const char *key, const char *value,
                                         struct pio_error *err)
 {
-    return w->rank == 0 ? pio_writer_set_metadata(w->w, key, value, err) : 0;
+    int rc = w->rank == 0 ? pio_writer_set_metadata(w->w, key, value, err) : 0;
+    return pio__mpi_agree(w->comm, rc, err);
+}
+
+int pio__mpi_cut(pio_mpi_writer *w)
+{
+    if (w->fh_open)
+        MPI_File_sync(w->fh); /* every rank's writes done (its failure is the caller's news) */
+    int rc = 0;
+    if (w->rank == 0 && w->end_known && truncate(w->path, (off_t)w->end) != 0)
+        rc = -errno;
+    MPI_Bcast(&rc, 1, MPI_INT, 0, w->comm);
+    return rc;
 }
 
 int pio__mpi_tail(pio_mpi_writer *w, struct pio_error *err)
@@ -191,48 +209,46 @@ int pio__mpi_tail(pio_mpi_writer *w, struct pio_error *err)
     return 0;
 }
 
+/* Index entries travel in pieces of this many (64 bytes each: 4 MiB). */
+#define ADOPT_PIECE 65536
+
 int pio__mpi_adopt(pio_mpi_writer *w, const struct pio__placed *p, uint64_t n,
                    struct pio_error *err)
 {
+    /* Rank 0 takes each rank's entries in rank order, rank by rank, in
+     * pieces: its memory stays bounded whatever the frames, and it stops
+     * taking entries at the first failure (the ranks still send theirs). */
     int rc = 0;
-    int *counts = NULL, *displs = NULL;
-    struct pio__placed *all = NULL;
-    uint64_t bytes = n * sizeof(*p), total = 0;
-    int mine = bytes <= INT_MAX ? (int)bytes : -1;
-    if (w->rank == 0) {
-        counts = calloc((size_t)w->size, sizeof(int));
-        displs = calloc((size_t)w->size, sizeof(int));
-        if (!counts || !displs)
-            rc = -ENOMEM;
-    }
-    MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, w->comm);
-    if (w->rank == 0 && rc == 0) {
-        for (int r = 0; r < w->size; r++) {
-            if (counts[r] < 0 || total + (uint64_t)counts[r] > INT_MAX) {
-                rc = pio_error_set(err, PIO_ELIMIT,
-                                   "%s: more than %llu frames in one collective append "
-                                   "(2 GiB of index entries): append fewer at a time",
-                                   w->path, (unsigned long long)(INT_MAX / sizeof(*p)));
-                break;
-            }
-            displs[r] = (int)total;
-            total += (uint64_t)counts[r];
-        }
-        if (rc == 0 && total && !(all = malloc((size_t)total)))
-            rc = -ENOMEM;
-        if (rc == -ENOMEM)
-            pio_error_set(err, rc, "%s: out of memory for the index", w->path);
-    }
+    struct pio__placed *buf = NULL;
+    uint64_t *counts = NULL;
+    if (w->rank == 0 && (!(buf = malloc(ADOPT_PIECE * sizeof(*buf))) ||
+                         !(counts = malloc((size_t)w->size * sizeof(*counts)))))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory for the index", w->path);
     int go = rc;
     MPI_Bcast(&go, 1, MPI_INT, 0, w->comm);
-    if (go == 0 && mine >= 0) {
-        MPI_Gatherv(p, mine, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, w->comm);
-        if (w->rank == 0)
-            rc = pio__writer_adopt(w->w, all, total / sizeof(*p), err);
+    if (go != 0) {
+        free(buf);
+        free(counts);
+        return pio__mpi_agree(w->comm, rc, err);
     }
-    free(all);
+    MPI_Gather(&n, 1, MPI_UINT64_T, counts, 1, MPI_UINT64_T, 0, w->comm);
+    if (w->rank == 0) {
+        rc = pio__writer_adopt(w->w, p, n, err);
+        for (int r = 1; r < w->size; r++)
+            for (uint64_t at = 0; at < counts[r]; at += ADOPT_PIECE) {
+                int k = (int)PIO_MIN(counts[r] - at, (uint64_t)ADOPT_PIECE);
+                MPI_Recv(buf, k * (int)sizeof(*buf), MPI_BYTE, r, 0, w->comm, MPI_STATUS_IGNORE);
+                if (rc == 0)
+                    rc = pio__writer_adopt(w->w, buf, (uint64_t)k, err);
+            }
+    } else {
+        for (uint64_t at = 0; at < n; at += ADOPT_PIECE) {
+            int k = (int)PIO_MIN(n - at, (uint64_t)ADOPT_PIECE);
+            MPI_Send(p + at, k * (int)sizeof(*p), MPI_BYTE, 0, 0, w->comm);
+        }
+    }
+    free(buf);
     free(counts);
-    free(displs);
     if ((rc = pio__mpi_agree(w->comm, rc, err)) != 0)
         return rc;
     uint64_t step[2] = {n, n ? p[n - 1].offset + p[n - 1].length - p[0].offset : 0}, sum[2];
@@ -329,6 +345,7 @@ PIO_API int pio_mpi_writer_append(pio_mpi_writer *w, const struct pio_frame *fra
         pio__mpi_writeback(w, at, len);
     if ((rc = pio__mpi_agree(w->comm, rc, err)) != 0) {
         w->failed = rc;
+        pio__mpi_cut(w); /* what the other ranks wrote goes too */
         return rc;
     }
     if ((rc = pio__mpi_adopt(w, w->placed, n, err)) != 0)
@@ -345,7 +362,7 @@ static int commit(pio_mpi_writer *w, bool final, struct pio_error *err)
         rc = pio__mpi_tail(w, err);
     if (rc != 0)
         return rc;
-    int m = MPI_File_sync(w->fh);
+    int m = w->no_sync ? MPI_SUCCESS : MPI_File_sync(w->fh);
     if (m != MPI_SUCCESS)
         rc = pio__mpi_fail(err, m, w->path, "MPI_File_sync (commit lost)");
     if ((rc = pio__mpi_agree(w->comm, rc, err)) != 0) {
@@ -391,7 +408,7 @@ PIO_API int pio_mpi_writer_close(pio_mpi_writer *w, struct pio_error *err)
             rc = pio__mpi_fail(err, m, w->path, "MPI_File_close");
         rc = pio__mpi_agree(w->comm, rc, err);
     }
-    writer_free(w);
+    writer_free(w, false);
     return rc;
 }
 

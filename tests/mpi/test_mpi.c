@@ -183,6 +183,11 @@ static void ensemble(const char *dir)
             CHECK(pio_mpi_writer_commit(w, &e) == 0);
     }
     CHECK(pio_mpi_writer_nframes(w) == expect);
+    /* metadata after the first frame: rank 0's error, on every rank */
+    memset(&e, 0, sizeof(e));
+    int mrc = pio_mpi_writer_set_metadata(w, "late", "x", &e);
+    CHECKF(mrc == PIO_EUSAGE && strstr(e.message, "before the first frame"), "rc %d: %s", mrc,
+           e.message);
     /* a frame rank `size - 1` cannot encode: every rank fails, nothing
      * is written, and the writer goes on */
     struct tframe t;
@@ -249,11 +254,23 @@ static void refused(const char *dir)
     CHECK(pio_mpi_writer_create(&w, MPI_COMM_WORLD, path, &wo, MPI_INFO_NULL, &e) == PIO_EUSAGE);
     CHECK(w == NULL);
     CHECK(access(path, F_OK) != 0);
-    /* an existing file without OVERWRITE: every rank gets -EEXIST */
+    /* an existing file without OVERWRITE: every rank gets -EEXIST, and
+     * the file is untouched */
     wo.keyframe = 0;
     snprintf(path, sizeof(path), "%s/ensemble.holo", dir);
+    struct stat before, after;
+    CHECK(stat(path, &before) == 0);
+    MPI_Barrier(MPI_COMM_WORLD);
     int rc = pio_mpi_writer_create(&w, MPI_COMM_WORLD, path, &wo, MPI_INFO_NULL, &e);
     CHECKF(rc == -EEXIST, "rc %d: %s", rc, e.message);
+    CHECK(stat(path, &after) == 0 && after.st_size == before.st_size &&
+          after.st_mtime == before.st_mtime);
+    if (rank == 0) {
+        pio_reader *r;
+        CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+        CHECK(pio_reader_verify(r, 1, &e) == 0);
+        pio_reader_close(r);
+    }
 }
 
 /* Rank 2 dies in the third append, after writing half its records. */

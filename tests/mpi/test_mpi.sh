@@ -59,20 +59,38 @@ same "$D/solvated.xtc" fewer_frames_than_ranks --frames 1:3
 same "$D/water.trr" trr
 same "$D/peptide.dcd" dcd
 same "$W/g.holo" holo_full_index
+same "$D/peptide.xtc" empty_selection --frames 5:5 --top "$D/peptide.gro"
 # the summary, from rank 0 only
 $RUN "$P" convert "$D/peptide.xtc" "$W/sum.holo" >"$W/out" 2>&1 || bad "convert with a summary"
 [ "$(grep -c 'frames by 4 ranks' "$W/out")" = 1 ] || bad "summary: $(cat "$W/out")"
 
-# errors: the same exit on every rank, one message, nothing left behind
+# a frame of another shape on rank 2 (frame 4 has 11 atoms, the others 7
+# to 10: a longer record): ranks 0 and 1 keep theirs, rank 3's records
+# (written after) are cut, and OUT is the serial conversion of frames 0-3
+rc=0
+$RUN "$P" convert "$W/slices.holo" "$W/cut.holo" --salt $S --drop v,scalars --frames 0-7 \
+    >"$W/out" 2>&1 || rc=$?
+[ "$rc" = 64 ] || bad "a frame of another shape: exit $rc: $(cat "$W/out")"
+grep -q "rank 2: .*frame 4: its record is" "$W/out" || bad "shape message: $(cat "$W/out")"
+grep -q "holds the 4 frames written before the error, committed" "$W/out" ||
+    bad "what OUT holds after the error: $(cat "$W/out")"
+"$P" convert "$W/slices.holo" "$W/cut.s.holo" --salt $S --drop v,scalars --frames 0-3 -q ||
+    bad "serial frames 0-3"
+cmp -s "$W/cut.holo" "$W/cut.s.holo" || bad "the cut file is not the serial conversion of frames 0-3"
+"$P" verify "$W/cut.holo" >/dev/null 2>&1 || bad "verify of the cut file"
+
+# errors: the same exit on every rank, nothing left behind
 rc=0
 $RUN "$P" convert "$D/solvated.xtc" "$W/e1.holo" --frames 5,1 >"$W/out" 2>&1 || rc=$?
 [ "$rc" = 64 ] || bad "bad selection: exit $rc: $(cat "$W/out")"
 grep -q "frame 5 out of range" "$W/out" || bad "bad selection message: $(cat "$W/out")"
 [ ! -e "$W/e1.holo" ] || bad "a refused run left its output"
+cp "$W/sum.holo" "$W/sum.copy"
 rc=0
 $RUN "$P" convert "$D/peptide.xtc" "$W/sum.holo" >"$W/out" 2>&1 || rc=$?
 [ "$rc" != 0 ] || bad "an existing output: exit 0"
 grep -q 'exists' "$W/out" || bad "existing output message: $(cat "$W/out")"
+cmp -s "$W/sum.holo" "$W/sum.copy" || bad "an existing output was changed by a refused run"
 rc=0
 $RUN "$P" convert "$D/peptide.xtc" "$W/e2.holo" --compress lossless >"$W/out" 2>&1 || rc=$?
 [ "$rc" = 64 ] || bad "--compress under mpirun: exit $rc: $(cat "$W/out")"

@@ -47,6 +47,18 @@ with prismio.mpi.Writer(comm, ens, overwrite=True, salt=bytes(range(16)),
             w.commit()
             assert w.nframes == 3 * size, w.nframes
 
+# a bad argument on one rank fails the call on every rank (no rank is left
+# waiting), and the writer goes on
+with prismio.mpi.Writer(comm, f"{out}/bad.holo", overwrite=True) as w:
+    v = frame(1)[:5] if rank == 1 else None
+    try:
+        w.append(frame(0), velocities=v)
+        raise AssertionError("a bad shape on rank 1 was accepted")
+    except ValueError as e:
+        assert "rank 1" in str(e) and "velocities" in str(e), e
+    w.append(frame(0))
+    assert w.nframes == size
+
 sl = f"{out}/slices.holo"
 total = 37
 first, count = prismio.mpi.block(total, rank, size)
