@@ -74,6 +74,8 @@ struct pio_mpi_convert_stats {
     uint64_t bytes_out; /* OUT's size */
     double seconds;     /* wall time of the whole conversion (rank 0's clock) */
     bool created;       /* OUT was created (on an error: it holds `frames`, committed) */
+    bool parallel_scan; /* an XTC input's frames were found by the ranks in parallel */
+    char warning[256];  /* what IN's source skipped (a truncated last frame), or "" */
 };
 
 /* pio_mpi_convert on MPI_COMM_WORLD, MPI initialised here if the caller
@@ -125,6 +127,24 @@ PIO_API int pio_mpi_writer_set_metadata(pio_mpi_writer *w, const char *key, cons
 PIO_API int pio_mpi_writer_append(pio_mpi_writer *w, const struct pio_frame *frames, size_t n,
                                   struct pio_error *err);
 
+/*
+ * Collective: one frame of `natoms` atoms written by atom ranges (domain
+ * decomposition): rank r gives atoms [first_atom, first_atom +
+ * part->natoms) of it, the ranks' ranges back to back in rank order from 0
+ * to natoms (a rank may hold none); positions, and velocities and forces
+ * from every rank holding atoms or from none. Step, time, box and scalars
+ * are rank 0's. A raw FRAME record (a codec is PIO_EUSAGE): each rank
+ * writes its slice of each array with MPI_File_write_at_all at its place
+ * in the record, rank 0 the header and scalars; then each rank reads back
+ * its share of the record and hashes it into BLAKE3 subtree chaining
+ * values, which rank 0 combines into the record's hash (the record is
+ * read once more than it is written). The same record as
+ * pio_writer_append of the whole frame. Errors as pio_mpi_writer_append.
+ */
+PIO_API int pio_mpi_writer_append_atoms(pio_mpi_writer *w, const struct pio_frame *part,
+                                        uint64_t natoms, uint64_t first_atom,
+                                        struct pio_error *err);
+
 /* Collective: MPI_File_sync on every rank, then rank 0 writes the COMMIT
  * record and syncs it: readers (and recovery) see every frame appended so
  * far. */
@@ -149,8 +169,12 @@ PIO_API int pio_mpi_reader_open(pio_reader **out, MPI_Comm comm, const char *pat
                                 uint64_t *count, struct pio_error *err);
 
 /*
- * Collective: convert IN to a .holo OUT on every rank of comm, as
- * `prismio convert` would (the same bytes with the same salt): each rank
+ * Collective: convert IN to OUT on every rank of comm, as `prismio
+ * convert` would (the same bytes; a .holo with the same salt). An XTC
+ * IN's frames are found by the ranks in parallel (each scans its share of
+ * the bytes; the serial scan where the shares do not chain). An .xtc or
+ * .trr OUT: each rank converts its block into OUT.rankR, then copies it
+ * into OUT.part at its offset; rank 0 renames it OUT. A .holo OUT: each rank
  * runs the pipeline over its block of the selected frames and writes its
  * records at offsets agreed beforehand (every frame has the first
  * selected frame's shape after the pipeline's transforms: atoms, fields,

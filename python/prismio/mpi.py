@@ -103,19 +103,49 @@ class Writer:
         (atoms, 3) for one frame, in nm; velocities and forces alike; box
         (frames, 3, 3) or (3, 3) nm; step and time one per frame (default
         0). A rank with nothing to add passes an empty (0, atoms, 3) array."""
-        # Arguments one rank gets wrong fail the call on every rank (the
-        # others would wait in the collective for ever): checked, then agreed.
+        args = self._agreed("append", lambda: self._arrays(positions, velocities, forces, box,
+                                                           step, time))
+        self._w.append(*args)
+
+    def _agreed(self, what, prepare):
+        """prepare()'s result, or, where it fails on any rank, ValueError on
+        every rank naming the first that failed (the others would wait in
+        the collective call for ever)."""
         try:
-            args = self._arrays(positions, velocities, forces, box, step, time)
-            why = None
+            args, why = prepare(), None
         except Exception as e:  # noqa: BLE001 (any bad argument)
             args, why = None, f"{type(e).__name__}: {e}"
         whys = self._comm.allgather(why)
         bad = [(r, w) for r, w in enumerate(whys) if w is not None]
         if bad:
             r, w = bad[0]
-            raise ValueError(f"prismio.mpi.Writer.append: rank {r}: {w}")
-        self._w.append(*args)
+            raise ValueError(f"prismio.mpi.Writer.{what}: rank {r}: {w}")
+        return args
+
+    def append_atoms(self, positions, natoms, first_atom, velocities=None, forces=None,
+                     box=None, step=0, time=0.0):
+        """Collective: one frame of natoms atoms written by atom ranges
+        (domain decomposition): this rank's positions (atoms, 3) are atoms
+        [first_atom, first_atom + len(positions)); the ranks' ranges go
+        back to back in rank order from 0 (a rank may hold none: an empty
+        (0, 3) array). Velocities and forces from every rank holding atoms,
+        or none; step, time and box are rank 0's. Raw records only."""
+        def prepare():
+            p = np.ascontiguousarray(positions, dtype=np.float32).reshape(-1, 3)
+
+            def same(a, what):
+                if a is None:
+                    return None
+                a = np.ascontiguousarray(a, dtype=np.float32).reshape(-1, 3)
+                if a.shape != p.shape:
+                    raise ValueError(f"{what} of shape {a.shape}, positions {p.shape}")
+                return a
+
+            return (p, same(velocities, "velocities"), same(forces, "forces"),
+                    None if box is None else np.ascontiguousarray(box, dtype=np.float64)
+                    .reshape(3, 3), int(step), float(time), int(natoms), int(first_atom))
+
+        self._w.append_atoms(*self._agreed("append_atoms", prepare))
 
     @staticmethod
     def _arrays(positions, velocities, forces, box, step, time):

@@ -173,6 +173,56 @@ static PyObject *mw_append(MpiWriter *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* append_atoms(positions, velocities, forces, box, step, time, natoms,
+ * first_atom): this rank's slice (atoms, 3) of one frame */
+static PyObject *mw_append_atoms(MpiWriter *self, PyObject *args)
+{
+    PyObject *pos, *vel, *frc, *box;
+    long long step;
+    double time;
+    unsigned long long natoms, first;
+    if (!PyArg_ParseTuple(args, "OOOOLdKK", &pos, &vel, &frc, &box, &step, &time, &natoms,
+                          &first) ||
+        !open_or_raise(self))
+        return NULL;
+    PyObject *xyz[3] = {pos, vel, frc};
+    struct pio_frame f;
+    memset(&f, 0, sizeof(f));
+    const float(**dst[3])[3] = {&f.positions, &f.velocities, &f.forces};
+    for (int k = 0; k < 3; k++) {
+        PyArrayObject *a = (PyArrayObject *)xyz[k];
+        if (xyz[k] == Py_None)
+            continue;
+        if (!PyArray_Check(xyz[k]) || PyArray_TYPE(a) != NPY_FLOAT32 || PyArray_NDIM(a) != 2 ||
+            PyArray_DIM(a, 1) != 3 || !PyArray_IS_C_CONTIGUOUS(a) ||
+            (k && (uint64_t)PyArray_DIM(a, 0) != f.natoms)) {
+            PyErr_SetString(PyExc_ValueError, "(atoms, 3) float32, C-contiguous, as positions");
+            return NULL;
+        }
+        if (k == 0)
+            f.natoms = (uint64_t)PyArray_DIM(a, 0);
+        *dst[k] = (const float(*)[3])PyArray_DATA(a);
+    }
+    f.fields = PIO_FIELD_POSITIONS;
+    if (box != Py_None) {
+        PyArrayObject *b = (PyArrayObject *)box;
+        if (!PyArray_Check(box) || PyArray_TYPE(b) != NPY_FLOAT64 || PyArray_SIZE(b) != 9 ||
+            !PyArray_IS_C_CONTIGUOUS(b)) {
+            PyErr_SetString(PyExc_ValueError, "box: (3, 3) float64");
+            return NULL;
+        }
+        memcpy(f.box, PyArray_DATA(b), sizeof(f.box));
+        f.fields |= PIO_FIELD_BOX;
+    }
+    f.step = step;
+    f.time = time;
+    struct pio_error e = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = pio_mpi_writer_append_atoms(self->w, &f, natoms, first, &e);
+    Py_END_ALLOW_THREADS if (rc != 0) return raise_pio(rc, &e);
+    Py_RETURN_NONE;
+}
+
 static PyObject *mw_commit(MpiWriter *self, PyObject *unused)
 {
     (void)unused;
@@ -212,6 +262,9 @@ static PyMethodDef mw_methods[] = {
      "set_metadata(key, value): before the first append; rank 0's are written"},
     {"append", (PyCFunction)mw_append, METH_VARARGS,
      "append(positions, velocities, forces, boxes, steps, times): collective"},
+    {"append_atoms", (PyCFunction)mw_append_atoms, METH_VARARGS,
+     "append_atoms(positions, velocities, forces, box, step, time, natoms, first_atom): "
+     "collective, this rank's atoms of one frame"},
     {"commit", (PyCFunction)mw_commit, METH_NOARGS, "commit(): collective"},
     {"close", (PyCFunction)mw_close, METH_NOARGS, "close(): collective, a final commit"},
     {NULL, NULL, 0, NULL}};

@@ -124,15 +124,18 @@ static int convert_mpi(const char *in, const char *out, const struct pio_source_
     struct pio_error e = {0};
     int rc = pio_mpi_convert_world(in, out, &mo, &st, &e);
     bool speaker = st.ranks == 0 || st.rank == 0;
+    if (speaker && st.warning[0])
+        cli_err("convert", "warning: %s", st.warning);
     int code = EXIT_OK;
     if (rc != 0) {
         code = speaker ? cli_fail("convert", rc, &e) : cli_exit_code(rc);
         if (speaker && st.created)
             say_what_out_holds(out);
     } else if (!quiet && speaker) {
-        printf("%s: %llu frames by %u ranks (%.1f MB of arrays in, %.1f MB out) in %.2f s, "
+        printf("%s: %llu frames by %u ranks%s (%.1f MB of arrays in, %.1f MB out) in %.2f s, "
                "%.0f MB/s\n",
-               out, (unsigned long long)st.frames, st.ranks, (double)st.bytes_in / 1e6,
+               out, (unsigned long long)st.frames, st.ranks,
+               st.parallel_scan ? ", XTC frames found in parallel" : "", (double)st.bytes_in / 1e6,
                (double)st.bytes_out / 1e6, st.seconds,
                st.seconds > 0 ? (double)st.bytes_in / st.seconds / 1e6 : 0.0);
     }
@@ -363,11 +366,13 @@ int cmd_convert(int argc, char **argv)
     ko.arrow_layout = layout;
     uint32_t ranks = pio_mpi_launched();
     if (ranks > 1) {
+        enum pio_format of = pio_format_from_path(out);
         if (follow || codec_ix || keyframe || commit_every || direct ||
-            pio_format_from_path(out) != PIO_FORMAT_HOLO) {
+            (of != PIO_FORMAT_HOLO && of != PIO_FORMAT_XTC && of != PIO_FORMAT_TRR)) {
             cli_err("convert",
-                    "%s: under mpirun (%u ranks) convert writes a raw .holo OUT, committed once: "
-                    "no --follow, --compress, --keyframe, --commit-every or --direct",
+                    "%s: under mpirun (%u ranks) convert writes a raw .holo OUT, committed once, "
+                    "or an .xtc or .trr OUT: no --follow, --compress, --keyframe, --commit-every "
+                    "or --direct",
                     out, ranks);
             return EXIT_USAGE;
         }

@@ -2192,3 +2192,42 @@ int pio__writer_adopt(pio_writer *w, const struct pio__placed *p, uint64_t n, st
     }
     return 0;
 }
+
+int pio__writer_shell(pio_writer *w, const struct pio_frame *f, uint64_t seq,
+                      struct pio__frame_shell *out, struct pio_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (w->codec[0] || w->codec[1] || w->codec[2])
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: frame %llu: a frame written by atom ranges is raw (no codec)",
+                             w->path, OFFX(seq));
+    struct rec r;
+    int rc = rec_prepare(w, f, seq, &r, err); /* the arrays are placed, not read */
+    if (rc != 0)
+        return rc;
+    /* iov: header, then per array its values and padding, then scalars
+     * and their padding */
+    const float(*arrays[3])[3] = {f->positions, f->velocities, f->forces};
+    uint64_t at = HOLO_FRAME_HDR;
+    int k = 1;
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a])
+            continue;
+        out->array_off[a] = at;
+        at += r.iov[k].iov_len + r.iov[k + 1].iov_len;
+        k += 2;
+    }
+    out->array_pad = r.lay.array_bytes - f->natoms * 12;
+    out->tail_len = r.iov[k].iov_len + r.iov[k + 1].iov_len;
+    if (out->tail_len && !(out->tail = calloc(1, (size_t)out->tail_len))) {
+        rec_free(&r);
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
+    }
+    if (r.iov[k].iov_len)
+        memcpy(out->tail, r.iov[k].iov_base, r.iov[k].iov_len);
+    out->tail_off = at;
+    out->length = r.lay.length;
+    memcpy(out->head, r.hdr, HOLO_FRAME_HDR);
+    rec_free(&r);
+    return 0;
+}

@@ -45,6 +45,25 @@ int pio__writer_encode(pio_writer *w, const struct pio_frame *f, uint64_t seq, u
  * frames held for blocks, else PIO_EUSAGE. */
 int pio__writer_tail(pio_writer *w, uint64_t *end, struct pio_error *err);
 
+/* A raw FRAME record whose arrays others write (the MPI writer's frames
+ * written by atom ranges): its header (its hash field zero), where each
+ * array starts in it (0: absent) and the zero padding after each array's
+ * 12 x natoms bytes, the scalars section (tail: the bytes from tail_off to
+ * the record's end, malloc'd). */
+struct pio__frame_shell {
+    uint64_t length;
+    uint64_t array_off[3]; /* positions, velocities, forces */
+    uint64_t array_pad;
+    uint64_t tail_off, tail_len;
+    uint8_t *tail;
+    uint8_t head[192];
+};
+/* The shell of frame f as record number seq: f's arrays that are not NULL
+ * say which the record holds (never read); natoms, step, time, box and
+ * scalars as pio__writer_encode takes them. PIO_EUSAGE with a codec. */
+int pio__writer_shell(pio_writer *w, const struct pio_frame *f, uint64_t seq,
+                      struct pio__frame_shell *out, struct pio_error *err);
+
 /* A record the caller wrote into the file (64 bytes: it travels as bytes). */
 struct pio__placed {
     uint64_t offset, length;

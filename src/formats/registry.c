@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "formats/formats_internal.h"
+#include "formats/pio_formats.h"
 
 #include "common/pio_common.h"
 
@@ -188,7 +189,13 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
     const struct pio__format *d = format_get(opt.format ? opt.format : pio_format_from_path(path));
     if (!d || !d->open_source)
         return unknown_format(path, "input", err);
-    int rc = d->open_source(out, path, &opt, err);
+    return pio__source_finish(out, &opt, d->open_source(out, path, &opt, err), err);
+}
+
+int pio__source_finish(struct pio_source *out, const struct pio_source_options *o, int rc,
+                       struct pio_error *err)
+{
+    struct pio_source_options opt = *o;
     if (rc == 0 && (opt.flags & PIO_SOURCE_STRICT)) {
         struct pio_source_info si;
         if (out->info(out->ctx, &si, NULL) == 0 && si.warning) {

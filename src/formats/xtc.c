@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "formats/formats_internal.h"
+#include "formats/pio_formats.h"
 #include "formats/xtc_codec.h"
 
 #include "common/pio_common.h"
@@ -501,26 +502,131 @@ static void xs_destroy(void *ctx)
     free(s);
 }
 
-static int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
-                           struct pio_error *err)
+/* The source's state with its file open and sized, nothing scanned. */
+static int src_new(struct xtc_src **out, const char *path, struct pio_error *err)
 {
     struct xtc_src *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
         free(s);
         return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
+    *out = s;
     s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     struct stat st;
-    int rc = 0;
     if (s->fd < 0 || fstat(s->fd, &st) != 0)
-        rc = pio_error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = pio_error_set(err, -EISDIR, "%s: not a regular file", path);
-    if (rc == 0) {
-        fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
-        s->size = (uint64_t)st.st_size;
+        return pio_error_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return pio_error_set(err, -EISDIR, "%s: not a regular file", path);
+    fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK);
+    s->size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int src_finish(struct pio_source *out, struct xtc_src *s, uint32_t threads, int rc);
+
+static int xtc_source_open(struct pio_source *out, const char *path, uint32_t threads,
+                           struct pio_error *err)
+{
+    struct xtc_src *s = NULL;
+    int rc = src_new(&s, path, err);
+    if (rc == 0)
         rc = xtc_scan(s, err);
+    return src_finish(out, s, threads, rc);
+}
+
+/* Frames found beforehand: frame 0's header read (its atom count and
+ * precision), no scan. */
+int pio__xtc_source_scanned(struct pio_source *out, const char *path, const uint64_t *off,
+                            uint64_t n, bool mixed, uint32_t threads, struct pio_error *err)
+{
+    struct xtc_src *s = NULL;
+    int rc = src_new(&s, path, err);
+    struct scan_win w = {NULL, 0, 0, 0};
+    uint64_t len;
+    if (rc == 0 && (n == 0 || off[0] != 0))
+        rc = pio_error_set(err, PIO_EUSAGE, "%s: no frame offsets from 0", path);
+    if (rc == 0 && !(w.buf = malloc(SCAN_WINDOW)))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    if (rc == 0)
+        rc = frame_length(s, &w, 0, 0, &len, err);
+    free(w.buf);
+    if (rc == 0 && !(s->off = malloc((size_t)n * sizeof(*off))))
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", path);
+    if (rc == 0) {
+        memcpy(s->off, off, (size_t)n * sizeof(*off));
+        s->nframes = s->cap = n;
+        s->mixed = s->mixed || mixed;
     }
+    return src_finish(out, s, threads, rc);
+}
+
+_Static_assert((XTC_MAGIC >> 8) == (XTC_MAGIC_LARGE >> 8), "header_at: one high byte");
+
+/* An 8-byte frame start at buf: XTC's magic (either) and this atom count. */
+static bool header_at(const uint8_t *h, uint32_t natoms)
+{
+    uint8_t n[4] = {(uint8_t)(natoms >> 24), (uint8_t)(natoms >> 16), (uint8_t)(natoms >> 8),
+                    (uint8_t)natoms};
+    return h[0] == 0 && h[1] == 0 && h[2] == (XTC_MAGIC >> 8) &&
+           (h[3] == (XTC_MAGIC & 0xff) || h[3] == (XTC_MAGIC_LARGE & 0xff)) &&
+           memcmp(h + 4, n, 4) == 0;
+}
+
+int pio__xtc_scan_range(const char *path, uint64_t lo, uint64_t hi, struct pio__xtc_range *r)
+{
+    memset(r, 0, sizeof(*r));
+    struct pio_error e = {0};
+    struct xtc_src *s = NULL;
+    struct scan_win w = {malloc(SCAN_WINDOW), 0, 0, 0};
+    uint64_t len = 0, avail, cap = 0;
+    int rc = w.buf ? src_new(&s, path, &e) : -ENOMEM;
+    if (rc == 0)
+        rc = frame_length(s, &w, 0, 0, &len, &e); /* frame 0: the atom count, the precision */
+    uint64_t pos = lo == 0 ? 0 : (lo + 3) & ~(uint64_t)3, size = s ? s->size : 0;
+    /* the first frame start at or after lo: frames start at multiples of 4 */
+    for (; rc == 0 && lo > 0 && pos + 8 <= size; pos += 4) {
+        const uint8_t *h = scan_bytes(s, &w, pos, 8, &avail, &rc);
+        if (!h || avail < 8 || !header_at(h, s->natoms))
+            continue;
+        bool mixed = s->mixed;
+        if (frame_length(s, &w, 1, pos, &len, &e) != 0 || len == UINT64_MAX || len > size - pos) {
+            s->mixed = mixed; /* not a frame: what it said does not count */
+            continue;
+        }
+        const uint8_t *next =
+            pos + len + 8 <= size ? scan_bytes(s, &w, pos + len, 8, &avail, &rc) : NULL;
+        if (pos + len == size || (next && avail >= 8 && header_at(next, s->natoms)))
+            break;
+        s->mixed = mixed;
+    }
+    if (rc == 0 && lo > 0 && pos + 8 > size)
+        pos = size;
+    r->size = size;
+    r->start = pos;
+    /* every frame from there that starts before hi, each checked as the
+     * serial scan checks it; one that runs past the end (a torn or lying
+     * last frame) is left to the serial scan */
+    while (rc == 0 && pos < hi && pos < size) {
+        if ((rc = frame_length(s, &w, 1, pos, &len, &e)) == 0 &&
+            (len == UINT64_MAX || len > size - pos))
+            rc = PIO_ETRUNCATED;
+        if (rc == 0)
+            rc = pio__offsets_push(&r->off, &r->n, &cap, pos);
+        pos += len;
+        w.last = len;
+    }
+    r->end = pos;
+    r->mixed = s && s->mixed;
+    free(w.buf);
+    if (s)
+        xs_destroy(s);
+    return rc;
+}
+
+static int src_finish(struct pio_source *out, struct xtc_src *s, uint32_t threads, int rc)
+{
+    if (!s)
+        return rc;
     s->threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     s->threads = PIO_MAX(1u, PIO_MIN(s->threads, 64u));
     if (rc != 0) {

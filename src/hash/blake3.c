@@ -20,6 +20,7 @@
 #include <assert.h>
 
 #include "hash/blake3_impl.h"
+#include "hash/pio_hash.h"
 
 #include "common/pio_common.h"
 
@@ -356,4 +357,39 @@ PIO_API void pio_blake3_derive_key(uint8_t *out, size_t out_len, const char *con
     pio_blake3_hasher_init_derive_key(&h, context);
     pio_blake3_hasher_update(&h, key_material, key_material_len);
     pio_blake3_hasher_finalize(&h, out, out_len);
+}
+
+/* ---- one input hashed in pieces (the MPI writer's records) ---- */
+
+size_t pio_b3_piece_cvs(const uint8_t *in, size_t len, uint64_t counter, uint8_t (*cvs)[32],
+                        uint64_t *chunks, size_t cap)
+{
+    const struct pio_b3_ops *ops = pio_b3_ops();
+    size_t n = 0;
+    assert(len % B3_CHUNK_LEN == 0);
+    while (len > 0 && n < cap) {
+        /* the largest power of two of chunks that fits and is aligned */
+        size_t sub = (size_t)1 << (63 - __builtin_clzll((unsigned long long)len));
+        while (((uint64_t)(sub / B3_CHUNK_LEN - 1) & counter) != 0)
+            sub /= 2;
+        if (sub == B3_CHUNK_LEN)
+            ops->hash_many(&in, 1, B3_CHUNK_LEN / B3_BLOCK_LEN, B3_IV, counter, true, 0,
+                           B3_CHUNK_START, B3_CHUNK_END, cvs[n]);
+        else
+            pio_b3_subtree_cv(ops, in, sub, B3_IV, counter, 0, 1, cvs[n]);
+        chunks[n++] = sub / B3_CHUNK_LEN;
+        counter += sub / B3_CHUNK_LEN;
+        in += sub;
+        len -= sub;
+    }
+    return len == 0 ? n : 0;
+}
+
+void pio_b3_hasher_push_subtree(pio_blake3_hasher *h, const uint8_t cv[32], uint64_t chunks)
+{
+    const struct pio_b3_ops *ops = pio_b3_ops();
+    pio_b3_hasher_boundary(ops, h);
+    assert(chunks >= 1 && (chunks & (chunks - 1)) == 0 && (h->chunk_counter & (chunks - 1)) == 0);
+    push_cv(ops, h, cv, h->chunk_counter);
+    h->chunk_counter += chunks;
 }

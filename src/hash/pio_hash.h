@@ -23,4 +23,19 @@ void pio_b3_hash_equal(const uint8_t *const *inputs, size_t n, size_t len, uint8
  * chunks[k * nch + c], nch = ceil(len / 1024). */
 void pio_b3_hash_equal_chunks(const uint8_t *const *chunks, size_t n, size_t len, uint8_t *out);
 
+/*
+ * One input hashed in pieces, on several processes (the MPI writer's
+ * records): a piece of whole chunks (len a multiple of 1024) whose first
+ * chunk has number `counter` gives the chaining values of the aligned
+ * subtrees that cover it, in order, into cvs[k] with their chunk counts
+ * in chunks[k] (at most cap, 2 x 64 always suffice): returns how many, 0
+ * if cap was too small. An unkeyed hasher then takes the pieces' CVs in
+ * input order (pio_b3_hasher_push_subtree: it must be at the CV's first
+ * chunk), and the input's last chunk as bytes (pio_blake3_hasher_update:
+ * never the root as a CV), and finalizes to pio_blake3_hash() of it all.
+ */
+size_t pio_b3_piece_cvs(const uint8_t *in, size_t len, uint64_t counter, uint8_t (*cvs)[32],
+                        uint64_t *chunks, size_t cap);
+void pio_b3_hasher_push_subtree(pio_blake3_hasher *h, const uint8_t cv[32], uint64_t chunks);
+
 #endif /* PIO_HASH_H */

@@ -14,13 +14,19 @@
  * same salt given).
  */
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "mpi/mpi_internal.h"
+
+#include "formats/pio_formats.h"
+#include "io/pio_io.h"
 
 #include "common/pio_common.h"
 
@@ -170,6 +176,71 @@ static int part_end(void *ctx, bool ok, struct pio_error *err)
     return 0;
 }
 
+/* IN opened on every rank (collective). An XTC's frames are found in
+ * parallel: rank r scans the r-th share of the bytes from the first frame
+ * header in it, and the shares must chain (each ends where the next
+ * begins, the first at 0, the last at the end of the file); anything else
+ * (damage, a torn last frame, a false start) and every rank scans the
+ * whole file as a serial open does, which also says what is wrong.
+ * *parallel says which happened. */
+static int open_input(MPI_Comm comm, const char *in, const struct pio_source_options *so,
+                      struct pio_source *src, bool *parallel, struct pio_error *err)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    *parallel = false;
+    enum pio_format f = so->format ? so->format : pio_format_from_path(in);
+    if (f != PIO_FORMAT_XTC || size < 2)
+        return pio_source_open(src, in, so, err);
+    struct stat sb;
+    uint64_t fsize = rank == 0 && stat(in, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    MPI_Bcast(&fsize, 1, MPI_UINT64_T, 0, comm);
+    uint64_t lo = (uint64_t)((unsigned __int128)fsize * (unsigned)rank / (unsigned)size);
+    uint64_t hi = (uint64_t)((unsigned __int128)fsize * (unsigned)(rank + 1) / (unsigned)size);
+    struct pio__xtc_range r = {0};
+    bool bad = fsize == 0 || pio__xtc_scan_range(in, lo, hi, &r) != 0 || r.size != fsize;
+    uint64_t mine[5] = {r.start, r.end, r.n, bad, r.mixed}, *all = malloc((size_t)size * 40);
+    uint64_t ok = all != NULL, every = 0;
+    int rc = -1; /* -1: not opened in parallel */
+    MPI_Allreduce(&ok, &every, 1, MPI_UINT64_T, MPI_MIN, comm);
+    if (every) {
+        MPI_Allgather(mine, 5, MPI_UINT64_T, all, 5, MPI_UINT64_T, comm);
+        uint64_t total = 0;
+        for (int k = 0; ok && k < size; k++) {
+            const uint64_t *a = all + 5 * k;
+            ok = !a[3] && (k > 0 || a[0] == 0) && (k + 1 < size ? a[1] == a[5] : a[1] == fsize);
+            total += a[2];
+        }
+        ok = ok && total > 0 && total <= INT_MAX; /* the same on every rank */
+        int *counts = ok ? malloc((size_t)size * sizeof(int)) : NULL;
+        int *displs = ok ? malloc((size_t)size * sizeof(int)) : NULL;
+        uint64_t *off = ok ? malloc((size_t)total * sizeof(*off)) : NULL;
+        uint64_t have = counts && displs && off;
+        MPI_Allreduce(&have, &every, 1, MPI_UINT64_T, MPI_MIN, comm);
+        if (ok && every) {
+            bool mixed = false;
+            for (int k = 0, at = 0; k < size; k++) {
+                counts[k] = (int)all[5 * k + 2];
+                displs[k] = at;
+                at += counts[k];
+                mixed = mixed || all[5 * k + 4];
+            }
+            MPI_Allgatherv(r.off, counts[rank], MPI_UINT64_T, off, counts, displs, MPI_UINT64_T,
+                           comm);
+            rc = pio__xtc_source_scanned(src, in, off, total, mixed, so->threads, err);
+            *parallel = rc == 0;
+            rc = pio__source_finish(src, so, rc, err);
+        }
+        free(off);
+        free(counts);
+        free(displs);
+    }
+    free(all);
+    free(r.off);
+    return rc != -1 ? rc : pio_source_open(src, in, so, err); /* the serial scan */
+}
+
 /* A sink of float32 nm frames (the pipeline's own, nothing to destroy). */
 static struct pio_sink sink_of(const char *name, void *ctx,
                                int (*begin)(void *, const struct pio_source_info *,
@@ -209,14 +280,160 @@ static char *block_spec(const uint64_t *sel, uint64_t n)
     return s;
 }
 
+/* Formats whose file is its frames back to back, nothing else: a file of
+ * frames 0..k-1 followed by one of frames k.. is the file of them all. */
+static bool frames_back_to_back(enum pio_format f)
+{
+    return f == PIO_FORMAT_XTC || f == PIO_FORMAT_TRR;
+}
+
+/* Copy the file `from` into fd at `off` (copy_file_range, else read and
+ * pwrite). 0 or -errno. */
+static int copy_into(const char *from, int fd, uint64_t off)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int rc = 0;
+    loff_t src = 0, dst = (loff_t)off;
+    for (;;) {
+        ssize_t n = copy_file_range(in, &src, fd, &dst, (size_t)1 << 30, 0);
+        if (n == 0)
+            break;
+        if (n > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
+            rc = -errno;
+            break;
+        }
+        static char buf[1 << 20]; /* the kernel will not: by hand, from where it stopped */
+        ssize_t got;
+        while ((got = pread(in, buf, sizeof(buf), src)) > 0) {
+            ssize_t put = 0;
+            for (ssize_t k; put < got; put += k)
+                if ((k = pwrite(fd, buf + put, (size_t)(got - put), dst + put)) <= 0) {
+                    rc = k < 0 ? -errno : -EIO;
+                    break;
+                }
+            if (rc != 0)
+                break;
+            src += got;
+            dst += got;
+        }
+        if (got < 0 && rc == 0)
+            rc = -errno;
+        break;
+    }
+    close(in);
+    return rc;
+}
+
+/*
+ * An output whose file is its frames back to back (XTC, TRR): every rank
+ * converts its block with the format's own sink into a file beside OUT
+ * (OUT.rankR), then the ranks copy theirs into OUT.part at offsets from
+ * MPI_Exscan of their sizes and rank 0 renames it OUT: the serial
+ * conversion's bytes, the output written twice (sizes are known only once
+ * the frames are encoded). src is open on every rank, sel/nsel agreed.
+ */
+static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src,
+                          const struct pio_sink_options *ko, const struct pio_pipeline_options *po,
+                          const uint64_t *sel, uint64_t nsel, struct pio_mpi_convert_stats *st,
+                          struct pio_error *err)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    char mine[4096], part[4096];
+    snprintf(mine, sizeof(mine), "%s.rank%d", out, rank);
+    snprintf(part, sizeof(part), "%s.part", out);
+    int rc = 0;
+    if (strlen(out) > sizeof(mine) - 32)
+        rc = pio_error_set(err, PIO_EUSAGE, "%s: path too long", out);
+    else if (rank == 0 && !(ko->flags & PIO_SINK_OVERWRITE) && access(out, F_OK) == 0)
+        rc = pio_error_set(err, -EEXIST, "%s: exists (--overwrite replaces it)", out);
+    if ((rc = pio__mpi_agree(comm, rc, err)) != 0)
+        return rc;
+    uint64_t first, count;
+    pio_mpi_block(nsel, (uint32_t)rank, (uint32_t)size, &first, &count);
+    struct pio_pipeline_stats pst = {0};
+    char *spec = count ? block_spec(sel + first, count) : NULL;
+    if (count && !spec)
+        rc = pio_error_set(err, -ENOMEM, "%s: out of memory", out);
+    if (rc == 0 && count) {
+        struct pio_sink sink;
+        struct pio_sink_options k = *ko;
+        k.flags |= PIO_SINK_OVERWRITE;
+        k.format = ko->format ? ko->format : pio_format_from_path(out); /* OUT.rankR's */
+        struct pio_pipeline_options pr = *po;
+        pr.frames = spec;
+        if (rank != 0)
+            pr.progress = NULL;
+        if ((rc = pio_sink_open(&sink, mine, &k, err)) == 0) {
+            rc = pio_pipeline_run(src, &sink, &pr, &pst, err);
+            pio_sink_destroy(&sink);
+        }
+    }
+    free(spec);
+    pio__mpi_quiet_barrier(comm); /* until the last rank is done */
+    struct stat sb;
+    uint64_t len = 0, at = 0, total = 0;
+    if (rc == 0 && count && stat(mine, &sb) == 0)
+        len = (uint64_t)sb.st_size;
+    if ((rc = pio__mpi_agree(comm, rc, err)) == 0) {
+        MPI_Exscan(&len, &at, 1, MPI_UINT64_T, MPI_SUM, comm);
+        if (rank == 0)
+            at = 0;
+        MPI_Allreduce(&len, &total, 1, MPI_UINT64_T, MPI_SUM, comm);
+        int fd = rank == 0 ? open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        if (rank == 0 && fd < 0)
+            rc = pio_error_set(err, -errno, "%s: cannot create: %s", part, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        if ((rc = pio__mpi_agree(comm, rc, err)) == 0) {
+            fd = count ? open(part, O_WRONLY | O_CLOEXEC) : -1;
+            if (count && fd < 0)
+                rc = -errno;
+            if (rc == 0 && count && (rc = copy_into(mine, fd, at)) == 0 && fdatasync(fd) != 0)
+                rc = -errno;
+            if (rc != 0)
+                pio_error_set(err, rc, "%s: copying %s into it at offset 0x%llx: %s", part, mine,
+                              (unsigned long long)at, pio_strerror(rc));
+            if (fd >= 0)
+                close(fd);
+            if ((rc = pio__mpi_agree(comm, rc, err)) == 0 && rank == 0) {
+                if (rename(part, out) != 0)
+                    rc = pio_error_set(err, -errno, "%s: rename to %s: %s", part, out,
+                                       strerror(errno));
+                else
+                    rc = pio_io_fsync_dir(out);
+            }
+            rc = pio__mpi_agree(comm, rc, err);
+        }
+    }
+    unlink(mine);
+    if (rc != 0 && rank == 0)
+        unlink(part);
+    uint64_t sums[2] = {rc == 0 ? count : 0, pst.bytes_in}, tot[2] = {0, 0};
+    MPI_Allreduce(sums, tot, 2, MPI_UINT64_T, MPI_SUM, comm);
+    st->frames = tot[0];
+    st->my_frames = rc == 0 ? count : 0;
+    st->bytes_in = tot[1];
+    st->bytes_out = rc == 0 ? total : 0;
+    st->created = false; /* a foreign OUT appears whole or not at all */
+    return rc;
+}
+
 static int check_options(const char *out, const struct pio_sink_options *ko,
                          const struct pio_writer_options *wo, struct pio_error *err)
 {
     enum pio_format fmt = ko->format ? ko->format : pio_format_from_path(out);
-    if (fmt != PIO_FORMAT_HOLO)
+    if (fmt != PIO_FORMAT_HOLO && !frames_back_to_back(fmt))
         return pio_error_set(err, PIO_EUSAGE,
-                             "%s: a parallel conversion writes a .holo file (convert to other "
-                             "formats without mpirun)",
+                             "%s: a parallel conversion writes .holo, .xtc or .trr files "
+                             "(convert to other formats without mpirun)",
                              out);
     if (ko->commit_frames)
         return pio_error_set(err, PIO_EUSAGE,
@@ -244,7 +461,8 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    struct pio_mpi_convert_stats st = {(uint32_t)rank, (uint32_t)size, 0, 0, 0, 0, 0, false};
+    struct pio_mpi_convert_stats st = {(uint32_t)rank, (uint32_t)size, 0, 0, 0, 0, 0,
+                                       false,          false,          ""};
     if (stats)
         *stats = st;
     struct pio_source_options so = PIO_SOURCE_OPTIONS_INIT;
@@ -277,9 +495,12 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     struct pio_source src = PIO_SOURCE_INIT;
     struct pio_source_info info = {0};
     uint64_t *sel = NULL, nsel = 0;
-    rc = pio_source_open(&src, in, &so, err);
+    bool parallel_scan;
+    rc = open_input(comm, in, &so, &src, &parallel_scan, err);
     if (rc == 0)
         rc = src.info(src.ctx, &info, err);
+    if (rc == 0 && info.warning)
+        snprintf(st.warning, sizeof(st.warning), "%s", info.warning);
     if (rc == 0) {
         if (po.frames) {
             rc = pio_select_frames(po.frames, info.nframes, &sel, &nsel, err);
@@ -304,6 +525,19 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
                 "the input changed while they opened it",
                 in, (unsigned long long)(UINT64_MAX - most[2]), (unsigned long long)most[0],
                 (unsigned long long)(UINT64_MAX - most[3]), (unsigned long long)most[1]);
+    }
+    enum pio_format ofmt = ko.format ? ko.format : pio_format_from_path(out);
+    if (rc == 0 && frames_back_to_back(ofmt)) {
+        rc = convert_concat(comm, out, &src, &ko, &po, sel, nsel, &st, err);
+        pio_source_destroy(&src);
+        free(sel);
+        double secs = MPI_Wtime() - t0;
+        MPI_Bcast(&secs, 1, MPI_DOUBLE, 0, comm);
+        st.seconds = secs;
+        st.parallel_scan = parallel_scan;
+        if (stats)
+            *stats = st;
+        return rc;
     }
     pio_mpi_writer *w = NULL;
     if (rc == 0)
@@ -416,6 +650,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     st.bytes_out = outsize;
     st.seconds = secs;
     st.created = true;
+    st.parallel_scan = parallel_scan;
     if (stats)
         *stats = st;
     return crc;

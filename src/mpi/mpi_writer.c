@@ -19,6 +19,8 @@
 
 #include "mpi/mpi_internal.h"
 
+#include "hash/pio_hash.h"
+
 #include "common/pio_common.h"
 
 #define WRITE_PIECE ((uint64_t)1 << 30) /* MPI counts are ints */
@@ -150,8 +152,9 @@ PIO_API int pio_mpi_writer_create(pio_mpi_writer **out, MPI_Comm comm, const cha
     }
     if (rc == 0) {
         /* CREATE: a rank whose view of the directory lags (NFS) still
-         * opens the file rank 0 made, never another */
-        int m = MPI_File_open(w->comm, path, MPI_MODE_WRONLY | MPI_MODE_CREATE, info, &w->fh);
+         * opens the file rank 0 made, never another; RDWR: a frame written
+         * by atom ranges is read back to be hashed */
+        int m = MPI_File_open(w->comm, path, MPI_MODE_RDWR | MPI_MODE_CREATE, info, &w->fh);
         w->fh_open = m == MPI_SUCCESS;
         if (!w->fh_open)
             rc = pio__mpi_fail(err, m, path, "MPI_File_open");
@@ -446,5 +449,246 @@ PIO_API int pio_mpi_reader_open(pio_reader **out, MPI_Comm comm, const char *pat
     MPI_Comm_size(comm, &size);
     pio_mpi_block(ri.nframes, (uint32_t)rank, (uint32_t)size, first, count);
     *out = r;
+    return 0;
+}
+
+/* ---- a frame written by atom ranges (domain decomposition) ---- */
+
+#define CV_WINDOW ((uint64_t)64 << 20) /* record bytes read back at a time */
+
+/* This rank's share of the record at `rec` (length len), read back and
+ * hashed piece by piece: the CVs of its aligned subtrees, 40 bytes each
+ * (CV, chunk count), appended to *cvs. 0 or an error. */
+static int piece_cvs(pio_mpi_writer *w, uint64_t rec, uint64_t len, uint8_t **cvs, size_t *ncvs,
+                     struct pio_error *err)
+{
+    uint64_t nchunks = (len + 1023) / 1024, first, count;
+    pio_mpi_block(nchunks - 1, (uint32_t)w->rank, (uint32_t)w->size, &first, &count);
+    uint8_t *buf = count ? malloc((size_t)PIO_MIN(count * 1024, CV_WINDOW)) : NULL;
+    if (count && !buf)
+        return pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
+    int rc = 0;
+    for (uint64_t c = first; rc == 0 && c < first + count;) {
+        uint64_t take = PIO_MIN(first + count - c, CV_WINDOW / 1024);
+        MPI_Status st;
+        int got = 0;
+        int m = MPI_File_read_at(w->fh, (MPI_Offset)(rec + c * 1024), buf, (int)(take * 1024),
+                                 MPI_BYTE, &st);
+        if (m == MPI_SUCCESS)
+            MPI_Get_count(&st, MPI_BYTE, &got);
+        if (m != MPI_SUCCESS || (uint64_t)got != take * 1024) {
+            rc = m != MPI_SUCCESS ? pio__mpi_fail(err, m, w->path, "reading a record back")
+                                  : pio_error_set(err, -EIO, "%s: short read of a record", w->path);
+            break;
+        }
+        uint8_t cv[128][32];
+        uint64_t ch[128];
+        size_t n = pio_b3_piece_cvs(buf, (size_t)take * 1024, c, cv, ch, 128);
+        uint8_t *more = realloc(*cvs, (*ncvs + n) * 40);
+        if (!more) {
+            rc = pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
+            break;
+        }
+        *cvs = more;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(more + (*ncvs + i) * 40, cv[i], 32);
+            memcpy(more + (*ncvs + i) * 40 + 32, &ch[i], 8);
+        }
+        *ncvs += n;
+        c += take;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Rank 0: the record's hash from every rank's CVs (in rank order) and its
+ * last chunk. */
+static int record_hash(pio_mpi_writer *w, uint64_t rec, uint64_t len, const uint8_t *cvs,
+                       const int *bytes, uint8_t hash[32], struct pio_error *err)
+{
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    size_t at = 0;
+    for (int r = 0; r < w->size; r++)
+        for (int k = 0; k < bytes[r] / 40; k++, at += 40) {
+            uint64_t ch;
+            memcpy(&ch, cvs + at + 32, 8);
+            pio_b3_hasher_push_subtree(&h, cvs + at, ch);
+        }
+    uint64_t last = (len - 1) / 1024 * 1024;
+    uint8_t tail[1024];
+    MPI_Status st;
+    int got = 0;
+    int m =
+        MPI_File_read_at(w->fh, (MPI_Offset)(rec + last), tail, (int)(len - last), MPI_BYTE, &st);
+    if (m == MPI_SUCCESS)
+        MPI_Get_count(&st, MPI_BYTE, &got);
+    if (m != MPI_SUCCESS || (uint64_t)got != len - last)
+        return pio_error_set(err, -EIO, "%s: short read of a record's end", w->path);
+    pio_blake3_hasher_update(&h, tail, (size_t)(len - last));
+    pio_blake3_hasher_finalize(&h, hash, 32);
+    return 0;
+}
+
+PIO_API int pio_mpi_writer_append_atoms(pio_mpi_writer *w, const struct pio_frame *part,
+                                        uint64_t natoms, uint64_t first_atom, struct pio_error *err)
+{
+    int rc = check_usable(w, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = pio__mpi_tail(w, err)) != 0)
+        return rc;
+    uint64_t n = part->natoms;
+    if (first_atom > natoms || n > natoms - first_atom)
+        rc = pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: atoms %llu..%llu of %llu", w->path,
+                           (unsigned long long)w->nframes, (unsigned long long)first_atom,
+                           (unsigned long long)(first_atom + n), (unsigned long long)natoms);
+    else if (n && !part->positions)
+        rc = pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: positions are required", w->path,
+                           (unsigned long long)w->nframes);
+    /* every rank's range and arrays: back to back in rank order, from 0 to
+     * natoms; velocities and forces from every rank holding atoms, or none */
+    uint64_t me[5] = {first_atom, n, part->velocities != NULL, part->forces != NULL, (uint64_t)rc},
+             *all = malloc((size_t)w->size * sizeof(me));
+    uint64_t have = all != NULL, every = 0;
+    MPI_Allreduce(&have, &every, 1, MPI_UINT64_T, MPI_MIN, w->comm);
+    if (!every) {
+        free(all);
+        return pio__mpi_agree(w->comm, pio_error_set(err, -ENOMEM, "%s: out of memory", w->path),
+                              err);
+    }
+    MPI_Allgather(me, 5, MPI_UINT64_T, all, 5, MPI_UINT64_T, w->comm);
+    int has[3] = {1, -1, -1};
+    uint64_t at = 0;
+    bool theirs = false; /* a rank's own error: agreed below, with its message */
+    for (int r = 0; r < w->size; r++)
+        theirs = theirs || all[5 * r + 4];
+    for (int r = 0; rc == 0 && !theirs && r < w->size; r++) {
+        const uint64_t *a = all + 5 * r;
+        if (a[0] != at) {
+            rc = pio_error_set(err, PIO_EUSAGE,
+                               "%s: frame %llu: rank %d holds atoms from %llu, the ranks before "
+                               "it end at %llu (ranges go back to back in rank order)",
+                               w->path, (unsigned long long)w->nframes, r, (unsigned long long)a[0],
+                               (unsigned long long)at);
+            break;
+        }
+        at += a[1];
+        for (int k = 1; a[1] && k < 3; k++) {
+            if (has[k] >= 0 && has[k] != (int)a[1 + k])
+                rc = pio_error_set(err, PIO_EUSAGE,
+                                   "%s: frame %llu: rank %d %s %s, another rank does not", w->path,
+                                   (unsigned long long)w->nframes, r, a[1 + k] ? "gives" : "has no",
+                                   k == 1 ? "velocities" : "forces");
+            has[k] = (int)a[1 + k];
+        }
+    }
+    if (rc == 0 && !theirs && at != natoms)
+        rc = pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: the ranks hold %llu of %llu atoms",
+                           w->path, (unsigned long long)w->nframes, (unsigned long long)at,
+                           (unsigned long long)natoms);
+    free(all);
+    if ((rc = pio__mpi_agree(w->comm, rc, err)) != 0)
+        return rc;
+
+    /* rank 0: the record's shell (header, where the arrays go, scalars) */
+    struct pio__frame_shell sh = {0};
+    static const float dummy[1][3];
+    if (w->rank == 0) {
+        struct pio_frame f = *part;
+        f.natoms = natoms;
+        f.positions = dummy;
+        f.velocities = has[1] == 1 ? dummy : NULL;
+        f.forces = has[2] == 1 ? dummy : NULL;
+        rc = pio__writer_shell(w->w, &f, w->nframes, &sh, err);
+    }
+    if ((rc = pio__mpi_agree(w->comm, rc, err)) != 0)
+        return rc;
+    uint64_t lay[5] = {sh.length, sh.array_off[0], sh.array_off[1], sh.array_off[2], sh.array_pad};
+    MPI_Bcast(lay, 5, MPI_UINT64_T, 0, w->comm);
+    uint64_t rec = w->end, len = lay[0];
+
+    /* the bytes: rank 0 the header, padding and scalars; every rank its
+     * slice of each array, collectively */
+    if (w->rank == 0) {
+        static const uint8_t zeros[64];
+        MPI_Status st;
+        int m = MPI_File_write_at(w->fh, (MPI_Offset)rec, sh.head, 192, MPI_BYTE, &st);
+        for (int a = 0; m == MPI_SUCCESS && a < 3; a++)
+            if (lay[1 + a] && lay[4])
+                m = MPI_File_write_at(w->fh, (MPI_Offset)(rec + lay[1 + a] + natoms * 12), zeros,
+                                      (int)lay[4], MPI_BYTE, &st);
+        if (m == MPI_SUCCESS && sh.tail_len)
+            m = MPI_File_write_at(w->fh, (MPI_Offset)(rec + sh.tail_off), sh.tail, (int)sh.tail_len,
+                                  MPI_BYTE, &st);
+        if (m != MPI_SUCCESS)
+            rc = pio__mpi_fail(err, m, w->path, "MPI_File_write_at");
+    }
+    free(sh.tail);
+    const float(*arrays[3])[3] = {part->positions, part->velocities, part->forces};
+    for (int a = 0; a < 3; a++) {
+        if (!lay[1 + a])
+            continue;
+        int wrc = write_all(w, n ? (const uint8_t *)arrays[a] : (const uint8_t *)dummy, n * 12,
+                            rec + lay[1 + a] + first_atom * 12, err);
+        rc = rc ? rc : wrc;
+    }
+    if ((rc = pio__mpi_agree(w->comm, rc, err)) != 0) {
+        w->failed = rc;
+        pio__mpi_cut(w);
+        return rc;
+    }
+
+    /* its hash: every rank reads back its share of the chunks and hashes
+     * it into subtree chaining values, which rank 0 combines */
+    int m = MPI_File_sync(w->fh); /* the ranks' writes visible to every rank */
+    MPI_Barrier(w->comm);
+    rc = m == MPI_SUCCESS ? 0 : pio__mpi_fail(err, m, w->path, "MPI_File_sync");
+    uint8_t *cvs = NULL;
+    size_t ncvs = 0;
+    if (rc == 0)
+        rc = piece_cvs(w, rec, len, &cvs, &ncvs, err);
+    if ((rc = pio__mpi_agree(w->comm, rc, err)) == 0) {
+        int mine = (int)(ncvs * 40), *bytes = NULL, *displs = NULL, total = 0;
+        uint8_t *allcv = NULL;
+        if (w->rank == 0) {
+            bytes = calloc((size_t)w->size, sizeof(int));
+            displs = calloc((size_t)w->size, sizeof(int));
+        }
+        MPI_Gather(&mine, 1, MPI_INT, bytes, 1, MPI_INT, 0, w->comm);
+        if (w->rank == 0) {
+            for (int r = 0; r < w->size; r++) {
+                displs[r] = total;
+                total += bytes[r];
+            }
+            allcv = malloc((size_t)total + 1);
+        }
+        MPI_Gatherv(cvs, mine, MPI_BYTE, allcv, bytes, displs, MPI_BYTE, 0, w->comm);
+        uint8_t hash[32];
+        if (w->rank == 0) {
+            rc = record_hash(w, rec, len, allcv, bytes, hash, err);
+            MPI_Status st;
+            if (rc == 0 && (m = MPI_File_write_at(w->fh, (MPI_Offset)(rec + 32), hash, 32, MPI_BYTE,
+                                                  &st)) != MPI_SUCCESS)
+                rc = pio__mpi_fail(err, m, w->path, "writing a record's hash");
+            struct pio__placed p = {rec, len, part->step, part->time, {0}};
+            memcpy(p.hash, hash, 32);
+            if (rc == 0)
+                rc = pio__writer_adopt(w->w, &p, 1, err);
+        }
+        free(allcv);
+        free(bytes);
+        free(displs);
+        rc = pio__mpi_agree(w->comm, rc, err);
+    }
+    free(cvs);
+    if (rc != 0) {
+        w->failed = rc;
+        pio__mpi_cut(w);
+        return rc;
+    }
+    pio__mpi_writeback(w, rec, len);
+    w->nframes += 1;
+    w->end += len;
     return 0;
 }

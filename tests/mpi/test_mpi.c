@@ -242,6 +242,101 @@ static void ensemble(const char *dir)
     pio_reader_close(r);
 }
 
+/* Frames written by atom ranges (domain decomposition): frame i of the
+ * test trajectory scaled up (up to 90,000 atoms: records of many BLAKE3
+ * chunks), rank r its block of the atoms (a rank with none when the frame
+ * is small), byte for byte the serial writer's file; then ranges that
+ * leave a gap fail on every rank, and the writer goes on. */
+static void by_atoms(const char *dir)
+{
+    static const uint64_t sizes[] = {3, 50, 100, 1000, 30000, 90000};
+    enum { NF = sizeof(sizes) / sizeof(sizes[0]) };
+    char path[512], ref[512];
+    snprintf(path, sizeof(path), "%s/atoms.holo", dir);
+    snprintf(ref, sizeof(ref), "%s/atoms.serial.holo", dir);
+    struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
+    wo.salt = SALT;
+    wo.flags = PIO_WRITER_OVERWRITE;
+    struct pio_frame f[NF];
+    float(*x[NF])[3], (*v[NF])[3];
+    struct pio_scalar sc = {"temperature", 300.0};
+    for (int i = 0; i < NF; i++) {
+        uint64_t s = 99 + (uint64_t)i, n = sizes[i];
+        x[i] = malloc(n * sizeof(*x[i]));
+        v[i] = malloc(n * sizeof(*v[i]));
+        for (uint64_t a = 0; a < n; a++)
+            for (int k = 0; k < 3; k++) {
+                x[i][a][k] = (float)(pio_test_rand(&s) % 100000) / 1000.0f;
+                v[i][a][k] = (float)(pio_test_rand(&s) % 1000) / 1000.0f;
+            }
+        memset(&f[i], 0, sizeof(f[i]));
+        f[i].natoms = n;
+        f[i].positions = (const float(*)[3])x[i];
+        f[i].velocities = i % 2 ? (const float(*)[3])v[i] : NULL;
+        f[i].step = 1000 + i;
+        f[i].time = 2.5 * i;
+        f[i].fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX;
+        f[i].box[0][0] = f[i].box[1][1] = f[i].box[2][2] = 9.0;
+        f[i].scalars = i % 3 ? &sc : NULL;
+        f[i].nscalars = i % 3 ? 1 : 0;
+    }
+    pio_mpi_writer *w;
+    struct pio_error e = {0};
+    int rc = pio_mpi_writer_create(&w, MPI_COMM_WORLD, path, &wo, MPI_INFO_NULL, &e);
+    CHECKF(rc == 0, "%s", e.message);
+    if (rc != 0)
+        return;
+    for (int i = 0; i < NF; i++) {
+        uint64_t first, count;
+        pio_mpi_block(sizes[i], (uint32_t)rank, (uint32_t)size, &first, &count);
+        struct pio_frame part = f[i];
+        part.natoms = count;
+        part.positions = (const float(*)[3])x[i] + first;
+        part.velocities = f[i].velocities ? (const float(*)[3])v[i] + first : NULL;
+        if (rank != 0) { /* rank 0's step, time, box and scalars count */
+            part.step = -1;
+            part.scalars = NULL;
+            part.nscalars = 0;
+        }
+        CHECKF(pio_mpi_writer_append_atoms(w, &part, sizes[i], first, &e) == 0, "frame %d: %s", i,
+               e.message);
+        if (i == 2)
+            CHECK(pio_mpi_writer_commit(w, &e) == 0);
+    }
+    /* a gap between two ranks' ranges: refused everywhere, nothing written */
+    if (size > 1) {
+        uint64_t first, count;
+        pio_mpi_block(sizes[3], (uint32_t)rank, (uint32_t)size, &first, &count);
+        struct pio_frame part = f[3];
+        part.natoms = rank == 0 && count ? count - 1 : count;
+        part.positions = (const float(*)[3])x[3] + first;
+        memset(&e, 0, sizeof(e));
+        rc = pio_mpi_writer_append_atoms(w, &part, sizes[3], first, &e);
+        CHECKF(rc == PIO_EUSAGE && strstr(e.message, "back to back"), "rc %d: %s", rc, e.message);
+        CHECK(pio_mpi_writer_nframes(w) == NF);
+    }
+    CHECKF(pio_mpi_writer_close(w, &e) == 0, "%s", e.message);
+    if (rank == 0) {
+        pio_writer *s;
+        CHECK(pio_writer_create(&s, ref, &wo, &e) == 0);
+        for (int i = 0; i < NF; i++) {
+            CHECK(pio_writer_append(s, &f[i], &e) == 0);
+            if (i == 2)
+                CHECK(pio_writer_commit(s, &e) == 0);
+        }
+        CHECK(pio_writer_close(s, &e) == 0);
+        CHECKF(same_files(path, ref), "%s differs from the serial writer's %s", path, ref);
+        pio_reader *r;
+        CHECK(pio_reader_open(&r, path, NULL, &e) == 0);
+        CHECKF(pio_reader_verify(r, 1, &e) == 0, "%s", e.message);
+        pio_reader_close(r);
+    }
+    for (int i = 0; i < NF; i++) {
+        free(x[i]);
+        free(v[i]);
+    }
+}
+
 /* Bad arguments: blocks are refused on every rank, before any file. */
 static void refused(const char *dir)
 {
@@ -344,6 +439,7 @@ int main(int argc, char **argv)
     wo.keyframe = 1; /* compressed FRAME records (blocks are refused) */
     time_slices(argv[1], "slices_lossless", &wo);
     ensemble(argv[1]);
+    by_atoms(argv[1]);
     refused(argv[1]);
     int bad = pio_test_failures, worst = 0;
     MPI_Allreduce(&bad, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);

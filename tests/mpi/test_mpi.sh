@@ -60,9 +60,56 @@ same "$D/water.trr" trr
 same "$D/peptide.dcd" dcd
 same "$W/g.holo" holo_full_index
 same "$D/peptide.xtc" empty_selection --frames 5:5 --top "$D/peptide.gro"
-# the summary, from rank 0 only
+# the reverse: HOLO (and TRR) to XTC and TRR, the serial bytes
+back() { # IN NAME.EXT ARGS...
+    in=$1 name=$2
+    shift 2
+    "$P" convert "$in" "$W/s.$name" -q --overwrite "$@" 2>"$W/err" || { bad "serial $name: $(cat "$W/err")"; return; }
+    $RUN "$P" convert "$in" "$W/p.$name" -q --overwrite "$@" >"$W/out" 2>&1 || { bad "parallel $name: $(cat "$W/out")"; return; }
+    cmp -s "$W/s.$name" "$W/p.$name" || bad "$name: the parallel conversion differs from the serial one"
+    ls "$W"/p."$name".* >/dev/null 2>&1 && bad "$name: files left beside the output: $(ls "$W"/p."$name".*)"
+}
+back "$W/xtc.p.holo" back.xtc
+back "$W/g.holo" back_frames.xtc --frames 7::3 --precision 100
+back "$W/trr.p.holo" back.trr
+back "$D/water.trr" back_trr.xtc
+rc=0
+$RUN "$P" convert "$W/g.holo" "$W/p.back.xtc" -q >"$W/out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || bad "an existing .xtc OUT without --overwrite: exit 0"
+cmp -s "$W/s.back.xtc" "$W/p.back.xtc" || bad "a refused run changed the existing .xtc"
+grep -q 'exists' "$W/out" || bad "existing .xtc message: $(cat "$W/out")"
+
+# the summary, from rank 0 only; the XTC's frames found by the ranks
 $RUN "$P" convert "$D/peptide.xtc" "$W/sum.holo" >"$W/out" 2>&1 || bad "convert with a summary"
-[ "$(grep -c 'frames by 4 ranks' "$W/out")" = 1 ] || bad "summary: $(cat "$W/out")"
+[ "$(grep -c 'frames by 4 ranks, XTC frames found in parallel' "$W/out")" = 1 ] ||
+    bad "summary: $(cat "$W/out")"
+
+# XTC frames found in parallel, or, where a share cannot be scanned with
+# certainty, the serial scan: more ranks than frames (shares with no frame
+# start in them), a torn last frame (the serial scan's warning and the
+# frames before it), a damaged middle frame (the serial scan's error)
+"$P" convert "$D/solvated.xtc" "$W/few.s.holo" --salt $S -q || bad "serial few frames"
+mpirun -np 8 --oversubscribe "$P" convert "$D/solvated.xtc" "$W/few.p.holo" --salt $S >"$W/out" 2>&1 ||
+    bad "8 ranks on 5 frames: $(cat "$W/out")"
+cmp -s "$W/few.s.holo" "$W/few.p.holo" || bad "8 ranks on 5 frames: differs from the serial conversion"
+grep -q 'frames by 8 ranks, XTC frames found in parallel' "$W/out" ||
+    bad "8 ranks on 5 frames: not found in parallel: $(cat "$W/out")"
+"$P" convert "$D/peptide.xtc" "$W/long.xtc" --frames 0:150 -q 2>/dev/null ||
+    bad "making a longer XTC"
+sz=$(wc -c <"$W/long.xtc")
+head -c $((sz - 100)) "$W/long.xtc" >"$W/torn.xtc"
+"$P" convert "$W/torn.xtc" "$W/torn.s.holo" --salt $S -q 2>"$W/err.s" || bad "serial torn: $(cat "$W/err.s")"
+$RUN "$P" convert "$W/torn.xtc" "$W/torn.p.holo" --salt $S >"$W/out" 2>&1 || bad "parallel torn: $(cat "$W/out")"
+cmp -s "$W/torn.s.holo" "$W/torn.p.holo" || bad "torn XTC: the parallel conversion differs"
+grep -q 'frames found in parallel' "$W/out" && bad "a torn XTC was not scanned the serial way"
+grep -q 'truncated' "$W/out" || bad "torn XTC: no warning: $(cat "$W/out")"
+cp "$W/long.xtc" "$W/bad.xtc"
+printf 'JUNKJUNKJUNKJUNK' | dd of="$W/bad.xtc" bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+rc=0
+"$P" convert "$W/bad.xtc" "$W/bad.s.holo" -q >"$W/out.s" 2>&1 || rc=$?
+prc=0
+$RUN "$P" convert "$W/bad.xtc" "$W/bad.p.holo" >"$W/out" 2>&1 || prc=$?
+[ "$rc" = "$prc" ] || bad "a damaged XTC: exit $prc in parallel, $rc serial: $(cat "$W/out")"
 
 # a frame of another shape on rank 2 (frame 4 has 11 atoms, the others 7
 # to 10: a longer record): ranks 0 and 1 keep theirs, rank 3's records

@@ -59,6 +59,20 @@ with prismio.mpi.Writer(comm, f"{out}/bad.holo", overwrite=True) as w:
     w.append(frame(0))
     assert w.nframes == size
 
+# a frame by atom ranges: each rank its block of a 5,000-atom frame
+big = (np.random.default_rng(77).random((5000, 3), dtype=np.float32) * 9).astype(np.float32)
+first, count = prismio.mpi.block(5000, rank, size)
+with prismio.mpi.Writer(comm, f"{out}/atoms.holo", overwrite=True) as w:
+    for k in range(3):
+        w.append_atoms(big[first:first + count] + k, 5000, first,
+                       velocities=big[first:first + count] * -1, step=k, time=k * 0.5)
+    assert w.nframes == 3
+if rank == 0:
+    with prismio.open(f"{out}/atoms.holo", check=True) as t:
+        assert len(t) == 3
+        for k in range(3):
+            assert np.array_equal(t.read(frames=[k])[0], big + k), k
+
 sl = f"{out}/slices.holo"
 total = 37
 first, count = prismio.mpi.block(total, rank, size)
