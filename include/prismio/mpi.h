@@ -73,7 +73,8 @@ struct pio_mpi_convert_stats {
     uint64_t bytes_in;  /* arrays read, all ranks (as pio_pipeline_stats.bytes_in) */
     uint64_t bytes_out; /* OUT's size */
     double seconds;     /* wall time of the whole conversion (rank 0's clock) */
-    bool created;       /* OUT was created (on an error: it holds `frames`, committed) */
+    bool created;       /* OUT exists: a .holo on an error holds `frames`, committed; */
+                        /* an .xtc or .trr appears only whole */
     bool parallel_scan; /* an XTC input's frames were found by the ranks in parallel */
     char warning[256];  /* what IN's source skipped (a truncated last frame), or "" */
 };
@@ -184,6 +185,8 @@ PIO_API int pio_mpi_reader_open(pio_reader **out, MPI_Comm comm, const char *pat
  * error OUT is cut back to, and commits, the frames before the first
  * failing rank's first failure. Every rank gets the same code; stats may
  * be NULL. PIO_EUSAGE when the ranks see different frame counts in IN.
+ * An .xtc or .trr OUT appears only whole (no OUT, nor scratch files, after
+ * an error).
  */
 PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
                             const struct pio_mpi_convert_options *o,

@@ -141,6 +141,10 @@ class Writer:
                     raise ValueError(f"{what} of shape {a.shape}, positions {p.shape}")
                 return a
 
+            for name, v, lo, hi in (("step", step, -2**63, 2**63), ("natoms", natoms, 0, 2**64),
+                                    ("first_atom", first_atom, 0, 2**64)):
+                if not lo <= int(v) < hi:
+                    raise ValueError(f"{name} {v}: out of range")
             return (p, same(velocities, "velocities"), same(forces, "forces"),
                     None if box is None else np.ascontiguousarray(box, dtype=np.float64)
                     .reshape(3, 3), int(step), float(time), int(natoms), int(first_atom))

@@ -181,15 +181,32 @@ static int part_end(void *ctx, bool ok, struct pio_error *err)
  * header in it, and the shares must chain (each ends where the next
  * begins, the first at 0, the last at the end of the file); anything else
  * (damage, a torn last frame, a false start) and every rank scans the
- * whole file as a serial open does, which also says what is wrong.
- * *parallel says which happened. */
+ * whole file as a serial open does, which also says what is wrong. *sc
+ * gets the offsets when they were found in parallel (free sc->off). */
+struct scanned {
+    uint64_t *off; /* the XTC's frame offsets, found in parallel (NULL: none) */
+    uint64_t n;
+    bool mixed;
+};
+
+/* IN opened once more (rank 0's look at the first frame): with the
+ * offsets found in parallel, no scan. */
+static int open_again(const char *in, const struct pio_source_options *so, const struct scanned *sc,
+                      struct pio_source *src, struct pio_error *err)
+{
+    if (!sc->off)
+        return pio_source_open(src, in, so, err);
+    int rc = pio__xtc_source_scanned(src, in, sc->off, sc->n, sc->mixed, so->threads, err);
+    return pio__source_finish(src, so, rc, err);
+}
+
 static int open_input(MPI_Comm comm, const char *in, const struct pio_source_options *so,
-                      struct pio_source *src, bool *parallel, struct pio_error *err)
+                      struct pio_source *src, struct scanned *sc, struct pio_error *err)
 {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    *parallel = false;
+    memset(sc, 0, sizeof(*sc));
     enum pio_format f = so->format ? so->format : pio_format_from_path(in);
     if (f != PIO_FORMAT_XTC || size < 2)
         return pio_source_open(src, in, so, err);
@@ -229,8 +246,13 @@ static int open_input(MPI_Comm comm, const char *in, const struct pio_source_opt
             MPI_Allgatherv(r.off, counts[rank], MPI_UINT64_T, off, counts, displs, MPI_UINT64_T,
                            comm);
             rc = pio__xtc_source_scanned(src, in, off, total, mixed, so->threads, err);
-            *parallel = rc == 0;
             rc = pio__source_finish(src, so, rc, err);
+            if (rc == 0) { /* kept, for open_again */
+                sc->off = off;
+                sc->n = total;
+                sc->mixed = mixed;
+                off = NULL;
+            }
         }
         free(off);
         free(counts);
@@ -288,32 +310,47 @@ static bool frames_back_to_back(enum pio_format f)
 }
 
 /* Copy the file `from` into fd at `off` (copy_file_range, else read and
- * pwrite). 0 or -errno. */
-static int copy_into(const char *from, int fd, uint64_t off)
+ * pwrite); *copied gets the bytes copied. 0 or -errno. */
+static int copy_into(const char *from, int fd, uint64_t off, uint64_t *copied)
 {
+    *copied = 0;
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return -errno;
     int rc = 0;
     loff_t src = 0, dst = (loff_t)off;
+    char *buf = NULL;
     for (;;) {
         ssize_t n = copy_file_range(in, &src, fd, &dst, (size_t)1 << 30, 0);
-        if (n == 0)
-            break;
         if (n > 0)
             continue;
+        if (n == 0) /* the end, or a file system that stops early: the caller counts */
+            break;
         if (errno == EINTR)
             continue;
         if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
             rc = -errno;
             break;
         }
-        static char buf[1 << 20]; /* the kernel will not: by hand, from where it stopped */
-        ssize_t got;
-        while ((got = pread(in, buf, sizeof(buf), src)) > 0) {
-            ssize_t put = 0;
-            for (ssize_t k; put < got; put += k)
+        /* the kernel will not: by hand, from where it stopped */
+        if (!(buf = malloc((size_t)1 << 20))) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (;;) {
+            ssize_t got = pread(in, buf, (size_t)1 << 20, src);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                rc = got < 0 ? -errno : 0;
+                break;
+            }
+            for (ssize_t put = 0, k; put < got; put += k)
                 if ((k = pwrite(fd, buf + put, (size_t)(got - put), dst + put)) <= 0) {
+                    if (k < 0 && errno == EINTR) {
+                        k = 0;
+                        continue;
+                    }
                     rc = k < 0 ? -errno : -EIO;
                     break;
                 }
@@ -322,11 +359,38 @@ static int copy_into(const char *from, int fd, uint64_t off)
             src += got;
             dst += got;
         }
-        if (got < 0 && rc == 0)
-            rc = -errno;
         break;
     }
+    free(buf);
+    *copied = (uint64_t)src;
     close(in);
+    return rc;
+}
+
+/* XTC needs one atom count in the whole file; each rank's sink sees only
+ * its block, so the pipeline's last transform notes every frame's (the
+ * caller's own transform, if any, runs first). */
+struct atoms_seen {
+    int (*user)(void *ctx, struct pio_batch *b, struct pio_error *err);
+    void *user_ctx;
+    uint64_t min, max; /* __atomic: workers run this concurrently */
+};
+
+static int note_atoms(void *ctx, struct pio_batch *b, struct pio_error *err)
+{
+    struct atoms_seen *a = ctx;
+    int rc = a->user ? a->user(a->user_ctx, b, err) : 0;
+    for (uint32_t f = 0; rc == 0 && f < b->nframes; f++) {
+        uint64_t n = b->natoms[f];
+        uint64_t lo = __atomic_load_n(&a->min, __ATOMIC_RELAXED);
+        while (n < lo && !__atomic_compare_exchange_n(&a->min, &lo, n, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+            ;
+        uint64_t hi = __atomic_load_n(&a->max, __ATOMIC_RELAXED);
+        while (n > hi && !__atomic_compare_exchange_n(&a->max, &hi, n, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+            ;
+    }
     return rc;
 }
 
@@ -336,7 +400,8 @@ static int copy_into(const char *from, int fd, uint64_t off)
  * (OUT.rankR), then the ranks copy theirs into OUT.part at offsets from
  * MPI_Exscan of their sizes and rank 0 renames it OUT: the serial
  * conversion's bytes, the output written twice (sizes are known only once
- * the frames are encoded). src is open on every rank, sel/nsel agreed.
+ * the frames are encoded). src is open on every rank, sel/nsel agreed. On
+ * an error no OUT appears and the scratch files go.
  */
 static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src,
                           const struct pio_sink_options *ko, const struct pio_pipeline_options *po,
@@ -349,16 +414,19 @@ static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src
     char mine[4096], part[4096];
     snprintf(mine, sizeof(mine), "%s.rank%d", out, rank);
     snprintf(part, sizeof(part), "%s.part", out);
+    enum pio_format fmt = ko->format ? ko->format : pio_format_from_path(out);
+    struct stat sb;
     int rc = 0;
     if (strlen(out) > sizeof(mine) - 32)
         rc = pio_error_set(err, PIO_EUSAGE, "%s: path too long", out);
-    else if (rank == 0 && !(ko->flags & PIO_SINK_OVERWRITE) && access(out, F_OK) == 0)
+    else if (rank == 0 && !(ko->flags & PIO_SINK_OVERWRITE) && lstat(out, &sb) == 0)
         rc = pio_error_set(err, -EEXIST, "%s: exists (--overwrite replaces it)", out);
     if ((rc = pio__mpi_agree(comm, rc, err)) != 0)
         return rc;
     uint64_t first, count;
     pio_mpi_block(nsel, (uint32_t)rank, (uint32_t)size, &first, &count);
     struct pio_pipeline_stats pst = {0};
+    struct atoms_seen seen = {po->transform, po->transform_ctx, UINT64_MAX, 0};
     char *spec = count ? block_spec(sel + first, count) : NULL;
     if (count && !spec)
         rc = pio_error_set(err, -ENOMEM, "%s: out of memory", out);
@@ -366,9 +434,11 @@ static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src
         struct pio_sink sink;
         struct pio_sink_options k = *ko;
         k.flags |= PIO_SINK_OVERWRITE;
-        k.format = ko->format ? ko->format : pio_format_from_path(out); /* OUT.rankR's */
+        k.format = fmt; /* OUT.rankR's */
         struct pio_pipeline_options pr = *po;
         pr.frames = spec;
+        pr.transform = note_atoms;
+        pr.transform_ctx = &seen;
         if (rank != 0)
             pr.progress = NULL;
         if ((rc = pio_sink_open(&sink, mine, &k, err)) == 0) {
@@ -378,10 +448,22 @@ static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src
     }
     free(spec);
     pio__mpi_quiet_barrier(comm); /* until the last rank is done */
-    struct stat sb;
     uint64_t len = 0, at = 0, total = 0;
-    if (rc == 0 && count && stat(mine, &sb) == 0)
-        len = (uint64_t)sb.st_size;
+    if (rc == 0 && count) {
+        if (stat(mine, &sb) == 0)
+            len = (uint64_t)sb.st_size;
+        else
+            rc = pio_error_set(err, -errno, "%s: %s", mine, strerror(errno));
+    }
+    /* one atom count in an XTC (the serial sink refuses a change) */
+    uint64_t mm[2] = {seen.max, UINT64_MAX - seen.min}, both[2] = {0, 0};
+    MPI_Allreduce(mm, both, 2, MPI_UINT64_T, MPI_MAX, comm);
+    if (rc == 0 && fmt == PIO_FORMAT_XTC && both[0] != UINT64_MAX - both[1] &&
+        both[1] != UINT64_MAX /* no frame at all */)
+        rc = pio_error_set(err, PIO_EUSAGE,
+                           "%s: frames of %llu and of %llu atoms (XTC needs one count)", out,
+                           (unsigned long long)(UINT64_MAX - both[1]), (unsigned long long)both[0]);
+    bool made = false;
     if ((rc = pio__mpi_agree(comm, rc, err)) == 0) {
         MPI_Exscan(&len, &at, 1, MPI_UINT64_T, MPI_SUM, comm);
         if (rank == 0)
@@ -390,31 +472,49 @@ static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src
         int fd = rank == 0 ? open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
         if (rank == 0 && fd < 0)
             rc = pio_error_set(err, -errno, "%s: cannot create: %s", part, strerror(errno));
+        made = fd >= 0;
         if (fd >= 0)
             close(fd);
         if ((rc = pio__mpi_agree(comm, rc, err)) == 0) {
-            fd = count ? open(part, O_WRONLY | O_CLOEXEC) : -1;
+            /* O_CREAT: a rank whose view of the directory lags (NFS) */
+            fd = count ? open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
+            uint64_t copied = 0;
             if (count && fd < 0)
                 rc = -errno;
-            if (rc == 0 && count && (rc = copy_into(mine, fd, at)) == 0 && fdatasync(fd) != 0)
+            if (rc == 0 && count && (rc = copy_into(mine, fd, at, &copied)) == 0 && copied != len)
+                rc = -EIO;
+            if (rc == 0 && count && fdatasync(fd) != 0)
                 rc = -errno;
             if (rc != 0)
-                pio_error_set(err, rc, "%s: copying %s into it at offset 0x%llx: %s", part, mine,
-                              (unsigned long long)at, pio_strerror(rc));
+                pio_error_set(err, rc,
+                              "%s: copying %s into it at offset 0x%llx: %s (%llu of %llu "
+                              "bytes)",
+                              part, mine, (unsigned long long)at, pio_strerror(rc),
+                              (unsigned long long)copied, (unsigned long long)len);
             if (fd >= 0)
                 close(fd);
             if ((rc = pio__mpi_agree(comm, rc, err)) == 0 && rank == 0) {
-                if (rename(part, out) != 0)
+                if (stat(part, &sb) != 0 || (uint64_t)sb.st_size != total)
+                    rc = pio_error_set(err, -EIO, "%s: %llu bytes, the ranks wrote %llu", part,
+                                       (unsigned long long)(stat(part, &sb) == 0 ? sb.st_size : 0),
+                                       (unsigned long long)total);
+                else if (rename(part, out) != 0)
                     rc = pio_error_set(err, -errno, "%s: rename to %s: %s", part, out,
                                        strerror(errno));
                 else
-                    rc = pio_io_fsync_dir(out);
+                    rc = pio_io_sync_dir_of(out, err);
             }
             rc = pio__mpi_agree(comm, rc, err);
         }
     }
-    unlink(mine);
-    if (rc != 0 && rank == 0)
+    if (count) /* this rank's scratch file, and its sink's, if a failure left it */
+        unlink(mine);
+    if (count && rc != 0) {
+        char p2[4200];
+        snprintf(p2, sizeof(p2), "%s.part", mine);
+        unlink(p2);
+    }
+    if (rc != 0 && made)
         unlink(part);
     uint64_t sums[2] = {rc == 0 ? count : 0, pst.bytes_in}, tot[2] = {0, 0};
     MPI_Allreduce(sums, tot, 2, MPI_UINT64_T, MPI_SUM, comm);
@@ -422,7 +522,7 @@ static int convert_concat(MPI_Comm comm, const char *out, struct pio_source *src
     st->my_frames = rc == 0 ? count : 0;
     st->bytes_in = tot[1];
     st->bytes_out = rc == 0 ? total : 0;
-    st->created = false; /* a foreign OUT appears whole or not at all */
+    st->created = rc == 0; /* a foreign OUT appears whole or not at all */
     return rc;
 }
 
@@ -495,8 +595,9 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     struct pio_source src = PIO_SOURCE_INIT;
     struct pio_source_info info = {0};
     uint64_t *sel = NULL, nsel = 0;
-    bool parallel_scan;
-    rc = open_input(comm, in, &so, &src, &parallel_scan, err);
+    struct scanned sc;
+    rc = open_input(comm, in, &so, &src, &sc, err);
+    bool parallel_scan = sc.off != NULL;
     if (rc == 0)
         rc = src.info(src.ctx, &info, err);
     if (rc == 0 && info.warning)
@@ -531,6 +632,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
         rc = convert_concat(comm, out, &src, &ko, &po, sel, nsel, &st, err);
         pio_source_destroy(&src);
         free(sel);
+        free(sc.off);
         double secs = MPI_Wtime() - t0;
         MPI_Bcast(&secs, 1, MPI_DOUBLE, 0, comm);
         st.seconds = secs;
@@ -545,6 +647,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     if (rc != 0) {
         pio_source_destroy(&src);
         free(sel);
+        free(sc.off);
         return rc;
     }
 
@@ -562,7 +665,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
         struct pio_pipeline_options p1 = po;
         p1.frames = nsel ? one : po.frames;
         p1.progress = NULL;
-        rc = pio_source_open(&first, in, &so, err);
+        rc = open_again(in, &so, &sc, &first, err);
         if (rc == 0)
             rc = pio_pipeline_run(&first, &sink, &p1, NULL, err);
         pio_source_destroy(&first);
@@ -613,6 +716,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     pio_source_destroy(&src);
     free(spec);
     free(sel);
+    free(sc.off);
     free(ps.stage);
 
     /* the frames before the first failure are kept: every rank before the

@@ -484,6 +484,10 @@ static int piece_cvs(pio_mpi_writer *w, uint64_t rec, uint64_t len, uint8_t **cv
         uint8_t cv[128][32];
         uint64_t ch[128];
         size_t n = pio_b3_piece_cvs(buf, (size_t)take * 1024, c, cv, ch, 128);
+        if (n == 0) { /* 128 CVs cover any window of whole chunks: never */
+            rc = pio_error_set(err, PIO_ELIMIT, "%s: too many subtrees in a record", w->path);
+            break;
+        }
         uint8_t *more = realloc(*cvs, (*ncvs + n) * 40);
         if (!more) {
             rc = pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
@@ -565,6 +569,8 @@ PIO_API int pio_mpi_writer_append_atoms(pio_mpi_writer *w, const struct pio_fram
         theirs = theirs || all[5 * r + 4];
     for (int r = 0; rc == 0 && !theirs && r < w->size; r++) {
         const uint64_t *a = all + 5 * r;
+        if (a[1] == 0)
+            continue; /* a rank holding no atoms: where it says it starts does not matter */
         if (a[0] != at) {
             rc = pio_error_set(err, PIO_EUSAGE,
                                "%s: frame %llu: rank %d holds atoms from %llu, the ranks before "
@@ -583,6 +589,9 @@ PIO_API int pio_mpi_writer_append_atoms(pio_mpi_writer *w, const struct pio_fram
             has[k] = (int)a[1 + k];
         }
     }
+    for (int k = 1; k < 3; k++) /* no atoms anywhere: rank 0's arrays */
+        if (has[k] < 0)
+            has[k] = (int)all[1 + k];
     if (rc == 0 && !theirs && at != natoms)
         rc = pio_error_set(err, PIO_EUSAGE, "%s: frame %llu: the ranks hold %llu of %llu atoms",
                            w->path, (unsigned long long)w->nframes, (unsigned long long)at,
@@ -641,8 +650,12 @@ PIO_API int pio_mpi_writer_append_atoms(pio_mpi_writer *w, const struct pio_fram
 
     /* its hash: every rank reads back its share of the chunks and hashes
      * it into subtree chaining values, which rank 0 combines */
-    int m = MPI_File_sync(w->fh); /* the ranks' writes visible to every rank */
+    /* the ranks' writes visible to every rank: MPI's sync, barrier, sync
+     * (a file system without coherent caches needs both syncs) */
+    int m = MPI_File_sync(w->fh);
     MPI_Barrier(w->comm);
+    if (m == MPI_SUCCESS)
+        m = MPI_File_sync(w->fh);
     rc = m == MPI_SUCCESS ? 0 : pio__mpi_fail(err, m, w->path, "MPI_File_sync");
     uint8_t *cvs = NULL;
     size_t ncvs = 0;
@@ -651,21 +664,25 @@ PIO_API int pio_mpi_writer_append_atoms(pio_mpi_writer *w, const struct pio_fram
     if ((rc = pio__mpi_agree(w->comm, rc, err)) == 0) {
         int mine = (int)(ncvs * 40), *bytes = NULL, *displs = NULL, total = 0;
         uint8_t *allcv = NULL;
-        if (w->rank == 0) {
-            bytes = calloc((size_t)w->size, sizeof(int));
-            displs = calloc((size_t)w->size, sizeof(int));
-        }
-        MPI_Gather(&mine, 1, MPI_INT, bytes, 1, MPI_INT, 0, w->comm);
-        if (w->rank == 0) {
-            for (int r = 0; r < w->size; r++) {
-                displs[r] = total;
-                total += bytes[r];
+        /* a few hundred bytes a rank: 40 per subtree, about 2 log2 of its chunks */
+        if (w->rank == 0 && (!(bytes = calloc((size_t)w->size, sizeof(int))) ||
+                             !(displs = calloc((size_t)w->size, sizeof(int)))))
+            rc = pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
+        if ((rc = pio__mpi_agree(w->comm, rc, err)) == 0) { /* the same on every rank */
+            MPI_Gather(&mine, 1, MPI_INT, bytes, 1, MPI_INT, 0, w->comm);
+            if (w->rank == 0) {
+                for (int r = 0; r < w->size; r++) {
+                    displs[r] = total;
+                    total += bytes[r];
+                }
+                if (!(allcv = malloc((size_t)total + 1)))
+                    rc = pio_error_set(err, -ENOMEM, "%s: out of memory", w->path);
             }
-            allcv = malloc((size_t)total + 1);
+            if ((rc = pio__mpi_agree(w->comm, rc, err)) == 0)
+                MPI_Gatherv(cvs, mine, MPI_BYTE, allcv, bytes, displs, MPI_BYTE, 0, w->comm);
         }
-        MPI_Gatherv(cvs, mine, MPI_BYTE, allcv, bytes, displs, MPI_BYTE, 0, w->comm);
         uint8_t hash[32];
-        if (w->rank == 0) {
+        if (rc == 0 && w->rank == 0) {
             rc = record_hash(w, rec, len, allcv, bytes, hash, err);
             MPI_Status st;
             if (rc == 0 && (m = MPI_File_write_at(w->fh, (MPI_Offset)(rec + 32), hash, 32, MPI_BYTE,

@@ -244,12 +244,14 @@ static void ensemble(const char *dir)
 
 /* Frames written by atom ranges (domain decomposition): frame i of the
  * test trajectory scaled up (up to 90,000 atoms: records of many BLAKE3
- * chunks), rank r its block of the atoms (a rank with none when the frame
- * is small), byte for byte the serial writer's file; then ranges that
- * leave a gap fail on every rank, and the writer goes on. */
+ * chunks; 154 atoms: a record of exactly 2 chunks; none), rank r its
+ * block of the atoms (ranks with none when the frame is small, saying they
+ * start at 0), velocities on some, forces only on others, byte for byte
+ * the serial writer's file; then ranges that leave a gap fail on every
+ * rank, and the writer goes on. */
 static void by_atoms(const char *dir)
 {
-    static const uint64_t sizes[] = {3, 50, 100, 1000, 30000, 90000};
+    static const uint64_t sizes[] = {3, 50, 100, 1000, 30000, 90000, 154, 0, 7};
     enum { NF = sizeof(sizes) / sizeof(sizes[0]) };
     char path[512], ref[512];
     snprintf(path, sizeof(path), "%s/atoms.holo", dir);
@@ -272,13 +274,14 @@ static void by_atoms(const char *dir)
         memset(&f[i], 0, sizeof(f[i]));
         f[i].natoms = n;
         f[i].positions = (const float(*)[3])x[i];
-        f[i].velocities = i % 2 ? (const float(*)[3])v[i] : NULL;
+        f[i].velocities = i % 2 && i < 6 ? (const float(*)[3])v[i] : NULL;
+        f[i].forces = i >= 6 && i != 7 ? (const float(*)[3])v[i] : NULL; /* forces only */
         f[i].step = 1000 + i;
         f[i].time = 2.5 * i;
         f[i].fields = PIO_FIELD_POSITIONS | PIO_FIELD_BOX;
         f[i].box[0][0] = f[i].box[1][1] = f[i].box[2][2] = 9.0;
-        f[i].scalars = i % 3 ? &sc : NULL;
-        f[i].nscalars = i % 3 ? 1 : 0;
+        f[i].scalars = i % 3 && i != 6 ? &sc : NULL;
+        f[i].nscalars = i % 3 && i != 6 ? 1 : 0;
     }
     pio_mpi_writer *w;
     struct pio_error e = {0};
@@ -293,6 +296,9 @@ static void by_atoms(const char *dir)
         part.natoms = count;
         part.positions = (const float(*)[3])x[i] + first;
         part.velocities = f[i].velocities ? (const float(*)[3])v[i] + first : NULL;
+        part.forces = f[i].forces ? (const float(*)[3])v[i] + first : NULL;
+        if (count == 0)
+            first = 0;   /* a rank holding none may say any start */
         if (rank != 0) { /* rank 0's step, time, box and scalars count */
             part.step = -1;
             part.scalars = NULL;

@@ -79,6 +79,18 @@ $RUN "$P" convert "$W/g.holo" "$W/p.back.xtc" -q >"$W/out" 2>&1 || rc=$?
 cmp -s "$W/s.back.xtc" "$W/p.back.xtc" || bad "a refused run changed the existing .xtc"
 grep -q 'exists' "$W/out" || bad "existing .xtc message: $(cat "$W/out")"
 
+# an XTC needs one atom count: two ranks whose blocks differ (frames 0 and
+# 5 have 7 atoms, 1 and 6 have 8) fail as the serial conversion does, and
+# leave nothing behind
+rc=0
+"$P" convert "$W/slices.holo" "$W/mixed.s.xtc" --frames 0,5,1,6 >"$W/out" 2>&1 || rc=$?
+prc=0
+mpirun -np 2 --oversubscribe "$P" convert "$W/slices.holo" "$W/mixed.xtc" --frames 0,5,1,6 \
+    >"$W/out" 2>&1 || prc=$?
+[ "$prc" = 64 ] && [ "$rc" = 64 ] || bad "atom counts across ranks: exit $prc (serial $rc): $(cat "$W/out")"
+grep -q 'XTC needs one count' "$W/out" || bad "atom counts across ranks: message: $(cat "$W/out")"
+ls "$W"/mixed.xtc* >/dev/null 2>&1 && bad "a failed .xtc run left files: $(ls "$W"/mixed.xtc*)"
+
 # the summary, from rank 0 only; the XTC's frames found by the ranks
 $RUN "$P" convert "$D/peptide.xtc" "$W/sum.holo" >"$W/out" 2>&1 || bad "convert with a summary"
 [ "$(grep -c 'frames by 4 ranks, XTC frames found in parallel' "$W/out")" = 1 ] ||
