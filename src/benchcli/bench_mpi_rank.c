@@ -31,8 +31,14 @@ static int job_write(const char *path, uint64_t natoms, uint64_t nframes)
     uint64_t first, count;
     pio_mpi_block(nframes, (uint32_t)rank, (uint32_t)size, &first, &count);
     float(*x)[3] = malloc(natoms * sizeof(*x));
-    if (!x)
+    int have = x != NULL, all = 0; /* every rank, or none, goes on */
+    MPI_Allreduce(&have, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all) {
+        fprintf(stderr, "prismio bench mpi: out of memory for %llu atoms\n",
+                (unsigned long long)natoms);
+        free(x);
         return EXIT_IOERR;
+    }
     uint64_t s = 12345 + (uint64_t)rank;
     for (uint64_t a = 0; a < natoms; a++)
         for (int k = 0; k < 3; k++) {
