@@ -477,15 +477,23 @@ static int piece_cvs(pio_mpi_writer *w, uint64_t rec, uint64_t len, uint8_t **cv
         if (m == MPI_SUCCESS)
             MPI_Get_count(&st, MPI_BYTE, &got);
         if (m != MPI_SUCCESS || (uint64_t)got != take * 1024) {
-            rc = m != MPI_SUCCESS ? pio__mpi_fail(err, m, w->path, "reading a record back")
-                                  : pio_error_set(err, -EIO, "%s: short read of a record", w->path);
+            rc = m != MPI_SUCCESS
+                     ? pio__mpi_fail(err, m, w->path, "reading a record back")
+                     : pio_error_set(err, -EIO,
+                                     "%s: frame %llu: short read back of its record at offset "
+                                     "0x%llx (%d of %llu bytes)",
+                                     w->path, (unsigned long long)w->nframes,
+                                     (unsigned long long)(rec + c * 1024), got,
+                                     (unsigned long long)(take * 1024));
             break;
         }
         uint8_t cv[128][32];
         uint64_t ch[128];
         size_t n = pio_b3_piece_cvs(buf, (size_t)take * 1024, c, cv, ch, 128);
         if (n == 0) { /* 128 CVs cover any window of whole chunks: never */
-            rc = pio_error_set(err, PIO_ELIMIT, "%s: too many subtrees in a record", w->path);
+            rc = pio_error_set(err, PIO_ELIMIT,
+                               "%s: frame %llu: too many subtrees in its record at offset 0x%llx",
+                               w->path, (unsigned long long)w->nframes, (unsigned long long)rec);
             break;
         }
         uint8_t *more = realloc(*cvs, (*ncvs + n) * 40);
@@ -528,7 +536,11 @@ static int record_hash(pio_mpi_writer *w, uint64_t rec, uint64_t len, const uint
     if (m == MPI_SUCCESS)
         MPI_Get_count(&st, MPI_BYTE, &got);
     if (m != MPI_SUCCESS || (uint64_t)got != len - last)
-        return pio_error_set(err, -EIO, "%s: short read of a record's end", w->path);
+        return pio_error_set(err, -EIO,
+                             "%s: frame %llu: short read back of its record's end at offset "
+                             "0x%llx",
+                             w->path, (unsigned long long)w->nframes,
+                             (unsigned long long)(rec + last));
     pio_blake3_hasher_update(&h, tail, (size_t)(len - last));
     pio_blake3_hasher_finalize(&h, hash, 32);
     return 0;
