@@ -34,6 +34,9 @@ PKGS="$PKGS python3-ase python3-torch python3-lmdb"
 # and MPI-IO (OpenMPI, mpi4py).
 PKGS="$PKGS python3-dask python3-distributed"
 PKGS="$PKGS libopenmpi-dev openmpi-bin python3-mpi4py"
+# Declarative jobs (issue 28): prismio run reads YAML (and JSON) with libyaml;
+# its Dask executor uses python3-distributed (above).
+PKGS="$PKGS libyaml-dev"
 # The Python package: headers and its test runner.
 PKGS="$PKGS python3-dev python3-pytest"
 # Remote files (HTTP range and S3 reads): libcurl, any TLS flavour (Debian's

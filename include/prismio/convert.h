@@ -216,10 +216,14 @@ struct pio_sink_options {
     const struct pio_writer_options *writer; /* HOLO; may be NULL */
     uint64_t commit_frames;                  /* HOLO: see pio_sink_holo */
     uint32_t arrow_layout;                   /* Arrow: enum pio_arrow_layout */
+    /* HOLO: metadata set after the source's (a key given twice: the last
+     * value), as key, value pairs ended by a NULL key; NULL for none. The
+     * strings are copied. Other formats have no metadata: ignored. */
+    const char *const *metadata;
 };
 #define PIO_SINK_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        sizeof(struct pio_sink_options), 0, PIO_FORMAT_UNKNOWN, 0.0f, NULL, 0, 0                   \
+        sizeof(struct pio_sink_options), 0, PIO_FORMAT_UNKNOWN, 0.0f, NULL, 0, 0, NULL             \
     }
 
 /* Open `path` as a pipeline sink, in o->format or the extension's. o may

@@ -35,6 +35,9 @@ static const struct benchmark benchmarks[] = {
     {"mpi", bench_mpi, "",
      "1, 2 and 4 MPI ranks writing and reading one file;\nparallel XTC conversion next to "
      "the serial one;\nDask RMSF next to numpy"},
+    {"workflow", bench_workflow, "",
+     "prismio run converting and compressing 16 runs next to\n"
+     "a shell loop and xargs -P 2; a rerun with nothing to do"},
 };
 #define NBENCH (sizeof(benchmarks) / sizeof(benchmarks[0]))
 

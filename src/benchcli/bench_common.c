@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -84,4 +85,34 @@ double bench_mdanalysis_seconds(const char *path, uint64_t natoms, uint64_t repe
     if (fscanf(p, "%lf", &t) != 1)
         t = -1;
     return pclose(p) == 0 ? t : -1;
+}
+
+/* Run a shell command; its output (both streams, the last outcap - 1
+ * bytes) into out; wall seconds, or < 0 if it failed. */
+double bench_shell(const char *cmd, char *out, size_t outcap)
+{
+    double t0 = cli_now();
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t len = 0;
+    char line[1024];
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), p)) {
+        size_t n = strlen(line);
+        if (len + n >= outcap) { /* keep the newest lines */
+            size_t drop = len + n - outcap + 1;
+            drop = drop > len ? len : drop;
+            memmove(out, out + drop, len - drop);
+            len -= drop;
+        }
+        if (n < outcap - len) {
+            memcpy(out + len, line, n);
+            len += n;
+        }
+        out[len] = '\0';
+    }
+    int st = pclose(p);
+    double t = cli_now() - t0;
+    return st == 0 ? t : -1;
 }

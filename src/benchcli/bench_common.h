@@ -17,6 +17,7 @@
  *   bench_mpi.c        MPI ranks writing, reading and converting next to 1 rank; Dask
  *   bench_mpi_rank.c   what each rank of bench_mpi's mpirun runs (built with MPI)
  *   bench_mpi_rank_none.c  its stand-in without MPI
+ *   bench_workflow.c   prismio run on 16 runs next to a shell loop and xargs -P 2
  *   bench_ring.c       the SPSC ring and MPMC queue next to Concurrency Kit
  *   bench_ring_ck.c    the ck_ring peer (built with libck, PIO_WITH_CK=ON)
  *   bench_ring_nock.c  its stand-in when libck is absent or turned off
@@ -46,6 +47,7 @@ int bench_convert(int argc, char **argv);
 int bench_arrow(int argc, char **argv);
 int bench_compress(int argc, char **argv);
 int bench_mpi(int argc, char **argv);
+int bench_workflow(int argc, char **argv);
 /* bench_mpi's rank side: argv[0] "--rank-job", then the job */
 int bench_mpi_rank_job(int argc, char **argv);
 /* bench read FILE --limits DIR (bench_limits.c): the hardware-limit keys,
@@ -79,6 +81,9 @@ int bench_cmp_double(const void *a, const void *b);
 /* Seconds to read() a whole file into a reused 1 MiB buffer and sum it
  * (< 0 on error). */
 double bench_raw_read(const char *path);
+/* Run a shell command; its output (both streams as the command sends them,
+ * the last outcap - 1 bytes) into out: wall seconds, or < 0 if it failed. */
+double bench_shell(const char *cmd, char *out, size_t outcap);
 /* Drop a file's pages from the page cache (cold runs). */
 void bench_drop_cache(const char *path);
 /* MDAnalysis iterating a trajectory file of natoms atoms (positions

@@ -26,36 +26,6 @@
 #define NRANKS 3
 static const int ranks_of[NRANKS] = {1, 2, 4};
 
-/* Run a shell command; its output (both streams, the last outcap - 1
- * bytes) into out; wall seconds, or < 0 if it failed. */
-static double run(const char *cmd, char *out, size_t outcap)
-{
-    double t0 = cli_now();
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t len = 0;
-    char line[1024];
-    out[0] = '\0';
-    while (fgets(line, sizeof(line), p)) {
-        size_t n = strlen(line);
-        if (len + n >= outcap) { /* keep the newest lines */
-            size_t drop = len + n - outcap + 1;
-            drop = drop > len ? len : drop;
-            memmove(out, out + drop, len - drop);
-            len -= drop;
-        }
-        if (n < outcap - len) {
-            memcpy(out + len, line, n);
-            len += n;
-        }
-        out[len] = '\0';
-    }
-    int st = pclose(p);
-    double t = cli_now() - t0;
-    return st == 0 ? t : -1;
-}
-
 static double field(const char *out, const char *key)
 {
     const char *k = strstr(out, key);
@@ -111,12 +81,8 @@ int bench_mpi(int argc, char **argv)
         return EXIT_UNAVAILABLE;
     }
     char self[PATH_MAX];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (sl <= 0) {
-        cli_err(CMD, "cannot find this program's path");
+    if (cli_self_path(CMD, self, sizeof(self)) != 0)
         return EXIT_IOERR;
-    }
-    self[sl] = '\0';
     if (!dir)
         dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     if (geteuid() == 0) { /* Open MPI's mpirun refuses root otherwise */
@@ -146,12 +112,13 @@ int bench_mpi(int argc, char **argv)
                      (unsigned long long)nframes);
             unlink(file);
             sync();
-            double w = run(c, out, sizeof(out)) < 0 ? -1 : field(out, "mpi-job seconds=");
+            double w = bench_shell(c, out, sizeof(out)) < 0 ? -1 : field(out, "mpi-job seconds=");
             ta[i] = bench_best(ta[i], w < 0 ? -1 : field(out, "append_us="));
             bench_drop_cache(file);
             snprintf(c, sizeof(c), "%s %d '%s' bench mpi --rank-job read '%s' 2>&1", mpirun,
                      ranks_of[i], self, file);
-            double r = w < 0 || run(c, out, sizeof(out)) < 0 ? -1 : field(out, "mpi-job seconds=");
+            double r =
+                w < 0 || bench_shell(c, out, sizeof(out)) < 0 ? -1 : field(out, "mpi-job seconds=");
             if (w <= 0 || r <= 0) {
                 cli_err(CMD, "%d ranks failed: %s", ranks_of[i], out);
                 rc = EXIT_IOERR;
@@ -171,7 +138,7 @@ int bench_mpi(int argc, char **argv)
                  "'%s' convert '%s' '%s' --overwrite -q 2>&1",
                  self, file, (unsigned long long)xtc_atoms, (unsigned long long)xtc_frames, self,
                  file, xtc);
-        if (run(c, out, sizeof(out)) < 0) {
+        if (bench_shell(c, out, sizeof(out)) < 0) {
             cli_err(CMD, "making the XTC: %s", out);
             rc = EXIT_IOERR;
         }
@@ -196,7 +163,7 @@ int bench_mpi(int argc, char **argv)
              * last run's output waits for its writeback) */
             unlink(file);
             sync();
-            double t = run(c, out, sizeof(out));
+            double t = bench_shell(c, out, sizeof(out));
             if (t < 0) {
                 cli_err(CMD, "convert failed: %s", out);
                 rc = EXIT_IOERR;
@@ -231,7 +198,7 @@ int bench_mpi(int argc, char **argv)
         snprintf(c, sizeof(c),
                  "/usr/bin/python3 '%s' --json --gb %.3f --dir '%s' --repeat %llu 2>&1", script,
                  (double)dask_milli / 1000, dir, (unsigned long long)repeat);
-        if (run(c, out, sizeof(out)) < 0) {
+        if (bench_shell(c, out, sizeof(out)) < 0) {
             cli_err(CMD, "bench/dask_rmsf.py failed (Dask not installed?): %s", out);
         } else {
             dask_ran = true;

@@ -17,16 +17,6 @@ struct progress {
     uint64_t width;
 };
 
-static void fmt_eta(char *buf, size_t n, double s)
-{
-    if (s < 0 || s > 359999)
-        snprintf(buf, n, "--:--");
-    else if (s >= 3600)
-        snprintf(buf, n, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
-    else
-        snprintf(buf, n, "%d:%02d", (int)s / 60, (int)s % 60);
-}
-
 static void progress_cb(void *ctx, const struct pio_pipeline_progress *p)
 {
     struct progress *pg = ctx;
@@ -42,7 +32,7 @@ static void progress_cb(void *ctx, const struct pio_pipeline_progress *p)
     bar[40] = '\0';
     double mbs = p->seconds > 0 ? (double)p->bytes_in / p->seconds / 1e6 : 0;
     char eta[16];
-    fmt_eta(eta, sizeof(eta), frac > 0 ? p->seconds * (1 - frac) / frac : -1);
+    cli_fmt_duration(eta, sizeof(eta), frac > 0 ? p->seconds * (1 - frac) / frac : -1);
     fprintf(stderr, "\r[%s] %llu/%llu frames  %.0f MB/s  ETA %s ", bar,
             (unsigned long long)p->frames_done, (unsigned long long)p->frames_total, mbs, eta);
     fflush(stderr);
@@ -92,6 +82,28 @@ static int parse_salt(const char *s, void *dest)
             return -1;
         salt[i / 2] = (uint8_t)(i % 2 ? salt[i / 2] | v : v << 4);
     }
+    return 0;
+}
+
+/* --meta KEY=VALUE, repeatable: pio_sink_options.metadata's pairs */
+#define MAX_META 16
+struct meta_opt {
+    const char *kv[2 * MAX_META + 1];
+    char buf[MAX_META][1024];
+    int n;
+};
+static int parse_meta(const char *s, void *dest)
+{
+    struct meta_opt *m = dest;
+    const char *eq = strchr(s, '=');
+    if (m->n == MAX_META || !eq || eq == s || strlen(s) >= sizeof(m->buf[0]))
+        return -1;
+    char *b = m->buf[m->n];
+    strcpy(b, s);
+    b[eq - s] = '\0';
+    m->kv[2 * m->n] = b;
+    m->kv[2 * m->n + 1] = b + (eq - s) + 1;
+    m->n++;
     return 0;
 }
 
@@ -180,6 +192,8 @@ int cmd_convert(int argc, char **argv)
     double precision = 0;
     int layout_ix = 0;
     struct salt_opt salt = {{0}, false};
+    static struct meta_opt meta; /* 16 KiB: not on the stack */
+    memset(&meta, 0, sizeof(meta));
     struct cli_opt opts[] = {
         CLI_OPT_STRING("top", 0, &top, "FILE",
                        "topology (names, residues, chains) from a .gro or .pdb"),
@@ -202,6 +216,10 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_CUSTOM("salt", &salt, "HEX", parse_salt, "32 hex digits",
                        "a .holo OUT: this 16-byte salt and creation time 0 (default: "
                        "random, and the time): the same input gives the same bytes"),
+        CLI_OPT_CUSTOM("meta", &meta, "KEY=VALUE", parse_meta,
+                       "KEY=VALUE (at most 16, each under 1 KiB)",
+                       "a .holo OUT: also this metadata (repeatable; after the input's, "
+                       "replacing a key it has)"),
         CLI_OPT_FLOAT("precision", &precision, "P",
                       "XTC output, and --compress lossy: values per nm (default: an XTC "
                       "input's own, kept in a HOLO file converted from it; else 1000: "
@@ -285,6 +303,10 @@ int cmd_convert(int argc, char **argv)
         }
         wo.salt = salt.salt;
     }
+    if (meta.n && pio_format_from_path(out) != PIO_FORMAT_HOLO) {
+        cli_err("convert", "--meta is for a .holo OUT");
+        return EXIT_USAGE;
+    }
     if (direct)
         ro.io_flags |= PIO_READER_DIRECT;
     uint32_t layout = layout_ix == 1 ? PIO_ARROW_ATOMS : PIO_ARROW_FRAMES;
@@ -324,10 +346,11 @@ int cmd_convert(int argc, char **argv)
                     in, out);
             return EXIT_USAGE;
         }
-        if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top || salt.set) {
+        if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top || salt.set ||
+            meta.n) {
             cli_err("convert",
                     "%s -> %s: a dataset of structures converts whole: no --frames, "
-                    "--atoms, --drop, --compress, --keyframe, --follow, --top or --salt",
+                    "--atoms, --drop, --compress, --keyframe, --follow, --top, --salt or --meta",
                     in, out);
             return EXIT_USAGE;
         }
@@ -364,6 +387,7 @@ int cmd_convert(int argc, char **argv)
     ko.commit_frames = commit_every;
     ko.xtc_precision = (float)precision;
     ko.arrow_layout = layout;
+    ko.metadata = meta.n ? meta.kv : NULL;
     uint32_t ranks = pio_mpi_launched();
     if (ranks > 1) {
         enum pio_format of = pio_format_from_path(out);

@@ -10,6 +10,7 @@
 
 #include "benchcli.h"
 #include "cli.h"
+#include "workflow.h"
 
 struct command {
     const char *name;
@@ -26,6 +27,7 @@ static const struct command commands[] = {
     {"compact", cmd_compact, "copy a HOLO file without dead records, with one index"},
     {"dataset", cmd_dataset, "build, describe or check a dataset of structures (shards)"},
     {"convert", cmd_convert, "stream a trajectory through selections into a new file"},
+    {"run", cmd_run, "run a declarative job: steps over many files, resumable"},
     {"gen", cmd_gen, "write a synthetic trajectory (benchmarks, tests)"},
     {"formats", cmd_formats, "the formats this build reads and writes, or what files are"},
     {"b3sum", cmd_b3sum, "BLAKE3 checksums of files, compatible with b3sum"},
@@ -35,17 +37,35 @@ static const struct command commands[] = {
 
 /* ---- global options ---- */
 
-static bool g_stats;
-static const char *g_trace;
+#define g_stats cli_globals.stats
+#define g_trace cli_globals.trace
 
 static struct cli_opt globals[] = {
-    CLI_OPT_FLAG("stats", 0, &g_stats,
+    CLI_OPT_FLAG("stats", 0, &cli_globals.stats,
                  "at the end, print counters and latency percentiles per operation"),
-    CLI_OPT_STRING("trace", 0, &g_trace, "FILE",
+    CLI_OPT_STRING("stats-json", 0, &cli_globals.stats_json, "FILE",
+                   "at the end, write those counters and percentiles to FILE as one "
+                   "JSON object"),
+    CLI_OPT_STRING("trace", 0, &cli_globals.trace, "FILE",
                    "write a Chrome trace (Perfetto, chrome://tracing) of the last "
                    "events of each thread; a crash (or SIGUSR1) writes FILE.crash"),
     CLI_OPT_END,
 };
+
+/* --stats-json FILE: 0, or the exit code of a failure (said on stderr) */
+static int write_stats_json(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        pio_telemetry_summary(f, true);
+        fputc('\n', f);
+    }
+    if (!f || ferror(f) | (fclose(f) != 0)) {
+        fprintf(stderr, "prismio: %s: cannot write the counters\n", path);
+        return EXIT_IOERR;
+    }
+    return 0;
+}
 
 /* After each parse: recording on as soon as either option is seen, and the
  * crash handler pointed at the latest --trace FILE (idempotent). */
@@ -53,7 +73,7 @@ static void apply_globals(void)
 {
     static const char *installed;
     static char crash[4096];
-    if (g_stats || g_trace)
+    if (g_stats || g_trace || cli_globals.stats_json)
         pio_telemetry_enable(true);
     if (g_trace && g_trace != installed) {
         snprintf(crash, sizeof(crash), "%s.crash", g_trace);
@@ -115,8 +135,15 @@ int main(int argc, char **argv)
         rc = commands[i].fn(top.nargs, top.args);
         if (g_stats)
             pio_telemetry_summary(stderr, false);
+        if (cli_globals.stats_json) {
+            int s = write_stats_json(cli_globals.stats_json);
+            if (s != 0 && rc == 0)
+                rc = s;
+        }
         if (g_trace) {
-            int t = pio_telemetry_write_trace(g_trace);
+            /* a command may write the trace itself (run: the whole job's) */
+            int t = cli_globals.trace_writer ? cli_globals.trace_writer(g_trace)
+                                             : pio_telemetry_write_trace(g_trace);
             if (t != 0) {
                 fprintf(stderr, "prismio: %s: cannot write the trace: %s\n", g_trace,
                         pio_strerror(t));

@@ -379,11 +379,11 @@ void cli_help(const struct cli_cmd *cmd, FILE *f)
     if (cmd->more)
         fprintf(f, "\n%s", cmd->more);
     if (cmd->name && g_globals && g_globals->name) {
-        fputs("\nglobal options, here too:", f);
+        fputs("\nglobal options, here too (see prismio --help):\n ", f);
         for (const struct cli_opt *o = g_globals; o->name; o++)
             fprintf(f, "%s--%s%s%s", o == g_globals ? " " : ", ", o->name, o->value ? " " : "",
                     o->value ? o->value : "");
-        fputs(" (see prismio --help)\n", f);
+        fputc('\n', f);
     }
     if (cmd->epilog) {
         fputc('\n', f);

@@ -47,6 +47,18 @@ enum {
 /* --timeout's seconds as milliseconds, or a usage error printed (0: fine). */
 int cli_follow_timeout(const char *cmd, double seconds, uint32_t *ms);
 
+/* The global options' values (main's table points here). A command that
+ * writes the --trace FILE itself (prismio run: the whole job's) sets
+ * trace_writer, which main then calls instead of writing the process's own
+ * (returns 0 or a library error code). */
+struct cli_globals {
+    bool stats;
+    const char *stats_json;
+    const char *trace;
+    int (*trace_writer)(const char *path);
+};
+extern struct cli_globals cli_globals;
+
 /* Exit code for a library return code (see the enum above). */
 int cli_exit_code(int rc);
 /* Print the error's message (or the code's description); return its exit code. */
@@ -61,6 +73,11 @@ bool cli_parse_u64(const char *s, uint64_t *out, bool allow_suffix);
 
 /* Monotonic time in seconds. */
 double cli_now(void);
+/* s seconds as M:SS or H:MM:SS ("--:--" when negative or over 99 h): an ETA. */
+void cli_fmt_duration(char *buf, size_t n, double s);
+/* This program's path (/proc/self/exe) into buf: 0, or -1 with a message
+ * on stderr naming cmd. */
+int cli_self_path(const char *cmd, char *buf, size_t n);
 
 /*
  * Hash a file (path "-" is standard input) into `h`, which the caller has

@@ -11,6 +11,8 @@
 
 #include "clikit.h"
 
+struct cli_globals cli_globals;
+
 void cli_err(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -261,4 +263,26 @@ int cli_follow_timeout(const char *cmd, double seconds, uint32_t *ms)
     if (seconds > 0 && *ms == 0)
         *ms = 1;
     return EXIT_OK;
+}
+
+void cli_fmt_duration(char *buf, size_t n, double s)
+{
+    if (s < 0 || s > 359999)
+        snprintf(buf, n, "--:--");
+    else if (s >= 3600)
+        snprintf(buf, n, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else
+        snprintf(buf, n, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
+int cli_self_path(const char *cmd, char *buf, size_t n)
+{
+    ssize_t sl = readlink("/proc/self/exe", buf, n - 1);
+    if (sl <= 0 || (size_t)sl >= n - 1) {
+        cli_err(cmd, "cannot find this program's path (/proc/self/exe): %s",
+                sl < 0 ? strerror(errno) : "too long");
+        return -1;
+    }
+    buf[sl] = '\0';
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "formats/formats_internal.h"
+#include "formats/pio_formats.h"
 
 #include "common/pio_common.h"
 
@@ -201,6 +202,7 @@ struct holo_sink {
     bool has_salt;
     uint64_t commit_frames, since_commit;
     pio_writer *w;
+    char **meta;              /* pio_sink_options.metadata, copied: key, value, ..., NULL */
     struct pio_frame *frames; /* a batch's frames, for append_many */
     uint32_t nframes_cap;
 };
@@ -235,8 +237,15 @@ static int holo_sink_begin(void *ctx, const struct pio_source_info *info, struct
         return rc;
     if (info->topology && (rc = pio_writer_set_topology(s->w, info->topology, err)) != 0)
         return rc;
-    for (uint64_t i = 0; i < info->nmeta; i++)
+    for (uint64_t i = 0; i < info->nmeta; i++) {
+        if (pio__meta_has((const char *const *)s->meta, info->meta_keys[i]))
+            continue; /* the sink's options give it */
         if ((rc = pio_writer_set_metadata(s->w, info->meta_keys[i], info->meta_values[i], err)))
+            return rc;
+    }
+    for (char **m = s->meta; m && m[0]; m += 2) /* a key given twice: its last value */
+        if (!pio__meta_has((const char *const *)m + 2, m[0]) &&
+            (rc = pio_writer_set_metadata(s->w, m[0], m[1], err)) != 0)
             return rc;
     return 0;
 }
@@ -289,6 +298,9 @@ static void holo_sink_destroy(void *ctx)
     if (!s)
         return;
     pio_writer_close(s->w, NULL);
+    for (char **m = s->meta; m && *m; m++)
+        free(*m);
+    free(s->meta);
     free(s->frames);
     free(s->path);
     free(s);
@@ -353,7 +365,22 @@ static int holo_open_sink(struct pio_sink *out, const char *path, const struct p
         wo = *o->writer;
     if (o->flags & PIO_SINK_OVERWRITE)
         wo.flags |= PIO_WRITER_OVERWRITE;
-    return pio_sink_holo(out, path, &wo, o->commit_frames, err);
+    int rc = pio_sink_holo(out, path, &wo, o->commit_frames, err);
+    if (rc != 0 || !o->metadata || !o->metadata[0])
+        return rc;
+    struct holo_sink *s = out->ctx;
+    size_t n = 0;
+    while (o->metadata[n])
+        n += 2;
+    if ((s->meta = calloc(n + 1, sizeof(char *))) == NULL)
+        goto nomem;
+    for (size_t i = 0; i < n; i++)
+        if ((s->meta[i] = strdup(o->metadata[i] ? o->metadata[i] : "")) == NULL)
+            goto nomem;
+    return 0;
+nomem:
+    pio_sink_destroy(out);
+    return pio_error_set(err, -ENOMEM, "%s: out of memory", path);
 }
 const struct pio__format pio__format_holo = {
     .id = PIO_FORMAT_HOLO,

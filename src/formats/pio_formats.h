@@ -16,6 +16,10 @@
 int pio__source_finish(struct pio_source *out, const struct pio_source_options *o, int rc,
                        struct pio_error *err);
 
+/* Whether the key, value pairs `meta` (pio_sink_options.metadata: ended
+ * by a NULL key; NULL for none) hold `key`. */
+bool pio__meta_has(const char *const *meta, const char *key);
+
 /* ---- XTC frames found in parallel (the MPI conversion) ---- */
 
 /* One rank's part of an XTC file's scan: the frames that start in

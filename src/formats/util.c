@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "formats/formats_internal.h"
+#include "formats/pio_formats.h"
 
 #include "common/pio_common.h"
 #include "io/pio_io.h"
@@ -353,4 +354,12 @@ void pio__box_to_lengths(const double box[3][3], double out[6])
     out[4] = len[0] * len[2] > 0 ? acos(DOT(0, 2) / (len[0] * len[2])) * deg : 90.0;
     out[5] = len[0] * len[1] > 0 ? acos(DOT(0, 1) / (len[0] * len[1])) * deg : 90.0;
 #undef DOT
+}
+
+bool pio__meta_has(const char *const *meta, const char *key)
+{
+    for (; meta && meta[0]; meta += 2)
+        if (strcmp(meta[0], key) == 0)
+            return true;
+    return false;
 }

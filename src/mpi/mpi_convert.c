@@ -35,7 +35,8 @@
 /* ---- rank 0's look at the first frame: the META record and the record length ---- */
 
 struct first_sink {
-    pio_writer *w; /* rank 0's: topology and metadata set from what the pipeline gives */
+    pio_writer *w;           /* rank 0's: topology and metadata set from what the pipeline gives */
+    const char *const *meta; /* then pio_sink_options.metadata's */
     uint64_t reclen;
 };
 
@@ -46,7 +47,11 @@ static int first_begin(void *ctx, const struct pio_source_info *info, struct pio
     if (info->topology)
         rc = pio_writer_set_topology(s->w, info->topology, err);
     for (uint64_t i = 0; rc == 0 && i < info->nmeta; i++)
-        rc = pio_writer_set_metadata(s->w, info->meta_keys[i], info->meta_values[i], err);
+        if (!pio__meta_has(s->meta, info->meta_keys[i]))
+            rc = pio_writer_set_metadata(s->w, info->meta_keys[i], info->meta_values[i], err);
+    for (const char *const *m = s->meta; rc == 0 && m && m[0]; m += 2)
+        if (!pio__meta_has(m + 2, m[0]))
+            rc = pio_writer_set_metadata(s->w, m[0], m[1] ? m[1] : "", err);
     return rc;
 }
 
@@ -657,7 +662,7 @@ PIO_API int pio_mpi_convert(MPI_Comm comm, const char *in, const char *out,
     uint64_t reclen = 0;
     if (rank == 0) {
         struct pio_source first = PIO_SOURCE_INIT;
-        struct first_sink fs = {w->w, 0};
+        struct first_sink fs = {w->w, ko.metadata, 0}; /* NULL from an older struct */
         struct pio_sink sink =
             sink_of("sink holo (mpi, first frame)", &fs, first_begin, first_write, first_end);
         char one[24];

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A build with every optional package off, as a user without liburing-dev, libcurl,
-# libnetcdf-dev, libzstd-dev, libck-dev and MPI gets it: everything compiles with -Werror,
+# libnetcdf-dev, libzstd-dev, libck-dev, MPI and libyaml-dev gets it: everything compiles with -Werror,
 # the unit, CLI and converter tests pass, and the missing features report
 # themselves unsupported (exit 69, a message naming the missing package).
 # usage: test_build_minimal.sh SOURCE_DIR BUILD_DIR
@@ -9,7 +9,7 @@ SRC=$1
 B=$2
 cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Release -DPIO_BUILD_BENCH=OFF \
     -DPIO_WITH_URING=OFF -DPIO_WITH_CURL=OFF -DPIO_WITH_NETCDF=OFF -DPIO_WITH_CK=OFF -DPIO_WITH_ZSTD=OFF \
-    -DPIO_WITH_MPI=OFF \
+    -DPIO_WITH_MPI=OFF -DPIO_WITH_YAML=OFF \
     >"$B.cmake.log" 2>&1 ||
     { cat "$B.cmake.log"; exit 1; }
 grep -q 'io_uring engine: not built' "$B.cmake.log" || { echo "FAIL: liburing still used"; exit 1; }
@@ -17,10 +17,14 @@ grep -q 'remote files: not built' "$B.cmake.log" || { echo "FAIL: libcurl still 
 grep -q 'AMBER NetCDF: not built' "$B.cmake.log" || { echo "FAIL: libnetcdf still used"; exit 1; }
 grep -q 'HOLO compression: not built' "$B.cmake.log" || { echo "FAIL: libzstd still used"; exit 1; }
 grep -q 'MPI: not built' "$B.cmake.log" || { echo "FAIL: MPI still used"; exit 1; }
+grep -q 'prismio run: no libyaml' "$B.cmake.log" || { echo "FAIL: libyaml still used"; exit 1; }
 cmake --build "$B" -j2 >"$B.build.log" 2>&1 || { tail -n 40 "$B.build.log"; exit 1; }
 # nothing of the missing packages is linked
 if ldd "$B/libprismio.so" | grep -Eq 'liburing|libcurl|libnetcdf|libzstd|libmpi'; then
     echo "FAIL: libprismio.so links an optional package:"; ldd "$B/libprismio.so"; exit 1
+fi
+if ldd "$B/prismio" | grep -q libyaml; then
+    echo "FAIL: prismio links libyaml:"; ldd "$B/prismio"; exit 1
 fi
 P=$B/prismio
 T=$B/check
@@ -46,6 +50,12 @@ rc=0; OMPI_COMM_WORLD_SIZE=2 "$P" convert "$T/a.holo" "$T/m.holo" 2>"$T/err" || 
 [ "$rc" = 69 ] || fail "convert under mpirun: exit $rc, wanted 69: $(cat "$T/err")"
 grep -q 'built without it (install libopenmpi-dev' "$T/err" || fail "MPI message: $(cat "$T/err")"
 [ ! -e "$T/m.holo" ] || fail "a parallel convert without MPI left an output"
+# a job: refused, naming libyaml-dev; nothing written
+printf 'inputs: {md: a.holo}\nsteps: {c: {run: verify, from: md}}\n' >"$T/job.yaml"
+rc=0; "$P" run "$T/job.yaml" 2>"$T/err" || rc=$?
+[ "$rc" = 69 ] || fail "run without libyaml: exit $rc, wanted 69: $(cat "$T/err")"
+grep -q 'no YAML parser (install libyaml-dev' "$T/err" || fail "run message: $(cat "$T/err")"
+[ ! -e "$T/job.yaml.state" ] || fail "run without libyaml left a state file"
 # a URL: refused, naming libcurl (nothing is contacted)
 rc=0; "$P" info http://127.0.0.1:9/a.holo >/dev/null 2>"$T/err" || rc=$?
 [ "$rc" = 69 ] || fail "info of a URL: exit $rc, wanted 69: $(cat "$T/err")"

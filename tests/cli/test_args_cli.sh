@@ -25,7 +25,7 @@ usage_err() {
 cmds=$("$P" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
 [ -n "$cmds" ] || bad "prismio --help lists no commands"
 benches=$("$P" bench --help | awk '/^benchmarks:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }')
-[ "$(echo $benches)" = "hash read write remote commit ring convert arrow compress mpi" ] || bad "benchmarks listed: $(echo $benches)"
+[ "$(echo $benches)" = "hash read write remote commit ring convert arrow compress mpi workflow" ] || bad "benchmarks listed: $(echo $benches)"
 for c in "" $cmds "trace summarize" $(for b in $benches; do echo "bench_$b"; done); do
     c=$(echo "$c" | tr _ ' ')
     for h in --help -h; do
@@ -36,7 +36,7 @@ for c in "" $cmds "trace summarize" $(for b in $benches; do echo "bench_$b"; don
         grep -q '^options:$' "$T/out" || bad "prismio $c $h: no options section"
         grep -Eq '^  -h, --help +this help$' "$T/out" || bad "prismio $c $h: no -h, --help row"
     done
-    [ -n "$c" ] && ! grep -q 'global options, here too: --stats, --trace FILE' "$T/out" &&
+    [ -n "$c" ] && ! grep -q '^  --stats, --stats-json FILE, --trace FILE$' "$T/out" &&
         bad "prismio $c --help does not mention the global options"
     awk -v c="$c" 'length($0) > 79 { print "FAIL: prismio " c " --help: line over 79 columns: " $0; exit 1 }' \
         "$T/out" >&2 || fail=1

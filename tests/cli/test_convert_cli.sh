@@ -64,6 +64,18 @@ grep -Eq "part.holo holds the [0-9]+ frames written before the error, committed"
 "$P" verify "$T/part.holo" >/dev/null || bad "the partial output verifies"
 [ "$(code "$P" convert "$T/dmg.holo" "$T/nv.holo" --no-verify)" = 0 ] || bad "--no-verify copies it"
 
+# --meta KEY=VALUE on a .holo OUT: after the input's, the last value of a
+# key given twice; refused for other formats
+"$P" convert "$T/in.holo" "$T/meta.holo" --meta run.key=a --meta run.key=b --meta note=x=y -q ||
+    bad "convert --meta"
+"$P" info "$T/meta.holo" >"$T/info"
+grep -q 'run.key = b$' "$T/info" && grep -q 'note = x=y$' "$T/info" && ! grep -q 'run.key = a' "$T/info" ||
+    bad "--meta in the output: $(grep ' = ' "$T/info")"
+"$P" convert "$T/meta.holo" "$T/meta2.holo" --meta run.key=c -q || bad "convert --meta over an input's key"
+"$P" info "$T/meta2.holo" | grep -q 'run.key = c$' || bad "--meta replaces the input's value"
+[ "$(code "$P" convert "$T/in.holo" "$T/meta.xtc" --meta a=b)" = 64 ] || bad "--meta with an .xtc OUT: 64"
+[ "$(code "$P" convert "$T/in.holo" "$T/meta3.holo" --meta novalue)" = 64 ] || bad "--meta without =: 64"
+
 # the format registry: every format listed once with its extensions; files
 # named by extension and by magic bytes, a disagreement exits 1
 "$P" formats >"$T/fmts" || bad "formats"

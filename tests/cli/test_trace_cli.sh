@@ -11,6 +11,16 @@ for op in open read write commit fsync; do
     grep -Eq "^$op " "$T/stats" || bad "--stats has no $op row: $(cat "$T/stats")"
 done
 grep -Eq '^read +pread +50 ' "$T/stats" || bad "--stats: 50 pread reads: $(grep read "$T/stats")"
+# --stats-json FILE: the same counters as one JSON object in FILE
+"$P" convert "$T/in.holo" "$T/out_s.holo" --frames ::2 --batch 8 --quiet --stats-json "$T/s.json" \
+    2>"$T/err" || bad "convert --stats-json: $(cat "$T/err")"
+[ -s "$T/err" ] && bad "--stats-json prints nothing: $(cat "$T/err")"
+if [ -x /usr/bin/python3 ]; then
+    /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); s=json.dumps(j); sys.exit(0 if "pread" in s and "commit" in s else 1)' "$T/s.json" ||
+        bad "--stats-json: not JSON with the reads and commits: $(head -c 300 "$T/s.json")"
+fi
+[ "$(code "$P" verify "$T/in.holo" --stats-json "$T/no/such/dir.json")" = 74 ] ||
+    bad "--stats-json to a path that cannot be written: exit 74"
 if command -v node >/dev/null 2>&1; then
     node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
         const n = j.traceEvents.filter(e => e.name === "read" && e.cat === "pread").length;

@@ -29,12 +29,12 @@ LAYERS = [
     ["formats"],
     ["mpi"],
     ["clikit"],
-    ["benchcli"],
+    ["benchcli", "workflow"],
     ["cli", "python"],
 ]
 # The program's modules: the public API only, and the program modules
 # below them (each a folder on the program's include path: bare names).
-PROGRAM = {"clikit", "benchcli", "cli", "python"}
+PROGRAM = {"clikit", "benchcli", "workflow", "cli", "python"}
 LEVEL = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 # The public headers and the module that owns each.
 PUBLIC = {
