@@ -203,6 +203,12 @@ PIO_API int pio_source_open(struct pio_source *out, const char *path,
 
 enum pio_sink_flags {
     PIO_SINK_OVERWRITE = 1u << 0, /* replace an existing output */
+    /* HOLO: add the frames to the existing file (pio_writer_open_append:
+     * its topology, metadata and salt stay; writer options other than the
+     * hashing threads and flags do not apply; a topology whose atom count
+     * differs from the source's fails the run). Other formats, and with
+     * PIO_SINK_OVERWRITE: PIO_EUSAGE. */
+    PIO_SINK_APPEND = 1u << 1,
 };
 
 struct pio_sink_options {

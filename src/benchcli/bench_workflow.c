@@ -113,7 +113,8 @@ int bench_workflow(int argc, char **argv)
         double tx = bench_shell(c, out, sizeof(out));
         xargs = bench_best(xargs, tx);
         snprintf(c, sizeof(c),
-                 "cd '%s' && rm -rf base out job.yaml.state && '%s' run job.yaml -q 2>&1", d, self);
+                 "cd '%s' && rm -rf base out job.yaml.state && '%s' run job.yaml -q --jobs 2 2>&1",
+                 d, self);
         double to = bench_shell(c, out, sizeof(out));
         ours = bench_best(ours, to);
         snprintf(c, sizeof(c),

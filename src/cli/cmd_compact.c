@@ -123,8 +123,12 @@ int cmd_truncate(int argc, char **argv)
 int cmd_compact(int argc, char **argv)
 {
     bool overwrite = false, quiet = false;
+    struct cli_salt salt = {{0}, false};
     struct cli_opt opts[] = {
         CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
+        CLI_OPT_CUSTOM("salt", &salt, "HEX", cli_parse_salt, "32 hex digits",
+                       "this 16-byte salt and creation time 0 (default: random, and the "
+                       "time): the same IN gives the same bytes"),
         CLI_OPT_FLAG("quiet", 'q', &quiet, "no summary line"),
         CLI_OPT_END,
     };
@@ -163,6 +167,13 @@ int cmd_compact(int argc, char **argv)
         /* a dataset (named arrays, HOLO 2.3): copied structure by
          * structure with its arrays, metadata and topology */
         pio_reader_close(r);
+        if (salt.set) {
+            cli_err("compact",
+                    "%s: a dataset of structures is copied with a salt of its own: "
+                    "no --salt",
+                    in);
+            return EXIT_USAGE;
+        }
         struct pio_dataset_convert_report rep = {0, 0};
         int rc = pio_dataset_convert(in, out, overwrite ? PIO_DSCONV_OVERWRITE : 0, &rep, &e);
         if (rc != 0)
@@ -193,6 +204,8 @@ int cmd_compact(int argc, char **argv)
     struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
     ko.flags = overwrite ? PIO_SINK_OVERWRITE : 0;
     wo.flags = overwrite ? PIO_WRITER_OVERWRITE : 0;
+    if (salt.set)
+        wo.salt = salt.salt;
     ko.writer = &wo;
     if ((rc = pio_sink_open(&sink, out, &ko, &e)) != 0) {
         pio_source_destroy(&src);

@@ -61,30 +61,6 @@ static int parse_drop(const char *s, void *dest)
     return *out != 0 ? 0 : -1;
 }
 
-/* --salt: 32 hex digits */
-struct salt_opt {
-    uint8_t salt[16];
-    bool set;
-};
-static int parse_salt(const char *s, void *dest)
-{
-    struct salt_opt *so = dest;
-    uint8_t *salt = so->salt;
-    so->set = true;
-    if (strlen(s) != 32)
-        return -1;
-    for (int i = 0; i < 32; i++) {
-        int c = s[i], v = c >= '0' && c <= '9'   ? c - '0'
-                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                 : -1;
-        if (v < 0)
-            return -1;
-        salt[i / 2] = (uint8_t)(i % 2 ? salt[i / 2] | v : v << 4);
-    }
-    return 0;
-}
-
 /* --meta KEY=VALUE, repeatable: pio_sink_options.metadata's pairs */
 #define MAX_META 16
 struct meta_opt {
@@ -182,7 +158,8 @@ int cmd_convert(int argc, char **argv)
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     static const char *const layouts[] = {"frames", "atoms", NULL};
     uint64_t commit_every = 0, threads = 0, batch = 0, memory = 0;
-    bool quiet = false, no_verify = false, strict = false, overwrite = false, direct = false;
+    bool quiet = false, no_verify = false, strict = false, overwrite = false, direct = false,
+         append = false;
     bool follow = false;
     double timeout = 0;
     static const char *const codecs[] = {"none", "lossy", "lossless", NULL};
@@ -191,7 +168,7 @@ int cmd_convert(int argc, char **argv)
     const char *top = NULL;
     double precision = 0;
     int layout_ix = 0;
-    struct salt_opt salt = {{0}, false};
+    struct cli_salt salt = {{0}, false};
     static struct meta_opt meta; /* 16 KiB: not on the stack */
     memset(&meta, 0, sizeof(meta));
     struct cli_opt opts[] = {
@@ -213,7 +190,10 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_U64("commit-every", &commit_every, "N", 0, 0,
                     "commit OUT every N frames (default: at the end)"),
         CLI_OPT_FLAG("overwrite", 0, &overwrite, "replace OUT if it exists"),
-        CLI_OPT_CUSTOM("salt", &salt, "HEX", parse_salt, "32 hex digits",
+        CLI_OPT_FLAG("append", 0, &append,
+                     "OUT is a .holo file: add the frames after its last (its topology, "
+                     "metadata and salt stay); --frames N: takes the ones it lacks"),
+        CLI_OPT_CUSTOM("salt", &salt, "HEX", cli_parse_salt, "32 hex digits",
                        "a .holo OUT: this 16-byte salt and creation time 0 (default: "
                        "random, and the time): the same input gives the same bytes"),
         CLI_OPT_CUSTOM("meta", &meta, "KEY=VALUE", parse_meta,
@@ -303,6 +283,16 @@ int cmd_convert(int argc, char **argv)
         }
         wo.salt = salt.salt;
     }
+    if (append && (pio_format_from_path(out) != PIO_FORMAT_HOLO || overwrite || salt.set ||
+                   meta.n || codec_ix || keyframe || follow || pio_mpi_launched() > 1)) {
+        cli_err("convert", "--append adds frames to a .holo OUT as it is: no --overwrite, "
+                           "--salt, --meta, --compress, --keyframe, --follow or mpirun");
+        return EXIT_USAGE;
+    }
+    if (append && access(out, F_OK) != 0) {
+        cli_err("convert", "%s: --append: no such file", out);
+        return EXIT_NOINPUT;
+    }
     if (meta.n && pio_format_from_path(out) != PIO_FORMAT_HOLO) {
         cli_err("convert", "--meta is for a .holo OUT");
         return EXIT_USAGE;
@@ -347,10 +337,10 @@ int cmd_convert(int argc, char **argv)
             return EXIT_USAGE;
         }
         if (po.frames || po.atoms || po.drop || codec_ix || keyframe || follow || top || salt.set ||
-            meta.n) {
+            meta.n || append) {
             cli_err("convert",
-                    "%s -> %s: a dataset of structures converts whole: no --frames, "
-                    "--atoms, --drop, --compress, --keyframe, --follow, --top, --salt or --meta",
+                    "%s -> %s: a dataset of structures converts whole: no --frames, --atoms, "
+                    "--drop, --compress, --keyframe, --follow, --top, --salt, --meta or --append",
                     in, out);
             return EXIT_USAGE;
         }
@@ -383,6 +373,8 @@ int cmd_convert(int argc, char **argv)
     so_.threads = po.threads ? po.threads : (uint32_t)(ncpu > 1 ? ncpu / 2 : 1);
     struct pio_sink_options ko = PIO_SINK_OPTIONS_INIT;
     ko.flags = (wo.flags & PIO_WRITER_OVERWRITE) ? PIO_SINK_OVERWRITE : 0;
+    if (append)
+        ko.flags |= PIO_SINK_APPEND;
     ko.writer = &wo;
     ko.commit_frames = commit_every;
     ko.xtc_precision = (float)precision;

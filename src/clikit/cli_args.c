@@ -390,3 +390,22 @@ void cli_help(const struct cli_cmd *cmd, FILE *f)
         cmd->epilog(f);
     }
 }
+
+int cli_parse_salt(const char *s, void *dest)
+{
+    struct cli_salt *so = dest;
+    uint8_t *salt = so->salt;
+    so->set = true;
+    if (strlen(s) != 32)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        int c = s[i], v = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (v < 0)
+            return -1;
+        salt[i / 2] = (uint8_t)(i % 2 ? salt[i / 2] | v : v << 4);
+    }
+    return 0;
+}

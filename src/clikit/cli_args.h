@@ -142,6 +142,13 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 void cli_set_globals(struct cli_opt *globals, void (*after)(void));
 
 /* Shared CLI_CUSTOM parsers. */
+/* --salt HEX: 32 hex digits into a struct cli_salt (a .holo OUT's salt;
+ * with it the writer also sets creation time 0: the same bytes each time) */
+struct cli_salt {
+    uint8_t salt[16];
+    bool set;
+};
+int cli_parse_salt(const char *value, void *dest);
 int cli_parse_engine(const char *value, void *dest); /* enum pio_io_engine */
 #define CLI_ENGINES "auto, mmap, pread or uring"
 

@@ -203,6 +203,7 @@ struct holo_sink {
     uint64_t commit_frames, since_commit;
     pio_writer *w;
     char **meta;              /* pio_sink_options.metadata, copied: key, value, ..., NULL */
+    bool append;              /* PIO_SINK_APPEND */
     struct pio_frame *frames; /* a batch's frames, for append_many */
     uint32_t nframes_cap;
 };
@@ -231,6 +232,22 @@ static int holo_sink_begin(void *ctx, const struct pio_source_info *info, struct
     if (wo.hash_threads == 0) {
         unsigned ncpu = pio_cpu_count(), busy = PIO_MAX(info->threads, 1u);
         wo.hash_threads = ncpu > busy ? ncpu - busy : 1;
+    }
+    if (s->append) { /* the file's topology must fit the frames coming */
+        pio_reader *r;
+        int rc = pio_reader_open(&r, s->path, NULL, err);
+        if (rc != 0)
+            return rc;
+        struct pio_topology top;
+        uint64_t have = pio_reader_topology(r, &top) == 0 ? top.natoms : 0;
+        pio_reader_close(r);
+        if (have && info->topology && info->topology->natoms != have)
+            return pio_error_set(err, PIO_EUSAGE,
+                                 "%s: appending frames of %llu atoms to a file whose topology "
+                                 "has %llu",
+                                 s->path, (unsigned long long)info->topology->natoms,
+                                 (unsigned long long)have);
+        return pio_writer_open_append(&s->w, s->path, &wo, err);
     }
     int rc = pio_writer_create(&s->w, s->path, &wo, err);
     if (rc != 0)
@@ -366,9 +383,12 @@ static int holo_open_sink(struct pio_sink *out, const char *path, const struct p
     if (o->flags & PIO_SINK_OVERWRITE)
         wo.flags |= PIO_WRITER_OVERWRITE;
     int rc = pio_sink_holo(out, path, &wo, o->commit_frames, err);
-    if (rc != 0 || !o->metadata || !o->metadata[0])
+    if (rc != 0)
         return rc;
     struct holo_sink *s = out->ctx;
+    s->append = (o->flags & PIO_SINK_APPEND) != 0;
+    if (!o->metadata || !o->metadata[0])
+        return 0;
     size_t n = 0;
     while (o->metadata[n])
         n += 2;

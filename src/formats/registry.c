@@ -250,6 +250,11 @@ PIO_API int pio_sink_open(struct pio_sink *out, const char *path, const struct p
     const struct pio__format *d = format_get(opt.format ? opt.format : pio_format_from_path(path));
     if (!d || !d->open_sink)
         return unknown_format(path, "output", err);
+    if ((opt.flags & PIO_SINK_APPEND) &&
+        (d->id != PIO_FORMAT_HOLO || (opt.flags & PIO_SINK_OVERWRITE) || pio_path_is_remote(path)))
+        return pio_error_set(err, PIO_EUSAGE,
+                             "%s: frames are appended to a local .holo output, never replacing it",
+                             path);
     if (pio_path_is_remote(path)) /* written here, uploaded at the end (upload.c) */
         return pio__upload_sink_open(out, path, d->open_sink, &opt, err);
     return d->open_sink(out, path, &opt, err);

@@ -121,16 +121,17 @@ static void hash_file_into(void *ctx, const char *path)
     pio_blake3_hasher_update(k->h, line, (size_t)n);
 }
 
+static int key_of(struct run *R, struct wf_task *t, const uint8_t in_id[32], uint8_t key[32]);
+
 /* t->key and t->in_id: 0, or -errno with t->msg set. */
 static int task_key(struct run *R, struct wf_task *t)
 {
-    const struct wf_step *s = &R->job.steps[t->step];
     int rc;
     if (t->dep >= 0) { /* made by a task that succeeded or is up to date */
         struct wf_fstat fs;
         memcpy(t->in_id, R->job.tasks[t->dep].key, 32);
         rc = wf_fstat_of(t->in, &fs);
-        t->in_size = fs.size;
+        t->in_size = rc == 0 ? fs.size : 0;
     } else {
         rc = wf_file_digest(&R->st, t->in, t->in_id, &t->in_size);
     }
@@ -138,10 +139,21 @@ static int task_key(struct run *R, struct wf_task *t)
         set_msg(t, "%s: %s", t->in, pio_strerror(rc));
         return rc;
     }
+    if ((rc = key_of(R, t, t->in_id, t->key)) != 0)
+        return rc;
+    t->keyed = true;
+    return 0;
+}
+
+/* The key of task t were it to read what in_id names: 0, or -errno with
+ * t->msg set (a parameter's file that cannot be read). */
+static int key_of(struct run *R, struct wf_task *t, const uint8_t in_id[32], uint8_t key[32])
+{
+    const struct wf_step *s = &R->job.steps[t->step];
     pio_blake3_hasher h;
     pio_blake3_hasher_init_derive_key(&h, "prismio run 2026-12 step key");
     char hex[65];
-    wf_hex(t->in_id, 32, hex);
+    wf_hex(in_id, 32, hex);
     const char *ver = pio_version();
     pio_blake3_hasher_update(&h, ver, strlen(ver) + 1);
     pio_blake3_hasher_update(&h, s->op->name, strlen(s->op->name) + 1);
@@ -162,8 +174,7 @@ static int task_key(struct run *R, struct wf_task *t)
         set_msg(t, "%s: %s", kc.failed, pio_strerror(kc.rc));
         return kc.rc;
     }
-    pio_blake3_hasher_finalize(&h, t->key, 32);
-    t->keyed = true;
+    pio_blake3_hasher_finalize(&h, key, 32);
     return 0;
 }
 
@@ -207,11 +218,18 @@ static bool up_to_date(struct run *R, struct wf_task *t)
         snprintf(t->why, sizeof(t->why), "--force");
         return false;
     }
-    if (!d) {
+    /* a record that describes the output as it is (its stat) has the last
+     * word: such an output may have been appended to since its key was
+     * written in it */
+    struct wf_fstat cur;
+    bool recorded =
+        d && d->has_out && t->out && wf_fstat_of(t->out, &cur) == 0 && wf_fstat_same(&cur, &d->out);
+    if ((!d || memcmp(d->key, t->key, 32) != 0) && !recorded) {
         char has[65];
-        if (t->out && is_holo(t->out) && R->job.steps[t->step].op->holo_key &&
-            holo_key(t->out, has) && strcmp(has, hex) == 0) {
-            /* made by a run whose state record was lost: adopt it */
+        if (t->out && is_holo(t->out) && R->job.steps[t->step].op->meta && holo_key(t->out, has) &&
+            strcmp(has, hex) == 0) {
+            /* made under this key by a run whose state line was not written
+             * (killed after the rename) or was lost: adopt it */
             struct wf_done nd = {.step = (char *)step_name(R, t),
                                  .item = (char *)t->item,
                                  .in_size = t->in_size,
@@ -226,6 +244,8 @@ static bool up_to_date(struct run *R, struct wf_task *t)
                 return true;
             }
         }
+    }
+    if (!d) {
         snprintf(t->why, sizeof(t->why), "never run");
         return false;
     }
@@ -248,6 +268,42 @@ static bool up_to_date(struct run *R, struct wf_task *t)
         t->out_size = now.size;
     }
     snprintf(t->why, sizeof(t->why), "up to date");
+    return true;
+}
+
+/* Whether t can be brought up to date by appending to its output: a
+ * whole-file conversion to .holo of a job input that grew (the bytes it
+ * was made from are the new file's start), nothing else changed (its key,
+ * were its input the old bytes, is the one recorded), and its output as it
+ * was left. Then t->appending, t->append_from (the output's frames: the
+ * new ones are the input's frames from there). */
+static bool grown(struct run *R, struct wf_task *t)
+{
+    const struct wf_step *s = &R->job.steps[t->step];
+    if (R->force || strcmp(s->op->name, "convert") != 0 || s->ranks > 1 || t->dep >= 0 ||
+        !is_holo(t->out))
+        return false;
+    for (size_t k = 0; k < s->nparams; k++)
+        if (!strcmp(s->params[k].key, "frames") || !strcmp(s->params[k].key, "compress") ||
+            !strcmp(s->params[k].key, "keyframe"))
+            return false; /* which new frames, and the blocks: not simply appended */
+    const struct wf_done *d = wf_state_find(&R->st, step_name(R, t), t->item);
+    struct wf_fstat now;
+    uint8_t k[32], pre[32];
+    if (!d || !d->has_out || t->in_size <= d->in_size || wf_fstat_of(t->out, &now) != 0 ||
+        !wf_fstat_same(&now, &d->out) || key_of(R, t, d->in_id, k) != 0 ||
+        memcmp(k, d->key, 32) != 0 || wf_file_prefix_digest(t->in, d->in_size, pre) != 0 ||
+        memcmp(pre, d->in_id, 32) != 0)
+        return false;
+    pio_reader *r;
+    if (pio_reader_open(&r, t->out, NULL, NULL) != 0)
+        return false;
+    t->append_from = pio_reader_nframes(r);
+    pio_reader_close(r);
+    t->appending = true;
+    snprintf(t->why, sizeof(t->why),
+             "its input grew (%llu bytes more): appending its frames from %llu",
+             (unsigned long long)(t->in_size - d->in_size), (unsigned long long)t->append_from);
     return true;
 }
 
@@ -342,36 +398,89 @@ static void sync_dir_of(const char *path)
     }
 }
 
-/* Remove what a killed run left of out: .part-PID-NAME (and NAME.part,
- * which the command's own temporary name adds). */
-static void remove_stale(const char *out)
+/* The NAME of a temporary file .part-PID-NONCE-NAME[.part], or NULL. */
+static const char *part_of(const char *n, size_t *len)
+{
+    if (strncmp(n, ".part-", 6) != 0)
+        return NULL;
+    const char *dash = strchr(n + 6, '-');
+    if (!dash || dash == n + 6 || strspn(n + 6, "0123456789") != (size_t)(dash - n - 6) ||
+        strspn(dash + 1, "0123456789abcdef") != 8 || dash[9] != '-')
+        return NULL;
+    const char *name = dash + 10;
+    *len = strlen(name);
+    if (*len > 5 && strcmp(name + *len - 5, ".part") == 0)
+        *len -= 5; /* the command's own temporary name of it */
+    return name;
+}
+
+/* Remove the temporary files runs left in the directory of `outs[0]` for
+ * any of the n outputs there (outs[i] share the directory, dl bytes with
+ * its slash; 0: the job's). */
+static void remove_stale_in(char *const *outs, size_t n, size_t dl)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", out);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? out + (slash - dir) + 1 : out;
-    if (slash)
-        *slash = '\0';
-    DIR *d = opendir(slash ? dir : ".");
+    snprintf(dir, sizeof(dir), "%.*s", dl ? (int)dl : 1, dl ? outs[0] : ".");
+    DIR *d = opendir(dir);
     if (!d)
         return;
-    size_t bl = strlen(base);
     for (struct dirent *e; (e = readdir(d));) {
-        const char *n = e->d_name;
-        if (strncmp(n, ".part-", 6) != 0)
-            continue;
-        const char *dash = strchr(n + 6, '-');
-        if (!dash || strspn(n + 6, "0123456789") != (size_t)(dash - n - 6))
-            continue;
-        const char *rest = dash + 1;
-        if (strncmp(rest, base, bl) == 0 && (rest[bl] == '\0' || strcmp(rest + bl, ".part") == 0)) {
-            char p[PATH_MAX];
-            int k = snprintf(p, sizeof(p), "%s%s%s", slash ? dir : "", slash ? "/" : "", n);
-            if (k > 0 && (size_t)k < sizeof(p))
-                unlink(p);
+        size_t len;
+        const char *name = part_of(e->d_name, &len);
+        for (size_t i = 0; name && i < n; i++) {
+            const char *base = outs[i] + dl;
+            if (strlen(base) == len && strncmp(name, base, len) == 0) {
+                char p[PATH_MAX];
+                int k = snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+                if (k > 0 && (size_t)k < sizeof(p))
+                    unlink(p);
+                break;
+            }
         }
     }
     closedir(d);
+}
+
+static size_t dir_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path + 1) : 0;
+}
+
+/* Before a task starts: what a killed run left of its output. */
+static void remove_stale(char *out)
+{
+    remove_stale_in(&out, 1, dir_len(out));
+}
+
+/* At the end of a run: of every output (tasks skipped now leave nothing
+ * else to remove them), one scan per directory. */
+static void remove_stale_all(const struct run *R)
+{
+    size_t n = 0;
+    char **outs = malloc((R->job.ntasks + 1) * sizeof(char *));
+    if (!outs)
+        return;
+    for (size_t i = 0; i < R->job.ntasks; i++)
+        if (R->job.tasks[i].out)
+            outs[n++] = R->job.tasks[i].out;
+    for (size_t a = 0; a < n; a++) {
+        if (!outs[a])
+            continue;
+        size_t dl = dir_len(outs[a]), m = 0;
+        char **same = outs + a; /* gather this directory's outputs at a.. */
+        for (size_t b = a; b < n; b++)
+            if (outs[b] && dir_len(outs[b]) == dl && strncmp(outs[b], outs[a], dl) == 0) {
+                char *t = outs[a + m];
+                outs[a + m] = outs[b];
+                outs[b] = t;
+                m++;
+            }
+        remove_stale_in(same, m, dl);
+        for (size_t k = 0; k < m; k++)
+            outs[a + k] = NULL;
+    }
+    free(outs);
 }
 
 static void remove_tmp(const struct wf_task *t)
@@ -460,8 +569,10 @@ static void plan(struct run *R, size_t i)
         if (!R->fail_code)
             R->fail_code = EXIT_NOINPUT;
         say(R, t);
-        if (R->fail_fast)
+        if (R->fail_fast && !R->stopping) {
             R->stopping = true;
+            wf_exec_cancel(R->x);
+        }
         return;
     }
     if (up_to_date(R, t)) {
@@ -469,14 +580,15 @@ static void plan(struct run *R, size_t i)
         say(R, t);
         return;
     }
+    grown(R, t);
     R->planned[i] = 1;
 }
 
-/* JOB.logs/STEP.ITEM, where a task's log, counters and trace go: 0, or
+/* JOB.logs/STEP/ITEM, where a task's log, counters and trace go: 0, or
  * -1 for a name too long */
 static int files_base(const struct run *R, const struct wf_task *t, char *base, size_t n)
 {
-    int bl = snprintf(base, n, "%s/%s.%s", R->logdir, step_name(R, t), t->item);
+    int bl = snprintf(base, n, "%s/%s/%s", R->logdir, step_name(R, t), t->item);
     return bl < 0 || (size_t)bl >= n - 16 ? -1 : 0;
 }
 
@@ -495,7 +607,12 @@ static void remove_logs(const struct run *R)
             unlink(p);
         }
     }
-    rmdir(R->logdir); /* only when empty: failed steps' logs stay */
+    /* only when empty: failed tasks' logs stay */
+    for (size_t i = 0; i < R->job.nsteps; i++) {
+        snprintf(p, sizeof(p), "%s/%s", R->logdir, R->job.steps[i].name);
+        rmdir(p);
+    }
+    rmdir(R->logdir);
 }
 
 static int start(struct run *R, size_t i)
@@ -514,10 +631,12 @@ static int start(struct run *R, size_t i)
         set_msg(t, "out of memory");
         return -1;
     }
-    if (mkdir(R->logdir, 0755) != 0 && errno != EEXIST) {
-        set_msg(t, "%s: %s", R->logdir, strerror(errno));
+    int mrc = mkdirs(base);
+    if (mrc != 0) {
+        set_msg(t, "%s: %s", base, strerror(-mrc));
         return -1;
     }
+    unlink(t->stats); /* a killed run's: not this attempt's counters */
     if (t->out) {
         int rc = mkdirs(t->out);
         if (rc != 0) {
@@ -525,6 +644,25 @@ static int start(struct run *R, size_t i)
             return -1;
         }
         remove_stale(t->out);
+    }
+    if (t->out && !t->appending) {
+        /* DIR/.part-PID-NONCE-NAME: hidden, this attempt's own (a command
+         * a killed run left running cannot rename over it), the
+         * extension kept */
+        const char *slash = strrchr(t->out, '/');
+        int dl = slash ? (int)(slash - t->out + 1) : 0;
+        uint8_t nonce[4];
+        char nh[9];
+        uint64_t seed[2] = {(uint64_t)getpid(), (uint64_t)(mono() * 1e9) ^ (uint64_t)i};
+        pio_blake3_hash(nonce, sizeof(nonce), seed, sizeof(seed));
+        wf_hex(nonce, sizeof(nonce), nh);
+        free(t->tmp);
+        if (asprintf(&t->tmp, "%.*s.part-%ld-%s-%s", dl, t->out, (long)getpid(), nh, t->out + dl) <
+            0) {
+            t->tmp = NULL;
+            set_msg(t, "out of memory");
+            return -1;
+        }
     }
     char sj[PATH_MAX + 16], tr[PATH_MAX + 16];
     const char *extra[3] = {NULL, NULL, NULL};
@@ -539,7 +677,11 @@ static int start(struct run *R, size_t i)
             extra[ne++] = tr;
         }
     }
-    char **argv = wf_task_argv(&R->job, t, R->self, hex, extra);
+    /* a local command runs this very program (even if its file was
+     * replaced since); mpirun and Dask workers need its path */
+    const char *self = R->dask || s->ranks > 1 ? R->self : "/proc/self/exe";
+    char **argv = t->appending ? wf_task_argv_append(&R->job, t, self, extra)
+                               : wf_task_argv(&R->job, t, self, hex, extra);
     if (!argv) {
         set_msg(t, "out of memory");
         return -1;
@@ -582,7 +724,7 @@ static void finish(struct run *R, const struct wf_result *r)
         }
         unlink(t->stats);
     }
-    if (r->exit_code == 0 && t->out) {
+    if (r->exit_code == 0 && t->out && !t->appending) {
         int fd = open(t->tmp, O_RDONLY | O_CLOEXEC);
         bool ok = fd >= 0 && fsync(fd) == 0;
         if (fd >= 0)
@@ -620,7 +762,8 @@ static void finish(struct run *R, const struct wf_result *r)
         t->log = NULL;
     } else {
         remove_tmp(t);
-        bool cancelled = R->stopping && (r->exit_code == 128 + SIGTERM || r->exit_code < 0);
+        bool cancelled = R->stopping && (r->exit_code == 128 + SIGTERM || r->exit_code < 0 ||
+                                         (g_signal && r->exit_code == 128 + g_signal));
         t->status = cancelled ? WF_CANCELLED : WF_FAILED;
         if (!t->msg) {
             char *last = r->msg[0] ? NULL : last_line(t->log);
@@ -701,8 +844,10 @@ static void run_loop(struct run *R)
                 remove_tmp(t);
                 say(R, t);
                 again = true;
-                if (R->fail_fast)
+                if (R->fail_fast && !R->stopping) {
                     R->stopping = true;
+                    wf_exec_cancel(R->x);
+                }
             }
         }
         if (R->stopping)
@@ -722,27 +867,33 @@ static void run_loop(struct run *R)
                 break;
             continue; /* planned in the next pass */
         }
+        /* a bounded wait: a signal between the check above and a blocking
+         * wait would otherwise wait for a task to end on its own */
         struct wf_result r;
-        int rc = wf_exec_wait(R->x, &r, R->tty ? 250 : -1);
+        int rc = wf_exec_wait(R->x, &r, 250);
         if (rc == 1)
             continue;
-        if (rc < 0) { /* the executor is gone: so is every running task */
+        if (rc < 0) { /* the executor is gone (it says none runs now): so is every running task */
             for (size_t i = 0; i < j->ntasks; i++) {
                 struct wf_task *t = &j->tasks[i];
                 if (t->status != WF_RUNNING)
                     continue;
-                t->status = WF_FAILED;
+                t->status = g_signal ? WF_CANCELLED : WF_FAILED;
                 t->exit_code = EXIT_IOERR;
                 t->t1 = mono();
                 set_msg(t, "%s", r.msg);
+                if (g_signal)
+                    snprintf(t->why, sizeof(t->why), "interrupted");
                 remove_tmp(t);
                 say(R, t);
             }
-            if (!R->fail_code)
+            if (!R->fail_code && !g_signal)
                 R->fail_code = EXIT_IOERR;
             R->stopping = true;
             continue;
         }
+        if (r.task >= j->ntasks || j->tasks[r.task].status != WF_RUNNING)
+            continue; /* not a task of ours running (a confused executor) */
         finish(R, &r);
     }
     draw(R, true);
@@ -770,6 +921,8 @@ static void dry_run(struct run *R)
             continue;
         }
         t->status = up_to_date(R, t) ? WF_SKIPPED : WF_WAIT;
+        if (t->status == WF_WAIT)
+            grown(R, t);
     }
     if (R->json)
         return;
@@ -839,6 +992,10 @@ static void report(struct run *R, double seconds)
         json_hex(t->in_id, t->keyed);
         if (t->out && (t->status == WF_DONE || t->status == WF_SKIPPED))
             printf(", \"output_bytes\": %llu", (unsigned long long)t->out_size);
+        if (t->appending && t->status == WF_DONE)
+            printf(
+                ", \"appended_frames\": %llu",
+                (unsigned long long)(t->frames > t->append_from ? t->frames - t->append_from : 0));
         printf(", \"why\": ");
         cli_json_string(stdout, t->why);
         if (t->status == WF_DONE || t->status == WF_FAILED) {
@@ -950,6 +1107,7 @@ int cmd_run(int argc, char **argv)
     static struct run R0;
     struct run *R = &R0;
     memset(R, 0, sizeof(*R));
+    R->st.fd = -1;
     uint64_t jobs = 0, memory = 0;
     static const char *const executors[] = {"local", "dask", NULL};
     int executor = 0;
@@ -1103,18 +1261,26 @@ int cmd_run(int argc, char **argv)
         code = EXIT_IOERR;
         goto out;
     }
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_pipe, old_chld, ign, dfl;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal; /* no SA_RESTART: a wait returns */
     sigemptyset(&sa.sa_mask);
+    ign = dfl = sa;
+    ign.sa_handler = SIG_IGN; /* a dead Dask helper's pipe: an error, not a kill */
+    dfl.sa_handler = SIG_DFL; /* children to wait for, whatever this was started with */
     g_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigaction(SIGCHLD, &dfl, &old_chld);
     run_loop(R);
     wf_exec_close(R->x);
     R->x = NULL;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGCHLD, &old_chld, NULL);
+    remove_stale_all(R);
     double seconds = mono() - R->t0;
     if (R->st.dirty)
         cli_err(CMD,

@@ -38,7 +38,8 @@ struct wf_op {
     const char *cmd;    /* the prismio command */
     const char *preset; /* an option given unless the step sets it: "compress=lossless" */
     enum wf_out out;
-    bool holo_key; /* a .holo OUT gets the key as metadata and salt (convert) */
+    bool salt; /* a .holo OUT gets a salt from the key (--salt: the same bytes again) */
+    bool meta; /* and the key as metadata (--meta prismio.run.key=KEY) */
 };
 
 /* One `with:` entry: --key=value, or --key alone (value NULL); a list
@@ -88,7 +89,7 @@ struct wf_task {
     const char *item; /* the input's item name */
     char *in;         /* the file it reads */
     char *out;        /* what it makes (NULL: a check) */
-    char *tmp;        /* where it is made (renamed to out when complete) */
+    char *tmp;        /* where this attempt makes it (renamed to out when complete) */
     char **values;    /* the params' values with {name} filled in */
     ptrdiff_t dep;    /* the task making `in`, or -1 */
     enum wf_status status;
@@ -106,13 +107,15 @@ struct wf_task {
     double t0, t1;
     long max_rss_kb;
     int exit_code;
-    uint64_t frames; /* a .holo OUT's */
-    uint64_t memory; /* the budget it was admitted with */
-    char *msg;       /* a failure's: the command's last line of errors */
-    char *log;       /* its stderr (kept where it failed) */
-    char *stats;     /* --stats-json file */
-    char *trace;     /* --trace file (with run --trace) */
-    char *telemetry; /* the stats file's JSON object */
+    uint64_t frames;      /* a .holo OUT's */
+    bool appending;       /* its input grew: the new frames are added to out in place */
+    uint64_t append_from; /* the frames out had then */
+    uint64_t memory;      /* the budget it was admitted with */
+    char *msg;            /* a failure's: the command's last line of errors */
+    char *log;            /* its stderr (kept where it failed) */
+    char *stats;          /* --stats-json file */
+    char *trace;          /* --trace file (with run --trace) */
+    char *telemetry;      /* the stats file's JSON object */
 };
 
 struct wf_job {
@@ -142,6 +145,10 @@ void wf_job_free(struct wf_job *job);
  * NULL). */
 char **wf_task_argv(const struct wf_job *job, const struct wf_task *t, const char *self,
                     const char *key_hex, const char *const *extra);
+/* The same for t->appending: the frames from t->append_from added to t->out
+ * (convert --append --frames N:). */
+char **wf_task_argv_append(const struct wf_job *job, const struct wf_task *t, const char *self,
+                           const char *const *extra);
 void wf_argv_free(char **argv);
 
 /* The files a task's key covers besides its input: parameter values that
@@ -206,6 +213,9 @@ int wf_state_record(struct wf_state *st, const struct wf_done *d);
  * appended unless the state is read-only): 0, or -errno (no such file:
  * -ENOENT). *size is the file's size. */
 int wf_file_digest(struct wf_state *st, const char *path, uint8_t out[32], uint64_t *size);
+/* The BLAKE3 of the first len bytes of the file (never cached): 0, or
+ * -errno (PIO_ETRUNCATED: shorter). */
+int wf_file_prefix_digest(const char *path, uint64_t len, uint8_t out[32]);
 /* Whether the file's digest is cached under its current stat (no hashing). */
 bool wf_file_cached(const struct wf_state *st, const char *path);
 

@@ -13,30 +13,29 @@
 # relative to `cwd` (a directory every worker sees). SCHEDULER "" starts a
 # LocalCluster of JOBS single-threaded worker processes. When stdin closes,
 # steps not yet started are cancelled.
+import io
 import json
 import sys
 import threading
+import time
 
 
 def run_step(argv, cwd, out, log):
-    import ctypes
     import os
-    import signal
+    import shutil
     import subprocess
     import time
 
-    def die_with_worker():
-        try:
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
+    # the step dies with the worker (util-linux setpriv sets
+    # PR_SET_PDEATHSIG and execs it: nothing runs between fork and exec)
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
     t0 = time.monotonic()
     with open(os.path.join(cwd, log), "wb") as err:
         dest = open(os.path.join(cwd, out), "wb") if out else err
         try:
-            p = subprocess.Popen(argv, cwd=cwd, stdout=dest, stderr=err,
-                                 preexec_fn=die_with_worker)
+            p = subprocess.Popen(argv, cwd=cwd, stdout=dest, stderr=err)
         except OSError as x:
             return (-1, 0.0, 0, "cannot run %s: %s" % (argv[0], x))
         finally:
@@ -73,6 +72,7 @@ def main():
     print("ready %d" % max(1, sum(client.nthreads().values())), flush=True)
     lock = threading.Lock()
     pending = set()
+    ids = {}
 
     def done(fut, rid):
         try:
@@ -85,17 +85,31 @@ def main():
             sys.stdout.flush()
             pending.discard(fut)
 
-    for line in sys.stdin:
+    # paths are bytes: whatever is not UTF-8 goes through as it came
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+    for line in stdin:
         req = json.loads(line)
         fut = client.submit(run_step, req["argv"], req["cwd"], req["out"], req["log"],
                             pure=False)
         with lock:
             pending.add(fut)
+            ids[fut.key] = req["id"]
         fut.add_done_callback(lambda f, rid=req["id"]: done(f, rid))
     with lock:
         left = list(pending)
     if left:
         client.cancel(left)
+    # every request gets its line (the cancelled ones' callbacks write them)
+    for _ in range(200):
+        with lock:
+            if not pending:
+                break
+        time.sleep(0.05)
+    with lock:
+        for fut in list(pending):
+            sys.stdout.write("%d\t-1\t0\t0\tcancelled\n" % ids.get(fut.key, -1))
+        sys.stdout.flush()
+        pending.clear()
     client.close()
     if cluster is not None:
         cluster.close()

@@ -81,8 +81,10 @@ static void child_setup(pid_t parent, int out_fd, int err_fd)
     if (err_fd >= 0 && dup2(err_fd, STDERR_FILENO) < 0)
         _exit(127);
     int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
+    if (devnull >= 0 && devnull != STDIN_FILENO) {
         dup2(devnull, STDIN_FILENO);
+        close(devnull);
+    }
 }
 
 static int local_start(struct wf_exec *x, size_t task, char **argv, const char *out_path,
@@ -141,8 +143,9 @@ static int local_wait(struct wf_exec *x, struct wf_result *r, int timeout_ms)
         pid_t p = wait4(-1, &status, timeout_ms < 0 ? 0 : WNOHANG, &ru);
         if (p < 0 && errno == EINTR)
             return 1;
-        if (p < 0) {
+        if (p < 0) { /* ECHILD: our children are gone (reaped elsewhere) */
             snprintf(r->msg, sizeof(r->msg), "wait: %s", strerror(errno));
+            x->nkids = 0;
             return -1;
         }
         for (size_t i = 0; p > 0 && i < x->nkids; i++) {
@@ -225,6 +228,10 @@ int wf_exec_dask(struct wf_exec **out, const char *scheduler, unsigned jobs, con
     *out = NULL;
     struct wf_exec *x = calloc(1, sizeof(*x));
     int in[2] = {-1, -1}, outp[2] = {-1, -1};
+    if (x) {
+        x->dask = true;
+        x->from_fd = -1;
+    }
     if (!x || pipe2(in, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "cannot start the Dask helper: %s", strerror(errno));
         goto fail;
@@ -239,6 +246,9 @@ int wf_exec_dask(struct wf_exec **out, const char *scheduler, unsigned jobs, con
     pid_t p = fork();
     if (p == 0) {
         child_setup(parent, outp[1], -1);
+        /* its own process group: a terminal's Ctrl-C reaches the runner,
+         * which then closes the helper's input (it cancels and ends) */
+        setpgid(0, 0);
         dup2(in[0], STDIN_FILENO);
         execlp(py, py, "-c", wf_dask_py, scheduler ? scheduler : "", njobs, (char *)NULL);
         printf("error: cannot run %s: %s\n", py, strerror(errno));
@@ -253,10 +263,11 @@ int wf_exec_dask(struct wf_exec **out, const char *scheduler, unsigned jobs, con
     close(in[0]);
     close(outp[1]);
     in[0] = outp[1] = -1;
-    x->to = fdopen(in[1], "w");
-    in[1] = -1;
     x->from_fd = outp[0];
     outp[0] = -1;
+    x->to = fdopen(in[1], "w");
+    if (x->to)
+        in[1] = -1;
     if (!x->to) {
         snprintf(err, errlen, "cannot start the Dask helper: %s", strerror(errno));
         goto fail;
@@ -292,6 +303,10 @@ static int dask_start(struct wf_exec *x, size_t task, char **argv, const char *o
                       const char *log, char *msg, size_t msglen)
 {
     FILE *f = x->to;
+    if (!f) {
+        snprintf(msg, msglen, "the Dask helper was told to stop");
+        return -1;
+    }
     fprintf(f, "{\"id\": %zu, \"argv\": [", task);
     for (char **a = argv; *a; a++) {
         if (a != argv)
@@ -329,6 +344,7 @@ static int dask_wait(struct wf_exec *x, struct wf_result *r, int timeout_ms)
     if (rc != 0) {
         snprintf(r->msg, sizeof(r->msg), "the Dask helper ended with %zu steps running",
                  x->inflight);
+        x->inflight = 0; /* nothing more comes */
         return -1;
     }
     char copy[sizeof(x->line)];
@@ -341,6 +357,7 @@ static int dask_wait(struct wf_exec *x, struct wf_result *r, int timeout_ms)
         f[n++] = t;
     if (n < 4) {
         snprintf(r->msg, sizeof(r->msg), "the Dask helper said: %.200s", copy);
+        x->inflight = 0; /* it is broken: no more is believed */
         return -1;
     }
     r->task = strtoull(f[0], NULL, 10);
@@ -397,7 +414,7 @@ void wf_exec_close(struct wf_exec *x)
     }
     if (x->to)
         fclose(x->to);
-    if (x->from_fd > 0)
+    if (x->from_fd >= 0)
         close(x->from_fd);
     if (x->helper > 0) {
         int status;

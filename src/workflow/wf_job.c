@@ -24,13 +24,13 @@
 #include "wf.h"
 
 static const struct wf_op ops[] = {
-    {"convert", "convert", NULL, WF_OUT_FILE, true},
-    {"compress", "convert", "compress=lossless", WF_OUT_FILE, true},
-    {"compact", "compact", NULL, WF_OUT_FILE, false},
-    {"verify", "verify", NULL, WF_OUT_NONE, false},
-    {"info", "info", NULL, WF_OUT_STDOUT, false},
-    {"b3sum", "b3sum", NULL, WF_OUT_STDOUT, false},
-    {"dump", "dump", NULL, WF_OUT_STDOUT, false},
+    {"convert", "convert", NULL, WF_OUT_FILE, true, true},
+    {"compress", "convert", "compress=lossless", WF_OUT_FILE, true, true},
+    {"compact", "compact", NULL, WF_OUT_FILE, true, false},
+    {"verify", "verify", NULL, WF_OUT_NONE, false, false},
+    {"info", "info", NULL, WF_OUT_STDOUT, false, false},
+    {"b3sum", "b3sum", NULL, WF_OUT_STDOUT, false, false},
+    {"dump", "dump", NULL, WF_OUT_STDOUT, false, false},
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -142,6 +142,27 @@ static char *item_of(const char *path)
     return strndup(start, (size_t)(end - start));
 }
 
+/* Whether s is valid UTF-8 (the report is JSON, the Dask helper's
+ * requests too). */
+static bool utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
+        if (n < 0 || (n == 1 && *p < 0xc2))
+            return false;
+        p++;
+        for (int k = 0; k < n; k++, p++)
+            if ((*p & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -174,8 +195,10 @@ static int add_glob(struct ctx *c, struct wf_input *in, const struct wf_node *pa
             rc = bad(c, EXIT_NOINPUT, pat, "input %s: %s is not a file", in->name, g.gl_pathv[i]);
             break;
         }
-        if (strpbrk(g.gl_pathv[i], "\t\n")) {
-            rc = bad(c, EXIT_DATAERR, pat, "input %s: a path with a tab or newline", in->name);
+        if (strpbrk(g.gl_pathv[i], "\t\n") || !utf8(g.gl_pathv[i])) {
+            rc = bad(c, EXIT_DATAERR, pat,
+                     "input %s: %s: a path with a tab, a newline or bytes that are not UTF-8",
+                     in->name, g.gl_pathv[i]);
             break;
         }
         if ((in->paths[in->n] = strdup(g.gl_pathv[i])) == NULL) {
@@ -457,13 +480,12 @@ static int expand(struct ctx *c)
             if (s->to) {
                 if (!(t->out = fill(s->to, t->item)))
                     return bad(c, EXIT_IOERR, NULL, "out of memory");
-                const char *slash = strrchr(t->out, '/');
-                size_t dl = slash ? (size_t)(slash - t->out + 1) : 0;
-                /* hidden, this run's own (a step left running by a killed
-                 * run cannot rename over it), the extension kept */
-                if (!(t->tmp = malloc(strlen(t->out) + 40)))
-                    return bad(c, EXIT_IOERR, NULL, "out of memory");
-                sprintf(t->tmp, "%.*s.part-%ld-%s", (int)dl, t->out, (long)getpid(), t->out + dl);
+                const char *base = strrchr(t->out, '/') ? strrchr(t->out, '/') + 1 : t->out;
+                if (strncmp(base, ".part-", 6) == 0 || !utf8(t->out))
+                    return bad(c, EXIT_DATAERR, s->to_node,
+                               "step %s: %s: an output's name is UTF-8 and does not start "
+                               "with .part- (the runner's temporary files)",
+                               s->name, t->out);
             }
             if (s->nparams && !(t->values = calloc(s->nparams, sizeof(char *))))
                 return bad(c, EXIT_IOERR, NULL, "out of memory");
@@ -472,12 +494,20 @@ static int expand(struct ctx *c)
                     return bad(c, EXIT_IOERR, NULL, "out of memory");
         }
     }
-    /* every output is made by one task, and is nobody's input */
+    /* every output is made by one task, is nobody's input, and is none of
+     * the runner's own files */
+    size_t jl = strlen(j->path);
     for (size_t a = 0; a < j->ntasks; a++) {
         struct wf_task *t = &j->tasks[a];
         if (!t->out)
             continue;
         const struct wf_step *s = &j->steps[t->step];
+        const char *o = t->out[0] == '.' && t->out[1] == '/' ? t->out + 2 : t->out;
+        if (strncmp(o, j->path, jl) == 0 &&
+            (o[jl] == '\0' || strcmp(o + jl, ".state") == 0 || strcmp(o + jl, ".state.tmp") == 0 ||
+             strncmp(o + jl, ".logs/", 6) == 0))
+            return bad(c, EXIT_DATAERR, s->to_node, "step %s: %s is the job's own file", s->name,
+                       t->out);
         for (size_t b = 0; b < j->ntasks; b++) {
             const struct wf_task *u = &j->tasks[b];
             if (b != a && u->out && strcmp(u->out, t->out) == 0)
@@ -620,8 +650,8 @@ static bool is_holo(const char *path)
     return n >= 5 && strcmp(path + n - 5, ".holo") == 0;
 }
 
-char **wf_task_argv(const struct wf_job *job, const struct wf_task *t, const char *self,
-                    const char *key_hex, const char *const *extra)
+static char **task_argv(const struct wf_job *job, const struct wf_task *t, const char *self,
+                        const char *key_hex, const char *const *extra)
 {
     const struct wf_step *s = &job->steps[t->step];
     char **v = NULL;
@@ -634,21 +664,37 @@ char **wf_task_argv(const struct wf_job *job, const struct wf_task *t, const cha
     for (size_t k = 0; k < s->nparams; k++)
         rc |= t->values[k] ? push_arg(&v, &n, "--%s=%s", s->params[k].key, t->values[k])
                            : push_arg(&v, &n, "--%s", s->params[k].key);
-    if (s->op->holo_key && t->out && is_holo(t->out))
-        rc |= push_arg(&v, &n, "--salt=%.32s", key_hex) |
-              push_arg(&v, &n, "--meta=prismio.run.key=%s", key_hex);
+    if (t->appending)
+        rc |= push_arg(&v, &n, "--append") |
+              push_arg(&v, &n, "--frames=%llu:", (unsigned long long)t->append_from);
+    if (s->op->salt && t->out && is_holo(t->out) && key_hex)
+        rc |= push_arg(&v, &n, "--salt=%.32s", key_hex);
+    if (s->op->meta && t->out && is_holo(t->out) && key_hex)
+        rc |= push_arg(&v, &n, "--meta=prismio.run.key=%s", key_hex);
     if (s->op->out == WF_OUT_FILE)
         rc |= push_arg(&v, &n, "--quiet");
     for (const char *const *e = extra; e && *e; e++)
         rc |= push_arg(&v, &n, "%s", *e);
     rc |= push_arg(&v, &n, "--") | push_arg(&v, &n, "%s", t->in);
     if (s->op->out == WF_OUT_FILE)
-        rc |= push_arg(&v, &n, "%s", t->tmp);
+        rc |= push_arg(&v, &n, "%s", t->appending ? t->out : t->tmp);
     if (rc != 0) {
         wf_argv_free(v);
         return NULL;
     }
     return v;
+}
+
+char **wf_task_argv(const struct wf_job *job, const struct wf_task *t, const char *self,
+                    const char *key_hex, const char *const *extra)
+{
+    return task_argv(job, t, self, key_hex, extra);
+}
+
+char **wf_task_argv_append(const struct wf_job *job, const struct wf_task *t, const char *self,
+                           const char *const *extra)
+{
+    return task_argv(job, t, self, NULL, extra); /* the file keeps its salt and metadata */
 }
 
 void wf_task_param_files(const struct wf_job *job, const struct wf_task *t,

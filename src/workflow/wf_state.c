@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wf.h"
@@ -207,18 +208,34 @@ int wf_state_open(struct wf_state *st, const char *path, bool read_only, char *e
         snprintf(err, errlen, "%s: out of memory", path);
         return EXIT_IOERR;
     }
-    int fd = open(path, read_only ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 && !(read_only && errno == ENOENT)) {
-        snprintf(err, errlen, "%s: cannot open the job's state: %s", path, strerror(errno));
-        return EXIT_IOERR;
-    }
-    if (fd < 0)
-        return 0; /* a dry run of a job never run */
-    if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
-        snprintf(err, errlen, "%s: %s", path,
-                 errno == EWOULDBLOCK ? "another prismio run is running this job"
-                                      : strerror(errno));
+    int fd = -1;
+    /* the lock is on the file at the path: a run compacting the state
+     * renames a new file over it, so a lock taken on the file it replaced
+     * is no lock (take it again) */
+    for (int tries = 0; tries < 100; tries++) {
+        fd = open(path, read_only ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 && !(read_only && errno == ENOENT)) {
+            snprintf(err, errlen, "%s: cannot open the job's state: %s", path, strerror(errno));
+            return EXIT_IOERR;
+        }
+        if (fd < 0)
+            return 0; /* a dry run of a job never run */
+        if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+            snprintf(err, errlen, "%s: %s", path,
+                     errno == EWOULDBLOCK ? "another prismio run is running this job"
+                                          : strerror(errno));
+            close(fd);
+            return EXIT_IOERR;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            break;
         close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: the state file keeps being replaced", path);
         return EXIT_IOERR;
     }
     struct stat sb;
@@ -358,6 +375,8 @@ int wf_file_digest(struct wf_state *st, const char *path, uint8_t out[32], uint6
         close(fd);
         return 0;
     }
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
     pio_blake3_hasher h;
     pio_blake3_hasher_init(&h);
     int rc = pio_blake3_hasher_update_fd(&h, fd, 0, now.st.size, 0);
@@ -373,6 +392,12 @@ int wf_file_digest(struct wf_state *st, const char *path, uint8_t out[32], uint6
         stat_key(&after, &later);
     if (!stable || !wf_fstat_same(&now.st, &later))
         return 0;
+    /* changed within the file system's timestamp granularity of the hash
+     * (coarse clocks, network file systems): a rewrite of the same size in
+     * that time would keep the stat, so such a digest is not cached */
+    int64_t started = (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec;
+    if (now.st.mtime_ns > started - 2000000000LL || now.st.ctime_ns > started - 2000000000LL)
+        return 0;
     memcpy(now.digest, out, 32);
     if (keep_file(st, &now) != 0)
         return 0;
@@ -381,6 +406,20 @@ int wf_file_digest(struct wf_state *st, const char *path, uint8_t out[32], uint6
     if (n > 0 && (size_t)n < sizeof(line) && !strpbrk(path, "\t\n"))
         append(st, line, (size_t)n);
     return 0;
+}
+
+int wf_file_prefix_digest(const char *path, uint64_t len, uint8_t out[32])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    pio_blake3_hasher h;
+    pio_blake3_hasher_init(&h);
+    int rc = pio_blake3_hasher_update_fd(&h, fd, 0, len, 0);
+    close(fd);
+    if (rc == 0)
+        pio_blake3_hasher_finalize(&h, out, 32);
+    return rc;
 }
 
 int wf_state_compact(struct wf_state *st)

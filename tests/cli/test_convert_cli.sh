@@ -76,6 +76,20 @@ grep -q 'run.key = b$' "$T/info" && grep -q 'note = x=y$' "$T/info" && ! grep -q
 [ "$(code "$P" convert "$T/in.holo" "$T/meta.xtc" --meta a=b)" = 64 ] || bad "--meta with an .xtc OUT: 64"
 [ "$(code "$P" convert "$T/in.holo" "$T/meta3.holo" --meta novalue)" = 64 ] || bad "--meta without =: 64"
 
+# --append: frames added to an existing .holo (the first 25, then the
+# rest: the frames of one conversion); refused where it cannot be
+"$P" convert "$T/in.holo" "$T/app.holo" --frames 0:25 -q --salt 0123456789abcdef0123456789abcdef || bad "convert 0:25"
+"$P" convert "$T/in.holo" "$T/app.holo" --append --frames 25: -q || bad "convert --append"
+"$P" verify "$T/app.holo" >/dev/null || bad "the appended file verifies"
+"$P" convert "$T/app.holo" "$T/app.xyz" -q && "$P" convert "$T/in.holo" "$T/in.xyz" -q &&
+    cmp -s "$T/app.xyz" "$T/in.xyz" || bad "--append: the frames of one conversion"
+[ "$(code "$P" convert "$T/in.holo" "$T/nothere.holo" --append)" = 66 ] || bad "--append to no file: 66"
+[ "$(code "$P" convert "$T/in.holo" "$T/app.holo" --append --overwrite)" = 64 ] || bad "--append --overwrite: 64"
+[ "$(code "$P" convert "$T/in.holo" "$T/app.xtc" --append)" = 64 ] || bad "--append to an .xtc: 64"
+"$P" gen "$T/other.holo" --atoms 7 --frames 2 >/dev/null
+[ "$(code "$P" convert "$T/in.holo" "$T/other.holo" --append)" = 64 ] && grep -q 'topology has 7' "$T/err" ||
+    bad "--append frames of another atom count: $(cat "$T/err")"
+
 # the format registry: every format listed once with its extensions; files
 # named by extension and by magic bytes, a disagreement exits 1
 "$P" formats >"$T/fmts" || bad "formats"

@@ -134,6 +134,35 @@ statuses "$T/out" | awk '$3 == "done" { print $1, $2 }' >"$T/ran"
 printf 'check a\ncheck b\ncheck c\ncheck d\n' | cmp -s - "$T/ran" || bad "without state: only the checks run: $(cat "$T/ran")"
 b3 | cmp -s - "$T/sums2" || bad "without state: no output rewritten"
 
+# a run that grew (frames appended to its XTC): its conversion is updated
+# by appending the new frames (the same frames as a fresh conversion),
+# what reads it runs again; put back as it was, it is converted afresh
+cp "$J/runs/d/md.xtc" "$T/d.old.xtc"
+"$P" convert "$D/peptide.xtc" "$T/more.xtc" --frames 160:185 -q
+cat "$T/more.xtc" >>"$J/runs/d/md.xtc"
+rc=$(code "$P" run "$J/job.yaml" --dry-run)
+grep -q '^run    holo d: its input grew ([0-9]* bytes more): appending its frames from 160 -> out/d.holo$' "$T/out" ||
+    bad "--dry-run: a grown input is appended: $(grep 'holo d' "$T/out")"
+rc=$(code "$P" run "$J/job.yaml" --json)
+[ "$rc" = 0 ] || bad "a grown input: exit $rc: $(cat "$T/err")"
+statuses "$T/out" | awk '$3 == "done" { print $1, $2 }' >"$T/ran"
+printf 'check d\nholo d\nsub d\n' | cmp -s - "$T/ran" || bad "a grown input reruns d's steps: $(cat "$T/ran")"
+grep -q '"appended_frames": 25' "$T/out" || bad "the report: 25 frames appended: $(grep '"holo", "item": "d"' "$T/out")"
+"$P" verify "$J/out/d.holo" >/dev/null || bad "the appended d.holo verifies"
+"$P" convert "$J/runs/d/md.xtc" "$T/fresh.holo" -q --top "$J/runs/d/conf.gro"
+"$P" convert "$T/fresh.holo" "$T/fresh.xtc" -q
+"$P" convert "$J/out/d.holo" "$T/grown.xtc" -q
+cmp -s "$T/fresh.xtc" "$T/grown.xtc" || bad "the appended d.holo holds a fresh conversion's frames"
+[ "$("$P" info "$J/out/d.sub.holo" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["frames"])')" = 93 ] ||
+    bad "sub d follows the grown run: 93 frames"
+cp "$T/d.old.xtc" "$J/runs/d/md.xtc"
+rc=$(code "$P" run "$J/job.yaml" --json)
+grep -q '"step": "holo", "item": "d", "status": "done".*"why": "its input changed"' "$T/out" ||
+    bad "put back, d is converted afresh: $(grep '"holo", "item": "d"' "$T/out" | head -c 400)"
+[ "$("$P" info "$J/out/d.holo" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["frames"])')" = 160 ] ||
+    bad "put back, d.holo has its 160 frames again"
+b3 >"$T/sums2"
+
 # --dry-run: the plan, and nothing written
 "$P" convert "$D/peptide.xtc" "$J/runs/a/md.xtc" --frames 0:40:2 -q --overwrite
 cp "$J/job.yaml.state" "$T/state"
@@ -168,6 +197,7 @@ steps:
   xtc: {run: convert, from: small, to: "xtc/{name}.xtc"}
   sums: {run: b3sum, from: holo, to: "out/{name}.b3"}
   check: {run: verify, from: small}
+  copy: {run: compact, from: small, to: "out/{name}.c.holo"}
 EOF
 REF=$T/ref
 cp -r "$K" "$REF"
@@ -207,6 +237,19 @@ for cycle in 1 2 3; do
     [ ! -e "$K/job.yaml.logs" ] || bad "cycle $cycle: logs left after the kills"
 done
 echo "$hits kills landed while the job ran"
+# SIGTERM: the commands stop, their temporary files go, exit 143
+rm -rf "$K/out" "$K/xtc" "$K/job.yaml.state"
+"$P" run "$K/job.yaml" --json >"$T/term.json" 2>/dev/null &
+pid=$!
+sleep 0.1
+kill -TERM $pid
+wait $pid
+rc=$?
+[ "$rc" = 143 ] || bad "SIGTERM: exit $rc, not 143"
+[ -z "$(find "$K" -name '.part-*')" ] || bad "SIGTERM left temporary files: $(find "$K" -name '.part-*')"
+grep -q '"status": "cancelled"' "$T/term.json" || bad "SIGTERM: the report shows the cancelled tasks"
+rc=$(code "$P" run "$K/job.yaml" -q)
+[ "$rc" = 0 ] && ref_sums "$K" | cmp -s - "$T/ref.sums" || bad "after SIGTERM, a rerun completes the job"
 [ $hits -ge 3 ] || bad "only $hits kills landed while the job ran"
 
 # ---- errors ----
@@ -236,6 +279,8 @@ check_err 4:38 "the only placeholder is {name}" 'inputs:' '  md: runs/*/md.xtc' 
 check_err 4:9 "no 'to'" 'inputs:' '  md: runs/*/md.xtc' 'steps:' '  holo: {run: convert, from: md}'
 check_err 4:62 "prismio run's to give" 'inputs:' '  md: runs/*/md.xtc' 'steps:' '  holo: {run: convert, from: md, to: "o/{name}.holo", with: {overwrite: true}}'
 check_err 4:27 "a cycle" 'inputs:' '  md: runs/*/md.xtc' 'steps:' '  x: {run: convert, from: y, to: "o/{name}.x.holo"}' '  y: {run: convert, from: x, to: "o/{name}.y.holo"}'
+check_err 4:38 "job.yaml.state is the job's own file" 'inputs:' '  md: runs/*/md.xtc' 'steps:' '  holo: {run: convert, from: md, to: "job.yaml.state"}'
+check_err 4:38 "does not start with .part-" 'inputs:' '  md: runs/*/md.xtc' 'steps:' '  holo: {run: convert, from: md, to: "o/.part-{name}.holo"}'
 check_err 3:1 "unknown key 'step'" 'inputs:' '  md: runs/*/md.xtc' 'step:' '  x: {run: verify, from: md}'
 check_err 5:3 "'holo' is given twice" 'inputs:' '  md: runs/*/md.xtc' 'steps:' '  holo: {run: verify, from: md}' '  holo: {run: verify, from: md}'
 # an input matching nothing
@@ -300,6 +345,30 @@ names = {e["args"]["name"] for e in ev if e.get("name") == "process_name"}
 assert "sub a" in names, names
 inner = [e for e in ev if e.get("cat") not in ("step", "run", None) and e.get("ph") == "X"]
 assert len(inner) > 0, "no event from the steps"' "$T/job.trace.json" || bad "--trace: the job's trace"
+
+# ---- a step on MPI ranks (ranks: 2): the serial conversion's bytes ----
+if command -v mpirun >/dev/null 2>&1 && [ "$(OMPI_COMM_WORLD_SIZE=2 "$P" convert x.holo y.holo 2>&1 | grep -c 'built without it')" = 0 ]; then
+    M=$T/mpi
+    mkdir -p "$M"
+    cp -r "$J/runs" "$M/"
+    printf '%s\n' 'inputs:' '  md: runs/*/md.xtc' 'steps:' \
+        '  par: {run: convert, from: md, to: "out/{name}.holo", ranks: 2}' >"$M/job.yaml"
+    rc=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" code "$P" run "$M/job.yaml" --json)
+    [ "$rc" = 0 ] || bad "ranks: 2: exit $rc: $(tail -3 "$T/err")"
+    [ "$(count_not "$T/out" done)" = 0 ] || bad "ranks: 2 runs every item: $(statuses "$T/out")"
+    for r in a b c d; do
+        key=$("$P" info "$M/out/$r.holo" | sed -n 's/.*prismio.run.key = //p')
+        salt=$(echo "$key" | cut -c1-32)
+        "$P" convert "$M/runs/$r/md.xtc" "$T/serial.holo" -q --overwrite --salt "$salt" \
+            --meta "prismio.run.key=$key" || bad "the serial conversion of $r"
+        cmp -s "$T/serial.holo" "$M/out/$r.holo" || bad "ranks: 2: $r.holo is not the serial conversion's bytes"
+    done
+    rc=$(code "$P" run "$M/job.yaml" --json)
+    [ "$(count_not "$T/out" skipped)" = 0 ] || bad "ranks: 2: a rerun skips: $(statuses "$T/out")"
+else
+    echo "no mpirun, or a build without MPI: the ranks step is not tested"
+fi
 
 # ---- the Dask executor: the same outputs ----
 if $PY -c 'import distributed' 2>/dev/null; then
