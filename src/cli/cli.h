@@ -29,6 +29,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_formats(int argc, char **argv);
 int cmd_truncate(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_concat(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 
 #endif /* PIO_CLI_H */

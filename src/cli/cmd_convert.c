@@ -61,28 +61,6 @@ static int parse_drop(const char *s, void *dest)
     return *out != 0 ? 0 : -1;
 }
 
-/* --meta KEY=VALUE, repeatable: pio_sink_options.metadata's pairs */
-#define MAX_META 16
-struct meta_opt {
-    const char *kv[2 * MAX_META + 1];
-    char buf[MAX_META][1024];
-    int n;
-};
-static int parse_meta(const char *s, void *dest)
-{
-    struct meta_opt *m = dest;
-    const char *eq = strchr(s, '=');
-    if (m->n == MAX_META || !eq || eq == s || strlen(s) >= sizeof(m->buf[0]))
-        return -1;
-    char *b = m->buf[m->n];
-    strcpy(b, s);
-    b[eq - s] = '\0';
-    m->kv[2 * m->n] = b;
-    m->kv[2 * m->n + 1] = b + (eq - s) + 1;
-    m->n++;
-    return 0;
-}
-
 /* After a failed run: what the .holo OUT holds, as the file says. */
 static void say_what_out_holds(const char *out)
 {
@@ -169,7 +147,7 @@ int cmd_convert(int argc, char **argv)
     double precision = 0;
     int layout_ix = 0;
     struct cli_salt salt = {{0}, false};
-    static struct meta_opt meta; /* 16 KiB: not on the stack */
+    static struct cli_meta meta; /* 16 KiB: not on the stack */
     memset(&meta, 0, sizeof(meta));
     struct cli_opt opts[] = {
         CLI_OPT_STRING("top", 0, &top, "FILE",
@@ -196,8 +174,7 @@ int cmd_convert(int argc, char **argv)
         CLI_OPT_CUSTOM("salt", &salt, "HEX", cli_parse_salt, "32 hex digits",
                        "a .holo OUT: this 16-byte salt and creation time 0 (default: "
                        "random, and the time): the same input gives the same bytes"),
-        CLI_OPT_CUSTOM("meta", &meta, "KEY=VALUE", parse_meta,
-                       "KEY=VALUE (at most 16, each under 1 KiB)",
+        CLI_OPT_CUSTOM("meta", &meta, "KEY=VALUE", cli_parse_meta, CLI_META_EXPECT,
                        "a .holo OUT: also this metadata (repeatable; after the input's, "
                        "replacing a key it has)"),
         CLI_OPT_FLOAT("precision", &precision, "P",

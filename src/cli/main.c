@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"compact", cmd_compact, "copy a HOLO file without dead records, with one index"},
     {"dataset", cmd_dataset, "build, describe or check a dataset of structures (shards)"},
     {"convert", cmd_convert, "stream a trajectory through selections into a new file"},
+    {"concat", cmd_concat, "the frames of several trajectories into one HOLO file"},
     {"run", cmd_run, "run a declarative job: steps over many files, resumable"},
     {"gen", cmd_gen, "write a synthetic trajectory (benchmarks, tests)"},
     {"formats", cmd_formats, "the formats this build reads and writes, or what files are"},

@@ -409,3 +409,18 @@ int cli_parse_salt(const char *s, void *dest)
     }
     return 0;
 }
+
+int cli_parse_meta(const char *s, void *dest)
+{
+    struct cli_meta *m = dest;
+    const char *eq = strchr(s, '=');
+    if (m->n == CLI_MAX_META || !eq || eq == s || strlen(s) >= sizeof(m->buf[0]))
+        return -1;
+    char *b = m->buf[m->n];
+    strcpy(b, s);
+    b[eq - s] = '\0';
+    m->kv[2 * m->n] = b;
+    m->kv[2 * m->n + 1] = b + (eq - s) + 1;
+    m->n++;
+    return 0;
+}

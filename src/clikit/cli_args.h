@@ -149,6 +149,16 @@ struct cli_salt {
     bool set;
 };
 int cli_parse_salt(const char *value, void *dest);
+/* --meta KEY=VALUE, repeatable, into a struct cli_meta: kv is
+ * pio_sink_options.metadata's pairs (NULL-ended) once n > 0 */
+#define CLI_MAX_META 16
+struct cli_meta {
+    const char *kv[2 * CLI_MAX_META + 1];
+    char buf[CLI_MAX_META][1024];
+    int n;
+};
+int cli_parse_meta(const char *value, void *dest);
+#define CLI_META_EXPECT "KEY=VALUE (at most 16, each under 1 KiB)"
 int cli_parse_engine(const char *value, void *dest); /* enum pio_io_engine */
 #define CLI_ENGINES "auto, mmap, pread or uring"
 

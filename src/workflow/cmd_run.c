@@ -83,6 +83,16 @@ static const char *step_name(const struct run *R, const struct wf_task *t)
     return R->job.steps[t->step].name;
 }
 
+/* The tasks making what t reads: none, its one, or a gathering task's. */
+static size_t ndeps(const struct wf_task *t)
+{
+    return t->deps ? t->nins : t->dep >= 0 ? 1 : 0;
+}
+static ptrdiff_t dep_at(const struct wf_task *t, size_t k)
+{
+    return t->deps ? t->deps[k] : t->dep;
+}
+
 static void set_msg(struct wf_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_msg(struct wf_task *t, const char *fmt, ...)
 {
@@ -126,8 +136,32 @@ static int key_of(struct run *R, struct wf_task *t, const uint8_t in_id[32], uin
 /* t->key and t->in_id: 0, or -errno with t->msg set. */
 static int task_key(struct run *R, struct wf_task *t)
 {
-    int rc;
-    if (t->dep >= 0) { /* made by a task that succeeded or is up to date */
+    int rc = 0;
+    if (t->nins) { /* a gathering task: what each file is, in order */
+        pio_blake3_hasher g;
+        pio_blake3_hasher_init_derive_key(&g, "prismio run 2026-12 gathered inputs");
+        t->in_size = 0;
+        for (size_t k = 0; k < t->nins && rc == 0; k++) {
+            uint8_t id[32];
+            uint64_t size = 0;
+            struct wf_fstat fs;
+            if (t->deps) {
+                memcpy(id, R->job.tasks[t->deps[k]].key, 32);
+                if ((rc = wf_fstat_of(t->ins[k], &fs)) == 0)
+                    size = fs.size;
+            } else {
+                rc = wf_file_digest(&R->st, t->ins[k], id, &size);
+            }
+            if (rc != 0) {
+                set_msg(t, "%s: %s", t->ins[k], pio_strerror(rc));
+                return rc;
+            }
+            pio_blake3_hasher_update(&g, t->ins[k], strlen(t->ins[k]) + 1);
+            pio_blake3_hasher_update(&g, id, 32);
+            t->in_size += size;
+        }
+        pio_blake3_hasher_finalize(&g, t->in_id, 32);
+    } else if (t->dep >= 0) { /* made by a task that succeeded or is up to date */
         struct wf_fstat fs;
         memcpy(t->in_id, R->job.tasks[t->dep].key, 32);
         rc = wf_fstat_of(t->in, &fs);
@@ -166,7 +200,8 @@ static int key_of(struct run *R, struct wf_task *t, const uint8_t in_id[32], uin
     pio_blake3_hasher_update(&h, "to", 3);
     if (t->out)
         pio_blake3_hasher_update(&h, t->out, strlen(t->out) + 1);
-    pio_blake3_hasher_update(&h, t->dep >= 0 ? "in-key" : "in-file", t->dep >= 0 ? 7 : 8);
+    const char *tag = t->nins ? "in-set" : t->dep >= 0 ? "in-key" : "in-file";
+    pio_blake3_hasher_update(&h, tag, strlen(tag) + 1);
     pio_blake3_hasher_update(&h, hex, 65);
     struct keyctx kc = {R, &h, 0, NULL};
     wf_task_param_files(&R->job, t, hash_file_into, &kc);
@@ -280,7 +315,7 @@ static bool up_to_date(struct run *R, struct wf_task *t)
 static bool grown(struct run *R, struct wf_task *t)
 {
     const struct wf_step *s = &R->job.steps[t->step];
-    if (R->force || strcmp(s->op->name, "convert") != 0 || s->ranks > 1 || t->dep >= 0 ||
+    if (R->force || strcmp(s->op->name, "convert") != 0 || s->ranks > 1 || t->dep >= 0 || t->nins ||
         !is_holo(t->out))
         return false;
     for (size_t k = 0; k < s->nparams; k++)
@@ -547,8 +582,8 @@ static uint64_t mem_estimate(const struct run *R, const struct wf_task *t)
 static void plan(struct run *R, size_t i)
 {
     struct wf_task *t = &R->job.tasks[i];
-    if (t->dep >= 0) {
-        struct wf_task *d = &R->job.tasks[t->dep];
+    for (size_t k = 0; k < ndeps(t); k++) {
+        struct wf_task *d = &R->job.tasks[dep_at(t, k)];
         if (d->status == WF_FAILED || d->status == WF_BLOCKED || d->status == WF_CANCELLED) {
             t->status = d->status == WF_CANCELLED ? WF_CANCELLED : WF_BLOCKED;
             snprintf(t->why, sizeof(t->why), "step %s %s for %s", step_name(R, d),
@@ -816,9 +851,13 @@ static void run_loop(struct run *R)
                 if (t->status != WF_WAIT)
                     continue;
                 if (!R->planned[i]) {
-                    if (t->dep >= 0 && !final(j->tasks[t->dep].status))
+                    bool ready = true;
+                    for (size_t k = 0; k < ndeps(t) && ready; k++)
+                        ready = final(j->tasks[dep_at(t, k)].status);
+                    if (!ready)
                         continue;
-                    if (full && !R->stopping && t->dep < 0 && !wf_file_cached(&R->st, t->in))
+                    if (full && !R->stopping && t->in && t->dep < 0 &&
+                        !wf_file_cached(&R->st, t->in))
                         continue;
                     plan(R, i);
                     if (t->status != WF_WAIT) {
@@ -906,8 +945,11 @@ static void dry_run(struct run *R)
     struct wf_job *j = &R->job;
     for (size_t i = 0; i < j->ntasks; i++) {
         struct wf_task *t = &j->tasks[i];
-        if (t->dep >= 0 && j->tasks[t->dep].status != WF_SKIPPED) {
-            const struct wf_task *d = &j->tasks[t->dep];
+        const struct wf_task *d = NULL; /* the first of its makers not up to date */
+        for (size_t k = 0; k < ndeps(t) && !d; k++)
+            if (j->tasks[dep_at(t, k)].status != WF_SKIPPED)
+                d = &j->tasks[dep_at(t, k)];
+        if (d) {
             t->status = WF_WAIT;
             snprintf(t->why, sizeof(t->why), "its input comes from %s %s, which %s",
                      step_name(R, d), d->item, d->status == WF_WAIT ? "will run" : "cannot run");
@@ -978,8 +1020,19 @@ static void report(struct run *R, double seconds)
         cli_json_string(stdout, s->name);
         printf(", \"item\": ");
         cli_json_string(stdout, t->item);
-        printf(", \"status\": \"%s\", \"run\": \"%s\", \"input\": ", status, s->op->name);
-        cli_json_string(stdout, t->in);
+        printf(", \"status\": \"%s\", \"run\": \"%s\", ", status, s->op->name);
+        if (t->nins) {
+            printf("\"inputs\": [");
+            for (size_t k = 0; k < t->nins; k++) {
+                if (k)
+                    fputs(", ", stdout);
+                cli_json_string(stdout, t->ins[k]);
+            }
+            putchar(']');
+        } else {
+            printf("\"input\": ");
+            cli_json_string(stdout, t->in);
+        }
         printf(", \"output\": ");
         if (t->out)
             cli_json_string(stdout, t->out);
@@ -987,8 +1040,11 @@ static void report(struct run *R, double seconds)
             fputs("null", stdout);
         printf(", \"key\": ");
         json_hex(t->key, t->keyed);
-        /* a job input's BLAKE3; a step's output: the key of the task making it */
-        printf(t->dep >= 0 ? ", \"input_key\": " : ", \"input_blake3\": ");
+        /* a job input's BLAKE3; a step's output: the key of the task making
+         * it; a gathering task's: the BLAKE3 of its inputs' names and those */
+        printf(t->nins       ? ", \"inputs_id\": "
+               : t->dep >= 0 ? ", \"input_key\": "
+                             : ", \"input_blake3\": ");
         json_hex(t->in_id, t->keyed);
         if (t->out && (t->status == WF_DONE || t->status == WF_SKIPPED))
             printf(", \"output_bytes\": %llu", (unsigned long long)t->out_size);
@@ -1145,11 +1201,12 @@ int cmd_run(int argc, char **argv)
         .min_args = 1,
         .max_args = 1,
         .about = "Runs a declarative job (YAML, or JSON): inputs matched by globs, steps\n"
-                 "(convert, compress, compact, verify, info, b3sum, dump) forming a DAG,\n"
-                 "each once per input item. A step whose inputs and parameters did not\n"
-                 "change since it last completed is skipped (BLAKE3 keys in JOB.state and\n"
-                 "in .holo outputs); outputs appear by rename when complete, so a killed\n"
-                 "run resumes where it stopped. docs/WORKFLOWS.md describes jobs.\n",
+                 "(convert, compress, compact, verify, info, b3sum, dump; concat of every\n"
+                 "item into one file) forming a DAG, each once per input item. A step\n"
+                 "whose inputs and parameters did not change since it last completed is\n"
+                 "skipped (BLAKE3 keys in JOB.state and in .holo outputs); outputs appear\n"
+                 "by rename when complete, so a killed run resumes where it stopped.\n"
+                 "docs/WORKFLOWS.md describes jobs.\n",
         .more = "Paths in the job are relative to its directory. Exit status: 0 when every\n"
                 "step is done or up to date; a failed step's own exit status (its\n"
                 "dependants are blocked); 65 a malformed job (FILE:LINE:COL), 66 an input\n"

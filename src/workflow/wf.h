@@ -38,8 +38,9 @@ struct wf_op {
     const char *cmd;    /* the prismio command */
     const char *preset; /* an option given unless the step sets it: "compress=lossless" */
     enum wf_out out;
-    bool salt; /* a .holo OUT gets a salt from the key (--salt: the same bytes again) */
-    bool meta; /* and the key as metadata (--meta prismio.run.key=KEY) */
+    bool salt;   /* a .holo OUT gets a salt from the key (--salt: the same bytes again) */
+    bool meta;   /* and the key as metadata (--meta prismio.run.key=KEY) */
+    bool gather; /* one task reading every item (concat), not one per item */
 };
 
 /* One `with:` entry: --key=value, or --key alone (value NULL); a list
@@ -87,7 +88,10 @@ struct wf_task {
     size_t step;
     size_t item_ix;   /* in the source input's items */
     const char *item; /* the input's item name */
-    char *in;         /* the file it reads */
+    char *in;         /* the file it reads (NULL for a gathering task: ins) */
+    size_t nins;      /* a gathering task (op->gather): every item's file, */
+    char **ins;       /* in item order, */
+    ptrdiff_t *deps;  /* and the tasks making them (NULL when they are job inputs) */
     char *out;        /* what it makes (NULL: a check) */
     char *tmp;        /* where this attempt makes it (renamed to out when complete) */
     char **values;    /* the params' values with {name} filled in */

@@ -24,13 +24,14 @@
 #include "wf.h"
 
 static const struct wf_op ops[] = {
-    {"convert", "convert", NULL, WF_OUT_FILE, true, true},
-    {"compress", "convert", "compress=lossless", WF_OUT_FILE, true, true},
-    {"compact", "compact", NULL, WF_OUT_FILE, true, false},
-    {"verify", "verify", NULL, WF_OUT_NONE, false, false},
-    {"info", "info", NULL, WF_OUT_STDOUT, false, false},
-    {"b3sum", "b3sum", NULL, WF_OUT_STDOUT, false, false},
-    {"dump", "dump", NULL, WF_OUT_STDOUT, false, false},
+    {"convert", "convert", NULL, WF_OUT_FILE, true, true, false},
+    {"compress", "convert", "compress=lossless", WF_OUT_FILE, true, true, false},
+    {"compact", "compact", NULL, WF_OUT_FILE, true, false, false},
+    {"verify", "verify", NULL, WF_OUT_NONE, false, false, false},
+    {"info", "info", NULL, WF_OUT_STDOUT, false, false, false},
+    {"b3sum", "b3sum", NULL, WF_OUT_STDOUT, false, false, false},
+    {"dump", "dump", NULL, WF_OUT_STDOUT, false, false, false},
+    {"concat", "concat", NULL, WF_OUT_FILE, true, true, true},
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -322,7 +323,7 @@ static int load_step(struct ctx *c, struct wf_step *s)
     if (!s->op)
         return bad(c, EXIT_DATAERR, run,
                    "step %s: unknown command '%s' (convert, compress, compact, verify, info, "
-                   "b3sum, dump)",
+                   "b3sum, dump, concat)",
                    s->name, run->text);
     if (!from)
         return bad(c, EXIT_DATAERR, m, "step %s: no 'from' (an input or a step)", s->name);
@@ -359,6 +360,17 @@ static int load_step(struct ctx *c, struct wf_step *s)
         int rc = load_with(c, s, with);
         if (rc != 0)
             return rc;
+    }
+    if (s->op->gather) { /* one task over every item: no {name} to fill */
+        if (strstr(s->to, "{name}"))
+            return bad(c, EXIT_DATAERR, s->to_node,
+                       "step %s: %s gathers every item into one file: no {name} in 'to'", s->name,
+                       s->op->name);
+        for (size_t i = 0; i < s->nparams; i++)
+            if (s->params[i].value && strstr(s->params[i].value, "{name}"))
+                return bad(c, EXIT_DATAERR, s->params[i].node,
+                           "step %s: %s gathers every item: no {name} in its options", s->name,
+                           s->op->name);
     }
     if (s->op->preset) { /* "key=value" unless the step gives key */
         const char *eq = strchr(s->op->preset, '=');
@@ -449,8 +461,9 @@ static int expand(struct ctx *c)
     size_t cap = 0;
     for (size_t oi = 0; oi < j->nsteps; oi++) {
         struct wf_step *s = &j->steps[j->order[oi]];
-        size_t nitems =
+        size_t nsrc =
             s->from_input >= 0 ? j->inputs[s->from_input].n : j->steps[s->from_step].ntasks;
+        size_t nitems = s->op->gather ? 1 : nsrc;
         if (j->ntasks + nitems > cap) {
             cap = (j->ntasks + nitems) * 2;
             struct wf_task *t = realloc(j->tasks, cap * sizeof(*t));
@@ -466,7 +479,23 @@ static int expand(struct ctx *c)
             t->step = (size_t)(s - j->steps);
             t->item_ix = i;
             t->dep = -1;
-            if (s->from_input >= 0) {
+            if (s->op->gather) { /* every item's file, one task */
+                t->item = "all";
+                t->nins = nsrc;
+                if (!(t->ins = calloc(nsrc, sizeof(char *))) ||
+                    (s->from_step >= 0 && !(t->deps = calloc(nsrc, sizeof(ptrdiff_t)))))
+                    return bad(c, EXIT_IOERR, NULL, "out of memory");
+                for (size_t k = 0; k < nsrc; k++) {
+                    if (s->from_input >= 0) {
+                        t->ins[k] = strdup(j->inputs[s->from_input].paths[k]);
+                    } else {
+                        t->deps[k] = (ptrdiff_t)(j->steps[s->from_step].first_task + k);
+                        t->ins[k] = strdup(j->tasks[t->deps[k]].out);
+                    }
+                    if (!t->ins[k])
+                        return bad(c, EXIT_IOERR, NULL, "out of memory");
+                }
+            } else if (s->from_input >= 0) {
                 struct wf_input *in = &j->inputs[s->from_input];
                 t->item = in->items[i];
                 t->in = strdup(in->paths[i]);
@@ -475,7 +504,7 @@ static int expand(struct ctx *c)
                 t->item = j->tasks[t->dep].item;
                 t->in = strdup(j->tasks[t->dep].out);
             }
-            if (!t->in)
+            if (!t->in && !t->ins)
                 return bad(c, EXIT_IOERR, NULL, "out of memory");
             if (s->to) {
                 if (!(t->out = fill(s->to, t->item)))
@@ -515,7 +544,10 @@ static int expand(struct ctx *c)
                            "step %s: %s would be written twice (by %s/%s and %s/%s): "
                            "use {name} in 'to'",
                            s->name, t->out, s->name, t->item, j->steps[u->step].name, u->item);
-            if (u->dep < 0 && strcmp(u->in, t->out) == 0)
+            bool input = u->in && u->dep < 0 && strcmp(u->in, t->out) == 0;
+            for (size_t k = 0; !input && !u->deps && k < u->nins; k++)
+                input = strcmp(u->ins[k], t->out) == 0;
+            if (input)
                 return bad(c, EXIT_DATAERR, s->to_node, "step %s: %s is an input of the job",
                            s->name, t->out);
         }
@@ -588,6 +620,10 @@ void wf_job_free(struct wf_job *job)
         for (size_t k = 0; t->values && k < job->steps[t->step].nparams; k++)
             free(t->values[k]);
         free(t->values);
+        for (size_t k = 0; k < t->nins; k++)
+            free(t->ins[k]);
+        free(t->ins);
+        free(t->deps);
         free(t->in);
         free(t->out);
         free(t->tmp);
@@ -675,7 +711,11 @@ static char **task_argv(const struct wf_job *job, const struct wf_task *t, const
         rc |= push_arg(&v, &n, "--quiet");
     for (const char *const *e = extra; e && *e; e++)
         rc |= push_arg(&v, &n, "%s", *e);
-    rc |= push_arg(&v, &n, "--") | push_arg(&v, &n, "%s", t->in);
+    rc |= push_arg(&v, &n, "--");
+    if (t->in)
+        rc |= push_arg(&v, &n, "%s", t->in);
+    for (size_t k = 0; k < t->nins; k++)
+        rc |= push_arg(&v, &n, "%s", t->ins[k]);
     if (s->op->out == WF_OUT_FILE)
         rc |= push_arg(&v, &n, "%s", t->appending ? t->out : t->tmp);
     if (rc != 0) {

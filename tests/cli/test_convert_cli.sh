@@ -90,6 +90,23 @@ grep -q 'run.key = b$' "$T/info" && grep -q 'note = x=y$' "$T/info" && ! grep -q
 [ "$(code "$P" convert "$T/in.holo" "$T/other.holo" --append)" = 64 ] && grep -q 'topology has 7' "$T/err" ||
     bad "--append frames of another atom count: $(cat "$T/err")"
 
+# concat IN... OUT: the frames of every input in order (those of the
+# inputs' XTC bytes one after the other); refusals leave no OUT
+"$P" convert "$T/in.holo" "$T/c1.xtc" --frames 0:15 -q && "$P" convert "$T/in.holo" "$T/c2.xtc" --frames 15: -q &&
+    cat "$T/c1.xtc" "$T/c2.xtc" >"$T/c12.xtc" || bad "making XTC pieces"
+[ "$(code "$P" concat "$T/c1.xtc" "$T/c2.xtc" "$T/cat.holo")" = 0 ] || bad "concat: $(cat "$T/err")"
+grep -q 'cat.holo: 40 frames from 2 files' "$T/out" || bad "concat's summary: $(cat "$T/out")"
+"$P" convert "$T/cat.holo" "$T/cat.xtc" -q && cmp -s "$T/cat.xtc" "$T/c12.xtc" || bad "concat: the frames in order"
+"$P" verify "$T/cat.holo" >/dev/null || bad "concat's output verifies"
+[ "$(code "$P" concat "$T/c1.xtc" "$T/c2.xtc" "$T/cat.holo")" = 74 ] || bad "concat onto an existing OUT: 74"
+[ "$(code "$P" concat "$T/c1.xtc" "$T/c2.xtc" "$T/cat.holo" --overwrite)" = 0 ] || bad "concat --overwrite"
+[ "$(code "$P" concat "$T/c1.xtc" "$T/other.holo" "$T/mixed.holo")" = 64 ] && grep -q '7 atoms, where' "$T/err" ||
+    bad "concat of different atom counts: $(cat "$T/err")"
+[ "$(code "$P" concat "$T/c1.xtc" "$T/nothere.xtc" "$T/miss.holo")" = 66 ] || bad "concat of a missing input: 66"
+[ ! -e "$T/mixed.holo" ] && [ ! -e "$T/mixed.holo.part" ] && [ ! -e "$T/miss.holo" ] && [ ! -e "$T/miss.holo.part" ] ||
+    bad "a failed concat leaves no output"
+[ "$(code "$P" concat "$T/c1.xtc" "$T/cat.xtc")" = 64 ] || bad "concat to an .xtc: 64"
+
 # the format registry: every format listed once with its extensions; files
 # named by extension and by magic bytes, a disagreement exits 1
 "$P" formats >"$T/fmts" || bad "formats"

@@ -163,6 +163,39 @@ grep -q '"step": "holo", "item": "d", "status": "done".*"why": "its input change
     bad "put back, d.holo has its 160 frames again"
 b3 >"$T/sums2"
 
+# a step gathering every item into one file (concat): one task, after all
+# of its inputs; a changed item reruns it; a failed item blocks it
+G=$T/g
+mkdir -p "$G"
+cp -r "$J/runs" "$G/"
+printf '%s\n' 'inputs:' '  md: runs/*/md.xtc' 'steps:' \
+    '  holo: {run: convert, from: md, to: "out/{name}.holo", with: {top: "runs/{name}/conf.gro"}}' \
+    '  all: {run: concat, from: holo, to: "out/all.holo"}' >"$G/job.yaml"
+rc=$(code "$P" run "$G/job.yaml" --json)
+[ "$rc" = 0 ] && [ "$(count_not "$T/out" done)" = 0 ] || bad "concat job: exit $rc: $(statuses "$T/out")"
+grep -q '"step": "all", "item": "all", "status": "done", "run": "concat", "inputs": \["out/a.holo", "out/b.holo", "out/c.holo", "out/d.holo"\]' "$T/out" ||
+    bad "the concat task reads every item's output in order: $(grep '"all"' "$T/out" | head -c 300)"
+(cd "$G" && "$P" concat out/a.holo out/b.holo out/c.holo out/d.holo "$T/cat.holo" -q) || bad "concat by hand"
+"$P" convert "$T/cat.holo" "$T/cat.xyz" -q && "$P" convert "$G/out/all.holo" "$T/all.xyz" -q &&
+    cmp -s "$T/cat.xyz" "$T/all.xyz" || bad "the concat step's frames are those of concat"
+"$P" convert "$D/peptide.xtc" "$G/runs/b/md.xtc" --frames 5:85 -q --overwrite
+rc=$(code "$P" run "$G/job.yaml" --json)
+statuses "$T/out" | awk '$3 == "done" { print $1, $2 }' >"$T/ran"
+printf 'all all\nholo b\n' | cmp -s - "$T/ran" || bad "a changed item reruns it and the concat: $(cat "$T/ran")"
+rm "$G/runs/c/conf.gro"
+"$P" convert "$D/peptide.xtc" "$G/runs/c/md.xtc" --frames 0:10 -q --overwrite
+rc=$(code "$P" run "$G/job.yaml" --json)
+statuses "$T/out" >"$T/st"
+grep -q '^holo c failed$' "$T/st" && grep -q '^all all blocked$' "$T/st" ||
+    bad "a failed item blocks the concat: $(cat "$T/st")"
+check_g() { # LINE:COL, a piece of the message, the step's line
+    printf '%s\n' 'inputs:' '  md: runs/*/md.xtc' 'steps:' "$3" >"$G/job.yaml"
+    rc=$(code "$P" run "$G/job.yaml")
+    [ "$rc" = 65 ] && grep -q "job.yaml:$1: .*$2" "$T/err" || bad "concat: $2 at $1: exit $rc: $(cat "$T/err")"
+}
+check_g 4:36 "no {name} in 'to'" '  all: {run: concat, from: md, to: "out/{name}.holo"}'
+check_g 4:64 "no {name} in its options" '  all: {run: concat, from: md, to: "out/all.holo", with: {top: "runs/{name}/conf.gro"}}'
+
 # --dry-run: the plan, and nothing written
 "$P" convert "$D/peptide.xtc" "$J/runs/a/md.xtc" --frames 0:40:2 -q --overwrite
 cp "$J/job.yaml.state" "$T/state"
@@ -198,6 +231,7 @@ steps:
   sums: {run: b3sum, from: holo, to: "out/{name}.b3"}
   check: {run: verify, from: small}
   copy: {run: compact, from: small, to: "out/{name}.c.holo"}
+  all: {run: concat, from: small, to: "out/all.holo"}
 EOF
 REF=$T/ref
 cp -r "$K" "$REF"
