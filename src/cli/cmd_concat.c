@@ -55,8 +55,8 @@ int cmd_concat(int argc, char **argv)
         return prc;
     const char *out = cmd.args[cmd.nargs - 1];
     int nin = cmd.nargs - 1;
-    if (pio_format_from_path(out) != PIO_FORMAT_HOLO)
-        return cli_usage_error(&cmd, "%s: OUT is a .holo file", out);
+    if (pio_format_from_path(out) != PIO_FORMAT_HOLO || pio_path_is_remote(out))
+        return cli_usage_error(&cmd, "%s: OUT is a local .holo file", out);
     struct stat so, si;
     if (!overwrite && lstat(out, &so) == 0) {
         cli_err(CMD, "%s: exists (--overwrite replaces it)", out);
@@ -72,6 +72,13 @@ int cmd_concat(int argc, char **argv)
         return EXIT_IOERR;
     }
     sprintf(part, "%s.part", out);
+    for (int i = 0; i < nin; i++)
+        if (strcmp(cmd.args[i], part) == 0 ||
+            (stat(cmd.args[i], &si) == 0 && stat(part, &so) == 0 && si.st_dev == so.st_dev &&
+             si.st_ino == so.st_ino)) {
+            free(part);
+            return cli_usage_error(&cmd, "%s: an input is OUT's temporary file", cmd.args[i]);
+        }
     unlink(part); /* a killed run's */
     struct pio_writer_options wo = PIO_WRITER_OPTIONS_INIT;
     if (salt.set)
@@ -99,13 +106,17 @@ int cmd_concat(int argc, char **argv)
         }
         if (info.warning)
             cli_err(CMD, "warning: %s", info.warning);
+        /* the topology's atom count, else the largest frame's (an input
+         * without frames adds nothing to check) */
         uint64_t n = info.topology ? info.topology->natoms : info.max_natoms;
-        if (i == 0) {
+        if (natoms == 0) {
             natoms = n;
-        } else if (n != natoms) {
+        } else if (n != natoms && (info.nframes > 0 || info.topology)) {
             pio_source_destroy(&src);
-            cli_err(CMD, "%s: %llu atoms, where %s has %llu: one trajectory has one atom count", in,
-                    (unsigned long long)n, cmd.args[0], (unsigned long long)natoms);
+            cli_err(CMD,
+                    "%s: %llu atoms, where the inputs before it (%s, ...) have %llu: one "
+                    "trajectory has one atom count",
+                    in, (unsigned long long)n, cmd.args[0], (unsigned long long)natoms);
             code = EXIT_USAGE;
             break;
         }

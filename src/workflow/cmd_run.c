@@ -168,6 +168,8 @@ static int task_key(struct run *R, struct wf_task *t)
         t->in_size = rc == 0 ? fs.size : 0;
     } else {
         rc = wf_file_digest(&R->st, t->in, t->in_id, &t->in_size);
+        if (rc == 0)
+            rc = wf_fstat_of(t->in, &t->in_stat);
     }
     if (rc != 0) {
         set_msg(t, "%s: %s", t->in, pio_strerror(rc));
@@ -233,6 +235,23 @@ static bool holo_key(const char *path, char *hex)
     return ok;
 }
 
+/* Whether convert takes t as a dataset of structures (extended XYZ, or a
+ * HOLO file of named arrays): converted whole, without --salt or --meta. */
+static bool dataset_conversion(const struct run *R, const struct wf_task *t)
+{
+    if (strcmp(R->job.steps[t->step].op->cmd, "convert") != 0 || !t->in || !t->out)
+        return false;
+    size_t n = strlen(t->out);
+    if (pio_path_is_extxyz(t->in) || (n >= 7 && strcmp(t->out + n - 7, ".extxyz") == 0))
+        return true;
+    pio_reader *r;
+    if (!is_holo(t->in) || pio_reader_open(&r, t->in, NULL, NULL) != 0)
+        return false;
+    bool arrays = pio_reader_has_arrays(r);
+    pio_reader_close(r);
+    return arrays;
+}
+
 static uint64_t holo_frames(const char *path)
 {
     pio_reader *r;
@@ -253,22 +272,18 @@ static bool up_to_date(struct run *R, struct wf_task *t)
         snprintf(t->why, sizeof(t->why), "--force");
         return false;
     }
-    /* a record that describes the output as it is (its stat) has the last
-     * word: such an output may have been appended to since its key was
-     * written in it */
-    struct wf_fstat cur;
-    bool recorded =
-        d && d->has_out && t->out && wf_fstat_of(t->out, &cur) == 0 && wf_fstat_same(&cur, &d->out);
-    if ((!d || memcmp(d->key, t->key, 32) != 0) && !recorded) {
+    /* only without a record: where there is one, it has the last word (the
+     * output may have been appended to since its key was written in it) */
+    if (!d) {
         char has[65];
         if (t->out && is_holo(t->out) && R->job.steps[t->step].op->meta && holo_key(t->out, has) &&
             strcmp(has, hex) == 0) {
             /* made under this key by a run whose state line was not written
              * (killed after the rename) or was lost: adopt it */
-            struct wf_done nd = {.step = (char *)step_name(R, t),
-                                 .item = (char *)t->item,
-                                 .in_size = t->in_size,
-                                 .has_out = true};
+            /* (in_size 0: what it was made from is not known to the byte,
+             * so it is never appended to) */
+            struct wf_done nd = {
+                .step = (char *)step_name(R, t), .item = (char *)t->item, .has_out = true};
             memcpy(nd.key, t->key, 32);
             memcpy(nd.in_id, t->in_id, 32);
             if (wf_fstat_of(t->out, &nd.out) == 0) {
@@ -315,8 +330,13 @@ static bool up_to_date(struct run *R, struct wf_task *t)
 static bool grown(struct run *R, struct wf_task *t)
 {
     const struct wf_step *s = &R->job.steps[t->step];
-    if (R->force || strcmp(s->op->name, "convert") != 0 || s->ranks > 1 || t->dep >= 0 || t->nins ||
-        !is_holo(t->out))
+    if (R->force || R->dask || strcmp(s->op->name, "convert") != 0 || s->ranks > 1 || t->dep >= 0 ||
+        t->nins || !is_holo(t->out))
+        return false;
+    /* formats whose frames are complete records (a text file cut inside a
+     * line still reads as a frame, and is never read again by an append) */
+    enum pio_format f = pio_format_from_path(t->in);
+    if (f != PIO_FORMAT_XTC && f != PIO_FORMAT_TRR && f != PIO_FORMAT_HOLO)
         return false;
     for (size_t k = 0; k < s->nparams; k++)
         if (!strcmp(s->params[k].key, "frames") || !strcmp(s->params[k].key, "compress") ||
@@ -575,7 +595,7 @@ static uint64_t mem_estimate(const struct run *R, const struct wf_task *t)
     for (size_t i = 0; i < R->st.ndone; i++)
         if (strcmp(R->st.done[i].step, step_name(R, t)) == 0 && R->st.done[i].max_rss_kb > kb)
             kb = R->st.done[i].max_rss_kb;
-    return kb > 0 ? (uint64_t)kb * 1024 : R->memory / R->jobs;
+    return kb > 0 ? (uint64_t)kb * 1024 : (R->memory + R->jobs - 1) / R->jobs; /* rounded up */
 }
 
 /* t's dependency has ended (or it has none): decide what becomes of it. */
@@ -715,8 +735,9 @@ static int start(struct run *R, size_t i)
     /* a local command runs this very program (even if its file was
      * replaced since); mpirun and Dask workers need its path */
     const char *self = R->dask || s->ranks > 1 ? R->self : "/proc/self/exe";
-    char **argv = t->appending ? wf_task_argv_append(&R->job, t, self, extra)
-                               : wf_task_argv(&R->job, t, self, hex, extra);
+    char **argv =
+        t->appending ? wf_task_argv_append(&R->job, t, self, extra)
+                     : wf_task_argv(&R->job, t, self, dataset_conversion(R, t) ? NULL : hex, extra);
     if (!argv) {
         set_msg(t, "out of memory");
         return -1;
@@ -784,6 +805,12 @@ static void finish(struct run *R, const struct wf_result *r)
         t->out_size = d.out.size;
         memcpy(d.key, t->key, 32);
         memcpy(d.in_id, t->in_id, 32);
+        /* a job input that changed while it was read: the output may hold
+         * frames from past the bytes hashed, so it is never appended to */
+        struct wf_fstat in_now;
+        if (t->in && t->dep < 0 &&
+            (wf_fstat_of(t->in, &in_now) != 0 || !wf_fstat_same(&in_now, &t->in_stat)))
+            d.in_size = 0;
         int rc = wf_state_record(&R->st, &d);
         if (rc != 0)
             cli_err(CMD, "%s: cannot record %s %s: %s (it will run again next time)", R->st.path,
@@ -797,6 +824,10 @@ static void finish(struct run *R, const struct wf_result *r)
         t->log = NULL;
     } else {
         remove_tmp(t);
+        if (t->appending) { /* not again next time (whatever stopped it): converted afresh */
+            struct wf_done no = {.step = (char *)step_name(R, t), .item = (char *)t->item};
+            wf_state_record(&R->st, &no);
+        }
         bool cancelled = R->stopping && (r->exit_code == 128 + SIGTERM || r->exit_code < 0 ||
                                          (g_signal && r->exit_code == 128 + g_signal));
         t->status = cancelled ? WF_CANCELLED : WF_FAILED;

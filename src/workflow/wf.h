@@ -26,6 +26,13 @@
 
 /* ---- the job ---- */
 
+/* A file as stat sees it: changed bytes change it (mtime), and so does a
+ * replacement (inode, ctime). */
+struct wf_fstat {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+};
+
 /* What a step's command makes. */
 enum wf_out {
     WF_OUT_FILE,   /* the command's last argument, OUT */
@@ -104,6 +111,7 @@ struct wf_task {
      * it (whose output is what that key says while its stat holds) */
     uint8_t in_id[32];
     uint64_t in_size;
+    struct wf_fstat in_stat; /* a job input's, when its key was made */
     uint64_t out_size;
     /* while and after running */
     pid_t pid;
@@ -144,7 +152,7 @@ void wf_job_free(struct wf_job *job);
 
 /* The child's argument vector for task t: NULL-terminated, owned by the
  * caller (free each and the array); self is this program's path. key_hex
- * (64 digits) feeds --salt and --meta of a .holo OUT. Extra arguments
+ * (64 digits) feeds --salt and --meta of a .holo OUT (NULL: neither). Extra arguments
  * (--stats-json ...) are appended from `extra` (NULL-terminated; may be
  * NULL). */
 char **wf_task_argv(const struct wf_job *job, const struct wf_task *t, const char *self,
@@ -162,12 +170,6 @@ void wf_task_param_files(const struct wf_job *job, const struct wf_task *t,
 
 /* ---- state ---- */
 
-/* A file as stat sees it: changed bytes change it (mtime), and so does a
- * replacement (inode, ctime). */
-struct wf_fstat {
-    uint64_t dev, ino, size;
-    int64_t mtime_ns, ctime_ns;
-};
 /* 0, or -errno */
 int wf_fstat_of(const char *path, struct wf_fstat *out);
 bool wf_fstat_same(const struct wf_fstat *a, const struct wf_fstat *b);

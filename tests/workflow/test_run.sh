@@ -137,6 +137,10 @@ b3 | cmp -s - "$T/sums2" || bad "without state: no output rewritten"
 # a run that grew (frames appended to its XTC): its conversion is updated
 # by appending the new frames (the same frames as a fresh conversion),
 # what reads it runs again; put back as it was, it is converted afresh
+# (outputs taken back by their keys, above, are never appended to: what
+# they were made from is not known to the byte; d.holo is made again here)
+rm "$J/out/d.holo"
+"$P" run "$J/job.yaml" -q || bad "remaking d.holo"
 cp "$J/runs/d/md.xtc" "$T/d.old.xtc"
 "$P" convert "$D/peptide.xtc" "$T/more.xtc" --frames 160:185 -q
 cat "$T/more.xtc" >>"$J/runs/d/md.xtc"
@@ -155,6 +159,30 @@ grep -q '"appended_frames": 25' "$T/out" || bad "the report: 25 frames appended:
 cmp -s "$T/fresh.xtc" "$T/grown.xtc" || bad "the appended d.holo holds a fresh conversion's frames"
 [ "$("$P" info "$J/out/d.sub.holo" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["frames"])')" = 93 ] ||
     bad "sub d follows the grown run: 93 frames"
+# an append that fails (frames of another atom count) is not tried again:
+# the next run converts afresh (and fails the same way, for its own reason)
+cp "$J/runs/d/md.xtc" "$T/d.grown.xtc"
+"$P" convert "$D/water.trr" "$T/water.xtc" -q
+cat "$T/water.xtc" >>"$J/runs/d/md.xtc"
+rc=$(code "$P" run "$J/job.yaml" --json)
+grep -q '"step": "holo", "item": "d", "status": "failed".*"why": "its input grew' "$T/out" ||
+    bad "a failing append: $(grep '"holo", "item": "d"' "$T/out" | head -c 300)"
+rc=$(code "$P" run "$J/job.yaml" --dry-run)
+grep -q '^run    holo d: its input changed' "$T/out" || bad "after a failed append, a fresh conversion: $(grep 'holo d' "$T/out")"
+cp "$T/d.grown.xtc" "$J/runs/d/md.xtc"
+"$P" run "$J/job.yaml" -q || bad "back to the grown run"
+# a text trajectory that grew is converted afresh (a line cut by a writer
+# still reads as a frame: only whole-record formats are appended to)
+XY=$T/xy
+mkdir -p "$XY/runs/p"
+"$P" convert "$D/peptide.xtc" "$XY/runs/p/t.xyz" --frames 0:3 -q
+printf '%s\n' 'inputs:' '  t: runs/*/t.xyz' 'steps:' '  holo: {run: convert, from: t, to: "out/{name}.holo"}' >"$XY/job.yaml"
+"$P" run "$XY/job.yaml" -q || bad "an xyz job"
+"$P" convert "$D/peptide.xtc" "$T/more.xyz" --frames 3:5 -q
+cat "$T/more.xyz" >>"$XY/runs/p/t.xyz"
+rc=$(code "$P" run "$XY/job.yaml" --json)
+grep -q '"why": "its input changed"' "$T/out" && ! grep -q appended_frames "$T/out" ||
+    bad "a grown xyz: converted afresh: $(head -c 400 "$T/out")"
 cp "$T/d.old.xtc" "$J/runs/d/md.xtc"
 rc=$(code "$P" run "$J/job.yaml" --json)
 grep -q '"step": "holo", "item": "d", "status": "done".*"why": "its input changed"' "$T/out" ||
@@ -275,7 +303,8 @@ echo "$hits kills landed while the job ran"
 rm -rf "$K/out" "$K/xtc" "$K/job.yaml.state"
 "$P" run "$K/job.yaml" --json >"$T/term.json" 2>/dev/null &
 pid=$!
-sleep 0.1
+# once a task runs (its temporary output is there)
+for _ in $(seq 500); do [ -n "$(find "$K/out" -name '.part-*' 2>/dev/null)" ] && break; sleep 0.01; done
 kill -TERM $pid
 wait $pid
 rc=$?
@@ -379,6 +408,41 @@ names = {e["args"]["name"] for e in ev if e.get("name") == "process_name"}
 assert "sub a" in names, names
 inner = [e for e in ev if e.get("cat") not in ("step", "run", None) and e.get("ph") == "X"]
 assert len(inner) > 0, "no event from the steps"' "$T/job.trace.json" || bad "--trace: the job's trace"
+
+# ---- a dataset of structures (extended XYZ) converted by a step: no
+# --salt or --meta for it (convert takes neither there) ----
+X=$T/x
+mkdir -p "$X/mols/h2"
+printf '%s\n' 2 'Lattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 energy=-1.5 pbc="T T T"' \
+    'H 0 0 0' 'H 0 0 0.74' >"$X/mols/h2/s.extxyz"
+printf '%s\n' 'inputs:' '  s: mols/*/s.extxyz' 'steps:' '  holo: {run: convert, from: s, to: "out/{name}.holo"}' >"$X/job.yaml"
+rc=$(code "$P" run "$X/job.yaml" --json)
+[ "$rc" = 0 ] && [ "$(count_not "$T/out" done)" = 0 ] || bad "an extxyz step: exit $rc: $(cat "$T/err")"
+rc=$(code "$P" run "$X/job.yaml" --json)
+[ "$(count_not "$T/out" skipped)" = 0 ] || bad "an extxyz step is up to date on a rerun"
+
+# ---- --memory: a task starts only while the running ones fit (1 byte:
+# one at a time; --jobs 2 alone: some overlap), read off the trace ----
+overlaps() { $PY -c '
+import json, sys
+ev = sorted((e for e in json.load(open(sys.argv[1]))["traceEvents"] if e.get("cat") == "step"),
+            key=lambda e: e["ts"])
+print(sum(1 for a, b in zip(ev, ev[1:]) if b["ts"] < a["ts"] + a["dur"] - 1))' "$1"; }
+rm -rf "$K/out" "$K/xtc" "$K/job.yaml.state"
+"$P" run "$K/job.yaml" -q --jobs 2 --memory 1 --trace "$T/mem.json" || bad "--memory 1"
+[ "$(overlaps "$T/mem.json")" = 0 ] || bad "--memory 1: tasks ran at the same time"
+rm -rf "$K/out" "$K/xtc" "$K/job.yaml.state"
+"$P" run "$K/job.yaml" -q --jobs 2 --trace "$T/nomem.json" || bad "--jobs 2"
+[ "$(overlaps "$T/nomem.json")" -gt 0 ] || bad "--jobs 2: no two tasks ever ran at once"
+ref_sums "$K" | cmp -s - "$T/ref.sums" || bad "--memory, --jobs: the same outputs"
+
+# ---- on a terminal: a status line with rates and an ETA ----
+if command -v script >/dev/null 2>&1; then
+    rm -rf "$K/out" "$K/xtc" "$K/job.yaml.state"
+    script -qec "'$P' run '$K/job.yaml'" /dev/null >"$T/tty" 2>&1 || bad "run on a terminal"
+    grep -q 'done, [0-9]* skipped, [0-9]* running, [0-9]* failed | [0-9]* MB/s, [0-9]* frames/s | ETA' "$T/tty" ||
+        bad "no status line on a terminal: $(tail -c 300 "$T/tty")"
+fi
 
 # ---- a step on MPI ranks (ranks: 2): the serial conversion's bytes ----
 if command -v mpirun >/dev/null 2>&1 && [ "$(OMPI_COMM_WORLD_SIZE=2 "$P" convert x.holo y.holo 2>&1 | grep -c 'built without it')" = 0 ]; then
