@@ -315,6 +315,28 @@ rc=$(code "$P" run "$K/job.yaml" -q)
 [ "$rc" = 0 ] && ref_sums "$K" | cmp -s - "$T/ref.sums" || bad "after SIGTERM, a rerun completes the job"
 [ $hits -ge 3 ] || bad "only $hits kills landed while the job ran"
 
+# ---- the same job as JSON: the same tasks, the same outputs ----
+JS=$T/json
+mkdir -p "$JS"
+cp -r "$J/runs" "$JS/"
+cat >"$JS/job.json" <<'EOF'
+{"inputs": {"md": "runs/*/md.xtc"},
+ "steps": {"holo": {"run": "convert", "from": "md", "to": "out/{name}.holo",
+                    "with": {"top": "runs/{name}/conf.gro"}},
+           "sub": {"run": "convert", "from": "holo", "to": "out/{name}.sub.holo",
+                   "with": {"frames": "::2"}},
+           "check": {"run": "verify", "from": "sub"}}}
+EOF
+rc=$(code "$P" run "$JS/job.json" --json)
+[ "$rc" = 0 ] && [ "$(statuses "$T/out" | wc -l)" = 12 ] && [ "$(count_not "$T/out" done)" = 0 ] ||
+    bad "a JSON job: exit $rc: $(statuses "$T/out")"
+(cd "$J" && "$P" b3sum out/*.holo) | sed 's|  out/|  |' >"$T/yaml.sums"
+(cd "$JS" && "$P" b3sum out/*.holo) | sed 's|  out/|  |' | cmp -s - "$T/yaml.sums" ||
+    bad "the JSON job's outputs are the YAML job's bytes"
+printf '{"inputs": {"md": "runs/*/md.xtc"},\n "steps": {"x": {"run": "verify" "from": "md"}}}\n' >"$JS/bad.json"
+rc=$(code "$P" run "$JS/bad.json")
+[ "$rc" = 65 ] && grep -q 'bad.json:2:[0-9]*: ' "$T/err" || bad "a malformed JSON job: exit $rc: $(cat "$T/err")"
+
 # ---- errors ----
 E=$T/e
 mkdir -p "$E"
