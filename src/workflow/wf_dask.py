@@ -61,6 +61,7 @@ def main():
     try:
         if sched:
             client = Client(sched, timeout=10)
+            client.wait_for_workers(1, timeout=30)  # tasks need somewhere to run
         else:
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                    dashboard_address=None)

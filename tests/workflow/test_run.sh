@@ -502,6 +502,28 @@ if $PY -c 'import distributed' 2>/dev/null; then
     ref_sums "$DK" | cmp -s - "$T/ref.sums" || bad "--executor dask: outputs differ from the local run's"
     rc=$(code "$P" run "$DK/job.yaml" --executor dask --jobs 2 --json)
     [ "$(count_not "$T/out" skipped)" = 0 ] || bad "--executor dask rerun skips: $(statuses "$T/out")"
+    # a scheduler and two workers of our own on 127.0.0.1, stopped at the end
+    if command -v dask-scheduler >/dev/null 2>&1 && command -v dask-worker >/dev/null 2>&1; then
+        dask-scheduler --host 127.0.0.1 --port 0 --no-dashboard --scheduler-file "$T/ds.json" \
+            >"$T/ds.log" 2>&1 &
+        DS=$!
+        trap 'kill $DS $DW 2>/dev/null; rm -rf "$T"' EXIT
+        DW=
+        for _ in $(seq 150); do [ -s "$T/ds.json" ] && break; sleep 0.2; done
+        addr=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["address"])' "$T/ds.json")
+        case $addr in tcp://127.0.0.1:*) ;; *) bad "the scheduler is not on 127.0.0.1: $addr" ;; esac
+        dask-worker "$addr" --nworkers 2 --nthreads 1 --no-dashboard >"$T/dw.log" 2>&1 &
+        DW=$!
+        for _ in $(seq 150); do [ "$(grep -c 'Registered to' "$T/dw.log")" -ge 2 ] && break; sleep 0.2; done
+        rm -rf "$DK/out" "$DK/xtc" "$DK/job.yaml.state"
+        rc=$(code "$P" run "$DK/job.yaml" --executor dask --scheduler "$addr" --json)
+        [ "$rc" = 0 ] || bad "--scheduler $addr: exit $rc: $(tail -3 "$T/err")"
+        grep -q '"executor": "dask", "jobs": 2' "$T/out" || bad "--scheduler: the cluster's 2 worker threads"
+        ref_sums "$DK" | cmp -s - "$T/ref.sums" || bad "--scheduler: outputs differ from the local run's"
+        kill $DW $DS 2>/dev/null
+        wait $DW $DS 2>/dev/null
+        trap 'rm -rf "$T"' EXIT
+    fi
     rc=$(code "$P" run "$DK/job.yaml" --executor dask --scheduler tcp://127.0.0.1:9 --force)
     [ "$rc" = 69 ] && grep -q 'cannot reach the Dask scheduler' "$T/err" ||
         bad "an unreachable scheduler: exit $rc: $(cat "$T/err")"
