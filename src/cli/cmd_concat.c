@@ -142,26 +142,10 @@ int cmd_concat(int argc, char **argv)
         }
         frames += st.frames_out;
     }
-    if (code == EXIT_OK) {
-        int fd = open(part, O_RDONLY | O_CLOEXEC);
-        bool ok = fd >= 0 && fsync(fd) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (!ok || rename(part, out) != 0) {
-            cli_err(CMD, "%s: %s", out, strerror(errno));
-            code = EXIT_IOERR;
-        } else {
-            char dir[4096];
-            snprintf(dir, sizeof(dir), "%s", out);
-            char *slash = strrchr(dir, '/');
-            if (slash)
-                *slash = '\0';
-            int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
+    int rc = code == EXIT_OK ? cli_rename_durable(part, out) : 0;
+    if (rc != 0) {
+        cli_err(CMD, "%s -> %s: %s", part, out, strerror(-rc));
+        code = EXIT_IOERR;
     }
     if (code != EXIT_OK)
         unlink(part);

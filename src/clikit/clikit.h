@@ -75,6 +75,10 @@ bool cli_parse_u64(const char *s, uint64_t *out, bool allow_suffix);
 double cli_now(void);
 /* s seconds as M:SS or H:MM:SS ("--:--" when negative or over 99 h): an ETA. */
 void cli_fmt_duration(char *buf, size_t n, double s);
+/* A file made under a temporary name, put in place: tmp fsynced, renamed
+ * to dst, dst's directory fsynced. 0, or -errno (which step failed: the
+ * caller names both paths). */
+int cli_rename_durable(const char *tmp, const char *dst);
 /* This program's path (/proc/self/exe) into buf: 0, or -1 with a message
  * on stderr naming cmd. */
 int cli_self_path(const char *cmd, char *buf, size_t n);

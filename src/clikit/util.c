@@ -286,3 +286,27 @@ int cli_self_path(const char *cmd, char *buf, size_t n)
     buf[sl] = '\0';
     return 0;
 }
+
+int cli_rename_durable(const char *tmp, const char *dst)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, dst) != 0)
+        rc = -errno;
+    if (rc != 0)
+        return rc;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", dst);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}

@@ -439,20 +439,6 @@ static int mkdirs(const char *path) /* the directories above path */
     return 0;
 }
 
-static void sync_dir_of(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    char *slash = strrchr(buf, '/');
-    if (slash)
-        *slash = '\0';
-    int fd = open(slash ? buf : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* The NAME of a temporary file .part-PID-NONCE-NAME[.part], or NULL. */
 static const char *part_of(const char *n, size_t *len)
 {
@@ -781,15 +767,10 @@ static void finish(struct run *R, const struct wf_result *r)
         unlink(t->stats);
     }
     if (r->exit_code == 0 && t->out && !t->appending) {
-        int fd = open(t->tmp, O_RDONLY | O_CLOEXEC);
-        bool ok = fd >= 0 && fsync(fd) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (!ok || rename(t->tmp, t->out) != 0) {
+        int rc = cli_rename_durable(t->tmp, t->out);
+        if (rc != 0) {
             t->exit_code = EXIT_IOERR;
-            set_msg(t, "%s: %s", ok ? t->out : t->tmp, strerror(errno));
-        } else {
-            sync_dir_of(t->out);
+            set_msg(t, "%s -> %s: %s", t->tmp, t->out, strerror(-rc));
         }
     }
     struct wf_done d = {.step = (char *)step_name(R, t),
